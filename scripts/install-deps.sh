@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages bulwark needs, only when something is missing.
+# Idempotent: a second run does nothing (no apt-get call) when all packages are present.
+set -euo pipefail
+
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libevent-dev libnghttp2-dev libc-ares-dev libssl-dev
+  prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  node-llhttp libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libre2-dev libhiredis-dev
+  libbenchmark-dev
+)
+# Tools used by tests, the demo and benchmarks: real peers, load generators, plots.
+RUNTIME_PACKAGES=(
+  curl nghttp2-client wrk python3 python3-matplotlib redis-server procps iproute2
+)
+BENCH_PACKAGES=(haproxy nginx)
+
+want=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
+if [[ "${BULWARK_WITH_BENCH:-0}" == "1" ]]; then want+=("${BENCH_PACKAGES[@]}"); fi
+
+missing=()
+for pkg in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
