@@ -1,0 +1,89 @@
+#pragma once
+
+#include <event2/event.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace bulwark::event {
+
+/** Anything whose destruction must wait until the current callback stack unwinds. */
+class DeferredDeletable {
+public:
+  virtual ~DeferredDeletable() = default;
+};
+using DeferredDeletablePtr = std::unique_ptr<DeferredDeletable>;
+
+class Timer;
+using TimerPtr = std::unique_ptr<Timer>;
+
+/**
+ * One libevent event_base plus a cross-thread mailbox and deferred deletion.
+ * Thread: owning thread for everything except post(), which any thread may call.
+ */
+class Dispatcher {
+public:
+  Dispatcher();
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  event_base* base() const { return base_; }
+
+  /** Runs the loop until exit() is called. Binds the dispatcher to the calling thread. */
+  void run();
+  /** Thread: any. Makes run() return after the current iteration. */
+  void exit();
+
+  /** Thread: any. Runs fn on the loop thread after the current callback returns. */
+  void post(std::function<void()> fn);
+
+  /** Destroys obj at the end of this loop iteration, so callbacks on the stack stay valid. */
+  void deferredDelete(DeferredDeletablePtr&& obj);
+
+  /** Creates a one-shot/re-armable timer that calls cb on this loop. */
+  TimerPtr createTimer(std::function<void()> cb);
+
+  bool isThisThread() const { return thread_id_ == std::this_thread::get_id(); }
+
+  /** Cached loop time, refreshed once per loop iteration (cheap, as Envoy's approximate time). */
+  std::chrono::steady_clock::time_point now() const;
+
+private:
+  static void onMailbox(evutil_socket_t, short, void* arg);
+  static void onDeferred(evutil_socket_t, short, void* arg);
+  void drainMailbox();
+  void clearDeferred();
+
+  event_base* base_;
+  event* mailbox_event_;
+  event* deferred_event_;
+  std::mutex mailbox_mutex_;
+  std::vector<std::function<void()>> mailbox_;  // guarded by mailbox_mutex_
+  std::vector<DeferredDeletablePtr> to_delete_;
+  std::thread::id thread_id_;
+};
+
+/** A timer on one dispatcher. Thread: the dispatcher's. Disarmed on destruction. */
+class Timer {
+public:
+  Timer(Dispatcher& dispatcher, std::function<void()> cb);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  void enableTimer(std::chrono::microseconds delay);
+  void disableTimer();
+  bool enabled() const;
+
+private:
+  static void onFire(evutil_socket_t, short, void* arg);
+  std::function<void()> cb_;
+  event* ev_;
+};
+
+}  // namespace bulwark::event

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace bulwark::http {
+
+/**
+ * JSON-lines access log with Istio's keys (config-and-operations.md §3.7), optionally sampled.
+ * Thread: any (one mutex around a buffered FILE*; off by default for benchmarks).
+ */
+class AccessLog {
+public:
+  /** Opens path ("/dev/stdout" works); nullptr when path is empty. */
+  static std::shared_ptr<AccessLog> open(const std::string& path, double sample);
+  ~AccessLog();
+  bool sampled(uint64_t random) const;
+  void write(const nlohmann::json& entry);
+  void flush();
+
+private:
+  AccessLog(FILE* file, double sample) : file_(file), sample_(sample) {}
+  std::mutex mutex_;
+  FILE* file_;
+  double sample_;
+};
+using AccessLogSharedPtr = std::shared_ptr<AccessLog>;
+
+}  // namespace bulwark::http

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "proxy/event/dispatcher.h"
+#include "proxy/http/codec.h"
+#include "proxy/network/connection.h"
+#include "proxy/router/router.h"
+#include "proxy/server/config_snapshot.h"
+#include "proxy/server/worker_context.h"
+
+namespace bulwark::http {
+
+class AccessLog;
+
+/**
+ * One downstream connection: picks the codec (HTTP/1.1, h2c, or sniffs the HTTP/2 preface),
+ * creates an ActiveStream per request, enforces idle and header-read timeouts, and drains.
+ * Owns its network::Connection. Thread: owning worker.
+ */
+class ConnectionManager : public network::ConnectionCallbacks,
+                          public ServerConnectionCallbacks,
+                          public event::DeferredDeletable {
+public:
+  /** Called when the connection is gone so the owner can forget and defer-delete it. */
+  using CloseCallback = std::function<void(ConnectionManager&)>;
+
+  ConnectionManager(server::WorkerContext& ctx, network::ConnectionPtr&& connection, std::string listener_name,
+                    CloseCallback on_close);
+  ~ConnectionManager() override;
+
+  /** Graceful drain: GOAWAY / Connection: close; close now when idle. */
+  void shutdownNotice();
+  size_t activeStreams() const { return streams_.size(); }
+
+  // network::ConnectionCallbacks
+  void onData(evbuffer* input) override;
+  void onEvent(network::ConnectionEvent event) override;
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+  // ServerConnectionCallbacks
+  RequestDecoder& newStream(ResponseEncoder& encoder) override;
+  void onProtocolError(std::string_view details) override;
+
+  class ActiveStream;
+  void onStreamDone(ActiveStream& stream);
+  server::WorkerContext& context() { return ctx_; }
+  const server::ListenerConfig* listenerConfig() const;
+  const std::string& listenerName() const { return listener_name_; }
+  network::Connection& connection() { return *connection_; }
+
+private:
+  bool createCodec(evbuffer* input);
+  void armTimers();
+  void onIdleTimeout();
+  void closeConnection(network::Connection::CloseType type);
+
+  server::WorkerContext& ctx_;
+  network::ConnectionPtr connection_;
+  std::string listener_name_;
+  CloseCallback on_close_;
+  server::ConfigSnapshotConstSharedPtr snapshot_;  // the config this connection started with
+  ServerConnectionPtr codec_;
+  bool is_http2_ = false;
+  std::list<std::unique_ptr<ActiveStream>> streams_;
+  event::TimerPtr idle_timer_;
+  event::TimerPtr header_timer_;
+  bool closed_ = false;
+  bool draining_ = false;
+  prometheus::Gauge* cx_active_ = nullptr;
+};
+
+}  // namespace bulwark::http

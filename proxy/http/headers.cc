@@ -1,0 +1,135 @@
+#include "proxy/http/headers.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace bulwark::http {
+
+void HeaderMap::set(std::string_view name, std::string value) {
+  remove(name);
+  entries_.emplace_back(std::string(name), std::move(value));
+}
+
+size_t HeaderMap::remove(std::string_view name) {
+  auto before = entries_.size();
+  std::erase_if(entries_, [&](const Entry& e) { return e.first == name; });
+  return before - entries_.size();
+}
+
+std::optional<std::string_view> HeaderMap::get(std::string_view name) const {
+  for (const auto& e : entries_) {
+    if (e.first == name) {
+      return std::string_view(e.second);
+    }
+  }
+  return std::nullopt;
+}
+
+size_t HeaderMap::count(std::string_view name) const {
+  return static_cast<size_t>(
+      std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.first == name; }));
+}
+
+std::optional<std::string> HeaderMap::getJoined(std::string_view name) const {
+  std::optional<std::string> out;
+  for (const auto& e : entries_) {
+    if (e.first == name) {
+      if (out) {
+        out->append(", ").append(e.second);
+      } else {
+        out = e.second;
+      }
+    }
+  }
+  return out;
+}
+
+size_t HeaderMap::byteSize() const {
+  size_t n = 0;
+  for (const auto& e : entries_) {
+    n += e.first.size() + e.second.size();
+  }
+  return n;
+}
+
+bool RequestHeaders::isGrpc() const {
+  auto ct = headers.get("content-type");
+  return ct && ct->substr(0, 16) == "application/grpc";
+}
+
+void toLowerInPlace(std::string& s) {
+  for (auto& c : s) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+}
+
+void stripHopByHop(HeaderMap& headers) {
+  // Headers named in Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  if (auto connection = headers.getJoined("connection")) {
+    std::string_view list = *connection;
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      auto token = list.substr(0, comma);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      std::string name(token);
+      toLowerInPlace(name);
+      // Never let a client strip end-to-end essentials through Connection.
+      if (!name.empty() && name != "content-length" && name != "transfer-encoding" && name != "host") {
+        headers.remove(name);
+      }
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  static constexpr std::string_view kHopByHop[] = {
+      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+      "proxy-authenticate", "proxy-authorization", "http2-settings"};
+  for (auto name : kHopByHop) {
+    headers.remove(name);
+  }
+  // "te" is hop-by-hop, but gRPC requires "te: trailers" end to end on HTTP/2; the HTTP/2
+  // client codec adds it back for gRPC requests.
+  headers.remove("te");
+}
+
+bool isIdempotentMethod(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
+}
+
+std::string_view reasonPhrase(uint32_t status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace bulwark::http

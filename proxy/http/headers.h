@@ -1,0 +1,77 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bulwark::http {
+
+/**
+ * Ordered header list with lower-case names (HTTP/2 rules; HTTP/1 names are lower-cased on
+ * parse). Duplicates are kept in order. Small and linear on purpose: requests carry few headers.
+ * Thread: value type, owning worker.
+ */
+class HeaderMap {
+public:
+  using Entry = std::pair<std::string, std::string>;
+
+  void add(std::string name, std::string value) { entries_.emplace_back(std::move(name), std::move(value)); }
+  /** Replaces every header called name with one entry (appends when absent). */
+  void set(std::string_view name, std::string value);
+  /** Removes every header called name; returns how many were removed. */
+  size_t remove(std::string_view name);
+  /** First value of name, or nullopt. */
+  std::optional<std::string_view> get(std::string_view name) const;
+  bool has(std::string_view name) const { return get(name).has_value(); }
+  size_t count(std::string_view name) const;
+  /** All values of name joined with ", " (RFC 9110 list semantics). */
+  std::optional<std::string> getJoined(std::string_view name) const;
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::vector<Entry>& entries() { return entries_; }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  /** Sum of name and value lengths (for limits). */
+  size_t byteSize() const;
+
+private:
+  std::vector<Entry> entries_;
+};
+
+/** A request's pseudo-headers plus its header list. */
+struct RequestHeaders {
+  std::string method;
+  std::string path;       // origin-form target, with query
+  std::string scheme;     // "http" unless set by the client
+  std::string authority;  // :authority or Host
+  HeaderMap headers;      // regular headers only (no pseudo-headers, no hop-by-hop after strip)
+  int http_major = 1;
+  int http_minor = 1;
+
+  bool isGrpc() const;
+};
+using RequestHeadersPtr = std::unique_ptr<RequestHeaders>;
+
+struct ResponseHeaders {
+  uint32_t status = 200;
+  HeaderMap headers;
+};
+using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders>;
+
+/** Removes hop-by-hop headers (RFC 9110 §7.6.1) including any named in Connection. */
+void stripHopByHop(HeaderMap& headers);
+
+/** Lower-cases ASCII in place. */
+void toLowerInPlace(std::string& s);
+
+/** True for methods RFC 9110 calls idempotent. */
+bool isIdempotentMethod(std::string_view method);
+
+/** Reason phrase for an HTTP status code ("OK", "Service Unavailable", ...). */
+std::string_view reasonPhrase(uint32_t status);
+
+}  // namespace bulwark::http

@@ -1,0 +1,342 @@
+#include "proxy/http/http1_client_codec.h"
+
+#include <fmt/format.h>
+
+namespace bulwark::http {
+namespace {
+constexpr size_t kBodyFlushThreshold = 64 * 1024;
+constexpr size_t kMaxResponseHeaderBytes = 96 * 1024;
+}  // namespace
+
+Http1ClientConnection::Http1ClientConnection(network::Connection& connection,
+                                             ClientConnectionCallbacks& callbacks)
+    : connection_(connection), callbacks_(callbacks) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &Http1ClientConnection::onMessageBegin;
+  settings_.on_status = &Http1ClientConnection::onStatus;
+  settings_.on_header_field = &Http1ClientConnection::onHeaderField;
+  settings_.on_header_value = &Http1ClientConnection::onHeaderValue;
+  settings_.on_headers_complete = &Http1ClientConnection::onHeadersComplete;
+  settings_.on_body = &Http1ClientConnection::onBody;
+  settings_.on_message_complete = &Http1ClientConnection::onMessageComplete;
+  llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
+  parser_.data = this;
+  body_buffer_ = evbuffer_new();
+}
+
+Http1ClientConnection::~Http1ClientConnection() { evbuffer_free(body_buffer_); }
+
+RequestEncoder& Http1ClientConnection::newStream(ResponseDecoder& decoder) {
+  decoder_ = &decoder;
+  stream_callbacks_ = nullptr;
+  stream_active_ = true;
+  request_complete_ = false;
+  response_headers_seen_ = false;
+  any_response_bytes_ = false;
+  request_chunked_ = false;
+  return *this;
+}
+
+void Http1ClientConnection::encodeHeaders(const RequestHeaders& headers, bool end_stream) {
+  head_request_ = headers.method == "HEAD";
+  std::string out;
+  out.reserve(256 + headers.headers.byteSize() + 4 * headers.headers.size());
+  out.append(headers.method).append(" ").append(headers.path).append(" HTTP/1.1\r\n");
+  bool has_host = false;
+  bool has_content_length = false;
+  for (const auto& [name, value] : headers.headers.entries()) {
+    if (name == "host") has_host = true;
+    if (name == "content-length") has_content_length = true;
+    if (name == "transfer-encoding" || name == "connection") continue;
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!has_host && !headers.authority.empty()) {
+    out.append("host: ").append(headers.authority).append("\r\n");
+  }
+  if (!has_content_length) {
+    if (end_stream) {
+      if (headers.method == "POST" || headers.method == "PUT" || headers.method == "PATCH") {
+        out.append("content-length: 0\r\n");
+      }
+    } else {
+      request_chunked_ = true;
+      out.append("transfer-encoding: chunked\r\n");
+    }
+  }
+  out.append("\r\n");
+  connection_.write(out);
+  if (end_stream) request_complete_ = true;
+}
+
+void Http1ClientConnection::encodeData(evbuffer* data, bool end_stream) {
+  if (dead_ || !stream_active_) {
+    evbuffer_drain(data, evbuffer_get_length(data));
+    return;
+  }
+  size_t len = evbuffer_get_length(data);
+  if (request_chunked_) {
+    if (len > 0) {
+      char header[32];
+      int n = std::snprintf(header, sizeof(header), "%zx\r\n", len);
+      connection_.write(header, static_cast<size_t>(n));
+      connection_.write(data);
+      connection_.write(std::string_view("\r\n"));
+    }
+    if (end_stream) connection_.write(std::string_view("0\r\n\r\n"));
+  } else {
+    connection_.write(data);
+  }
+  if (end_stream) request_complete_ = true;
+}
+
+void Http1ClientConnection::encodeTrailers(const HeaderMap& trailers) {
+  if (dead_ || !stream_active_) return;
+  if (request_chunked_) {
+    std::string out = "0\r\n";
+    for (const auto& [name, value] : trailers.entries()) {
+      out.append(name).append(": ").append(value).append("\r\n");
+    }
+    out.append("\r\n");
+    connection_.write(out);
+  }
+  request_complete_ = true;
+}
+
+Status Http1ClientConnection::dispatch(evbuffer* input) {
+  if (dead_) {
+    evbuffer_drain(input, evbuffer_get_length(input));
+    return Status::error("connection unusable");
+  }
+  while (evbuffer_get_length(input) > 0 && !dead_) {
+    if (!stream_active_) {
+      // Bytes with no request outstanding: the upstream is broken or hostile.
+      dead_ = true;
+      evbuffer_drain(input, evbuffer_get_length(input));
+      return Status::error("unexpected data from upstream");
+    }
+    any_response_bytes_ = true;
+    evbuffer_iovec vec;
+    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) break;
+    const char* data = static_cast<const char*>(vec.iov_base);
+    size_t len = vec.iov_len;
+    llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    if (err == HPE_PAUSED) {
+      // Response complete; anything after it on this connection is unexpected for HTTP/1.1
+      // without pipelining, so the connection is not reused.
+      size_t consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      evbuffer_drain(input, consumed);
+      llhttp_resume(&parser_);
+      if (evbuffer_get_length(input) > 0 && !stream_active_) {
+        dead_ = true;
+        evbuffer_drain(input, evbuffer_get_length(input));
+        return Status::error("data after response");
+      }
+      continue;
+    }
+    if (err != HPE_OK) {
+      failStream(StreamResetReason::ProtocolError,
+                 fmt::format("upstream protocol error: {}", llhttp_errno_name(err)));
+      dead_ = true;
+      return Status::error("upstream protocol error");
+    }
+    evbuffer_drain(input, len);
+  }
+  if (!dead_ && decoder_ != nullptr && evbuffer_get_length(body_buffer_) > 0) {
+    flushBody(false);
+  }
+  return dead_ ? Status::error("connection unusable") : Status::ok();
+}
+
+int Http1ClientConnection::onMessageBegin(llhttp_t* p) {
+  auto* self = static_cast<Http1ClientConnection*>(p->data);
+  self->response_ = std::make_unique<ResponseHeaders>();
+  self->current_field_.clear();
+  self->current_value_.clear();
+  self->in_value_ = false;
+  self->in_trailers_ = false;
+  self->trailers_ = HeaderMap();
+  self->header_bytes_ = 0;
+  return 0;
+}
+
+int Http1ClientConnection::onStatus(llhttp_t*, const char*, size_t) { return 0; }
+
+void Http1ClientConnection::finishHeader() {
+  if (current_field_.empty()) return;
+  toLowerInPlace(current_field_);
+  size_t start = current_value_.find_first_not_of(" \t");
+  size_t end = current_value_.find_last_not_of(" \t");
+  std::string value = start == std::string::npos ? std::string() : current_value_.substr(start, end - start + 1);
+  if (in_trailers_) {
+    trailers_.add(std::move(current_field_), std::move(value));
+  } else {
+    response_->headers.add(std::move(current_field_), std::move(value));
+  }
+  current_field_.clear();
+  current_value_.clear();
+  in_value_ = false;
+}
+
+int Http1ClientConnection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
+  auto* self = static_cast<Http1ClientConnection*>(p->data);
+  if (self->in_value_) self->finishHeader();
+  self->header_bytes_ += len;
+  if (self->header_bytes_ > kMaxResponseHeaderBytes) return HPE_USER;
+  self->current_field_.append(at, len);
+  return 0;
+}
+
+int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  auto* self = static_cast<Http1ClientConnection*>(p->data);
+  self->in_value_ = true;
+  self->header_bytes_ += len;
+  if (self->header_bytes_ > kMaxResponseHeaderBytes) return HPE_USER;
+  self->current_value_.append(at, len);
+  return 0;
+}
+
+int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
+  auto* self = static_cast<Http1ClientConnection*>(p->data);
+  self->finishHeader();
+  self->response_->status = p->status_code;
+  if (p->status_code >= 100 && p->status_code < 200) {
+    if (p->status_code == 101) return HPE_USER;  // Upgrades are not proxied.
+    if (self->decoder_) self->decoder_->decode1xxHeaders(std::move(self->response_));
+    return 0;
+  }
+  if (llhttp_should_keep_alive(p) == 0) {
+    self->go_away_ = true;
+  }
+  stripHopByHop(self->response_->headers);
+  self->response_headers_seen_ = true;
+  self->in_trailers_ = true;
+  bool no_body = self->head_request_ || p->status_code == 204 || p->status_code == 304 ||
+                 ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0 && (p->flags & F_CHUNKED) == 0);
+  if (self->decoder_) {
+    self->decoder_->decodeHeaders(std::move(self->response_), no_body);
+  }
+  if (no_body) {
+    // llhttp: returning 1 tells it the message has no body (HEAD responses).
+    return self->head_request_ ? 1 : 0;
+  }
+  return 0;
+}
+
+int Http1ClientConnection::onBody(llhttp_t* p, const char* at, size_t len) {
+  auto* self = static_cast<Http1ClientConnection*>(p->data);
+  if (self->decoder_ == nullptr) return 0;
+  evbuffer_add(self->body_buffer_, at, len);
+  if (evbuffer_get_length(self->body_buffer_) >= kBodyFlushThreshold) {
+    self->flushBody(false);
+  }
+  return 0;
+}
+
+void Http1ClientConnection::flushBody(bool end_stream) {
+  if (decoder_ == nullptr) {
+    evbuffer_drain(body_buffer_, evbuffer_get_length(body_buffer_));
+    return;
+  }
+  decoder_->decodeData(body_buffer_, end_stream);
+}
+
+int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
+  auto* self = static_cast<Http1ClientConnection*>(p->data);
+  if (!self->response_headers_seen_) {
+    return 0;  // End of a 1xx message; the final response follows.
+  }
+  if (self->in_value_) self->finishHeader();
+  bool no_body_signalled = self->head_request_ || p->status_code == 204 || p->status_code == 304 ||
+                           ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0 &&
+                            (p->flags & F_CHUNKED) == 0);
+  if (self->decoder_ != nullptr && !no_body_signalled) {
+    if (!self->trailers_.empty()) {
+      if (evbuffer_get_length(self->body_buffer_) > 0) self->flushBody(false);
+      if (self->decoder_) {
+        HeaderMap trailers = std::move(self->trailers_);
+        self->trailers_ = HeaderMap();
+        self->decoder_->decodeTrailers(std::move(trailers));
+      }
+    } else {
+      self->flushBody(true);
+    }
+  }
+  if (!self->request_complete_) {
+    // The upstream answered before the request body finished; the connection cannot be reused.
+    self->go_away_ = true;
+  }
+  self->completeStream();
+  return HPE_PAUSED;
+}
+
+void Http1ClientConnection::completeStream() {
+  stream_active_ = false;
+  decoder_ = nullptr;
+  stream_callbacks_ = nullptr;
+  ++completed_streams_;
+  if (read_disable_count_ > 0) {
+    connection_.readDisable(false);
+    read_disable_count_ = 0;
+  }
+  callbacks_.onStreamClosed();
+}
+
+void Http1ClientConnection::failStream(StreamResetReason reason, std::string_view detail) {
+  if (!stream_active_) return;
+  auto* cb = stream_callbacks_;
+  stream_active_ = false;
+  decoder_ = nullptr;
+  stream_callbacks_ = nullptr;
+  if (cb) cb->onResetStream(reason, detail);
+  callbacks_.onStreamClosed();
+}
+
+void Http1ClientConnection::resetStream(StreamResetReason) {
+  // No stream reset in HTTP/1.1: the connection must go.
+  stream_active_ = false;
+  decoder_ = nullptr;
+  stream_callbacks_ = nullptr;
+  dead_ = true;
+  connection_.close(network::Connection::CloseType::NoFlush);
+}
+
+void Http1ClientConnection::readDisable(bool disable) {
+  if (disable) {
+    ++read_disable_count_;
+    connection_.readDisable(true);
+  } else if (read_disable_count_ > 0) {
+    --read_disable_count_;
+    connection_.readDisable(false);
+  }
+}
+
+void Http1ClientConnection::onUnderlyingConnectionAboveWriteBufferHighWatermark() {
+  if (stream_active_ && stream_callbacks_) stream_callbacks_->onAboveWriteBufferHighWatermark();
+}
+
+void Http1ClientConnection::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
+  if (stream_active_ && stream_callbacks_) stream_callbacks_->onBelowWriteBufferLowWatermark();
+}
+
+void Http1ClientConnection::onConnectionClosed(bool connect_failed) {
+  if (dead_ && !stream_active_) return;
+  dead_ = true;
+  if (!stream_active_) return;
+  // A close-delimited body ends at EOF.
+  if (response_headers_seen_ && llhttp_message_needs_eof(&parser_)) {
+    if (llhttp_finish(&parser_) == HPE_OK) {
+      if (stream_active_) {
+        flushBody(true);
+        completeStream();
+      }
+      return;
+    }
+  }
+  StreamResetReason reason = connect_failed ? StreamResetReason::ConnectionFailure
+                                            : StreamResetReason::ConnectionTermination;
+  failStream(reason, connect_failed ? "upstream connect failed"
+                                    : (any_response_bytes_ ? "upstream closed mid-response"
+                                                           : "upstream closed before response"));
+}
+
+}  // namespace bulwark::http

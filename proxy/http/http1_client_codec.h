@@ -1,0 +1,83 @@
+#pragma once
+
+#include <llhttp.h>
+
+#include "proxy/http/codec.h"
+
+namespace bulwark::http {
+
+/**
+ * HTTP/1.1 client codec on llhttp: one stream at a time on one upstream connection, request
+ * body framed with Content-Length or chunked, response bodies by length, chunks or close.
+ * Thread: owning worker.
+ */
+class Http1ClientConnection : public ClientConnection, private RequestEncoder, private Stream {
+public:
+  Http1ClientConnection(network::Connection& connection, ClientConnectionCallbacks& callbacks);
+  ~Http1ClientConnection() override;
+
+  // ClientConnection
+  RequestEncoder& newStream(ResponseDecoder& decoder) override;
+  bool canCreateStream() const override { return !stream_active_ && !go_away_ && !dead_; }
+  size_t activeStreams() const override { return stream_active_ ? 1 : 0; }
+  Status dispatch(evbuffer* input) override;
+  void onUnderlyingConnectionAboveWriteBufferHighWatermark() override;
+  void onUnderlyingConnectionBelowWriteBufferLowWatermark() override;
+  void onConnectionClosed(bool connect_failed) override;
+  void goAway() override { go_away_ = true; }
+
+  /** True when the last response allowed the connection to be reused. */
+  bool reusable() const { return !go_away_ && !dead_ && !stream_active_; }
+  uint64_t completedStreams() const { return completed_streams_; }
+
+private:
+  // RequestEncoder
+  void encodeHeaders(const RequestHeaders& headers, bool end_stream) override;
+  void encodeData(evbuffer* data, bool end_stream) override;
+  void encodeTrailers(const HeaderMap& trailers) override;
+  Stream& stream() override { return *this; }
+  // Stream
+  void setCallbacks(StreamCallbacks* callbacks) override { stream_callbacks_ = callbacks; }
+  void resetStream(StreamResetReason reason) override;
+  void readDisable(bool disable) override;
+  size_t bufferedBytes() const override { return connection_.outputLength(); }
+
+  static int onMessageBegin(llhttp_t* p);
+  static int onStatus(llhttp_t* p, const char* at, size_t len);
+  static int onHeaderField(llhttp_t* p, const char* at, size_t len);
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
+  static int onHeadersComplete(llhttp_t* p);
+  static int onBody(llhttp_t* p, const char* at, size_t len);
+  static int onMessageComplete(llhttp_t* p);
+  void finishHeader();
+  void flushBody(bool end_stream);
+  void completeStream();
+  void failStream(StreamResetReason reason, std::string_view detail);
+
+  network::Connection& connection_;
+  ClientConnectionCallbacks& callbacks_;
+  llhttp_t parser_;
+  llhttp_settings_t settings_;
+  ResponseDecoder* decoder_ = nullptr;
+  StreamCallbacks* stream_callbacks_ = nullptr;
+  ResponseHeadersPtr response_;
+  std::string current_field_;
+  std::string current_value_;
+  bool in_value_ = false;
+  bool in_trailers_ = false;
+  HeaderMap trailers_;
+  evbuffer* body_buffer_;
+  bool stream_active_ = false;
+  bool request_chunked_ = false;
+  bool request_complete_ = false;
+  bool response_headers_seen_ = false;
+  bool any_response_bytes_ = false;
+  bool head_request_ = false;
+  bool go_away_ = false;
+  bool dead_ = false;
+  int read_disable_count_ = 0;
+  uint64_t completed_streams_ = 0;
+  size_t header_bytes_ = 0;
+};
+
+}  // namespace bulwark::http

@@ -1,0 +1,567 @@
+#include "proxy/http/http1_server_codec.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace bulwark::http {
+namespace {
+
+constexpr size_t kBodyFlushThreshold = 64 * 1024;
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool hasToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (equalsIgnoreCase(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// RFC 9110 field-value: VCHAR, obs-text, SP and HTAB only. Anything else (NUL, CR, LF, other
+// controls) is a smuggling or injection shape.
+bool validHeaderValue(std::string_view v) {
+  for (unsigned char c : v) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Http1ServerConnection::Http1ServerConnection(network::Connection& connection,
+                                             ServerConnectionCallbacks& callbacks,
+                                             const ServerCodecLimits& limits)
+    : connection_(connection), callbacks_(callbacks), limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &Http1ServerConnection::onMessageBegin;
+  settings_.on_url = &Http1ServerConnection::onUrl;
+  settings_.on_header_field = &Http1ServerConnection::onHeaderField;
+  settings_.on_header_value = &Http1ServerConnection::onHeaderValue;
+  settings_.on_headers_complete = &Http1ServerConnection::onHeadersComplete;
+  settings_.on_body = &Http1ServerConnection::onBody;
+  settings_.on_message_complete = &Http1ServerConnection::onMessageComplete;
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+  body_buffer_ = evbuffer_new();
+}
+
+Http1ServerConnection::~Http1ServerConnection() { evbuffer_free(body_buffer_); }
+
+bool Http1ServerConnection::scanForSmuggling(const char* data, size_t len, std::string& details) {
+  // Only the header section (and trailers) is scanned; llhttp itself validates chunk framing.
+  for (size_t i = 0; i < len && scanning_headers_; ++i) {
+    char c = data[i];
+    if (c == '\n' && prev_byte_ != '\r') {
+      details = "http1.bare_lf";
+      return false;
+    }
+    if ((c == ' ' || c == '\t') && prev_byte_ == '\n' && prev_prev_byte_ == '\r') {
+      details = "http1.obs_fold";
+      return false;
+    }
+    if (c == '\n' && prev_byte_ == '\r' && prev_prev_byte_ == '\n') {
+      // End of the header section ("\r\n\r\n"): the body is not scanned.
+      scanning_headers_ = false;
+    }
+    prev_prev_byte_ = prev_byte_;
+    prev_byte_ = c;
+  }
+  return true;
+}
+
+Status Http1ServerConnection::dispatch(evbuffer* input) {
+  if (dead_) {
+    evbuffer_drain(input, evbuffer_get_length(input));
+    return Status::error("connection closed");
+  }
+  if (dispatching_) {
+    return Status::ok();
+  }
+  dispatching_ = true;
+  Status result = Status::ok();
+  while (!dead_ && !paused_ && evbuffer_get_length(input) > 0) {
+    evbuffer_iovec vec;
+    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) break;
+    const char* data = static_cast<const char*>(vec.iov_base);
+    size_t len = vec.iov_len;
+    std::string details;
+    if (scanning_headers_ && !scanForSmuggling(data, len, details)) {
+      result = sendProtocolError(400, details);
+      break;
+    }
+    llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    if (dead_) {
+      break;
+    }
+    if (err == HPE_PAUSED) {
+      size_t consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      evbuffer_drain(input, consumed);
+      paused_ = true;
+      if (!stream_active_) {
+        // The response already finished before the request did: continue with the next one.
+        paused_ = false;
+        llhttp_resume(&parser_);
+      }
+      continue;
+    }
+    if (err != HPE_OK) {
+      if (err == HPE_USER) {
+        // A callback already chose the reply (413/431/...); it set dead_ or wrote the response.
+        result = Status::error("request rejected");
+        break;
+      }
+      std::string reason = fmt::format("http1.codec_error.{}", llhttp_errno_name(err));
+      result = sendProtocolError(400, reason);
+      break;
+    }
+    evbuffer_drain(input, len);
+  }
+  if (!dead_ && decoder_ != nullptr && evbuffer_get_length(body_buffer_) > 0) {
+    flushBody(false);
+  }
+  dispatching_ = false;
+  if (!result.isOk()) {
+    return result;
+  }
+  return dead_ ? Status::error("connection closing") : Status::ok();
+}
+
+int Http1ServerConnection::onMessageBegin(llhttp_t* p) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  self->request_ = std::make_unique<RequestHeaders>();
+  self->current_field_.clear();
+  self->current_value_.clear();
+  self->in_value_ = false;
+  self->in_trailers_ = false;
+  self->trailers_ = HeaderMap();
+  self->header_bytes_ = 0;
+  self->body_bytes_ = 0;
+  self->request_complete_ = false;
+  self->response_started_ = false;
+  self->response_complete_ = false;
+  self->response_chunked_ = false;
+  self->response_no_body_ = false;
+  self->expect_continue_ = false;
+  self->stream_callbacks_ = nullptr;
+  return 0;
+}
+
+int Http1ServerConnection::onUrl(llhttp_t* p, const char* at, size_t len) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  self->header_bytes_ += len;
+  if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
+    self->sendProtocolError(431, "http1.request_line_too_large");
+    return HPE_USER;
+  }
+  self->request_->path.append(at, len);
+  return 0;
+}
+
+void Http1ServerConnection::finishHeader() {
+  if (current_field_.empty()) return;
+  toLowerInPlace(current_field_);
+  // Trim optional whitespace around the value (RFC 9112 §5.1).
+  size_t start = current_value_.find_first_not_of(" \t");
+  size_t end = current_value_.find_last_not_of(" \t");
+  std::string value = start == std::string::npos ? std::string() : current_value_.substr(start, end - start + 1);
+  if (in_trailers_) {
+    trailers_.add(std::move(current_field_), std::move(value));
+  } else {
+    request_->headers.add(std::move(current_field_), std::move(value));
+  }
+  current_field_.clear();
+  current_value_.clear();
+  in_value_ = false;
+}
+
+int Http1ServerConnection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  if (self->in_value_) self->finishHeader();
+  self->header_bytes_ += len;
+  if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
+    self->sendProtocolError(431, "http1.headers_too_large");
+    return HPE_USER;
+  }
+  self->current_field_.append(at, len);
+  return 0;
+}
+
+int Http1ServerConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  self->in_value_ = true;
+  self->header_bytes_ += len;
+  if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
+    self->sendProtocolError(431, "http1.headers_too_large");
+    return HPE_USER;
+  }
+  self->current_value_.append(at, len);
+  return 0;
+}
+
+int Http1ServerConnection::onHeadersComplete(llhttp_t* p) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  self->finishHeader();
+  return self->headersComplete();
+}
+
+int Http1ServerConnection::headersComplete() {
+  if (request_->headers.size() > limits_.max_headers_count) {
+    sendProtocolError(431, "http1.too_many_headers");
+    return HPE_USER;
+  }
+  for (const auto& [name, value] : request_->headers.entries()) {
+    if (!validHeaderValue(value)) {
+      sendProtocolError(400, "http1.invalid_header_value");
+      return HPE_USER;
+    }
+  }
+  request_->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  request_->http_major = parser_.http_major;
+  request_->http_minor = parser_.http_minor;
+  http_minor_ = parser_.http_minor;
+  request_->scheme = "http";
+  if (request_->path.empty() || (request_->path[0] != '/' && request_->method != "OPTIONS")) {
+    // Absolute-form and authority-form (CONNECT) targets are not proxied.
+    sendProtocolError(400, "http1.unsupported_request_target");
+    return HPE_USER;
+  }
+
+  auto& headers = request_->headers;
+  size_t host_count = headers.count("host");
+  if (host_count > 1 || (host_count == 0 && parser_.http_minor >= 1)) {
+    sendProtocolError(400, "http1.invalid_host");
+    return HPE_USER;
+  }
+  if (auto host = headers.get("host")) {
+    request_->authority = std::string(*host);
+  }
+
+  // Request smuggling shapes (RFC 9112 §6.3): TE with CL, differing duplicate CL, odd TE.
+  bool has_te = headers.has("transfer-encoding");
+  size_t cl_count = headers.count("content-length");
+  if (has_te && cl_count > 0) {
+    sendProtocolError(400, "http1.content_length_and_transfer_encoding");
+    return HPE_USER;
+  }
+  if (cl_count > 1) {
+    std::optional<std::string> first;
+    for (const auto& [name, value] : headers.entries()) {
+      if (name != "content-length") continue;
+      if (first && *first != value) {
+        sendProtocolError(400, "http1.conflicting_content_length");
+        return HPE_USER;
+      }
+      first = value;
+    }
+    // Identical duplicates collapse to one (RFC 9112 allows either behaviour).
+    std::string v = *first;
+    headers.set("content-length", v);
+  }
+  if (has_te) {
+    auto te = headers.getJoined("transfer-encoding");
+    if (!te || !equalsIgnoreCase(*te, "chunked")) {
+      sendProtocolError(400, "http1.invalid_transfer_encoding");
+      return HPE_USER;
+    }
+  }
+  bool chunked = (parser_.flags & F_CHUNKED) != 0;
+  bool has_body = chunked || ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
+  if (limits_.max_request_body_bytes > 0 && (parser_.flags & F_CONTENT_LENGTH) != 0 &&
+      parser_.content_length > limits_.max_request_body_bytes) {
+    sendProtocolError(413, "http1.request_body_too_large");
+    return HPE_USER;
+  }
+
+  // Keep-alive is decided from the request's own headers before hop-by-hop stripping.
+  request_keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  if (auto expect = headers.get("expect")) {
+    if (equalsIgnoreCase(*expect, "100-continue")) {
+      expect_continue_ = has_body;
+      headers.remove("expect");
+    }
+  }
+  is_head_ = request_->method == "HEAD";
+  stripHopByHop(headers);
+  if (chunked) {
+    // The body is re-framed by the upstream codec; the hop-by-hop strip removed TE already.
+  }
+
+  stream_active_ = true;
+  decoder_ = &callbacks_.newStream(*this);
+  in_trailers_ = true;  // Any header callbacks from now on belong to chunked trailers.
+  scanning_headers_ = chunked;  // Trailers of a chunked body are scanned too.
+  if (!scanning_headers_) {
+    prev_byte_ = prev_prev_byte_ = 0;
+  }
+  auto* decoder = decoder_;
+  decoder->decodeHeaders(std::move(request_), !has_body);
+  if (dead_) return HPE_USER;
+  if (expect_continue_ && !response_started_ && decoder_ != nullptr) {
+    encode100Continue();
+  }
+  return 0;
+}
+
+int Http1ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  self->body_bytes_ += len;
+  if (self->limits_.max_request_body_bytes > 0 && self->body_bytes_ > self->limits_.max_request_body_bytes) {
+    if (!self->response_started_) {
+      self->sendProtocolError(413, "http1.request_body_too_large");
+    } else {
+      self->resetStream(StreamResetReason::LocalReset);
+    }
+    return HPE_USER;
+  }
+  if (self->decoder_ == nullptr) return 0;  // Response already complete; discard the rest.
+  evbuffer_add(self->body_buffer_, at, len);
+  if (evbuffer_get_length(self->body_buffer_) >= kBodyFlushThreshold) {
+    self->flushBody(false);
+  }
+  return 0;
+}
+
+void Http1ServerConnection::flushBody(bool end_stream) {
+  if (decoder_ == nullptr) {
+    evbuffer_drain(body_buffer_, evbuffer_get_length(body_buffer_));
+    return;
+  }
+  if (evbuffer_get_length(body_buffer_) == 0 && !end_stream) return;
+  decoder_->decodeData(body_buffer_, end_stream);
+}
+
+int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  if (self->in_value_) self->finishHeader();
+  self->request_complete_ = true;
+  self->scanning_headers_ = true;
+  self->prev_byte_ = self->prev_prev_byte_ = 0;
+  if (self->decoder_ != nullptr) {
+    if (!self->trailers_.empty()) {
+      self->flushBody(false);
+      if (self->decoder_ != nullptr) {
+        HeaderMap trailers = std::move(self->trailers_);
+        self->trailers_ = HeaderMap();
+        self->decoder_->decodeTrailers(std::move(trailers));
+      }
+    } else if (self->body_bytes_ > 0 || evbuffer_get_length(self->body_buffer_) > 0) {
+      self->flushBody(true);
+    }
+    // A request without a body was already ended in decodeHeaders(end_stream=true).
+  }
+  if (self->dead_) return HPE_USER;
+  if (self->response_complete_) {
+    self->onResponseComplete();
+    if (self->dead_) return HPE_USER;
+  }
+  // One request at a time: pause so pipelined requests wait for this response.
+  return HPE_PAUSED;
+}
+
+Status Http1ServerConnection::sendProtocolError(uint32_t status, std::string details) {
+  if (dead_) return Status::error(details);
+  callbacks_.onProtocolError(details);
+  if (!response_started_) {
+    std::string body = fmt::format("{}\n", details);
+    std::string out = fmt::format(
+        "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        status, reasonPhrase(status), body.size(), body);
+    connection_.write(out);
+  }
+  dead_ = true;
+  if (stream_active_ && stream_callbacks_ != nullptr) {
+    auto* cb = stream_callbacks_;
+    stream_callbacks_ = nullptr;
+    stream_active_ = false;
+    decoder_ = nullptr;
+    cb->onResetStream(StreamResetReason::ProtocolError, details);
+  }
+  stream_active_ = false;
+  decoder_ = nullptr;
+  connection_.close(network::Connection::CloseType::FlushWrite);
+  return Status::error(details);
+}
+
+void Http1ServerConnection::encode100Continue() {
+  if (response_started_ || dead_) return;
+  connection_.write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+}
+
+void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool end_stream) {
+  if (dead_) return;
+  response_started_ = true;
+  uint32_t status = headers.status;
+  response_no_body_ = is_head_ || status == 204 || status == 304 || (status >= 100 && status < 200);
+  if (!request_keep_alive_ || draining_) {
+    close_after_response_ = true;
+  }
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, reasonPhrase(status));
+  bool has_content_length = false;
+  for (const auto& [name, value] : headers.headers.entries()) {
+    if (name == "connection" || name == "transfer-encoding" || name == "keep-alive") continue;
+    if (name == "content-length") has_content_length = true;
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  if (!has_content_length && !response_no_body_) {
+    if (end_stream) {
+      out.append("content-length: 0\r\n");
+    } else if (http_minor_ >= 1) {
+      response_chunked_ = true;
+      out.append("transfer-encoding: chunked\r\n");
+    } else {
+      close_after_response_ = true;  // HTTP/1.0: the body ends at close.
+    }
+  }
+  if (!request_complete_ && end_stream) {
+    // Answered before the request finished (e.g. a local reply): the connection cannot be reused
+    // because the rest of the request body would be read as a new request.
+    close_after_response_ = true;
+  }
+  if (close_after_response_) {
+    out.append("connection: close\r\n");
+  } else if (http_minor_ == 0) {
+    out.append("connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  connection_.write(out);
+  if (end_stream) {
+    onResponseComplete();
+  }
+}
+
+void Http1ServerConnection::writeChunk(evbuffer* data) {
+  size_t len = evbuffer_get_length(data);
+  if (len == 0) return;
+  char header[32];
+  int n = std::snprintf(header, sizeof(header), "%zx\r\n", len);
+  connection_.write(header, static_cast<size_t>(n));
+  connection_.write(data);
+  connection_.write(std::string_view("\r\n"));
+}
+
+void Http1ServerConnection::encodeData(evbuffer* data, bool end_stream) {
+  if (dead_ || response_complete_) {
+    evbuffer_drain(data, evbuffer_get_length(data));
+    return;
+  }
+  if (response_no_body_) {
+    evbuffer_drain(data, evbuffer_get_length(data));
+  } else if (response_chunked_) {
+    writeChunk(data);
+    if (end_stream) connection_.write(std::string_view("0\r\n\r\n"));
+  } else {
+    connection_.write(data);
+  }
+  if (end_stream) {
+    onResponseComplete();
+  }
+}
+
+void Http1ServerConnection::encodeTrailers(const HeaderMap& trailers) {
+  if (dead_ || response_complete_) return;
+  if (response_chunked_) {
+    std::string out = "0\r\n";
+    for (const auto& [name, value] : trailers.entries()) {
+      out.append(name).append(": ").append(value).append("\r\n");
+    }
+    out.append("\r\n");
+    connection_.write(out);
+  }
+  onResponseComplete();
+}
+
+void Http1ServerConnection::onResponseComplete() {
+  response_complete_ = true;
+  if (!request_complete_) {
+    // Stop delivering the rest of the request body; the connection closes after the response.
+    close_after_response_ = true;
+    decoder_ = nullptr;
+    stream_active_ = false;
+    stream_callbacks_ = nullptr;
+    dead_ = true;
+    connection_.close(network::Connection::CloseType::FlushWrite);
+    return;
+  }
+  stream_active_ = false;
+  decoder_ = nullptr;
+  stream_callbacks_ = nullptr;
+  if (read_disable_count_ > 0) {
+    connection_.readDisable(false);
+    read_disable_count_ = 0;
+  }
+  if (close_after_response_) {
+    dead_ = true;
+    connection_.close(network::Connection::CloseType::FlushWrite);
+    return;
+  }
+  if (paused_) {
+    paused_ = false;
+    llhttp_resume(&parser_);
+    // Pipelined requests already buffered: continue after the current callback stack unwinds.
+    auto* conn = &connection_;
+    auto id = connection_.id();
+    connection_.dispatcher().post([conn, id] {
+      (void)id;
+      conn->dispatchBuffered();
+    });
+  }
+}
+
+void Http1ServerConnection::resetStream(StreamResetReason) {
+  if (dead_) return;
+  dead_ = true;
+  stream_callbacks_ = nullptr;
+  decoder_ = nullptr;
+  stream_active_ = false;
+  // HTTP/1 has no stream reset: abort the connection so the client sees a truncated response.
+  connection_.close(network::Connection::CloseType::NoFlush);
+}
+
+void Http1ServerConnection::readDisable(bool disable) {
+  if (disable) {
+    ++read_disable_count_;
+    connection_.readDisable(true);
+  } else if (read_disable_count_ > 0) {
+    --read_disable_count_;
+    connection_.readDisable(false);
+  }
+}
+
+void Http1ServerConnection::onUnderlyingConnectionAboveWriteBufferHighWatermark() {
+  if (stream_active_ && stream_callbacks_) stream_callbacks_->onAboveWriteBufferHighWatermark();
+}
+
+void Http1ServerConnection::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
+  if (stream_active_ && stream_callbacks_) stream_callbacks_->onBelowWriteBufferLowWatermark();
+}
+
+void Http1ServerConnection::onConnectionClosed() {
+  bool was_dead = dead_;
+  dead_ = true;
+  if (stream_active_ && stream_callbacks_ != nullptr && !was_dead) {
+    auto* cb = stream_callbacks_;
+    stream_callbacks_ = nullptr;
+    stream_active_ = false;
+    decoder_ = nullptr;
+    cb->onResetStream(StreamResetReason::ConnectionTermination, "downstream connection closed");
+  }
+  stream_active_ = false;
+  decoder_ = nullptr;
+}
+
+}  // namespace bulwark::http

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <llhttp.h>
+
+#include <memory>
+#include <string>
+
+#include "proxy/http/codec.h"
+
+namespace bulwark::http {
+
+/**
+ * HTTP/1.1 server codec on llhttp (strict mode): keep-alive, pipelining (one request at a time,
+ * the rest stays buffered), chunked bodies both ways, Expect: 100-continue, HEAD/204/304 without
+ * bodies, and the smuggling checks llhttp leaves to us (bare LF, obs-fold, control characters).
+ * Thread: owning worker.
+ */
+class Http1ServerConnection : public ServerConnection, private ResponseEncoder, private Stream {
+public:
+  Http1ServerConnection(network::Connection& connection, ServerConnectionCallbacks& callbacks,
+                        const ServerCodecLimits& limits);
+  ~Http1ServerConnection() override;
+
+  // ServerConnection
+  Status dispatch(evbuffer* input) override;
+  void shutdownNotice() override { draining_ = true; }
+  size_t activeStreams() const override { return stream_active_ ? 1 : 0; }
+  void onUnderlyingConnectionAboveWriteBufferHighWatermark() override;
+  void onUnderlyingConnectionBelowWriteBufferLowWatermark() override;
+  void onConnectionClosed() override;
+  bool wantsClose() const override { return close_after_response_ && !stream_active_; }
+
+private:
+  // ResponseEncoder
+  void encode100Continue() override;
+  void encodeHeaders(const ResponseHeaders& headers, bool end_stream) override;
+  void encodeData(evbuffer* data, bool end_stream) override;
+  void encodeTrailers(const HeaderMap& trailers) override;
+  Stream& stream() override { return *this; }
+  std::string_view protocol() const override { return http_minor_ == 0 ? "HTTP/1.0" : "HTTP/1.1"; }
+  // Stream
+  void setCallbacks(StreamCallbacks* callbacks) override { stream_callbacks_ = callbacks; }
+  void resetStream(StreamResetReason reason) override;
+  void readDisable(bool disable) override;
+  size_t bufferedBytes() const override { return connection_.outputLength(); }
+
+  static int onMessageBegin(llhttp_t* p);
+  static int onUrl(llhttp_t* p, const char* at, size_t len);
+  static int onHeaderField(llhttp_t* p, const char* at, size_t len);
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
+  static int onHeadersComplete(llhttp_t* p);
+  static int onBody(llhttp_t* p, const char* at, size_t len);
+  static int onMessageComplete(llhttp_t* p);
+
+  int headersComplete();
+  void finishHeader();
+  Status sendProtocolError(uint32_t status, std::string details);
+  bool scanForSmuggling(const char* data, size_t len, std::string& details);
+  void flushBody(bool end_stream);
+  void onResponseComplete();
+  void writeChunk(evbuffer* data);
+
+  network::Connection& connection_;
+  ServerConnectionCallbacks& callbacks_;
+  ServerCodecLimits limits_;
+  llhttp_t parser_;
+  llhttp_settings_t settings_;
+
+  // Current request being parsed.
+  RequestHeadersPtr request_;
+  std::string current_field_;
+  std::string current_value_;
+  bool in_value_ = false;
+  bool in_trailers_ = false;
+  HeaderMap trailers_;
+  size_t header_bytes_ = 0;
+  uint64_t body_bytes_ = 0;
+  evbuffer* body_buffer_;
+  RequestDecoder* decoder_ = nullptr;
+  StreamCallbacks* stream_callbacks_ = nullptr;
+  bool request_complete_ = false;
+  bool stream_active_ = false;
+  bool expect_continue_ = false;
+  bool is_head_ = false;
+  int http_minor_ = 1;
+  bool request_keep_alive_ = true;
+
+  // Smuggling scan state across reads while in the header section.
+  char prev_byte_ = 0;
+  char prev_prev_byte_ = 0;
+  bool scanning_headers_ = true;
+
+  // Response state.
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool response_chunked_ = false;
+  bool response_no_body_ = false;
+  bool close_after_response_ = false;
+  bool draining_ = false;
+  bool read_disabled_by_stream_ = false;
+  bool paused_ = false;
+  int read_disable_count_ = 0;
+  bool dispatching_ = false;
+  bool dead_ = false;
+};
+
+}  // namespace bulwark::http

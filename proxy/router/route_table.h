@@ -1,0 +1,44 @@
+#pragma once
+
+#include <re2/re2.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/config/spec.h"
+#include "proxy/http/headers.h"
+
+namespace bulwark::router {
+
+/** A compiled route: matcher plus what the router needs. Immutable. Thread: any. */
+class Route {
+public:
+  explicit Route(const config::RouteSpec& spec);
+  bool matches(const http::RequestHeaders& headers) const;
+  const config::RouteSpec& spec() const { return spec_; }
+  const std::string& name() const { return spec_.name; }
+  const std::string& upstreamName() const { return spec_.upstream; }
+  config::TimeoutsSpec timeouts() const { return spec_.policies.timeouts.value_or(config::TimeoutsSpec{}); }
+  bool isGrpcRoute() const { return spec_.match.grpc.has_value(); }
+
+private:
+  config::RouteSpec spec_;
+  std::unique_ptr<re2::RE2> path_regex_;
+  std::vector<std::unique_ptr<re2::RE2>> header_regexes_;  // parallel to spec_.match.headers
+  std::string grpc_prefix_;                                // "/pkg.Service/" or "/pkg.Service/Method"
+};
+using RouteConstSharedPtr = std::shared_ptr<const Route>;
+
+/** Routes of one listener, in match order (first match wins). Immutable. Thread: any. */
+class RouteTable {
+public:
+  void add(RouteConstSharedPtr route) { routes_.push_back(std::move(route)); }
+  const Route* match(const http::RequestHeaders& headers) const;
+  const std::vector<RouteConstSharedPtr>& routes() const { return routes_; }
+
+private:
+  std::vector<RouteConstSharedPtr> routes_;
+};
+
+}  // namespace bulwark::router

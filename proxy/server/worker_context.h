@@ -1,0 +1,60 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "proxy/event/dispatcher.h"
+#include "proxy/http/access_log.h"
+#include "proxy/server/config_snapshot.h"
+#include "proxy/stats/stats.h"
+#include "proxy/upstream/conn_pool.h"
+
+namespace bulwark::server {
+
+/**
+ * This worker's view of one upstream: a connection pool per host and the picker state.
+ * Thread: owning worker.
+ */
+class ThreadLocalUpstream {
+public:
+  ThreadLocalUpstream(event::Dispatcher& dispatcher, upstream::UpstreamSharedPtr upstream);
+  ~ThreadLocalUpstream();
+  /** Picks a host for one attempt; nullptr when the upstream has none. */
+  upstream::HostSharedPtr pickHost(std::mt19937_64& rng);
+  upstream::ConnPool& poolFor(const upstream::HostSharedPtr& host);
+  void drain();
+  upstream::Upstream& upstream() { return *upstream_; }
+
+private:
+  event::Dispatcher& dispatcher_;
+  upstream::UpstreamSharedPtr upstream_;
+  uint64_t rr_cursor_ = 0;
+  std::map<const upstream::Host*, upstream::ConnPoolPtr> pools_;
+  std::vector<upstream::HostSharedPtr> pool_hosts_;  // keeps hosts alive as long as their pools
+};
+
+/** Per-worker state shared by all connections of the worker. Thread: owning worker. */
+struct WorkerContext {
+  explicit WorkerContext(event::Dispatcher& d, stats::Stats& s, uint32_t index)
+      : dispatcher(d), stats(s), worker_index(index), rng(std::random_device{}() ^ (uint64_t{index} << 32)) {}
+
+  ThreadLocalUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream);
+  /** Drops per-upstream state for upstreams no longer in the snapshot. */
+  void onSnapshot(ConfigSnapshotConstSharedPtr snapshot);
+
+  event::Dispatcher& dispatcher;
+  stats::Stats& stats;
+  uint32_t worker_index;
+  std::mt19937_64 rng;
+  ConfigSnapshotConstSharedPtr snapshot;
+  bool draining = false;
+  uint64_t active_streams = 0;
+  http::AccessLogSharedPtr access_log;  // null when off
+  std::shared_ptr<std::atomic<uint64_t>> global_active_streams;  // all workers, for drain
+  std::map<const upstream::Upstream*, std::unique_ptr<ThreadLocalUpstream>> upstreams;
+};
+
+}  // namespace bulwark::server

@@ -1,0 +1,99 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace bulwark::stats {
+
+/** Index of a status code's class: 0 = none (no response), 1..5 = 1xx..5xx. */
+inline size_t codeClassIndex(uint32_t status) { return status >= 100 && status < 600 ? status / 100 : 0; }
+inline const char* codeClassName(size_t index) {
+  static const char* kNames[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  return kNames[index];
+}
+
+/**
+ * Metric handles for one (listener, route, upstream), created at config time so the data path
+ * only touches atomics. Thread: any (prometheus-cpp metrics are internally synchronised).
+ */
+struct RouteStats {
+  std::array<prometheus::Counter*, 6> requests{};   // by code class
+  std::array<prometheus::Histogram*, 6> duration{};  // by code class
+  prometheus::Gauge* active = nullptr;
+  prometheus::Counter* attempts_initial = nullptr;
+  prometheus::Histogram* attempt_duration = nullptr;
+  // gRPC routes also count by grpc_status (names); created on first use.
+  prometheus::Family<prometheus::Counter>* grpc_family = nullptr;
+  std::string listener, route, upstream;
+  std::mutex grpc_mutex;
+  std::vector<std::pair<std::string, prometheus::Counter*>> grpc_counters;
+  prometheus::Counter& grpcStatus(const std::string& status_name);
+};
+
+/**
+ * The process-wide registry and metric families (config-and-operations.md §3.5).
+ * Thread: any.
+ */
+class Stats {
+public:
+  explicit Stats(std::vector<double> latency_buckets);
+
+  prometheus::Registry& registry() { return *registry_; }
+  std::shared_ptr<prometheus::Registry> registrySharedPtr() { return registry_; }
+
+  std::shared_ptr<RouteStats> routeStats(const std::string& listener, const std::string& route,
+                                         const std::string& upstream);
+  prometheus::Counter& localReply(const std::string& route, const std::string& reason);
+  prometheus::Counter& protocolError(const std::string& listener, const std::string& reason);
+  prometheus::Gauge& downstreamConnectionsActive(const std::string& listener);
+  prometheus::Counter& downstreamConnectionsTotal(const std::string& listener);
+  prometheus::Counter& configReload(const std::string& result);
+  prometheus::Counter& configReloadFailures() { return *reload_failures_; }
+  prometheus::Gauge& lastReloadSuccessful() { return *last_reload_ok_; }
+  prometheus::Gauge& lastReloadTimestamp() { return *last_reload_ts_; }
+  void setServerState(const std::string& state);
+
+  /** Refreshes gauges computed at scrape time (process and upstream gauges). Thread: main. */
+  void refreshProcessGauges();
+  prometheus::Gauge& upstreamGauge(const std::string& family, const std::string& upstream);
+
+  /** Prometheus text exposition of everything. */
+  std::string serialize();
+
+private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<double> buckets_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* duration_;
+  prometheus::Family<prometheus::Gauge>* active_;
+  prometheus::Family<prometheus::Counter>* attempts_;
+  prometheus::Family<prometheus::Histogram>* attempt_duration_;
+  prometheus::Family<prometheus::Counter>* local_replies_;
+  prometheus::Family<prometheus::Counter>* protocol_errors_;
+  prometheus::Family<prometheus::Gauge>* cx_active_;
+  prometheus::Family<prometheus::Counter>* cx_total_;
+  prometheus::Family<prometheus::Counter>* reloads_;
+  prometheus::Family<prometheus::Gauge>* server_state_;
+  prometheus::Family<prometheus::Gauge>* upstream_cx_active_;
+  prometheus::Family<prometheus::Gauge>* upstream_endpoints_;
+  prometheus::Family<prometheus::Gauge>* upstream_connect_failures_;
+  prometheus::Family<prometheus::Gauge>* process_;
+  prometheus::Counter* reload_failures_;
+  prometheus::Gauge* last_reload_ok_;
+  prometheus::Gauge* last_reload_ts_;
+  prometheus::Gauge* rss_;
+  prometheus::Gauge* cpu_;
+  prometheus::Gauge* fds_;
+  prometheus::Gauge* start_time_;
+};
+
+}  // namespace bulwark::stats

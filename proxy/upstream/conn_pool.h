@@ -1,0 +1,101 @@
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "proxy/event/dispatcher.h"
+#include "proxy/http/codec.h"
+#include "proxy/network/connection.h"
+#include "proxy/upstream/host.h"
+
+namespace bulwark::upstream {
+
+class Upstream;
+
+enum class PoolFailureReason { ConnectFailure, ConnectTimeout, Overflow, ConnectionClosed };
+
+/** Told when a stream can start on a pooled connection, or that it cannot. */
+class ConnPoolCallbacks {
+public:
+  virtual ~ConnPoolCallbacks() = default;
+  virtual void onPoolReady(http::RequestEncoder& encoder, const Host& host) = 0;
+  virtual void onPoolFailure(PoolFailureReason reason, std::string_view detail) = 0;
+};
+
+/** A request waiting for a connection; cancel() drops it without callbacks. */
+class Cancellable {
+public:
+  virtual ~Cancellable() = default;
+  virtual void cancel() = 0;
+};
+
+enum class PoolProtocol { Http1, Http2 };
+
+struct ConnPoolSettings {
+  PoolProtocol protocol = PoolProtocol::Http1;
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds idle_timeout{60000};
+  uint32_t max_requests_per_connection = 0;
+  uint32_t max_concurrent_streams = 100;
+  uint32_t max_pending_requests = 1024;
+};
+
+/**
+ * Connections from one worker to one host: HTTP/1.1 keep-alive reuse (one stream per
+ * connection) or HTTP/2 multiplexing (many streams per connection, new connections only when
+ * every connection is at its stream limit). The upstream-wide connection cap is an exact
+ * atomic counter on Upstream, so pools on all workers together never exceed it.
+ * Thread: owning worker.
+ */
+class ConnPool {
+public:
+  ConnPool(event::Dispatcher& dispatcher, HostSharedPtr host, Upstream& upstream, ConnPoolSettings settings);
+  ~ConnPool();
+
+  /**
+   * Starts a stream. Calls back synchronously when a connection is ready now, else queues.
+   * @return a handle to cancel a queued request, or nullptr when the callback already ran.
+   */
+  Cancellable* newStream(http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks);
+
+  /** Graceful: no new streams on existing connections; close them once idle. */
+  void drainConnections();
+  size_t connectionCount() const { return clients_.size(); }
+  size_t pendingCount() const { return pending_.size(); }
+  const Host& host() const { return *host_; }
+
+private:
+  class ActiveClient;
+  struct PendingRequest : public Cancellable {
+    PendingRequest(ConnPool& p, http::ResponseDecoder& d, ConnPoolCallbacks& c) : pool(p), decoder(d), callbacks(c) {}
+    void cancel() override;
+    ConnPool& pool;
+    http::ResponseDecoder& decoder;
+    ConnPoolCallbacks& callbacks;
+  };
+
+  ActiveClient* findReadyClient();
+  bool tryCreateClient();
+  void onClientReady(ActiveClient& client);
+  void onClientClosed(ActiveClient& client, bool connect_failed, PoolFailureReason reason);
+  void onStreamClosed(ActiveClient& client);
+  void servePending();
+  void attach(ActiveClient& client, http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks);
+
+  event::Dispatcher& dispatcher_;
+  HostSharedPtr host_;
+  Upstream& upstream_;
+  ConnPoolSettings settings_;
+  std::list<std::unique_ptr<ActiveClient>> clients_;
+  std::list<std::unique_ptr<PendingRequest>> pending_;
+  size_t connecting_ = 0;
+  bool draining_ = false;
+  // Posted callbacks check this so they never touch a destroyed pool.
+  std::shared_ptr<bool> alive_token_ = std::make_shared<bool>(true);
+};
+using ConnPoolPtr = std::unique_ptr<ConnPool>;
+
+}  // namespace bulwark::upstream
