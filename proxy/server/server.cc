@@ -1,0 +1,459 @@
+#include "proxy/server/server.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/config/effective_json.h"
+#include "proxy/config/parser.h"
+#include "proxy/network/connection.h"
+
+namespace bulwark::server {
+namespace {
+
+std::string socketAddress(int fd) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf));
+    return fmt::format("{}:{}", buf, ntohs(v4->sin_port));
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
+  return fmt::format("[{}]:{}", buf, ntohs(v6->sin6_port));
+}
+
+Result<int> bindSocket(const std::string& address) {
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (!network::parseAddress(address, ss, len)) {
+    return Status::error(fmt::format("invalid address \"{}\"", address));
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::error(fmt::format("socket(): {}", std::strerror(errno)));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    std::string err = std::strerror(errno);
+    ::close(fd);
+    return Status::error(fmt::format("cannot bind {}: {}", address, err));
+  }
+  if (::listen(fd, 4096) != 0) {
+    std::string err = std::strerror(errno);
+    ::close(fd);
+    return Status::error(fmt::format("cannot listen on {}: {}", address, err));
+  }
+  return fd;
+}
+
+bool isLoopbackPeer(evhttp_request* req) {
+  evhttp_connection* conn = evhttp_request_get_connection(req);
+  if (conn == nullptr) return false;
+  char* host = nullptr;
+  ev_uint16_t port = 0;
+  evhttp_connection_get_peer(conn, &host, &port);
+  if (host == nullptr) return false;
+  std::string h(host);
+  return h.rfind("127.", 0) == 0 || h == "::1" || h == "::ffff:127.0.0.1";
+}
+
+void reply(evhttp_request* req, int code, const std::string& body, const char* content_type = "text/plain") {
+  evkeyvalq* headers = evhttp_request_get_output_headers(req);
+  evhttp_add_header(headers, "Content-Type", content_type);
+  evbuffer* buf = evbuffer_new();
+  evbuffer_add(buf, body.data(), body.size());
+  evhttp_send_reply(req, code, code == 200 ? "OK" : (code == 503 ? "Service Unavailable" : "Error"), buf);
+  evbuffer_free(buf);
+}
+
+}  // namespace
+
+int defaultConcurrency() {
+  // cgroup v2 CPU quota first (a sidecar's limit), then the CPUs we may run on.
+  std::ifstream cpu_max("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  long period = 0;
+  if (cpu_max >> quota >> period && quota != "max" && period > 0) {
+    long q = std::stol(quota);
+    int n = static_cast<int>(std::ceil(static_cast<double>(q) / static_cast<double>(period)));
+    if (n >= 1) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+Server::Server(ServerOptions options, config::ProxyConfigSpec initial)
+    : options_(std::move(options)), spec_(std::move(initial)),
+      global_active_streams_(std::make_shared<std::atomic<uint64_t>>(0)) {
+  if (options_.admin_address) spec_.admin.address = *options_.admin_address;
+  stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
+}
+
+Server::~Server() {
+  stopAll();
+  for (auto* ev : signal_events_) event_free(ev);
+  if (admin_) evhttp_free(admin_);
+}
+
+Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyConfigSpec& spec) {
+  auto snapshot = std::make_shared<ConfigSnapshot>();
+  snapshot->spec = spec;
+  snapshot->generation = ++generation_;
+  for (const auto& us : spec.upstreams) {
+    auto existing = upstreams_.find(us.name);
+    if (existing != upstreams_.end() && upstream::sameUpstream(existing->second->spec(), us)) {
+      // Unchanged: keep live state (connections, counters) across the reload.
+      snapshot->upstreams[us.name] = existing->second;
+    } else {
+      snapshot->upstreams[us.name] = std::make_shared<upstream::Upstream>(us, upstream::buildStaticHostSet(us));
+    }
+  }
+  std::map<std::string, const config::RouteSpec*> routes_by_name;
+  for (const auto& r : spec.routes) routes_by_name[r.name] = &r;
+  for (const auto& ls : spec.listeners) {
+    ListenerConfig lc;
+    lc.spec = ls;
+    std::vector<std::string> names = ls.routes;
+    if (names.empty()) {
+      for (const auto& r : spec.routes) names.push_back(r.name);
+    }
+    for (const auto& name : names) {
+      auto it = routes_by_name.find(name);
+      if (it == routes_by_name.end()) return Status::error(fmt::format("listener {}: unknown route {}", ls.name, name));
+      const auto& rs = *it->second;
+      RouteEntry entry;
+      entry.route = std::make_shared<router::Route>(rs);
+      entry.upstream = snapshot->upstreams.at(rs.upstream);
+      entry.stats = stats_->routeStats(ls.name, rs.name, rs.upstream);
+      lc.routes.push_back(std::move(entry));
+    }
+    snapshot->listeners[ls.name] = std::move(lc);
+  }
+  return ConfigSnapshotConstSharedPtr(snapshot);
+}
+
+Status Server::bindListeners(const ConfigSnapshot& snapshot) {
+  // Bind every socket before starting anything, so a bad address fails the start cleanly.
+  std::vector<std::pair<std::string, std::vector<int>>> fds;
+  auto close_all = [&] {
+    for (auto& [name, list] : fds) {
+      for (int fd : list) ::close(fd);
+    }
+  };
+  for (const auto& ls : snapshot.spec.listeners) {
+    std::vector<int> list;
+    auto first = bindSocket(ls.address);
+    if (!first) {
+      close_all();
+      return Status::error(fmt::format("listener {}: {}", ls.name, first.error()));
+    }
+    list.push_back(*first);
+    std::string actual = socketAddress(*first);
+    // Port 0: the other workers must join the port the kernel picked for the first socket.
+    for (size_t i = 1; i < workers_.size(); ++i) {
+      auto more = bindSocket(actual);
+      if (!more) {
+        for (int fd : list) ::close(fd);
+        close_all();
+        return Status::error(fmt::format("listener {}: {}", ls.name, more.error()));
+      }
+      list.push_back(*more);
+    }
+    bound_listeners_[ls.name] = actual;
+    fds.emplace_back(ls.name, std::move(list));
+  }
+  for (auto& [name, list] : fds) {
+    for (size_t i = 0; i < list.size(); ++i) workers_[i]->addListener(name, list[i]);
+    std::cout << fmt::format("listener {} listening on {}", name, bound_listeners_[name]) << std::endl;
+  }
+  return Status::ok();
+}
+
+Status Server::startAdmin(const std::string& address) {
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (!network::parseAddress(address, ss, len)) {
+    return Status::error(fmt::format("admin: invalid address \"{}\"", address));
+  }
+  admin_ = evhttp_new(dispatcher_.base());
+  evhttp_set_gencb(admin_, &Server::onAdminRequest, this);
+  evhttp_set_allowed_methods(admin_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+  auto host_end = address.rfind(':');
+  std::string host = address.substr(0, host_end);
+  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  int port = std::stoi(address.substr(host_end + 1));
+  evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(admin_, host.c_str(), static_cast<uint16_t>(port));
+  if (bound == nullptr) {
+    return Status::error(fmt::format("admin: cannot bind {}", address));
+  }
+  admin_bound_ = socketAddress(evhttp_bound_socket_get_fd(bound));
+  std::cout << fmt::format("admin listening on {}", admin_bound_) << std::endl;
+  return Status::ok();
+}
+
+Status Server::start() {
+  int concurrency = options_.concurrency.value_or(spec_.runtime.concurrency);
+  if (concurrency <= 0) concurrency = defaultConcurrency();
+  auto snapshot = buildSnapshot(spec_);
+  if (!snapshot) return snapshot.status();
+  auto access_log = http::AccessLog::open(spec_.observability.access_log.path, spec_.observability.access_log.sample);
+  for (int i = 0; i < concurrency; ++i) {
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), *stats_, access_log, global_active_streams_,
+                                                spec_.runtime.max_connections_per_worker));
+  }
+  if (auto status = startAdmin(spec_.admin.address); !status) return status;
+  if (auto status = bindListeners(**snapshot); !status) return status;
+  snapshot_ = *snapshot;
+  for (const auto& [name, u] : snapshot_->upstreams) upstreams_[name] = u;
+  for (auto& w : workers_) {
+    w->setSnapshot(snapshot_);
+    w->start();
+  }
+  listeners_bound_ = true;
+  stats_->setServerState("live");
+  stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    event* ev = evsignal_new(dispatcher_.base(), sig, &Server::onSignal, this);
+    event_add(ev, nullptr);
+    signal_events_.push_back(ev);
+  }
+  spdlog::info("bulwark started: {} workers, {} listeners, {} routes", workers_.size(), spec_.listeners.size(),
+               spec_.routes.size());
+  return Status::ok();
+}
+
+int Server::run() {
+  dispatcher_.run();
+  stopAll();
+  return 0;
+}
+
+void Server::onSignal(evutil_socket_t sig, short, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  if (sig == SIGHUP) {
+    auto status = self->reload();
+    if (!status) spdlog::error("reload rejected, keeping the running config: {}", status.message());
+    return;
+  }
+  self->startDrain();
+}
+
+void Server::requestShutdown() {
+  dispatcher_.post([this] { startDrain(); });
+}
+
+void Server::startDrain() {
+  if (draining_.exchange(true)) return;
+  stats_->setServerState("draining");
+  spdlog::info("drain started: /ready now fails; waiting drain.minDuration {}ms",
+               spec_.runtime.drain.min_duration.count());
+  drain_timer_ = dispatcher_.createTimer([this] {
+    for (auto& w : workers_) w->drain();
+    drain_poll_timer_ = dispatcher_.createTimer([this] { checkDrainDone(); });
+    drain_poll_timer_->enableTimer(std::chrono::milliseconds(20));
+  });
+  drain_timer_->enableTimer(spec_.runtime.drain.min_duration);
+  drain_deadline_timer_ = dispatcher_.createTimer([this] {
+    spdlog::warn("drain timeout reached with {} requests in flight", global_active_streams_->load());
+    event_base_loopexit(dispatcher_.base(), nullptr);
+  });
+  drain_deadline_timer_->enableTimer(spec_.runtime.drain.min_duration + spec_.runtime.drain.timeout);
+}
+
+void Server::checkDrainDone() {
+  uint64_t connections = 0;
+  for (auto& w : workers_) connections += w->connectionCount();
+  if (global_active_streams_->load() == 0 && (spec_.runtime.drain.exit_on_zero_active || connections == 0)) {
+    spdlog::info("drain complete");
+    event_base_loopexit(dispatcher_.base(), nullptr);
+    return;
+  }
+  drain_poll_timer_->enableTimer(std::chrono::milliseconds(20));
+}
+
+void Server::stopAll() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& w : workers_) w->stop();
+  workers_.clear();
+}
+
+Status Server::reload() {
+  auto loaded = config::loadConfigFile(options_.config_path);
+  std::string errors;
+  for (const auto& d : loaded.diagnostics) {
+    if (!d.warning) errors += d.format() + "\n";
+  }
+  auto fail = [&](const std::string& why) {
+    stats_->configReload("failure").Increment();
+    stats_->configReloadFailures().Increment();
+    stats_->lastReloadSuccessful().Set(0);
+    return Status::error(why);
+  };
+  if (!loaded.config || !errors.empty()) {
+    return fail(errors.empty() ? "config unreadable" : errors);
+  }
+  config::ProxyConfigSpec next = *loaded.config;
+  if (options_.admin_address) next.admin.address = *options_.admin_address;
+  // Sockets are bound once; a reload may change routes and upstreams, not listener addresses.
+  if (next.listeners.size() != spec_.listeners.size()) {
+    return fail("listener set changed: listener changes need a restart");
+  }
+  for (size_t i = 0; i < next.listeners.size(); ++i) {
+    if (next.listeners[i].name != spec_.listeners[i].name || next.listeners[i].address != spec_.listeners[i].address) {
+      return fail(fmt::format("listener {} changed name or address: listener changes need a restart",
+                              next.listeners[i].name));
+    }
+  }
+  auto snapshot = buildSnapshot(next);
+  if (!snapshot) return fail(snapshot.error());
+  spec_ = next;
+  snapshot_ = *snapshot;
+  upstreams_.clear();
+  for (const auto& [name, u] : snapshot_->upstreams) upstreams_[name] = u;
+  for (auto& w : workers_) w->setSnapshot(snapshot_);
+  stats_->configReload("success").Increment();
+  stats_->lastReloadSuccessful().Set(1);
+  stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
+  spdlog::info("config reloaded (generation {})", snapshot_->generation);
+  return Status::ok();
+}
+
+bool Server::ready() const {
+  bool ok = false;
+  readinessReport(ok);
+  return ok;
+}
+
+std::string Server::readinessReport(bool& ok) const {
+  bool config_ok = snapshot_ != nullptr;
+  bool listeners_ok = listeners_bound_.load();
+  bool not_draining = !draining_.load();
+  ok = config_ok && listeners_ok && not_draining;
+  std::string out;
+  out += fmt::format("[{}] config applied\n", config_ok ? "+" : "-");
+  out += fmt::format("[{}] listeners bound\n", listeners_ok ? "+" : "-");
+  out += fmt::format("[{}] not draining\n", not_draining ? "+" : "-");
+  for (const auto& name : spec_.admin.require_upstreams) {
+    auto it = upstreams_.find(name);
+    bool has_hosts = it != upstreams_.end() && it->second->hosts() && !it->second->hosts()->hosts.empty();
+    out += fmt::format("[{}] upstream {} has hosts\n", has_hosts ? "+" : "-", name);
+    ok = ok && has_hosts;
+  }
+  out += ok ? "ready\n" : "not ready\n";
+  return out;
+}
+
+std::string Server::upstreamsJson() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, u] : upstreams_) {
+    nlohmann::json hosts = nlohmann::json::array();
+    if (auto set = u->hosts()) {
+      for (const auto& h : set->hosts) {
+        hosts.push_back({{"address", h->address},
+                         {"weight", h->weight},
+                         {"activeRequests", h->active_requests.load()},
+                         {"requestsTotal", h->requests_total.load()},
+                         {"errorsTotal", h->errors_total.load()},
+                         {"connectFailuresTotal", h->connect_failures_total.load()},
+                         {"connectionsActive", h->connections_active.load()},
+                         {"health", "healthy"}});
+      }
+    }
+    out.push_back({{"name", name},
+                   {"activeRequests", u->requests_active.load()},
+                   {"requestsTotal", u->requests_total.load()},
+                   {"connectionsActive", u->activeConnections()},
+                   {"overflowTotal", u->overflow_total.load()},
+                   {"hosts", hosts}});
+  }
+  return out.dump(2);
+}
+
+void Server::onAdminRequest(evhttp_request* req, void* arg) { static_cast<Server*>(arg)->handleAdmin(req); }
+
+void Server::handleAdmin(evhttp_request* req) {
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+  std::string path = evhttp_uri_get_path(uri) ? evhttp_uri_get_path(uri) : "/";
+  auto method = evhttp_request_get_command(req);
+  if (method == EVHTTP_REQ_POST) {
+    // Mutating endpoints answer only on loopback, whatever the admin bind address.
+    if (!isLoopbackPeer(req)) {
+      reply(req, 403, "mutating admin endpoints are loopback-only\n");
+      return;
+    }
+    if (path == "/drain" || path == "/quitquitquit") {
+      reply(req, 200, "draining\n");
+      startDrain();
+      return;
+    }
+    if (path == "/reload") {
+      auto status = reload();
+      if (status) {
+        reply(req, 200, "reloaded\n");
+      } else {
+        spdlog::error("reload rejected, keeping the running config: {}", status.message());
+        reply(req, 400, "reload rejected, keeping the running config:\n" + status.message() + "\n");
+      }
+      return;
+    }
+    reply(req, 404, "unknown admin endpoint\n");
+    return;
+  }
+  if (path == "/live" || path == "/livez" || path == "/healthz") {
+    // A stalled worker loop is the one failure a restart fixes.
+    auto now = std::chrono::steady_clock::now();
+    for (auto& w : workers_) {
+      if (now - w->lastHeartbeat() > std::chrono::seconds(10)) {
+        reply(req, 503, "worker event loop stalled\n");
+        return;
+      }
+    }
+    reply(req, 200, "live\n");
+    return;
+  }
+  if (path == "/ready" || path == "/readyz") {
+    bool ok = false;
+    std::string body = readinessReport(ok);
+    reply(req, ok ? 200 : 503, body);
+    return;
+  }
+  if (path == spec_.observability.metrics_path || path == "/metrics" || path == "/stats/prometheus") {
+    for (const auto& [name, u] : upstreams_) {
+      stats_->upstreamGauge("connections_active", name).Set(static_cast<double>(u->activeConnections()));
+      stats_->upstreamGauge("connect_failures", name).Set(static_cast<double>(u->connect_failures_total.load()));
+      stats_->upstreamGauge("endpoints", name).Set(u->hosts() ? static_cast<double>(u->hosts()->hosts.size()) : 0);
+    }
+    reply(req, 200, stats_->serialize(), "text/plain; version=0.0.4");
+    return;
+  }
+  if (path == "/config" || path == "/config_dump") {
+    reply(req, 200, config::toJson(spec_).dump(2), "application/json");
+    return;
+  }
+  if (path == "/upstreams" || path == "/clusters") {
+    reply(req, 200, upstreamsJson(), "application/json");
+    return;
+  }
+  reply(req, 404, "unknown admin endpoint\n");
+}
+
+}  // namespace bulwark::server

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <event2/http.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/common/result.h"
+#include "proxy/config/spec.h"
+#include "proxy/event/dispatcher.h"
+#include "proxy/server/config_snapshot.h"
+#include "proxy/server/worker.h"
+#include "proxy/stats/stats.h"
+
+namespace bulwark::server {
+
+struct ServerOptions {
+  std::string config_path;
+  std::optional<int> concurrency;            // --concurrency overrides runtime.concurrency
+  std::optional<std::string> admin_address;  // --admin-address overrides admin.address
+};
+
+/**
+ * The process: main event loop (admin, signals, drain, reload), the workers, and the live
+ * upstreams reconciled across reloads. Thread: main, except requestShutdown().
+ */
+class Server {
+public:
+  Server(ServerOptions options, config::ProxyConfigSpec initial);
+  ~Server();
+
+  /** Binds every listener and the admin port, starts workers. Nothing is bound on error. */
+  Status start();
+  /** Runs the main loop until drained; returns the process exit code. */
+  int run();
+  /** Thread: any. Starts the graceful drain (as SIGTERM does). */
+  void requestShutdown();
+
+  /** Validates the file and swaps the config; keeps the old one on any error. */
+  Status reload();
+  bool ready() const;
+  std::string readinessReport(bool& ok) const;
+
+private:
+  Result<ConfigSnapshotConstSharedPtr> buildSnapshot(const config::ProxyConfigSpec& spec);
+  Status bindListeners(const ConfigSnapshot& snapshot);
+  Status startAdmin(const std::string& address);
+  void startDrain();
+  void checkDrainDone();
+  void stopAll();
+  static void onSignal(evutil_socket_t sig, short, void* arg);
+  static void onAdminRequest(evhttp_request* req, void* arg);
+  void handleAdmin(evhttp_request* req);
+  std::string upstreamsJson() const;
+
+  ServerOptions options_;
+  config::ProxyConfigSpec spec_;
+  event::Dispatcher dispatcher_;
+  std::unique_ptr<stats::Stats> stats_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  ConfigSnapshotConstSharedPtr snapshot_;
+  std::map<std::string, upstream::UpstreamSharedPtr> upstreams_;
+  std::shared_ptr<std::atomic<uint64_t>> global_active_streams_;
+  std::map<std::string, std::string> bound_listeners_;  // name -> actual address
+  evhttp* admin_ = nullptr;
+  std::string admin_bound_;
+  std::vector<event*> signal_events_;
+  event::TimerPtr drain_timer_;
+  event::TimerPtr drain_deadline_timer_;
+  event::TimerPtr drain_poll_timer_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> listeners_bound_{false};
+  bool stopped_ = false;
+  uint64_t generation_ = 0;
+};
+
+/** Number of workers for "auto": the cgroup CPU quota, else online CPUs; at least 1. */
+int defaultConcurrency();
+
+}  // namespace bulwark::server

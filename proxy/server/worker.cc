@@ -1,0 +1,123 @@
+#include "proxy/server/worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+namespace bulwark::server {
+namespace {
+std::string formatPeer(const sockaddr* addr) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (addr->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(addr);
+    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof(buf));
+    return std::string(buf) + ":" + std::to_string(ntohs(v4->sin_port));
+  }
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(addr);
+  inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof(buf));
+  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(v6->sin6_port));
+}
+}  // namespace
+
+Worker::Worker(uint32_t index, stats::Stats& stats, http::AccessLogSharedPtr access_log,
+               std::shared_ptr<std::atomic<uint64_t>> global_active_streams, uint32_t max_connections)
+    : index_(index), ctx_(dispatcher_, stats, index), max_connections_(max_connections) {
+  ctx_.access_log = std::move(access_log);
+  ctx_.global_active_streams = std::move(global_active_streams);
+}
+
+Worker::~Worker() { stop(); }
+
+void Worker::start() {
+  heartbeat_timer_ = dispatcher_.createTimer([this] {
+    heartbeat_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+    heartbeat_timer_->enableTimer(std::chrono::seconds(1));
+  });
+  heartbeat_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+  heartbeat_timer_->enableTimer(std::chrono::seconds(1));
+  thread_ = std::thread([this] { dispatcher_.run(); });
+}
+
+void Worker::addListener(const std::string& listener_name, int fd) {
+  dispatcher_.post([this, listener_name, fd] {
+    auto handle = std::make_unique<ListenerHandle>();
+    handle->worker = this;
+    handle->name = listener_name;
+    // Backlog 0: the socket is already listening (bound on the main thread to fail early).
+    handle->listener = evconnlistener_new(dispatcher_.base(), &Worker::onAccept, handle.get(),
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (handle->listener == nullptr) {
+      spdlog::error("worker {}: cannot listen on fd {} for {}", index_, fd, listener_name);
+      ::close(fd);
+      return;
+    }
+    listeners_.push_back(std::move(handle));
+  });
+}
+
+void Worker::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
+  auto* handle = static_cast<ListenerHandle*>(arg);
+  Worker* self = handle->worker;
+  if (self->max_connections_ > 0 && self->connections_.size() >= self->max_connections_) {
+    // Over the per-worker cap: refuse cheaply rather than let one worker drown.
+    self->ctx_.stats.protocolError(handle->name, "connection_limit").Increment();
+    ::close(fd);
+    return;
+  }
+  auto connection = std::make_unique<network::Connection>(self->dispatcher_, fd, formatPeer(addr));
+  auto manager = std::make_unique<http::ConnectionManager>(
+      self->ctx_, std::move(connection), handle->name, [self](http::ConnectionManager& cm) {
+        auto it = self->connections_.find(&cm);
+        if (it == self->connections_.end()) return;
+        auto owned = std::move(it->second);
+        self->connections_.erase(it);
+        self->connection_count_.store(self->connections_.size());
+        self->dispatcher_.deferredDelete(std::move(owned));
+      });
+  if (self->ctx_.draining) manager->shutdownNotice();
+  auto* raw = manager.get();
+  self->connections_.emplace(raw, std::move(manager));
+  self->connection_count_.store(self->connections_.size());
+}
+
+void Worker::setSnapshot(ConfigSnapshotConstSharedPtr snapshot) {
+  dispatcher_.post([this, snapshot] { ctx_.onSnapshot(snapshot); });
+}
+
+void Worker::drain() {
+  dispatcher_.post([this] {
+    ctx_.draining = true;
+    for (auto& handle : listeners_) {
+      evconnlistener_free(handle->listener);
+      handle->listener = nullptr;
+    }
+    listeners_.clear();
+    std::vector<http::ConnectionManager*> all;
+    for (auto& [ptr, owned] : connections_) all.push_back(ptr);
+    for (auto* cm : all) {
+      if (connections_.count(cm)) cm->shutdownNotice();
+    }
+  });
+}
+
+void Worker::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (thread_.joinable()) {
+    dispatcher_.post([this] {
+      for (auto& handle : listeners_) {
+        if (handle->listener) evconnlistener_free(handle->listener);
+      }
+      listeners_.clear();
+      connections_.clear();
+      ctx_.upstreams.clear();
+      heartbeat_timer_.reset();
+      event_base_loopexit(dispatcher_.base(), nullptr);
+    });
+    thread_.join();
+  }
+}
+
+}  // namespace bulwark::server
