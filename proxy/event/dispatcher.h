@@ -60,8 +60,8 @@ private:
   void clearDeferred();
 
   event_base* base_;
-  event* mailbox_event_;
-  event* deferred_event_;
+  ::event* mailbox_event_;
+  ::event* deferred_event_;
   std::mutex mailbox_mutex_;
   std::vector<std::function<void()>> mailbox_;  // guarded by mailbox_mutex_
   std::vector<DeferredDeletablePtr> to_delete_;
@@ -83,7 +83,7 @@ public:
 private:
   static void onFire(evutil_socket_t, short, void* arg);
   std::function<void()> cb_;
-  event* ev_;
+  ::event* ev_;
 };
 
 }  // namespace bulwark::event

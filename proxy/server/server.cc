@@ -231,7 +231,7 @@ Status Server::start() {
   stats_->setServerState("live");
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
-    event* ev = evsignal_new(dispatcher_.base(), sig, &Server::onSignal, this);
+    ::event* ev = evsignal_new(dispatcher_.base(), sig, &Server::onSignal, this);
     event_add(ev, nullptr);
     signal_events_.push_back(ev);
   }

@@ -68,7 +68,7 @@ private:
   std::map<std::string, std::string> bound_listeners_;  // name -> actual address
   evhttp* admin_ = nullptr;
   std::string admin_bound_;
-  std::vector<event*> signal_events_;
+  std::vector<::event*> signal_events_;
   event::TimerPtr drain_timer_;
   event::TimerPtr drain_deadline_timer_;
   event::TimerPtr drain_poll_timer_;

@@ -1,0 +1,7 @@
+#include "proxy/common/version.h"
+
+namespace bulwark {
+
+std::string versionString() { return std::string("bulwark ") + kVersion; }
+
+}  // namespace bulwark
