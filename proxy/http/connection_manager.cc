@@ -6,7 +6,10 @@
 
 #include "proxy/http/grpc.h"
 #include "proxy/http/http1_server_codec.h"
+#if __has_include("proxy/http/http2_server_codec.h")
 #include "proxy/http/http2_server_codec.h"
+#define BULWARK_HAVE_HTTP2 1
+#endif
 
 namespace bulwark::http {
 namespace {
@@ -335,7 +338,11 @@ bool ConnectionManager::createCodec(evbuffer* input) {
     }
   }
   if (is_http2_) {
+#ifdef BULWARK_HAVE_HTTP2
     codec_ = std::make_unique<Http2ServerConnection>(*connection_, *this, limits);
+#else
+    return false;
+#endif
   } else {
     codec_ = std::make_unique<Http1ServerConnection>(*connection_, *this, limits);
   }
