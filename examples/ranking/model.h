@@ -22,7 +22,7 @@ using ModelInput = std::array<float, kModelInputs>;
 /** Cost model of the ranking model; see "Latency model" in examples/ranking/README.md. */
 struct ModelOptions {
   // Median inference time of one request (the flag --model-cost-us).
-  std::chrono::microseconds cost{4700};
+  std::chrono::microseconds cost{4500};
   // Log-normal spread of the inference time: p99 = cost * exp(2.326 * sigma).
   double jitter_sigma = 0.2;
   // Concurrent inferences per replica (the seed's ranker has 2 vCPU); requests beyond queue.
@@ -36,7 +36,7 @@ struct ModelOptions {
  * The ranking model: a small two-layer perceptron with fixed weights that re-scores the top
  * candidates, plus a latency model for its cost. Each infer() draws a log-normal inference time
  * around `cost`, holds one of `slots` inference slots for that long, and runs the network on the
- * real inputs while holding it. With 2 slots and the 4.7 ms default a replica saturates near
+ * real inputs while holding it. With 2 slots and the 4.5 ms default a replica saturates near
  * 400 rq/s, in line with the seed's "~300 req/sec per 2 vCPU ranker", and queues beyond that.
  * Thread: any; slots are a semaphore, waits end early on shutdown().
  */

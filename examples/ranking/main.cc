@@ -1,0 +1,81 @@
+// ranking-server: one replica of the ranking example backend (see README.md).
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "examples/ranking/ranking_server.h"
+
+namespace {
+
+namespace rk = bulwark::examples::ranking;
+
+int run(int argc, char** argv) {
+  rk::ServerOptions options;
+  long model_cost_us = options.model.cost.count();
+  int drain_timeout_ms = 5000;
+
+  CLI::App app{"ranking-server: gRPC ranking.v1.RankingService example backend"};
+  app.add_option("--port", options.port, "gRPC port on 127.0.0.1 (0 = any free port)");
+  app.add_option("--replica-id", options.replica_id, "replica name sent as x-replica-id");
+  app.add_option("--feature-store", options.feature_store,
+                 "memory | redis://HOST:PORT | unix:///path/redis.sock");
+  app.add_option("--feature-store-timeout-ms", options.feature_store_timeout_ms,
+                 "Redis connect and command timeout; slower answers degrade the feed")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--model-cost-us", model_cost_us, "median model inference time per request")
+      ->check(CLI::Range(0L, 10'000'000L));
+  app.add_option("--model-jitter", options.model.jitter_sigma,
+                 "log-normal sigma of the inference time (p99 = cost * exp(2.326 * sigma))")
+      ->check(CLI::Range(0.0, 2.0));
+  app.add_option("--model-slots", options.model.slots, "concurrent inferences per replica")
+      ->check(CLI::Range(1, 1024));
+  app.add_flag("--model-burn-cpu", options.model.burn_cpu,
+               "spend the inference time computing instead of waiting (CPU-bound replica)");
+  app.add_option("--candidate-window", options.ranker.candidate_window,
+                 "newest items per tenant considered for ranking")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--items-per-tenant", options.seed.items_per_tenant, "seeded catalog size")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--max-threads", options.max_threads, "gRPC handler threads")
+      ->check(CLI::Range(4, 100000));
+  app.add_option("--drain-timeout-ms", drain_timeout_ms,
+                 "on SIGTERM, how long in-flight calls may take before they are cancelled")
+      ->check(CLI::Range(0, 600000));
+  CLI11_PARSE(app, argc, argv);
+  // stdout carries only the "listening on" line that scripts and tests wait for.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ranking-server"));
+  options.model.cost = std::chrono::microseconds(model_cost_us);
+
+  // Block the stop signals before any thread exists so that only sigwait() below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto server = rk::RankingServer::start(options, nullptr);
+  if (!server) {
+    spdlog::error("{}", server.error());
+    return 1;
+  }
+  spdlog::info("replica {} feature store {} model cost {}us", options.replica_id,
+               (*server)->featureStoreDescription(), model_cost_us);
+  std::printf("listening on 127.0.0.1:%d\n", (*server)->port());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {}: draining for up to {} ms", sig, drain_timeout_ms);
+  (*server)->shutdown(std::chrono::milliseconds(drain_timeout_ms));
+  spdlog::info("drained");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return run(argc, argv); }

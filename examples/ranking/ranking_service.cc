@@ -1,0 +1,154 @@
+#include "examples/ranking/ranking_service.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace bulwark::examples::ranking {
+namespace {
+
+void fillItems(const std::vector<ScoredItem>& items, std::size_t begin, std::size_t end,
+               google::protobuf::RepeatedPtrField<::ranking::v1::RankedItem>* out) {
+  out->Reserve(static_cast<int>(end - begin));
+  for (std::size_t i = begin; i < end; ++i) {
+    auto* item = out->Add();
+    item->set_item_id(items[i].item_id);
+    item->set_score(items[i].score);
+  }
+}
+
+}  // namespace
+
+RankingServiceImpl::RankingServiceImpl(Ranker& ranker, CallFaultDecider decider,
+                                       DrainSignal& drain, ServiceOptions options)
+    : ranker_(ranker), decider_(std::move(decider)), drain_(drain), options_(std::move(options)) {}
+
+grpc::Status RankingServiceImpl::fail(grpc::ServerContext& ctx, grpc::Status status) {
+  // Errors are usually trailers-only responses, which carry no initial metadata on the wire.
+  ctx.AddTrailingMetadata(kReplicaIdMetadata, options_.replica_id);
+  return status;
+}
+
+std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& ctx,
+                                                           const CallFault& fault) {
+  if (fault.latency.count() > 0) {
+    switch (drain_.waitFor(ctx, fault.latency)) {
+      case DrainSignal::WaitResult::Elapsed:
+        break;
+      case DrainSignal::WaitResult::Cancelled:
+        return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled during injected latency");
+      case DrainSignal::WaitResult::Stopping:
+        return fail(ctx, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+    }
+  }
+  switch (fault.kind) {
+    case CallFault::Kind::None:
+    case CallFault::Kind::Reset:
+      return std::nullopt;
+    case CallFault::Kind::Crash:
+      // The crash knob simulates a process dying mid-request: no answer, no cleanup.
+      _exit(fault.crash_exit_code);
+    case CallFault::Kind::Error:
+      if (fault.pushback_ms) {
+        ctx.AddTrailingMetadata(kPushbackMetadata, std::to_string(*fault.pushback_ms));
+      }
+      return fail(ctx, grpc::Status(fault.code, "injected fault"));
+    case CallFault::Kind::Hang:
+      if (drain_.waitFor(ctx, std::chrono::nanoseconds::max()) ==
+          DrainSignal::WaitResult::Stopping) {
+        return fail(ctx, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+      }
+      return grpc::Status(grpc::StatusCode::CANCELLED, "hung call cancelled");
+  }
+  return std::nullopt;
+}
+
+Result<RankResult> RankingServiceImpl::rank(const ::ranking::v1::RankRequest& request,
+                                            grpc::Status& error) {
+  if (request.tenant_id().empty()) {
+    error = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "tenant_id is required");
+    return Status::error(error.error_message());
+  }
+  if (request.limit() < 0 || request.limit() > options_.max_limit) {
+    error = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                         "limit must be in [0, " + std::to_string(options_.max_limit) + "]");
+    return Status::error(error.error_message());
+  }
+  const int limit = request.limit() == 0 ? options_.default_limit : request.limit();
+  auto result = ranker_.rank(request.tenant_id(), request.user_id(), static_cast<std::size_t>(limit));
+  if (!result) {
+    error = grpc::Status(grpc::StatusCode::NOT_FOUND, result.error());
+  }
+  return result;
+}
+
+grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
+                                      const ::ranking::v1::RankRequest* request,
+                                      ::ranking::v1::RankResponse* response) {
+  ctx->AddInitialMetadata(kReplicaIdMetadata, options_.replica_id);
+  const CallFault fault = decider_ ? decider_() : CallFault{};
+  if (auto done = applyFault(*ctx, fault)) {
+    return *done;
+  }
+  if (fault.kind == CallFault::Kind::Reset) {
+    ctx->TryCancel();
+    return grpc::Status(grpc::StatusCode::CANCELLED, "injected reset");
+  }
+  grpc::Status error;
+  auto result = rank(*request, error);
+  if (!result) {
+    return fail(*ctx, error);
+  }
+  fillItems(result->items, 0, result->items.size(), response->mutable_items());
+  response->set_degraded(result->degraded);
+  response->set_replica_id(options_.replica_id);
+  return grpc::Status::OK;
+}
+
+grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
+                                            const ::ranking::v1::RankRequest* request,
+                                            grpc::ServerWriter<::ranking::v1::RankPage>* writer) {
+  ctx->AddInitialMetadata(kReplicaIdMetadata, options_.replica_id);
+  const CallFault fault = decider_ ? decider_() : CallFault{};
+  if (auto done = applyFault(*ctx, fault)) {
+    return *done;
+  }
+  if (request->page_size() < 0) {
+    return fail(*ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must be >= 0"));
+  }
+  grpc::Status error;
+  auto result = rank(*request, error);
+  if (!result) {
+    return fail(*ctx, error);
+  }
+  const std::size_t page_size = static_cast<std::size_t>(
+      request->page_size() == 0 ? options_.default_page_size : request->page_size());
+  const std::size_t total = result->items.size();
+  // An empty feed is still one (empty, last) page so the client always learns `degraded`.
+  const std::size_t pages = std::max<std::size_t>(1, (total + page_size - 1) / page_size);
+  for (std::size_t page = 0; page < pages; ++page) {
+    if (page > 0 && fault.page_delay.count() > 0 &&
+        drain_.waitFor(*ctx, fault.page_delay) != DrainSignal::WaitResult::Elapsed) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled during slow body");
+    }
+    const std::size_t begin = page * page_size;
+    const std::size_t end = std::min(total, begin + page_size);
+    ::ranking::v1::RankPage msg;
+    fillItems(result->items, begin, end, msg.mutable_items());
+    msg.set_degraded(result->degraded);
+    msg.set_replica_id(options_.replica_id);
+    msg.set_page(static_cast<int>(page));
+    msg.set_last(page + 1 == pages);
+    if (!writer->Write(msg)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    }
+    if (fault.kind == CallFault::Kind::Reset) {
+      // Reset after the first page: the client has seen part of the feed, then RST_STREAM.
+      ctx->TryCancel();
+      return grpc::Status(grpc::StatusCode::CANCELLED, "injected reset");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace bulwark::examples::ranking

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "examples/ranking/drain_signal.h"
+#include "examples/ranking/ranker.h"
+#include "ranking.grpc.pb.h"
+
+namespace bulwark::examples::ranking {
+
+inline constexpr char kRankingServiceName[] = "ranking.v1.RankingService";
+inline constexpr char kReplicaIdMetadata[] = "x-replica-id";
+inline constexpr char kPushbackMetadata[] = "grpc-retry-pushback-ms";
+
+/** What the fault knobs decided for one call, in gRPC terms. Thread: value type, any. */
+struct CallFault {
+  enum class Kind { None, Error, Hang, Reset, Crash };
+  Kind kind = Kind::None;
+  std::chrono::nanoseconds latency{0};         // added before anything else happens
+  grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;  // for Error
+  std::optional<int> pushback_ms;              // grpc-retry-pushback-ms trailer for Error
+  std::chrono::nanoseconds page_delay{0};      // RankStream: pause between pages (slow body)
+  int crash_exit_code = 137;                   // for Crash
+};
+
+/** Decides the fault of one call; called once per call on the handler thread. */
+using CallFaultDecider = std::function<CallFault()>;
+
+struct ServiceOptions {
+  std::string replica_id;
+  int default_limit = 20;
+  int max_limit = 200;
+  int default_page_size = 10;
+};
+
+/**
+ * ranking.v1.RankingService on grpc++'s synchronous API. Every response carries `x-replica-id`
+ * (initial metadata, and trailing metadata too on errors, where a trailers-only response has no
+ * headers). Fault knobs apply before ranking:
+ *  - Error: the configured status code, with `grpc-retry-pushback-ms` when set;
+ *  - Hang: no answer until the call is cancelled (deadline, client) or the server drains;
+ *  - Reset: ServerContext::TryCancel(), which sends RST_STREAM(CANCEL); the client sees
+ *    CANCELLED. RankStream sends its first page before resetting (a reset mid-response);
+ *  - Crash: _exit() without flushing or answering.
+ * Thread: any grpc++ handler thread; the ranker and decider are thread-safe.
+ */
+class RankingServiceImpl final : public ::ranking::v1::RankingService::Service {
+public:
+  RankingServiceImpl(Ranker& ranker, CallFaultDecider decider, DrainSignal& drain,
+                     ServiceOptions options);
+
+  grpc::Status Rank(grpc::ServerContext* ctx, const ::ranking::v1::RankRequest* request,
+                    ::ranking::v1::RankResponse* response) override;
+  grpc::Status RankStream(grpc::ServerContext* ctx, const ::ranking::v1::RankRequest* request,
+                          grpc::ServerWriter<::ranking::v1::RankPage>* writer) override;
+
+private:
+  // Runs the non-Reset part of a fault; returns a status when the call must end with it.
+  std::optional<grpc::Status> applyFault(grpc::ServerContext& ctx, const CallFault& fault);
+  grpc::Status fail(grpc::ServerContext& ctx, grpc::Status status);
+  Result<RankResult> rank(const ::ranking::v1::RankRequest& request, grpc::Status& error);
+
+  Ranker& ranker_;
+  CallFaultDecider decider_;
+  DrainSignal& drain_;
+  const ServiceOptions options_;
+};
+
+}  // namespace bulwark::examples::ranking
