@@ -14,7 +14,7 @@ constexpr double kMaxSigmas = 3.5;
 }  // namespace
 
 ModelRuntime::ModelRuntime(ModelOptions options)
-    : options_(options), slots_(std::clamp(options.slots, 1, 1024)) {
+    : options_(options), slots_(static_cast<std::uint64_t>(std::max(options.slots, 1))) {
   // Fixed weights: the model is deterministic so ranking order is testable.
   std::mt19937_64 rng(0x5eed'0f'4a4e4bull);
   auto uniform = [&rng] { return static_cast<float>(static_cast<double>(rng() >> 11) * 0x1.0p-53); };
@@ -56,9 +56,23 @@ std::chrono::nanoseconds ModelRuntime::drawInferenceTime() {
   return std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
 }
 
+void ModelRuntime::acquireSlot() {
+  std::unique_lock lock(mu_);
+  const std::uint64_t ticket = next_ticket_++;
+  slot_cv_.wait(lock, [&] { return ticket < released_ + slots_; });
+}
+
+void ModelRuntime::releaseSlot() {
+  {
+    std::lock_guard lock(mu_);
+    ++released_;
+  }
+  slot_cv_.notify_all();
+}
+
 bool ModelRuntime::infer(std::span<const ModelInput> inputs, std::span<float> out) {
   using Clock = std::chrono::steady_clock;
-  slots_.acquire();
+  acquireSlot();
   const auto start = Clock::now();
   const auto deadline = start + drawInferenceTime();
   forward(inputs, out);
@@ -77,7 +91,7 @@ bool ModelRuntime::infer(std::span<const ModelInput> inputs, std::span<float> ou
     std::unique_lock lock(mu_);
     completed = !cv_.wait_until(lock, deadline, [this] { return stopped_.load(); });
   }
-  slots_.release();
+  releaseSlot();
   return completed;
 }
 

@@ -5,8 +5,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
-#include <semaphore>
 #include <span>
 #include <vector>
 
@@ -38,7 +38,9 @@ struct ModelOptions {
  * around `cost`, holds one of `slots` inference slots for that long, and runs the network on the
  * real inputs while holding it. With 2 slots and the 4.5 ms default a replica saturates near
  * 400 rq/s, in line with the seed's "~300 req/sec per 2 vCPU ranker", and queues beyond that.
- * Thread: any; slots are a semaphore, waits end early on shutdown().
+ * Slots are granted first come, first served (a ticket queue), so overload shows up as a
+ * queueing delay every request shares rather than as starvation of unlucky ones.
+ * Thread: any; waits for the inference time end early on shutdown().
  */
 class ModelRuntime {
 public:
@@ -60,14 +62,19 @@ public:
 
 private:
   std::chrono::nanoseconds drawInferenceTime();
+  void acquireSlot();
+  void releaseSlot();
 
   const ModelOptions options_;
   std::array<std::array<float, kModelInputs>, kModelHidden> w1_{};
   std::array<float, kModelHidden> b1_{};
   std::array<float, kModelHidden> w2_{};
-  std::counting_semaphore<1024> slots_;
+  const std::uint64_t slots_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // shutdown
+  std::condition_variable slot_cv_;  // a slot was released
+  std::uint64_t next_ticket_ = 0;    // guarded by mu_
+  std::uint64_t released_ = 0;       // guarded by mu_; ticket t runs once t < released_ + slots_
   std::atomic<bool> stopped_{false};  // written under mu_ so waiters cannot miss it
 };
 
