@@ -8,7 +8,8 @@
 
 namespace bulwark::upstream {
 
-http::ClientConnectionPtr createClientCodec(const ConnPoolSettings& settings, network::Connection& connection,
+http::ClientConnectionPtr createClientCodec([[maybe_unused]] const ConnPoolSettings& settings,
+                                            network::Connection& connection,
                                             http::ClientConnectionCallbacks& callbacks) {
 #ifdef BULWARK_HAVE_HTTP2
   if (settings.protocol == PoolProtocol::Http2) {
