@@ -1,0 +1,165 @@
+#include "policies/rate_limit/token_bucket.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace bulwark::policies {
+namespace {
+
+// Refill arithmetic is in double; compare with a tolerance so that, e.g., 10 x 100 ms at 10/s
+// yields exactly 10 tokens despite binary rounding.
+constexpr double kEpsilon = 1e-9;
+
+}  // namespace
+
+TokenBucket::TokenBucket(double rate, uint32_t burst, MonotonicTime now)
+    : rate_(rate > 0 ? rate : 1e-9),
+      capacity_(burst > 0 ? burst
+                          : static_cast<uint32_t>(std::max(1.0, std::ceil(rate_ - kEpsilon)))),
+      tokens_(capacity_),
+      last_(now) {}
+
+void TokenBucket::refill(MonotonicTime now) {
+  if (now <= last_) {
+    return;  // time never runs backwards here; equal instants add nothing
+  }
+  const double elapsed = std::chrono::duration<double>(now - last_).count();
+  tokens_ = std::min(static_cast<double>(capacity_), tokens_ + elapsed * rate_);
+  last_ = now;
+}
+
+double TokenBucket::available(MonotonicTime now) const {
+  if (now <= last_) {
+    return tokens_;
+  }
+  const double elapsed = std::chrono::duration<double>(now - last_).count();
+  return std::min(static_cast<double>(capacity_), tokens_ + elapsed * rate_);
+}
+
+Duration TokenBucket::timeFor(double tokens) const {
+  if (tokens <= kEpsilon) {
+    return Duration::zero();
+  }
+  const double ns = std::ceil(tokens / rate_ * 1e9 - 1e-3);
+  if (ns >= static_cast<double>(kMaxDuration.count())) {
+    return kMaxDuration;
+  }
+  return Duration(static_cast<int64_t>(ns));
+}
+
+RateLimitDecision TokenBucket::tryConsume(MonotonicTime now, uint32_t cost) {
+  refill(now);
+  RateLimitDecision d;
+  d.limit = capacity_;
+  if (tokens_ + kEpsilon >= static_cast<double>(cost)) {
+    tokens_ = std::max(0.0, tokens_ - cost);
+    d.allowed = true;
+  } else {
+    d.allowed = false;
+    d.retry_after = timeFor(static_cast<double>(cost) - tokens_);
+  }
+  d.remaining = static_cast<uint32_t>(std::floor(tokens_ + kEpsilon));
+  d.reset_after = timeFor(static_cast<double>(capacity_) - tokens_);
+  return d;
+}
+
+RateLimiter::RateLimiter(const Options& options) : options_(options) {
+  options_.max_keys = std::max<size_t>(1, options_.max_keys);
+}
+
+RateLimitDecision RateLimiter::tryAcquire(std::string_view key, MonotonicTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);  // most recently used to the front
+    return it->second->second.tryConsume(now);
+  }
+  if (lru_.size() >= options_.max_keys) {
+    index_.erase(lru_.back().first);
+    lru_.pop_back();
+    ++evicted_;
+  }
+  lru_.emplace_front(std::string(key),
+                     TokenBucket(options_.requests_per_second, options_.burst, now));
+  index_.emplace(lru_.front().first, lru_.begin());
+  return lru_.front().second.tryConsume(now);
+}
+
+size_t RateLimiter::keyCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return lru_.size();
+}
+
+uint64_t RateLimiter::evictedTotal() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return evicted_;
+}
+
+std::optional<RateLimitHeaderStyle> parseRateLimitHeaderStyle(std::string_view value) {
+  if (value == "draft") {
+    return RateLimitHeaderStyle::Draft;
+  }
+  if (value == "legacy") {
+    return RateLimitHeaderStyle::Legacy;
+  }
+  if (value == "off") {
+    return RateLimitHeaderStyle::Off;
+  }
+  return std::nullopt;
+}
+
+int64_t ceilSeconds(Duration d, int64_t min_seconds) {
+  const int64_t ns = std::max<int64_t>(0, d.count());
+  const int64_t s = ns / 1'000'000'000 + (ns % 1'000'000'000 != 0 ? 1 : 0);
+  return std::max(s, min_seconds);
+}
+
+namespace {
+
+// RFC 8941 sf-string: printable ASCII with `"` and `\` escaped; anything else is dropped.
+std::string sfString(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c >= 0x20 && c <= 0x7e) {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> rateLimitHeaders(const RateLimitDecision& decision,
+                                                                  RateLimitHeaderStyle style,
+                                                                  std::string_view policy_name,
+                                                                  double rate) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  const double safe_rate = rate > 0 ? rate : 1e-9;
+  const int64_t window = std::max<int64_t>(
+      1, static_cast<int64_t>(std::ceil(static_cast<double>(decision.limit) / safe_rate - 1e-9)));
+  const int64_t reset = ceilSeconds(decision.reset_after);
+  const std::string q = std::to_string(decision.limit);
+  const std::string r = std::to_string(decision.remaining);
+  switch (style) {
+    case RateLimitHeaderStyle::Off:
+      break;
+    case RateLimitHeaderStyle::Draft: {
+      const std::string name = sfString(policy_name.empty() ? "default" : policy_name);
+      headers.emplace_back("ratelimit-policy", name + ";q=" + q + ";w=" + std::to_string(window));
+      headers.emplace_back("ratelimit", name + ";r=" + r + ";t=" + std::to_string(reset));
+      break;
+    }
+    case RateLimitHeaderStyle::Legacy:
+      headers.emplace_back("x-ratelimit-limit", q + ", " + q + ";w=" + std::to_string(window));
+      headers.emplace_back("x-ratelimit-remaining", r);
+      headers.emplace_back("x-ratelimit-reset", std::to_string(reset));
+      break;
+  }
+  return headers;
+}
+
+}  // namespace bulwark::policies

@@ -1,0 +1,59 @@
+#include "policies/retry/retry_budget.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace bulwark::policies {
+namespace {
+constexpr uint64_t kScale = 10'000;  // one retry = 10^4; percent is in basis points
+}  // namespace
+
+RetryBudget::RetryBudget(const Options& options)
+    : options_(options),
+      percent_bp_(static_cast<uint64_t>(std::llround(std::max(0.0, options.percent) * 100.0))),
+      reserve_scaled_(static_cast<uint64_t>(std::llround(
+          static_cast<double>(options.min_retries_per_second) *
+          std::chrono::duration<double>(std::max(options.window, Duration(1))).count() *
+          static_cast<double>(kScale)))),
+      window_(std::max(options.window, Duration(1)), options.buckets) {}
+
+uint64_t RetryBudget::allowanceScaled(const Counters& c) const {
+  return c.requests * percent_bp_ + reserve_scaled_;
+}
+
+void RetryBudget::recordRequest(MonotonicTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++window_.at(now).requests;
+}
+
+bool RetryBudget::tryWithdraw(MonotonicTime now) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const Counters live = window_.sum(now);
+    if ((live.retries + 1) * kScale <= allowanceScaled(live)) {
+      ++window_.at(now).retries;
+      return true;
+    }
+  }
+  exhausted_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+RetryBudget::Snapshot RetryBudget::snapshot(MonotonicTime now) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Counters live = window_.sum(now);
+  const uint64_t allowed = allowanceScaled(live) / kScale;
+  return {live.requests, live.retries, allowed > live.retries ? allowed - live.retries : 0};
+}
+
+uint32_t ConcurrentRetryLimit::bound(uint64_t active_requests) const {
+  const double share = std::max(0.0, options_.percent) / 100.0 * static_cast<double>(active_requests);
+  const double capped = std::min(share, static_cast<double>(UINT32_MAX));
+  return std::max(options_.min_retry_concurrency, static_cast<uint32_t>(capped));
+}
+
+std::optional<ConcurrencyLimit::Permit> ConcurrentRetryLimit::tryAcquire(uint64_t active_requests) {
+  return active_.tryAcquireUpTo(bound(active_requests));
+}
+
+}  // namespace bulwark::policies
