@@ -1,0 +1,26 @@
+#pragma once
+
+#include <string_view>
+
+#include "policies/lb/load_balancer.h"
+
+namespace bulwark::policies::lb {
+
+inline constexpr std::string_view kLeastRequestName = "LEAST_REQUEST";
+
+/**
+ * LEAST_REQUEST: power of `choice_count` choices (Envoy N_CHOICES, Linkerd/Finagle P2C). Each
+ * pick draws choice_count allowed hosts (with replacement, weighted by weight) and takes the one
+ * with the fewest active requests per unit of weight (active / weight; ties go to the first
+ * drawn). Sampling by weight makes an idle upstream follow the weights; normalising by weight
+ * makes a loaded one converge to active requests proportional to weight.
+ *
+ * Active requests are the shared LbHostState counters (all workers' attempts), maintained by
+ * onAttemptStart() / onAttemptEnd(). Cost: O(choice_count · log hosts) per pick.
+ */
+LbFactoryPtr makeLeastRequestFactory();
+
+/** Shared check of LbConfig::choice_count for the P2C algorithms. */
+Status validateChoiceCount(const LbConfig& config);
+
+}  // namespace bulwark::policies::lb

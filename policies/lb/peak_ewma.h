@@ -1,0 +1,25 @@
+#pragma once
+
+#include <string_view>
+
+#include "policies/lb/load_balancer.h"
+
+namespace bulwark::policies::lb {
+
+inline constexpr std::string_view kPeakEwmaName = "PEAK_EWMA";
+
+/**
+ * PEAK_EWMA: latency-aware P2C (Finagle `PeakEwma`, Linkerd/tower `peak_ewma`). Each pick draws
+ * choice_count allowed hosts (weighted by weight) and takes the lowest
+ *
+ *     cost = ewma_latency(now) × (active_requests + 1) / weight
+ *
+ * where ewma_latency is the peak-sensitive estimate kept by onAttemptEnd()/recordLatency()
+ * (a slower sample replaces the estimate at once; faster samples pull it down with time constant
+ * LbConfig::ewma_decay), decayed towards 0 since the last sample so that a host that stopped
+ * receiving traffic is probed again. A host without samples costs LbConfig::ewma_default_rtt.
+ * LbContext::now must be set. Cost: O(choice_count · log hosts) per pick.
+ */
+LbFactoryPtr makePeakEwmaFactory();
+
+}  // namespace bulwark::policies::lb
