@@ -8,6 +8,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <memory>
 #include <string>
@@ -54,7 +55,7 @@ private:
 /** Copies regular headers into block, lower-casing stray upper-case names (kept in lowered)
  *  and dropping connection-specific ones and, when drop_host, "host". */
 void appendRegularHeaders(const HeaderMap& headers, bool drop_host, Http2HeaderBlock& block,
-                          std::vector<std::string>& lowered);
+                          std::deque<std::string>& lowered);
 
 class Http2ConnectionBase;
 
@@ -88,8 +89,8 @@ protected:
   virtual void onHeaderBlock(const nghttp2_frame* frame) = 0;
   /** A header field of the block in progress; returns an nghttp2 callback result. */
   virtual int onHeaderField(std::string_view name, std::string_view value) = 0;
-  /** A DATA frame ended: deliver recv_buf_ (end_stream from the frame flags). */
-  virtual void onDataFrame(bool end_stream) = 0;
+  /** Hands inbound body to the decoder (drains nothing when there is no decoder). */
+  virtual void decodeBody(evbuffer* data, bool end_stream) = 0;
   /** Body bytes arrived (before delivery); server enforces the body limit here. */
   virtual void onBodyBytes(size_t /*len*/) {}
   /** The nghttp2 stream closed; the connection removes the stream afterwards. */
@@ -107,10 +108,12 @@ protected:
   bool silenced() const { return silenced_; }
   /** Combined (own buffer or connection) above-watermark state changed: tell the owner. */
   void updateWatermarkState();
-  /** Delivers recv_buf_ to decode (end_stream) and accounts the bytes for flow control. */
-  template <typename Fn>
-  void deliverBody(bool end_stream, Fn&& decode);
+  /** A DATA frame ended: delivers recv_buf_ and accounts the bytes for flow control. */
+  void deliverBody(bool end_stream);
+  /** Gives the peer window back for bytes the decoder received (withheld while disabled). */
   void consumeDelivered(size_t bytes);
+  /** Puts a DATA frame deferred by the read callback back in nghttp2's queue when useful. */
+  void resumeData();
 
   static ssize_t onDataSourceRead(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
                                   size_t length, uint32_t* data_flags, nghttp2_data_source* source,
@@ -130,6 +133,7 @@ protected:
   bool local_end_requested_ = false; // the owner finished its side (data or trailers pending)
   bool local_end_sent_ = false;      // a frame with END_STREAM left (or trailers)
   bool data_deferred_ = false;       // the read callback returned NGHTTP2_ERR_DEFERRED
+  bool reset_after_local_end_ = false; // server local reply: RST_STREAM(NO_ERROR) after END_STREAM
   bool own_above_high_ = false;
   bool notified_above_high_ = false;
 
@@ -138,6 +142,7 @@ protected:
   bool remote_reset_ = false;         // peer sent RST_STREAM
   uint32_t remote_reset_code_ = 0;
   bool protocol_error_ = false;       // nghttp2 rejected a frame of this stream
+  size_t frame_body_bytes_ = 0;       // received in the DATA frame being read
   int read_disable_count_ = 0;
   size_t unconsumed_bytes_ = 0;       // delivered while read-disabled; WINDOW_UPDATE withheld
   uint64_t received_body_bytes_ = 0;
@@ -161,9 +166,9 @@ using Http2StreamBasePtr = std::unique_ptr<Http2StreamBase>;
  * have at most one stream window in flight per paused stream.
  * Thread: owning worker.
  */
-class Http2ConnectionBase : public network::ConnectionCallbacks {
+class Http2ConnectionBase {
 public:
-  ~Http2ConnectionBase() override;
+  virtual ~Http2ConnectionBase();
   Http2ConnectionBase(const Http2ConnectionBase&) = delete;
   Http2ConnectionBase& operator=(const Http2ConnectionBase&) = delete;
 
@@ -194,10 +199,14 @@ protected:
   void registerStream(Http2StreamBasePtr&& stream);
   void removeStream(Http2StreamBase& stream);
   Http2StreamBase* findStream(int32_t stream_id);
-  /** Called after each flush that ran outside dispatch(). */
+  /** Called after each flush that ran outside dispatch() (the flush timer). */
   virtual void afterFlush() {}
-  /** The session sent GOAWAY with an error, or failed: stats hook. */
-  virtual void onSessionError(std::string_view details) = 0;
+  /** A stream left the codec (closed or reset), outside resetAllStreams(). */
+  virtual void onStreamRemoved() {}
+  /** Reports a reset to stream's owner on the next loop turn (never from inside an encode). */
+  void deferReset(Http2StreamBase& stream, StreamResetReason reason, std::string detail);
+  void runDeferredResets();
+  void onFlushTimer();
   /** A HEADERS frame begins a new remote stream (server) or a block on a known stream. */
   virtual int onBeginHeaders(const nghttp2_frame* frame) = 0;
   /** A non-stream frame arrived (GOAWAY, PING, SETTINGS). */
@@ -243,8 +252,15 @@ protected:
   bool dispatching_ = false;
   bool sending_ = false;
   bool connection_above_high_ = false;
-  bool dead_ = false;
+  bool dead_ = false;       // no more input accepted; dispatch() fails with dead_detail_
+  bool torn_down_ = false;  // streams were reset: nothing is sent any more
   std::string dead_detail_;
+  struct DeferredReset {
+    Http2StreamBase* stream;
+    StreamResetReason reason;
+    std::string detail;
+  };
+  std::vector<DeferredReset> deferred_resets_;
   bool received_any_ = false;
   bool goaway_sent_ = false;
   bool goaway_received_ = false;
