@@ -56,6 +56,7 @@ struct ObservabilitySpec {
   std::vector<double> latency_buckets = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
                                          0.5,   0.75, 1,     2.5,  5,     7.5,  10};
   RequestIdSpec request_id;
+  std::vector<std::string> trace_propagation = {"w3c"};  // tracing.propagation: w3c | b3
 };
 
 enum class ListenerProtocol { Http1, H2c, Auto };
@@ -278,6 +279,7 @@ struct IdempotencySpec {
   bool dedupe_enabled = false;
   Duration dedupe_ttl{86400000};
   uint32_t dedupe_max_entries = 100000;
+  std::vector<std::string> dedupe_fingerprint = {"method", "path", "bodySha256"};
 };
 
 struct FallbackSpec {

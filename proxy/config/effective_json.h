@@ -1,0 +1,25 @@
+#pragma once
+
+// The effective config (defaults and inheritance resolved) as JSON in the schema's camelCase
+// names, durations as GEP-2257 strings ("250ms"). Used by `bulwark check --print-effective`
+// and the admin `/config` endpoint. The output is itself a valid config file.
+// Thread: any (pure function).
+
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/config/spec.h"
+
+namespace bulwark::config {
+
+nlohmann::json toJson(const ProxyConfigSpec& spec);
+
+/** Schema spellings of enum values, shared with messages elsewhere. */
+std::string_view toString(ListenerProtocol protocol);
+std::string_view toString(UpstreamProtocol protocol);
+std::string_view toString(LbPolicy policy);
+std::string_view toString(Jitter jitter);
+std::string_view toString(NonIdempotentPolicy policy);
+
+}  // namespace bulwark::config
