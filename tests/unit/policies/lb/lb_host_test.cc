@@ -1,0 +1,98 @@
+#include "policies/lb/lb_host.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "tests/support/simulated_time.h"
+
+namespace bulwark::policies::lb {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Duration kTau = 10s;
+
+double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+TEST(LbHostStateTest, AttemptStartAndEndTrackActiveRequests) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  onAttemptStart(state);
+  onAttemptStart(state);
+  EXPECT_EQ(2u, state.active_requests.load());
+  onAttemptEnd(state, 5ms, t.now());
+  EXPECT_EQ(1u, state.active_requests.load());
+  onAttemptCancelled(state);
+  EXPECT_EQ(0u, state.active_requests.load());
+}
+
+// An unpaired end must not wrap the counter to 2^32 - 1 (the host would look overloaded forever).
+TEST(LbHostStateTest, UnpairedEndSaturatesAtZero) {
+  LbHostState state;
+  onAttemptCancelled(state);
+  EXPECT_EQ(0u, state.active_requests.load());
+}
+
+TEST(LbHostStateTest, AvailableRequiresHealthyAndNotEjected) {
+  LbHostState state;
+  EXPECT_TRUE(state.available());
+  state.ejected = true;
+  EXPECT_FALSE(state.available());
+  state.ejected = false;
+  state.healthy = false;
+  EXPECT_FALSE(state.available());
+}
+
+TEST(PeakEwmaEstimateTest, DefaultRttBeforeFirstSampleThenFirstSampleIsTheEstimate) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  EXPECT_EQ(Duration(7ms), ewmaLatency(state, t.now(), kTau, 7ms));
+  recordLatency(state, 20ms, t.now(), kTau);
+  EXPECT_EQ(Duration(20ms), ewmaLatency(state, t.now(), kTau, 7ms));
+}
+
+// Peak sensitivity: a slower sample replaces the estimate at once; a faster one is blended in
+// with weight 1 - exp(-elapsed / tau).
+TEST(PeakEwmaEstimateTest, PeakReplacesImmediatelyAndFasterSamplesDecayIn) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  recordLatency(state, 10ms, t.now(), kTau);
+  t.advance(1ms);
+  recordLatency(state, 100ms, t.now(), kTau);
+  EXPECT_NEAR(100.0, ms(ewmaLatency(state, t.now(), kTau, 1ms)), 1e-6);
+
+  t.advance(kTau);
+  recordLatency(state, 10ms, t.now(), kTau);
+  const double expected = 100.0 * std::exp(-1.0) + 10.0 * (1.0 - std::exp(-1.0));
+  EXPECT_NEAR(expected, ms(ewmaLatency(state, t.now(), kTau, 1ms)), 1e-3);
+}
+
+// Reads decay the estimate towards zero without writing, so an idle slow host is probed again.
+TEST(PeakEwmaEstimateTest, EstimateDecaysWhileIdleAndReadsDoNotMutate) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  recordLatency(state, 100ms, t.now(), kTau);
+  const auto stored = state.ewma_latency_nanos.load();
+  t.advance(2 * kTau);
+  EXPECT_NEAR(100.0 * std::exp(-2.0), ms(ewmaLatency(state, t.now(), kTau, 1ms)), 1e-3);
+  EXPECT_EQ(stored, state.ewma_latency_nanos.load());
+}
+
+// A sample stamped before the last update (another worker's clock read a little earlier) is
+// treated as simultaneous, never as negative elapsed time that would amplify the estimate.
+TEST(PeakEwmaEstimateTest, OutOfOrderSampleDoesNotAmplify) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  const auto earlier = t.now();
+  t.advance(1s);
+  recordLatency(state, 50ms, t.now(), kTau);
+  recordLatency(state, 10ms, earlier, kTau);
+  const double value = ms(ewmaLatency(state, t.now(), kTau, 1ms));
+  EXPECT_LE(value, 50.0);
+  EXPECT_GE(value, 10.0);
+}
+
+}  // namespace
+}  // namespace bulwark::policies::lb

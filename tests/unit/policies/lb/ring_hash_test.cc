@@ -1,0 +1,82 @@
+#include "policies/lb/ring_hash.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "policies/lb/hash.h"
+#include "tests/unit/policies/lb/lb_test_util.h"
+
+namespace bulwark::policies::lb {
+namespace {
+
+using lbtest::makeBalancer;
+using lbtest::makeEqualHosts;
+
+std::vector<uint32_t> assignKeys(const lbtest::TestHosts& hosts, int keys) {
+  SeededRandom random(1);
+  auto picker = makeBalancer(kRingHashName, hosts)->createPicker(random);
+  std::vector<uint32_t> out;
+  for (int k = 0; k < keys; ++k) {
+    LbContext ctx;
+    ctx.hash_key = hashKey("session-" + std::to_string(k));
+    out.push_back(*picker->pick(ctx));
+  }
+  return out;
+}
+
+// Beyond 8 hosts (default min_ring_size 1024) each host has exactly 160 points per weight, so
+// adding a host moves ONLY keys that the new host takes: the minimal possible movement.
+TEST(RingHashTest, AddedHostTakesKeysOnlyFromOthersNeverShufflesThem) {
+  const auto before = assignKeys(makeEqualHosts(12), 5000);
+  const auto after = assignKeys(makeEqualHosts(13), 5000);
+  int moved = 0;
+  for (size_t k = 0; k < before.size(); ++k) {
+    if (before[k] != after[k]) {
+      ++moved;
+      EXPECT_EQ(12u, after[k]);
+    }
+  }
+  EXPECT_NEAR(1.0 / 13, moved / 5000.0, 0.03);
+}
+
+// Removing a host moves only its own keys.
+TEST(RingHashTest, RemovedHostsKeysAreTheOnlyOnesThatMove) {
+  const auto before = assignKeys(makeEqualHosts(10), 5000);
+  const auto after = assignKeys(makeEqualHosts(9), 5000);
+  for (size_t k = 0; k < before.size(); ++k) {
+    if (before[k] != 9) {
+      EXPECT_EQ(before[k], after[k]);
+    }
+  }
+}
+
+// A single host takes every key, including keys hashing past the last ring point (wrap-around).
+TEST(RingHashTest, SingleHostAndWrapAround) {
+  auto hosts = makeEqualHosts(1);
+  SeededRandom random(2);
+  auto picker = makeBalancer(kRingHashName, hosts)->createPicker(random);
+  for (uint64_t key : {uint64_t{0}, uint64_t{1} << 63, UINT64_MAX}) {
+    LbContext ctx;
+    ctx.hash_key = key;
+    EXPECT_EQ(0u, *picker->pick(ctx));
+  }
+}
+
+// A tiny maximum ring still gives every host at least one point and a working picker.
+TEST(RingHashTest, CappedRingKeepsEveryHost) {
+  auto hosts = lbtest::makeHosts({1, 1000});
+  LbConfig config;
+  config.min_ring_size = 4;
+  config.max_ring_size = 8;
+  SeededRandom random(3);
+  auto picker = makeBalancer(kRingHashName, hosts, config)->createPicker(random);
+  hosts.state(1).ejected = true;
+  LbContext ctx;
+  ctx.hash_key = 12345;
+  EXPECT_EQ(0u, *picker->pick(ctx));
+}
+
+}  // namespace
+}  // namespace bulwark::policies::lb
