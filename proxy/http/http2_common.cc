@@ -323,6 +323,10 @@ Status Http2ConnectionBase::dispatchImpl(evbuffer* input) {
 
 void Http2ConnectionBase::sendPendingFrames() {
   if (session_ == nullptr || torn_down_ || dispatching_ || sending_) return;
+  // While the peer is not reading, leave frames queued inside nghttp2: its outbound-ACK limit
+  // then turns a SETTINGS/PING flood into NGHTTP2_ERR_FLOODED instead of unbounded output.
+  // The low-watermark callback schedules the flush again.
+  if (connection_above_high_ && !dead_) return;
   flush_timer_->disableTimer();
   sending_ = true;
   int rv = nghttp2_session_send(session_);

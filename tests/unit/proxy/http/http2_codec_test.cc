@@ -397,6 +397,7 @@ TEST_F(Http2CodecTest, HeadersBodyTrailersBothWays) {
   connectCodecs();
   server_->on_new_stream = [](ServerRequest& r) {
     r.on_end = [](ServerRequest& req) {
+      EXPECT_EQ("HTTP/2", req.encoder->protocol());
       ResponseHeaders resp;
       resp.status = 201;
       resp.headers.add("x-reply", "yes");
@@ -439,7 +440,6 @@ TEST_F(Http2CodecTest, HeadersBodyTrailersBothWays) {
   EXPECT_EQ("hello", sr.body);
   ASSERT_TRUE(sr.trailers.has_value());
   EXPECT_EQ("1", sr.trailers->get("x-request-trailer").value_or(""));
-  EXPECT_EQ("HTTP/2", sr.encoder->protocol());
 
   EXPECT_EQ(201u, resp.headers->status);
   EXPECT_EQ("yes", resp.headers->headers.get("x-reply").value_or(""));
@@ -793,6 +793,77 @@ TEST_F(Http2CodecTest, GarbageAfterPrefaceClosesWithGoAway) {
   EXPECT_NE(uint32_t{NGHTTP2_NO_ERROR}, be32(goaway->payload, 4));
   EXPECT_FALSE(server_->dispatch_error.empty());
   EXPECT_FALSE(server_->protocol_errors.empty());
+}
+
+// Drain as seen on the wire: GOAWAY(2^31-1) and a PING at once; after the PING ACK the final
+// GOAWAY carries the last stream that arrived; streams opened after it are ignored.
+TEST_F(Http2CodecTest, DrainSequenceOnTheWire) {
+  server_ = std::make_unique<ServerSide>(dispatcher_, fds_[0], ServerCodecLimits{});
+  raw_ = std::make_unique<RawPeer>(dispatcher_, fds_[1]);
+  auto request = [](uint32_t id) {
+    return frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id,
+                 hpack({{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":authority", "x"}}));
+  };
+  raw_->send(std::string(NGHTTP2_CLIENT_MAGIC) + frame(NGHTTP2_SETTINGS, 0, 0, "") + request(1));
+  ASSERT_TRUE(run([&] { return server_->requests.size() == 1; }));
+  server_->codec->shutdownNotice();
+  ASSERT_TRUE(run([&] { return raw_->find(NGHTTP2_PING).has_value(); }));
+  auto notice = raw_->find(NGHTTP2_GOAWAY);
+  ASSERT_TRUE(notice.has_value());
+  EXPECT_EQ(0x7fffffffu, be32(notice->payload, 0));
+  EXPECT_FALSE(server_->codec->wantsClose());
+  // A request already in flight when the notice arrived still counts; then the PING ACK.
+  raw_->send(request(3) + frame(NGHTTP2_PING, NGHTTP2_FLAG_ACK, 0, raw_->find(NGHTTP2_PING)->payload));
+  auto final_goaway = [&]() -> std::optional<RawPeer::Frame> {
+    for (auto& f : raw_->frames()) {
+      if (f.type == NGHTTP2_GOAWAY && be32(f.payload, 0) != 0x7fffffffu) return f;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(run([&] { return final_goaway().has_value(); }));
+  EXPECT_EQ(3u, be32(final_goaway()->payload, 0));
+  EXPECT_EQ(2u, server_->requests.size());
+  raw_->send(request(5));
+  ASSERT_FALSE(run([&] { return server_->requests.size() > 2; }, 20ms));
+  // Answer both: the server then closes the connection by itself.
+  ResponseHeaders h;
+  server_->requests[0]->encoder->encodeHeaders(h, true);
+  server_->requests[1]->encoder->encodeHeaders(h, true);
+  ASSERT_TRUE(run([&] { return raw_->closed && server_->closed; }));
+  EXPECT_TRUE(raw_->find(NGHTTP2_HEADERS, 3).has_value());
+  EXPECT_FALSE(raw_->find(NGHTTP2_HEADERS, 5).has_value());
+}
+
+// A PING flood from a peer that does not read: frames stay queued in nghttp2 while the
+// connection is above its high watermark, and the session dies of NGHTTP2_ERR_FLOODED.
+TEST_F(Http2CodecTest, PingFloodFromNonReadingPeerIsCut) {
+  server_ = std::make_unique<ServerSide>(dispatcher_, fds_[0], ServerCodecLimits{});
+  server_->connection->setWatermarks(16 * 1024, 64 * 1024);
+  raw_ = std::make_unique<RawPeer>(dispatcher_, fds_[1]);
+  raw_->send(std::string(NGHTTP2_CLIENT_MAGIC) + frame(NGHTTP2_SETTINGS, 0, 0, ""));
+  // Batches below nghttp2's 1000-ACK limit even when one socket read takes several.
+  std::string batch;
+  for (int i = 0; i < 300; ++i) batch += frame(NGHTTP2_PING, 0, 0, std::string(8, 'p'));
+  auto acks = [&] {
+    size_t n = 0;
+    for (auto& f : raw_->frames()) n += f.type == NGHTTP2_PING ? 1 : 0;
+    return n;
+  };
+  // A peer that reads its ACKs is fine.
+  for (int i = 1; i <= 10; ++i) {
+    raw_->send(batch);
+    ASSERT_TRUE(run([&] { return acks() == static_cast<size_t>(i) * 300; }));
+  }
+  EXPECT_TRUE(server_->dispatch_error.empty());
+  raw_->connection->readDisable(true);
+  int batches = 0;
+  while (server_->dispatch_error.empty() && batches < 1000) {
+    raw_->send(batch);
+    ++batches;
+    run([&] { return raw_->connection->outputLength() == 0 || !server_->dispatch_error.empty(); }, 200ms);
+  }
+  EXPECT_NE(std::string::npos, server_->dispatch_error.find("Flood")) << server_->dispatch_error;
+  EXPECT_LT(server_->connection->outputLength(), 1024u * 1024u);
 }
 
 // A wrong preface (an HTTP/1 request on an h2c port) fails dispatch.
