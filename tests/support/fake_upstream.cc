@@ -436,6 +436,7 @@ void H1Session::onData() {
 void H1Session::parseError(llhttp_errno_t err) {
   (void)err;
   conn_.server_.parse_errors_++;
+  endActive();
   if (headers_done_ && in_message_) {
     // The peer got a request's headers through before breaking framing: log what arrived.
     req_.complete = false;
@@ -444,7 +445,6 @@ void H1Session::parseError(llhttp_errno_t err) {
     req_.request_index_on_connection = index_;
     conn_.server_.record(req_);
   }
-  endActive();
   state_ = State::Closed;
   static constexpr char k400[] =
       "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -612,16 +612,18 @@ void H1Session::goAway() {
 }
 
 void H1Session::onConnectionClosed(bool by_peer) {
+  // Counters before the log, as in H2Session::onStreamClose.
+  const bool was_active = active_;
+  endActive();
   if (in_message_ && headers_done_) {
     req_.complete = false;
     req_.completion_time = Clock::now();
     req_.connection_id = conn_.id_;
     req_.request_index_on_connection = index_;
     conn_.server_.record(req_);
-  } else if (active_ && by_peer) {
+  } else if (was_active && by_peer) {
     conn_.server_.markResponse(req_.sequence, false, true);
   }
-  endActive();
   state_ = State::Closed;
   if (timer_) timer_->cancel();
 }
@@ -765,6 +767,7 @@ void H2Session::pump() {
 void H2Session::onConnectionClosed(bool by_peer) {
   for (auto& [id, s] : streams_) {
     if (s->timer) s->timer->cancel();
+    endActive(*s);
     if (s->headers_done && !s->request_done) {
       s->req.complete = false;
       s->req.completion_time = Clock::now();
@@ -772,7 +775,6 @@ void H2Session::onConnectionClosed(bool by_peer) {
     } else if (s->request_done && !s->response_done && by_peer) {
       conn_.server_.markResponse(s->req.sequence, false, true);
     }
-    endActive(*s);
   }
 }
 
@@ -845,14 +847,17 @@ int H2Session::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void
   if (it == h.streams_.end()) return 0;
   H2Stream& s = *it->second;
   if (s.timer) s.timer->cancel();
+  // Counters first, then the log (which wakes waiters): a test woken by the log entry must
+  // already see the stream gone from activeStreams().
+  const bool was_active = s.active;
+  h.endActive(s);
   if (s.headers_done && !s.request_done) {
     s.req.complete = false;
     s.req.completion_time = Clock::now();
     h.conn_.server_.record(s.req);
-  } else if (s.request_done && !s.response_done) {
+  } else if (s.request_done && !s.response_done && was_active) {
     h.conn_.server_.markResponse(s.req.sequence, false, true);
   }
-  h.endActive(s);
   // Deleted later: a timer or data callback of this stream may be on the stack.
   h.dead_.push_back(std::move(it->second));
   h.streams_.erase(it);

@@ -36,6 +36,16 @@ int main(int argc, char** argv) {
     sa.sa_handler = onSignal;
     sigaction(SIGTERM, &sa, nullptr);
     sigaction(SIGHUP, &sa, nullptr);
+    // Keep the signals blocked except inside sigsuspend(): a signal arriving between the check
+    // and the wait would otherwise be lost (the pause() race).
+    sigset_t blocked;
+    sigset_t waiting;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGHUP);
+    sigprocmask(SIG_BLOCK, &blocked, &waiting);
+    sigdelset(&waiting, SIGTERM);
+    sigdelset(&waiting, SIGHUP);
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in sin{};
     sin.sin_family = AF_INET;
@@ -50,7 +60,7 @@ int main(int argc, char** argv) {
     std::printf("listening on 127.0.0.1:%d\n", ntohs(sin.sin_port));
     std::fflush(stdout);
     while (true) {
-      pause();  // woken by a signal
+      sigsuspend(&waiting);  // returns after a handler ran
       if (g_last_signal == SIGHUP) {
         g_last_signal = 0;
         std::printf("reloaded\n");
