@@ -95,4 +95,63 @@ uint32_t CumulativeWeights::sample(const LbHostSet& hosts, const HostFilter& fil
   return allowed.back();  // Unreachable: r < total.
 }
 
+void CumulativeWeights::sampleDistinct(const LbHostSet& hosts, const HostFilter& filter,
+                                       Random& random, uint32_t count,
+                                       std::vector<uint32_t>& out,
+                                       std::vector<uint32_t>& scratch) const {
+  out.clear();
+  const uint32_t n = std::min(count, filter.allowedCount());
+  if (n == 0) {
+    return;
+  }
+  out.push_back(sample(hosts, filter, random));
+  // Kept sorted by index: sampleExcluding() skips the excluded ranges in index order.
+  scratch.assign(1, out.front());
+  while (out.size() < n) {
+    const uint32_t next = sampleExcluding(hosts, filter, random, scratch);
+    out.push_back(next);
+    scratch.insert(std::upper_bound(scratch.begin(), scratch.end(), next), next);
+  }
+}
+
+uint32_t CumulativeWeights::sampleExcluding(const LbHostSet& hosts, const HostFilter& filter,
+                                            Random& random,
+                                            const std::vector<uint32_t>& sorted_excluded) const {
+  uint64_t excluded_weight = 0;
+  for (const uint32_t i : sorted_excluded) {
+    excluded_weight += hosts[i].weight;
+  }
+  if (filter.allowsAll()) {
+    // Draw in the total minus the excluded weights, then step over each excluded host's range
+    // (in index order) that lies at or before the draw.
+    uint64_t r = random.uniform(cumulative_.back() - excluded_weight);
+    for (const uint32_t i : sorted_excluded) {
+      const uint64_t start = cumulative_[i] - hosts[i].weight;
+      if (start > r) {
+        break;
+      }
+      r += hosts[i].weight;
+    }
+    const auto it = std::upper_bound(cumulative_.begin(), cumulative_.end(), r);
+    return static_cast<uint32_t>(it - cumulative_.begin());
+  }
+  uint64_t total = 0;
+  for (const uint32_t i : filter.allowedIndices()) {
+    total += hosts[i].weight;
+  }
+  uint64_t r = random.uniform(total - excluded_weight);
+  uint32_t last = 0;
+  for (const uint32_t i : filter.allowedIndices()) {
+    if (std::binary_search(sorted_excluded.begin(), sorted_excluded.end(), i)) {
+      continue;
+    }
+    last = i;
+    if (r < hosts[i].weight) {
+      return i;
+    }
+    r -= hosts[i].weight;
+  }
+  return last;  // Unreachable: r < the remaining weight.
+}
+
 }  // namespace bulwark::policies::lb

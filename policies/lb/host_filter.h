@@ -64,7 +64,23 @@ public:
    */
   uint32_t sample(const LbHostSet& hosts, const HostFilter& filter, Random& random) const;
 
+  /**
+   * Draws min(count, allowed) DISTINCT allowed hosts, each draw weighted among the hosts not yet
+   * drawn (weighted sampling without replacement), in draw order. Distinct candidates matter for
+   * P2C: with replacement, a slow host among 3 would still win 1/9 of the picks by being drawn
+   * twice (tower's p2c samples distinct indices too). Cost O(count² + count · log hosts), or
+   * O(count · allowed) while some are excluded.
+   * @param out replaced with the drawn indices; `scratch` is working space. Both belong to the
+   *        calling picker, so their capacity is reused and this object stays shareable.
+   */
+  void sampleDistinct(const LbHostSet& hosts, const HostFilter& filter, Random& random,
+                      uint32_t count, std::vector<uint32_t>& out,
+                      std::vector<uint32_t>& scratch) const;
+
 private:
+  uint32_t sampleExcluding(const LbHostSet& hosts, const HostFilter& filter, Random& random,
+                           const std::vector<uint32_t>& sorted_excluded) const;
+
   std::vector<uint64_t> cumulative_;  // cumulative_[i] = weight[0] + ... + weight[i]
 };
 

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "policies/lb/host_filter.h"
 
@@ -32,17 +33,16 @@ public:
     if (filter_.allowedCount() == 0) {
       return std::nullopt;
     }
-    uint32_t best = shared_->weights.sample(hosts, filter_, random_);
-    if (filter_.allowedCount() == 1) {
-      return best;
-    }
+    shared_->weights.sampleDistinct(hosts, filter_, random_, shared_->config.choice_count,
+                                    candidates_, scratch_);
+    uint32_t best = candidates_.front();
     uint64_t best_active = hosts[best].state->active_requests.load(std::memory_order_relaxed);
-    for (uint32_t c = 1; c < shared_->config.choice_count; ++c) {
-      const uint32_t candidate = shared_->weights.sample(hosts, filter_, random_);
+    for (size_t c = 1; c < candidates_.size(); ++c) {
+      const uint32_t candidate = candidates_[c];
       const uint64_t active =
           hosts[candidate].state->active_requests.load(std::memory_order_relaxed);
       // active / weight < best_active / best_weight, without division (128-bit: both factors
-      // can use all 32 bits).
+      // can use all 32 bits). Ties keep the earlier draw, which was weighted.
       if (static_cast<unsigned __int128>(active) * hosts[best].weight <
           static_cast<unsigned __int128>(best_active) * hosts[candidate].weight) {
         best = candidate;
@@ -56,6 +56,8 @@ private:
   std::shared_ptr<const LeastRequestShared> shared_;
   Random& random_;
   HostFilter filter_;
+  std::vector<uint32_t> candidates_;
+  std::vector<uint32_t> scratch_;
 };
 
 class LeastRequestLoadBalancer : public LoadBalancer {

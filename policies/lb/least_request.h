@@ -10,13 +10,16 @@ inline constexpr std::string_view kLeastRequestName = "LEAST_REQUEST";
 
 /**
  * LEAST_REQUEST: power of `choice_count` choices (Envoy N_CHOICES, Linkerd/Finagle P2C). Each
- * pick draws choice_count allowed hosts (with replacement, weighted by weight) and takes the one
- * with the fewest active requests per unit of weight (active / weight; ties go to the first
- * drawn). Sampling by weight makes an idle upstream follow the weights; normalising by weight
- * makes a loaded one converge to active requests proportional to weight.
+ * pick draws choice_count distinct allowed hosts (weighted by weight, without replacement; all
+ * allowed hosts when there are fewer) and takes the one with the fewest active requests per
+ * unit of weight (active / weight; ties go to the first drawn). Unlike Envoy, candidates are
+ * distinct (as in tower's p2c), so a slow host never wins just by being drawn twice. Sampling
+ * by weight makes an idle upstream follow the weights; normalising by weight makes a loaded one
+ * converge to active requests proportional to weight.
  *
  * Active requests are the shared LbHostState counters (all workers' attempts), maintained by
- * onAttemptStart() / onAttemptEnd(). Cost: O(choice_count · log hosts) per pick.
+ * onAttemptStart() / onAttemptEnd(). Cost: O(hosts) for eligibility plus O(choice_count²
+ * + choice_count · log hosts) per pick.
  */
 LbFactoryPtr makeLeastRequestFactory();
 

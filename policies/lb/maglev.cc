@@ -107,9 +107,9 @@ public:
         return host;
       }
     }
-    // With extreme weight ratios a light host may own no slot at all; if only such hosts are
-    // allowed, any of them is better than none.
-    return filter_.allowedIndices().front();
+    // Unreachable: every host claims a slot in the first build iteration (M >= hosts). Kept so
+    // that a future change to the build cannot turn into "no host" while hosts are allowed.
+    return filter_.allowsAll() ? table[start] : filter_.allowedIndices().front();
   }
 
 private:

@@ -1,6 +1,7 @@
 #include "policies/lb/peak_ewma.h"
 
 #include <utility>
+#include <vector>
 
 #include "policies/lb/host_filter.h"
 #include "policies/lb/least_request.h"
@@ -30,13 +31,12 @@ public:
     if (filter_.allowedCount() == 0) {
       return std::nullopt;
     }
-    uint32_t best = shared_->weights.sample(hosts, filter_, random_);
-    if (filter_.allowedCount() == 1) {
-      return best;
-    }
+    shared_->weights.sampleDistinct(hosts, filter_, random_, shared_->config.choice_count,
+                                    candidates_, scratch_);
+    uint32_t best = candidates_.front();
     double best_cost = cost(hosts[best], ctx.now);
-    for (uint32_t c = 1; c < shared_->config.choice_count; ++c) {
-      const uint32_t candidate = shared_->weights.sample(hosts, filter_, random_);
+    for (size_t c = 1; c < candidates_.size(); ++c) {
+      const uint32_t candidate = candidates_[c];
       const double candidate_cost = cost(hosts[candidate], ctx.now);
       if (candidate_cost < best_cost) {
         best = candidate;
@@ -58,6 +58,8 @@ private:
   std::shared_ptr<const PeakEwmaShared> shared_;
   Random& random_;
   HostFilter filter_;
+  std::vector<uint32_t> candidates_;
+  std::vector<uint32_t> scratch_;
 };
 
 class PeakEwmaLoadBalancer : public LoadBalancer {

@@ -10,7 +10,7 @@ inline constexpr std::string_view kPeakEwmaName = "PEAK_EWMA";
 
 /**
  * PEAK_EWMA: latency-aware P2C (Finagle `PeakEwma`, Linkerd/tower `peak_ewma`). Each pick draws
- * choice_count allowed hosts (weighted by weight) and takes the lowest
+ * choice_count distinct allowed hosts (weighted, as LEAST_REQUEST does) and takes the lowest
  *
  *     cost = ewma_latency(now) × (active_requests + 1) / weight
  *

@@ -1,7 +1,6 @@
 #include "policies/lb/ring_hash.h"
 
 #include <algorithm>
-#include <bit>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,23 +26,32 @@ struct Ring {
     if (hs.empty()) {
       return;
     }
-    uint64_t total_weight = 0;
+    uint32_t max_weight = 0;
     for (const auto& host : hs) {
-      total_weight += host.weight;
+      max_weight = std::max(max_weight, host.weight);
     }
-    const uint64_t needed = (config.min_ring_size + total_weight - 1) / total_weight;
-    const uint64_t per_weight = std::max(kRingPointsPerWeight, std::bit_ceil(needed));
-    const bool capped = total_weight > config.max_ring_size / per_weight;
-    points.reserve(capped ? config.max_ring_size + hs.size() : total_weight * per_weight);
+    std::vector<uint64_t> counts;
+    counts.reserve(hs.size());
+    uint64_t total = 0;
+    for (const auto& host : hs) {
+      // ceil(min_ring_size * weight / max_weight), in 128 bits: both factors may be large.
+      const auto product = static_cast<unsigned __int128>(config.min_ring_size) * host.weight;
+      const auto count = static_cast<uint64_t>((product + max_weight - 1) / max_weight);
+      counts.push_back(count);
+      total += count;
+    }
+    if (total > config.max_ring_size) {
+      const long double scale = static_cast<long double>(config.max_ring_size) / total;
+      total = 0;
+      for (auto& count : counts) {
+        count = std::max<uint64_t>(1, static_cast<uint64_t>(count * scale));
+        total += count;
+      }
+    }
+    points.reserve(total);
     std::string key;
     for (uint32_t i = 0; i < hs.size(); ++i) {
-      uint64_t count = hs[i].weight * per_weight;
-      if (capped) {
-        const auto scaled = static_cast<uint64_t>(static_cast<long double>(hs[i].weight) *
-                                                  config.max_ring_size / total_weight);
-        count = std::max<uint64_t>(1, scaled);
-      }
-      for (uint64_t j = 0; j < count; ++j) {
+      for (uint64_t j = 0; j < counts[i]; ++j) {
         key.assign(hs[i].name);
         key.push_back('_');
         key.append(std::to_string(j));

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <cstdint>
 #include <string_view>
 
 #include "policies/lb/load_balancer.h"
@@ -9,27 +8,23 @@ namespace bulwark::policies::lb {
 
 inline constexpr std::string_view kRingHashName = "RING_HASH";
 
-/** Ketama's points per unit of weight; also the floor once the ring is large enough. */
-inline constexpr uint64_t kRingPointsPerWeight = 160;
-
 /**
- * RING_HASH: Ketama-style consistent hashing. Host i owns weight_i × k points at
- * xxHash64("<name>_<j>"), j = 0 .. weight_i·k − 1; a key goes to the first point at or after
- * hashKey() on the ring (wrapping). With no hash key a pick uses a random key.
+ * RING_HASH: Ketama-style consistent hashing. Host i owns p_i points at xxHash64("<name>_<j>"),
+ * j = 0 .. p_i − 1; a key goes to the first point at or after its hashKey() on the ring
+ * (wrapping). With no hash key a pick uses a random key.
  *
- * Points per unit of weight: k = max(160, bit_ceil(ceil(min_ring_size / total_weight))), so the
- * ring has at least min_ring_size points and k depends only on which power of two the ratio
- * falls under. A host's points depend on its own name, weight and k, so adding a host moves
- * only the keys the new host takes (~1/(N+1)) as long as k does not change. NOTE: k halves
- * when total weight crosses a power-of-two fraction of min_ring_size (with the default 1024:
- * 2, 4 and 8 weight units; from 8 on it is always 160); such a change moves more keys once.
- * Envoy instead rescales every host on every change, which moves extra keys on every change.
- * If total_weight × k exceeds max_ring_size, points are scaled down proportionally (at least one
- * per host), trading evenness for memory.
+ * Points: p_i = ceil(min_ring_size × weight_i / max_weight), i.e. the heaviest host owns
+ * min_ring_size points and the ring has at least that many. A host's points depend only on its
+ * own name and weight relative to the heaviest, not on how many hosts there are, so adding or
+ * removing a host moves only the keys that host takes or gives back (~1/(N+1)). Envoy instead
+ * spreads min_ring_size over all hosts, which changes every host's points on every host-set
+ * change, so keys also move between hosts that stayed.
+ * The price is memory: 16 bytes × min_ring_size × N for equal weights (1.6 MB for 100 hosts),
+ * shared by all workers. If the total exceeds max_ring_size, every host's points are scaled
+ * down proportionally (at least one each), trading evenness and stability for memory.
  *
  * Unavailable or excluded hosts: the lookup walks clockwise to the next point of an allowed
  * host, so a failed host's keys spread over its ring neighbours and return when it recovers.
- * The ring is built once per snapshot and shared by all workers (16 bytes per point).
  */
 LbFactoryPtr makeRingHashFactory();
 
