@@ -1,27 +1,36 @@
 // ranking-server: one replica of the ranking example backend (see README.md).
 #include <signal.h>
 
-#include <cstdio>
-#include <iostream>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "examples/common/fault_control_server.h"
+#include "examples/common/fault_injector.h"
+#include "examples/common/fault_spec.h"
+#include "examples/common/replica_id.h"
+#include "examples/ranking/fault_adapter.h"
 #include "examples/ranking/ranking_server.h"
 
 namespace {
 
+namespace ex = bulwark::examples;
 namespace rk = bulwark::examples::ranking;
 
 int run(int argc, char** argv) {
   rk::ServerOptions options;
   long model_cost_us = options.model.cost.count();
   int drain_timeout_ms = 5000;
+  int control_port = 0;
+  ex::FaultSpec faults;
 
   CLI::App app{"ranking-server: gRPC ranking.v1.RankingService example backend"};
   app.add_option("--port", options.port, "gRPC port on 127.0.0.1 (0 = any free port)");
-  app.add_option("--replica-id", options.replica_id, "replica name sent as x-replica-id");
+  ex::addReplicaIdFlag(app, options.replica_id);
+  ex::addControlPortFlag(app, control_port);
+  ex::addFaultFlags(app, faults);
   app.add_option("--feature-store", options.feature_store,
                  "memory | redis://HOST:PORT | unix:///path/redis.sock");
   app.add_option("--feature-store-timeout-ms", options.feature_store_timeout_ms,
@@ -58,20 +67,35 @@ int run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto server = rk::RankingServer::start(options, nullptr);
+  ex::FaultInjector injector(faults);
+  auto server = rk::RankingServer::start(options, rk::makeCallFaultDecider(injector));
   if (!server) {
     spdlog::error("{}", server.error());
     return 1;
   }
-  spdlog::info("replica {} feature store {} model cost {}us", options.replica_id,
+  std::unique_ptr<ex::FaultControlServer> control;
+  if (control_port >= 0) {
+    rk::RankingServer* raw = server->get();
+    auto started = ex::FaultControlServer::start(injector, control_port,
+                                                 [raw](bool serving) { raw->setServing(serving); });
+    if (!started) {
+      spdlog::error("control endpoint: {}", started.error());
+      return 1;
+    }
+    control = std::move(*started);
+    ex::printControlPortLine(control->port());
+  }
+  spdlog::info("replica {} feature store {} model cost {}us", (*server)->replicaId(),
                (*server)->featureStoreDescription(), model_cost_us);
-  std::printf("listening on 127.0.0.1:%d\n", (*server)->port());
-  std::fflush(stdout);
+  ex::printListeningLine((*server)->port());
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: draining for up to {} ms", sig, drain_timeout_ms);
   (*server)->shutdown(std::chrono::milliseconds(drain_timeout_ms));
+  if (control) {
+    control->stop();
+  }
   spdlog::info("drained");
   return 0;
 }

@@ -5,6 +5,8 @@
 #include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
+#include "examples/common/replica_id.h"
+
 namespace bulwark::examples::ranking {
 
 Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions options,
@@ -46,6 +48,8 @@ Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions option
   if (!s->server_ || s->port_ == 0) {
     return Status::error("cannot listen on " + o.host + ":" + std::to_string(o.port));
   }
+  s->replica_id_ = resolveReplicaId(o.replica_id, s->port_);
+  s->service_->setReplicaId(s->replica_id_);
   s->setServing(true);
   return s;
 }

@@ -21,7 +21,7 @@ namespace bulwark::examples::ranking {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0 = pick a free port; see RankingServer::port()
-  std::string replica_id = "ranking-0";
+  std::string replica_id;  // empty = "HOSTNAME:PORT" once bound (examples::resolveReplicaId)
   std::string feature_store = "memory";
   int feature_store_timeout_ms = 25;
   int max_threads = 256;  // grpc++ sync handler threads; beyond this calls get RESOURCE_EXHAUSTED
@@ -44,6 +44,7 @@ public:
   ~RankingServer();
 
   int port() const { return port_; }
+  const std::string& replicaId() const { return replica_id_; }
   std::string featureStoreDescription() const { return store_->describe(); }
 
   /** Flips grpc.health.v1 for "" and ranking.v1.RankingService (ignored once draining). */
@@ -67,6 +68,7 @@ private:
   std::unique_ptr<RankingServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::string replica_id_;
   bool shut_down_ = false;
 };
 

@@ -21,15 +21,25 @@ void fillItems(const std::vector<ScoredItem>& items, std::size_t begin, std::siz
 
 RankingServiceImpl::RankingServiceImpl(Ranker& ranker, CallFaultDecider decider,
                                        DrainSignal& drain, ServiceOptions options)
-    : ranker_(ranker), decider_(std::move(decider)), drain_(drain), options_(std::move(options)) {}
+    : ranker_(ranker),
+      decider_(std::move(decider)),
+      drain_(drain),
+      options_(std::move(options)),
+      replica_id_(std::make_shared<const std::string>(options_.replica_id)) {}
 
-grpc::Status RankingServiceImpl::fail(grpc::ServerContext& ctx, grpc::Status status) {
+void RankingServiceImpl::setReplicaId(std::string replica_id) {
+  replica_id_.store(std::make_shared<const std::string>(std::move(replica_id)));
+}
+
+grpc::Status RankingServiceImpl::fail(grpc::ServerContext& ctx, const std::string& replica,
+                                      grpc::Status status) {
   // Errors are usually trailers-only responses, which carry no initial metadata on the wire.
-  ctx.AddTrailingMetadata(kReplicaIdMetadata, options_.replica_id);
+  ctx.AddTrailingMetadata(kReplicaIdMetadata, replica);
   return status;
 }
 
 std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& ctx,
+                                                           const std::string& replica,
                                                            const CallFault& fault) {
   if (fault.latency.count() > 0) {
     switch (drain_.waitFor(ctx, fault.latency)) {
@@ -38,7 +48,7 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
       case DrainSignal::WaitResult::Cancelled:
         return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled during injected latency");
       case DrainSignal::WaitResult::Stopping:
-        return fail(ctx, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+        return fail(ctx, replica, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     }
   }
   switch (fault.kind) {
@@ -52,15 +62,25 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
       if (fault.pushback_ms) {
         ctx.AddTrailingMetadata(kPushbackMetadata, std::to_string(*fault.pushback_ms));
       }
-      return fail(ctx, grpc::Status(fault.code, "injected fault"));
+      return fail(ctx, replica, grpc::Status(fault.code, "injected fault"));
     case CallFault::Kind::Hang:
       if (drain_.waitFor(ctx, std::chrono::nanoseconds::max()) ==
           DrainSignal::WaitResult::Stopping) {
-        return fail(ctx, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+        return fail(ctx, replica, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
       }
       return grpc::Status(grpc::StatusCode::CANCELLED, "hung call cancelled");
   }
   return std::nullopt;
+}
+
+bool RankingServiceImpl::slowBody(grpc::ServerContext& ctx, const CallFault& fault,
+                                  std::size_t bytes) {
+  if (fault.slow_body_bytes_per_sec <= 0) {
+    return true;
+  }
+  const auto delay = std::chrono::nanoseconds(static_cast<std::int64_t>(
+      static_cast<double>(bytes) * 1e9 / static_cast<double>(fault.slow_body_bytes_per_sec)));
+  return drain_.waitFor(ctx, delay) == DrainSignal::WaitResult::Elapsed;
 }
 
 Result<RankResult> RankingServiceImpl::rank(const ::ranking::v1::RankRequest& request,
@@ -85,9 +105,11 @@ Result<RankResult> RankingServiceImpl::rank(const ::ranking::v1::RankRequest& re
 grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
                                       const ::ranking::v1::RankRequest* request,
                                       ::ranking::v1::RankResponse* response) {
-  ctx->AddInitialMetadata(kReplicaIdMetadata, options_.replica_id);
+  const auto replica_ptr = replica_id_.load();
+  const std::string& replica = *replica_ptr;
+  ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
   const CallFault fault = decider_ ? decider_() : CallFault{};
-  if (auto done = applyFault(*ctx, fault)) {
+  if (auto done = applyFault(*ctx, replica, fault)) {
     return *done;
   }
   if (fault.kind == CallFault::Kind::Reset) {
@@ -97,29 +119,34 @@ grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
   grpc::Status error;
   auto result = rank(*request, error);
   if (!result) {
-    return fail(*ctx, error);
+    return fail(*ctx, replica, error);
   }
   fillItems(result->items, 0, result->items.size(), response->mutable_items());
   response->set_degraded(result->degraded);
-  response->set_replica_id(options_.replica_id);
+  response->set_replica_id(replica);
+  if (!slowBody(*ctx, fault, response->ByteSizeLong())) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "call ended during slow body");
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
                                             const ::ranking::v1::RankRequest* request,
                                             grpc::ServerWriter<::ranking::v1::RankPage>* writer) {
-  ctx->AddInitialMetadata(kReplicaIdMetadata, options_.replica_id);
+  const auto replica_ptr = replica_id_.load();
+  const std::string& replica = *replica_ptr;
+  ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
   const CallFault fault = decider_ ? decider_() : CallFault{};
-  if (auto done = applyFault(*ctx, fault)) {
+  if (auto done = applyFault(*ctx, replica, fault)) {
     return *done;
   }
   if (request->page_size() < 0) {
-    return fail(*ctx, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must be >= 0"));
+    return fail(*ctx, replica, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must be >= 0"));
   }
   grpc::Status error;
   auto result = rank(*request, error);
   if (!result) {
-    return fail(*ctx, error);
+    return fail(*ctx, replica, error);
   }
   const std::size_t page_size = static_cast<std::size_t>(
       request->page_size() == 0 ? options_.default_page_size : request->page_size());
@@ -127,18 +154,17 @@ grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
   // An empty feed is still one (empty, last) page so the client always learns `degraded`.
   const std::size_t pages = std::max<std::size_t>(1, (total + page_size - 1) / page_size);
   for (std::size_t page = 0; page < pages; ++page) {
-    if (page > 0 && fault.page_delay.count() > 0 &&
-        drain_.waitFor(*ctx, fault.page_delay) != DrainSignal::WaitResult::Elapsed) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled during slow body");
-    }
     const std::size_t begin = page * page_size;
     const std::size_t end = std::min(total, begin + page_size);
     ::ranking::v1::RankPage msg;
     fillItems(result->items, begin, end, msg.mutable_items());
     msg.set_degraded(result->degraded);
-    msg.set_replica_id(options_.replica_id);
+    msg.set_replica_id(replica);
     msg.set_page(static_cast<int>(page));
     msg.set_last(page + 1 == pages);
+    if (!slowBody(*ctx, fault, msg.ByteSizeLong())) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "stream ended during slow body");
+    }
     if (!writer->Write(msg)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
     }

@@ -1,7 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -22,8 +25,9 @@ struct CallFault {
   std::chrono::nanoseconds latency{0};         // added before anything else happens
   grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;  // for Error
   std::optional<int> pushback_ms;              // grpc-retry-pushback-ms trailer for Error
-  std::chrono::nanoseconds page_delay{0};      // RankStream: pause between pages (slow body)
-  int crash_exit_code = 137;                   // for Crash
+  // Slow body: each message is held back for its size / rate before it is sent.
+  std::int64_t slow_body_bytes_per_sec = 0;
+  int crash_exit_code = 70;                    // for Crash
 };
 
 /** Decides the fault of one call; called once per call on the handler thread. */
@@ -44,13 +48,21 @@ struct ServiceOptions {
  *  - Hang: no answer until the call is cancelled (deadline, client) or the server drains;
  *  - Reset: ServerContext::TryCancel(), which sends RST_STREAM(CANCEL); the client sees
  *    CANCELLED. RankStream sends its first page before resetting (a reset mid-response);
- *  - Crash: _exit() without flushing or answering.
+ *  - Crash: _exit() without flushing or answering;
+ *  - slow body: grpc++ cannot trickle the bytes of one message, so each message (the unary
+ *    response, each RankPage) is held back for size / rate before it is sent.
  * Thread: any grpc++ handler thread; the ranker and decider are thread-safe.
  */
 class RankingServiceImpl final : public ::ranking::v1::RankingService::Service {
 public:
   RankingServiceImpl(Ranker& ranker, CallFaultDecider decider, DrainSignal& drain,
                      ServiceOptions options);
+
+  /**
+   * Replaces the replica name, e.g. once `--port 0` is bound and "HOST:PORT" is known.
+   * Thread: any; calls in flight keep the name they started with.
+   */
+  void setReplicaId(std::string replica_id);
 
   grpc::Status Rank(grpc::ServerContext* ctx, const ::ranking::v1::RankRequest* request,
                     ::ranking::v1::RankResponse* response) override;
@@ -59,14 +71,18 @@ public:
 
 private:
   // Runs the non-Reset part of a fault; returns a status when the call must end with it.
-  std::optional<grpc::Status> applyFault(grpc::ServerContext& ctx, const CallFault& fault);
-  grpc::Status fail(grpc::ServerContext& ctx, grpc::Status status);
+  std::optional<grpc::Status> applyFault(grpc::ServerContext& ctx, const std::string& replica,
+                                         const CallFault& fault);
+  grpc::Status fail(grpc::ServerContext& ctx, const std::string& replica, grpc::Status status);
+  // Holds a message of `bytes` back for the slow-body rate; false when the call ended meanwhile.
+  bool slowBody(grpc::ServerContext& ctx, const CallFault& fault, std::size_t bytes);
   Result<RankResult> rank(const ::ranking::v1::RankRequest& request, grpc::Status& error);
 
   Ranker& ranker_;
   CallFaultDecider decider_;
   DrainSignal& drain_;
   const ServiceOptions options_;
+  std::atomic<std::shared_ptr<const std::string>> replica_id_;
 };
 
 }  // namespace bulwark::examples::ranking
