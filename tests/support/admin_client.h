@@ -48,7 +48,7 @@ std::optional<double> metricValue(uint16_t port, const std::string& name, const 
 /** Polls GET path until it answers `status` (e.g. /ready -> 200 after start, 503 when draining). */
 bool waitForAdminStatus(uint16_t port, const std::string& path, int status, Deadline deadline = defaultDeadline());
 
-/** Polls the metric until predicate(value) holds (value 0 when absent). */
+/** Polls until predicate(sum of the samples of `name` including `labels`) holds (0 when absent). */
 bool waitForMetric(uint16_t port, const std::string& name, const Labels& labels,
                    const std::function<bool(double)>& predicate, Deadline deadline = defaultDeadline(),
                    const std::string& path = "/metrics");

@@ -260,7 +260,11 @@ TEST(FakeUpstreamH1Test, OneGibDownloadIsCountedNotStored) {
   EXPECT_EQ(kSize, r->body_bytes);
   EXPECT_TRUE(r->body.empty());
   EXPECT_TRUE(r->body_matches_pattern);
-  EXPECT_LT(elapsed, 5s);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  EXPECT_LT(elapsed, 5s);  // sanitizer builds are several times slower; only bytes count there
+#else
+  (void)elapsed;
+#endif
   ASSERT_TRUE(rss_before);
   const auto rss_after = readRssBytes(getpid());
   ASSERT_TRUE(rss_after);
