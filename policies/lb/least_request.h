@@ -18,8 +18,8 @@ inline constexpr std::string_view kLeastRequestName = "LEAST_REQUEST";
  * converge to active requests proportional to weight.
  *
  * Active requests are the shared LbHostState counters (all workers' attempts), maintained by
- * onAttemptStart() / onAttemptEnd(). Cost: O(hosts) for eligibility plus O(choice_count²
- * + choice_count · log hosts) per pick.
+ * onAttemptStart() / onAttemptEnd(). Cost: O(hosts) per pick (the eligibility scan) plus
+ * O(choice_count²) for the draws.
  */
 LbFactoryPtr makeLeastRequestFactory();
 

@@ -18,7 +18,7 @@ inline constexpr std::string_view kPeakEwmaName = "PEAK_EWMA";
  * (a slower sample replaces the estimate at once; faster samples pull it down with time constant
  * LbConfig::ewma_decay), decayed towards 0 since the last sample so that a host that stopped
  * receiving traffic is probed again. A host without samples costs LbConfig::ewma_default_rtt.
- * LbContext::now must be set. Cost: O(choice_count · log hosts) per pick.
+ * LbContext::now must be set. Cost: as LEAST_REQUEST, plus one exp() per candidate.
  */
 LbFactoryPtr makePeakEwmaFactory();
 

@@ -18,6 +18,18 @@ using lbtest::makeHosts;
 
 constexpr int kKeys = 10000;
 
+// Hashes of "user-0" .. "user-9999", computed once for all tests.
+const std::vector<uint64_t>& keyHashes() {
+  static const std::vector<uint64_t> hashes = [] {
+    std::vector<uint64_t> out;
+    for (int k = 0; k < kKeys; ++k) {
+      out.push_back(hashKey("user-" + std::to_string(k)));
+    }
+    return out;
+  }();
+  return hashes;
+}
+
 class ConsistentHashTest : public ::testing::TestWithParam<std::string> {
 protected:
   // Host index for each of kKeys keys.
@@ -30,7 +42,7 @@ protected:
     out.reserve(kKeys);
     for (int k = 0; k < kKeys; ++k) {
       LbContext ctx;
-      ctx.hash_key = hashKey("user-" + std::to_string(k));
+      ctx.hash_key = keyHashes()[k];
       ctx.attempted = attempted;
       out.push_back(*picker->pick(ctx));
     }
@@ -63,7 +75,7 @@ TEST_P(ConsistentHashTest, KeysSpreadRoughlyEvenly) {
 
 // Adding one host to N moves at most 1/(N+1) + 5% of the keys.
 TEST_P(ConsistentHashTest, AddingAHostMovesFewKeys) {
-  for (size_t n : {3u, 5u, 10u, 20u}) {
+  for (size_t n : {3u, 5u, 8u, 16u}) {
     const auto before = assign(makeEqualHosts(n));
     const auto after = assign(makeEqualHosts(n + 1));  // same first n names plus one
     int moved = 0;

@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <thread>
+#include <vector>
 
 #include "tests/support/simulated_time.h"
 
@@ -33,6 +35,29 @@ TEST(LbHostStateTest, UnpairedEndSaturatesAtZero) {
   LbHostState state;
   onAttemptCancelled(state);
   EXPECT_EQ(0u, state.active_requests.load());
+}
+
+// Workers update one host's state concurrently: no start or end is lost, and the EWMA ends at a
+// value some worker recorded (all samples are equal here).
+TEST(LbHostStateTest, ConcurrentUpdatesAreNotLost) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  const auto now = t.now();
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        onAttemptStart(state);
+        onAttemptEnd(state, 7ms, now);
+      }
+    });
+  }
+  onAttemptStart(state);  // one still in flight at the end
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(1u, state.active_requests.load());
+  EXPECT_EQ(Duration(7ms), ewmaLatency(state, now, kTau, 1ms));
 }
 
 TEST(LbHostStateTest, AvailableRequiresHealthyAndNotEjected) {
