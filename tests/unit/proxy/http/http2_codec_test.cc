@@ -6,9 +6,18 @@
 #include <event2/thread.h>
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -364,7 +373,7 @@ class Http2CodecTest : public testing::Test {
 protected:
   static void SetUpTestSuite() { evthread_use_pthreads(); }
 
-  void SetUp() override { ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds_)); }
+  void SetUp() override { ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_)); }
 
   void connectCodecs(const ServerCodecLimits& limits = {}, const Http2ClientSettings& settings = {}) {
     server_ = std::make_unique<ServerSide>(dispatcher_, fds_[0], limits);
@@ -583,7 +592,7 @@ private:
 // read-disables its stream: the sender gets a high-watermark signal and the receiver gets at
 // most about one stream window while disabled.
 TEST_F(Http2CodecTest, LargeBodyBothWaysWithBackpressure) {
-  constexpr uint64_t kTotal = 64ull * 1024 * 1024;
+  constexpr uint64_t kTotal = 32ull * 1024 * 1024;
   // Bound on what the receiving decoder may be handed while its stream is read-disabled:
   // one stream window plus one frame.
   constexpr uint64_t kDisabledBound = kHttp2DefaultInitialWindow + 64 * 1024;
@@ -718,7 +727,7 @@ TEST_F(Http2CodecTest, CanCreateStreamRespectsMaxConcurrentStreams) {
 
   // Our own limit applies too.
   TearDown();
-  ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds_));
+  ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_));
   Http2ClientSettings settings;
   settings.max_concurrent_streams = 1;
   connectCodecs({}, settings);
@@ -999,6 +1008,86 @@ TEST_F(Http2CodecTest, ConnectionCloseResetsStreams) {
   ASSERT_TRUE(server_->requests[0]->reset.has_value());
   EXPECT_EQ(StreamResetReason::ConnectionTermination, *server_->requests[0]->reset);
   EXPECT_FALSE(client_->codec->canCreateStream());
+}
+
+// Interop with a real client: h2load (nghttp2-client) uploads to the server codec with many
+// streams in flight and expects every response to be a 200.
+TEST_F(Http2CodecTest, RealClientH2load) {
+  const char* h2load = "/usr/bin/h2load";
+  if (access(h2load, X_OK) != 0) GTEST_SKIP() << "h2load not installed";
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(0, bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)));
+  ASSERT_EQ(0, listen(lfd, 16));
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(0, getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len));
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/echo";
+
+  std::vector<std::unique_ptr<ServerSide>> servers;
+  struct Accept {
+    event::Dispatcher* dispatcher;
+    int lfd;
+    std::vector<std::unique_ptr<ServerSide>>* servers;
+  } accept_ctx{&dispatcher_, lfd, &servers};
+  ::event* ev = event_new(dispatcher_.base(), lfd, EV_READ | EV_PERSIST, [](evutil_socket_t fd, short, void* arg) {
+    auto* ctx = static_cast<Accept*>(arg);
+    int cfd = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK);
+    if (cfd < 0) return;
+    auto side = std::make_unique<ServerSide>(*ctx->dispatcher, cfd, ServerCodecLimits{});
+    side->on_new_stream = [](ServerRequest& r) {
+      r.keep_body = false;
+      r.on_end = [](ServerRequest& req) {
+        ResponseHeaders h;
+        std::string size = std::to_string(req.body_bytes);
+        h.headers.add("content-length", std::to_string(size.size()));
+        req.encoder->encodeHeaders(h, false);
+        evbuffer* body = evbuffer_new();
+        evbuffer_add(body, size.data(), size.size());
+        req.encoder->encodeData(body, true);
+        evbuffer_free(body);
+      };
+    };
+    ctx->servers->push_back(std::move(side));
+  }, &accept_ctx);
+  event_add(ev, nullptr);
+
+  std::string upload = std::filesystem::temp_directory_path() / ("h2load_body_" + std::to_string(getpid()));
+  std::string out = upload + ".out";
+  { std::ofstream(upload) << std::string(100 * 1024, 'u'); }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  std::vector<std::string> args = {h2load, "-n", "200", "-c", "2", "-m", "20", "-d", upload, url};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  ASSERT_EQ(0, posix_spawn(&pid, h2load, &actions, nullptr, argv.data(), environ));
+  posix_spawn_file_actions_destroy(&actions);
+  int status = -1;
+  bool exited = run([&] { return waitpid(pid, &status, WNOHANG) == pid; }, 10000ms);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  event_free(ev);
+  close(lfd);
+  std::ifstream in(out);
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove(upload);
+  std::filesystem::remove(out);
+  ASSERT_TRUE(exited);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << report;
+  EXPECT_NE(std::string::npos, report.find("200 succeeded, 0 failed")) << report;
+  EXPECT_NE(std::string::npos, report.find("status codes: 200 2xx")) << report;
+  for (auto& side : servers) {
+    for (auto& r : side->requests) EXPECT_EQ(100u * 1024u, r->body_bytes);
+    side->codec.reset();
+  }
 }
 
 }  // namespace
