@@ -1,0 +1,70 @@
+#pragma once
+
+// Spawns an example server binary for integration tests, reads the port it prints and stops it.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "proxy/common/result.h"
+
+namespace bulwark::examples::testing {
+
+/**
+ * A child process whose stdout is captured line by line (stderr is inherited, so server logs land
+ * in the test log). The child gets SIGKILL when the test process dies, and the destructor kills
+ * and reaps it if it is still running.
+ * Thread: owning test thread.
+ */
+class ChildProcess {
+public:
+  /** Starts `path` with `args` (argv[0] is added). */
+  static Result<std::unique_ptr<ChildProcess>> spawn(const std::string& path,
+                                                     const std::vector<std::string>& args);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  /**
+   * Reads stdout until a line starting with `prefix` appears (lines seen earlier count too).
+   * @return the rest of that line, or an error on timeout or when the child closed stdout.
+   */
+  Result<std::string> waitForLine(const std::string& prefix, std::chrono::milliseconds timeout);
+
+  /** Port from the "listening on 127.0.0.1:PORT" line. */
+  Result<int> waitForListeningPort(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  /** Port from the "control port: N" line. */
+  Result<int> waitForControlPort(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /** Sends `signal` to the child (no-op once it has been reaped). */
+  void sendSignal(int signal);
+
+  /**
+   * Waits for the child to exit.
+   * @return its exit code, or -SIGNAL when a signal killed it; nullopt on timeout.
+   */
+  std::optional<int> waitExit(std::chrono::milliseconds timeout);
+
+  /** True while the child has not been reaped and has not exited. */
+  bool running();
+
+  /** Everything read from the child's stdout so far. */
+  const std::string& output() const { return output_; }
+
+private:
+  ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+  bool readMore(std::chrono::steady_clock::time_point deadline);
+
+  pid_t pid_;
+  int stdout_fd_;
+  std::string output_;
+  std::optional<int> exit_status_;
+};
+
+}  // namespace bulwark::examples::testing
