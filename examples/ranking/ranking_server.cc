@@ -50,7 +50,9 @@ Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions option
   }
   s->replica_id_ = resolveReplicaId(o.replica_id, s->port_);
   s->service_->setReplicaId(s->replica_id_);
-  s->setServing(true);
+  // Register the service name; later flips use the all-services overload, which updates "" and
+  // this name together (setting both one by one would send Watch clients two updates).
+  s->server_->GetHealthCheckService()->SetServingStatus(kRankingServiceName, true);
   return s;
 }
 
@@ -59,7 +61,6 @@ RankingServer::~RankingServer() { shutdown(std::chrono::milliseconds(0)); }
 void RankingServer::setServing(bool serving) {
   if (auto* health = server_ ? server_->GetHealthCheckService() : nullptr) {
     health->SetServingStatus(serving);
-    health->SetServingStatus(kRankingServiceName, serving);
   }
 }
 
