@@ -269,8 +269,6 @@ void Http2ConnectionBase::initSession(nghttp2_option* option,
                                                            &Http2ConnectionBase::onFrameNotSendCb);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(
       cbs, &Http2ConnectionBase::onInvalidFrameRecvCb);
-  nghttp2_session_callbacks_set_data_source_read_length_callback(cbs,
-                                                                 &Http2ConnectionBase::onReadLength);
   int rv = server_ ? nghttp2_session_server_new2(&session_, cbs, this, option)
                    : nghttp2_session_client_new2(&session_, cbs, this, option);
   nghttp2_session_callbacks_del(cbs);
@@ -424,6 +422,7 @@ void Http2ConnectionBase::removeStream(Http2StreamBase& stream) {
   stream.silenced_ = true;
   stream.callbacks_ = nullptr;
   if (stream.id_ != 0) by_id_.erase(stream.id_);
+  std::erase_if(deferred_resets_, [&](const DeferredReset& r) { return r.stream == &stream; });
   Http2StreamBasePtr owned = std::move(*stream.self_);
   streams_.erase(stream.self_);
   // Callers may still be inside an encode call on this stream: destroy after the loop turn.
@@ -558,6 +557,8 @@ int Http2ConnectionBase::onFrameSendCb(nghttp2_session* session, const nghttp2_f
   auto* self = base(user_data);
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     self->goaway_sent_ = true;
+    // 2^31-1 is only ever the shutdown notice; any other last-stream-id is a final GOAWAY.
+    if (frame->goaway.last_stream_id != kHttp2MaxStreamId) self->final_goaway_sent_ = true;
     if (frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       std::string detail = std::string("http2.goaway_sent.") +
                            nghttp2_http2_strerror(frame->goaway.error_code);
@@ -607,16 +608,6 @@ int Http2ConnectionBase::onInvalidFrameRecvCb(nghttp2_session*, const nghttp2_fr
                                               int lib_error_code, void* user_data) {
   base(user_data)->onInvalidFrame(frame, lib_error_code);
   return 0;
-}
-
-ssize_t Http2ConnectionBase::onReadLength(nghttp2_session*, uint8_t, int32_t,
-                                          int32_t session_remote_window_size,
-                                          int32_t stream_remote_window_size,
-                                          uint32_t remote_max_frame_size, void*) {
-  // Send frames as large as the peer allows: with NO_COPY each frame is one evbuffer move.
-  int64_t n = std::min<int64_t>({session_remote_window_size, stream_remote_window_size,
-                                 static_cast<int64_t>(remote_max_frame_size)});
-  return static_cast<ssize_t>(std::max<int64_t>(n, 1));
 }
 
 }  // namespace bulwark::http

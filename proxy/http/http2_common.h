@@ -34,6 +34,9 @@ inline constexpr size_t kHttp2StreamHighWatermark = 1024 * 1024;
 /** ...and at or below this, once above, raise onBelowWriteBufferLowWatermark. */
 inline constexpr size_t kHttp2StreamLowWatermark = 256 * 1024;
 
+/** Largest stream id; as GOAWAY last-stream-id it marks the graceful shutdown notice. */
+inline constexpr int32_t kHttp2MaxStreamId = 0x7fffffff;
+
 /** HTTP/2 connection-specific header names a sender must not emit (RFC 9113 §8.2.2). */
 bool isHttp2ConnectionSpecificHeader(std::string_view lower_name);
 
@@ -232,11 +235,6 @@ protected:
                               void* user_data);
   static int onInvalidFrameRecvCb(nghttp2_session*, const nghttp2_frame* frame,
                                   int lib_error_code, void* user_data);
-  static ssize_t onReadLength(nghttp2_session*, uint8_t frame_type, int32_t stream_id,
-                              int32_t session_remote_window_size,
-                              int32_t stream_remote_window_size, uint32_t remote_max_frame_size,
-                              void* user_data);
-
   /** Moves output_ into the connection. */
   void writeOutput();
   /** Marks the session unusable; later dispatch() calls fail with this detail. */
@@ -263,6 +261,7 @@ protected:
   std::vector<DeferredReset> deferred_resets_;
   bool received_any_ = false;
   bool goaway_sent_ = false;
+  bool final_goaway_sent_ = false;  // a GOAWAY other than the shutdown notice left
   bool goaway_received_ = false;
   int32_t goaway_received_last_id_ = 0;
 };

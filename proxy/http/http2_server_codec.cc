@@ -320,7 +320,7 @@ void Http2ServerConnection::onConnectionClosed() {
 
 bool Http2ServerConnection::wantsClose() const {
   if (dead_) return true;
-  if (final_goaway_submitted_ && goaway_sent_ && streamCount() == 0) return true;
+  if (final_goaway_sent_ && streamCount() == 0) return true;
   return session_ != nullptr && nghttp2_session_want_read(session_) == 0 &&
          nghttp2_session_want_write(session_) == 0;
 }

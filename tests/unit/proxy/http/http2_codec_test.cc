@@ -1008,6 +1008,21 @@ TEST_F(Http2CodecTest, ConnectionCloseResetsStreams) {
   ASSERT_TRUE(server_->requests[0]->reset.has_value());
   EXPECT_EQ(StreamResetReason::ConnectionTermination, *server_->requests[0]->reset);
   EXPECT_FALSE(client_->codec->canCreateStream());
+  // Broken precondition (stream on a dead connection): the reset comes later, not inside
+  // newStream/encodeHeaders; a stream the owner resets first hears nothing.
+  ClientResponse late;
+  RequestEncoder& enc = client_->codec->newStream(late);
+  enc.stream().setCallbacks(&late);
+  enc.encodeHeaders(makeRequest("GET", "/late"), true);
+  EXPECT_FALSE(late.reset.has_value());
+  ClientResponse cancelled;
+  RequestEncoder& enc2 = client_->codec->newStream(cancelled);
+  enc2.stream().setCallbacks(&cancelled);
+  enc2.stream().resetStream(StreamResetReason::LocalReset);
+  ASSERT_TRUE(run([&] { return late.reset.has_value(); }));
+  EXPECT_EQ(StreamResetReason::ConnectionFailure, *late.reset);
+  ASSERT_FALSE(run([&] { return cancelled.reset.has_value(); }, 10ms));
+  EXPECT_EQ(0u, client_->codec->activeStreams());
 }
 
 // Interop with a real client: h2load (nghttp2-client) uploads to the server codec with many
