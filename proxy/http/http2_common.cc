@@ -106,7 +106,6 @@ void Http2StreamBase::submitHeaders(Http2HeaderBlock& block, bool end_stream) {
   provider.read_callback = &Http2StreamBase::onDataSourceRead;
   const nghttp2_data_provider* prd = end_stream ? nullptr : &provider;
   headers_submitted_ = true;
-  data_provider_ = !end_stream;
   if (end_stream) local_end_requested_ = true;
   if (parent_.server_) {
     int rv = nghttp2_submit_response(parent_.session_, id_, block.data(), block.size(), prd);

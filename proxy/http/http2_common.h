@@ -92,7 +92,8 @@ protected:
   virtual void onHeaderBlock(const nghttp2_frame* frame) = 0;
   /** A header field of the block in progress; returns an nghttp2 callback result. */
   virtual int onHeaderField(std::string_view name, std::string_view value) = 0;
-  /** Hands inbound body to the decoder (drains nothing when there is no decoder). */
+  /** Hands inbound body to the decoder (drops it when there is none). Bytes a decoder leaves
+   *  in data stay buffered and come first in the next call. */
   virtual void decodeBody(evbuffer* data, bool end_stream) = 0;
   /** Body bytes arrived (before delivery); server enforces the body limit here. */
   virtual void onBodyBytes(size_t /*len*/) {}
@@ -107,8 +108,6 @@ protected:
   void encodeTrailersImpl(const HeaderMap& trailers);
   /** Tells the owner the stream is gone (once; never after a local reset) and stops events. */
   void notifyReset(StreamResetReason reason, std::string_view detail);
-  /** True once no callback may be raised on this stream any more. */
-  bool silenced() const { return silenced_; }
   /** Combined (own buffer or connection) above-watermark state changed: tell the owner. */
   void updateWatermarkState();
   /** A DATA frame ended: delivers recv_buf_ and accounts the bytes for flow control. */
@@ -132,7 +131,6 @@ protected:
 
   // Outbound state.
   bool headers_submitted_ = false;
-  bool data_provider_ = false;       // headers went out with a data provider
   bool local_end_requested_ = false; // the owner finished its side (data or trailers pending)
   bool local_end_sent_ = false;      // a frame with END_STREAM left (or trailers)
   bool data_deferred_ = false;       // the read callback returned NGHTTP2_ERR_DEFERRED
@@ -167,6 +165,9 @@ using Http2StreamBasePtr = std::unique_ptr<Http2StreamBase>;
  * bytes arrive (so one paused stream cannot stall the others); a stream's window is consumed
  * when its bytes reach the decoder, except while the stream is read-disabled, so the peer can
  * have at most one stream window in flight per paused stream.
+ * Backpressure out: a stream's send buffer raises its own watermark callbacks; while the
+ * connection is above its high watermark nothing is sent at all (frames wait inside nghttp2,
+ * whose outbound-ACK limit then catches SETTINGS/PING floods from a peer that does not read).
  * Thread: owning worker.
  */
 class Http2ConnectionBase {
