@@ -212,4 +212,8 @@ HttpCallResult httpRequest(int port, const std::string& method, const std::strin
   return (*conn)->request(method, path, headers, body, timeout);
 }
 
+HttpCallResult setFaults(int control_port, const std::string& json) {
+  return httpRequest(control_port, "POST", "/_fault", {{"Content-Type", "application/json"}}, json);
+}
+
 }  // namespace bulwark::examples::testing

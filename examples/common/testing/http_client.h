@@ -84,4 +84,7 @@ HttpCallResult httpRequest(int port, const std::string& method, const std::strin
                            const HttpHeaders& headers = {}, const std::string& body = "",
                            std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
+/** POST /_fault with `json` on a fault control port; Ok with status 200 when accepted. */
+HttpCallResult setFaults(int control_port, const std::string& json);
+
 }  // namespace bulwark::examples::testing

@@ -143,4 +143,21 @@ bool ChildProcess::running() {
   return !waitExit(std::chrono::milliseconds(0)).has_value();
 }
 
+Result<SpawnedServer> spawnServer(const std::string& path, const std::vector<std::string>& args,
+                                  std::chrono::milliseconds timeout) {
+  auto child = ChildProcess::spawn(path, args);
+  if (!child) return child.status();
+  SpawnedServer server;
+  server.process = std::move(*child);
+  auto port = server.process->waitForListeningPort(timeout);
+  if (!port) return port.status();
+  server.port = *port;
+  if (server.process->output().find("control port: ") != std::string::npos) {
+    auto control = server.process->waitForControlPort(std::chrono::milliseconds(0));
+    if (!control) return control.status();
+    server.control_port = *control;
+  }
+  return server;
+}
+
 }  // namespace bulwark::examples::testing

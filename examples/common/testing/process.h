@@ -67,4 +67,19 @@ private:
   std::optional<int> exit_status_;
 };
 
+/** A spawned example server and the ports it printed. */
+struct SpawnedServer {
+  std::unique_ptr<ChildProcess> process;
+  int port = 0;
+  /** 0 when the server printed no "control port: N" line. */
+  int control_port = 0;
+};
+
+/**
+ * Spawns an example server (pass "--port", "0" yourself) and waits for its listening line; the
+ * control port is read too when the server printed one before it (the examples do).
+ */
+Result<SpawnedServer> spawnServer(const std::string& path, const std::vector<std::string>& args,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
 }  // namespace bulwark::examples::testing
