@@ -60,6 +60,8 @@ int run(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("ranking-server"));
   options.model.cost = std::chrono::microseconds(model_cost_us);
 
+  // hiredis write()s to its socket: a Redis that died must be an error, not a SIGPIPE death.
+  signal(SIGPIPE, SIG_IGN);
   // Block the stop signals before any thread exists so that only sigwait() below sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

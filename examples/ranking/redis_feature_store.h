@@ -21,6 +21,8 @@ namespace bulwark::examples::ranking {
  * After any failure (refused, timeout, protocol error) the store answers "down" without touching
  * the network for `retry_after_failure_ms`, so that an outage costs each request microseconds
  * (the degraded path) instead of one timeout each.
+ * hiredis writes with write(2): the process must ignore SIGPIPE (ranking-server's main does), or
+ * a Redis that dies between two requests kills it.
  * Thread: any; connections come from a mutex-guarded pool, one connection per in-flight fetch.
  */
 class RedisFeatureStore : public FeatureStore {
