@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 #include <re2/re2.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "proxy/config/feature_gate.h"
@@ -937,6 +938,45 @@ void parseRoot(LoadContext& ctx, const YAML::Node& node, ProxyConfigSpec& spec) 
   }
 }
 
+/**
+ * Counts documents (up to two) without building nodes. yaml-cpp 0.7's LoadAll never returns on
+ * some invalid input such as a leading "," (jbeder/yaml-cpp#1040, fixed upstream by #1319): its
+ * parser keeps starting empty documents at the same position. This loop is bounded and reports
+ * that case as `stuck`.
+ */
+class DocumentScan : public YAML::EventHandler {
+public:
+  explicit DocumentScan(const std::string& text) {
+    std::stringstream input(text);
+    YAML::Parser parser(input);
+    while (starts_.size() < 3 && parser.HandleNextDocument(*this)) {
+    }
+  }
+  size_t documents() const { return std::min<size_t>(starts_.size(), 2); }
+  bool stuck() const { return starts_.size() >= 2 && sameMark(starts_[0], starts_[1]); }
+  Mark start(size_t i) const { return Mark{starts_[i].line + 1, starts_[i].column + 1}; }
+
+  // YAML::EventHandler
+  void OnDocumentStart(const YAML::Mark& mark) override { starts_.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+private:
+  static bool sameMark(const YAML::Mark& a, const YAML::Mark& b) {
+    return a.pos == b.pos && a.line == b.line && a.column == b.column;
+  }
+  std::vector<YAML::Mark> starts_;
+};
+
 /** yaml-cpp's "error at line 2, column 2: " prefix is dropped: we print the position ourselves. */
 void reportYamlException(DiagnosticSink& sink, const YAML::Exception& e) {
   Mark mark;
@@ -977,27 +1017,37 @@ LoadResult loadConfigString(std::string_view text, const std::string& pseudo_pat
   ProxyConfigSpec spec;
   spec.source_path = pseudo_path;
 
-  std::vector<YAML::Node> documents;
+  YAML::Node root;
+  bool syntax_ok = false;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    const std::string copy(text);
+    DocumentScan scan(copy);
+    if (scan.stuck()) {
+      sink.error(scan.start(0), "",
+                 "YAML syntax error: unexpected character (a \",\" outside [] or {}?)",
+                 codes::kYamlSyntax);
+    } else {
+      if (scan.documents() > 1) {
+        sink.error(scan.start(1), "",
+                   "only one YAML document is allowed (remove the second \"---\")",
+                   codes::kYamlSyntax);
+      }
+      root = YAML::Load(copy);
+      syntax_ok = true;
+    }
   } catch (const YAML::Exception& e) {
     reportYamlException(sink, e);
   }
-  if (!sink.hasErrors()) {
-    if (documents.empty() || documents[0].IsNull()) {
+  if (syntax_ok) {
+    if (!root.IsDefined() || root.IsNull()) {
       sink.error(Mark{1, 1}, "",
                  fmt::format("the file is empty; expected a mapping with apiVersion: {} and "
                              "kind: {}",
                              kApiVersion, kKind),
                  codes::kHeader);
     } else {
-      if (documents.size() > 1) {
-        sink.error(markOf(documents[1]), "",
-                   "only one YAML document is allowed (remove the second \"---\")",
-                   codes::kYamlSyntax);
-      }
       try {
-        parseRoot(ctx, documents[0], spec);
+        parseRoot(ctx, root, spec);
         validateNames(ctx, spec);
         applyInheritance(spec);
         validateEffective(ctx, spec);

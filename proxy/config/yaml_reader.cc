@@ -241,7 +241,7 @@ MapReader::MapReader(LoadContext& ctx, const YAML::Node& node, std::string path,
   }
   is_map_ = true;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;  // By value: `it->` yields a temporary proxy.
     const Mark key_mark = markOf(key);
     if (!key.IsScalar()) {
       ctx_.sink.error(key_mark, path_, "field names must be strings", codes::kWrongType);
