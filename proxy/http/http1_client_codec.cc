@@ -212,6 +212,7 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   self->in_trailers_ = true;
   bool no_body = self->head_request_ || p->status_code == 204 || p->status_code == 304 ||
                  ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0 && (p->flags & F_CHUNKED) == 0);
+  self->response_without_body_ = no_body;
   if (self->decoder_) {
     self->decoder_->decodeHeaders(std::move(self->response_), no_body);
   }
@@ -246,10 +247,9 @@ int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
     return 0;  // End of a 1xx message; the final response follows.
   }
   if (self->in_value_) self->finishHeader();
-  bool no_body_signalled = self->head_request_ || p->status_code == 204 || p->status_code == 304 ||
-                           ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0 &&
-                            (p->flags & F_CHUNKED) == 0);
-  if (self->decoder_ != nullptr && !no_body_signalled) {
+  // llhttp counts content_length down while reading the body, so the "no body" decision made
+  // at headers-complete time is the one that counts.
+  if (self->decoder_ != nullptr && !self->response_without_body_) {
     if (!self->trailers_.empty()) {
       if (evbuffer_get_length(self->body_buffer_) > 0) self->flushBody(false);
       if (self->decoder_) {

@@ -71,6 +71,7 @@ private:
   bool request_chunked_ = false;
   bool request_complete_ = false;
   bool response_headers_seen_ = false;
+  bool response_without_body_ = false;
   bool any_response_bytes_ = false;
   bool head_request_ = false;
   bool go_away_ = false;

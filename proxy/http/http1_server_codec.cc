@@ -288,6 +288,7 @@ int Http1ServerConnection::headersComplete() {
     // The body is re-framed by the upstream codec; the hop-by-hop strip removed TE already.
   }
 
+  request_has_body_ = has_body;
   stream_active_ = true;
   decoder_ = &callbacks_.newStream(*this);
   in_trailers_ = true;  // Any header callbacks from now on belong to chunked trailers.
@@ -346,7 +347,7 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
         self->trailers_ = HeaderMap();
         self->decoder_->decodeTrailers(std::move(trailers));
       }
-    } else if (self->body_bytes_ > 0 || evbuffer_get_length(self->body_buffer_) > 0) {
+    } else if (self->request_has_body_) {
       self->flushBody(true);
     }
     // A request without a body was already ended in decodeHeaders(end_stream=true).

@@ -79,6 +79,7 @@ private:
   RequestDecoder* decoder_ = nullptr;
   StreamCallbacks* stream_callbacks_ = nullptr;
   bool request_complete_ = false;
+  bool request_has_body_ = false;
   bool stream_active_ = false;
   bool expect_continue_ = false;
   bool is_head_ = false;
