@@ -33,6 +33,7 @@ const FeatureInfo& info(Feature feature) {
   return kFeatures.front();  // unreachable: every enum value has a row (tested)
 }
 
+/** Collects gate errors for one config. Thread: the loading thread. */
 class Gate {
 public:
   Gate(const MarkTable& marks, const std::string& file) : marks_(marks), file_(file) {}

@@ -942,7 +942,7 @@ void parseRoot(LoadContext& ctx, const YAML::Node& node, ProxyConfigSpec& spec) 
  * Counts documents (up to two) without building nodes. yaml-cpp 0.7's LoadAll never returns on
  * some invalid input such as a leading "," (jbeder/yaml-cpp#1040, fixed upstream by #1319): its
  * parser keeps starting empty documents at the same position. This loop is bounded and reports
- * that case as `stuck`.
+ * that case as `stuck`. Thread: the loading thread.
  */
 class DocumentScan : public YAML::EventHandler {
 public:

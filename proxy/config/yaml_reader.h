@@ -22,7 +22,7 @@
 
 namespace bulwark::config {
 
-/** Shared state of one load. */
+/** Shared state of one load. Thread: the loading thread. */
 struct LoadContext {
   DiagnosticSink& sink;
   MarkTable& marks;
@@ -65,6 +65,7 @@ struct ListItem {
  * A mapping checked against the fields it may have. Construction reports a non-mapping node,
  * unknown fields (with "did you mean"), and duplicate keys, and records every field's mark.
  * Typed getters leave `out` unchanged when the field is absent or invalid, so defaults survive.
+ * Thread: the loading thread.
  */
 class MapReader {
 public:
