@@ -28,9 +28,9 @@ struct CatalogItem {
 /** A tenant's deterministic seed data: catalog, item features and user preference vectors. */
 struct SeededTenant {
   std::string tenant_id;
-  std::vector<CatalogItem> items;        // index i matches item_features[i]
+  std::vector<CatalogItem> items;  // index i matches item_features[i]
   std::vector<ItemFeatures> item_features;
-  std::vector<std::string> user_ids;     // index j matches user_vectors[j]
+  std::vector<std::string> user_ids;  // index j matches user_vectors[j]
   std::vector<Embedding> user_vectors;
 };
 

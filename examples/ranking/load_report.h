@@ -15,8 +15,8 @@ namespace bulwark::examples::ranking {
  */
 class LoadReport {
 public:
-  void record(std::chrono::nanoseconds latency, const std::string& status, const std::string& replica,
-              bool degraded);
+  void record(std::chrono::nanoseconds latency, const std::string& status,
+              const std::string& replica, bool degraded);
   void merge(const LoadReport& other);
   void setElapsed(std::chrono::nanoseconds elapsed) { elapsed_ = elapsed; }
 

@@ -17,7 +17,9 @@ ModelRuntime::ModelRuntime(ModelOptions options)
     : options_(options), slots_(static_cast<std::uint64_t>(std::max(options.slots, 1))) {
   // Fixed weights: the model is deterministic so ranking order is testable.
   std::mt19937_64 rng(0x5eed'0f'4a4e4bull);
-  auto uniform = [&rng] { return static_cast<float>(static_cast<double>(rng() >> 11) * 0x1.0p-53); };
+  auto uniform = [&rng] {
+    return static_cast<float>(static_cast<double>(rng() >> 11) * 0x1.0p-53);
+  };
   for (auto& row : w1_) {
     for (auto& w : row) {
       w = (uniform() * 2.0f - 1.0f) * 0.3f;
@@ -51,8 +53,8 @@ std::chrono::nanoseconds ModelRuntime::drawInferenceTime() {
   thread_local std::mt19937_64 rng(std::random_device{}());
   std::normal_distribution<double> normal(0.0, 1.0);
   const double z = std::clamp(normal(rng), -kMaxSigmas, kMaxSigmas);
-  const double ns = static_cast<double>(options_.cost.count()) * 1000.0 *
-                    std::exp(options_.jitter_sigma * z);
+  const double ns =
+      static_cast<double>(options_.cost.count()) * 1000.0 * std::exp(options_.jitter_sigma * z);
   return std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
 }
 

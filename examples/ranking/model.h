@@ -71,10 +71,10 @@ private:
   std::array<float, kModelHidden> w2_{};
   const std::uint64_t slots_;
   std::mutex mu_;
-  std::condition_variable cv_;       // shutdown
-  std::condition_variable slot_cv_;  // a slot was released
-  std::uint64_t next_ticket_ = 0;    // guarded by mu_
-  std::uint64_t released_ = 0;       // guarded by mu_; ticket t runs once t < released_ + slots_
+  std::condition_variable cv_;        // shutdown
+  std::condition_variable slot_cv_;   // a slot was released
+  std::uint64_t next_ticket_ = 0;     // guarded by mu_
+  std::uint64_t released_ = 0;        // guarded by mu_; ticket t runs once t < released_ + slots_
   std::atomic<bool> stopped_{false};  // written under mu_ so waiters cannot miss it
 };
 

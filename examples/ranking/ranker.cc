@@ -41,8 +41,7 @@ Result<RankResult> Ranker::rank(std::string_view tenant_id, std::string_view use
     return Status::error("unknown tenant '" + std::string(tenant_id) + "'");
   }
   const std::int64_t newest = catalog_.newestTimestampMs(tenant_id);
-  const auto candidates =
-      catalog_.latest(tenant_id, std::max(options_.candidate_window, limit));
+  const auto candidates = catalog_.latest(tenant_id, std::max(options_.candidate_window, limit));
   std::vector<std::string_view> ids;
   ids.reserve(candidates.size());
   for (const auto& c : candidates) {
@@ -93,8 +92,8 @@ Result<RankResult> Ranker::rank(std::string_view tenant_id, std::string_view use
         x[d] = user[d] * f->embedding[d];
       }
       x[kEmbeddingDim] = static_cast<float>(dot(user, f->embedding));
-      x[kEmbeddingDim + 1] = static_cast<float>(
-          std::log1p(std::max(0.0f, f->popularity)) / std::log1p(kPopularityScale));
+      x[kEmbeddingDim + 1] = static_cast<float>(std::log1p(std::max(0.0f, f->popularity)) /
+                                                std::log1p(kPopularityScale));
     }
     x[kEmbeddingDim + 2] =
         static_cast<float>(recencyScore(newest, candidates[scored[r].index].created_at_ms));

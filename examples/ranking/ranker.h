@@ -37,7 +37,7 @@ struct ScoredItem {
 struct RankResult {
   std::vector<ScoredItem> items;  // best first
   bool degraded = false;
-  std::string degraded_reason;    // the feature store error when degraded
+  std::string degraded_reason;  // the feature store error when degraded
 };
 
 /**

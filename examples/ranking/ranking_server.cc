@@ -41,8 +41,8 @@ Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions option
   grpc::ResourceQuota quota("ranking-server");
   quota.SetMaxThreads(o.max_threads);
   builder.SetResourceQuota(quota);
-  builder.AddListeningPort(o.host + ":" + std::to_string(o.port),
-                           grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(o.host + ":" + std::to_string(o.port), grpc::InsecureServerCredentials(),
+                           &s->port_);
   builder.RegisterService(s->service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
@@ -56,7 +56,9 @@ Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions option
   return s;
 }
 
-RankingServer::~RankingServer() { shutdown(std::chrono::milliseconds(0)); }
+RankingServer::~RankingServer() {
+  shutdown(std::chrono::milliseconds(0));
+}
 
 void RankingServer::setServing(bool serving) {
   if (auto* health = server_ ? server_->GetHealthCheckService() : nullptr) {

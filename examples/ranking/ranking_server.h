@@ -20,7 +20,7 @@ namespace bulwark::examples::ranking {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;  // 0 = pick a free port; see RankingServer::port()
+  int port = 0;            // 0 = pick a free port; see RankingServer::port()
   std::string replica_id;  // empty = "HOSTNAME:PORT" once bound (examples::resolveReplicaId)
   std::string feature_store = "memory";
   int feature_store_timeout_ms = 25;

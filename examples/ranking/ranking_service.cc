@@ -19,8 +19,8 @@ void fillItems(const std::vector<ScoredItem>& items, std::size_t begin, std::siz
 
 }  // namespace
 
-RankingServiceImpl::RankingServiceImpl(Ranker& ranker, CallFaultDecider decider,
-                                       DrainSignal& drain, ServiceOptions options)
+RankingServiceImpl::RankingServiceImpl(Ranker& ranker, CallFaultDecider decider, DrainSignal& drain,
+                                       ServiceOptions options)
     : ranker_(ranker),
       decider_(std::move(decider)),
       drain_(drain),
@@ -48,7 +48,8 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
       case DrainSignal::WaitResult::Cancelled:
         return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled during injected latency");
       case DrainSignal::WaitResult::Stopping:
-        return fail(ctx, replica, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+        return fail(ctx, replica,
+                    grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     }
   }
   switch (fault.kind) {
@@ -66,7 +67,8 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
     case CallFault::Kind::Hang:
       if (drain_.waitFor(ctx, std::chrono::nanoseconds::max()) ==
           DrainSignal::WaitResult::Stopping) {
-        return fail(ctx, replica, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+        return fail(ctx, replica,
+                    grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
       }
       return grpc::Status(grpc::StatusCode::CANCELLED, "hung call cancelled");
   }
@@ -95,7 +97,8 @@ Result<RankResult> RankingServiceImpl::rank(const ::ranking::v1::RankRequest& re
     return Status::error(error.error_message());
   }
   const int limit = request.limit() == 0 ? options_.default_limit : request.limit();
-  auto result = ranker_.rank(request.tenant_id(), request.user_id(), static_cast<std::size_t>(limit));
+  auto result =
+      ranker_.rank(request.tenant_id(), request.user_id(), static_cast<std::size_t>(limit));
   if (!result) {
     error = grpc::Status(grpc::StatusCode::NOT_FOUND, result.error());
   }
@@ -141,7 +144,8 @@ grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
     return *done;
   }
   if (request->page_size() < 0) {
-    return fail(*ctx, replica, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must be >= 0"));
+    return fail(*ctx, replica,
+                grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_size must be >= 0"));
   }
   grpc::Status error;
   auto result = rank(*request, error);

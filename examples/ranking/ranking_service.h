@@ -22,12 +22,12 @@ inline constexpr char kPushbackMetadata[] = "grpc-retry-pushback-ms";
 struct CallFault {
   enum class Kind { None, Error, Hang, Reset, Crash };
   Kind kind = Kind::None;
-  std::chrono::nanoseconds latency{0};         // added before anything else happens
+  std::chrono::nanoseconds latency{0};                    // added before anything else happens
   grpc::StatusCode code = grpc::StatusCode::UNAVAILABLE;  // for Error
-  std::optional<int> pushback_ms;              // grpc-retry-pushback-ms trailer for Error
+  std::optional<int> pushback_ms;  // grpc-retry-pushback-ms trailer for Error
   // Slow body: each message is held back for its size / rate before it is sent.
   std::int64_t slow_body_bytes_per_sec = 0;
-  int crash_exit_code = 70;                    // for Crash
+  int crash_exit_code = 70;  // for Crash
 };
 
 /** Decides the fault of one call; called once per call on the handler thread. */

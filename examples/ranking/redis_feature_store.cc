@@ -231,8 +231,10 @@ Result<FeatureStorePtr> makeFeatureStore(const std::string& uri, int timeout_ms)
     }
     return FeatureStorePtr(std::make_unique<RedisFeatureStore>(std::move(options)));
   }
-  return Status::error("--feature-store: expected 'memory', 'redis://HOST:PORT' or "
-                       "'unix:///path/redis.sock', got '" + uri + "'");
+  return Status::error(
+      "--feature-store: expected 'memory', 'redis://HOST:PORT' or "
+      "'unix:///path/redis.sock', got '" +
+      uri + "'");
 }
 
 }  // namespace bulwark::examples::ranking

@@ -1,8 +1,8 @@
 // Integration tests: a real ranking-server process on port 0, a real gRPC client.
 #include <signal.h>
 
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -21,10 +21,10 @@ namespace {
 using namespace std::chrono_literals;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
+using ::ranking::v1::RankingService;
 using ::ranking::v1::RankPage;
 using ::ranking::v1::RankRequest;
 using ::ranking::v1::RankResponse;
-using ::ranking::v1::RankingService;
 
 constexpr char kService[] = "ranking.v1.RankingService";
 
@@ -56,8 +56,8 @@ struct StreamResult {
 class RankingServerTest : public ::testing::Test {
 protected:
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--port", "0", "--control-port", "0", "--replica-id",
-                                     "replica-under-test"};
+    std::vector<std::string> args = {
+        "--port", "0", "--control-port", "0", "--replica-id", "replica-under-test"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto spawned = testing::ChildProcess::spawn(RANKING_SERVER_PATH, args);
     ASSERT_TRUE(spawned.isOk()) << spawned.error();

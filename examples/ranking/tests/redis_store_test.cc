@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
@@ -75,8 +75,8 @@ TEST(RedisFeatureStoreIntegrationTest, RanksFromRedisAndDegradesWhenItDies) {
   const std::string dir = dir_template;
   const std::string socket_path = dir + "/redis.sock";
   auto redis = testing::ChildProcess::spawn(
-      kRedisServer, {"--port", "0", "--unixsocket", socket_path, "--save", "", "--appendonly",
-                     "no", "--dir", dir, "--loglevel", "warning", "--enable-debug-command", "local"});
+      kRedisServer, {"--port", "0", "--unixsocket", socket_path, "--save", "", "--appendonly", "no",
+                     "--dir", dir, "--loglevel", "warning", "--enable-debug-command", "local"});
   ASSERT_TRUE(redis.isOk()) << redis.error();
   ASSERT_TRUE(waitForRedis(socket_path, 3s));
 
