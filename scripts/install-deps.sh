@@ -15,7 +15,7 @@ BUILD_PACKAGES=(
 RUNTIME_PACKAGES=(
   curl nghttp2-client wrk python3 python3-matplotlib redis-server procps iproute2
 )
-BENCH_PACKAGES=(haproxy nginx)
+BENCH_PACKAGES=(haproxy nginx hey apache2-utils)
 
 want=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 if [[ "${BULWARK_WITH_BENCH:-0}" == "1" ]]; then want+=("${BENCH_PACKAGES[@]}"); fi
