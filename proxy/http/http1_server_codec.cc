@@ -289,6 +289,9 @@ int Http1ServerConnection::headersComplete() {
   }
 
   request_has_body_ = has_body;
+  // A request without a body is complete now: a local reply sent from decodeHeaders must not
+  // think the request is still being read (that would needlessly close the connection).
+  request_complete_ = !has_body;
   stream_active_ = true;
   decoder_ = &callbacks_.newStream(*this);
   in_trailers_ = true;  // Any header callbacks from now on belong to chunked trailers.
@@ -353,7 +356,7 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
     // A request without a body was already ended in decodeHeaders(end_stream=true).
   }
   if (self->dead_) return HPE_USER;
-  if (self->response_complete_) {
+  if (self->response_complete_ && self->stream_active_) {
     self->onResponseComplete();
     if (self->dead_) return HPE_USER;
   }
@@ -516,8 +519,9 @@ void Http1ServerConnection::resetStream(StreamResetReason) {
   stream_callbacks_ = nullptr;
   decoder_ = nullptr;
   stream_active_ = false;
-  // HTTP/1 has no stream reset: abort the connection so the client sees a truncated response.
-  connection_.close(network::Connection::CloseType::NoFlush);
+  // HTTP/1 has no stream reset: close the connection after what was already written, so the
+  // client sees a response shorter than its framing promised (truncation is detectable).
+  connection_.close(network::Connection::CloseType::FlushWrite);
 }
 
 void Http1ServerConnection::readDisable(bool disable) {
