@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <random>
 #include <vector>
@@ -56,7 +57,10 @@ HttpExchange::HttpExchange(HttpServer& server, evhttp_request* req, FaultDecisio
   if (!splitUri(req, path_, query_)) path_.clear();
 }
 
-HttpExchange::~HttpExchange() { cancelTimer(); }
+HttpExchange::~HttpExchange() {
+  cancelTimer();
+  if (close_watch_ != nullptr) event_free(close_watch_);
+}
 
 std::optional<std::string> HttpExchange::queryParam(const std::string& name) const {
   return examples::queryParam(query_, name);
@@ -82,8 +86,14 @@ void HttpExchange::start() {
   using Action = FaultDecision::Action;
   if (decision_.action == Action::Crash) crashNow();
   if (decision_.action == Action::Hang) {
-    // Never answered: the client (or bulwark) has to time out. Dropped on drain.
+    // Never answered: the client (or bulwark) has to time out. Dropped when the client leaves
+    // and on drain.
     state_ = State::Hung;
+    if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon_)) {
+      close_watch_ = event_new(server_.base_, bufferevent_getfd(bev), EV_READ | EV_PERSIST,
+                               &HttpExchange::onHungSocket, this);
+      event_add(close_watch_, nullptr);
+    }
     return;
   }
   if (decision_.extra_latency.count() > 0) {
@@ -93,6 +103,24 @@ void HttpExchange::start() {
     return;
   }
   proceed();
+}
+
+void HttpExchange::onHungSocket(int fd, short, void* arg) {
+  auto* self = static_cast<HttpExchange*>(arg);
+  char byte;
+  ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n > 0) {
+    // The client sent more (a pipelined request); it stays hung, stop watching.
+    event_del(self->close_watch_);
+    return;
+  }
+  // EOF or error: the client is gone. Freeing the connection runs onConnectionClose(), which
+  // drops the exchange; keep it alive until this callback returns.
+  auto it = self->server_.live_.find(self->evcon_);
+  if (it == self->server_.live_.end()) return;
+  std::shared_ptr<HttpExchange> keep = it->second;
+  evhttp_connection_free(self->evcon_);
 }
 
 void HttpExchange::onLatencyTimer(int, short, void* arg) {
@@ -222,6 +250,10 @@ void HttpExchange::onComplete(evhttp_request*, void* arg) {
 
 void HttpExchange::connectionClosed() {
   cancelTimer();
+  if (close_watch_ != nullptr) {
+    event_free(close_watch_);
+    close_watch_ = nullptr;
+  }
   if (req_ != nullptr && evhttp_request_get_connection(req_) == nullptr) {
     // libevent detached the unanswered request from the dead connection; it is ours to free.
     evhttp_request_free(req_);

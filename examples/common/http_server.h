@@ -70,6 +70,7 @@ private:
   static void onPartWritten(evhttp_connection* evcon, void* arg);
   static void onResetNow(int fd, short what, void* arg);
   static void onComplete(evhttp_request* req, void* arg);
+  static void onHungSocket(int fd, short what, void* arg);
 
   void start();               // latency, then error or handler
   void proceed();             // after the injected latency
@@ -88,6 +89,9 @@ private:
   std::string query_;
   std::string body_;
   event* timer_ = nullptr;
+  // Hung requests only: libevent does not read from a connection whose request awaits an
+  // answer, so it would never notice the client leaving; this watches the socket instead.
+  event* close_watch_ = nullptr;
   std::string pending_body_;  // slow body: the bytes not yet sent
   size_t pending_offset_ = 0;
 };

@@ -144,6 +144,11 @@ TEST_F(ServerFixture, HangNeverAnswersUntilTurnedOff) {
   auto r = get(milliseconds(200));
   EXPECT_EQ(r.outcome, HttpOutcome::Timeout) << toString(r.outcome);
   EXPECT_EQ(r.response.status, 0);
+  // The client gave up and closed: the server notices and forgets the hung request.
+  size_t live = 1;
+  auto deadline = Clock::now() + milliseconds(1000);
+  while (live != 0 && Clock::now() < deadline) onLoop([&] { live = server_->liveRequests(); });
+  EXPECT_EQ(live, 0u);
   setFaults("{}");
   expectHealthy();
 }
