@@ -56,7 +56,7 @@ if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
 fi
 ninja -C "$BUILD_DIR" -j"${BUILD_JOBS:-2}" bulwark >"$PERFANCHOR_RUN/logs/build.log" || {
   tail -30 "$PERFANCHOR_RUN/logs/build.log" >&2; exit 1; }
-BIN="$BUILD_DIR/bulwark"
+BIN="$BUILD_DIR/proxy/bulwark"
 [[ -x "$BIN" ]] || BIN="$(find "$BUILD_DIR" -maxdepth 3 -type f -name bulwark -perm -u+x | head -1)"
 "$BIN" check -c "$CONFIG" >/dev/null
 

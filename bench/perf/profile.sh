@@ -14,7 +14,7 @@ set -euo pipefail
 MODE="${1:-h1}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PERF_COMPARE="${PERF_COMPARE:-$(cd "$ROOT/.." && pwd)/shared/perf-compare}"
-BIN="${BIN:-$ROOT/build-bench/bulwark}"
+BIN="${BIN:-$ROOT/build-bench/proxy/bulwark}"
 DURATION="${DURATION:-10}"
 export PERFANCHOR_RUN="${PERFANCHOR_RUN:-/tmp/bulwark-profile}"
 OUT="${OUT:-$PERFANCHOR_RUN}"
