@@ -28,6 +28,30 @@ bool validHeaderValue(std::string_view v) {
   return true;
 }
 
+// Names the smuggling shapes llhttp rejects before our own checks run, so the 400's detail (and
+// the protocol-error metric label) says which rule was broken instead of an llhttp error code.
+std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
+  switch (err) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+      // "Content-Length can't be present with Transfer-Encoding" or "Duplicate Content-Length".
+      return reason != nullptr && std::strstr(reason, "Transfer-Encoding") != nullptr
+                 ? "http1.content_length_and_transfer_encoding"
+                 : "http1.duplicate_content_length";
+    case HPE_INVALID_CONTENT_LENGTH:
+      return "http1.invalid_content_length";
+    case HPE_INVALID_TRANSFER_ENCODING:
+      return "http1.invalid_transfer_encoding";
+    case HPE_INVALID_CHUNK_SIZE:
+      return "http1.invalid_chunk_size";
+    case HPE_INVALID_HEADER_TOKEN:
+      // "Invalid header value char" (NUL, controls) or a bad name ("Transfer-Encoding : x").
+      return reason != nullptr && std::strstr(reason, "value") != nullptr ? "http1.invalid_header_value"
+                                                                           : "http1.invalid_header_name";
+    default:
+      return fmt::format("http1.codec_error.{}", llhttp_errno_name(err));
+  }
+}
+
 }  // namespace
 
 Http1ServerConnection::Http1ServerConnection(network::Connection& connection,
@@ -112,8 +136,7 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
         result = Status::error("request rejected");
         break;
       }
-      std::string reason = fmt::format("http1.codec_error.{}", llhttp_errno_name(err));
-      result = sendProtocolError(400, reason);
+      result = sendProtocolError(400, llhttpErrorDetails(err, llhttp_get_error_reason(&parser_)));
       break;
     }
     evbuffer_drain(input, len);
@@ -246,18 +269,10 @@ int Http1ServerConnection::headersComplete() {
     return HPE_USER;
   }
   if (cl_count > 1) {
-    std::optional<std::string> first;
-    for (const auto& [name, value] : headers.entries()) {
-      if (name != "content-length") continue;
-      if (first && *first != value) {
-        sendProtocolError(400, "http1.conflicting_content_length");
-        return HPE_USER;
-      }
-      first = value;
-    }
-    // Identical duplicates collapse to one (RFC 9112 allows either behaviour).
-    std::string v = *first;
-    headers.set("content-length", v);
+    // Strict, like llhttp (which already rejects any duplicate before we get here): even
+    // identical duplicates are refused (hostile-and-fault-tests.md §2.1).
+    sendProtocolError(400, "http1.duplicate_content_length");
+    return HPE_USER;
   }
   if (has_te) {
     auto te = headers.getJoined("transfer-encoding");
