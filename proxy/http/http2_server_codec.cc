@@ -319,6 +319,12 @@ void Http2ServerConnection::onConnectionClosed() {
 }
 
 bool Http2ServerConnection::wantsClose() const {
+  // Not while nghttp2 is mid-receive or mid-send, nor while serialized frames wait in output_:
+  // a stream closing inside nghttp2_session_send (streams above a GOAWAY's last-stream-id) makes
+  // the connection manager ask from within that call, and closing then would drop the GOAWAY
+  // before it reaches the socket (and skip the protocol-error count). The end of dispatch()
+  // and afterFlush() ask again once the frames are written.
+  if (dispatching_ || sending_ || evbuffer_get_length(output_) > 0) return false;
   if (dead_) return true;
   if (final_goaway_sent_ && streamCount() == 0) return true;
   return session_ != nullptr && nghttp2_session_want_read(session_) == 0 &&
