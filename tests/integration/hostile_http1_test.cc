@@ -1,0 +1,457 @@
+// Hostile HTTP/1.1 input against the real bulwark binary (issue 3 "Errors"; hostile-and-fault-tests.md
+// §2.1 and rows H1-H6, R1): limits answer 431/413, smuggling shapes answer 400 and close, the
+// upstream never sees a rejected request, every rejection is counted in
+// bulwark_downstream_protocol_errors_total{reason}, and bulwark keeps serving afterwards.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/bulwark_process.h"
+#include "tests/support/admin_client.h"
+#include "tests/support/fake_upstream.h"
+#include "tests/support/http1_client.h"
+#include "tests/support/wait.h"
+
+namespace bulwark::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+
+constexpr uint32_t kMaxHeaderBytes = 4096;
+constexpr uint32_t kMaxHeadersCount = 20;
+constexpr uint64_t kMaxBodyBytes = 1024;
+constexpr auto kHeaderReadTimeout = 1s;
+constexpr const char* kProtocolErrors = "bulwark_downstream_protocol_errors_total";
+
+/** What the upstream may have seen of a rejected request. */
+enum class UpstreamSees {
+  /** Rejected before routing: not a single byte reaches the upstream. */
+  Nothing,
+  /** Rejected mid-body (chunk framing, body limit): at most a request cut off before its end. */
+  AtMostCutOff,
+};
+
+/**
+ * One bulwark (HTTP/1.1 listener with small limits) in front of one FakeUpstream, shared by the
+ * suite: each start costs a process spawn, and every test checks that bulwark still serves
+ * after its attack, so a crash would fail the test that caused it. Thread: the test thread.
+ */
+class HostileHttp1Test : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    upstream_ = new FakeUpstream(Protocol::Http1);
+    std::string limits = "  limits: {maxRequestHeadersBytes: " + std::to_string(kMaxHeaderBytes) +
+                         ", maxHeadersCount: " + std::to_string(kMaxHeadersCount) +
+                         ", maxRequestBodyBytes: " + std::to_string(kMaxBodyBytes) +
+                         ", headerReadTimeout: 1s, idleTimeout: 30s}\n";
+    std::string error;
+    bulwark_ = BulwarkProcess::start(simpleConfig("http1", "http1", {upstream_->address()}, "", limits),
+                                     {"public"}, &error)
+                   .release();
+    ASSERT_NE(bulwark_, nullptr) << error;
+  }
+
+  static void TearDownTestSuite() {
+    if (bulwark_ != nullptr) {
+      EXPECT_EQ(0, bulwark_->stop(SIGTERM)) << "bulwark did not exit cleanly after the hostile suite";
+    }
+    delete bulwark_;
+    bulwark_ = nullptr;
+    delete upstream_;
+    upstream_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(bulwark_, nullptr);
+    ASSERT_TRUE(bulwark_->process().running()) << "bulwark died in an earlier test";
+    baseline_ = upstream_->requestCount();
+  }
+
+  uint16_t port() const { return bulwark_->port("public"); }
+
+  static double protocolErrors(const std::string& reason) {
+    return metricValue(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}})
+        .value_or(0.0);
+  }
+
+  /** Requests the upstream logged since SetUp(). */
+  std::vector<ReceivedRequest> newUpstreamRequests() const {
+    auto all = upstream_->requests();
+    return std::vector<ReceivedRequest>(all.begin() + static_cast<long>(baseline_), all.end());
+  }
+
+  /**
+   * A normal request on a fresh connection gets 200 from the upstream and the process is alive.
+   * Returns the probe's path so upstream checks can tell it from attack traffic.
+   */
+  std::string expectStillServing() {
+    static std::atomic<int> probe{0};
+    std::string path = "/alive-" + std::to_string(probe.fetch_add(1));
+    EXPECT_TRUE(bulwark_->process().running());
+    Http1Client client(port());
+    auto r = client.get(path, {}, deadlineIn(3s));
+    EXPECT_TRUE(r) << client.lastError();
+    if (r) {
+      EXPECT_EQ(200, r->status);
+      EXPECT_EQ(path, r->header("x-echo-path").value_or(""));
+    }
+    return path;
+  }
+
+  /** Everything the upstream logged since SetUp() is either the probe or allowed by `sees`. */
+  void expectUpstreamSaw(UpstreamSees sees, const std::string& probe_path) {
+    EXPECT_TRUE(upstream_->waitForRequests(baseline_ + 1, deadlineIn(2s)));
+    for (const auto& req : newUpstreamRequests()) {
+      if (req.path == probe_path) continue;
+      if (sees == UpstreamSees::AtMostCutOff) {
+        EXPECT_FALSE(req.complete) << "a rejected request reached the upstream whole: " << req.method << " "
+                                   << req.path << " (" << req.body_bytes << " body bytes)";
+      } else {
+        ADD_FAILURE() << "the upstream saw a rejected request: " << req.method << " " << req.path;
+      }
+    }
+  }
+
+  /**
+   * Sends `raw` on a fresh connection and expects `status` with `Connection: close`, the
+   * connection closed by bulwark, `reason` counted once more, the upstream untouched (per
+   * `sees`), and bulwark still serving.
+   */
+  void expectRejected(const std::string& raw, int status, const std::string& reason,
+                      UpstreamSees sees = UpstreamSees::Nothing) {
+    baseline_ = upstream_->requestCount();
+    double before = protocolErrors(reason);
+    Http1Client client(port());
+    ASSERT_TRUE(client.connect(deadlineIn(2s))) << client.lastError();
+    // Bulwark may close while a large attack is still being written; the reply is what counts.
+    client.sendRaw(raw, deadlineIn(2s));
+    auto r = client.readResponse(deadlineIn(3s));
+    ASSERT_TRUE(r) << "no response to the hostile request: " << client.lastError();
+    EXPECT_EQ(status, r->status) << r->body;
+    EXPECT_EQ("close", r->header("connection").value_or("")) << "a rejection must announce the close";
+    EXPECT_TRUE(client.waitForClose(deadlineIn(2s))) << "bulwark kept the connection open after " << status;
+    EXPECT_TRUE(waitForMetric(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}},
+                              [&](double v) { return v >= before + 1; }, deadlineIn(2s)))
+        << "reason " << reason << " not counted (" << r->body << ")";
+    std::string probe = expectStillServing();
+    expectUpstreamSaw(sees, probe);
+  }
+
+  static FakeUpstream* upstream_;
+  static BulwarkProcess* bulwark_;
+  size_t baseline_ = 0;
+};
+
+FakeUpstream* HostileHttp1Test::upstream_ = nullptr;
+BulwarkProcess* HostileHttp1Test::bulwark_ = nullptr;
+
+std::string headerLines(int count) {
+  std::string out;
+  for (int i = 0; i < count; ++i) out += "X-H" + std::to_string(i) + ": v\r\n";
+  return out;
+}
+
+// --- Limits -----------------------------------------------------------------------------------
+
+TEST_F(HostileHttp1Test, RequestLineOverHeaderLimitGets431) {
+  std::string target = "/" + std::string(kMaxHeaderBytes + 100, 'a');
+  expectRejected("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", 431, "http1.request_line_too_large");
+}
+
+TEST_F(HostileHttp1Test, HeadersOverByteLimitGet431) {
+  std::string big = std::string(kMaxHeaderBytes + 100, 'b');
+  expectRejected("GET /big HTTP/1.1\r\nHost: h\r\nX-Big: " + big + "\r\n\r\n", 431, "http1.headers_too_large");
+}
+
+TEST_F(HostileHttp1Test, TooManyHeadersGet431) {
+  expectRejected("GET /many HTTP/1.1\r\nHost: h\r\n" + headerLines(kMaxHeadersCount + 5) + "\r\n", 431,
+                 "http1.too_many_headers");
+}
+
+TEST_F(HostileHttp1Test, HeadersAtTheCountLimitPass) {
+  // Host plus 19 more: exactly the limit.
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("GET /at-limit HTTP/1.1\r\nHost: h\r\n" + headerLines(kMaxHeadersCount - 1) + "\r\n"));
+  auto r = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_EQ("/at-limit", r->header("x-echo-path").value_or(""));
+}
+
+TEST_F(HostileHttp1Test, ContentLengthOverBodyLimitGets413) {
+  std::string body(kMaxBodyBytes + 1, 'x');
+  expectRejected("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                     body,
+                 413, "http1.request_body_too_large");
+}
+
+TEST_F(HostileHttp1Test, ChunkedBodyOverBodyLimitGets413) {
+  // Two chunks: the first fits, the second crosses the limit. The headers may already be on their
+  // way upstream (chunked bodies stream), but no whole request may arrive there.
+  std::string first(kMaxBodyBytes - 10, 'x');
+  std::string second(20, 'y');
+  char size1[16], size2[16];
+  std::snprintf(size1, sizeof(size1), "%zx", first.size());
+  std::snprintf(size2, sizeof(size2), "%zx", second.size());
+  expectRejected("POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size1) +
+                     "\r\n" + first + "\r\n" + size2 + "\r\n" + second + "\r\n0\r\n\r\n",
+                 413, "http1.request_body_too_large", UpstreamSees::AtMostCutOff);
+}
+
+TEST_F(HostileHttp1Test, BodyAtTheLimitPasses) {
+  Http1Client client(port());
+  auto r = client.request(http1Request("POST", "/exact", {}, std::string(kMaxBodyBytes, 'z')), deadlineIn(3s));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_EQ(std::to_string(kMaxBodyBytes), r->header("x-echo-body-bytes").value_or(""));
+}
+
+// --- Smuggling shapes (RFC 9112 §6.3) ---------------------------------------------------------
+
+TEST_F(HostileHttp1Test, ContentLengthWithTransferEncodingGets400AndClose) {
+  expectRejected("POST /both HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n0\r\n\r\n",
+                 400, "http1.content_length_and_transfer_encoding");
+}
+
+TEST_F(HostileHttp1Test, TransferEncodingBeforeContentLengthGets400AndClose) {
+  expectRejected("POST /both HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+                 "5\r\nhello\r\n0\r\n\r\n",
+                 400, "http1.content_length_and_transfer_encoding");
+}
+
+TEST_F(HostileHttp1Test, DifferingDuplicateContentLengthGets400) {
+  expectRejected("POST /dup HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400,
+                 "http1.duplicate_content_length");
+}
+
+TEST_F(HostileHttp1Test, IdenticalDuplicateContentLengthGets400) {
+  // hostile-and-fault-tests.md §2.1 sets the strict target ("two identical CLs: 400"), and
+  // llhttp rejects every duplicate Content-Length without a lenient switch for it.
+  expectRejected("POST /dup HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400,
+                 "http1.duplicate_content_length");
+}
+
+TEST_F(HostileHttp1Test, ContentLengthListAndSignGet400) {
+  expectRejected("POST /cl HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\nhello", 400,
+                 "http1.invalid_content_length");
+  expectRejected("POST /cl HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\nhello", 400,
+                 "http1.invalid_content_length");
+}
+
+TEST_F(HostileHttp1Test, NonHexChunkSizeGets400) {
+  expectRejected("POST /chunk HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400,
+                 "http1.invalid_chunk_size", UpstreamSees::AtMostCutOff);
+}
+
+TEST_F(HostileHttp1Test, OverflowingChunkSizeGets400) {
+  expectRejected("POST /chunk HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "1ffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+                 400, "http1.invalid_chunk_size", UpstreamSees::AtMostCutOff);
+}
+
+TEST_F(HostileHttp1Test, ObsFoldGets400) {
+  expectRejected("GET /fold HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n", 400, "http1.obs_fold");
+}
+
+TEST_F(HostileHttp1Test, ObsFoldOnTransferEncodingGets400) {
+  expectRejected("POST /fold HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400,
+                 "http1.obs_fold");
+}
+
+TEST_F(HostileHttp1Test, BareLfInHeadersGets400) {
+  expectRejected("GET /lf HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n", 400, "http1.bare_lf");
+}
+
+TEST_F(HostileHttp1Test, BareLfRequestLineGets400) {
+  expectRejected("GET /lf HTTP/1.1\nHost: h\r\n\r\n", 400, "http1.bare_lf");
+}
+
+TEST_F(HostileHttp1Test, NulInHeaderValueGets400) {
+  expectRejected("GET /nul HTTP/1.1\r\nHost: h\r\nX-A: b\0c\r\n\r\n"s, 400,
+                 "http1.invalid_header_value");
+}
+
+TEST_F(HostileHttp1Test, ControlCharacterInHeaderValueGets400) {
+  expectRejected("GET /ctl HTTP/1.1\r\nHost: h\r\nX-A: b\x01" "c\r\n\r\n", 400,
+                 "http1.invalid_header_value");
+}
+
+TEST_F(HostileHttp1Test, BareCrInHeaderValueGets400) {
+  expectRejected("GET /cr HTTP/1.1\r\nHost: h\r\nX-A: b\rc\r\n\r\n", 400,
+                 "http1.codec_error.HPE_LF_EXPECTED");
+}
+
+TEST_F(HostileHttp1Test, TransferEncodingNotEndingInChunkedGets400) {
+  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400,
+                 "http1.invalid_transfer_encoding");
+}
+
+TEST_F(HostileHttp1Test, XchunkedTransferEncodingGets400) {
+  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400,
+                 "http1.invalid_transfer_encoding");
+}
+
+TEST_F(HostileHttp1Test, GzipThenChunkedTransferEncodingGets400) {
+  // Ends in chunked, so llhttp frames it, but bulwark does not decode gzip transfer codings.
+  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
+                 "http1.invalid_transfer_encoding");
+}
+
+TEST_F(HostileHttp1Test, DoubleChunkedTransferEncodingGets400) {
+  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "0\r\n\r\n",
+                 400, "http1.invalid_transfer_encoding");
+}
+
+TEST_F(HostileHttp1Test, SpaceBeforeColonGets400) {
+  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400,
+                 "http1.invalid_header_name");
+}
+
+TEST_F(HostileHttp1Test, MissingHostOnHttp11Gets400) {
+  expectRejected("GET /nohost HTTP/1.1\r\nX-A: b\r\n\r\n", 400, "http1.invalid_host");
+}
+
+TEST_F(HostileHttp1Test, TwoHostHeadersGet400) {
+  expectRejected("GET /twohosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "http1.invalid_host");
+}
+
+// CL.TE (hostile-and-fault-tests.md §2.1): a front end trusting CL forwards "0\r\n\r\nG" as body,
+// a back end trusting TE sees "G..." start the next request. Bulwark must reject the message.
+TEST_F(HostileHttp1Test, ClTeSmugglingNeverReachesUpstream) {
+  expectRejected("POST /clte HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "0\r\n\r\nG"
+                 "ET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                 400, "http1.content_length_and_transfer_encoding");
+}
+
+// TE.CL: the chunked body hides a whole second request that a CL-trusting hop would parse.
+TEST_F(HostileHttp1Test, TeClSmugglingNeverReachesUpstream) {
+  std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nx=";
+  char size[16];
+  std::snprintf(size, sizeof(size), "%zx", smuggled.size());
+  expectRejected("POST /tecl HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n" +
+                     std::string(size) + "\r\n" + smuggled + "\r\n0\r\n\r\n",
+                 400, "http1.content_length_and_transfer_encoding");
+}
+
+// A valid request followed on the same connection by a smuggling shape: the first is answered,
+// the second rejected, and only the first ever reaches the upstream.
+TEST_F(HostileHttp1Test, SmugglingAfterAValidPipelinedRequestIsRejected) {
+  double before = protocolErrors("http1.content_length_and_transfer_encoding");
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
+                             "POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"));
+  auto first = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(first) << client.lastError();
+  EXPECT_EQ(200, first->status);
+  EXPECT_EQ("/first", first->header("x-echo-path").value_or(""));
+  auto second = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(second) << client.lastError();
+  EXPECT_EQ(400, second->status);
+  EXPECT_TRUE(client.waitForClose(deadlineIn(2s)));
+  EXPECT_GE(protocolErrors("http1.content_length_and_transfer_encoding"), before + 1);
+  std::string probe = expectStillServing();
+  ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 2, deadlineIn(2s)));
+  std::vector<std::string> paths;
+  for (const auto& req : newUpstreamRequests()) paths.push_back(req.path);
+  EXPECT_EQ((std::vector<std::string>{"/first", probe}), paths);
+}
+
+// --- Keep-alive behaviour under attack ---------------------------------------------------------
+
+TEST_F(HostileHttp1Test, PipelinedRequestsAnsweredInOrder) {
+  Http1Client client(port());
+  auto responses = client.pipeline({http1Get("/p1"), http1Request("POST", "/p2", {}, "body-two"), http1Get("/p3")},
+                                   deadlineIn(3s));
+  ASSERT_EQ(3u, responses.size()) << client.lastError();
+  const char* paths[] = {"/p1", "/p2", "/p3"};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(200, responses[i].status);
+    EXPECT_EQ(paths[i], responses[i].header("x-echo-path").value_or("")) << "response " << i << " out of order";
+    EXPECT_TRUE(responses[i].keep_alive);
+  }
+  EXPECT_EQ("body-two", responses[1].body);
+  // The connection is still usable afterwards.
+  auto again = client.get("/p4", {}, deadlineIn(3s));
+  ASSERT_TRUE(again) << client.lastError();
+  EXPECT_EQ("/p4", again->header("x-echo-path").value_or(""));
+  ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 4, deadlineIn(2s)));
+  std::vector<std::string> seen;
+  for (const auto& req : newUpstreamRequests()) seen.push_back(req.path);
+  EXPECT_EQ((std::vector<std::string>{"/p1", "/p2", "/p3", "/p4"}), seen);
+}
+
+TEST_F(HostileHttp1Test, SlowlorisIsClosedAfterHeaderReadTimeout) {
+  double before = protocolErrors("header_read_timeout");
+  Http1Client client(port());
+  ASSERT_TRUE(client.connect(deadlineIn(2s))) << client.lastError();
+  auto start = Clock::now();
+  ASSERT_TRUE(client.sendRaw("GET /slow HTTP/1.1\r\nHost: h\r\n"));
+  // One header byte every 100 ms, far slower than a client that means well: each wait is bounded
+  // by the close we expect, so nothing sleeps past the point bulwark gives up.
+  const std::string trickle = "X-Slow: abcdefghijklmnopqrstuvwxyz\r\n";
+  bool closed = false;
+  for (size_t i = 0; i < 200 && !closed; ++i) {
+    if (!client.sendRaw(std::string_view(&trickle[i % trickle.size()], 1), deadlineIn(1s))) {
+      closed = true;  // the write failed: bulwark already closed
+      break;
+    }
+    closed = client.waitForClose(deadlineIn(100ms));
+    if (Clock::now() - start > kHeaderReadTimeout + 3s) break;
+  }
+  auto elapsed = Clock::now() - start;
+  EXPECT_TRUE(closed) << "slowloris connection still open after "
+                      << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms";
+  EXPECT_GE(elapsed, kHeaderReadTimeout - 100ms) << "closed before the header-read timeout";
+  EXPECT_LE(elapsed, kHeaderReadTimeout + 1500ms);
+  EXPECT_TRUE(waitForMetric(bulwark_->adminPort(), kProtocolErrors,
+                            {{"listener", "public"}, {"reason", "header_read_timeout"}},
+                            [&](double v) { return v >= before + 1; }, deadlineIn(2s)));
+  std::string probe = expectStillServing();
+  expectUpstreamSaw(UpstreamSees::Nothing, probe);
+}
+
+TEST_F(HostileHttp1Test, SilentConnectionIsClosedAfterHeaderReadTimeout) {
+  Http1Client client(port());
+  ASSERT_TRUE(client.connect(deadlineIn(2s))) << client.lastError();
+  auto start = Clock::now();
+  EXPECT_TRUE(client.waitForClose(deadlineIn(kHeaderReadTimeout + 1500ms)));
+  EXPECT_GE(Clock::now() - start, kHeaderReadTimeout - 100ms);
+  expectStillServing();
+}
+
+TEST_F(HostileHttp1Test, ManyRejectionsLeaveBulwarkServing) {
+  // A burst of mixed hostile connections, then normal traffic: nothing leaks into later requests.
+  const std::vector<std::string> attacks = {
+      "GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "GET / HTTP/1.1\r\nX: y\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+  };
+  for (int round = 0; round < 25; ++round) {
+    Http1Client client(port());
+    ASSERT_TRUE(client.sendRaw(attacks[static_cast<size_t>(round) % attacks.size()]));
+    auto r = client.readResponse(deadlineIn(3s));
+    ASSERT_TRUE(r) << client.lastError();
+    EXPECT_EQ(400, r->status);
+  }
+  Http1Client client(port());
+  for (int i = 0; i < 5; ++i) {
+    auto r = client.get("/after-burst", {}, deadlineIn(3s));
+    ASSERT_TRUE(r) << client.lastError();
+    EXPECT_EQ(200, r->status);
+  }
+}
+
+}  // namespace
+}  // namespace bulwark::testing
