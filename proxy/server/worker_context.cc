@@ -63,16 +63,37 @@ upstream::ConnPool& ThreadLocalUpstream::poolFor(const upstream::HostSharedPtr& 
   return ref;
 }
 
-void ThreadLocalUpstream::drain() {
-  for (auto& [host, pool] : pools_) pool->drainConnections();
+bool ThreadLocalUpstream::inUse() const {
+  if (upstream_->requests_active.load(std::memory_order_relaxed) > 0) return true;
+  for (const auto& [host, pool] : pools_) {
+    if (pool->pendingCount() > 0) return true;
+  }
+  return false;
 }
+
+namespace {
+constexpr std::chrono::milliseconds kReapInterval{100};
+}  // namespace
 
 ThreadLocalUpstream& WorkerContext::upstreamFor(const upstream::UpstreamSharedPtr& upstream) {
   auto it = upstreams.find(upstream.get());
   if (it != upstreams.end()) return *it->second;
+  // An attempt of a request that started on an older snapshot (a retry after a reload) goes
+  // on using that snapshot's pools.
+  auto retired = retired_upstreams.find(upstream.get());
+  if (retired != retired_upstreams.end()) return *retired->second;
   auto tlu = std::make_unique<ThreadLocalUpstream>(dispatcher, upstream);
   auto& ref = *tlu;
-  upstreams.emplace(upstream.get(), std::move(tlu));
+  bool live = snapshot == nullptr;
+  if (snapshot) {
+    for (const auto& [name, u] : snapshot->upstreams) live = live || u.get() == upstream.get();
+  }
+  if (live) {
+    upstreams.emplace(upstream.get(), std::move(tlu));
+  } else {
+    retired_upstreams.emplace(upstream.get(), std::move(tlu));
+    armReapTimer();
+  }
   return ref;
 }
 
@@ -87,17 +108,31 @@ void WorkerContext::onSnapshot(ConfigSnapshotConstSharedPtr new_snapshot) {
       ++it;
       continue;
     }
-    // Removed upstream: its pools drain; in-flight attempts hold their own references.
-    it->second->drain();
-    struct Holder : event::DeferredDeletable {
-      std::unique_ptr<ThreadLocalUpstream> tlu;
-    };
-    auto holder = std::make_unique<Holder>();
-    holder->tlu = std::move(it->second);
+    // Routers of in-flight requests point into these pools (and their upstream connections
+    // carry the responses): freeing them now would cut those requests. Retire instead. (Not
+    // ConnPool::drainConnections(): it closes idle clients while iterating over them.)
+    retired_upstreams.emplace(it->first, std::move(it->second));
     it = upstreams.erase(it);
-    // Keep the pools around long enough for active streams; a generous fixed grace.
-    dispatcher.deferredDelete(std::move(holder));
   }
+  reapRetiredUpstreams();
+}
+
+void WorkerContext::reapRetiredUpstreams() {
+  for (auto it = retired_upstreams.begin(); it != retired_upstreams.end();) {
+    if (it->second->inUse()) {
+      ++it;
+      continue;
+    }
+    // Called from a timer or the mailbox, never from inside a pool's callbacks, so the pools
+    // (and their idle connections) can go right away.
+    it = retired_upstreams.erase(it);
+  }
+  if (!retired_upstreams.empty()) armReapTimer();
+}
+
+void WorkerContext::armReapTimer() {
+  if (!reap_timer) reap_timer = dispatcher.createTimer([this] { reapRetiredUpstreams(); });
+  if (!reap_timer->enabled()) reap_timer->enableTimer(kReapInterval);
 }
 
 }  // namespace bulwark::server

@@ -25,7 +25,11 @@ public:
   /** Picks a host for one attempt; nullptr when the upstream has none. */
   upstream::HostSharedPtr pickHost(std::mt19937_64& rng);
   upstream::ConnPool& poolFor(const upstream::HostSharedPtr& host);
-  void drain();
+  /**
+   * Some attempt may still use these pools: the upstream has requests in flight (on any
+   * worker; the counter is per Upstream object) or a pool has queued requests.
+   */
+  bool inUse() const;
   upstream::Upstream& upstream() { return *upstream_; }
 
 private:
@@ -42,8 +46,15 @@ struct WorkerContext {
       : dispatcher(d), stats(s), worker_index(index), rng(std::random_device{}() ^ (uint64_t{index} << 32)) {}
 
   ThreadLocalUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream);
-  /** Drops per-upstream state for upstreams no longer in the snapshot. */
+  /**
+   * Installs a new snapshot. Per-upstream state of upstreams no longer in it is retired: kept
+   * until no attempt uses its pools any more (in-flight requests finish on the old snapshot),
+   * then freed, which closes its idle connections.
+   */
   void onSnapshot(ConfigSnapshotConstSharedPtr snapshot);
+  /** Frees retired upstream state nobody uses; re-arms the check while some remain. */
+  void reapRetiredUpstreams();
+  void armReapTimer();
 
   event::Dispatcher& dispatcher;
   stats::Stats& stats;
@@ -55,6 +66,10 @@ struct WorkerContext {
   http::AccessLogSharedPtr access_log;  // null when off
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams;  // all workers, for drain
   std::map<const upstream::Upstream*, std::unique_ptr<ThreadLocalUpstream>> upstreams;
+  // Dropped by a reload, still serving attempts that started on the old snapshot. Keyed like
+  // `upstreams`; an entry keeps its Upstream alive, so the key cannot be reused meanwhile.
+  std::map<const upstream::Upstream*, std::unique_ptr<ThreadLocalUpstream>> retired_upstreams;
+  event::TimerPtr reap_timer;
 };
 
 }  // namespace bulwark::server
