@@ -111,12 +111,18 @@ void Worker::stop() {
         if (handle->listener) evconnlistener_free(handle->listener);
       }
       listeners_.clear();
+      // Streams still open (drain timeout) reset their upstream attempts here; the pools'
+      // connection objects are deferred-deleted and still point at their pools.
       connections_.clear();
-      ctx_.upstreams.clear();
       heartbeat_timer_.reset();
       event_base_loopexit(dispatcher_.base(), nullptr);
     });
     thread_.join();
+    // Dispatcher::run() ran the deferred deletions before returning, so nothing refers to the
+    // pools any more. The loop thread is gone: freeing its objects here races with nothing.
+    ctx_.reap_timer.reset();
+    ctx_.retired_upstreams.clear();
+    ctx_.upstreams.clear();
   }
 }
 
