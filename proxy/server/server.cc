@@ -210,6 +210,13 @@ Status Server::startAdmin(const std::string& address) {
 }
 
 Status Server::start() {
+  // Handlers first: once a port is announced, a supervisor may signal at once, and a SIGTERM
+  // or SIGHUP must then drain or reload (delivered when run() starts), not kill the process.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+    ::event* ev = evsignal_new(dispatcher_.base(), sig, &Server::onSignal, this);
+    event_add(ev, nullptr);
+    signal_events_.push_back(ev);
+  }
   int concurrency = options_.concurrency.value_or(spec_.runtime.concurrency);
   if (concurrency <= 0) concurrency = defaultConcurrency();
   auto snapshot = buildSnapshot(spec_);
@@ -230,11 +237,6 @@ Status Server::start() {
   listeners_bound_ = true;
   stats_->setServerState("live");
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
-    ::event* ev = evsignal_new(dispatcher_.base(), sig, &Server::onSignal, this);
-    event_add(ev, nullptr);
-    signal_events_.push_back(ev);
-  }
   spdlog::info("bulwark started: {} workers, {} listeners, {} routes", workers_.size(), spec_.listeners.size(),
                spec_.routes.size());
   return Status::ok();
