@@ -19,11 +19,13 @@ using namespace std::chrono_literals;
 class AdminTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    upstream_ = FakeUpstream::start(FakeUpstreamOptions().withProtocol(Protocol::Http1).withName("a"));
+    upstream_ =
+        FakeUpstream::start(FakeUpstreamOptions().withProtocol(Protocol::Http1).withName("a"));
     ASSERT_TRUE(upstream_);
     upstream_->script().otherwise(respond(200, {}, "ok"));
     std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig("http1", "http1", {upstream_->address()}), {"public"}, &error);
+    proxy_ = BulwarkProcess::start(simpleConfig("http1", "http1", {upstream_->address()}),
+                                   {"public"}, &error);
     ASSERT_TRUE(proxy_) << error;
   }
 
@@ -59,8 +61,9 @@ TEST_F(AdminTest, ReadyAnswers200AndListsEachCheck) {
 TEST_F(AdminTest, MetricsCountProxiedRequestsInPrometheusText) {
   ASSERT_NO_FATAL_FAILURE(sendRequests(3));
   // The counter is bumped when the stream completes, which may trail the response on the wire.
-  EXPECT_TRUE(waitForMetric(proxy_->adminPort(), "bulwark_requests_total", {{"route", "all"}, {"code_class", "2xx"}},
-                            [](double v) { return v == 3; }, deadlineIn(2s)));
+  EXPECT_TRUE(waitForMetric(
+      proxy_->adminPort(), "bulwark_requests_total", {{"route", "all"}, {"code_class", "2xx"}},
+      [](double v) { return v == 3; }, deadlineIn(2s)));
 
   auto r = adminGet(proxy_->adminPort(), "/metrics");
   ASSERT_TRUE(r.ok) << r.error;
@@ -71,7 +74,8 @@ TEST_F(AdminTest, MetricsCountProxiedRequestsInPrometheusText) {
   std::string parse_error;
   auto metrics = PrometheusText::parse(r.body, &parse_error);
   ASSERT_TRUE(metrics) << parse_error;
-  EXPECT_EQ(3, metrics->sum("bulwark_requests_total", {{"listener", "public"}, {"route", "all"}, {"upstream", "backend"}}));
+  EXPECT_EQ(3, metrics->sum("bulwark_requests_total",
+                            {{"listener", "public"}, {"route", "all"}, {"upstream", "backend"}}));
   EXPECT_EQ(0, metrics->sum("bulwark_requests_total", {{"code_class", "5xx"}}));
   EXPECT_EQ(1, metrics->value("bulwark_server_state", {{"state", "live"}}));
   EXPECT_EQ(0, metrics->value("bulwark_server_state", {{"state", "draining"}}));
@@ -97,7 +101,8 @@ TEST_F(AdminTest, ConfigIsTheEffectiveConfigAsJson) {
   EXPECT_EQ("public", json["listeners"][0].value("name", ""));
   ASSERT_EQ(1u, json["upstreams"].size());
   EXPECT_EQ("backend", json["upstreams"][0].value("name", ""));
-  EXPECT_EQ(upstream_->address(), json["upstreams"][0]["endpoints"]["static"][0].value("address", ""));
+  EXPECT_EQ(upstream_->address(),
+            json["upstreams"][0]["endpoints"]["static"][0].value("address", ""));
   ASSERT_EQ(1u, json["routes"].size());
   EXPECT_EQ("all", json["routes"][0].value("name", ""));
   // Defaults are filled in: the effective config, not the file.

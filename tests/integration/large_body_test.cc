@@ -87,9 +87,9 @@ private:
   uint64_t baseline_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;        // guarded by mu_
-  uint64_t peak_ = 0;        // guarded by mu_
-  uint64_t samples_ = 0;     // guarded by mu_
+  bool stop_ = false;     // guarded by mu_
+  uint64_t peak_ = 0;     // guarded by mu_
+  uint64_t samples_ = 0;  // guarded by mu_
   std::thread thread_;
 };
 
@@ -101,8 +101,9 @@ protected:
   void startProxy(const std::string& listener_protocol, const std::string& upstream_protocol,
                   const FakeUpstream& upstream) {
     std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig(listener_protocol, upstream_protocol, {upstream.address()}, kLongTimeout),
-                                   {"public"}, &error);
+    proxy_ = BulwarkProcess::start(
+        simpleConfig(listener_protocol, upstream_protocol, {upstream.address()}, kLongTimeout),
+        {"public"}, &error);
     ASSERT_TRUE(proxy_) << error;
   }
 
@@ -146,9 +147,11 @@ TEST_F(LargeBodyTest, Http1OneGibDownloadStreamsWithBoundedRss) {
   EXPECT_EQ(kGiB, r->body_bytes);
   EXPECT_TRUE(r->body_matches_pattern);
   EXPECT_GT(rss.samples(), 0u);
-  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline " << mib(rss.baseline())
-                                          << ", peak " << mib(rss.peak());
-  RecordProperty("elapsed_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
+  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline "
+                                         << mib(rss.baseline()) << ", peak " << mib(rss.peak());
+  RecordProperty(
+      "elapsed_ms",
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()));
   RecordProperty("rss_growth_kib", static_cast<int>(rss.growth() >> 10));
 }
 
@@ -175,8 +178,8 @@ TEST_F(LargeBodyTest, Http1OneGibUploadStreamsWithBoundedRss) {
   EXPECT_TRUE(logged.complete);
   EXPECT_EQ(kGiB, logged.body_bytes);
   EXPECT_TRUE(logged.body_matches_pattern);
-  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline " << mib(rss.baseline())
-                                          << ", peak " << mib(rss.peak());
+  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline "
+                                         << mib(rss.baseline()) << ", peak " << mib(rss.peak());
   RecordProperty("rss_growth_kib", static_cast<int>(rss.growth() >> 10));
 }
 
@@ -200,8 +203,8 @@ TEST_F(LargeBodyTest, H2cOneGibDownloadStreamsWithBoundedRss) {
   EXPECT_FALSE(r->reset_by_peer) << "error code " << r->error_code;
   EXPECT_EQ(kGiB, r->body_bytes);
   EXPECT_TRUE(r->body_matches_pattern);
-  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline " << mib(rss.baseline())
-                                          << ", peak " << mib(rss.peak());
+  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline "
+                                         << mib(rss.baseline()) << ", peak " << mib(rss.peak());
   RecordProperty("rss_growth_kib", static_cast<int>(rss.growth() >> 10));
 }
 
@@ -235,8 +238,8 @@ TEST_F(LargeBodyTest, H2cOneGibUploadStreamsWithBoundedRss) {
   EXPECT_TRUE(logged.complete);
   EXPECT_EQ(kGiB, logged.body_bytes);
   EXPECT_TRUE(logged.body_matches_pattern);
-  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline " << mib(rss.baseline())
-                                          << ", peak " << mib(rss.peak());
+  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline "
+                                         << mib(rss.baseline()) << ", peak " << mib(rss.peak());
   RecordProperty("rss_growth_kib", static_cast<int>(rss.growth() >> 10));
 }
 
@@ -263,8 +266,8 @@ TEST_F(LargeBodyTest, H2cToHttp1OneGibUploadStreamsWithBoundedRss) {
   const ReceivedRequest logged = *upstream.request(0);
   EXPECT_EQ(kGiB, logged.body_bytes);
   EXPECT_TRUE(logged.body_matches_pattern);
-  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline " << mib(rss.baseline())
-                                          << ", peak " << mib(rss.peak());
+  EXPECT_LT(rss.growth(), kMaxRssGrowth) << "bulwark buffered the body: baseline "
+                                         << mib(rss.baseline()) << ", peak " << mib(rss.peak());
 }
 
 }  // namespace

@@ -1,0 +1,606 @@
+// Life cycle of the real bulwark binary (issue 3): graceful drain on SIGTERM / SIGINT / POST
+// /drain (in-flight requests finish, /ready turns 503, new connections are refused once
+// drain.minDuration passed, HTTP/2 GOAWAY and HTTP/1.1 Connection: close, exit 0), the drain
+// timeout, config reload by SIGHUP and POST /reload under load (no request lost, in-flight
+// requests finish on their old config), invalid reloads (old config keeps serving, failures
+// counted), and the exit codes of `bulwark check`.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/bulwark_process.h"
+#include "tests/support/admin_client.h"
+#include "tests/support/fake_upstream.h"
+#include "tests/support/http1_client.h"
+#include "tests/support/http2_client.h"
+#include "tests/support/socket_util.h"
+
+namespace bulwark::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+/** What a lifecycle test config varies. Thread: value type. */
+struct ConfigOptions {
+  std::string listener_protocol = "auto";
+  std::string backend_address;
+  std::string min_duration = "0s";
+  std::string drain_timeout = "10s";
+  /** Optional second upstream "fresh" with a route "fresh" on /fresh, matched before "all". */
+  std::string fresh_address;
+};
+
+std::string lifecycleConfig(const ConfigOptions& o) {
+  std::ostringstream y;
+  y << "apiVersion: bulwark.dev/v1alpha1\n"
+    << "kind: ProxyConfig\n"
+    << "metadata: {name: lifecycle}\n"
+    << "admin: {address: 127.0.0.1:0}\n"
+    << "runtime: {concurrency: 2, drain: {minDuration: " << o.min_duration
+    << ", timeout: " << o.drain_timeout << "}}\n"
+    << "listeners:\n"
+    << "- name: public\n"
+    << "  address: 127.0.0.1:0\n"
+    << "  protocol: " << o.listener_protocol << "\n"
+    << "upstreams:\n"
+    << "- name: backend\n"
+    << "  protocol: http1\n"
+    << "  endpoints:\n"
+    << "    static:\n"
+    << "    - address: \"" << o.backend_address << "\"\n";
+  if (!o.fresh_address.empty()) {
+    y << "- name: fresh\n"
+      << "  protocol: http1\n"
+      << "  endpoints:\n"
+      << "    static:\n"
+      << "    - address: \"" << o.fresh_address << "\"\n";
+  }
+  y << "routes:\n";
+  if (!o.fresh_address.empty()) {
+    y << "- name: fresh\n"
+      << "  match: {path: {prefix: /fresh}}\n"
+      << "  upstream: fresh\n";
+  }
+  y << "- name: all\n"
+    << "  match: {path: {prefix: /}}\n"
+    << "  upstream: backend\n"
+    << "  timeouts: {request: 30s}\n";
+  return y.str();
+}
+
+std::unique_ptr<FakeUpstream> namedUpstream(const std::string& name) {
+  return FakeUpstream::start(FakeUpstreamOptions().withProtocol(Protocol::Http1).withName(name));
+}
+
+/** True when a TCP connect to the port is refused (nothing accepts there any more). */
+bool connectRefused(uint16_t port) {
+  Http1Client probe(port);
+  return !probe.connect(deadlineIn(1s));
+}
+
+std::string upstreamNameOf(const Http1Response& r) {
+  return r.header("x-upstream-name").value_or("?");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drain
+
+// Issue 3 acceptance: 200 slow requests in flight, then SIGTERM: every one completes with 200,
+// /ready answers 503 while draining, new connections are refused once the listeners close, and
+// the process exits 0.
+TEST(LifecycleTest, SigtermFinishesTwoHundredSlowRequestsAndExitsZero) {
+  constexpr int kRequests = 200;
+  auto upstream = namedUpstream("a");
+  upstream->script().forPath("/slow", respond(200, {}, "slow done").withDelay(1500ms));
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  o.min_duration = "200ms";
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  const uint16_t port = proxy->port("public");
+
+  // An idle keep-alive connection: drain must close it, it has nothing in flight.
+  Http1Client idle(port);
+  ASSERT_TRUE(idle.get("/warm")) << idle.lastError();
+
+  std::vector<std::unique_ptr<Http1Client>> clients;
+  for (int i = 0; i < kRequests; ++i) {
+    clients.push_back(std::make_unique<Http1Client>(port));
+    ASSERT_TRUE(clients.back()->sendRequest(http1Get("/slow?i=" + std::to_string(i))))
+        << clients.back()->lastError();
+  }
+  ASSERT_TRUE(waitFor([&] { return upstream->activeStreams() == kRequests; }, deadlineIn(5s)))
+      << "in flight at the upstream: " << upstream->activeStreams();
+
+  ASSERT_TRUE(proxy->process().signal(SIGTERM));
+  EXPECT_TRUE(waitForAdminStatus(proxy->adminPort(), "/ready", 503, deadlineIn(1s)));
+  auto ready = adminGet(proxy->adminPort(), "/ready");
+  EXPECT_NE(std::string::npos, ready.body.find("[-] not draining")) << ready.body;
+  EXPECT_EQ(1, metricValue(proxy->adminPort(), "bulwark_server_state", {{"state", "draining"}}));
+  // After drain.minDuration the listeners close: new connections are refused while the 200
+  // requests are still in flight (the upstream holds them for 1.5 s).
+  EXPECT_TRUE(waitFor([&] { return connectRefused(port); }, deadlineIn(1s)));
+  EXPECT_GT(upstream->activeStreams(), 0u) << "the refusal check came too late to mean anything";
+  EXPECT_TRUE(idle.waitForClose(deadlineIn(1s)))
+      << "an idle keep-alive connection stays open during drain";
+
+  int ok = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = clients[i]->readResponse(deadlineIn(5s));
+    ASSERT_TRUE(r) << "request " << i << ": " << clients[i]->lastError();
+    EXPECT_EQ(200, r->status) << "request " << i;
+    EXPECT_EQ("slow done", r->body) << "request " << i;
+    EXPECT_FALSE(r->keep_alive) << "request " << i
+                                << ": a draining HTTP/1.1 response carries Connection: close";
+    ok += r->status == 200 ? 1 : 0;
+  }
+  EXPECT_EQ(kRequests, ok);
+
+  auto status = proxy->process().waitForExit(deadlineIn(5s));
+  ASSERT_TRUE(status) << "bulwark did not exit after the drain";
+  EXPECT_TRUE(status->exited) << "signal " << status->signal;
+  EXPECT_EQ(0, status->code) << proxy->process().output();
+}
+
+// HTTP/2: SIGTERM sends GOAWAY; the streams already open complete; the connection then closes.
+TEST(LifecycleTest, SigtermSendsGoAwayAndFinishesOpenHttp2Streams) {
+  constexpr int kStreams = 50;
+  auto upstream = namedUpstream("a");
+  upstream->script().forPath("/slow", respond(200, {}, "slow done").withDelay(1000ms));
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+
+  Http2Client client(proxy->port("public"));
+  ASSERT_TRUE(client.connect()) << client.lastError();
+  std::vector<int32_t> ids;
+  for (int i = 0; i < kStreams; ++i) ids.push_back(client.submit(http2Get("/slow")));
+  ASSERT_TRUE(
+      client.runUntil([&] { return upstream->activeStreams() == kStreams; }, deadlineIn(5s)))
+      << "in flight at the upstream: " << upstream->activeStreams();
+
+  ASSERT_TRUE(proxy->process().signal(SIGTERM));
+  ASSERT_TRUE(client.waitForGoAway(deadlineIn(2s)));
+  EXPECT_EQ(0u, client.goAwayErrorCode());
+  EXPECT_GE(client.goAwayLastStreamId(), ids.back())
+      << "GOAWAY must not exclude streams already accepted";
+  ASSERT_TRUE(client.waitForResponses(ids, deadlineIn(5s)));
+  for (int32_t id : ids) {
+    const auto& r = client.response(id);
+    EXPECT_EQ(200, r.status) << "stream " << id;
+    EXPECT_TRUE(r.complete) << "stream " << id << " error " << r.error_code;
+    EXPECT_EQ("slow done", r.body) << "stream " << id;
+  }
+  EXPECT_TRUE(client.waitForClose(deadlineIn(2s)));
+  auto code = proxy->stop(SIGTERM, 5s);  // already draining: a second SIGTERM is harmless
+  ASSERT_TRUE(code);
+  EXPECT_EQ(0, *code) << proxy->process().output();
+}
+
+// During drain.minDuration bulwark still accepts and serves (load balancers are still sending
+// while they notice /ready). Issue 3's order: /ready 503, wait minDuration, then stop accepting
+// and close keep-alive connections (Connection: close / GOAWAY).
+TEST(LifecycleTest, DrainMinDurationKeepsServingThenClosesAndRefuses) {
+  auto upstream = namedUpstream("a");
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  o.min_duration = "1s";
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  const uint16_t port = proxy->port("public");
+
+  const auto sigterm = Clock::now();
+  ASSERT_TRUE(proxy->process().signal(SIGTERM));
+  ASSERT_TRUE(waitForAdminStatus(proxy->adminPort(), "/ready", 503, deadlineIn(1s)));
+  Http1Client late(port);
+  auto r = late.get("/late", {}, deadlineIn(2s));
+  ASSERT_TRUE(r) << late.lastError();
+  EXPECT_EQ(200, r->status);
+  ASSERT_LT(Clock::now() - sigterm, 900ms) << "too slow to observe drain.minDuration";
+
+  // After minDuration the idle keep-alive connection is closed and the port refuses.
+  EXPECT_TRUE(late.waitForClose(deadlineIn(3s)));
+  // (epoll timers have millisecond granularity and may fire a hair early.)
+  EXPECT_GE(Clock::now() - sigterm, 950ms) << "closed before drain.minDuration passed";
+  // Each worker closes its own listener socket; they get there within moments of each other.
+  EXPECT_TRUE(waitFor([&] { return connectRefused(port); }, deadlineIn(1s)));
+
+  auto status = proxy->process().waitForExit(deadlineIn(5s));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(0, status->code);
+}
+
+// drain.timeout bounds the drain: a request that never finishes does not keep the process
+// alive, and the forced exit is still clean (no crash tearing down live streams).
+TEST(LifecycleTest, DrainTimeoutExitsWithARequestStillInFlight) {
+  auto upstream = namedUpstream("a");
+  upstream->script().forPath("/hang", hang());
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  o.drain_timeout = "300ms";
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+
+  Http1Client h1(proxy->port("public"));
+  ASSERT_TRUE(h1.sendRequest(http1Get("/hang")));
+  Http2Client h2(proxy->port("public"));
+  ASSERT_TRUE(h2.connect()) << h2.lastError();
+  int32_t id = h2.submit(http2Get("/hang"));
+  ASSERT_TRUE(h2.runUntil([&] { return upstream->activeStreams() == 2; }, deadlineIn(5s)));
+
+  const auto start = Clock::now();
+  ASSERT_TRUE(proxy->process().signal(SIGTERM));
+  auto status = proxy->process().waitForExit(deadlineIn(5s));
+  ASSERT_TRUE(status) << "drain.timeout did not end the process";
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_TRUE(status->exited) << "killed by signal " << status->signal << "\n"
+                              << proxy->process().output();
+  EXPECT_EQ(0, status->code);
+  EXPECT_TRUE(h1.waitForClose(deadlineIn(1s)));
+  EXPECT_TRUE(h2.waitForResponse(id, deadlineIn(1s)));
+  EXPECT_FALSE(h2.response(id).complete);
+}
+
+TEST(LifecycleTest, SigintDrainsLikeSigterm) {
+  auto upstream = namedUpstream("a");
+  upstream->script().forPath("/slow", respond(200, {}, "slow done").withDelay(300ms));
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  Http1Client client(proxy->port("public"));
+  ASSERT_TRUE(client.sendRequest(http1Get("/slow")));
+  ASSERT_TRUE(upstream->waitForConnections(1));
+  ASSERT_TRUE(waitFor([&] { return upstream->activeStreams() == 1; }));
+  ASSERT_TRUE(proxy->process().signal(SIGINT));
+  auto r = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_EQ("slow done", r->body);
+  auto status = proxy->process().waitForExit(deadlineIn(5s));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(0, status->code);
+}
+
+// POST /drain from loopback starts the same drain; with nothing in flight the process exits 0.
+// (The refusal for non-loopback peers needs a routable interface; see admin_test.cc.)
+TEST(LifecycleTest, PostDrainFromLoopbackDrainsAndExits) {
+  auto upstream = namedUpstream("a");
+  upstream->script().forPath("/slow", respond(200, {}, "slow done").withDelay(300ms));
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  Http1Client client(proxy->port("public"));
+  ASSERT_TRUE(client.sendRequest(http1Get("/slow")));
+  ASSERT_TRUE(waitFor([&] { return upstream->activeStreams() == 1; }));
+
+  auto drain = adminPost(proxy->adminPort(), "/drain");
+  ASSERT_TRUE(drain.ok) << drain.error;
+  EXPECT_EQ(200, drain.status) << drain.body;
+  EXPECT_EQ(503, adminGet(proxy->adminPort(), "/ready").status);
+  auto r = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_FALSE(r->keep_alive);
+  auto status = proxy->process().waitForExit(deadlineIn(5s));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(0, status->code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reload
+
+/**
+ * Requests in a loop on several client threads (HTTP/1.1 keep-alive, HTTP/1.1 with a new
+ * connection each time, h2c multiplexed) until stopped; records every failure and which
+ * upstream answered last. Thread: the test thread owns it; the loops run on their threads.
+ */
+class LoadLoop {
+public:
+  explicit LoadLoop(uint16_t port) : port_(port) {
+    threads_.emplace_back([this] { http1Loop(/*reuse=*/true); });
+    threads_.emplace_back([this] { http1Loop(/*reuse=*/false); });
+    threads_.emplace_back([this] { http2Loop(); });
+  }
+  ~LoadLoop() { stop(); }
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  uint64_t succeeded() const { return succeeded_.load(); }
+  std::vector<std::string> failures() {
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
+
+private:
+  void fail(const std::string& what) {
+    std::lock_guard lock(mu_);
+    if (failures_.size() < 20) failures_.push_back(what);
+  }
+  void http1Loop(bool reuse) {
+    auto client = std::make_unique<Http1Client>(port_);
+    for (uint64_t i = 0; !stop_; ++i) {
+      if (!reuse) client = std::make_unique<Http1Client>(port_);
+      auto r = client->get("/load", {}, deadlineIn(5s));
+      if (!r) {
+        fail("h1 request " + std::to_string(i) + ": " + client->lastError());
+        client = std::make_unique<Http1Client>(port_);
+      } else if (r->status != 200) {
+        fail("h1 request " + std::to_string(i) + ": status " + std::to_string(r->status) + " " +
+             r->body);
+      } else {
+        ++succeeded_;
+      }
+    }
+  }
+  void http2Loop() {
+    Http2Client client(port_);
+    if (!client.connect()) {
+      fail("h2 connect: " + client.lastError());
+      return;
+    }
+    for (uint64_t i = 0; !stop_; ++i) {
+      std::vector<int32_t> ids;
+      for (int s = 0; s < 8; ++s) ids.push_back(client.submit(http2Get("/load")));
+      if (!client.waitForResponses(ids, deadlineIn(5s))) {
+        fail("h2 batch " + std::to_string(i) + ": timeout " + client.lastError());
+        return;
+      }
+      for (int32_t id : ids) {
+        const auto& r = client.response(id);
+        if (r.status != 200 || !r.complete) {
+          fail("h2 stream " + std::to_string(id) + ": status " + std::to_string(r.status) +
+               " error " + std::to_string(r.error_code));
+        } else {
+          ++succeeded_;
+        }
+      }
+    }
+  }
+
+  uint16_t port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> succeeded_{0};
+  std::mutex mu_;
+  std::vector<std::string> failures_;  // guarded by mu_
+  std::vector<std::thread> threads_;
+};
+
+/** Waits until a fresh request to `path` is answered by the upstream named `name`. */
+bool waitForUpstream(uint16_t port, const std::string& path, const std::string& name,
+                     Deadline deadline) {
+  return waitFor(
+      [&] {
+        Http1Client c(port);
+        auto r = c.get(path, {}, deadlineIn(1s));
+        return r && r->status == 200 && upstreamNameOf(*r) == name;
+      },
+      deadline);
+}
+
+// Issue 3 acceptance: a reload under load loses no request. Six reloads, alternating SIGHUP and
+// POST /reload, each moving the backend between two upstreams (a new Upstream object each time:
+// the old pools drain while the loops keep sending), the last one adding a route.
+TEST(LifecycleTest, ReloadUnderLoadLosesNoRequestAndAppliesTheNewConfig) {
+  auto a = namedUpstream("a");
+  auto b = namedUpstream("b");
+  auto fresh = namedUpstream("fresh");
+  ConfigOptions o;
+  o.backend_address = a->address();
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  const uint16_t port = proxy->port("public");
+
+  LoadLoop load(port);
+  ASSERT_TRUE(waitFor([&] { return load.succeeded() > 50; }, deadlineIn(5s)));
+  constexpr int kReloads = 6;
+  for (int i = 0; i < kReloads; ++i) {
+    const bool to_b = i % 2 == 0;
+    o.backend_address = to_b ? b->address() : a->address();
+    if (i == kReloads - 1) o.fresh_address = fresh->address();
+    proxy->rewriteConfig(lifecycleConfig(o));
+    if (i % 2 == 0) {
+      ASSERT_TRUE(proxy->process().signal(SIGHUP));
+    } else {
+      auto r = adminPost(proxy->adminPort(), "/reload");
+      ASSERT_TRUE(r.ok) << r.error;
+      ASSERT_EQ(200, r.status) << r.body;
+    }
+    ASSERT_TRUE(waitForUpstream(port, "/probe", to_b ? "b" : "a", deadlineIn(3s)))
+        << "reload " << i << " running " << proxy->process().running() << "\n"
+        << proxy->process().output();
+    const uint64_t before = load.succeeded();
+    ASSERT_TRUE(waitFor([&] { return load.succeeded() > before + 20; }, deadlineIn(5s)))
+        << "reload " << i << " running " << proxy->process().running() << "\n"
+        << proxy->process().output();
+  }
+  load.stop();
+
+  EXPECT_TRUE(load.failures().empty()) << ::testing::PrintToString(load.failures());
+  EXPECT_GT(load.succeeded(), 200u);
+  EXPECT_GT(b->requestCount(), 0u);
+  // The route added by the last reload is live, the others still go to the backend.
+  EXPECT_TRUE(waitForUpstream(port, "/fresh/x", "fresh", deadlineIn(2s)));
+  EXPECT_TRUE(waitForUpstream(port, "/other", "a", deadlineIn(2s)));
+  EXPECT_EQ(kReloads, metricValue(proxy->adminPort(), "bulwark_config_reloads_total",
+                                  {{"result", "success"}}));
+  EXPECT_EQ(0, metricValue(proxy->adminPort(), "bulwark_config_reload_failures_total"));
+  auto code = proxy->stop(SIGTERM);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(0, *code);
+}
+
+// In-flight requests finish on the snapshot they started with: a reload that replaces the
+// backend's endpoints must not cut requests still waiting on the old upstream.
+TEST(LifecycleTest, InFlightRequestsFinishOnTheOldConfigAcrossReload) {
+  constexpr int kRequests = 20;
+  auto a = namedUpstream("a");
+  auto b = namedUpstream("b");
+  a->script().forPath("/slow", respond(200, {}, "old").withDelay(700ms));
+  ConfigOptions o;
+  o.backend_address = a->address();
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  const uint16_t port = proxy->port("public");
+
+  std::vector<std::unique_ptr<Http1Client>> clients;
+  for (int i = 0; i < kRequests; ++i) {
+    clients.push_back(std::make_unique<Http1Client>(port));
+    ASSERT_TRUE(clients.back()->sendRequest(http1Get("/slow")));
+  }
+  Http2Client h2(port);
+  ASSERT_TRUE(h2.connect()) << h2.lastError();
+  std::vector<int32_t> ids;
+  for (int i = 0; i < kRequests; ++i) ids.push_back(h2.submit(http2Get("/slow")));
+  ASSERT_TRUE(h2.runUntil([&] { return a->activeStreams() == 2 * kRequests; }, deadlineIn(5s)));
+
+  o.backend_address = b->address();
+  proxy->rewriteConfig(lifecycleConfig(o));
+  auto reload = adminPost(proxy->adminPort(), "/reload");
+  ASSERT_TRUE(reload.ok) << reload.error;
+  ASSERT_EQ(200, reload.status) << reload.body;
+  ASSERT_TRUE(waitForUpstream(port, "/probe", "b", deadlineIn(2s)));
+
+  ASSERT_TRUE(h2.waitForResponses(ids, deadlineIn(5s)));
+  for (int32_t id : ids) {
+    EXPECT_EQ(200, h2.response(id).status)
+        << "stream " << id << " error " << h2.response(id).error_code;
+    EXPECT_EQ("old", h2.response(id).body);
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = clients[i]->readResponse(deadlineIn(5s));
+    ASSERT_TRUE(r) << "request " << i << ": " << clients[i]->lastError();
+    EXPECT_EQ(200, r->status) << "request " << i << ": " << r->body;
+    EXPECT_EQ("old", r->body);
+  }
+  EXPECT_EQ(2u * kRequests, a->requestCount());
+}
+
+// Issue 3 acceptance: an invalid reload keeps serving. POST /reload answers an error naming the
+// problem, SIGHUP is rejected the same way, both are counted, and traffic keeps flowing to the
+// old upstream. A later valid reload applies.
+TEST(LifecycleTest, InvalidReloadKeepsTheOldConfigServing) {
+  auto a = namedUpstream("a");
+  auto b = namedUpstream("b");
+  ConfigOptions o;
+  o.backend_address = a->address();
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  const uint16_t port = proxy->port("public");
+  Http1Client client(port);
+  ASSERT_TRUE(client.get("/before"));
+
+  // Broken YAML pointing at b: nothing of it may apply.
+  proxy->rewriteConfig(
+      "apiVersion: bulwark.dev/v1alpha1\nkind: ProxyConfig\nlisteners: [\n  upstream: \"" +
+      b->address() + "\"\n");
+  auto r = adminPost(proxy->adminPort(), "/reload");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(400, r.status);
+  EXPECT_NE(std::string::npos, r.body.find("keeping the running config")) << r.body;
+  EXPECT_NE(std::string::npos, r.body.find("bulwark.yaml"))
+      << "the error names the file: " << r.body;
+  EXPECT_EQ(1, metricValue(proxy->adminPort(), "bulwark_config_reload_failures_total"));
+  EXPECT_EQ(0, metricValue(proxy->adminPort(), "bulwark_config_last_reload_successful"));
+
+  // A schema error (valid YAML): unknown field.
+  o.backend_address = b->address();
+  proxy->rewriteConfig(lifecycleConfig(o) + "bogusField: 1\n");
+  ASSERT_TRUE(proxy->process().signal(SIGHUP));
+  EXPECT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_config_reload_failures_total", {},
+      [](double v) { return v == 2; }, deadlineIn(2s)));
+  EXPECT_TRUE(proxy->process().waitForLine("reload rejected", deadlineIn(2s)))
+      << proxy->process().output();
+
+  for (int i = 0; i < 5; ++i) {
+    auto resp = client.get("/after-" + std::to_string(i));
+    ASSERT_TRUE(resp) << client.lastError();
+    EXPECT_EQ(200, resp->status);
+    EXPECT_EQ("a", upstreamNameOf(*resp));
+  }
+  Http1Client fresh_connection(port);
+  auto resp = fresh_connection.get("/after-new-connection");
+  ASSERT_TRUE(resp) << fresh_connection.lastError();
+  EXPECT_EQ("a", upstreamNameOf(*resp));
+  auto config = adminGet(proxy->adminPort(), "/config");
+  EXPECT_NE(std::string::npos, config.body.find(a->address()));
+  EXPECT_EQ(std::string::npos, config.body.find(b->address()));
+  EXPECT_EQ(0u, b->requestCount());
+  EXPECT_EQ(200, adminGet(proxy->adminPort(), "/ready").status);
+
+  // Changing a listener's address needs a restart: rejected, counted, old config kept.
+  std::string moved = lifecycleConfig(o);
+  moved.replace(moved.find("address: 127.0.0.1:0\n  protocol"),
+                std::string("address: 127.0.0.1:0").size(), "address: 127.0.0.1:1");
+  proxy->rewriteConfig(moved);
+  auto moved_reload = adminPost(proxy->adminPort(), "/reload");
+  EXPECT_EQ(400, moved_reload.status) << moved_reload.body;
+  EXPECT_EQ(3, metricValue(proxy->adminPort(), "bulwark_config_reload_failures_total"));
+
+  // Then a valid file applies.
+  proxy->rewriteConfig(lifecycleConfig(o));
+  auto good = adminPost(proxy->adminPort(), "/reload");
+  EXPECT_EQ(200, good.status) << good.body;
+  EXPECT_TRUE(waitForUpstream(port, "/next", "b", deadlineIn(2s)));
+  EXPECT_EQ(1, metricValue(proxy->adminPort(), "bulwark_config_last_reload_successful"));
+  EXPECT_EQ(3, metricValue(proxy->adminPort(), "bulwark_config_reload_failures_total"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// bulwark check
+
+std::optional<int> runCheck(const std::vector<std::string>& args) {
+  ProcessOptions options;
+  options.path = bulwarkBinary();
+  options.args = args;
+  std::string error;
+  auto child = ChildProcess::spawn(options, &error);
+  if (!child) return std::nullopt;
+  auto status = child->waitForExit(deadlineIn(5s));
+  if (!status || !status->exited) return std::nullopt;
+  return status->code;
+}
+
+TEST(LifecycleTest, CheckExitCodesAreZeroValidOneInvalidTwoUnreadable) {
+  ConfigOptions o;
+  o.backend_address = "127.0.0.1:9";
+  const std::string valid = writeTempFile("valid.yaml", lifecycleConfig(o));
+  const std::string invalid = writeTempFile("invalid.yaml", lifecycleConfig(o) + "bogusField: 1\n");
+  const std::string broken = writeTempFile("broken.yaml", "listeners: [\n");
+  EXPECT_EQ(0, runCheck({"check", "-c", valid}));
+  EXPECT_EQ(1, runCheck({"check", "-c", invalid}));
+  EXPECT_EQ(1, runCheck({"check", "-c", broken}));
+  EXPECT_EQ(2, runCheck({"check", "-c", valid + ".does-not-exist"}));
+  EXPECT_EQ(0, runCheck({"check", "-c", valid, "--output", "json"}));
+  EXPECT_EQ(1, runCheck({"check", "-c", invalid, "--output", "json"}));
+  // `run` refuses an invalid file before binding anything, with the same codes.
+  EXPECT_EQ(1, runCheck({"run", "-c", invalid}));
+  EXPECT_EQ(2, runCheck({"run", "-c", valid + ".does-not-exist"}));
+}
+
+}  // namespace
+}  // namespace bulwark::testing
