@@ -28,6 +28,31 @@ bool validHeaderValue(std::string_view v) {
   return true;
 }
 
+// RFC 9110 §5.1: a field name is a token. llhttp (as Debian builds it, not in strict mode) lets
+// an empty name or one with SP through; a hop behind us could read those differently.
+bool validHeaderName(std::string_view n) {
+  if (n.empty()) return false;
+  for (unsigned char c : n) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
+    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) return false;
+  }
+  return true;
+}
+
+bool validHeaders(const HeaderMap& headers, std::string& details) {
+  for (const auto& [name, value] : headers.entries()) {
+    if (!validHeaderName(name)) {
+      details = "http1.invalid_header_name";
+      return false;
+    }
+    if (!validHeaderValue(value)) {
+      details = "http1.invalid_header_value";
+      return false;
+    }
+  }
+  return true;
+}
+
 // Names the smuggling shapes llhttp rejects before our own checks run, so the 400's detail (and
 // the protocol-error metric label) says which rule was broken instead of an llhttp error code.
 std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
@@ -65,6 +90,7 @@ Http1ServerConnection::Http1ServerConnection(network::Connection& connection,
   settings_.on_header_value = &Http1ServerConnection::onHeaderValue;
   settings_.on_headers_complete = &Http1ServerConnection::onHeadersComplete;
   settings_.on_body = &Http1ServerConnection::onBody;
+  settings_.on_chunk_header = &Http1ServerConnection::onChunkHeader;
   settings_.on_message_complete = &Http1ServerConnection::onMessageComplete;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
   parser_.data = this;
@@ -85,7 +111,8 @@ bool Http1ServerConnection::scanForSmuggling(const char* data, size_t len, std::
       details = "http1.obs_fold";
       return false;
     }
-    if (c == '\n' && prev_byte_ == '\r' && prev_prev_byte_ == '\n') {
+    if (c != '\r' && c != '\n') scan_started_ = true;
+    if (c == '\n' && prev_byte_ == '\r' && prev_prev_byte_ == '\n' && scan_started_) {
       // End of the header section ("\r\n\r\n"): the body is not scanned.
       scanning_headers_ = false;
     }
@@ -122,6 +149,12 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
     if (err == HPE_PAUSED) {
       size_t consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
       evbuffer_drain(input, consumed);
+      if (trailer_scan_pause_) {
+        // Stopped at the last chunk: the next pass scans the trailer section, then parses it.
+        trailer_scan_pause_ = false;
+        llhttp_resume(&parser_);
+        continue;
+      }
       paused_ = true;
       if (!stream_active_) {
         // The response already finished before the request did: continue with the next one.
@@ -213,6 +246,11 @@ int Http1ServerConnection::onHeaderField(llhttp_t* p, const char* at, size_t len
 
 int Http1ServerConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
+  if (self->current_field_.empty()) {
+    // ": value": without this the value would be glued onto the next header's value.
+    self->sendProtocolError(400, "http1.invalid_header_name");
+    return HPE_USER;
+  }
   self->in_value_ = true;
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
@@ -234,11 +272,9 @@ int Http1ServerConnection::headersComplete() {
     sendProtocolError(431, "http1.too_many_headers");
     return HPE_USER;
   }
-  for (const auto& [name, value] : request_->headers.entries()) {
-    if (!validHeaderValue(value)) {
-      sendProtocolError(400, "http1.invalid_header_value");
-      return HPE_USER;
-    }
+  if (std::string details; !validHeaders(request_->headers, details)) {
+    sendProtocolError(400, details);
+    return HPE_USER;
   }
   request_->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
   request_->http_major = parser_.http_major;
@@ -310,10 +346,9 @@ int Http1ServerConnection::headersComplete() {
   stream_active_ = true;
   decoder_ = &callbacks_.newStream(*this);
   in_trailers_ = true;  // Any header callbacks from now on belong to chunked trailers.
-  scanning_headers_ = chunked;  // Trailers of a chunked body are scanned too.
-  if (!scanning_headers_) {
-    prev_byte_ = prev_prev_byte_ = 0;
-  }
+  // The body is not scanned (onChunkHeader turns scanning back on for a trailer section).
+  scanning_headers_ = false;
+  prev_byte_ = prev_prev_byte_ = 0;
   auto* decoder = decoder_;
   decoder->decodeHeaders(std::move(request_), !has_body);
   if (dead_) return HPE_USER;
@@ -342,6 +377,20 @@ int Http1ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
   return 0;
 }
 
+int Http1ServerConnection::onChunkHeader(llhttp_t* p) {
+  auto* self = static_cast<Http1ServerConnection*>(p->data);
+  if (p->content_length != 0) return 0;
+  // The last chunk ("0\r\n") was read: a trailer section follows, with the same hygiene rules as
+  // the header section. Pause so dispatch() scans it before llhttp parses it; the scan starts as
+  // if at the beginning of a line.
+  self->scanning_headers_ = true;
+  self->prev_prev_byte_ = '\r';
+  self->prev_byte_ = '\n';
+  self->scan_started_ = true;
+  self->trailer_scan_pause_ = true;
+  return HPE_PAUSED;
+}
+
 void Http1ServerConnection::flushBody(bool end_stream) {
   if (decoder_ == nullptr) {
     evbuffer_drain(body_buffer_, evbuffer_get_length(body_buffer_));
@@ -356,7 +405,12 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
   if (self->in_value_) self->finishHeader();
   self->request_complete_ = true;
   self->scanning_headers_ = true;
+  self->scan_started_ = false;
   self->prev_byte_ = self->prev_prev_byte_ = 0;
+  if (std::string details; !validHeaders(self->trailers_, details)) {
+    self->sendProtocolError(400, details);
+    return HPE_USER;
+  }
   if (self->decoder_ != nullptr) {
     if (!self->trailers_.empty()) {
       self->flushBody(false);
@@ -382,7 +436,9 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
 Status Http1ServerConnection::sendProtocolError(uint32_t status, std::string details) {
   if (dead_) return Status::error(details);
   callbacks_.onProtocolError(details);
-  if (!response_started_) {
+  // A finished response belongs to the previous request (the scan of a pipelined request runs
+  // before llhttp starts the new message and resets the response state): answer this one.
+  if (!response_started_ || response_complete_) {
     std::string body = fmt::format("{}\n", details);
     std::string out = fmt::format(
         "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",

@@ -50,6 +50,7 @@ private:
   static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
   static int onHeadersComplete(llhttp_t* p);
   static int onBody(llhttp_t* p, const char* at, size_t len);
+  static int onChunkHeader(llhttp_t* p);
   static int onMessageComplete(llhttp_t* p);
 
   int headersComplete();
@@ -86,10 +87,16 @@ private:
   int http_minor_ = 1;
   bool request_keep_alive_ = true;
 
-  // Smuggling scan state across reads while in the header section.
+  // Smuggling scan state across reads while in the header section or a chunked trailer section
+  // (never over body bytes: chunk data may hold any byte, and llhttp checks chunk framing).
   char prev_byte_ = 0;
   char prev_prev_byte_ = 0;
   bool scanning_headers_ = true;
+  // A byte other than CR/LF was scanned in this section: empty lines before a request line
+  // (which llhttp skips) must not look like the end of the header section.
+  bool scan_started_ = false;
+  // llhttp was paused at the last chunk so the trailer section is scanned before it is parsed.
+  bool trailer_scan_pause_ = false;
 
   // Response state.
   bool response_started_ = false;
