@@ -289,6 +289,23 @@ TEST_F(HostileHttp1Test, BareCrInHeaderValueGets400) {
                  "http1.codec_error.HPE_LF_EXPECTED");
 }
 
+// HAProxy CVE-2023-25725 shape: an empty name. llhttp lets it through; it must not vanish or
+// merge into the next header.
+TEST_F(HostileHttp1Test, EmptyHeaderNameGets400) {
+  expectRejected("GET /empty-name HTTP/1.1\r\nHost: h\r\n: hidden\r\nX-B: c\r\n\r\n", 400,
+                 "http1.invalid_header_name");
+}
+
+TEST_F(HostileHttp1Test, SpaceInsideHeaderNameGets400) {
+  expectRejected("GET /space-name HTTP/1.1\r\nHost: h\r\nX A: b\r\n\r\n", 400, "http1.invalid_header_name");
+}
+
+TEST_F(HostileHttp1Test, InvalidTrailerNameGets400) {
+  expectRejected("POST /trailer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "2\r\nok\r\n0\r\nX T: a\r\n\r\n",
+                 400, "http1.invalid_header_name", UpstreamSees::AtMostCutOff);
+}
+
 TEST_F(HostileHttp1Test, TransferEncodingNotEndingInChunkedGets400) {
   expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400,
                  "http1.invalid_transfer_encoding");
@@ -365,6 +382,73 @@ TEST_F(HostileHttp1Test, SmugglingAfterAValidPipelinedRequestIsRejected) {
   std::vector<std::string> paths;
   for (const auto& req : newUpstreamRequests()) paths.push_back(req.path);
   EXPECT_EQ((std::vector<std::string>{"/first", probe}), paths);
+}
+
+// The byte-hygiene checks (bare LF, obs-fold) apply to every request on a connection, including
+// one that arrives in the same read as the request before it.
+TEST_F(HostileHttp1Test, BareLfInSecondPipelinedRequestGets400) {
+  double before = protocolErrors("http1.bare_lf");
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
+                             "GET /second HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n"));
+  auto first = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(first) << client.lastError();
+  EXPECT_EQ(200, first->status);
+  auto second = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(second) << client.lastError();
+  EXPECT_EQ(400, second->status);
+  EXPECT_TRUE(client.waitForClose(deadlineIn(2s)));
+  EXPECT_GE(protocolErrors("http1.bare_lf"), before + 1);
+  std::string probe = expectStillServing();
+  ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 2, deadlineIn(2s)));
+  std::vector<std::string> paths;
+  for (const auto& req : newUpstreamRequests()) paths.push_back(req.path);
+  EXPECT_EQ((std::vector<std::string>{"/first", probe}), paths);
+}
+
+TEST_F(HostileHttp1Test, ObsFoldInSecondPipelinedRequestGets400) {
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("POST /first HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"
+                             "GET /second HTTP/1.1\r\nHost: h\r\nX-A: b\r\n c\r\n\r\n"));
+  auto first = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(first) << client.lastError();
+  EXPECT_EQ(200, first->status);
+  auto second = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(second) << client.lastError();
+  EXPECT_EQ(400, second->status);
+  EXPECT_TRUE(client.waitForClose(deadlineIn(2s)));
+}
+
+// llhttp skips empty lines before a request line; they must not end the hygiene scan early.
+TEST_F(HostileHttp1Test, ObsFoldAfterLeadingEmptyLinesGets400) {
+  expectRejected("\r\n\r\nGET /lead HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400, "http1.obs_fold");
+}
+
+TEST_F(HostileHttp1Test, BareLfEndOfHeadersAfterLeadingEmptyLinesGets400) {
+  expectRejected("\r\n\r\nGET /lead HTTP/1.1\r\nHost: h\r\n\n", 400, "http1.bare_lf");
+}
+
+// Chunk *data* is opaque: a body byte that happens to be a bare LF (or "\r\n " that looks like a
+// fold) is payload, not a header-hygiene violation.
+TEST_F(HostileHttp1Test, ChunkedBodyWithLineFeedsPasses) {
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("POST /chunked-lf HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  // The body in a separate write, so it is usually read after the headers were parsed (the
+  // outcome must not depend on how the bytes are split into reads).
+  std::string data = "a\nb\r\n c\n";
+  char size[16];
+  std::snprintf(size, sizeof(size), "%zx", data.size());
+  ASSERT_TRUE(client.sendRaw(std::string(size) + "\r\n" + data + "\r\n0\r\n\r\n"));
+  auto r = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_EQ(data, r->body);
+}
+
+TEST_F(HostileHttp1Test, BareLfInChunkedTrailersGets400) {
+  expectRejected("POST /trailer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "2\r\nok\r\n0\r\nX-T: a\nX-U: b\r\n\r\n",
+                 400, "http1.bare_lf", UpstreamSees::AtMostCutOff);
 }
 
 // --- Keep-alive behaviour under attack ---------------------------------------------------------
