@@ -9,6 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "filters/builtin.h"
 #include "proxy/common/version.h"
 #include "proxy/config/check.h"
 #include "proxy/config/parser.h"
@@ -50,7 +51,9 @@ int runProxy(const std::string& config_path, const std::string& concurrency, con
 
   // SIGPIPE would kill the process on a write to a closed socket; errors are handled instead.
   std::signal(SIGPIPE, SIG_IGN);
-  bulwark::server::Server server(options, *loaded.config);
+  bulwark::http::FilterRegistry filters;
+  bulwark::filters::registerBuiltinFilters(filters);
+  bulwark::server::Server server(options, *loaded.config, &filters);
   auto status = server.start();
   if (!status) {
     std::cerr << "bulwark: " << status.message() << "\n";

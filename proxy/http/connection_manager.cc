@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "proxy/http/grpc.h"
@@ -37,7 +38,10 @@ std::string peerIp(const std::string& peer) {
  * One request/response exchange on a downstream connection: matches the route, owns the
  * Router (attempts), and relays the response to the codec. Thread: owning worker.
  */
-class ConnectionManager::ActiveStream : public RequestDecoder, public StreamCallbacks, public router::RouterCallbacks {
+class ConnectionManager::ActiveStream : public RequestDecoder,
+                                        public StreamCallbacks,
+                                        public router::RouterCallbacks,
+                                        public FilterCallbacks {
 public:
   ActiveStream(ConnectionManager& parent, ResponseEncoder& encoder)
       : parent_(parent), encoder_(&encoder), snapshot_(parent.ctx_.snapshot),
@@ -48,6 +52,8 @@ public:
   }
   ~ActiveStream() override {
     router_.reset();
+    filters_.clear();
+    if (pending_body_) evbuffer_free(pending_body_);
     --parent_.ctx_.active_streams;
     if (parent_.ctx_.global_active_streams) parent_.ctx_.global_active_streams->fetch_sub(1);
   }
@@ -79,25 +85,88 @@ public:
     const server::RouteEntry* entry =
         listener_it == snapshot_->listeners.end() ? nullptr : listener_it->second.match(*headers);
     if (entry == nullptr) {
-      sendLocalReply(404, "route_not_found", "UNIMPLEMENTED");
+      LocalReply reply;
+      reply.status = 404;
+      reply.reason = "route_not_found";
+      reply.grpc_status = "UNIMPLEMENTED";
+      localReply(std::move(reply));
       return;
     }
     route_ = entry;
     route_->stats->active->Increment();
     active_gauge_ = true;
-    router_ = std::make_unique<router::Router>(parent_.ctx_, *this, *route_, parent_.connection_->peerAddress());
-    router_->onRequestHeaders(std::move(headers), end_stream);
+    request_headers_ = std::move(headers);
+    request_end_stream_ = end_stream;
+    for (const auto& make : route_->filters) {
+      filters_.push_back(make());
+      filters_.back()->setCallbacks(*this);
+    }
+    runFilters();
   }
+
+  // Runs the request-headers stage from next_filter_; starts the router when all continue.
+  void runFilters() {
+    while (next_filter_ < filters_.size()) {
+      auto& filter = filters_[next_filter_++];
+      if (filter->onRequestHeaders(*request_headers_, request_end_stream_) == FilterStatus::StopIteration) {
+        if (!done_ && !paused_read_) {
+          // Hold the body while a filter waits (bulkhead queue); bounded by reading no further.
+          paused_read_ = true;
+          if (encoder_ != nullptr) encoder_->stream().readDisable(true);
+        }
+        return;
+      }
+      if (done_) return;
+    }
+    if (paused_read_) {
+      paused_read_ = false;
+      if (encoder_ != nullptr) encoder_->stream().readDisable(false);
+    }
+    router_ = std::make_unique<router::Router>(parent_.ctx_, *this, *route_, parent_.connection_->peerAddress());
+    router_->onRequestHeaders(std::move(request_headers_), request_end_stream_ && !pending_body_);
+    if (pending_body_ != nullptr && !done_ && router_) {
+      router_->onRequestData(pending_body_, pending_end_stream_ && !pending_trailers_);
+    }
+    if (pending_trailers_ && !done_ && router_) {
+      router_->onRequestTrailers(std::move(*pending_trailers_));
+      pending_trailers_.reset();
+    }
+  }
+
+  // FilterCallbacks
+  void continueRequest() override {
+    if (done_ || router_ || next_filter_ == 0) return;
+    // Never re-enter a filter from inside its own call: resume on the next loop turn.
+    std::weak_ptr<bool> alive = alive_;
+    parent_.ctx_.dispatcher.post([this, alive] {
+      if (!alive.expired() && !done_ && !router_) runFilters();
+    });
+  }
+  void sendLocalReply(LocalReply reply) override { localReply(std::move(reply)); }
+  event::Dispatcher& dispatcher() override { return parent_.ctx_.dispatcher; }
+  const RequestHeaders& requestHeaders() const override { return *request_headers_; }
+  const std::string& downstreamAddress() const override { return parent_.connection_->peerAddress(); }
+  bool isGrpc() const override { return grpc_; }
   void decodeData(evbuffer* data, bool end_stream) override {
     bytes_received_ += evbuffer_get_length(data);
     if (router_ && !done_) {
       router_->onRequestData(data, end_stream);
+    } else if (!done_ && route_ != nullptr) {
+      // A filter holds the request: keep the body for the router.
+      if (pending_body_ == nullptr) pending_body_ = evbuffer_new();
+      evbuffer_add_buffer(pending_body_, data);
+      pending_end_stream_ = end_stream;
     } else {
       evbuffer_drain(data, evbuffer_get_length(data));
     }
   }
   void decodeTrailers(HeaderMap&& trailers) override {
-    if (router_ && !done_) router_->onRequestTrailers(std::move(trailers));
+    if (router_ && !done_) {
+      router_->onRequestTrailers(std::move(trailers));
+    } else if (!done_ && route_ != nullptr) {
+      pending_trailers_ = std::move(trailers);
+      pending_end_stream_ = true;
+    }
   }
 
   // StreamCallbacks (downstream)
@@ -127,6 +196,9 @@ public:
     if (snapshot_->spec.observability.request_id.return_in_response && !request_id_.empty()) {
       headers->headers.set("x-request-id", request_id_);
     }
+    if (!local_reply_) {
+      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseHeaders(*headers, end_stream);
+    }
     auto* encoder = encoder_;
     if (end_stream) finishBeforeEncode();
     encoder->encodeHeaders(*headers, end_stream);
@@ -153,10 +225,26 @@ public:
     encoder->encodeTrailers(trailers);
     finish();
   }
-  void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status) override {
+  void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
+                      std::string_view fallback_trigger) override {
+    LocalReply reply;
+    reply.status = status;
+    reply.reason = std::string(reason);
+    reply.grpc_status = std::string(grpc_status);
+    reply.fallback_trigger = std::string(fallback_trigger);
+    localReply(std::move(reply));
+  }
+  bool fallbackReplaces(std::string_view trigger) const override {
+    if (route_ == nullptr || !route_->route->spec().policies.fallback) return false;
+    const auto& on = route_->route->spec().policies.fallback->on;
+    return std::find(on.begin(), on.end(), trigger) != on.end();
+  }
+
+  void localReply(LocalReply reply) {
     if (done_) return;
-    if (detail_.empty()) detail_ = std::string(reason);
-    parent_.ctx_.stats.localReply(route_ ? route_->route->name() : "", std::string(reason)).Increment();
+    if (detail_.empty()) detail_ = reply.reason;
+    local_reply_ = true;
+    parent_.ctx_.stats.localReply(route_ ? route_->route->name() : "", reply.reason).Increment();
     if (encoder_ == nullptr) {
       finish();
       return;
@@ -170,29 +258,70 @@ public:
       finish();
       return;
     }
+    if (!reply.fallback_trigger.empty() && fallbackReplaces(reply.fallback_trigger)) {
+      sendFallback(reply);
+      return;
+    }
     auto headers = std::make_unique<ResponseHeaders>();
     if (grpc_) {
       // gRPC errors are trailers-only responses: HTTP 200 with grpc-status in the headers.
-      int code = http::grpc::statusFromName(grpc_status).value_or(static_cast<int>(http::grpc::Status::Unknown));
+      int code = http::grpc::statusFromName(reply.grpc_status).value_or(static_cast<int>(http::grpc::Status::Unknown));
       headers->status = 200;
       headers->headers.add("content-type", "application/grpc");
       headers->headers.add("grpc-status", std::to_string(code));
-      headers->headers.add("grpc-message", std::string(reason));
-      headers->headers.add("x-bulwark-reason", std::string(reason));
+      headers->headers.add("grpc-message", reply.reason);
+      headers->headers.add("x-bulwark-reason", reply.reason);
+      for (auto& [name, value] : reply.headers.entries()) headers->headers.add(name, value);
       encodeHeaders(std::move(headers), true);
       return;
     }
-    headers->status = status;
-    std::string body = fmt::format("{}\n", reason);
+    headers->status = reply.status;
+    std::string body = reply.body.empty() ? fmt::format("{}\n", reply.reason) : reply.body;
     headers->headers.add("content-type", "text/plain");
     headers->headers.add("content-length", std::to_string(body.size()));
-    headers->headers.add("x-bulwark-reason", std::string(reason));
-    evbuffer* buf = evbuffer_new();
-    evbuffer_add(buf, body.data(), body.size());
+    headers->headers.add("x-bulwark-reason", reply.reason);
+    for (auto& [name, value] : reply.headers.entries()) headers->headers.add(name, value);
+    sendWithBody(std::move(headers), body);
+  }
+
+  // The route's configured degraded answer, marked so clients and dashboards can tell.
+  void sendFallback(const LocalReply& reply) {
+    const auto& fb = *route_->route->spec().policies.fallback;
+    parent_.ctx_.stats.fallback(route_->route->name(), reply.fallback_trigger).Increment();
+    detail_ = "fallback:" + reply.fallback_trigger;
+    auto headers = std::make_unique<ResponseHeaders>();
+    if (grpc_) {
+      int code = http::grpc::statusFromName(fb.grpc_status.empty() ? "UNAVAILABLE" : fb.grpc_status)
+                     .value_or(static_cast<int>(http::grpc::Status::Unavailable));
+      headers->status = 200;
+      headers->headers.add("content-type", "application/grpc");
+      headers->headers.add("grpc-status", std::to_string(code));
+      headers->headers.add("grpc-message", fb.grpc_message.empty() ? reply.reason : fb.grpc_message);
+      headers->headers.add("x-bulwark-degraded", "true");
+      encodeHeaders(std::move(headers), true);
+      return;
+    }
+    headers->status = fb.status;
+    for (const auto& [name, value] : fb.headers) {
+      std::string lower = name;
+      toLowerInPlace(lower);
+      if (lower != "content-length") headers->headers.add(lower, value);
+    }
+    headers->headers.set("x-bulwark-degraded", "true");
+    headers->headers.set("content-length", std::to_string(fb.body.size()));
+    sendWithBody(std::move(headers), fb.body);
+  }
+
+  void sendWithBody(ResponseHeadersPtr headers, const std::string& body) {
     bool head = request_method_ == "HEAD";
-    encodeHeaders(std::move(headers), head);
-    if (!head) encodeData(buf, true);
-    evbuffer_free(buf);
+    bool no_body = head || body.empty();
+    encodeHeaders(std::move(headers), no_body);
+    if (!no_body) {
+      evbuffer* buf = evbuffer_new();
+      evbuffer_add(buf, body.data(), body.size());
+      encodeData(buf, true);
+      evbuffer_free(buf);
+    }
   }
   void readDisableDownstream(bool disable) override {
     if (encoder_ != nullptr) encoder_->stream().readDisable(disable);
@@ -253,6 +382,18 @@ private:
     if (done_) return;
     done_ = true;
     recordStats();
+    if (!filters_.empty()) {
+      StreamInfo info;
+      info.route = route_ ? route_->route->name() : "";
+      info.upstream = route_ ? route_->upstream->name() : "";
+      info.status = status_;
+      info.grpc_status = grpc_status_;
+      info.local_reply = local_reply_;
+      info.response_detail = detail_.empty() ? "via_upstream" : detail_;
+      info.duration = std::chrono::steady_clock::now() - start_;
+      info.grpc = grpc_;
+      for (auto& filter : filters_) filter->onStreamComplete(info);
+    }
     if (encoder_ != nullptr) encoder_->stream().setCallbacks(nullptr);
     encoder_ = nullptr;
     parent_.onStreamDone(*this);
@@ -275,6 +416,17 @@ private:
   bool done_ = false;
   bool stats_recorded_ = false;
   bool active_gauge_ = false;
+  bool local_reply_ = false;
+  // Filter chain state.
+  std::vector<HttpFilterPtr> filters_;
+  size_t next_filter_ = 0;
+  RequestHeadersPtr request_headers_;  // held until the router starts
+  bool request_end_stream_ = false;
+  evbuffer* pending_body_ = nullptr;    // body received while a filter held the request
+  bool pending_end_stream_ = false;
+  std::optional<HeaderMap> pending_trailers_;
+  bool paused_read_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 ConnectionManager::ConnectionManager(server::WorkerContext& ctx, network::ConnectionPtr&& connection,

@@ -7,6 +7,7 @@
 
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
+#include "proxy/http/filter.h"
 #include "proxy/network/connection.h"
 #include "proxy/router/router.h"
 #include "proxy/server/config_snapshot.h"

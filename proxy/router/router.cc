@@ -151,6 +151,13 @@ void Router::decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) 
     response_complete_ = true;
   }
   uint32_t status = headers->status;
+  if (status >= 500 && callbacks_.fallbackReplaces("upstream5xx")) {
+    // The route serves a degraded answer instead of the upstream's error.
+    response_headers_received_ = false;
+    cleanupAttempt(true);
+    failUpstream(status, "upstream_5xx", "UNAVAILABLE");
+    return;
+  }
   if (end_stream) finishAttempt(status >= 500);
   callbacks_.encodeHeaders(std::move(headers), end_stream);
   if (end_stream) {
@@ -217,7 +224,8 @@ void Router::failUpstream(uint32_t status, std::string_view reason, std::string_
   done_ = true;
   if (request_timer_) request_timer_->disableTimer();
   if (detail_.empty()) detail_ = std::string(reason);
-  callbacks_.sendLocalReply(status, reason, grpc_status);
+  std::string_view trigger = reason == "request_timeout" ? "timeout" : "upstream5xx";
+  callbacks_.sendLocalReply(status, reason, grpc_status, trigger);
 }
 
 void Router::onRequestTimeout() {

@@ -20,8 +20,14 @@ public:
   virtual void encodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) = 0;
   virtual void encodeData(evbuffer* data, bool end_stream) = 0;
   virtual void encodeTrailers(http::HeaderMap&& trailers) = 0;
-  /** Generates a response locally (or resets the stream when headers already went out). */
-  virtual void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status) = 0;
+  /**
+   * Generates a response locally (or resets the stream when headers already went out).
+   * fallback_trigger names the route-fallback trigger this failure corresponds to.
+   */
+  virtual void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
+                              std::string_view fallback_trigger) = 0;
+  /** True when the route answers upstream 5xx responses with its fallback instead. */
+  virtual bool fallbackReplaces(std::string_view trigger) const = 0;
   /** Stops/resumes reading the downstream request body (backpressure). */
   virtual void readDisableDownstream(bool disable) = 0;
   virtual bool downstreamResponseStarted() const = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/config/spec.h"
+#include "proxy/http/filter.h"
 #include "proxy/router/route_table.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/upstream.h"
@@ -17,6 +18,7 @@ struct RouteEntry {
   router::RouteConstSharedPtr route;
   upstream::UpstreamSharedPtr upstream;
   std::shared_ptr<stats::RouteStats> stats;
+  std::vector<http::FilterFactoryCb> filters;  // this route's chain, in order
 };
 
 struct ListenerConfig {

@@ -99,8 +99,33 @@ int defaultConcurrency() {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-Server::Server(ServerOptions options, config::ProxyConfigSpec initial)
-    : options_(std::move(options)), spec_(std::move(initial)),
+namespace {
+
+/** FactoryContext for one route while a snapshot is built. Thread: main. */
+class RouteFactoryContext : public http::FactoryContext {
+public:
+  RouteFactoryContext(stats::Stats& stats, const config::RouteSpec& route,
+                      std::map<std::string, std::shared_ptr<void>>& state)
+      : stats_(stats), route_(route), state_(state) {}
+  stats::Stats& stats() override { return stats_; }
+  const config::RouteSpec& route() const override { return route_; }
+  std::shared_ptr<void> sharedState(const std::string& fingerprint,
+                                    const std::function<std::shared_ptr<void>()>& make) override {
+    auto& slot = state_[route_.name + "/" + fingerprint];
+    if (!slot) slot = make();
+    return slot;
+  }
+
+private:
+  stats::Stats& stats_;
+  const config::RouteSpec& route_;
+  std::map<std::string, std::shared_ptr<void>>& state_;
+};
+
+}  // namespace
+
+Server::Server(ServerOptions options, config::ProxyConfigSpec initial, const http::FilterRegistry* filters)
+    : options_(std::move(options)), filters_(filters), spec_(std::move(initial)),
       global_active_streams_(std::make_shared<std::atomic<uint64_t>>(0)) {
   if (options_.admin_address) spec_.admin.address = *options_.admin_address;
   stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
@@ -142,6 +167,15 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
       entry.route = std::make_shared<router::Route>(rs);
       entry.upstream = snapshot->upstreams.at(rs.upstream);
       entry.stats = stats_->routeStats(ls.name, rs.name, rs.upstream);
+      if (filters_ != nullptr) {
+        RouteFactoryContext ctx(*stats_, rs, filter_state_);
+        for (const auto& factory : filters_->factories()) {
+          if (!factory->enabledFor(rs)) continue;
+          auto cb = factory->create(ctx);
+          if (!cb) return Status::error(fmt::format("routes {}: {}: {}", rs.name, factory->name(), cb.error()));
+          entry.filters.push_back(std::move(*cb));
+        }
+      }
       lc.routes.push_back(std::move(entry));
     }
     snapshot->listeners[ls.name] = std::move(lc);

@@ -12,6 +12,7 @@
 #include "proxy/common/result.h"
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"
+#include "proxy/http/filter.h"
 #include "proxy/server/config_snapshot.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
@@ -30,7 +31,8 @@ struct ServerOptions {
  */
 class Server {
 public:
-  Server(ServerOptions options, config::ProxyConfigSpec initial);
+  /** filters: the registered filter factories (filters/builtin.cc); may be null (no filters). */
+  Server(ServerOptions options, config::ProxyConfigSpec initial, const http::FilterRegistry* filters = nullptr);
   ~Server();
 
   /** Binds every listener and the admin port, starts workers. Nothing is bound on error. */
@@ -58,6 +60,9 @@ private:
   std::string upstreamsJson() const;
 
   ServerOptions options_;
+  const http::FilterRegistry* filters_;
+  // Filter state that survives reloads while its fingerprint is unchanged (FactoryContext).
+  std::map<std::string, std::shared_ptr<void>> filter_state_;
   config::ProxyConfigSpec spec_;
   event::Dispatcher dispatcher_;
   std::unique_ptr<stats::Stats> stats_;

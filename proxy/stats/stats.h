@@ -54,6 +54,7 @@ public:
                                          const std::string& upstream);
   prometheus::Counter& localReply(const std::string& route, const std::string& reason);
   prometheus::Counter& protocolError(const std::string& listener, const std::string& reason);
+  prometheus::Counter& fallback(const std::string& route, const std::string& trigger);
   prometheus::Gauge& downstreamConnectionsActive(const std::string& listener);
   prometheus::Counter& downstreamConnectionsTotal(const std::string& listener);
   prometheus::Counter& configReload(const std::string& result);
@@ -79,6 +80,7 @@ private:
   prometheus::Family<prometheus::Histogram>* attempt_duration_;
   prometheus::Family<prometheus::Counter>* local_replies_;
   prometheus::Family<prometheus::Counter>* protocol_errors_;
+  prometheus::Family<prometheus::Counter>* fallbacks_;
   prometheus::Family<prometheus::Gauge>* cx_active_;
   prometheus::Family<prometheus::Counter>* cx_total_;
   prometheus::Family<prometheus::Counter>* reloads_;
