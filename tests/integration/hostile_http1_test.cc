@@ -505,6 +505,40 @@ TEST_F(HostileHttp1Test, SlowlorisIsClosedAfterHeaderReadTimeout) {
   expectUpstreamSaw(UpstreamSees::Nothing, probe);
 }
 
+TEST_F(HostileHttp1Test, SlowlorisOnKeepAliveConnectionIsClosed) {
+  // The header-read timeout also covers the second request on a reused connection.
+  Http1Client client(port());
+  auto first = client.get("/first", {}, deadlineIn(3s));
+  ASSERT_TRUE(first) << client.lastError();
+  ASSERT_EQ(200, first->status);
+  auto start = Clock::now();
+  ASSERT_TRUE(client.sendRaw("GET /second HTTP/1.1\r\nHost: h\r\n"));
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {
+    if (!client.sendRaw("X", deadlineIn(1s))) {
+      closed = true;
+      break;
+    }
+    closed = client.waitForClose(deadlineIn(100ms));
+  }
+  auto elapsed = Clock::now() - start;
+  EXPECT_TRUE(closed);
+  EXPECT_GE(elapsed, kHeaderReadTimeout - 100ms);
+  EXPECT_LE(elapsed, kHeaderReadTimeout + 1500ms);
+}
+
+TEST_F(HostileHttp1Test, IdleKeepAliveConnectionOutlivesHeaderReadTimeout) {
+  // Between requests a connection is idle (idleTimeout, 30 s here), not a slow header.
+  Http1Client client(port());
+  auto first = client.get("/first", {}, deadlineIn(3s));
+  ASSERT_TRUE(first) << client.lastError();
+  EXPECT_FALSE(client.waitForClose(deadlineIn(kHeaderReadTimeout + 500ms)))
+      << "an idle keep-alive connection was closed by the header-read timeout";
+  auto second = client.get("/second", {}, deadlineIn(3s));
+  ASSERT_TRUE(second) << client.lastError();
+  EXPECT_EQ(200, second->status);
+}
+
 TEST_F(HostileHttp1Test, SilentConnectionIsClosedAfterHeaderReadTimeout) {
   Http1Client client(port());
   ASSERT_TRUE(client.connect(deadlineIn(2s))) << client.lastError();
