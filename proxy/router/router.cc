@@ -55,7 +55,7 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
 void Router::startAttempt() {
   ++attempts_;
   auto& tlu = ctx_.upstreamFor(route_.upstream);
-  host_ = tlu.pickHost(ctx_.rng);
+  host_ = tlu.pickHost(ctx_.rng, upstream::LbContext{});
   if (!host_) {
     failUpstream(503, "no_healthy_upstream", "UNAVAILABLE");
     return;

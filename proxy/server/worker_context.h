@@ -11,41 +11,16 @@
 #include "proxy/server/config_snapshot.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/conn_pool.h"
+#include "proxy/upstream/thread_local_upstream.h"
 
 namespace bulwark::server {
-
-/**
- * This worker's view of one upstream: a connection pool per host and the picker state.
- * Thread: owning worker.
- */
-class ThreadLocalUpstream {
-public:
-  ThreadLocalUpstream(event::Dispatcher& dispatcher, upstream::UpstreamSharedPtr upstream);
-  ~ThreadLocalUpstream();
-  /** Picks a host for one attempt; nullptr when the upstream has none. */
-  upstream::HostSharedPtr pickHost(std::mt19937_64& rng);
-  upstream::ConnPool& poolFor(const upstream::HostSharedPtr& host);
-  /**
-   * Some attempt may still use these pools: the upstream has requests in flight (on any
-   * worker; the counter is per Upstream object) or a pool has queued requests.
-   */
-  bool inUse() const;
-  upstream::Upstream& upstream() { return *upstream_; }
-
-private:
-  event::Dispatcher& dispatcher_;
-  upstream::UpstreamSharedPtr upstream_;
-  uint64_t rr_cursor_ = 0;
-  std::map<const upstream::Host*, upstream::ConnPoolPtr> pools_;
-  std::vector<upstream::HostSharedPtr> pool_hosts_;  // keeps hosts alive as long as their pools
-};
 
 /** Per-worker state shared by all connections of the worker. Thread: owning worker. */
 struct WorkerContext {
   explicit WorkerContext(event::Dispatcher& d, stats::Stats& s, uint32_t index)
       : dispatcher(d), stats(s), worker_index(index), rng(std::random_device{}() ^ (uint64_t{index} << 32)) {}
 
-  ThreadLocalUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream);
+  upstream::ThreadLocalUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream);
   /**
    * Installs a new snapshot. Per-upstream state of upstreams no longer in it is retired: kept
    * until no attempt uses its pools any more (in-flight requests finish on the old snapshot),
@@ -65,10 +40,10 @@ struct WorkerContext {
   uint64_t active_streams = 0;
   http::AccessLogSharedPtr access_log;  // null when off
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams;  // all workers, for drain
-  std::map<const upstream::Upstream*, std::unique_ptr<ThreadLocalUpstream>> upstreams;
+  std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>> upstreams;
   // Dropped by a reload, still serving attempts that started on the old snapshot. Keyed like
   // `upstreams`; an entry keeps its Upstream alive, so the key cannot be reused meanwhile.
-  std::map<const upstream::Upstream*, std::unique_ptr<ThreadLocalUpstream>> retired_upstreams;
+  std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>> retired_upstreams;
   event::TimerPtr reap_timer;
 };
 

@@ -27,6 +27,41 @@ bool Upstream::tryAcquireConnection() {
   return false;
 }
 
+namespace {
+
+/** Holds one maxRequests slot. Thread: the attempt's worker; the counter is atomic. */
+class RequestSlotPermit : public AttemptPermit {
+public:
+  explicit RequestSlotPermit(std::atomic<uint64_t>& counter) : counter_(counter) {}
+  ~RequestSlotPermit() override { counter_.fetch_sub(1, std::memory_order_acq_rel); }
+
+private:
+  std::atomic<uint64_t>& counter_;
+};
+
+}  // namespace
+
+std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chrono::steady_clock::time_point) {
+  uint64_t max = spec_.connection_pool.max_requests;
+  uint64_t current = attempts_active_.load(std::memory_order_relaxed);
+  while (true) {
+    if (current >= max) {
+      overflow_total.fetch_add(1, std::memory_order_relaxed);
+      return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
+    }
+    if (attempts_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
+  }
+  return AttemptPermitPtr(std::make_unique<RequestSlotPermit>(attempts_active_));
+}
+
+void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& result, std::chrono::nanoseconds,
+                                 AttemptPermitPtr permit, std::chrono::steady_clock::time_point) {
+  if (policies::isFailure(policies::classify(result))) {
+    host.errors_total.fetch_add(1, std::memory_order_relaxed);
+  }
+  permit.reset();
+}
+
 void Upstream::releaseConnection() { connections_active_.fetch_sub(1, std::memory_order_acq_rel); }
 
 HostSetConstSharedPtr buildStaticHostSet(const config::UpstreamSpec& spec) {

@@ -1,34 +1,165 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
+#include <variant>
 
+#include "policies/circuit_breaker/circuit_breaker.h"
+#include "policies/lb/load_balancer.h"
+#include "policies/outcome.h"
+#include "policies/outlier/outlier_detector.h"
 #include "proxy/config/spec.h"
 #include "proxy/upstream/host.h"
+#include "proxy/upstream/upstream_stats.h"
 
 namespace bulwark::upstream {
 
 /**
- * A named backend service: its hosts (immutable snapshot), limits and counters. Shared by all
- * workers and kept across reloads while its spec is unchanged.
- * Thread: any (atomics; the host-set pointer is swapped under a mutex on the main thread).
+ * Permission for one attempt, from Upstream::admitAttempt(). Holds the request slot (and, when
+ * a breaker is configured, the breaker permit) until onAttemptComplete() or destruction.
+ * Thread: the worker running the attempt.
+ */
+class AttemptPermit {
+public:
+  virtual ~AttemptPermit() = default;
+};
+using AttemptPermitPtr = std::unique_ptr<AttemptPermit>;
+
+/** Why an attempt was not admitted. */
+struct AdmitRejection {
+  std::string reason;                        // "circuit_open" | "upstream_overflow"
+  std::chrono::milliseconds retry_after{0};  // time left open (breaker), for Retry-After / pushback
+};
+
+/**
+ * One concurrent retry counted against connectionPool.maxRetries (Envoy's max_retries
+ * threshold). Released on destruction. Thread: the worker running the request; the counter is
+ * atomic. The Upstream must outlive it (the route's UpstreamSharedPtr keeps it alive).
+ */
+class RetryPermit {
+public:
+  explicit RetryPermit(std::atomic<uint64_t>& counter) : counter_(counter) {}
+  ~RetryPermit() { counter_.fetch_sub(1, std::memory_order_acq_rel); }
+  RetryPermit(const RetryPermit&) = delete;
+  RetryPermit& operator=(const RetryPermit&) = delete;
+
+private:
+  std::atomic<uint64_t>& counter_;
+};
+using RetryPermitPtr = std::unique_ptr<RetryPermit>;
+
+/** Hosts already tried by earlier attempts of one request (retries avoid them). */
+struct LbContext {
+  /** RING_HASH / MAGLEV key from hashKeyFor(); without one they pick a random slot. */
+  std::optional<uint64_t> hash_key;
+  std::span<const Host* const> attempted;
+};
+
+/**
+ * A host set and the load balancer built for it (main thread, once per change). Workers build
+ * their pickers from it. Thread: any (immutable).
+ */
+struct LbSnapshot {
+  HostSetConstSharedPtr hosts;
+  /** Null only when building failed (then pickers fall back to round robin over `hosts`). */
+  policies::lb::LoadBalancerConstSharedPtr balancer;
+};
+using LbSnapshotConstSharedPtr = std::shared_ptr<const LbSnapshot>;
+
+/** The built-in balancers (ROUND_ROBIN ... PEAK_EWMA), registered once. Thread: any. */
+const policies::lb::LbRegistry& builtinLbRegistry();
+
+/** @return the YAML name of a policy ("ROUND_ROBIN", ...), as registered. */
+std::string_view lbPolicyName(config::LbPolicy policy);
+
+/** The balancer parameters an upstream spec implies (choiceCount, panic threshold, ...). */
+policies::lb::LbConfig lbConfigFor(const config::UpstreamSpec& spec);
+
+/**
+ * A named backend service: its hosts (immutable snapshot), limits, circuit breaker, outlier
+ * detection and counters. Shared by all workers and kept across reloads while its spec is
+ * unchanged.
+ *
+ * Limits are exact (CAS counters, never exceeded, HAProxy style): maxRequests in admitAttempt(),
+ * maxRetries in tryAcquireRetry(), maxConnections in tryAcquireConnection() and
+ * maxPendingRequests in tryAcquirePending() (upstream-wide, across all workers' pools).
+ *
+ * Thread: any (atomics; the host-set snapshot is swapped under a mutex on the main thread; the
+ * outlier detector has its own mutex).
  */
 class Upstream {
 public:
-  Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts);
+  /** stats may be null (unit tests): then nothing is exported. */
+  Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts, UpstreamStatsSharedPtr stats = nullptr);
+  ~Upstream();
 
   const config::UpstreamSpec& spec() const { return spec_; }
   const std::string& name() const { return spec_.name; }
   HostSetConstSharedPtr hosts() const;
+  /** The hosts and their balancer, for the workers' pickers. */
+  LbSnapshotConstSharedPtr lbSnapshot() const;
+  /**
+   * Thread: main. Publishes a new host set and rebuilds the balancer. Hosts removed from the
+   * set are marked `removed` (their pools drain). Outlier detection keeps ejections in force
+   * until they end (see the NOTE in upstream.cc).
+   */
   void setHosts(HostSetConstSharedPtr hosts);
+
+  /**
+   * Router-facing: asks to start one attempt now (maxRequests limit and circuit breaker).
+   * @return a permit to hand back to onAttemptComplete(), or the rejection: "circuit_open" with
+   *         retry_after = the time the breaker stays open, or "upstream_overflow".
+   */
+  std::variant<AttemptPermitPtr, AdmitRejection> admitAttempt(std::chrono::steady_clock::time_point now);
+  /**
+   * Router-facing: one attempt ended. Feeds the breaker, outlier detection, the host's latency
+   * estimate (PEAK_EWMA) and host counters. permit may be null (attempt never admitted).
+   */
+  void onAttemptComplete(Host& host, const policies::AttemptResult& result, std::chrono::nanoseconds latency,
+                         AttemptPermitPtr permit, std::chrono::steady_clock::time_point now);
+  /**
+   * Router-facing: an attempt was abandoned without a result (downstream gone, hedge loser).
+   * Says nothing about the host: only frees the permit (and a half-open probe slot).
+   */
+  void onAttemptCancelled(AttemptPermitPtr permit);
+
+  /**
+   * Router-facing: one more retry in flight, limited by connectionPool.maxRetries.
+   * @return the permit (hold it while the retry attempt runs), or null on overflow.
+   */
+  RetryPermitPtr tryAcquireRetry();
 
   /** Exact (CAS) cap on connections across all workers (HAProxy style: never exceeds). */
   bool tryAcquireConnection();
   void releaseConnection();
   uint64_t activeConnections() const { return connections_active_.load(std::memory_order_relaxed); }
+  /** Exact cap on requests queued for a connection in all workers' pools (maxPendingRequests). */
+  bool tryAcquirePending();
+  void releasePending();
+
+  /** Hosts that are healthy and not ejected (readiness: requireUpstreams). */
+  size_t healthyHostCount() const;
+  /** The breaker's state, or nullopt when the upstream has none. */
+  std::optional<policies::BreakerState> breakerState() const;
+
+  /**
+   * Thread: main. The outlier-detection timer (UpstreamManager): runs the interval sweep when
+   * an interval has passed and ends ejections whose time is up.
+   */
+  void onOutlierTick(std::chrono::steady_clock::time_point now);
+  /** Publishes endpoint gauges (scrape time). */
+  void refreshGauges() const;
+  /** State for /upstreams. */
+  nlohmann::json toJson(std::chrono::steady_clock::time_point now) const;
+  const UpstreamStatsSharedPtr& stats() const { return stats_; }
 
   std::atomic<uint64_t> requests_total{0};
   std::atomic<uint64_t> requests_active{0};
@@ -36,15 +167,39 @@ public:
   std::atomic<uint64_t> overflow_total{0};
 
 private:
+  void countOverflow(OverflowLimit limit);
+  void recordOutlier(Host& host, policies::Outcome outcome, std::chrono::steady_clock::time_point now);
+  void applyOutlierEventLocked(const HostSet& set, const policies::OutlierEvent& event);
+  void updateEjectedGaugeLocked(const HostSet& set) const;
+
   config::UpstreamSpec spec_;
+  UpstreamStatsSharedPtr stats_;
+  policies::lb::LbConfig lb_config_;
   mutable std::mutex hosts_mutex_;
-  HostSetConstSharedPtr hosts_;
+  LbSnapshotConstSharedPtr snapshot_;  // guarded by hosts_mutex_
   std::atomic<uint64_t> connections_active_{0};
+  std::atomic<uint64_t> attempts_active_{0};  // for maxRequests (exact)
+  std::atomic<uint64_t> retries_active_{0};   // for maxRetries (exact)
+  std::atomic<uint64_t> pending_active_{0};   // for maxPendingRequests (exact)
+  std::unique_ptr<policies::CircuitBreaker> breaker_;
+  // Outlier detection: indices are positions in outlier_hosts_ (the set the detector was sized
+  // for); replaced with the host set.
+  mutable std::mutex outlier_mutex_;
+  std::unique_ptr<policies::OutlierDetector> outlier_;  // guarded by outlier_mutex_
+  HostSetConstSharedPtr outlier_hosts_;                 // guarded by outlier_mutex_
+  std::chrono::steady_clock::time_point next_outlier_interval_{};  // guarded by outlier_mutex_
 };
 using UpstreamSharedPtr = std::shared_ptr<Upstream>;
 
 /** Builds the host set for a spec (static endpoints; names resolved at load). */
 HostSetConstSharedPtr buildStaticHostSet(const config::UpstreamSpec& spec);
+
+/**
+ * Builds a host set from addresses, reusing the Host object of every address already in
+ * `previous` (counters, load, health and ejection survive a refresh). Duplicates are dropped.
+ */
+HostSetConstSharedPtr buildHostSet(const std::vector<std::pair<std::string, uint32_t>>& addresses,
+                                   const HostSetConstSharedPtr& previous);
 
 /** True when two specs describe the same upstream (reuse live state across a reload). */
 bool sameUpstream(const config::UpstreamSpec& a, const config::UpstreamSpec& b);
