@@ -140,7 +140,15 @@ private:
     req.http_minor = 0;
     if (has_cookie_) req.headers.add("cookie", std::move(cookie_));
     if (req.authority.empty()) {
+      if (req.headers.count("host") > 1) {
+        reject(400, "http2.invalid_host");
+        return;
+      }
       if (auto host = req.headers.get("host")) req.authority = std::string(*host);
+    } else {
+      // RFC 9113 §8.3.1: with :authority present, host is ignored. Dropping it means an HTTP/1
+      // upstream gets Host from the :authority we routed on, never a second, different one.
+      req.headers.remove("host");
     }
     if (req.scheme.empty()) req.scheme = "http";
     const uint64_t max_body = server_.limits_.max_request_body_bytes;
