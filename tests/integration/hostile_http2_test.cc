@@ -517,6 +517,22 @@ TEST_F(HostileHttp2Test, ContentLengthMismatchIsNeverForwardedWhole) {
   for (const auto& req : newUpstreamRequests()) EXPECT_NE("/smuggled", req.path);
 }
 
+// H7/P9 (hostile-and-fault-tests.md): when :authority and host disagree, :authority wins, so the
+// HTTP/1 upstream is never routed for one host and handed another.
+TEST_F(HostileHttp2Test, AuthorityWinsOverHostHeader) {
+  RawH2Connection conn(port());
+  ASSERT_TRUE(conn.connect()) << conn.lastError();
+  RawHeaders headers = {{":method", "GET"}, {":scheme", "http"}, {":authority", "good.example"},
+                        {":path", "/authority"}, {"host", "evil.example"}};
+  ASSERT_TRUE(conn.send(conn.headersFrame(1, headers, true)));
+  ASSERT_TRUE(conn.waitForStream(1));
+  EXPECT_EQ(200, conn.stream(1).status);
+  ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 1, deadlineIn(2s)));
+  auto req = newUpstreamRequests().at(0);
+  EXPECT_EQ("/authority", req.path);
+  EXPECT_EQ((std::vector<std::string>{"good.example"}), headerValues(req.headers, "host"));
+}
+
 // --- Limits -----------------------------------------------------------------------------------
 
 TEST_F(HostileHttp2Test, TooManyHeadersGet431OtherStreamsUnaffected) {
