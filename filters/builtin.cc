@@ -1,11 +1,19 @@
 #include "filters/builtin.h"
 
+#include "filters/bulkhead/bulkhead_filter.h"
+#include "filters/load_shed/load_shed_filter.h"
+#include "filters/rate_limit/rate_limit_filter.h"
+
 namespace bulwark::filters {
 
 void registerBuiltinFilters(http::FilterRegistry& registry) {
-  // Chain order. Filters are added here as they land (issue #6: rate_limit, load_shed,
-  // bulkhead; fallback answers are produced by the connection manager's local-reply path).
-  (void)registry;
+  // Chain order. A rate-limited request is refused before it can take a load-shedding or
+  // bulkhead slot; load shedding (the adaptive, cheapest rejection) runs before the bulkhead
+  // so that an overloaded route sheds instead of filling its queue. Fallback answers are
+  // produced by the connection manager's local-reply path, not by a filter.
+  registry.add(rate_limit::makeFactory());
+  registry.add(load_shed::makeFactory());
+  registry.add(bulkhead::makeFactory());
 }
 
 }  // namespace bulwark::filters

@@ -5,8 +5,9 @@
 namespace bulwark::filters {
 
 /**
- * The one list of built-in filters, in chain order (load shedding first, as architecture §11.4).
+ * The one list of built-in filters, in chain order: rate_limit -> load_shed -> bulkhead.
  * No static initializers: a filter exists only if it is listed here.
+ * Thread: main (start-up).
  */
 void registerBuiltinFilters(http::FilterRegistry& registry);
 
