@@ -9,19 +9,19 @@ namespace {
 
 // Flip `implemented` when the data path enforces the block (and update the golden tests).
 const std::vector<FeatureInfo> kFeatures = {
-    {Feature::Retries, "retries with attempts > 1", "#5", false},
-    {Feature::Hedging, "hedging", "#5", false},
+    {Feature::Retries, "retries with attempts > 1", "#5", true},
+    {Feature::Hedging, "hedging", "#5", true},
     {Feature::Idempotency, "idempotency", "#5", false},
-    {Feature::Bulkhead, "bulkhead", "#6", false},
-    {Feature::LoadShedding, "loadShedding", "#6", false},
-    {Feature::RateLimit, "rateLimit", "#6", false},
-    {Feature::Fallback, "fallback", "#6", false},
-    {Feature::CircuitBreaker, "circuitBreaker", "#6", false},
-    {Feature::OutlierDetection, "outlierDetection", "#6", false},
-    {Feature::HealthCheck, "healthCheck", "#7", false},
-    {Feature::DnsDiscovery, "endpoints.dns", "#7", false},
+    {Feature::Bulkhead, "bulkhead", "#6", true},
+    {Feature::LoadShedding, "loadShedding", "#6", true},
+    {Feature::RateLimit, "rateLimit", "#6", true},
+    {Feature::Fallback, "fallback", "#6", true},
+    {Feature::CircuitBreaker, "circuitBreaker", "#6", true},
+    {Feature::OutlierDetection, "outlierDetection", "#6", true},
+    {Feature::HealthCheck, "healthCheck", "#7", true},
+    {Feature::DnsDiscovery, "endpoints.dns", "#7", true},
     {Feature::AdvancedBalancing, "loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM",
-     "#7", false},
+     "#7", true},
 };
 
 const FeatureInfo& info(Feature feature) {

@@ -226,12 +226,13 @@ public:
     finish();
   }
   void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
-                      std::string_view fallback_trigger) override {
+                      std::string_view fallback_trigger, const HeaderMap& extra_headers) override {
     LocalReply reply;
     reply.status = status;
     reply.reason = std::string(reason);
     reply.grpc_status = std::string(grpc_status);
     reply.fallback_trigger = std::string(fallback_trigger);
+    reply.headers = extra_headers;
     localReply(std::move(reply));
   }
   bool fallbackReplaces(std::string_view trigger) const override {

@@ -1,10 +1,79 @@
 #include "proxy/router/route_table.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 namespace bulwark::router {
+namespace {
 
-Route::Route(const config::RouteSpec& spec) : spec_(spec) {
+policies::Jitter toPolicy(config::Jitter j) {
+  switch (j) {
+    case config::Jitter::Full: return policies::Jitter::Full;
+    case config::Jitter::Equal: return policies::Jitter::Equal;
+    case config::Jitter::None: return policies::Jitter::None;
+  }
+  return policies::Jitter::Full;
+}
+
+policies::NonIdempotentPolicy toPolicy(config::NonIdempotentPolicy p) {
+  switch (p) {
+    case config::NonIdempotentPolicy::Never: return policies::NonIdempotentPolicy::Never;
+    case config::NonIdempotentPolicy::WithIdempotencyKey: return policies::NonIdempotentPolicy::WithIdempotencyKey;
+    case config::NonIdempotentPolicy::Always: return policies::NonIdempotentPolicy::Always;
+  }
+  return policies::NonIdempotentPolicy::Never;
+}
+
+// Retry budgets are per upstream (Linkerd/Finagle): every route to the same upstream with the same
+// budget settings draws from one budget, across workers and across reloads.
+// NOTE: the registry only grows by distinct (upstream, percent, minRetryConcurrency) keys, which
+// come from config files, so it stays small.
+std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream, const config::RetryBudgetSpec& spec) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<policies::RetryBudget>> budgets;
+  std::string key = upstream + "|" + std::to_string(spec.percent) + "|" + std::to_string(spec.min_retry_concurrency);
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = budgets[key];
+  if (!slot) {
+    policies::RetryBudget::Options options;
+    options.percent = spec.percent;
+    // The reserve stays Linkerd's 10 retries/s (so a 100%-failing upstream sees at most
+    // (1 + percent/100) x the client rate + 10/s); minRetryConcurrency bounds retries in flight
+    // (Envoy's form), enforced by the router.
+    slot = std::make_shared<policies::RetryBudget>(options);
+  }
+  return slot;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec) {
+  auto route = std::make_shared<Route>(spec);
+  auto retry_on = policies::RetryOn::parse(route->retries_.retry_on, route->retries_.retriable_status_codes);
+  if (!retry_on) return Status::error("routes " + spec.name + ": retryOn: " + retry_on.error());
+  policies::RetryPolicy::Options options;
+  options.retry_on = *retry_on;
+  options.attempts = std::max<uint32_t>(route->retries_.attempts, 1);
+  options.backoff.base_interval = route->retries_.backoff.base_interval;
+  options.backoff.max_interval = route->retries_.backoff.max_interval;
+  options.backoff.jitter = toPolicy(route->retries_.backoff.jitter);
+  options.respect_retry_after = route->retries_.respect_retry_after;
+  options.max_retry_after = route->retries_.max_retry_after;
+  options.non_idempotent = toPolicy(route->retries_.non_idempotent);
+  route->retry_policy_ = std::make_shared<policies::RetryPolicy>(options);
+  route->retry_budget_ = sharedBudget(spec.upstream, route->retries_.budget);
+  if (spec.policies.hedging) {
+    policies::HedgePolicy::Options hedge;
+    hedge.delay = spec.policies.hedging->delay;
+    hedge.max_requests = spec.policies.hedging->max_requests;
+    route->hedge_policy_ = std::make_unique<policies::HedgePolicy>(hedge);
+  }
+  return std::shared_ptr<const Route>(route);
+}
+
+Route::Route(const config::RouteSpec& spec)
+    : spec_(spec), retries_(spec.policies.retries.value_or(config::RetriesSpec{})) {
   using Kind = config::PathMatchSpec::Kind;
   if (spec_.match.path.kind == Kind::Regex) {
     path_regex_ = std::make_unique<re2::RE2>(spec_.match.path.value);

@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "policies/retry/hedge_policy.h"
+#include "policies/retry/retry_budget.h"
+#include "policies/retry/retry_policy.h"
+#include "proxy/common/result.h"
 #include "proxy/config/spec.h"
 #include "proxy/http/headers.h"
 
@@ -14,6 +18,8 @@ namespace bulwark::router {
 /** A compiled route: matcher plus what the router needs. Immutable. Thread: any. */
 class Route {
 public:
+  /** Compiles a validated spec; fails only on what the loader cannot see (never in practice). */
+  static Result<std::shared_ptr<const Route>> create(const config::RouteSpec& spec);
   explicit Route(const config::RouteSpec& spec);
   bool matches(const http::RequestHeaders& headers) const;
   const config::RouteSpec& spec() const { return spec_; }
@@ -22,11 +28,23 @@ public:
   config::TimeoutsSpec timeouts() const { return spec_.policies.timeouts.value_or(config::TimeoutsSpec{}); }
   bool isGrpcRoute() const { return spec_.match.grpc.has_value(); }
 
+  /** Retry decisions for this route (attempts = 1 when the route has no retries block). */
+  const policies::RetryPolicy& retryPolicy() const { return *retry_policy_; }
+  /** Budget shared by every route with the same upstream and budget settings. */
+  policies::RetryBudget& retryBudget() const { return *retry_budget_; }
+  /** Hedging, when the route has a hedging block. */
+  const policies::HedgePolicy* hedgePolicy() const { return hedge_policy_.get(); }
+  const config::RetriesSpec& retries() const { return retries_; }
+
 private:
   config::RouteSpec spec_;
   std::unique_ptr<re2::RE2> path_regex_;
   std::vector<std::unique_ptr<re2::RE2>> header_regexes_;  // parallel to spec_.match.headers
   std::string grpc_prefix_;                                // "/pkg.Service/" or "/pkg.Service/Method"
+  config::RetriesSpec retries_;
+  std::shared_ptr<const policies::RetryPolicy> retry_policy_;
+  std::shared_ptr<policies::RetryBudget> retry_budget_;
+  std::unique_ptr<policies::HedgePolicy> hedge_policy_;
 };
 using RouteConstSharedPtr = std::shared_ptr<const Route>;
 

@@ -2,32 +2,320 @@
 
 #include <fmt/format.h>
 
+#include "policies/retry/retry_after.h"
 #include "proxy/http/grpc.h"
 
 namespace bulwark::router {
 namespace {
-constexpr size_t kPendingBodyHighWatermark = 1024 * 1024;
+
+/** The worker's generator behind the policies' Random seam. */
+class WorkerRandom : public policies::Random {
+public:
+  explicit WorkerRandom(std::mt19937_64& engine) : engine_(engine) {}
+  uint64_t next() override { return engine_(); }
+
+private:
+  std::mt19937_64& engine_;
+};
+
+void copyBuffer(evbuffer* from, evbuffer* to) {
+  int n = evbuffer_peek(from, -1, nullptr, nullptr, 0);
+  if (n <= 0) return;
+  std::vector<evbuffer_iovec> vec(static_cast<size_t>(n));
+  evbuffer_peek(from, -1, nullptr, vec.data(), n);
+  for (const auto& v : vec) evbuffer_add(to, v.iov_base, v.iov_len);
+}
+
+policies::LocalFailure toLocalFailure(http::StreamResetReason reason) {
+  switch (reason) {
+    case http::StreamResetReason::ConnectionFailure: return policies::LocalFailure::ConnectFailure;
+    case http::StreamResetReason::ConnectTimeout: return policies::LocalFailure::ConnectTimeout;
+    case http::StreamResetReason::RefusedStream: return policies::LocalFailure::RefusedStream;
+    case http::StreamResetReason::GoAwayBeforeProcessing: return policies::LocalFailure::GoAway;
+    case http::StreamResetReason::ProtocolError: return policies::LocalFailure::ProtocolError;
+    default: return policies::LocalFailure::Reset;
+  }
+}
+
 }  // namespace
+
+/**
+ * One attempt: a stream on a pooled connection to one host, its per-try timer, and the request
+ * bytes it still has to send. Thread: owning worker. Owned by the Router.
+ */
+class UpstreamRequest : public http::ResponseDecoder, public http::StreamCallbacks, public upstream::ConnPoolCallbacks {
+public:
+  UpstreamRequest(Router& router, Router::AttemptKind kind, uint32_t number, upstream::HostSharedPtr host,
+                  upstream::AttemptPermitPtr permit)
+      : router_(router), kind_(kind), number_(number), host_(std::move(host)), permit_(std::move(permit)),
+        start_(std::chrono::steady_clock::now()) {
+    pending_ = evbuffer_new();
+    host_->active_requests.fetch_add(1, std::memory_order_relaxed);
+    host_->requests_total.fetch_add(1, std::memory_order_relaxed);
+    router_.route_.upstream->requests_active.fetch_add(1, std::memory_order_relaxed);
+    router_.route_.upstream->requests_total.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  ~UpstreamRequest() override {
+    cancel();
+    evbuffer_free(pending_);
+    if (!reported_) {
+      host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
+      router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  void start(upstream::ConnPool& pool, std::chrono::nanoseconds per_try) {
+    if (per_try.count() > 0) {
+      per_try_timer_ = router_.ctx_.dispatcher.createTimer([this] { onPerTryTimeout(); });
+      per_try_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(per_try));
+    }
+    // onPoolReady/onPoolFailure may run before newStream returns.
+    pool_handle_ = pool.newStream(*this, *this);
+  }
+
+  /** Queues or sends request body. data is copied when `copy`, else moved. */
+  void sendBody(evbuffer* data, bool end_stream, bool copy) {
+    if (finished_) return;
+    if (encoder_ != nullptr) {
+      if (copy) {
+        evbuffer* tmp = evbuffer_new();
+        copyBuffer(data, tmp);
+        encoder_->encodeData(tmp, end_stream);
+        evbuffer_free(tmp);
+      } else {
+        encoder_->encodeData(data, end_stream);
+      }
+      if (end_stream) end_sent_ = true;
+      return;
+    }
+    if (copy) {
+      copyBuffer(data, pending_);
+    } else {
+      evbuffer_add_buffer(pending_, data);
+    }
+    pending_end_ = pending_end_ || end_stream;
+  }
+
+  void sendTrailers(const http::HeaderMap& trailers) {
+    if (finished_) return;
+    if (encoder_ != nullptr) {
+      encoder_->encodeTrailers(trailers);
+      end_sent_ = true;
+    } else {
+      pending_trailers_ = trailers;
+      pending_end_ = true;
+    }
+  }
+
+  /** Abandons the attempt: drops a queued pool request or resets the stream. No callbacks. */
+  void cancel() {
+    if (per_try_timer_) per_try_timer_->disableTimer();
+    if (pool_handle_ != nullptr) {
+      pool_handle_->cancel();
+      pool_handle_ = nullptr;
+    }
+    if (encoder_ != nullptr) {
+      auto* encoder = encoder_;
+      encoder_ = nullptr;
+      encoder->stream().setCallbacks(nullptr);
+      if (!complete_) encoder->stream().resetStream(http::StreamResetReason::LocalReset);
+    }
+    finished_ = true;
+  }
+
+  void readDisable(bool disable) {
+    if (encoder_ != nullptr && !complete_) encoder_->stream().readDisable(disable);
+  }
+
+  policies::AttemptResult result(uint32_t status, const http::ResponseHeaders* headers) const {
+    policies::AttemptResult r;
+    r.http_status = status;
+    r.request_sent = request_sent_;
+    r.grpc = router_.grpc_;
+    if (headers != nullptr) {
+      if (auto gs = headers->headers.get("grpc-status")) r.grpc_status = policies::parseGrpcStatus(*gs);
+    }
+    return r;
+  }
+
+  /** Hands the result and the permit to the upstream (breaker, outlier detection, counters). */
+  void report(const policies::AttemptResult& result) {
+    if (reported_) return;
+    reported_ = true;
+    host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
+    router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
+    auto now = std::chrono::steady_clock::now();
+    auto latency = now - start_;
+    router_.route_.stats->attempt_duration->Observe(std::chrono::duration<double>(latency).count());
+    router_.route_.upstream->onAttemptComplete(*host_, result, latency, std::move(permit_), now);
+  }
+
+  // upstream::ConnPoolCallbacks
+  void onPoolReady(http::RequestEncoder& encoder, const upstream::Host&) override {
+    pool_handle_ = nullptr;
+    encoder_ = &encoder;
+    encoder_->stream().setCallbacks(this);
+    http::RequestHeaders headers = *router_.request_;
+    headers.headers.set("x-bulwark-attempt", std::to_string(number_));
+    if (router_.grpc_) {
+      if (number_ > 1) headers.headers.set("grpc-previous-rpc-attempts", std::to_string(number_ - 1));
+      // The upstream sees the deadline this attempt actually has left.
+      auto left = router_.remaining();
+      if (router_.deadline_) {
+        headers.headers.set("grpc-timeout",
+                            http::grpc::encodeTimeout(std::chrono::duration_cast<std::chrono::microseconds>(left)));
+      }
+    }
+    bool has_body = evbuffer_get_length(pending_) > 0 || pending_trailers_.has_value();
+    bool end_now = pending_end_ && !has_body;
+    request_sent_ = true;
+    encoder_->encodeHeaders(headers, end_now);
+    if (encoder_ == nullptr) return;  // reset inline
+    if (end_now) {
+      end_sent_ = true;
+      return;
+    }
+    if (evbuffer_get_length(pending_) > 0 || (pending_end_ && !pending_trailers_)) {
+      encoder_->encodeData(pending_, pending_end_ && !pending_trailers_);
+      if (pending_end_ && !pending_trailers_) end_sent_ = true;
+    }
+    if (encoder_ != nullptr && pending_trailers_) {
+      encoder_->encodeTrailers(*pending_trailers_);
+      pending_trailers_.reset();
+      end_sent_ = true;
+    }
+  }
+
+  void onPoolFailure(upstream::PoolFailureReason reason, std::string_view detail) override {
+    pool_handle_ = nullptr;
+    finished_ = true;
+    if (per_try_timer_) per_try_timer_->disableTimer();
+    policies::AttemptResult r = result(0, nullptr);
+    switch (reason) {
+      case upstream::PoolFailureReason::Overflow:
+        r.local_failure = policies::LocalFailure::ConnectFailure;
+        router_.onAttemptFailed(*this, r, "upstream_overflow", detail, 503, nullptr);
+        return;
+      case upstream::PoolFailureReason::ConnectTimeout:
+        r.local_failure = policies::LocalFailure::ConnectTimeout;
+        router_.onAttemptFailed(*this, r, "upstream_connect_timeout", detail, 503, nullptr);
+        return;
+      default:
+        r.local_failure = policies::LocalFailure::ConnectFailure;
+        router_.onAttemptFailed(*this, r, "upstream_connect_failure", detail, 503, nullptr);
+        return;
+    }
+  }
+
+  // http::ResponseDecoder
+  void decode1xxHeaders(http::ResponseHeadersPtr&&) override {
+    // 100 Continue is not forwarded: the downstream codec answered the client's Expect itself.
+  }
+  void decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override {
+    headers_received_ = true;
+    if (per_try_timer_) per_try_timer_->disableTimer();
+    if (end_stream) complete_ = true;
+    router_.onAttemptHeaders(*this, std::move(headers), end_stream);
+  }
+  void decodeData(evbuffer* data, bool end_stream) override {
+    if (end_stream) complete_ = true;
+    router_.onAttemptData(*this, data, end_stream);
+  }
+  void decodeTrailers(http::HeaderMap&& trailers) override {
+    complete_ = true;
+    router_.onAttemptTrailers(*this, std::move(trailers));
+  }
+
+  // http::StreamCallbacks
+  void onResetStream(http::StreamResetReason reason, std::string_view detail) override {
+    encoder_ = nullptr;
+    finished_ = true;
+    if (per_try_timer_) per_try_timer_->disableTimer();
+    policies::AttemptResult r = result(0, nullptr);
+    r.local_failure = toLocalFailure(reason);
+    if (reason == http::StreamResetReason::ConnectionFailure && !request_sent_) {
+      r.local_failure = policies::LocalFailure::ConnectFailure;
+    }
+    std::string_view why = "upstream_reset";
+    uint32_t status = 502;
+    switch (r.local_failure) {
+      case policies::LocalFailure::ConnectFailure: why = "upstream_connect_failure"; status = 503; break;
+      case policies::LocalFailure::ConnectTimeout: why = "upstream_connect_timeout"; status = 503; break;
+      case policies::LocalFailure::RefusedStream:
+      case policies::LocalFailure::GoAway: why = "upstream_refused_stream"; status = 503; break;
+      case policies::LocalFailure::ProtocolError: why = "upstream_protocol_error"; status = 502; break;
+      default: break;
+    }
+    router_.onAttemptFailed(*this, r, why, detail, status, nullptr);
+  }
+  void onAboveWriteBufferHighWatermark() override { router_.onAttemptWritable(*this, false); }
+  void onBelowWriteBufferLowWatermark() override { router_.onAttemptWritable(*this, true); }
+
+  bool headersReceived() const { return headers_received_; }
+  bool complete() const { return complete_; }
+  const upstream::Host& host() const { return *host_; }
+  Router::AttemptKind kind() const { return kind_; }
+
+private:
+  void onPerTryTimeout() {
+    if (headers_received_ || finished_) return;
+    auto r = result(0, nullptr);
+    r.local_failure = policies::LocalFailure::PerTryTimeout;
+    cancel();
+    router_.onAttemptFailed(*this, r, "upstream_per_try_timeout", "per-try timeout", 504, nullptr);
+  }
+
+  Router& router_;
+  Router::AttemptKind kind_;
+  uint32_t number_;
+  upstream::HostSharedPtr host_;
+  upstream::AttemptPermitPtr permit_;
+  std::chrono::steady_clock::time_point start_;
+  upstream::Cancellable* pool_handle_ = nullptr;
+  http::RequestEncoder* encoder_ = nullptr;
+  evbuffer* pending_;
+  bool pending_end_ = false;
+  std::optional<http::HeaderMap> pending_trailers_;
+  bool request_sent_ = false;
+  bool end_sent_ = false;
+  bool headers_received_ = false;
+  bool complete_ = false;
+  bool finished_ = false;
+  bool reported_ = false;
+  event::TimerPtr per_try_timer_;
+};
 
 Router::Router(server::WorkerContext& ctx, RouterCallbacks& callbacks, const server::RouteEntry& route,
                std::string downstream_address)
-    : ctx_(ctx), callbacks_(callbacks), route_(route), downstream_address_(std::move(downstream_address)) {
-  pending_body_ = evbuffer_new();
+    : ctx_(ctx), callbacks_(callbacks), route_(route), downstream_address_(std::move(downstream_address)),
+      random_(std::make_unique<WorkerRandom>(ctx.rng)) {
+  replay_body_ = evbuffer_new();
 }
 
 Router::~Router() {
-  cleanupAttempt(true);
-  evbuffer_free(pending_body_);
+  *alive_ = false;
+  attempts_.clear();
+  evbuffer_free(replay_body_);
+}
+
+std::chrono::nanoseconds Router::remaining() const {
+  if (!deadline_) return std::chrono::nanoseconds::max();
+  return std::max(std::chrono::nanoseconds(0), *deadline_ - std::chrono::steady_clock::now());
 }
 
 void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream) {
   request_ = std::move(headers);
   request_complete_ = end_stream;
   grpc_ = request_->isGrpc();
+  const auto& spec = route_.route->spec();
+  std::string key_header = spec.policies.idempotency ? spec.policies.idempotency->header : "idempotency-key";
+  http::toLowerInPlace(key_header);
+  has_idempotency_key_ = request_->headers.has(key_header);
 
   // Deadline: the route's request timeout, tightened by the client's grpc-timeout when honored.
   auto timeouts = route_.route->timeouts();
-  std::chrono::microseconds deadline = std::chrono::duration_cast<std::chrono::microseconds>(timeouts.request);
+  std::chrono::microseconds budget = std::chrono::duration_cast<std::chrono::microseconds>(timeouts.request);
   if (grpc_ && timeouts.grpc.honor_deadline) {
     if (auto value = request_->headers.get("grpc-timeout")) {
       if (auto client = http::grpc::parseTimeout(*value)) {
@@ -37,77 +325,74 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
         }
         effective -= std::chrono::duration_cast<std::chrono::microseconds>(timeouts.grpc.deadline_offset);
         if (effective.count() < 0) effective = std::chrono::microseconds(0);
-        if (deadline.count() == 0 || effective < deadline) deadline = effective;
+        if (budget.count() == 0 || effective < budget) budget = effective;
       }
     }
   }
-  if (grpc_ && deadline.count() > 0) {
-    // The upstream sees the deadline it actually has left.
-    request_->headers.set("grpc-timeout", http::grpc::encodeTimeout(deadline));
-  }
-  if (deadline.count() > 0) {
+  if (budget.count() > 0) {
+    deadline_ = std::chrono::steady_clock::now() + budget;
     request_timer_ = ctx_.dispatcher.createTimer([this] { onRequestTimeout(); });
-    request_timer_->enableTimer(deadline);
+    request_timer_->enableTimer(budget);
   }
-  startAttempt();
+  route_.route->retryBudget().recordRequest(std::chrono::steady_clock::now());
+  startAttempt(AttemptKind::Initial);
+  if (!done_ && route_.route->hedgePolicy() != nullptr) armHedgeTimer();
 }
 
-void Router::startAttempt() {
-  ++attempts_;
-  auto& tlu = ctx_.upstreamFor(route_.upstream);
-  host_ = tlu.pickHost(ctx_.rng, upstream::LbContext{});
-  if (!host_) {
-    failUpstream(503, "no_healthy_upstream", "UNAVAILABLE");
+void Router::startAttempt(AttemptKind kind) {
+  if (done_) return;
+  auto now = std::chrono::steady_clock::now();
+  auto admitted = route_.upstream->admitAttempt(now);
+  if (auto* rejection = std::get_if<upstream::AdmitRejection>(&admitted)) {
+    if (!attempts_.empty()) return;  // a hedge that cannot start: the other attempts go on
+    http::HeaderMap extra;
+    std::string trigger;
+    if (rejection->reason == "circuit_open") {
+      trigger = "circuitOpen";
+      auto secs = std::max<int64_t>(1, (rejection->retry_after.count() + 999) / 1000);
+      if (grpc_) {
+        extra.add("grpc-retry-pushback-ms", std::to_string(rejection->retry_after.count()));
+      } else {
+        extra.add("retry-after", std::to_string(secs));
+      }
+    }
+    failRequest(503, rejection->reason, "UNAVAILABLE", trigger, extra);
     return;
   }
-  host_address_ = host_->address;
-  host_->active_requests.fetch_add(1, std::memory_order_relaxed);
-  host_->requests_total.fetch_add(1, std::memory_order_relaxed);
-  route_.upstream->requests_active.fetch_add(1, std::memory_order_relaxed);
-  route_.upstream->requests_total.fetch_add(1, std::memory_order_relaxed);
-  attempt_start_ = std::chrono::steady_clock::now();
-  route_.stats->attempts_initial->Increment();
-  pool_ = &tlu.poolFor(host_);
-  // onPoolReady/onPoolFailure may run before newStream returns.
-  pool_handle_ = pool_->newStream(*this, *this);
-}
-
-void Router::onPoolReady(http::RequestEncoder& encoder, const upstream::Host&) {
-  pool_handle_ = nullptr;
-  encoder_ = &encoder;
-  encoder_->stream().setCallbacks(this);
-  encoder_->encodeHeaders(*request_, request_complete_ && evbuffer_get_length(pending_body_) == 0 &&
-                                         !pending_trailers_);
-  if (encoder_ == nullptr) return;  // Reset inline.
-  if (evbuffer_get_length(pending_body_) > 0 || (pending_end_stream_ && !pending_trailers_)) {
-    bool end = pending_end_stream_ && !pending_trailers_;
-    encoder_->encodeData(pending_body_, end);
+  auto permit = std::move(std::get<upstream::AttemptPermitPtr>(admitted));
+  auto& tlu = ctx_.upstreamFor(route_.upstream);
+  upstream::LbContext lb;
+  if (route_.route->retries().retry_ignore_previous_hosts) {
+    lb.attempted = std::span<const upstream::Host* const>(attempted_hosts_.data(), attempted_hosts_.size());
   }
-  if (encoder_ != nullptr && pending_trailers_) {
-    encoder_->encodeTrailers(*pending_trailers_);
-    pending_trailers_.reset();
+  auto host = tlu.pickHost(ctx_.rng, lb);
+  if (!host) {
+    if (attempts_.empty()) failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+    return;
   }
-  if (downstream_read_disabled_) {
-    downstream_read_disabled_ = false;
-    callbacks_.readDisableDownstream(false);
+  ++attempts_started_;
+  attempted_hosts_.push_back(host.get());
+  last_host_ = host->address;
+  switch (kind) {
+    case AttemptKind::Initial: route_.stats->attempts_initial->Increment(); break;
+    case AttemptKind::Retry: route_.stats->attempts_retry->Increment(); break;
+    case AttemptKind::Hedge: route_.stats->attempts_hedge->Increment(); break;
   }
-}
-
-void Router::onPoolFailure(upstream::PoolFailureReason reason, std::string_view detail) {
-  pool_handle_ = nullptr;
-  finishAttempt(true);
-  switch (reason) {
-    case upstream::PoolFailureReason::Overflow:
-      failUpstream(503, "upstream_overflow", "UNAVAILABLE");
-      return;
-    case upstream::PoolFailureReason::ConnectTimeout:
-      failUpstream(503, "upstream_connect_timeout", "UNAVAILABLE");
-      return;
-    default:
-      (void)detail;
-      failUpstream(503, "upstream_connect_failure", "UNAVAILABLE");
-      return;
+  auto attempt = std::make_unique<UpstreamRequest>(*this, kind, attempts_started_, host, std::move(permit));
+  auto* raw = attempt.get();
+  attempts_.push_back(std::move(attempt));
+  // Everything the downstream sent so far goes to the new attempt first.
+  if (evbuffer_get_length(replay_body_) > 0) {
+    raw->sendBody(replay_body_, request_complete_ && !request_trailers_, true);
+  } else if (request_complete_ && !request_trailers_) {
+    evbuffer* empty = evbuffer_new();
+    raw->sendBody(empty, true, false);
+    evbuffer_free(empty);
   }
+  if (request_trailers_) raw->sendTrailers(*request_trailers_);
+  auto per_try = std::chrono::duration_cast<std::chrono::nanoseconds>(route_.route->retries().per_try_timeout);
+  if (per_try.count() > 0 && deadline_) per_try = std::min(per_try, remaining());
+  raw->start(tlu.poolFor(host), per_try);
 }
 
 void Router::onRequestData(evbuffer* data, bool end_stream) {
@@ -116,171 +401,291 @@ void Router::onRequestData(evbuffer* data, bool end_stream) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
-  if (encoder_ != nullptr) {
-    encoder_->encodeData(data, end_stream);
-    return;
+  bool may_replay = route_.route->retries().attempts > 1 || route_.route->hedgePolicy() != nullptr;
+  if (may_replay && !body_overflowed_) {
+    if (evbuffer_get_length(replay_body_) + evbuffer_get_length(data) <= route_.route->retries().retry_buffer_limit) {
+      copyBuffer(data, replay_body_);
+    } else {
+      // Too large to replay: this request will not be retried (retryBufferLimit).
+      body_overflowed_ = true;
+      evbuffer_drain(replay_body_, evbuffer_get_length(replay_body_));
+    }
+  } else if (!may_replay) {
+    body_overflowed_ = true;
   }
-  // No connection yet: hold the body, and stop reading once a bounded amount is held.
-  evbuffer_add_buffer(pending_body_, data);
-  pending_end_stream_ = end_stream;
-  if (!downstream_read_disabled_ && evbuffer_get_length(pending_body_) > kPendingBodyHighWatermark) {
-    downstream_read_disabled_ = true;
-    callbacks_.readDisableDownstream(true);
+  size_t live = 0;
+  for (auto& a : attempts_) {
+    if (!a->complete()) ++live;
+  }
+  size_t i = 0;
+  for (auto& a : attempts_) {
+    if (a->complete()) continue;
+    ++i;
+    a->sendBody(data, end_stream, i < live);  // the last live attempt takes the bytes
+  }
+  if (live == 0) {
+    evbuffer_drain(data, evbuffer_get_length(data));
   }
 }
 
 void Router::onRequestTrailers(http::HeaderMap&& trailers) {
   request_complete_ = true;
   if (done_) return;
-  if (encoder_ != nullptr) {
-    encoder_->encodeTrailers(trailers);
-  } else {
-    pending_trailers_ = std::move(trailers);
-    pending_end_stream_ = true;
-  }
+  for (auto& a : attempts_) a->sendTrailers(trailers);
+  request_trailers_ = std::move(trailers);
 }
 
-void Router::decode1xxHeaders(http::ResponseHeadersPtr&&) {
-  // 100 Continue from the upstream is not forwarded: the downstream codec already answered the
-  // client's Expect itself (as Envoy does by default).
-}
-
-void Router::decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) {
-  response_headers_received_ = true;
-  if (end_stream) {
-    response_complete_ = true;
-  }
-  uint32_t status = headers->status;
-  if (status >= 500 && callbacks_.fallbackReplaces("upstream5xx")) {
-    // The route serves a degraded answer instead of the upstream's error.
-    response_headers_received_ = false;
-    cleanupAttempt(true);
-    failUpstream(status, "upstream_5xx", "UNAVAILABLE");
-    return;
-  }
-  if (end_stream) finishAttempt(status >= 500);
-  callbacks_.encodeHeaders(std::move(headers), end_stream);
-  if (end_stream) {
-    done_ = true;
-    if (request_timer_) request_timer_->disableTimer();
-  }
-}
-
-void Router::decodeData(evbuffer* data, bool end_stream) {
-  if (end_stream) {
-    response_complete_ = true;
-    finishAttempt(false);
-    done_ = true;
-    if (request_timer_) request_timer_->disableTimer();
-  }
-  callbacks_.encodeData(data, end_stream);
-}
-
-void Router::decodeTrailers(http::HeaderMap&& trailers) {
-  response_complete_ = true;
-  finishAttempt(false);
-  done_ = true;
-  if (request_timer_) request_timer_->disableTimer();
-  callbacks_.encodeTrailers(std::move(trailers));
-}
-
-void Router::finishAttempt(bool error) {
-  if (!host_) return;
-  if (error) host_->errors_total.fetch_add(1, std::memory_order_relaxed);
-  host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
-  route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
-  auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - attempt_start_).count();
-  route_.stats->attempt_duration->Observe(elapsed);
-  host_.reset();
-  if (response_complete_) {
-    encoder_ = nullptr;  // The codec ends the stream itself.
-  }
-}
-
-void Router::onResetStream(http::StreamResetReason reason, std::string_view detail) {
-  encoder_ = nullptr;
-  finishAttempt(true);
-  if (done_) return;
-  detail_ = std::string(detail);
-  switch (reason) {
-    case http::StreamResetReason::ConnectionFailure:
-    case http::StreamResetReason::ConnectTimeout:
-      failUpstream(503, "upstream_connect_failure", "UNAVAILABLE");
-      return;
-    case http::StreamResetReason::RefusedStream:
-    case http::StreamResetReason::GoAwayBeforeProcessing:
-      failUpstream(503, "upstream_refused_stream", "UNAVAILABLE");
-      return;
-    case http::StreamResetReason::ProtocolError:
-      failUpstream(502, "upstream_protocol_error", "UNAVAILABLE");
-      return;
-    default:
-      failUpstream(502, "upstream_reset", "UNAVAILABLE");
-      return;
-  }
-}
-
-void Router::failUpstream(uint32_t status, std::string_view reason, std::string_view grpc_status) {
-  done_ = true;
-  if (request_timer_) request_timer_->disableTimer();
-  if (detail_.empty()) detail_ = std::string(reason);
-  std::string_view trigger = reason == "request_timeout" ? "timeout" : "upstream5xx";
-  callbacks_.sendLocalReply(status, reason, grpc_status, trigger);
-}
-
-void Router::onRequestTimeout() {
-  if (done_) return;
-  cleanupAttempt(true);
-  failUpstream(504, "request_timeout", "DEADLINE_EXCEEDED");
-}
-
-void Router::cleanupAttempt(bool reset_upstream) {
-  if (pool_handle_ != nullptr) {
-    pool_handle_->cancel();
-    pool_handle_ = nullptr;
-  }
-  if (encoder_ != nullptr && reset_upstream) {
-    auto* encoder = encoder_;
-    encoder_ = nullptr;
-    encoder->stream().setCallbacks(nullptr);
-    encoder->stream().resetStream(http::StreamResetReason::LocalReset);
-  }
-  if (host_) finishAttempt(true);
-}
-
-void Router::onDownstreamReset() {
-  done_ = true;
-  if (request_timer_) request_timer_->disableTimer();
-  cleanupAttempt(true);
-}
-
-void Router::onAboveWriteBufferHighWatermark() {
-  // The upstream cannot take request body as fast as the client sends it.
-  if (!downstream_read_disabled_) {
+void Router::onAttemptWritable(UpstreamRequest&, bool writable) {
+  if (!writable && !downstream_read_disabled_) {
     downstream_read_disabled_ = true;
     callbacks_.readDisableDownstream(true);
-  }
-}
-
-void Router::onBelowWriteBufferLowWatermark() {
-  if (downstream_read_disabled_) {
+  } else if (writable && downstream_read_disabled_) {
     downstream_read_disabled_ = false;
     callbacks_.readDisableDownstream(false);
   }
 }
 
-void Router::onDownstreamAboveWriteBufferHighWatermark() {
-  if (encoder_ != nullptr && !upstream_read_disabled_) {
-    upstream_read_disabled_ = true;
-    encoder_->stream().readDisable(true);
+bool Router::maybeRetry(const policies::AttemptResult& result, const http::ResponseHeaders* headers) {
+  if (done_ || retry_pending_) return false;
+  const auto& policy = route_.route->retryPolicy();
+  if (policy.options().attempts <= 1) return false;
+  policies::RetryRequest request;
+  request.result = result;
+  request.attempts_made = attempts_started_;
+  request.response_started = callbacks_.downstreamResponseStarted() || winner_ != nullptr;
+  request.body_buffered = canReplayBody();
+  request.method = request_->method;
+  request.has_idempotency_key = has_idempotency_key_;
+  request.deadline = deadline_;
+  request.now = std::chrono::steady_clock::now();
+  if (headers != nullptr) {
+    if (grpc_) {
+      if (auto v = headers->headers.get("grpc-retry-pushback-ms")) request.pushback = policies::parseGrpcRetryPushback(*v);
+    } else if (auto v = headers->headers.get("retry-after")) {
+      request.pushback = policies::parseRetryAfter(*v, std::chrono::system_clock::now());
+    }
+  }
+  auto decision = policy.decide(request, &route_.route->retryBudget(), *random_);
+  if (!decision.retry) {
+    switch (decision.why) {
+      case policies::NoRetryReason::AttemptsExhausted: route_.stats->retryLimitExceeded(); break;
+      case policies::NoRetryReason::BudgetExhausted: route_.stats->retryBudgetExhausted(); break;
+      default: break;
+    }
+    return false;
+  }
+  route_.stats->retry(std::string(decision.reason)).Increment();
+  if (decision.pushback_honored) route_.stats->pushbackHonored();
+  ++retries_started_;
+  scheduleRetry(decision.delay);
+  return true;
+}
+
+void Router::scheduleRetry(std::chrono::nanoseconds delay) {
+  retry_pending_ = true;
+  // Never retried inline (Envoy's rule): even a zero backoff runs from the event loop.
+  retry_timer_ = ctx_.dispatcher.createTimer([this] {
+    retry_pending_ = false;
+    startAttempt(AttemptKind::Retry);
+    if (!done_ && attempts_.empty()) failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+  });
+  retry_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(delay));
+}
+
+void Router::armHedgeTimer() {
+  const auto* hedge = route_.route->hedgePolicy();
+  policies::HedgePolicy::Request request;
+  request.method = request_->method;
+  request.grpc = grpc_;
+  request.has_idempotency_key = has_idempotency_key_;
+  request.attempts_started = attempts_started_;
+  request.response_started = winner_ != nullptr;
+  if (!hedge->eligible(request)) return;
+  hedge_timer_ = ctx_.dispatcher.createTimer([this] { onHedgeTimer(); });
+  hedge_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(hedge->delay()));
+}
+
+void Router::onHedgeTimer() {
+  if (done_ || winner_ != nullptr || !request_complete_ || !canReplayBody()) return;
+  const auto* hedge = route_.route->hedgePolicy();
+  policies::HedgePolicy::Request request;
+  request.method = request_->method;
+  request.grpc = grpc_;
+  request.has_idempotency_key = has_idempotency_key_;
+  request.attempts_started = attempts_started_;
+  request.response_started = false;
+  if (hedge->decide(request, &route_.route->retryBudget())) return;  // reason why not
+  route_.stats->hedge("started");
+  startAttempt(AttemptKind::Hedge);
+  armHedgeTimer();
+}
+
+void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers, bool end_stream) {
+  if (done_ || (winner_ != nullptr && winner_ != &attempt)) return;
+  uint32_t status = headers->status;
+  auto result = attempt.result(status, headers.get());
+  // A retriable answer (503, trailers-only UNAVAILABLE, ...) is retried before anything goes
+  // downstream, when the policy allows it.
+  auto outcome = policies::classify(result);
+  if (outcome != policies::Outcome::Success && winner_ == nullptr) {
+    bool others_live = false;
+    for (auto& a : attempts_) {
+      if (a.get() != &attempt && !a->complete()) others_live = true;
+    }
+    if (maybeRetry(result, headers.get()) || others_live) {
+      attempt.cancel();
+      retireAttempt(attempt, result);
+      return;
+    }
+  }
+  if (status >= 500 && callbacks_.fallbackReplaces("upstream5xx")) {
+    attempt.cancel();
+    retireAttempt(attempt, result);
+    failRequest(status, "upstream_5xx", "UNAVAILABLE", "upstream5xx");
+    return;
+  }
+  winner_ = &attempt;
+  if (attempt.kind() == AttemptKind::Hedge) route_.stats->hedge("won");
+  if (hedge_timer_) hedge_timer_->disableTimer();
+  resetOtherAttempts(&attempt);
+  if (end_stream) {
+    done_ = true;
+    if (request_timer_) request_timer_->disableTimer();
+    attempt.report(result);
+    route_.stats->attempts_per_request->Observe(attempts_started_);
+  }
+  callbacks_.encodeHeaders(std::move(headers), end_stream);
+}
+
+void Router::onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_stream) {
+  if (winner_ != &attempt) {
+    evbuffer_drain(data, evbuffer_get_length(data));
+    return;
+  }
+  if (end_stream) {
+    done_ = true;
+    if (request_timer_) request_timer_->disableTimer();
+    attempt.report(attempt.result(200, nullptr));
+    route_.stats->attempts_per_request->Observe(attempts_started_);
+  }
+  callbacks_.encodeData(data, end_stream);
+}
+
+void Router::onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers) {
+  if (winner_ != &attempt) return;
+  done_ = true;
+  if (request_timer_) request_timer_->disableTimer();
+  auto result = attempt.result(200, nullptr);
+  if (auto gs = trailers.get("grpc-status")) result.grpc_status = policies::parseGrpcStatus(*gs);
+  attempt.report(result);
+  route_.stats->attempts_per_request->Observe(attempts_started_);
+  callbacks_.encodeTrailers(std::move(trailers));
+}
+
+void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result, std::string_view reason,
+                             std::string_view detail, uint32_t status, const http::ResponseHeaders* headers) {
+  if (done_) {
+    retireAttempt(attempt, result);
+    return;
+  }
+  if (winner_ == &attempt) {
+    // The response already started downstream: nothing to retry; the stream must be reset.
+    retireAttempt(attempt, result);
+    detail_ = std::string(reason);
+    failRequest(status, reason, "UNAVAILABLE", "");
+    return;
+  }
+  detail_ = fmt::format("{}: {}", reason, detail);
+  bool retrying = maybeRetry(result, headers);
+  retireAttempt(attempt, result);
+  if (retrying) return;
+  for (auto& a : attempts_) {
+    if (!a->complete()) return;  // another hedge is still running
+  }
+  if (retry_pending_) return;
+  std::string_view grpc_status = result.local_failure == policies::LocalFailure::PerTryTimeout ? "DEADLINE_EXCEEDED"
+                                                                                               : "UNAVAILABLE";
+  std::string_view trigger = result.local_failure == policies::LocalFailure::PerTryTimeout ? "timeout" : "upstream5xx";
+  failRequest(status, reason, grpc_status, trigger);
+}
+
+void Router::retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result) {
+  attempt.report(result);
+  for (auto it = attempts_.begin(); it != attempts_.end(); ++it) {
+    if (it->get() == &attempt) {
+      // The attempt may be on the call stack (its codec callback): delete it later.
+      struct Holder : event::DeferredDeletable {
+        std::unique_ptr<UpstreamRequest> attempt;
+      };
+      auto holder = std::make_unique<Holder>();
+      holder->attempt = std::move(*it);
+      attempts_.erase(it);
+      ctx_.dispatcher.deferredDelete(std::move(holder));
+      return;
+    }
   }
 }
 
-void Router::onDownstreamBelowWriteBufferLowWatermark() {
-  if (encoder_ != nullptr && upstream_read_disabled_) {
-    upstream_read_disabled_ = false;
-    encoder_->stream().readDisable(false);
+void Router::resetOtherAttempts(UpstreamRequest* keep) {
+  std::vector<UpstreamRequest*> others;
+  for (auto& a : attempts_) {
+    if (a.get() != keep) others.push_back(a.get());
   }
+  for (auto* a : others) {
+    a->cancel();
+    // A hedge that lost is not its host's failure: it is reported as a success so the breaker
+    // and outlier detection only learn from real answers.
+    retireAttempt(*a, a->result(200, nullptr));
+  }
+}
+
+void Router::failRequest(uint32_t status, std::string_view reason, std::string_view grpc_status,
+                         std::string_view fallback_trigger, const http::HeaderMap& extra) {
+  if (done_) return;
+  done_ = true;
+  if (request_timer_) request_timer_->disableTimer();
+  if (retry_timer_) retry_timer_->disableTimer();
+  if (hedge_timer_) hedge_timer_->disableTimer();
+  if (detail_.empty()) detail_ = std::string(reason);
+  route_.stats->attempts_per_request->Observe(attempts_started_);
+  callbacks_.sendLocalReply(status, reason, grpc_status, fallback_trigger, extra);
+}
+
+void Router::onRequestTimeout() {
+  if (done_) return;
+  std::vector<UpstreamRequest*> all;
+  for (auto& a : attempts_) all.push_back(a.get());
+  for (auto* a : all) {
+    a->cancel();
+    auto r = a->result(0, nullptr);
+    r.local_failure = policies::LocalFailure::PerTryTimeout;
+    retireAttempt(*a, r);
+  }
+  winner_ = nullptr;
+  route_.stats->deadlineExceeded();
+  failRequest(504, "request_timeout", "DEADLINE_EXCEEDED", "timeout");
+}
+
+void Router::onDownstreamReset() {
+  done_ = true;
+  if (request_timer_) request_timer_->disableTimer();
+  if (retry_timer_) retry_timer_->disableTimer();
+  if (hedge_timer_) hedge_timer_->disableTimer();
+  std::vector<UpstreamRequest*> all;
+  for (auto& a : attempts_) all.push_back(a.get());
+  for (auto* a : all) {
+    a->cancel();
+    // The client left: not the host's failure.
+    retireAttempt(*a, a->result(200, nullptr));
+  }
+}
+
+void Router::onDownstreamAboveWriteBufferHighWatermark() {
+  if (winner_ != nullptr) winner_->readDisable(true);
+}
+
+void Router::onDownstreamBelowWriteBufferLowWatermark() {
+  if (winner_ != nullptr) winner_->readDisable(false);
 }
 
 }  // namespace bulwark::router

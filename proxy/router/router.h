@@ -1,10 +1,14 @@
 #pragma once
 
 #include <chrono>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "policies/outcome.h"
+#include "policies/random.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
 #include "proxy/server/config_snapshot.h"
@@ -25,24 +29,28 @@ public:
    * fallback_trigger names the route-fallback trigger this failure corresponds to.
    */
   virtual void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
-                              std::string_view fallback_trigger) = 0;
-  /** True when the route answers upstream 5xx responses with its fallback instead. */
+                              std::string_view fallback_trigger, const http::HeaderMap& extra_headers) = 0;
+  /** True when the route answers this trigger (e.g. "upstream5xx") with its fallback. */
   virtual bool fallbackReplaces(std::string_view trigger) const = 0;
   /** Stops/resumes reading the downstream request body (backpressure). */
   virtual void readDisableDownstream(bool disable) = 0;
   virtual bool downstreamResponseStarted() const = 0;
 };
 
+class UpstreamRequest;
+
 /**
  * The terminal stage: owns the deadline and the attempts (UpstreamRequest) of one downstream
- * request, relays the request body to the attempt and the response back (architecture §11.4).
+ * request — retries with backoff, budget and pushback, per-try timeouts and hedging — and relays
+ * the request body to the attempt and the winning response back (architecture §11.4).
+ * Retries are never started inline: always from a timer (Envoy's RetryState rule).
  * Thread: owning worker.
  */
-class Router : public http::ResponseDecoder, public http::StreamCallbacks, public upstream::ConnPoolCallbacks {
+class Router {
 public:
   Router(server::WorkerContext& ctx, RouterCallbacks& callbacks, const server::RouteEntry& route,
          std::string downstream_address);
-  ~Router() override;
+  ~Router();
 
   void onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream);
   void onRequestData(evbuffer* data, bool end_stream);
@@ -53,55 +61,65 @@ public:
   void onDownstreamAboveWriteBufferHighWatermark();
   void onDownstreamBelowWriteBufferLowWatermark();
 
-  const std::string& upstreamHost() const { return host_address_; }
+  const std::string& upstreamHost() const { return last_host_; }
   const std::string& responseDetail() const { return detail_; }
-  uint32_t attempts() const { return attempts_; }
-
-  // http::ResponseDecoder (upstream)
-  void decode1xxHeaders(http::ResponseHeadersPtr&& headers) override;
-  void decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override;
-  void decodeData(evbuffer* data, bool end_stream) override;
-  void decodeTrailers(http::HeaderMap&& trailers) override;
-  // http::StreamCallbacks (upstream stream)
-  void onResetStream(http::StreamResetReason reason, std::string_view detail) override;
-  void onAboveWriteBufferHighWatermark() override;
-  void onBelowWriteBufferLowWatermark() override;
-  // upstream::ConnPoolCallbacks
-  void onPoolReady(http::RequestEncoder& encoder, const upstream::Host& host) override;
-  void onPoolFailure(upstream::PoolFailureReason reason, std::string_view detail) override;
+  uint32_t attempts() const { return attempts_started_; }
 
 private:
-  void startAttempt();
+  friend class UpstreamRequest;
+  enum class AttemptKind { Initial, Retry, Hedge };
+
+  void startAttempt(AttemptKind kind);
+  void scheduleRetry(std::chrono::nanoseconds delay);
+  void armHedgeTimer();
+  void onHedgeTimer();
   void onRequestTimeout();
-  void cleanupAttempt(bool reset_upstream);
-  void finishAttempt(bool error);
-  void failUpstream(uint32_t status, std::string_view reason, std::string_view grpc_status);
+  // From UpstreamRequest.
+  void onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers, bool end_stream);
+  void onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_stream);
+  void onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers);
+  void onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result, std::string_view reason,
+                       std::string_view detail, uint32_t status, const http::ResponseHeaders* headers);
+  void onAttemptWritable(UpstreamRequest& attempt, bool writable);
+  /** Ends one attempt: report to the upstream, drop it (deferred). */
+  void retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result);
+  void resetOtherAttempts(UpstreamRequest* keep);
+  bool maybeRetry(const policies::AttemptResult& result, const http::ResponseHeaders* headers);
+  void failRequest(uint32_t status, std::string_view reason, std::string_view grpc_status,
+                   std::string_view fallback_trigger, const http::HeaderMap& extra = {});
+  std::chrono::nanoseconds remaining() const;
+  bool canReplayBody() const { return !body_overflowed_; }
 
   server::WorkerContext& ctx_;
   RouterCallbacks& callbacks_;
   const server::RouteEntry& route_;
   std::string downstream_address_;
-  http::RequestHeadersPtr request_;
+  std::unique_ptr<policies::Random> random_;
+
+  http::RequestHeadersPtr request_;  // kept for replay on retries
   bool grpc_ = false;
   bool request_complete_ = false;
-  evbuffer* pending_body_;          // body received before the attempt could take it
-  std::optional<http::HeaderMap> pending_trailers_;
-  bool pending_end_stream_ = false;
+  bool has_idempotency_key_ = false;
+  // The request body as sent so far, kept while it fits retryBufferLimit.
+  evbuffer* replay_body_;
+  bool body_overflowed_ = false;
+  std::optional<http::HeaderMap> request_trailers_;
   bool downstream_read_disabled_ = false;
-  bool upstream_read_disabled_ = false;
 
-  upstream::HostSharedPtr host_;
-  std::string host_address_;
-  upstream::Cancellable* pool_handle_ = nullptr;
-  upstream::ConnPool* pool_ = nullptr;
-  http::RequestEncoder* encoder_ = nullptr;
-  bool response_headers_received_ = false;
-  bool response_complete_ = false;
-  bool done_ = false;
-  uint32_t attempts_ = 0;
-  std::chrono::steady_clock::time_point attempt_start_;
-  std::string detail_;
+  std::list<std::unique_ptr<UpstreamRequest>> attempts_;
+  UpstreamRequest* winner_ = nullptr;  // the attempt whose response goes downstream
+  std::vector<const upstream::Host*> attempted_hosts_;
+  uint32_t attempts_started_ = 0;
+  uint32_t retries_started_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
   event::TimerPtr request_timer_;
+  event::TimerPtr retry_timer_;
+  event::TimerPtr hedge_timer_;
+  bool retry_pending_ = false;
+  bool done_ = false;
+  std::string last_host_;
+  std::string detail_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace bulwark::router

@@ -129,6 +129,7 @@ Server::Server(ServerOptions options, config::ProxyConfigSpec initial, const htt
       global_active_streams_(std::make_shared<std::atomic<uint64_t>>(0)) {
   if (options_.admin_address) spec_.admin.address = *options_.admin_address;
   stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
+  upstream_manager_ = std::make_unique<upstream::UpstreamManager>(dispatcher_, stats_->registry());
 }
 
 Server::~Server() {
@@ -141,15 +142,8 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->spec = spec;
   snapshot->generation = ++generation_;
-  for (const auto& us : spec.upstreams) {
-    auto existing = upstreams_.find(us.name);
-    if (existing != upstreams_.end() && upstream::sameUpstream(existing->second->spec(), us)) {
-      // Unchanged: keep live state (connections, counters) across the reload.
-      snapshot->upstreams[us.name] = existing->second;
-    } else {
-      snapshot->upstreams[us.name] = std::make_shared<upstream::Upstream>(us, upstream::buildStaticHostSet(us));
-    }
-  }
+  // Unchanged upstreams keep their live state (connections, counters, health) across a reload.
+  for (auto& [name, u] : upstream_manager_->prepare(spec.upstreams)) snapshot->upstreams[name] = u;
   std::map<std::string, const config::RouteSpec*> routes_by_name;
   for (const auto& r : spec.routes) routes_by_name[r.name] = &r;
   for (const auto& ls : spec.listeners) {
@@ -164,7 +158,9 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
       if (it == routes_by_name.end()) return Status::error(fmt::format("listener {}: unknown route {}", ls.name, name));
       const auto& rs = *it->second;
       RouteEntry entry;
-      entry.route = std::make_shared<router::Route>(rs);
+      auto compiled = router::Route::create(rs);
+      if (!compiled) return compiled.status();
+      entry.route = *compiled;
       entry.upstream = snapshot->upstreams.at(rs.upstream);
       entry.stats = stats_->routeStats(ls.name, rs.name, rs.upstream);
       if (filters_ != nullptr) {
@@ -264,6 +260,7 @@ Status Server::start() {
   if (auto status = bindListeners(**snapshot); !status) return status;
   snapshot_ = *snapshot;
   for (const auto& [name, u] : snapshot_->upstreams) upstreams_[name] = u;
+  upstream_manager_->activate(snapshot_->upstreams);
   for (auto& w : workers_) {
     w->setSnapshot(snapshot_);
     w->start();
@@ -317,7 +314,11 @@ void Server::startDrain() {
 void Server::checkDrainDone() {
   uint64_t connections = 0;
   for (auto& w : workers_) connections += w->connectionCount();
-  if (global_active_streams_->load() == 0 && (spec_.runtime.drain.exit_on_zero_active || connections == 0)) {
+  // exitOnZeroActive (Istio's EXIT_ON_ZERO_ACTIVE_CONNECTIONS): done once no request is active
+  // and every downstream connection is closed. A finished stream is not enough: its last
+  // response bytes may still wait in the connection's output buffer for a slow reader, and
+  // closing (FlushWrite) is what delivers them. Without it the drain lasts drain.timeout.
+  if (spec_.runtime.drain.exit_on_zero_active && global_active_streams_->load() == 0 && connections == 0) {
     spdlog::info("drain complete");
     event_base_loopexit(dispatcher_.base(), nullptr);
     return;
@@ -365,6 +366,7 @@ Status Server::reload() {
   snapshot_ = *snapshot;
   upstreams_.clear();
   for (const auto& [name, u] : snapshot_->upstreams) upstreams_[name] = u;
+  upstream_manager_->activate(snapshot_->upstreams);
   for (auto& w : workers_) w->setSnapshot(snapshot_);
   stats_->configReload("success").Increment();
   stats_->lastReloadSuccessful().Set(1);
@@ -390,39 +392,15 @@ std::string Server::readinessReport(bool& ok) const {
   out += fmt::format("[{}] not draining\n", not_draining ? "+" : "-");
   for (const auto& name : spec_.admin.require_upstreams) {
     auto it = upstreams_.find(name);
-    bool has_hosts = it != upstreams_.end() && it->second->hosts() && !it->second->hosts()->hosts.empty();
-    out += fmt::format("[{}] upstream {} has hosts\n", has_hosts ? "+" : "-", name);
+    bool has_hosts = it != upstreams_.end() && it->second->healthyHostCount() > 0;
+    out += fmt::format("[{}] upstream {} has a healthy host\n", has_hosts ? "+" : "-", name);
     ok = ok && has_hosts;
   }
   out += ok ? "ready\n" : "not ready\n";
   return out;
 }
 
-std::string Server::upstreamsJson() const {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& [name, u] : upstreams_) {
-    nlohmann::json hosts = nlohmann::json::array();
-    if (auto set = u->hosts()) {
-      for (const auto& h : set->hosts) {
-        hosts.push_back({{"address", h->address},
-                         {"weight", h->weight},
-                         {"activeRequests", h->active_requests.load()},
-                         {"requestsTotal", h->requests_total.load()},
-                         {"errorsTotal", h->errors_total.load()},
-                         {"connectFailuresTotal", h->connect_failures_total.load()},
-                         {"connectionsActive", h->connections_active.load()},
-                         {"health", "healthy"}});
-      }
-    }
-    out.push_back({{"name", name},
-                   {"activeRequests", u->requests_active.load()},
-                   {"requestsTotal", u->requests_total.load()},
-                   {"connectionsActive", u->activeConnections()},
-                   {"overflowTotal", u->overflow_total.load()},
-                   {"hosts", hosts}});
-  }
-  return out.dump(2);
-}
+std::string Server::upstreamsJson() const { return upstream_manager_->toJson().dump(2); }
 
 void Server::onAdminRequest(evhttp_request* req, void* arg) { static_cast<Server*>(arg)->handleAdmin(req); }
 
@@ -476,8 +454,8 @@ void Server::handleAdmin(evhttp_request* req) {
     for (const auto& [name, u] : upstreams_) {
       stats_->upstreamGauge("connections_active", name).Set(static_cast<double>(u->activeConnections()));
       stats_->upstreamGauge("connect_failures", name).Set(static_cast<double>(u->connect_failures_total.load()));
-      stats_->upstreamGauge("endpoints", name).Set(u->hosts() ? static_cast<double>(u->hosts()->hosts.size()) : 0);
     }
+    upstream_manager_->refreshGauges();
     reply(req, 200, stats_->serialize(), "text/plain; version=0.0.4");
     return;
   }

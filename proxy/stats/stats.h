@@ -14,6 +14,8 @@
 
 namespace bulwark::stats {
 
+class Stats;
+
 /** Index of a status code's class: 0 = none (no response), 1..5 = 1xx..5xx. */
 inline size_t codeClassIndex(uint32_t status) { return status >= 100 && status < 600 ? status / 100 : 0; }
 inline const char* codeClassName(size_t index) {
@@ -30,7 +32,18 @@ struct RouteStats {
   std::array<prometheus::Histogram*, 6> duration{};  // by code class
   prometheus::Gauge* active = nullptr;
   prometheus::Counter* attempts_initial = nullptr;
+  prometheus::Counter* attempts_retry = nullptr;
+  prometheus::Counter* attempts_hedge = nullptr;
   prometheus::Histogram* attempt_duration = nullptr;
+  prometheus::Histogram* attempts_per_request = nullptr;
+  // Rare events: created on first use through the owning Stats (its families are thread-safe).
+  Stats* owner = nullptr;
+  prometheus::Counter& retry(const std::string& reason);
+  void retryLimitExceeded();
+  void retryBudgetExhausted();
+  void pushbackHonored();
+  void hedge(const std::string& result);
+  void deadlineExceeded();
   // gRPC routes also count by grpc_status (names); created on first use.
   prometheus::Family<prometheus::Counter>* grpc_family = nullptr;
   std::string listener, route, upstream;
@@ -81,6 +94,14 @@ private:
   prometheus::Family<prometheus::Counter>* local_replies_;
   prometheus::Family<prometheus::Counter>* protocol_errors_;
   prometheus::Family<prometheus::Counter>* fallbacks_;
+  prometheus::Family<prometheus::Counter>* retries_;
+  prometheus::Family<prometheus::Counter>* retry_limit_exceeded_;
+  prometheus::Family<prometheus::Counter>* retry_budget_exhausted_;
+  prometheus::Family<prometheus::Counter>* pushback_honored_;
+  prometheus::Family<prometheus::Counter>* hedges_;
+  prometheus::Family<prometheus::Counter>* deadline_exceeded_;
+  prometheus::Family<prometheus::Histogram>* attempts_per_request_;
+  friend struct RouteStats;
   prometheus::Family<prometheus::Gauge>* cx_active_;
   prometheus::Family<prometheus::Counter>* cx_total_;
   prometheus::Family<prometheus::Counter>* reloads_;
