@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -339,6 +340,27 @@ TEST_F(HostileHttp1Test, MissingHostOnHttp11Gets400) {
 
 TEST_F(HostileHttp1Test, TwoHostHeadersGet400) {
   expectRejected("GET /twohosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "http1.invalid_host");
+}
+
+// H10: h2c upgrade smuggling. No 101 tunnel; the upgrade headers and every header the
+// Connection header names stay on this hop.
+TEST_F(HostileHttp1Test, H2cUpgradeIsNotTunnelledAndHopByHopHeadersAreStripped) {
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("GET /upgrade HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"
+                             "Connection: Upgrade, HTTP2-Settings, X-Secret\r\nX-Secret: s\r\nX-Kept: k\r\n\r\n"));
+  auto r = client.readResponse(deadlineIn(3s));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 1, deadlineIn(2s)));
+  auto req = newUpstreamRequests().at(0);
+  EXPECT_EQ("/upgrade", req.path);
+  for (const char* name : {"upgrade", "http2-settings", "x-secret"}) {
+    EXPECT_FALSE(req.header(name)) << name << " reached the upstream";
+  }
+  std::string connection = req.header("connection").value_or("");
+  for (auto& ch : connection) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  EXPECT_EQ(std::string::npos, connection.find("upgrade")) << "Connection: " << connection;
+  EXPECT_EQ("k", req.header("x-kept").value_or(""));
 }
 
 // CL.TE (hostile-and-fault-tests.md §2.1): a front end trusting CL forwards "0\r\n\r\nG" as body,
