@@ -662,6 +662,40 @@ TEST_F(HostileHttp2Test, RapidResetGetsGoAwayAndMemoryStaysBounded) {
                                 << kConnections * kPairsPerConnection << " reset streams";
 }
 
+// The other Rapid Reset shape: malformed HEADERS that make bulwark send the RST_STREAM itself.
+// Each costs bulwark work and an outbound frame; the abuser must be cut off like the
+// client-reset shape (hostile-and-fault-tests.md P1), and bulwark must keep serving.
+TEST_F(HostileHttp2Test, MalformedHeadersFloodIsCutOff) {
+  const pid_t pid = bulwark_->process().pid();
+  auto rss_before = readRssBytes(pid);
+  ASSERT_TRUE(rss_before);
+  RawH2Connection conn(port());
+  ASSERT_TRUE(conn.connect()) << conn.lastError();
+  std::string batch;
+  bool write_failed = false;
+  uint32_t sent = 0;
+  for (uint32_t i = 0; i < 5000 && !write_failed; ++i) {
+    batch += conn.headersFrame(1 + 2 * i, RawH2Connection::get("/malformed", {{"X-Upper", "v"}}), true);
+    ++sent;
+    if (batch.size() > 16 * 1024) {
+      write_failed = !conn.send(batch, deadlineIn(3s));
+      batch.clear();
+      // Read what bulwark sent so far, so its RST_STREAMs never back up into a write stall.
+      while (!conn.closed() && conn.pumpOnce(deadlineIn(1ms))) {
+      }
+    }
+  }
+  if (!write_failed && !batch.empty()) conn.send(batch, deadlineIn(3s));
+  EXPECT_TRUE(conn.waitForClose(deadlineIn(3s))) << "still open after " << sent << " malformed streams";
+  EXPECT_TRUE(conn.goAwayReceived());
+  EXPECT_NE(uint32_t{NGHTTP2_NO_ERROR}, conn.goAwayCode());
+  ASSERT_TRUE(bulwark_->process().running()) << "bulwark crashed under a malformed-HEADERS flood";
+  expectStillServing();
+  auto rss_after = readRssBytes(pid);
+  ASSERT_TRUE(rss_after);
+  EXPECT_LT(static_cast<int64_t>(*rss_after) - static_cast<int64_t>(*rss_before), 16ll << 20);
+}
+
 /**
  * Floods a connection whose receive buffer is tiny and never read with `unit`, until bulwark
  * closes it or 500k units went out; returns true when bulwark closed it (GOAWAY or close).
