@@ -1,0 +1,238 @@
+// Retries, backoff, pushback, deadlines and hedging through the real bulwark binary
+// (issue #5): the router owns attempts; upstreams are scripted fakes on loopback.
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/bulwark_process.h"
+#include "tests/support/admin_client.h"
+#include "tests/support/fake_upstream.h"
+#include "tests/support/http1_client.h"
+#include "tests/support/http2_client.h"
+
+namespace bulwark::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RetryTest : public ::testing::Test {
+protected:
+  void startProxy(const std::string& listener_protocol, const std::string& upstream_protocol,
+                  const std::vector<std::string>& endpoints, const std::string& route_extra) {
+    std::string error;
+    proxy_ = BulwarkProcess::start(simpleConfig(listener_protocol, upstream_protocol, endpoints, route_extra),
+                                   {"public"}, &error);
+    ASSERT_TRUE(proxy_) << error;
+  }
+  uint16_t port() const { return proxy_->port("public"); }
+  double metric(const std::string& name, const std::map<std::string, std::string>& labels) {
+    return metricValue(proxy_->adminPort(), name, labels).value_or(0);
+  }
+  std::unique_ptr<BulwarkProcess> proxy_;
+};
+
+// Proves a 503 then 200 reaches the client as 200 after two attempts on different hosts.
+TEST_F(RetryTest, Retries503OnAnotherHost) {
+  auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
+  hosts.script().nthRequest(1, respond(503, {}, "busy")).otherwise(respond(200, {}, "ok"));
+  startProxy("http1", "http1", hosts.addresses(),
+             "  retries: {attempts: 2, retryOn: [5xx], backoff: {baseInterval: 5ms, maxInterval: 20ms}}\n");
+  Http1Client client(port());
+  auto r = client.get("/");
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_EQ("ok", r->body);
+  auto seen = hosts.requests();
+  ASSERT_EQ(2u, seen.size());
+  EXPECT_NE(seen[0].upstream, seen[1].upstream);  // the retry avoided the host that failed
+  EXPECT_EQ("1", seen[0].header("x-bulwark-attempt").value_or(""));
+  EXPECT_EQ("2", seen[1].header("x-bulwark-attempt").value_or(""));
+  EXPECT_EQ(1, metric("bulwark_retries_total", {{"route", "all"}, {"reason", "gateway-error"}}));
+}
+
+// Proves attempts are bounded: a permanently failing upstream answers the last 503 as is.
+TEST_F(RetryTest, AttemptsExhaustedReturnsUpstreamAnswer) {
+  FakeUpstream up(Protocol::Http1);
+  up.script().otherwise(respond(503, {}, "down"));
+  startProxy("http1", "http1", {up.address()},
+             "  retries: {attempts: 3, retryOn: [5xx], backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  Http1Client client(port());
+  auto r = client.get("/");
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(503, r->status);
+  EXPECT_EQ("down", r->body);
+  EXPECT_EQ(3u, up.requestCount());
+  EXPECT_EQ(1, metric("bulwark_retry_limit_exceeded_total", {{"route", "all"}}));
+}
+
+// Proves a trailers-only gRPC UNAVAILABLE is retried and OK reaches the client.
+TEST_F(RetryTest, GrpcUnavailableRetried) {
+  auto hosts = FakeUpstreamGroup::start(2, Protocol::Http2);
+  hosts.script().nthRequest(1, respondGrpc(GrpcStatus::Unavailable)).otherwise(respondGrpc(GrpcStatus::Ok, "ranked"));
+  startProxy("h2c", "grpc", hosts.addresses(),
+             "  retries: {attempts: 2, retryOn: [unavailable], backoff: {baseInterval: 5ms, maxInterval: 10ms}}\n");
+  Http2Client client(port());
+  ASSERT_TRUE(client.connect()) << client.lastError();
+  auto rpc = client.grpcUnary("/ranking.v1.RankingService/Rank", "req", deadlineIn(3s));
+  EXPECT_EQ(GrpcStatus::Ok, rpc.grpcStatus());
+  EXPECT_EQ("ranked", rpc.message());
+  auto seen = hosts.requests();
+  ASSERT_EQ(2u, seen.size());
+  EXPECT_EQ("1", seen[1].header("grpc-previous-rpc-attempts").value_or(""));
+}
+
+// Proves a POST that reached the host is not retried without an Idempotency-Key...
+TEST_F(RetryTest, PostWithoutKeyNotRetriedAfterReachingHost) {
+  FakeUpstream up(Protocol::Http1);
+  up.script().nthRequest(1, closeBeforeHeaders()).otherwise(respond(201, {}, "created"));
+  startProxy("http1", "http1", {up.address()},
+             "  retries: {attempts: 3, retryOn: [reset, 5xx], nonIdempotent: withIdempotencyKey,\n"
+             "            backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  Http1Client client(port());
+  auto r = client.request(http1Request("POST", "/v1/tasks", {}, "{}"));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(502, r->status);
+  EXPECT_EQ(1u, up.requestCount());
+}
+
+// ...and is retried when it carries one (nonIdempotent: withIdempotencyKey).
+TEST_F(RetryTest, PostWithKeyRetried) {
+  FakeUpstream up(Protocol::Http1);
+  up.script().nthRequest(1, closeBeforeHeaders()).otherwise(respond(201, {}, "created"));
+  startProxy("http1", "http1", {up.address()},
+             "  retries: {attempts: 3, retryOn: [reset, 5xx], nonIdempotent: withIdempotencyKey,\n"
+             "            backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  Http1Client client(port());
+  auto r = client.request(http1Request("POST", "/v1/tasks", {{"Idempotency-Key", "k-1"}}, "{\"a\":1}"));
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(201, r->status);
+  ASSERT_EQ(2u, up.requestCount());
+  EXPECT_EQ("{\"a\":1}", up.request(1)->body);  // the body was replayed
+}
+
+// Proves a non-idempotent request is retried when it provably never reached a host.
+TEST_F(RetryTest, PostRetriedOnConnectFailure) {
+  uint16_t dead_port;
+  {
+    FakeUpstream dead(Protocol::Http1);
+    dead_port = dead.port();
+    dead.stop();
+  }
+  FakeUpstream up(Protocol::Http1);
+  std::string dead_address = "127.0.0.1:" + std::to_string(dead_port);
+  std::string yaml = simpleConfig("http1", "http1", {dead_address, up.address()},
+                                  "  retries: {attempts: 2, retryOn: [connect-failure],"
+                                  " backoff: {baseInterval: 1ms, maxInterval: 2ms}}\n");
+  // Round robin per worker starts at the first host; one of two requests hits the dead host first.
+  std::string error;
+  proxy_ = BulwarkProcess::start(yaml, {"public"}, &error);
+  ASSERT_TRUE(proxy_) << error;
+  Http1Client client(port());
+  for (int i = 0; i < 4; ++i) {
+    auto r = client.request(http1Request("POST", "/p", {}, "x"));
+    ASSERT_TRUE(r) << client.lastError();
+    EXPECT_EQ(200, r->status);
+  }
+  EXPECT_EQ(4u, up.requestCount());
+}
+
+// Proves Retry-After: 1 delays the retry by at least a second.
+TEST_F(RetryTest, RetryAfterHonored) {
+  FakeUpstream up(Protocol::Http1);
+  up.script().nthRequest(1, respond(503, {{"retry-after", "1"}}, "later")).otherwise(respond(200, {}, "ok"));
+  startProxy("http1", "http1", {up.address()},
+             "  timeouts: {request: 5s}\n"
+             "  retries: {attempts: 2, retryOn: [5xx], respectRetryAfter: true, maxRetryAfter: 2s}\n");
+  Http1Client client(port());
+  auto start = Clock::now();
+  auto r = client.get("/", {}, deadlineIn(5s));
+  auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_GE(elapsed, 1s);
+  EXPECT_EQ(1, metric("bulwark_retry_pushback_honored_total", {{"route", "all"}}));
+}
+
+// Proves a Retry-After beyond maxRetryAfter stops retrying and returns the upstream answer now.
+TEST_F(RetryTest, LongRetryAfterNotWaited) {
+  FakeUpstream up(Protocol::Http1);
+  up.script().otherwise(respond(503, {{"retry-after", "30"}}, "come back later"));
+  startProxy("http1", "http1", {up.address()},
+             "  retries: {attempts: 3, retryOn: [5xx], respectRetryAfter: true, maxRetryAfter: 2s}\n");
+  Http1Client client(port());
+  auto start = Clock::now();
+  auto r = client.get("/");
+  auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(503, r->status);
+  EXPECT_EQ("30", r->header("retry-after").value_or(""));
+  EXPECT_LT(elapsed, 500ms);
+  EXPECT_EQ(1u, up.requestCount());
+}
+
+// Proves a per-try timeout moves on to another host before the request deadline.
+TEST_F(RetryTest, PerTryTimeoutRetriesElsewhere) {
+  auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
+  hosts.script().nthRequest(1, hang()).otherwise(respond(200, {}, "ok"));
+  startProxy("http1", "http1", hosts.addresses(),
+             "  timeouts: {request: 2s}\n"
+             "  retries: {attempts: 2, perTryTimeout: 100ms, retryOn: [gateway-error, reset],"
+             " backoff: {baseInterval: 1ms, maxInterval: 2ms}}\n");
+  Http1Client client(port());
+  auto start = Clock::now();
+  auto r = client.get("/");
+  auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(200, r->status);
+  EXPECT_LT(elapsed, 1s);
+  EXPECT_EQ(2u, hosts.requestCount());
+}
+
+// Proves the gRPC deadline is propagated (rewritten smaller) and enforced with DEADLINE_EXCEEDED.
+TEST_F(RetryTest, GrpcDeadlinePropagatedAndEnforced) {
+  FakeUpstream up(Protocol::Http2);
+  up.script().otherwise(hang());
+  startProxy("h2c", "grpc", {up.address()},
+             "  timeouts: {request: 5s, grpc: {honorDeadline: true, deadlineOffset: 10ms}}\n");
+  Http2Client client(port());
+  ASSERT_TRUE(client.connect()) << client.lastError();
+  auto start = Clock::now();
+  auto rpc = client.grpcUnary("/ranking.v1.RankingService/Rank", "req", deadlineIn(3s), {}, 200ms);
+  auto elapsed = Clock::now() - start;
+  EXPECT_EQ(GrpcStatus::DeadlineExceeded, rpc.grpcStatus());
+  EXPECT_GE(elapsed, 180ms);
+  EXPECT_LT(elapsed, 250ms);  // within 20 ms of the 190 ms deadline, plus test overhead
+  ASSERT_TRUE(up.waitForRequests(1, deadlineIn(1s)));
+  auto timeout = up.request(0)->header("grpc-timeout").value_or("");
+  ASSERT_FALSE(timeout.empty());
+  EXPECT_EQ('u', timeout.back());
+  EXPECT_LE(std::stoll(timeout.substr(0, timeout.size() - 1)), 190000);
+  EXPECT_EQ(1, metric("bulwark_deadline_exceeded_total", {{"route", "all"}}));
+}
+
+// Proves a hedged GET against one slow host returns at the fast host's latency.
+TEST_F(RetryTest, HedgedRequestWinsOnFastHost) {
+  auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
+  hosts.script().nthRequest(1, respond(200, {}, "slow").withDelay(1500ms)).otherwise(respond(200, {}, "fast"));
+  startProxy("http1", "http1", hosts.addresses(),
+             "  timeouts: {request: 3s}\n"
+             "  retries: {attempts: 1}\n"
+             "  hedging: {delay: 50ms, maxRequests: 2}\n");
+  Http1Client client(port());
+  auto start = Clock::now();
+  auto r = client.get("/");
+  auto elapsed = Clock::now() - start;
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ("fast", r->body);
+  EXPECT_LT(elapsed, 700ms);
+  EXPECT_EQ(1, metric("bulwark_hedges_total", {{"route", "all"}, {"result", "won"}}));
+  // The losing attempt was cancelled at its host.
+  EXPECT_TRUE(waitFor([&] {
+    for (const auto& req : hosts.requests()) {
+      if (req.cancelled_by_peer) return true;
+    }
+    return false;
+  }, deadlineIn(2s)));
+}
+
+}  // namespace
+}  // namespace bulwark::testing
