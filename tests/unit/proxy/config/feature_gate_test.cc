@@ -106,21 +106,21 @@ TEST(FeatureGateTest, InheritedBlocksAreReportedOnceAtDefaults) {
   const std::string yaml = R"(apiVersion: bulwark.dev/v1alpha1
 kind: ProxyConfig
 defaults:
-  bulkhead: {maxConcurrentRequests: 5}
+  idempotency: {onMissing: noRetry}
 upstreams:
 - {name: u, endpoints: {static: [{address: 127.0.0.1:1}]}}
 routes:
 - {name: a, upstream: u}
 - {name: b, upstream: u}
-- {name: c, upstream: u, bulkhead: {maxConcurrentRequests: 1}}
+- {name: c, upstream: u, idempotency: {onMissing: reject}}
 )";
   LoadResult result = loadConfigString(yaml, "d.yaml");
   EXPECT_THAT(formatted(result),
               ::testing::ElementsAre(
-                  "d.yaml:4:13: error: defaults.bulkhead: not implemented yet in this build "
-                  "(issue #6); remove the block",
-                  "d.yaml:10:36: error: routes[2].bulkhead: not implemented yet in this build "
-                  "(issue #6); remove the block"));
+                  "d.yaml:4:16: error: defaults.idempotency: not implemented yet in this build "
+                  "(issue #5); remove the block",
+                  "d.yaml:10:39: error: routes[2].idempotency: not implemented yet in this build "
+                  "(issue #5); remove the block"));
 }
 
 }  // namespace
