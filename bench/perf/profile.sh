@@ -54,8 +54,8 @@ PERF_PID=$!
 taskset -c 0 bash -c "load $DURATION" >"$OUT/load-$MODE.txt" 2>&1
 wait "$PERF_PID" || true
 perf report -i "$OUT/perf-$MODE.data" --no-children --sort symbol --stdio -g none --percent-limit 0.4 \
-  2>/dev/null | grep -v '^$' >"$OUT/perf-$MODE-flat.txt"
-perf report -i "$OUT/perf-$MODE.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^$' \
+  2>/dev/null | sed -e "s/  *\$//" -e "/^\$/d" >"$OUT/perf-$MODE-flat.txt"
+perf report -i "$OUT/perf-$MODE.data" --no-children --sort dso --stdio -g none 2>/dev/null | sed -e "s/  *\$//" -e "/^\$/d" \
   >"$OUT/perf-$MODE-dso.txt"
 grep -E 'Requests/sec|requests:|finished in|Latency|50%|99%' "$OUT/load-$MODE.txt" || true
 echo "profile: $OUT/perf-$MODE-flat.txt $OUT/perf-$MODE-dso.txt" >&2
