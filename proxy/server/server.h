@@ -16,6 +16,7 @@
 #include "proxy/server/config_snapshot.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
+#include "proxy/upstream/upstream_manager.h"
 
 namespace bulwark::server {
 
@@ -66,6 +67,8 @@ private:
   config::ProxyConfigSpec spec_;
   event::Dispatcher dispatcher_;
   std::unique_ptr<stats::Stats> stats_;
+  // Health checks, outlier sweeps and DNS on this loop; after stats_ (it exports to its registry).
+  std::unique_ptr<upstream::UpstreamManager> upstream_manager_;
   std::vector<std::unique_ptr<Worker>> workers_;
   ConfigSnapshotConstSharedPtr snapshot_;
   std::map<std::string, upstream::UpstreamSharedPtr> upstreams_;

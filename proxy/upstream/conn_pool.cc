@@ -125,6 +125,8 @@ ConnPool::~ConnPool() {
   clients_.clear();
 }
 
+ConnPool::PendingRequest::~PendingRequest() { pool.upstream_.releasePending(); }
+
 void ConnPool::PendingRequest::cancel() {
   pool.pending_.remove_if([this](const std::unique_ptr<PendingRequest>& p) { return p.get() == this; });
 }
@@ -154,13 +156,15 @@ Cancellable* ConnPool::newStream(http::ResponseDecoder& decoder, ConnPoolCallbac
     attach(*client, decoder, callbacks);
     return nullptr;
   }
-  if (pending_.size() >= settings_.max_pending_requests) {
+  // maxPendingRequests counts queued requests of all workers' pools (exact CAS).
+  if (!upstream_.tryAcquirePending()) {
     callbacks.onPoolFailure(PoolFailureReason::Overflow, "upstream pending requests overflow");
     return nullptr;
   }
   // HTTP/2: one connection in progress serves many pending streams; HTTP/1: one per request.
   size_t wanted = settings_.protocol == PoolProtocol::Http2 ? 1 : pending_.size() + 1;
   if (connecting_ < wanted && !tryCreateClient() && connecting_ == 0 && clients_.empty()) {
+    upstream_.releasePending();
     callbacks.onPoolFailure(PoolFailureReason::Overflow, "upstream max connections reached");
     return nullptr;
   }

@@ -40,7 +40,7 @@ struct ConnPoolSettings {
   std::chrono::milliseconds idle_timeout{60000};
   uint32_t max_requests_per_connection = 0;
   uint32_t max_concurrent_streams = 100;
-  uint32_t max_pending_requests = 1024;
+  // maxPendingRequests is upstream-wide (Upstream::tryAcquirePending), not per pool.
 };
 
 /**
@@ -69,8 +69,10 @@ public:
 
 private:
   class ActiveClient;
+  /** Holds one upstream-wide pending slot (acquired before construction) until destroyed. */
   struct PendingRequest : public Cancellable {
     PendingRequest(ConnPool& p, http::ResponseDecoder& d, ConnPoolCallbacks& c) : pool(p), decoder(d), callbacks(c) {}
+    ~PendingRequest() override;
     void cancel() override;
     ConnPool& pool;
     http::ResponseDecoder& decoder;

@@ -5,52 +5,64 @@ namespace bulwark::upstream {
 ThreadLocalUpstream::ThreadLocalUpstream(event::Dispatcher& dispatcher, UpstreamSharedPtr upstream)
     : dispatcher_(dispatcher), upstream_(std::move(upstream)) {}
 
-ThreadLocalUpstream::~ThreadLocalUpstream() = default;
+ThreadLocalUpstream::~ThreadLocalUpstream() {
+  // The picker references random_; destroy it first.
+  picker_.reset();
+}
+
+void ThreadLocalUpstream::refresh() {
+  auto current = upstream_->lbSnapshot();
+  if (current == snapshot_) return;
+  snapshot_ = std::move(current);
+  picker_.reset();
+  if (snapshot_ && snapshot_->balancer && random_) picker_ = snapshot_->balancer->createPicker(*random_);
+  // Connections to hosts that left the set drain: no new streams, closed once idle. A pool is
+  // freed once it holds nothing (no connection, no queued request), so no attempt refers to it.
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    bool in_set = snapshot_ && snapshot_->hosts->index.contains(it->first);
+    if (!in_set) {
+      it->second->drainConnections();
+      if (it->second->connectionCount() == 0 && it->second->pendingCount() == 0) {
+        // Deferred: a connection closed in this loop iteration is itself deferred-deleted and
+        // touches its pool on destruction; the dispatcher destroys in the order deferred.
+        struct Holder : event::DeferredDeletable {
+          ConnPoolPtr pool;
+          HostSharedPtr host;
+        };
+        auto holder = std::make_unique<Holder>();
+        holder->pool = std::move(it->second);
+        holder->host = pool_hosts_[it->first];
+        pool_hosts_.erase(it->first);
+        it = pools_.erase(it);
+        dispatcher_.deferredDelete(std::move(holder));
+        continue;
+      }
+    }
+    ++it;
+  }
+}
 
 HostSharedPtr ThreadLocalUpstream::pickHost(std::mt19937_64& rng, const LbContext& ctx) {
-  auto hosts = upstream_->hosts();
-  if (!hosts || hosts->hosts.empty()) return nullptr;
-  // A retry avoids hosts already tried when another one exists (h2o's "tried" set).
-  std::vector<HostSharedPtr> fresh;
-  if (!ctx.attempted.empty()) {
-    for (const auto& h : hosts->hosts) {
-      bool tried = false;
-      for (const Host* t : ctx.attempted) tried = tried || t == h.get();
-      if (!tried) fresh.push_back(h);
-    }
+  if (!random_) random_ = std::make_unique<policies::SeededRandom>(rng());
+  refresh();
+  if (!snapshot_ || snapshot_->hosts->hosts.empty()) return nullptr;
+  const auto& hosts = snapshot_->hosts->hosts;
+  if (!picker_ && snapshot_->balancer) picker_ = snapshot_->balancer->createPicker(*random_);
+  if (!picker_) return hosts[fallback_cursor_++ % hosts.size()];
+  // The router names hosts by pointer; the picker wants indices into this snapshot. A host
+  // tried on an older snapshot and gone since simply does not appear.
+  attempted_scratch_.clear();
+  for (const Host* tried : ctx.attempted) {
+    auto it = snapshot_->hosts->index.find(tried);
+    if (it != snapshot_->hosts->index.end()) attempted_scratch_.push_back(it->second);
   }
-  const auto& list = fresh.empty() ? hosts->hosts : fresh;
-  switch (upstream_->spec().load_balancer.policy) {
-    case config::LbPolicy::Random: {
-      uint64_t total = 0;
-      for (const auto& h : list) total += h->weight;
-      uint64_t r = rng() % total;
-      for (const auto& h : list) {
-        if (r < h->weight) return h;
-        r -= h->weight;
-      }
-      return list.back();
-    }
-    case config::LbPolicy::LeastRequest: {
-      // Power of two choices over active requests weighted by host weight (Envoy).
-      auto a = list[rng() % list.size()];
-      auto b = list[rng() % list.size()];
-      double la = static_cast<double>(a->active_requests.load(std::memory_order_relaxed)) / a->weight;
-      double lb = static_cast<double>(b->active_requests.load(std::memory_order_relaxed)) / b->weight;
-      return la <= lb ? a : b;
-    }
-    default: {
-      // Weighted round robin by expanding weights over the cursor (weights are small integers).
-      uint64_t total = 0;
-      for (const auto& h : list) total += h->weight;
-      uint64_t slot = rr_cursor_++ % total;
-      for (const auto& h : list) {
-        if (slot < h->weight) return h;
-        slot -= h->weight;
-      }
-      return list.back();
-    }
-  }
+  policies::lb::LbContext lb_ctx;
+  lb_ctx.hash_key = ctx.hash_key;
+  lb_ctx.attempted = attempted_scratch_;
+  lb_ctx.now = dispatcher_.now();
+  auto index = picker_->pick(lb_ctx);
+  if (!index || *index >= hosts.size()) return nullptr;
+  return hosts[*index];
 }
 
 ConnPool& ThreadLocalUpstream::poolFor(const HostSharedPtr& host) {
@@ -64,11 +76,10 @@ ConnPool& ThreadLocalUpstream::poolFor(const HostSharedPtr& host) {
   settings.idle_timeout = spec.connection_pool.idle_timeout;
   settings.max_requests_per_connection = spec.connection_pool.max_requests_per_connection;
   settings.max_concurrent_streams = spec.connection_pool.max_concurrent_streams;
-  settings.max_pending_requests = spec.connection_pool.max_pending_requests;
   auto pool = std::make_unique<ConnPool>(dispatcher_, host, *upstream_, settings);
   auto& ref = *pool;
   pools_.emplace(host.get(), std::move(pool));
-  pool_hosts_.push_back(host);
+  pool_hosts_.emplace(host.get(), host);
   return ref;
 }
 

@@ -1,18 +1,168 @@
 #include "proxy/upstream/upstream.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "policies/lb/register_builtin_lb.h"
+#include "proxy/config/effective_json.h"
+
 namespace bulwark::upstream {
 
-Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts)
-    : spec_(std::move(spec)), hosts_(std::move(hosts)) {}
+const policies::lb::LbRegistry& builtinLbRegistry() {
+  static const policies::lb::LbRegistry* registry = [] {
+    auto* r = new policies::lb::LbRegistry();
+    policies::lb::registerBuiltinLoadBalancers(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+std::string_view lbPolicyName(config::LbPolicy policy) { return config::toString(policy); }
+
+policies::lb::LbConfig lbConfigFor(const config::UpstreamSpec& spec) {
+  policies::lb::LbConfig config;
+  config.choice_count = std::max<uint32_t>(1, spec.load_balancer.choice_count);
+  // Envoy's healthy_panic_threshold defaults to 50 %; outlierDetection carries the knob.
+  config.panic_threshold_percent = spec.outlier_detection ? spec.outlier_detection->panic_threshold_percent : 50;
+  return config;
+}
+
+namespace {
+
+policies::lb::LoadBalancerConstSharedPtr buildBalancer(const config::UpstreamSpec& spec,
+                                                       const policies::lb::LbConfig& config,
+                                                       const HostSetConstSharedPtr& hosts) {
+  auto lb_hosts = std::make_shared<policies::lb::LbHostSet>();
+  lb_hosts->reserve(hosts->hosts.size());
+  for (const auto& h : hosts->hosts) {
+    lb_hosts->push_back(policies::lb::LbHost{h->address, h->weight, h->lb_state});
+  }
+  const auto* factory = builtinLbRegistry().find(lbPolicyName(spec.load_balancer.policy));
+  if (factory == nullptr) {
+    spdlog::error("upstream {}: no load balancer {}", spec.name, lbPolicyName(spec.load_balancer.policy));
+    return nullptr;
+  }
+  auto balancer = factory->create(lb_hosts, config);
+  if (!balancer) {
+    spdlog::error("upstream {}: load balancer: {}", spec.name, balancer.error());
+    return nullptr;
+  }
+  return *balancer;
+}
+
+policies::CircuitBreaker::Options breakerOptions(const config::CircuitBreakerSpec& s) {
+  policies::CircuitBreaker::Options o;
+  o.failure_rate_threshold = s.failure_rate_threshold;
+  o.slow_call_duration_threshold = s.slow_call_duration_threshold;
+  o.slow_call_rate_threshold = s.slow_call_rate_threshold;
+  o.minimum_requests = s.minimum_requests;
+  o.window = s.window;
+  o.open_duration = s.open_duration;
+  o.half_open_requests = s.half_open_requests;
+  return o;
+}
+
+policies::OutlierDetector::Options outlierOptions(const config::OutlierDetectionSpec& s) {
+  policies::OutlierDetector::Options o;
+  o.consecutive_5xx = s.consecutive_5xx_errors;
+  o.consecutive_gateway_errors = s.consecutive_gateway_errors;
+  o.consecutive_local_origin_failures = s.consecutive_local_origin_failures;
+  o.failure_percentage_threshold = s.failure_percentage_threshold;
+  o.failure_percentage_minimum_hosts = s.failure_percentage_minimum_hosts;
+  o.failure_percentage_request_volume = s.failure_percentage_request_volume;
+  o.base_ejection_time = s.base_ejection_time;
+  o.max_ejection_time = s.max_ejection_time;
+  o.max_ejection_percent = s.max_ejection_percent;
+  return o;
+}
+
+/**
+ * Holds one maxRequests slot and, with a breaker, its permit. Thread: the attempt's worker;
+ * the counter is atomic.
+ */
+class UpstreamAttemptPermit : public AttemptPermit {
+public:
+  explicit UpstreamAttemptPermit(std::atomic<uint64_t>& counter) : counter_(counter) {}
+  ~UpstreamAttemptPermit() override { counter_.fetch_sub(1, std::memory_order_acq_rel); }
+
+  std::optional<policies::CircuitBreaker::Permit> breaker_permit;
+
+private:
+  std::atomic<uint64_t>& counter_;
+};
+
+/** Rounds up, so a Retry-After of "0" is never sent while the breaker is still open. */
+std::chrono::milliseconds ceilMillis(std::chrono::nanoseconds d) {
+  return std::chrono::ceil<std::chrono::milliseconds>(std::max(d, std::chrono::nanoseconds(0)));
+}
+
+}  // namespace
+
+Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts, UpstreamStatsSharedPtr stats)
+    : spec_(std::move(spec)), stats_(std::move(stats)), lb_config_(lbConfigFor(spec_)) {
+  if (spec_.circuit_breaker) {
+    // The callback runs on the thread that caused the transition; metrics are thread-safe.
+    std::weak_ptr<UpstreamStats> weak = stats_;
+    breaker_ = std::make_unique<policies::CircuitBreaker>(
+        breakerOptions(*spec_.circuit_breaker),
+        [weak, name = spec_.name](policies::BreakerState from, policies::BreakerState to) {
+          spdlog::info("upstream {}: circuit breaker {} -> {}", name, policies::breakerStateLabel(from),
+                       policies::breakerStateLabel(to));
+          if (auto s = weak.lock()) s->breakerTransition(from, to);
+        });
+    if (stats_) stats_->breakerState(policies::BreakerState::Closed);
+  }
+  if (!hosts) hosts = std::make_shared<HostSet>();
+  setHosts(std::move(hosts));
+}
+
+Upstream::~Upstream() = default;
 
 HostSetConstSharedPtr Upstream::hosts() const {
   std::lock_guard<std::mutex> lock(hosts_mutex_);
-  return hosts_;
+  return snapshot_ ? snapshot_->hosts : nullptr;
+}
+
+LbSnapshotConstSharedPtr Upstream::lbSnapshot() const {
+  std::lock_guard<std::mutex> lock(hosts_mutex_);
+  return snapshot_;
 }
 
 void Upstream::setHosts(HostSetConstSharedPtr hosts) {
-  std::lock_guard<std::mutex> lock(hosts_mutex_);
-  hosts_ = std::move(hosts);
+  if (hosts->index.size() != hosts->hosts.size()) {
+    auto indexed = std::make_shared<HostSet>(*hosts);
+    indexed->buildIndex();
+    hosts = std::move(indexed);
+  }
+  auto snapshot = std::make_shared<LbSnapshot>();
+  snapshot->hosts = hosts;
+  snapshot->balancer = buildBalancer(spec_, lb_config_, hosts);
+  HostSetConstSharedPtr previous;
+  {
+    std::lock_guard<std::mutex> lock(hosts_mutex_);
+    previous = snapshot_ ? snapshot_->hosts : nullptr;
+    snapshot_ = std::move(snapshot);
+  }
+  if (previous) {
+    for (const auto& h : previous->hosts) {
+      if (!hosts->index.contains(h.get())) h->removed.store(true, std::memory_order_relaxed);
+    }
+  }
+  if (spec_.outlier_detection) {
+    // NOTE: the detector addresses hosts by index, so a changed set gets a fresh detector:
+    // consecutive counters and ejection multipliers restart, while hosts ejected now stay
+    // ejected until their ejected_until (onOutlierTick ends them). Host sets change rarely
+    // (DNS), so losing the multipliers then is an accepted approximation.
+    std::lock_guard<std::mutex> lock(outlier_mutex_);
+    outlier_ = std::make_unique<policies::OutlierDetector>(outlierOptions(*spec_.outlier_detection),
+                                                           hosts->hosts.size());
+    outlier_hosts_ = hosts;
+    if (next_outlier_interval_ == std::chrono::steady_clock::time_point{}) {
+      next_outlier_interval_ = std::chrono::steady_clock::now() + spec_.outlier_detection->interval;
+    }
+  }
 }
 
 bool Upstream::tryAcquireConnection() {
@@ -23,72 +173,272 @@ bool Upstream::tryAcquireConnection() {
       return true;
     }
   }
-  overflow_total.fetch_add(1, std::memory_order_relaxed);
+  countOverflow(OverflowLimit::Connections);
   return false;
-}
-
-namespace {
-
-/** Holds one maxRequests slot. Thread: the attempt's worker; the counter is atomic. */
-class RequestSlotPermit : public AttemptPermit {
-public:
-  explicit RequestSlotPermit(std::atomic<uint64_t>& counter) : counter_(counter) {}
-  ~RequestSlotPermit() override { counter_.fetch_sub(1, std::memory_order_acq_rel); }
-
-private:
-  std::atomic<uint64_t>& counter_;
-};
-
-}  // namespace
-
-std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chrono::steady_clock::time_point) {
-  uint64_t max = spec_.connection_pool.max_requests;
-  uint64_t current = attempts_active_.load(std::memory_order_relaxed);
-  while (true) {
-    if (current >= max) {
-      overflow_total.fetch_add(1, std::memory_order_relaxed);
-      return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
-    }
-    if (attempts_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
-  }
-  return AttemptPermitPtr(std::make_unique<RequestSlotPermit>(attempts_active_));
-}
-
-void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& result, std::chrono::nanoseconds,
-                                 AttemptPermitPtr permit, std::chrono::steady_clock::time_point) {
-  if (policies::isFailure(policies::classify(result))) {
-    host.errors_total.fetch_add(1, std::memory_order_relaxed);
-  }
-  permit.reset();
 }
 
 void Upstream::releaseConnection() { connections_active_.fetch_sub(1, std::memory_order_acq_rel); }
 
-HostSetConstSharedPtr buildStaticHostSet(const config::UpstreamSpec& spec) {
-  auto set = std::make_shared<HostSet>();
-  for (const auto& ep : spec.static_endpoints) {
-    set->hosts.push_back(std::make_shared<Host>(ep.address, ep.weight));
+bool Upstream::tryAcquirePending() {
+  uint64_t max = spec_.connection_pool.max_pending_requests;
+  uint64_t current = pending_active_.load(std::memory_order_relaxed);
+  while (current < max) {
+    if (pending_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) {
+      return true;
+    }
   }
+  countOverflow(OverflowLimit::Pending);
+  return false;
+}
+
+void Upstream::releasePending() { pending_active_.fetch_sub(1, std::memory_order_acq_rel); }
+
+void Upstream::countOverflow(OverflowLimit limit) {
+  overflow_total.fetch_add(1, std::memory_order_relaxed);
+  if (stats_) stats_->overflow(limit);
+}
+
+RetryPermitPtr Upstream::tryAcquireRetry() {
+  uint64_t max = spec_.connection_pool.max_retries;
+  uint64_t current = retries_active_.load(std::memory_order_relaxed);
+  while (current < max) {
+    if (retries_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) {
+      return std::make_unique<RetryPermit>(retries_active_);
+    }
+  }
+  countOverflow(OverflowLimit::Retries);
+  return nullptr;
+}
+
+std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chrono::steady_clock::time_point now) {
+  uint64_t max = spec_.connection_pool.max_requests;
+  uint64_t current = attempts_active_.load(std::memory_order_relaxed);
+  while (true) {
+    if (current >= max) {
+      countOverflow(OverflowLimit::Requests);
+      return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
+    }
+    if (attempts_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
+  }
+  auto permit = std::make_unique<UpstreamAttemptPermit>(attempts_active_);
+  if (breaker_) {
+    auto breaker_permit = breaker_->tryAcquire(now);
+    if (!breaker_permit) {
+      if (stats_) stats_->breakerRejected();
+      // HALF_OPEN with every probe out has no deadline: a short hint until the probes report.
+      auto left = breaker_->remainingOpen(now);
+      return AdmitRejection{"circuit_open", left.count() > 0 ? ceilMillis(left) : std::chrono::milliseconds(1000)};
+    }
+    permit->breaker_permit.emplace(std::move(*breaker_permit));
+  }
+  return AttemptPermitPtr(std::move(permit));
+}
+
+void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& result, std::chrono::nanoseconds latency,
+                                 AttemptPermitPtr permit, std::chrono::steady_clock::time_point now) {
+  const policies::Outcome outcome = policies::classify(result);
+  if (policies::isFailure(outcome)) {
+    host.errors_total.fetch_add(1, std::memory_order_relaxed);
+  }
+  // PEAK_EWMA: a response (or a per-try timeout) is a latency sample. A failure without a
+  // response counts as a connect timeout's worth, so a host that refuses fast never looks fast.
+  std::chrono::nanoseconds sample = latency;
+  if (result.http_status == 0 && outcome != policies::Outcome::PerTryTimeout && policies::isFailure(outcome)) {
+    sample = std::max<std::chrono::nanoseconds>(latency, spec_.connection_pool.connect_timeout);
+  }
+  policies::lb::recordLatency(*host.lb_state, sample, now, lb_config_.ewma_decay);
+  if (permit) {
+    auto* p = static_cast<UpstreamAttemptPermit*>(permit.get());
+    if (breaker_ && p->breaker_permit) {
+      breaker_->onResult(std::move(*p->breaker_permit), outcome, latency, now);
+      p->breaker_permit.reset();
+    }
+  }
+  permit.reset();
+  recordOutlier(host, outcome, now);
+}
+
+void Upstream::onAttemptCancelled(AttemptPermitPtr permit) { permit.reset(); }
+
+void Upstream::recordOutlier(Host& host, policies::Outcome outcome, std::chrono::steady_clock::time_point now) {
+  if (!spec_.outlier_detection) return;
+  std::lock_guard<std::mutex> lock(outlier_mutex_);
+  if (!outlier_ || !outlier_hosts_) return;
+  auto it = outlier_hosts_->index.find(&host);
+  if (it == outlier_hosts_->index.end()) return;  // removed from the set meanwhile
+  auto event = outlier_->onResult(it->second, outcome, now);
+  if (event) applyOutlierEventLocked(*outlier_hosts_, *event);
+}
+
+void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::OutlierEvent& event) {
+  if (event.host >= set.hosts.size()) return;
+  Host& host = *set.hosts[event.host];
+  switch (event.kind) {
+    case policies::OutlierEvent::Kind::Ejected:
+      host.ejected_until_nanos.store(policies::toNanos(event.until), std::memory_order_relaxed);
+      host.times_ejected.fetch_add(1, std::memory_order_relaxed);
+      host.lb_state->ejected.store(true, std::memory_order_relaxed);
+      spdlog::warn("upstream {}: host {} ejected ({})", spec_.name, host.address,
+                   policies::ejectionReasonLabel(event.reason));
+      if (stats_) stats_->ejection(event.reason);
+      break;
+    case policies::OutlierEvent::Kind::Unejected:
+      host.ejected_until_nanos.store(0, std::memory_order_relaxed);
+      host.lb_state->ejected.store(false, std::memory_order_relaxed);
+      spdlog::info("upstream {}: host {} back from ejection", spec_.name, host.address);
+      break;
+    case policies::OutlierEvent::Kind::EjectionSkipped:
+      break;
+  }
+  updateEjectedGaugeLocked(set);
+}
+
+void Upstream::updateEjectedGaugeLocked(const HostSet& set) const {
+  if (!stats_) return;
+  size_t ejected = 0;
+  for (const auto& h : set.hosts) ejected += h->ejected() ? 1 : 0;
+  stats_->ejectedEndpoints(ejected);
+}
+
+void Upstream::onOutlierTick(std::chrono::steady_clock::time_point now) {
+  if (!spec_.outlier_detection) return;
+  std::lock_guard<std::mutex> lock(outlier_mutex_);
+  if (!outlier_ || !outlier_hosts_) return;
+  if (now >= next_outlier_interval_) {
+    next_outlier_interval_ = now + spec_.outlier_detection->interval;
+    for (const auto& event : outlier_->onInterval(now)) applyOutlierEventLocked(*outlier_hosts_, event);
+  }
+  // Ejections end on time even between sweeps, and ejections carried over from an older host
+  // set (which the current detector does not know) end at their own deadline.
+  for (size_t i = 0; i < outlier_hosts_->hosts.size(); ++i) {
+    Host& host = *outlier_hosts_->hosts[i];
+    if (!host.ejected()) continue;
+    int64_t until = host.ejected_until_nanos.load(std::memory_order_relaxed);
+    if (policies::toNanos(now) >= until && !outlier_->isEjected(i, now)) {
+      applyOutlierEventLocked(*outlier_hosts_,
+                              policies::OutlierEvent{policies::OutlierEvent::Kind::Unejected, i, {}, {}});
+    }
+  }
+}
+
+size_t Upstream::healthyHostCount() const {
+  auto set = hosts();
+  if (!set) return 0;
+  return static_cast<size_t>(std::count_if(set->hosts.begin(), set->hosts.end(),
+                                           [](const HostSharedPtr& h) { return h->available(); }));
+}
+
+std::optional<policies::BreakerState> Upstream::breakerState() const {
+  if (!breaker_) return std::nullopt;
+  return breaker_->state();
+}
+
+void Upstream::refreshGauges() const {
+  if (!stats_) return;
+  auto set = hosts();
+  size_t healthy = 0;
+  size_t unhealthy = 0;
+  size_t ejected = 0;
+  if (set) {
+    for (const auto& h : set->hosts) {
+      if (h->ejected()) {
+        ++ejected;
+      } else if (!h->healthy()) {
+        ++unhealthy;
+      } else {
+        ++healthy;
+      }
+    }
+  }
+  stats_->endpoints(healthy, unhealthy, ejected, 0);
+  stats_->ejectedEndpoints(ejected);
+}
+
+nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const {
+  nlohmann::json hosts = nlohmann::json::array();
+  if (auto set = this->hosts()) {
+    for (const auto& h : set->hosts) {
+      std::string health = h->ejected() ? "ejected" : (h->healthy() ? "healthy" : "unhealthy");
+      nlohmann::json host = {{"address", h->address},
+                             {"weight", h->weight},
+                             {"health", health},
+                             {"healthy", h->healthy()},
+                             {"ejected", h->ejected()},
+                             {"timesEjected", h->times_ejected.load()},
+                             {"activeRequests", h->active_requests.load()},
+                             {"requestsTotal", h->requests_total.load()},
+                             {"errorsTotal", h->errors_total.load()},
+                             {"connectFailuresTotal", h->connect_failures_total.load()},
+                             {"connectionsActive", h->connections_active.load()},
+                             {"latencyEwmaMs", std::chrono::duration<double, std::milli>(
+                                                   policies::lb::ewmaLatency(*h->lb_state, now, lb_config_.ewma_decay,
+                                                                             lb_config_.ewma_default_rtt))
+                                                   .count()}};
+      if (h->ejected()) {
+        auto left = policies::fromNanos(h->ejected_until_nanos.load()) - now;
+        host["ejectedForMs"] = std::max<int64_t>(0, ceilMillis(left).count());
+      }
+      hosts.push_back(std::move(host));
+    }
+  }
+  nlohmann::json out = {{"name", spec_.name},
+                        {"loadBalancer", lbPolicyName(spec_.load_balancer.policy)},
+                        {"activeRequests", requests_active.load()},
+                        {"requestsTotal", requests_total.load()},
+                        {"connectionsActive", activeConnections()},
+                        {"pendingRequests", pending_active_.load()},
+                        {"retriesActive", retries_active_.load()},
+                        {"overflowTotal", overflow_total.load()},
+                        {"healthyHosts", healthyHostCount()},
+                        {"hosts", hosts}};
+  if (breaker_) {
+    auto window = breaker_->window(now);
+    out["circuitBreaker"] = {{"state", policies::breakerStateLabel(breaker_->state())},
+                             {"openForMs", ceilMillis(breaker_->remainingOpen(now)).count()},
+                             {"rejectedTotal", breaker_->rejectedTotal()},
+                             {"window", {{"calls", window.calls}, {"failures", window.failures}, {"slow", window.slow}}}};
+  }
+  return out;
+}
+
+HostSetConstSharedPtr buildHostSet(const std::vector<std::pair<std::string, uint32_t>>& addresses,
+                                   const HostSetConstSharedPtr& previous) {
+  auto set = std::make_shared<HostSet>();
+  std::set<std::string> seen;
+  for (const auto& [address, weight] : addresses) {
+    if (!seen.insert(address).second) continue;
+    HostSharedPtr host;
+    if (previous) {
+      for (const auto& h : previous->hosts) {
+        if (h->address == address && h->weight == std::max<uint32_t>(1, weight)) {
+          host = h;
+          break;
+        }
+      }
+    }
+    if (!host) host = std::make_shared<Host>(address, weight);
+    host->removed.store(false, std::memory_order_relaxed);
+    set->hosts.push_back(std::move(host));
+  }
+  set->buildIndex();
   return set;
 }
 
+HostSetConstSharedPtr buildStaticHostSet(const config::UpstreamSpec& spec) {
+  std::vector<std::pair<std::string, uint32_t>> addresses;
+  for (const auto& ep : spec.static_endpoints) addresses.emplace_back(ep.address, ep.weight);
+  return buildHostSet(addresses, nullptr);
+}
+
 bool sameUpstream(const config::UpstreamSpec& a, const config::UpstreamSpec& b) {
-  if (a.name != b.name || a.protocol != b.protocol || a.static_endpoints.size() != b.static_endpoints.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.static_endpoints.size(); ++i) {
-    if (a.static_endpoints[i].address != b.static_endpoints[i].address ||
-        a.static_endpoints[i].weight != b.static_endpoints[i].weight) {
-      return false;
-    }
-  }
-  const auto& pa = a.connection_pool;
-  const auto& pb = b.connection_pool;
-  return pa.max_connections == pb.max_connections && pa.connect_timeout == pb.connect_timeout &&
-         pa.idle_timeout == pb.idle_timeout && pa.max_pending_requests == pb.max_pending_requests &&
-         pa.max_requests == pb.max_requests && pa.max_concurrent_streams == pb.max_concurrent_streams &&
-         pa.max_requests_per_connection == pb.max_requests_per_connection &&
-         a.load_balancer.policy == b.load_balancer.policy;
+  // Every field counts (breaker, outlier, health check, DNS...): compare the effective JSON,
+  // which names each field once, instead of a hand-kept list that silently misses new ones.
+  auto json = [](const config::UpstreamSpec& u) {
+    config::ProxyConfigSpec one;
+    one.upstreams.push_back(u);
+    return config::toJson(one)["upstreams"];
+  };
+  return json(a) == json(b);
 }
 
 }  // namespace bulwark::upstream

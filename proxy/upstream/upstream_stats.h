@@ -1,0 +1,60 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "policies/circuit_breaker/circuit_breaker.h"
+#include "policies/outlier/outlier_detector.h"
+
+namespace bulwark::upstream {
+
+/** Which upstream limit refused (label `limit` of bulwark_connection_pool_overflow_total). */
+enum class OverflowLimit { Connections, Pending, Requests, Retries };
+
+/** @return "connections", "pending", "requests" or "retries". */
+std::string_view overflowLimitLabel(OverflowLimit limit);
+
+/**
+ * Metric handles of one upstream (config-and-operations.md §3.5): limits, breaker, outlier
+ * detection, health checks and endpoint counts. Families are looked up by name in the process
+ * registry (prometheus-cpp merges a family registered twice under one name), so upstreams created
+ * by a reload reuse the same series.
+ * Thread: any (prometheus-cpp metrics are internally synchronised).
+ */
+class UpstreamStats {
+public:
+  UpstreamStats(prometheus::Registry& registry, std::string upstream);
+
+  void overflow(OverflowLimit limit);
+  /** Sets the state gauge: 1 for `state`, 0 for the others. */
+  void breakerState(policies::BreakerState state);
+  void breakerTransition(policies::BreakerState from, policies::BreakerState to);
+  void breakerRejected();
+  void ejection(policies::EjectionReason reason);
+  void ejectedEndpoints(size_t count);
+  /** result: "success" | "failure" | "timeout". */
+  void healthCheck(std::string_view result);
+  /** Endpoint counts by health, refreshed at scrape time. */
+  void endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining);
+
+private:
+  prometheus::Registry& registry_;
+  std::string upstream_;
+  prometheus::Family<prometheus::Counter>& overflow_;
+  prometheus::Family<prometheus::Gauge>& breaker_state_;
+  prometheus::Family<prometheus::Counter>& breaker_transitions_;
+  prometheus::Counter& breaker_rejected_;
+  prometheus::Family<prometheus::Counter>& ejections_;
+  prometheus::Gauge& ejected_endpoints_;
+  prometheus::Family<prometheus::Counter>& health_checks_;
+  prometheus::Family<prometheus::Gauge>& endpoints_;
+};
+using UpstreamStatsSharedPtr = std::shared_ptr<UpstreamStats>;
+
+}  // namespace bulwark::upstream

@@ -1,0 +1,197 @@
+#include "proxy/upstream/upstream.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace bulwark::upstream {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+config::UpstreamSpec specWith(size_t hosts) {
+  config::UpstreamSpec spec;
+  spec.name = "u";
+  for (size_t i = 0; i < hosts; ++i) spec.static_endpoints.push_back({"127.0.0.1:" + std::to_string(9000 + i), 1});
+  return spec;
+}
+
+policies::AttemptResult status(uint32_t code) {
+  policies::AttemptResult r;
+  r.http_status = code;
+  r.request_sent = true;
+  return r;
+}
+
+policies::AttemptResult connectFailure() {
+  policies::AttemptResult r;
+  r.local_failure = policies::LocalFailure::ConnectFailure;
+  return r;
+}
+
+AttemptPermitPtr admitted(std::variant<AttemptPermitPtr, AdmitRejection> v) {
+  EXPECT_TRUE(std::holds_alternative<AttemptPermitPtr>(v));
+  return std::holds_alternative<AttemptPermitPtr>(v) ? std::move(std::get<AttemptPermitPtr>(v)) : nullptr;
+}
+
+TEST(UpstreamTest, MaxRequestsIsExactAndReleasedWithThePermit) {
+  auto spec = specWith(1);
+  spec.connection_pool.max_requests = 2;
+  Upstream u(spec, buildStaticHostSet(spec));
+  auto now = Clock::now();
+  auto a = admitted(u.admitAttempt(now));
+  auto b = admitted(u.admitAttempt(now));
+  auto c = u.admitAttempt(now);
+  ASSERT_TRUE(std::holds_alternative<AdmitRejection>(c));
+  EXPECT_EQ(std::get<AdmitRejection>(c).reason, "upstream_overflow");
+  EXPECT_EQ(u.overflow_total.load(), 1u);
+  u.onAttemptComplete(*u.hosts()->hosts[0], status(200), milliseconds(1), std::move(a), now);
+  EXPECT_TRUE(std::holds_alternative<AttemptPermitPtr>(u.admitAttempt(now)));
+}
+
+TEST(UpstreamTest, MaxRetriesAndPendingAreExact) {
+  auto spec = specWith(1);
+  spec.connection_pool.max_retries = 1;
+  spec.connection_pool.max_pending_requests = 2;
+  Upstream u(spec, buildStaticHostSet(spec));
+  auto r1 = u.tryAcquireRetry();
+  ASSERT_NE(r1, nullptr);
+  EXPECT_EQ(u.tryAcquireRetry(), nullptr);
+  r1.reset();
+  EXPECT_NE(u.tryAcquireRetry(), nullptr);
+  EXPECT_TRUE(u.tryAcquirePending());
+  EXPECT_TRUE(u.tryAcquirePending());
+  EXPECT_FALSE(u.tryAcquirePending());
+  u.releasePending();
+  EXPECT_TRUE(u.tryAcquirePending());
+}
+
+TEST(UpstreamTest, BreakerOpensFailsFastWithRetryAfterAndClosesAfterProbes) {
+  auto spec = specWith(1);
+  config::CircuitBreakerSpec cb;
+  cb.minimum_requests = 4;
+  cb.failure_rate_threshold = 50;
+  cb.open_duration = milliseconds(2000);
+  cb.half_open_requests = 2;
+  spec.circuit_breaker = cb;
+  Upstream u(spec, buildStaticHostSet(spec));
+  Host& host = *u.hosts()->hosts[0];
+  auto now = Clock::now();
+  for (int i = 0; i < 4; ++i) {
+    u.onAttemptComplete(host, status(503), milliseconds(1), admitted(u.admitAttempt(now)), now);
+  }
+  EXPECT_EQ(u.breakerState(), policies::BreakerState::Open);
+  auto rejected = u.admitAttempt(now + milliseconds(500));
+  ASSERT_TRUE(std::holds_alternative<AdmitRejection>(rejected));
+  EXPECT_EQ(std::get<AdmitRejection>(rejected).reason, "circuit_open");
+  EXPECT_EQ(std::get<AdmitRejection>(rejected).retry_after, milliseconds(1500));
+  // After openDuration: exactly halfOpenRequests probes, then refusals until they report.
+  auto later = now + milliseconds(2001);
+  auto p1 = admitted(u.admitAttempt(later));
+  auto p2 = admitted(u.admitAttempt(later));
+  EXPECT_TRUE(std::holds_alternative<AdmitRejection>(u.admitAttempt(later)));
+  u.onAttemptComplete(host, status(200), milliseconds(1), std::move(p1), later);
+  u.onAttemptComplete(host, status(200), milliseconds(1), std::move(p2), later);
+  EXPECT_EQ(u.breakerState(), policies::BreakerState::Closed);
+}
+
+TEST(UpstreamTest, SlowCallsTripTheBreaker) {
+  auto spec = specWith(1);
+  config::CircuitBreakerSpec cb;
+  cb.minimum_requests = 2;
+  cb.slow_call_duration_threshold = milliseconds(100);
+  cb.slow_call_rate_threshold = 100;
+  spec.circuit_breaker = cb;
+  Upstream u(spec, buildStaticHostSet(spec));
+  auto now = Clock::now();
+  for (int i = 0; i < 2; ++i) {
+    u.onAttemptComplete(*u.hosts()->hosts[0], status(200), milliseconds(300), admitted(u.admitAttempt(now)), now);
+  }
+  EXPECT_EQ(u.breakerState(), policies::BreakerState::Open);
+}
+
+TEST(UpstreamTest, ConnectFailuresEjectAHostUntilItsTimeIsUp) {
+  auto spec = specWith(3);
+  config::OutlierDetectionSpec od;
+  od.consecutive_local_origin_failures = 3;
+  od.base_ejection_time = milliseconds(1000);
+  od.interval = milliseconds(10000);
+  spec.outlier_detection = od;
+  Upstream u(spec, buildStaticHostSet(spec));
+  Host& dead = *u.hosts()->hosts[1];
+  auto now = Clock::now();
+  for (int i = 0; i < 2; ++i) u.onAttemptComplete(dead, connectFailure(), milliseconds(1), nullptr, now);
+  EXPECT_FALSE(dead.ejected());
+  u.onAttemptComplete(dead, connectFailure(), milliseconds(1), nullptr, now);
+  EXPECT_TRUE(dead.ejected());
+  EXPECT_EQ(u.healthyHostCount(), 2u);
+  u.onOutlierTick(now + milliseconds(999));
+  EXPECT_TRUE(dead.ejected());
+  u.onOutlierTick(now + milliseconds(1001));
+  EXPECT_FALSE(dead.ejected());
+  EXPECT_EQ(u.healthyHostCount(), 3u);
+  EXPECT_EQ(dead.times_ejected.load(), 1u);
+}
+
+TEST(UpstreamTest, FiveHundredsAreCountedPerHostAndSuccessResets) {
+  auto spec = specWith(3);
+  config::OutlierDetectionSpec od;
+  od.consecutive_5xx_errors = 2;
+  spec.outlier_detection = od;
+  Upstream u(spec, buildStaticHostSet(spec));
+  Host& h = *u.hosts()->hosts[0];
+  auto now = Clock::now();
+  u.onAttemptComplete(h, status(500), milliseconds(1), nullptr, now);
+  u.onAttemptComplete(h, status(200), milliseconds(1), nullptr, now);
+  u.onAttemptComplete(h, status(500), milliseconds(1), nullptr, now);
+  EXPECT_FALSE(h.ejected());
+  u.onAttemptComplete(h, status(500), milliseconds(1), nullptr, now);
+  EXPECT_TRUE(h.ejected());
+}
+
+TEST(UpstreamTest, HostSetRefreshKeepsHostObjectsOfUnchangedAddresses) {
+  auto first = buildHostSet({{"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}}, nullptr);
+  first->hosts[0]->requests_total = 7;
+  auto second = buildHostSet({{"10.0.0.2:80", 1}, {"10.0.0.1:80", 1}, {"10.0.0.3:80", 1}, {"10.0.0.3:80", 1}}, first);
+  ASSERT_EQ(second->hosts.size(), 3u);
+  EXPECT_EQ(second->hosts[1], first->hosts[0]);
+  EXPECT_EQ(second->hosts[1]->requests_total.load(), 7u);
+  EXPECT_EQ(second->hosts[0], first->hosts[1]);
+  EXPECT_EQ(second->index.at(second->hosts[2].get()), 2u);
+}
+
+TEST(UpstreamTest, RemovedHostsAreMarked) {
+  auto spec = specWith(2);
+  Upstream u(spec, buildStaticHostSet(spec));
+  auto gone = u.hosts()->hosts[1];
+  u.setHosts(buildHostSet({{u.hosts()->hosts[0]->address, 1}}, u.hosts()));
+  EXPECT_TRUE(gone->removed.load());
+  EXPECT_FALSE(u.hosts()->hosts[0]->removed.load());
+}
+
+TEST(UpstreamTest, SameUpstreamSeesEveryField) {
+  auto a = specWith(2);
+  auto b = a;
+  EXPECT_TRUE(sameUpstream(a, b));
+  b.circuit_breaker = config::CircuitBreakerSpec{};
+  EXPECT_FALSE(sameUpstream(a, b));
+  b = a;
+  b.load_balancer.choice_count = 3;
+  EXPECT_FALSE(sameUpstream(a, b));
+}
+
+TEST(UpstreamTest, JsonShowsBreakerAndHostHealth) {
+  auto spec = specWith(2);
+  spec.circuit_breaker = config::CircuitBreakerSpec{};
+  Upstream u(spec, buildStaticHostSet(spec));
+  u.hosts()->hosts[1]->lb_state->healthy = false;
+  auto json = u.toJson(Clock::now());
+  EXPECT_EQ(json["circuitBreaker"]["state"], "closed");
+  EXPECT_EQ(json["hosts"][0]["health"], "healthy");
+  EXPECT_EQ(json["hosts"][1]["health"], "unhealthy");
+  EXPECT_EQ(json["healthyHosts"], 1);
+}
+
+}  // namespace
+}  // namespace bulwark::upstream
