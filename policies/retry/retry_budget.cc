@@ -11,9 +11,14 @@ constexpr uint64_t kScale = 10'000;  // one retry = 10^4; percent is in basis po
 RetryBudget::RetryBudget(const Options& options)
     : options_(options),
       percent_bp_(static_cast<uint64_t>(std::llround(std::max(0.0, options.percent) * 100.0))),
+      // The bucketed window covers between (window - one bucket) and window of history, so the
+      // reserve is sized for the shorter span: otherwise the sum over a partly elapsed newest
+      // bucket lets more than min_retries_per_second through (measured: 10.5/s with 10 buckets).
       reserve_scaled_(static_cast<uint64_t>(std::llround(
           static_cast<double>(options.min_retries_per_second) *
           std::chrono::duration<double>(std::max(options.window, Duration(1))).count() *
+          (options.buckets > 1 ? static_cast<double>(options.buckets - 1) / static_cast<double>(options.buckets)
+                               : 1.0) *
           static_cast<double>(kScale)))),
       window_(std::max(options.window, Duration(1)), options.buckets) {}
 
