@@ -305,6 +305,48 @@ TEST(LifecycleTest, PostDrainFromLoopbackDrainsAndExits) {
   EXPECT_EQ(0, status->code);
 }
 
+// A response bulwark has wholly received but not yet written to a slow client when the drain
+// starts must still reach the client: with exitOnZeroActive bulwark exits once its connections
+// are closed (closing flushes them), not as soon as no stream is active. The body is sized to
+// outgrow the kernel's loopback socket buffers, so part of it waits in bulwark's output buffer,
+// yet stay under the connection's high watermark, so the stream can end. Where the kernel's
+// buffers are so different that the stream cannot end, the case does not apply.
+TEST(LifecycleTest, DrainDeliversResponseBytesStillBufferedForASlowReader) {
+  constexpr uint64_t kBody = 5 << 19;  // 2.5 MiB
+  auto upstream = namedUpstream("a");
+  upstream->script().forPath("/big", respondGenerated(200, kBody));
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+
+  Http1Client slow(proxy->port("public"));
+  slow.setReceiveBufferSize(4096);
+  ASSERT_TRUE(slow.sendRequest(http1Get("/big")));
+  ASSERT_TRUE(waitFor([&] { return upstream->bodyBytesSent() == kBody; }, deadlineIn(5s)));
+  if (!waitForMetric(
+          proxy->adminPort(), "bulwark_requests_active", {}, [](double v) { return v == 0; },
+          deadlineIn(1s))) {
+    GTEST_SKIP() << "the response does not fit bulwark's buffers here: its stream cannot end";
+  }
+  ASSERT_TRUE(proxy->process().signal(SIGTERM));
+  // Leaves a premature exit (within one 20 ms drain poll) time to happen and cut the buffered
+  // bytes; bulwark must instead stay up until the client took them.
+  (void)waitFor([&] { return !proxy->process().running(); }, deadlineIn(300ms));
+  Http1ReadOptions discard;
+  discard.discard_body = true;
+  auto r = slow.readResponse(deadlineIn(5s), discard);
+  ASSERT_TRUE(r) << slow.lastError();
+  EXPECT_TRUE(r->complete) << r->error;
+  EXPECT_EQ(kBody, r->body_bytes);
+  EXPECT_TRUE(r->body_matches_pattern);
+  auto status = proxy->process().waitForExit(deadlineIn(5s));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(0, status->code);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reload
 
