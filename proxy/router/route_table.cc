@@ -40,7 +40,7 @@ std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream,
     options.percent = spec.percent;
     // The reserve stays Linkerd's 10 retries/s (so a 100%-failing upstream sees at most
     // (1 + percent/100) x the client rate + 10/s); minRetryConcurrency bounds retries in flight
-    // (Envoy's form), enforced by the router.
+    // (Envoy's form) through the route's ConcurrentRetryLimit.
     slot = std::make_shared<policies::RetryBudget>(options);
   }
   return slot;
@@ -63,6 +63,10 @@ Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec
   options.non_idempotent = toPolicy(route->retries_.non_idempotent);
   route->retry_policy_ = std::make_shared<policies::RetryPolicy>(options);
   route->retry_budget_ = sharedBudget(spec.upstream, route->retries_.budget);
+  policies::ConcurrentRetryLimit::Options concurrency;
+  concurrency.percent = route->retries_.budget.percent;
+  concurrency.min_retry_concurrency = route->retries_.budget.min_retry_concurrency;
+  route->retry_concurrency_ = std::make_shared<policies::ConcurrentRetryLimit>(concurrency);
   if (spec.policies.hedging) {
     policies::HedgePolicy::Options hedge;
     hedge.delay = spec.policies.hedging->delay;

@@ -35,6 +35,8 @@ public:
   /** Hedging, when the route has a hedging block. */
   const policies::HedgePolicy* hedgePolicy() const { return hedge_policy_.get(); }
   const config::RetriesSpec& retries() const { return retries_; }
+  /** Retries in flight at once (Envoy's budget form: max(percent x active, minRetryConcurrency)). */
+  policies::ConcurrentRetryLimit& retryConcurrency() const { return *retry_concurrency_; }
 
 private:
   config::RouteSpec spec_;
@@ -44,6 +46,7 @@ private:
   config::RetriesSpec retries_;
   std::shared_ptr<const policies::RetryPolicy> retry_policy_;
   std::shared_ptr<policies::RetryBudget> retry_budget_;
+  std::shared_ptr<policies::ConcurrentRetryLimit> retry_concurrency_;
   std::unique_ptr<policies::HedgePolicy> hedge_policy_;
 };
 using RouteConstSharedPtr = std::shared_ptr<const Route>;

@@ -465,8 +465,17 @@ bool Router::maybeRetry(const policies::AttemptResult& result, const http::Respo
       request.pushback = policies::parseRetryAfter(*v, std::chrono::system_clock::now());
     }
   }
+  // Retries in flight at once are capped too (Envoy's form); the permit lives until the request ends.
+  if (!retry_permit_) {
+    retry_permit_ = route_.route->retryConcurrency().tryAcquire(route_.upstream->requests_active.load());
+    if (!retry_permit_) {
+      route_.stats->retryBudgetExhausted();
+      return false;
+    }
+  }
   auto decision = policy.decide(request, &route_.route->retryBudget(), *random_);
   if (!decision.retry) {
+    if (retries_started_ == 0) retry_permit_.reset();
     switch (decision.why) {
       case policies::NoRetryReason::AttemptsExhausted: route_.stats->retryLimitExceeded(); break;
       case policies::NoRetryReason::BudgetExhausted: route_.stats->retryBudgetExhausted(); break;

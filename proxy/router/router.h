@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "policies/bulkhead/concurrency_limit.h"
 #include "policies/outcome.h"
 #include "policies/random.h"
 #include "proxy/event/dispatcher.h"
@@ -116,6 +117,8 @@ private:
   event::TimerPtr retry_timer_;
   event::TimerPtr hedge_timer_;
   bool retry_pending_ = false;
+  // Held while a retry of this request is pending or in flight (minRetryConcurrency).
+  std::optional<policies::ConcurrencyLimit::Permit> retry_permit_;
   bool done_ = false;
   std::string last_host_;
   std::string detail_;

@@ -43,13 +43,15 @@ nlohmann::json runClient(const std::vector<std::string>& args) {
   auto client = ChildProcess::spawn(options, &error);
   EXPECT_TRUE(client) << error;
   if (!client) return {};
-  auto status = client->waitForExit(deadlineIn(60s));
+  // Wait for the output line itself: the process can be reaped before its output is read.
+  auto json = client->waitForLine(std::string(R"(^(\{.*\})$)"), deadlineIn(60s));
+  auto status = client->waitForExit(deadlineIn(10s));
   EXPECT_TRUE(status && status->exited) << client->output();
-  for (const auto& line : client->lines()) {
-    if (!line.text.empty() && line.text.front() == '{') return nlohmann::json::parse(line.text);
+  if (!json) {
+    ADD_FAILURE() << "no JSON from ranking-client: " << client->output();
+    return {};
   }
-  ADD_FAILURE() << "no JSON from ranking-client: " << client->output();
-  return {};
+  return nlohmann::json::parse((*json)[1]);
 }
 
 class GrpcClientTest : public ::testing::Test {
