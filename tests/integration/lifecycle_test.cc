@@ -30,6 +30,8 @@ struct ConfigOptions {
   std::string listener_protocol = "auto";
   std::string backend_address;
   std::string backend_protocol = "http1";
+  /** Extra YAML lines for the backend upstream map (indented as its entries). */
+  std::string backend_extra;
   std::string min_duration = "0s";
   std::string drain_timeout = "10s";
   /** Optional second upstream "fresh" with a route "fresh" on /fresh, matched before "all". */
@@ -53,7 +55,8 @@ std::string lifecycleConfig(const ConfigOptions& o) {
     << "  protocol: " << o.backend_protocol << "\n"
     << "  endpoints:\n"
     << "    static:\n"
-    << "    - address: \"" << o.backend_address << "\"\n";
+    << "    - address: \"" << o.backend_address << "\"\n"
+    << o.backend_extra;
   if (!o.fresh_address.empty()) {
     y << "- name: fresh\n"
       << "  protocol: http1\n"
@@ -668,6 +671,37 @@ TEST(LifecycleTest, InvalidReloadKeepsTheOldConfigServing) {
   EXPECT_TRUE(waitForUpstream(port, "/next", "b", deadlineIn(2s)));
   EXPECT_EQ(1, metricValue(proxy->adminPort(), "bulwark_config_last_reload_successful"));
   EXPECT_EQ(3, metricValue(proxy->adminPort(), "bulwark_config_reload_failures_total"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream connection life cycle
+
+// DISABLED: bug in proxy/upstream/conn_pool.cc (not owned here). ConnPool::servePending() walks
+// clients_ with a range-for and calls ActiveClient::close() on idle clients that are no longer
+// reusable; close() runs Connection::closeNow() -> LocalClose -> ActiveClient::closed() ->
+// ConnPool::onClientClosed(), which erases that client from clients_ while the loop still
+// holds its iterator, so the next ++ reads a freed list node: SIGSEGV in servePending()
+// (ActiveClient::idle() on garbage). With maxRequestsPerConnection: 1 every connection is
+// non-reusable after its first response, so the first request kills the process.
+// ConnPool::drainConnections() has the same erase-while-iterating loop.
+TEST(LifecycleTest, DISABLED_MaxRequestsPerConnectionRetiresConnectionsWithoutCrashing) {
+  auto upstream = namedUpstream("a");
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  o.backend_extra = "  connectionPool: {http: {maxRequestsPerConnection: 1}}\n";
+  std::string error;
+  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
+  ASSERT_TRUE(proxy) << error;
+  Http1Client client(proxy->port("public"));
+  for (int i = 0; i < 5; ++i) {
+    auto r = client.get("/x/" + std::to_string(i));
+    ASSERT_TRUE(r) << "request " << i << ": " << client.lastError();
+    EXPECT_EQ(200, r->status);
+  }
+  EXPECT_EQ(5u, upstream->totalConnections()) << "one upstream connection per request";
+  auto code = proxy->stop(SIGTERM);
+  ASSERT_TRUE(code) << "bulwark did not exit";
+  EXPECT_EQ(0, *code) << "negative: killed by that signal";
 }
 
 // ---------------------------------------------------------------------------------------------
