@@ -4,6 +4,7 @@
 
 #include "policies/retry/retry_after.h"
 #include "proxy/http/grpc.h"
+#include "proxy/upstream/hash_key.h"
 
 namespace bulwark::router {
 namespace {
@@ -128,6 +129,13 @@ public:
     if (encoder_ != nullptr && !complete_) encoder_->stream().readDisable(disable);
   }
 
+  /** The attempt's result from its response so far (status and grpc-status seen in headers). */
+  policies::AttemptResult responseResult() const {
+    policies::AttemptResult r = result(response_status_, nullptr);
+    r.grpc_status = response_grpc_status_;
+    return r;
+  }
+
   policies::AttemptResult result(uint32_t status, const http::ResponseHeaders* headers) const {
     policies::AttemptResult r;
     r.http_status = status;
@@ -137,6 +145,15 @@ public:
       if (auto gs = headers->headers.get("grpc-status")) r.grpc_status = policies::parseGrpcStatus(*gs);
     }
     return r;
+  }
+
+  /** Abandoned without a result (lost hedge, client gone): frees the permit, teaches nothing. */
+  void reportCancelled() {
+    if (reported_) return;
+    reported_ = true;
+    host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
+    router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
+    router_.route_.upstream->onAttemptCancelled(std::move(permit_));
   }
 
   /** Hands the result and the permit to the upstream (breaker, outlier detection, counters). */
@@ -214,6 +231,8 @@ public:
   }
   void decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override {
     headers_received_ = true;
+    response_status_ = headers->status;
+    if (auto gs = headers->headers.get("grpc-status")) response_grpc_status_ = policies::parseGrpcStatus(*gs);
     if (per_try_timer_) per_try_timer_->disableTimer();
     if (end_stream) complete_ = true;
     router_.onAttemptHeaders(*this, std::move(headers), end_stream);
@@ -278,6 +297,8 @@ private:
   bool pending_end_ = false;
   std::optional<http::HeaderMap> pending_trailers_;
   bool request_sent_ = false;
+  uint32_t response_status_ = 0;
+  std::optional<policies::GrpcStatus> response_grpc_status_;
   bool end_sent_ = false;
   bool headers_received_ = false;
   bool complete_ = false;
@@ -362,6 +383,7 @@ void Router::startAttempt(AttemptKind kind) {
   auto permit = std::move(std::get<upstream::AttemptPermitPtr>(admitted));
   auto& tlu = ctx_.upstreamFor(route_.upstream);
   upstream::LbContext lb;
+  lb.hash_key = upstream::hashKeyFor(route_.upstream->spec(), *request_, downstream_address_);
   if (route_.route->retries().retry_ignore_previous_hosts) {
     lb.attempted = std::span<const upstream::Host* const>(attempted_hosts_.data(), attempted_hosts_.size());
   }
@@ -483,6 +505,13 @@ bool Router::maybeRetry(const policies::AttemptResult& result, const http::Respo
     }
     return false;
   }
+  // The upstream's maxRetries threshold (Envoy): retries in flight across all routes.
+  auto upstream_retry = route_.upstream->tryAcquireRetry();
+  if (!upstream_retry) {
+    route_.stats->retryBudgetExhausted();
+    return false;
+  }
+  upstream_retry_permits_.push_back(std::move(upstream_retry));
   route_.stats->retry(std::string(decision.reason)).Increment();
   if (decision.pushback_honored) route_.stats->pushbackHonored();
   ++retries_started_;
@@ -574,7 +603,7 @@ void Router::onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_st
   if (end_stream) {
     done_ = true;
     if (request_timer_) request_timer_->disableTimer();
-    attempt.report(attempt.result(200, nullptr));
+    attempt.report(attempt.responseResult());
     route_.stats->attempts_per_request->Observe(attempts_started_);
   }
   callbacks_.encodeData(data, end_stream);
@@ -584,7 +613,7 @@ void Router::onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trail
   if (winner_ != &attempt) return;
   done_ = true;
   if (request_timer_) request_timer_->disableTimer();
-  auto result = attempt.result(200, nullptr);
+  auto result = attempt.responseResult();
   if (auto gs = trailers.get("grpc-status")) result.grpc_status = policies::parseGrpcStatus(*gs);
   attempt.report(result);
   route_.stats->attempts_per_request->Observe(attempts_started_);
@@ -642,9 +671,10 @@ void Router::resetOtherAttempts(UpstreamRequest* keep) {
   }
   for (auto* a : others) {
     a->cancel();
-    // A hedge that lost is not its host's failure: it is reported as a success so the breaker
-    // and outlier detection only learn from real answers.
-    retireAttempt(*a, a->result(200, nullptr));
+    // A hedge that lost is not its host's failure: the breaker and outlier detection only learn
+    // from real answers.
+    a->reportCancelled();
+    retireAttempt(*a, a->result(0, nullptr));
   }
 }
 
@@ -685,7 +715,8 @@ void Router::onDownstreamReset() {
   for (auto* a : all) {
     a->cancel();
     // The client left: not the host's failure.
-    retireAttempt(*a, a->result(200, nullptr));
+    a->reportCancelled();
+    retireAttempt(*a, a->result(0, nullptr));
   }
 }
 

@@ -119,6 +119,7 @@ private:
   bool retry_pending_ = false;
   // Held while a retry of this request is pending or in flight (minRetryConcurrency).
   std::optional<policies::ConcurrencyLimit::Permit> retry_permit_;
+  std::vector<upstream::RetryPermitPtr> upstream_retry_permits_;  // maxRetries slots, held to the end
   bool done_ = false;
   std::string last_host_;
   std::string detail_;

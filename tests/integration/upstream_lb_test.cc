@@ -117,9 +117,8 @@ TEST(UpstreamLbTest, LeastRequestAvoidsATenTimesSlowerHost) { expectSlowHostAvoi
 
 TEST(UpstreamLbTest, PeakEwmaAvoidsATenTimesSlowerHost) { expectSlowHostAvoided("PEAK_EWMA"); }
 
-// Disabled until the router passes upstream::hashKeyFor() in LbContext::hash_key (issue #7,
-// router side); without a key RING_HASH picks a random ring slot per request.
-TEST(UpstreamLbTest, DISABLED_RingHashSendsEachKeyToOneHost) {
+// Proves the router hashes the configured header so each key sticks to one host.
+TEST(UpstreamLbTest, RingHashSendsEachKeyToOneHost) {
   auto hosts = FakeUpstreamGroup::start(3, Protocol::Http2);
   auto proxy = startBulwark(lbConfig(
       hosts.addresses(), "  loadBalancer: {simple: RING_HASH, consistentHash: {httpHeaderName: x-user}}\n"));
