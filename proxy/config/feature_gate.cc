@@ -22,6 +22,7 @@ const std::vector<FeatureInfo> kFeatures = {
     {Feature::DnsDiscovery, "endpoints.dns", "#7", true},
     {Feature::AdvancedBalancing, "loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM",
      "#7", true},
+    {Feature::PerHostCircuitBreaker, "circuitBreaker.perHost", "#6", false},
 };
 
 const FeatureInfo& info(Feature feature) {
@@ -110,6 +111,10 @@ std::vector<ConfigDiagnostic> checkFeatureGate(const ProxyConfigSpec& spec,
     const std::string base = fmt::format("upstreams[{}]", i);
     if (u.circuit_breaker) {
       gate.check(Feature::CircuitBreaker, base + ".circuitBreaker", "", remove);
+      if (u.circuit_breaker->per_host) {
+        gate.check(Feature::PerHostCircuitBreaker, base + ".circuitBreaker.perHost", "perHost: true",
+                   "use one breaker per upstream (perHost: false)");
+      }
     }
     if (u.outlier_detection) {
       gate.check(Feature::OutlierDetection, base + ".outlierDetection", "", remove);

@@ -27,6 +27,7 @@ enum class Feature {
   HealthCheck,
   DnsDiscovery,       // endpoints.dns
   AdvancedBalancing,  // loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM
+  PerHostCircuitBreaker,  // circuitBreaker.perHost: true
 };
 
 struct FeatureInfo {

@@ -50,6 +50,8 @@ std::vector<GateCase> gateCases() {
        "upstreams[0].endpoints.dns"},
       {Feature::AdvancedBalancing, "  loadBalancer: {simple: PEAK_EWMA}\n", "",
        "upstreams[0].loadBalancer.simple"},
+      {Feature::PerHostCircuitBreaker, "  circuitBreaker: {perHost: true}\n", "",
+       "upstreams[0].circuitBreaker.perHost"},
   };
 }
 
