@@ -29,7 +29,9 @@ public:
   policies::MonotonicTime now(http::FilterCallbacks& callbacks) const {
     return now_for_test_ ? now_for_test_() : callbacks.dispatcher().now();
   }
-  void setNowForTest(std::function<policies::MonotonicTime()> now) { now_for_test_ = std::move(now); }
+  void setNowForTest(std::function<policies::MonotonicTime()> now) {
+    now_for_test_ = std::move(now);
+  }
 
 private:
   std::function<policies::MonotonicTime()> now_for_test_;

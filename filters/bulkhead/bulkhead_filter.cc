@@ -229,9 +229,9 @@ public:
     auto& rejected = counterFamily(registry, "bulwark_bulkhead_rejected_total",
                                    "Requests rejected by a route bulkhead, by reason");
     BulkheadMetrics metrics;
-    metrics.active = &gaugeFamily(registry, "bulwark_bulkhead_active",
-                                  "Requests holding a route bulkhead slot")
-                          .Add(route_label);
+    metrics.active =
+        &gaugeFamily(registry, "bulwark_bulkhead_active", "Requests holding a route bulkhead slot")
+             .Add(route_label);
     metrics.queued = &gaugeFamily(registry, "bulwark_bulkhead_queued",
                                   "Requests waiting in a route bulkhead queue")
                           .Add(route_label);
@@ -241,10 +241,9 @@ public:
 
     // The slot counts survive reloads that keep these numbers; the queue timeout does not
     // need to be part of it.
-    const std::string fingerprint =
-        fmt::format("bulkhead:{}/{}/{}/{}", options.max_concurrent_requests,
-                    options.max_queued_requests, spec.partition_header,
-                    options.max_concurrent_per_partition);
+    const std::string fingerprint = fmt::format(
+        "bulkhead:{}/{}/{}/{}", options.max_concurrent_requests, options.max_queued_requests,
+        spec.partition_header, options.max_concurrent_per_partition);
     auto state = std::static_pointer_cast<BulkheadState>(ctx.sharedState(fingerprint, [&] {
       return std::static_pointer_cast<void>(std::make_shared<BulkheadState>(options, metrics));
     }));

@@ -33,9 +33,9 @@ class BulkheadFilter;
 
 /** Metric handles of one route (label route). Thread: any (prometheus-cpp atomics). */
 struct BulkheadMetrics {
-  prometheus::Gauge* active = nullptr;           // bulwark_bulkhead_active
-  prometheus::Gauge* queued = nullptr;           // bulwark_bulkhead_queued
-  prometheus::Counter* full = nullptr;           // bulwark_bulkhead_rejected_total{reason=full}
+  prometheus::Gauge* active = nullptr;            // bulwark_bulkhead_active
+  prometheus::Gauge* queued = nullptr;            // bulwark_bulkhead_queued
+  prometheus::Counter* full = nullptr;            // bulwark_bulkhead_rejected_total{reason=full}
   prometheus::Counter* partition_full = nullptr;  // {reason=partition_full}
   prometheus::Counter* queue_timeout = nullptr;   // {reason=queue_timeout}
 };

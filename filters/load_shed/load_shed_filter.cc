@@ -32,8 +32,8 @@ void LoadShedState::onSample(policies::Duration latency, bool dropped,
                              policies::MonotonicTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!window_end_) {
-    window_end_ = policies::saturatingAdd(
-        now, std::chrono::duration_cast<policies::Duration>(spec_.window));
+    window_end_ =
+        policies::saturatingAdd(now, std::chrono::duration_cast<policies::Duration>(spec_.window));
   }
   samples_.add(latency, random_);
   dropped_ = dropped_ || dropped;

@@ -48,8 +48,8 @@ inline constexpr std::string_view kFallbackTrigger = "shed";
  */
 class LoadShedState {
 public:
-  LoadShedState(std::unique_ptr<policies::AdaptiveLimit> limit, config::AdaptiveConcurrencySpec spec,
-                prometheus::Gauge& limit_gauge);
+  LoadShedState(std::unique_ptr<policies::AdaptiveLimit> limit,
+                config::AdaptiveConcurrencySpec spec, prometheus::Gauge& limit_gauge);
 
   /** @return a permit for `priority` under the current limit, or nullopt: shed. */
   std::optional<policies::ConcurrencyLimit::Permit> tryAdmit(policies::Priority priority) {
@@ -77,9 +77,9 @@ private:
   FilterClock clock_;
 
   std::mutex mu_;
-  policies::LatencySamples samples_;             // guarded by mu_
-  policies::SeededRandom random_;                // guarded by mu_ (reservoir draws)
-  bool dropped_ = false;                         // guarded by mu_
+  policies::LatencySamples samples_;                   // guarded by mu_
+  policies::SeededRandom random_;                      // guarded by mu_ (reservoir draws)
+  bool dropped_ = false;                               // guarded by mu_
   std::optional<policies::MonotonicTime> window_end_;  // guarded by mu_; set by the first sample
 };
 using LoadShedStateSharedPtr = std::shared_ptr<LoadShedState>;

@@ -57,9 +57,8 @@ void RateLimitFilter::onResponseHeaders(http::ResponseHeaders& headers, bool end
   if (!allowed_ || state_->style == policies::RateLimitHeaderStyle::Off) {
     return;
   }
-  for (auto& [name, value] : policies::rateLimitHeaders(*allowed_, state_->style,
-                                                        state_->route_name,
-                                                        state_->spec.requests_per_second)) {
+  for (auto& [name, value] : policies::rateLimitHeaders(
+           *allowed_, state_->style, state_->route_name, state_->spec.requests_per_second)) {
     headers.headers.set(name, std::move(value));
   }
 }

@@ -35,8 +35,7 @@ std::string multiRouteConfig(const std::string& listener_protocol,
   y << "apiVersion: bulwark.dev/v1alpha1\nkind: ProxyConfig\nmetadata: {name: filters}\n"
     << "admin: {address: 127.0.0.1:0}\n"
     << "runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 5s}}\n"
-    << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: " << listener_protocol
-    << "}\n"
+    << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: " << listener_protocol << "}\n"
     << "upstreams:\n- name: backend\n  protocol: " << upstream_protocol
     << "\n  endpoints:\n    static: [{address: \"" << endpoint << "\"}]\n"
     << "routes:\n";
@@ -79,8 +78,8 @@ protected:
     return out;
   }
   static size_t countStatus(const std::vector<Http1Response>& rs, int status) {
-    return static_cast<size_t>(
-        std::count_if(rs.begin(), rs.end(), [&](const Http1Response& r) { return r.status == status; }));
+    return static_cast<size_t>(std::count_if(
+        rs.begin(), rs.end(), [&](const Http1Response& r) { return r.status == status; }));
   }
 
   std::unique_ptr<BulwarkProcess> proxy_;
@@ -109,10 +108,12 @@ TEST_F(FiltersTest, RateLimitAnswers429WithHeadersAndRefills) {
   // 5 tokens per second: one is back within ~200 ms.
   const auto refused_at = Clock::now();
   std::optional<Http1Response> again;
-  ASSERT_TRUE(waitFor([&] {
-    again = client.get("/a");
-    return again && again->status == 200;
-  }, 3s));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        again = client.get("/a");
+        return again && again->status == 200;
+      },
+      3s));
   EXPECT_GE(Clock::now() - refused_at, 100ms);
   EXPECT_GE(metric("bulwark_rate_limited_total", {{"route", "all"}}), 1);
 }
@@ -120,8 +121,9 @@ TEST_F(FiltersTest, RateLimitAnswers429WithHeadersAndRefills) {
 // rateLimit.key.header: each tenant has its own bucket, so one tenant's 429s leave others alone.
 TEST_F(FiltersTest, RateLimitPerTenantKeys) {
   FakeUpstream up(Protocol::Http1);
-  startProxy(simpleConfig("http1", "http1", {up.address()},
-                          "  rateLimit: {requestsPerSecond: 1, burst: 1, key: {header: x-tenant}}\n"));
+  startProxy(
+      simpleConfig("http1", "http1", {up.address()},
+                   "  rateLimit: {requestsPerSecond: 1, burst: 1, key: {header: x-tenant}}\n"));
   Http1Client client(port());
   EXPECT_EQ(200, client.get("/", {{"x-tenant", "noisy"}})->status);
   EXPECT_EQ(429, client.get("/", {{"x-tenant", "noisy"}})->status);
@@ -141,10 +143,12 @@ TEST_F(FiltersTest, BulkheadBoundsConcurrencyQueuesAndRejectsOverflow) {
   auto clients = sendAll(8, http1Get("/work"));
   const uint16_t admin = proxy_->adminPort();
   // Before the first answer (600 ms): 3 rejected, 2 queued, 3 at the upstream.
-  ASSERT_TRUE(waitForMetric(admin, "bulwark_bulkhead_rejected_total", {{"reason", "full"}},
-                            [](double v) { return v == 3; }, deadlineIn(2s)));
-  ASSERT_TRUE(waitForMetric(admin, "bulwark_bulkhead_queued", {{"route", "all"}},
-                            [](double v) { return v == 2; }, deadlineIn(2s)));
+  ASSERT_TRUE(waitForMetric(
+      admin, "bulwark_bulkhead_rejected_total", {{"reason", "full"}},
+      [](double v) { return v == 3; }, deadlineIn(2s)));
+  ASSERT_TRUE(waitForMetric(
+      admin, "bulwark_bulkhead_queued", {{"route", "all"}}, [](double v) { return v == 2; },
+      deadlineIn(2s)));
   ASSERT_TRUE(up.waitForRequests(3, deadlineIn(2s)));
   EXPECT_EQ(3u, up.activeStreams());
   EXPECT_EQ(3u, up.requestCount());
@@ -169,8 +173,9 @@ TEST_F(FiltersTest, BulkheadBoundsConcurrencyQueuesAndRejectsOverflow) {
               [](const auto& a, const auto& b) { return a.arrival_time < b.arrival_time; });
     EXPECT_GE(seen[3].arrival_time - seen[0].arrival_time, 500ms);
   }
-  ASSERT_TRUE(waitForMetric(admin, "bulwark_bulkhead_active", {{"route", "all"}},
-                            [](double v) { return v == 0; }, deadlineIn(2s)));
+  ASSERT_TRUE(waitForMetric(
+      admin, "bulwark_bulkhead_active", {{"route", "all"}}, [](double v) { return v == 0; },
+      deadlineIn(2s)));
 }
 
 // bulkhead.queueTimeout: a request still queued after it gets 503 bulkhead_queue_timeout.
@@ -192,7 +197,8 @@ TEST_F(FiltersTest, BulkheadQueueTimeout) {
   EXPECT_GE(waited, 90ms);
   EXPECT_LT(waited, 700ms);
   EXPECT_EQ(1u, up.requestCount());
-  EXPECT_EQ(1, metric("bulwark_bulkhead_rejected_total", {{"route", "all"}, {"reason", "queue_timeout"}}));
+  EXPECT_EQ(1, metric("bulwark_bulkhead_rejected_total",
+                      {{"route", "all"}, {"reason", "queue_timeout"}}));
   EXPECT_EQ(200, holder[0]->readResponse(deadlineIn(3s))->status);
 }
 
@@ -222,7 +228,8 @@ TEST_F(FiltersTest, BulkheadPartitionsIsolateANoisyTenant) {
     }
   }
   EXPECT_EQ(7u, up.requestCount());
-  EXPECT_EQ(5, metric("bulwark_bulkhead_rejected_total", {{"route", "all"}, {"reason", "partition_full"}}));
+  EXPECT_EQ(5, metric("bulwark_bulkhead_rejected_total",
+                      {{"route", "all"}, {"reason", "partition_full"}}));
 }
 
 // loadShedding: with the limit at 5, sheddable requests are refused at 4 in flight while default
@@ -291,12 +298,12 @@ TEST_F(FiltersTest, FallbackServedForEveryTrigger) {
       "      status: 200\n"
       "      headers: {content-type: application/json}\n"
       "      body: '{\"degraded\":true}'\n";
-  startProxy(multiRouteConfig(
-      "http1", "http1", up.address(),
-      {{"rl", "/rl", "  rateLimit: {requestsPerSecond: 1, burst: 1}\n" + fallback},
-       {"bh", "/bh", "  bulkhead: {maxConcurrentRequests: 1}\n" + fallback},
-       {"to", "/to", "  timeouts: {request: 100ms}\n" + fallback},
-       {"fivexx", "/5xx", fallback}}));
+  startProxy(
+      multiRouteConfig("http1", "http1", up.address(),
+                       {{"rl", "/rl", "  rateLimit: {requestsPerSecond: 1, burst: 1}\n" + fallback},
+                        {"bh", "/bh", "  bulkhead: {maxConcurrentRequests: 1}\n" + fallback},
+                        {"to", "/to", "  timeouts: {request: 100ms}\n" + fallback},
+                        {"fivexx", "/5xx", fallback}}));
   Http1Client client(port());
   auto expectFallback = [&](const std::optional<Http1Response>& r, const std::string& what) {
     ASSERT_TRUE(r) << what << ": " << client.lastError();
@@ -318,10 +325,13 @@ TEST_F(FiltersTest, FallbackServedForEveryTrigger) {
   expectFallback(client.get("/to/x", {}, deadlineIn(3s)), "timeout");
   // upstream5xx
   expectFallback(client.get("/5xx/x"), "upstream5xx");
-  EXPECT_EQ(1, metric("bulwark_fallback_responses_total", {{"route", "rl"}, {"trigger", "rateLimited"}}));
+  EXPECT_EQ(
+      1, metric("bulwark_fallback_responses_total", {{"route", "rl"}, {"trigger", "rateLimited"}}));
   EXPECT_EQ(1, metric("bulwark_fallback_responses_total", {{"route", "bh"}, {"trigger", "shed"}}));
-  EXPECT_EQ(1, metric("bulwark_fallback_responses_total", {{"route", "to"}, {"trigger", "timeout"}}));
-  EXPECT_EQ(1, metric("bulwark_fallback_responses_total", {{"route", "fivexx"}, {"trigger", "upstream5xx"}}));
+  EXPECT_EQ(1,
+            metric("bulwark_fallback_responses_total", {{"route", "to"}, {"trigger", "timeout"}}));
+  EXPECT_EQ(1, metric("bulwark_fallback_responses_total",
+                      {{"route", "fivexx"}, {"trigger", "upstream5xx"}}));
   EXPECT_EQ(200, holder[0]->readResponse(deadlineIn(3s))->status);
 }
 
@@ -339,16 +349,17 @@ TEST_F(FiltersTest, GrpcRejectionsAreTrailersOnly) {
       .matching([](const ReceivedRequest& r) { return r.path.find("/Slow") != std::string::npos; },
                 respondGrpc(GrpcStatus::Ok, "slow").withDelay(800ms))
       .otherwise(respondGrpc(GrpcStatus::Ok, "ok"));
-  startProxy(multiRouteConfig(
-      "h2c", "grpc", up.address(),
-      {{"rl", "/rl.Svc/", "  rateLimit: {requestsPerSecond: 1, burst: 1}\n"},
-       {"bh", "/bh.Svc/", "  bulkhead: {maxConcurrentRequests: 1}\n"},
-       {"ls", "/ls.Svc/",
-        "  loadShedding:\n    adaptiveConcurrency: {minLimit: 1, maxLimit: 1}\n"
-        "    reject: {retryAfter: 250ms}\n"},
-       {"fb", "/fb.Svc/",
-        "  rateLimit: {requestsPerSecond: 1, burst: 1}\n"
-        "  fallback:\n    on: [rateLimited]\n    grpc: {status: RESOURCE_EXHAUSTED, message: slow down}\n"}}));
+  startProxy(
+      multiRouteConfig("h2c", "grpc", up.address(),
+                       {{"rl", "/rl.Svc/", "  rateLimit: {requestsPerSecond: 1, burst: 1}\n"},
+                        {"bh", "/bh.Svc/", "  bulkhead: {maxConcurrentRequests: 1}\n"},
+                        {"ls", "/ls.Svc/",
+                         "  loadShedding:\n    adaptiveConcurrency: {minLimit: 1, maxLimit: 1}\n"
+                         "    reject: {retryAfter: 250ms}\n"},
+                        {"fb", "/fb.Svc/",
+                         "  rateLimit: {requestsPerSecond: 1, burst: 1}\n"
+                         "  fallback:\n    on: [rateLimited]\n    grpc: {status: "
+                         "RESOURCE_EXHAUSTED, message: slow down}\n"}}));
   Http2Client client(port());
   ASSERT_TRUE(client.connect()) << client.lastError();
 

@@ -67,7 +67,8 @@ private:
 /** FactoryContext over one route, a private registry and a shared-state map. Thread: test. */
 class FakeFactoryContext : public http::FactoryContext {
 public:
-  explicit FakeFactoryContext(config::RouteSpec route) : stats_({0.1, 1}), route_(std::move(route)) {}
+  explicit FakeFactoryContext(config::RouteSpec route)
+      : stats_({0.1, 1}), route_(std::move(route)) {}
 
   stats::Stats& stats() override { return stats_; }
   const config::RouteSpec& route() const override { return route_; }
@@ -97,7 +98,8 @@ struct FilterUnderTest {
   }
   http::FilterStatus start() { return filter->onRequestHeaders(callbacks->headers, true); }
   /** Completes the stream as the connection manager does (status 200 from upstream). */
-  void complete(uint32_t status = 200, bool local_reply = false, std::string detail = "via_upstream") {
+  void complete(uint32_t status = 200, bool local_reply = false,
+                std::string detail = "via_upstream") {
     http::StreamInfo info;
     info.status = status;
     info.local_reply = local_reply;

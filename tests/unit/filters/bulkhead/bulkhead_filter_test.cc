@@ -1,6 +1,10 @@
 #include "filters/bulkhead/bulkhead_filter.h"
 
+#include <event2/thread.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
 
 #include "tests/unit/filters/filter_test_util.h"
 
@@ -131,7 +135,9 @@ TEST_F(BulkheadFilterTest, QueueTimeoutRejects) {
   auto cb = test::createOrFail(*factory_, ctx);
   auto a = start(cb);
   auto waiter = start(cb);
-  waiter->callbacks->on_local_reply = [&] { waiter->complete(503, true, "bulkhead_queue_timeout"); };
+  waiter->callbacks->on_local_reply = [&] {
+    waiter->complete(503, true, "bulkhead_queue_timeout");
+  };
   ASSERT_TRUE(test::runUntil(dispatcher_, [&] { return !waiter->callbacks->replies.empty(); }));
   EXPECT_EQ(waiter->callbacks->reply().reason, "bulkhead_queue_timeout");
   EXPECT_EQ(waiter->callbacks->reply().status, 503u);
@@ -220,6 +226,65 @@ TEST_F(BulkheadFilterTest, ReleaseOnOneWorkerWakesWaiterOnAnother) {
   test::runReady(other);
   EXPECT_EQ(waiter->callbacks->continued, 1);
   EXPECT_TRUE(filter(*waiter).holdsPermitForTest());
+}
+
+/** Spins (yielding) until `done` or one second passed. */
+bool waitUntil(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  return done();
+}
+
+// With two real worker threads: a slot released on worker A hands itself to the waiter queued
+// on worker B through B's own loop; every filter is created, run and destroyed on its worker.
+TEST_F(BulkheadFilterTest, CrossThreadWakeWithRunningWorkers) {
+  evthread_use_pthreads();
+  FakeFactoryContext ctx(routeWith(1, 1));
+  auto cb = test::createOrFail(*factory_, ctx);
+  BulkheadState& shared = state(ctx);
+  auto a = std::make_unique<event::Dispatcher>();
+  auto b = std::make_unique<event::Dispatcher>();
+  // Pending timers keep each loop running while it has nothing else (a worker has listeners).
+  auto keep_a = a->createTimer([] {});
+  auto keep_b = b->createTimer([] {});
+  keep_a->enableTimer(std::chrono::seconds(60));
+  keep_b->enableTimer(std::chrono::seconds(60));
+  std::thread ta([&] { a->run(); });
+  std::thread tb([&] { b->run(); });
+  std::unique_ptr<FilterUnderTest> holder;
+  std::unique_ptr<FilterUnderTest> waiter;
+  std::atomic<bool> waiter_continued{false};
+  std::atomic<bool> waiter_gone{false};
+  std::atomic<bool> holder_gone{false};
+  // Built here, used only on their worker (start() on the test fixture would share status_).
+  holder = std::make_unique<FilterUnderTest>(*a, cb);
+  waiter = std::make_unique<FilterUnderTest>(*b, cb);
+  a->post([&] { holder->start(); });
+  ASSERT_TRUE(waitUntil([&] { return shared.engine().active() == 1; }));
+  b->post([&] { waiter->start(); });
+  ASSERT_TRUE(waitUntil([&] { return shared.engine().queued() == 1; }));
+  a->post([&] { holder->complete(); });
+  EXPECT_TRUE(
+      waitUntil([&] { return shared.engine().queued() == 0 && shared.engine().active() == 1; }));
+  b->post([&] {
+    waiter_continued = waiter->callbacks->continued == 1;
+    waiter->complete();
+    waiter.reset();
+    waiter_gone = true;
+  });
+  a->post([&] {
+    holder.reset();
+    holder_gone = true;
+  });
+  EXPECT_TRUE(waitUntil([&] { return waiter_gone && holder_gone; }));
+  EXPECT_EQ(shared.engine().active(), 0u);
+  a->exit();
+  b->exit();
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(waiter_continued);
 }
 
 // A reload with the same numbers shares the slot counts: in-flight requests of the old chain

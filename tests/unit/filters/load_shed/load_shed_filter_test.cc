@@ -12,7 +12,8 @@ using namespace std::chrono_literals;
 using test::FakeFactoryContext;
 using test::FilterUnderTest;
 
-config::RouteSpec routeWith(uint32_t min_limit, uint32_t max_limit, std::string algorithm = "gradient",
+config::RouteSpec routeWith(uint32_t min_limit, uint32_t max_limit,
+                            std::string algorithm = "gradient",
                             std::string priority_header = "x-priority") {
   config::LoadSheddingSpec spec;
   config::AdaptiveConcurrencySpec ac;
