@@ -122,6 +122,7 @@ void Worker::stop() {
     // pools any more. The loop thread is gone: freeing its objects here races with nothing.
     ctx_.reap_timer.reset();
     ctx_.retired_upstreams.clear();
+    ctx_.retired_unused_since.clear();
     ctx_.upstreams.clear();
   }
 }

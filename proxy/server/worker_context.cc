@@ -4,8 +4,13 @@ namespace bulwark::server {
 
 namespace {
 constexpr std::chrono::milliseconds kReapInterval{100};
+// How long retired pools must stay unused before they are freed. inUse() turns false when the
+// last attempt reported its result, but a finished attempt keeps a pointer to its upstream
+// stream (the client codec, owned by the pool's connection) until its downstream stream ends,
+// which for a flow-controlled HTTP/2 client is some loop iterations later; freeing the pool in
+// that window is a use-after-free in UpstreamRequest::cancel(). The grace covers it.
+constexpr std::chrono::milliseconds kRetireGrace{1000};
 }  // namespace
-
 
 upstream::ThreadLocalUpstream& WorkerContext::upstreamFor(const upstream::UpstreamSharedPtr& upstream) {
   auto it = upstreams.find(upstream.get());
@@ -50,13 +55,21 @@ void WorkerContext::onSnapshot(ConfigSnapshotConstSharedPtr new_snapshot) {
 }
 
 void WorkerContext::reapRetiredUpstreams() {
+  const auto now = std::chrono::steady_clock::now();
   for (auto it = retired_upstreams.begin(); it != retired_upstreams.end();) {
     if (it->second->inUse()) {
+      retired_unused_since.erase(it->first);
+      ++it;
+      continue;
+    }
+    auto since = retired_unused_since.try_emplace(it->first, now).first;
+    if (now - since->second < kRetireGrace) {
       ++it;
       continue;
     }
     // Called from a timer or the mailbox, never from inside a pool's callbacks, so the pools
     // (and their idle connections) can go right away.
+    retired_unused_since.erase(since);
     it = retired_upstreams.erase(it);
   }
   if (!retired_upstreams.empty()) armReapTimer();

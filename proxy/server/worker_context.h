@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +45,8 @@ struct WorkerContext {
   // Dropped by a reload, still serving attempts that started on the old snapshot. Keyed like
   // `upstreams`; an entry keeps its Upstream alive, so the key cannot be reused meanwhile.
   std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>> retired_upstreams;
+  // When each retired entry was first seen unused (see kRetireGrace in worker_context.cc).
+  std::map<const upstream::Upstream*, std::chrono::steady_clock::time_point> retired_unused_since;
   event::TimerPtr reap_timer;
 };
 
