@@ -575,12 +575,7 @@ void Http1ServerConnection::onResponseComplete() {
     paused_ = false;
     llhttp_resume(&parser_);
     // Pipelined requests already buffered: continue after the current callback stack unwinds.
-    auto* conn = &connection_;
-    auto id = connection_.id();
-    connection_.dispatcher().post([conn, id] {
-      (void)id;
-      conn->dispatchBuffered();
-    });
+    connection_.dispatchBufferedLater();
   }
 }
 

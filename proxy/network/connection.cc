@@ -144,8 +144,9 @@ void Connection::readDisable(bool disable) {
       // Bytes that arrived while disabled are already in the input buffer; deliver them.
       if (evbuffer_get_length(input()) > 0) {
         auto* self = this;
-        dispatcher_.post([self, id = id_] {
-          (void)id;
+        std::weak_ptr<bool> alive = alive_;
+        dispatcher_.post([self, alive] {
+          if (alive.expired()) return;  // the connection was destroyed meanwhile
           if (self->state_ == State::Open && self->read_disable_count_ == 0 && self->callbacks_ &&
               evbuffer_get_length(self->input()) > 0) {
             self->callbacks_->onData(self->input());
@@ -160,6 +161,13 @@ void Connection::dispatchBuffered() {
   if (state_ == State::Open && callbacks_ && evbuffer_get_length(input()) > 0) {
     callbacks_->onData(input());
   }
+}
+
+void Connection::dispatchBufferedLater() {
+  std::weak_ptr<bool> alive = alive_;
+  dispatcher_.post([this, alive] {
+    if (!alive.expired()) dispatchBuffered();
+  });
 }
 
 void Connection::setWatermarks(size_t low, size_t high) {

@@ -70,6 +70,8 @@ public:
   uint64_t id() const { return id_; }
   /** Re-runs onData with bytes already buffered (used after a codec switch). */
   void dispatchBuffered();
+  /** dispatchBuffered() on a later loop turn; dropped if the connection is gone by then. */
+  void dispatchBufferedLater();
   /** Disables Nagle for latency. */
   void setNoDelay();
 
@@ -95,6 +97,7 @@ private:
   State state_ = State::Open;
   event::TimerPtr flush_timer_;
   event::TimerPtr connect_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted callbacks
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 

@@ -231,6 +231,7 @@ public:
   }
   void decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override {
     headers_received_ = true;
+    if (end_stream) streamEnded();
     response_status_ = headers->status;
     if (auto gs = headers->headers.get("grpc-status")) response_grpc_status_ = policies::parseGrpcStatus(*gs);
     if (per_try_timer_) per_try_timer_->disableTimer();
@@ -238,11 +239,11 @@ public:
     router_.onAttemptHeaders(*this, std::move(headers), end_stream);
   }
   void decodeData(evbuffer* data, bool end_stream) override {
-    if (end_stream) complete_ = true;
+    if (end_stream) streamEnded();
     router_.onAttemptData(*this, data, end_stream);
   }
   void decodeTrailers(http::HeaderMap&& trailers) override {
-    complete_ = true;
+    streamEnded();
     router_.onAttemptTrailers(*this, std::move(trailers));
   }
 
@@ -272,6 +273,18 @@ public:
   void onBelowWriteBufferLowWatermark() override { router_.onAttemptWritable(*this, true); }
 
   bool headersReceived() const { return headers_received_; }
+
+  // The response is complete: the codec ends the stream itself and may free it (with its
+  // connection) at any time after this, so the attempt lets go of the encoder now.
+  void streamEnded() {
+    complete_ = true;
+    finished_ = true;
+    if (per_try_timer_) per_try_timer_->disableTimer();
+    if (encoder_ != nullptr) {
+      encoder_->stream().setCallbacks(nullptr);
+      encoder_ = nullptr;
+    }
+  }
   bool complete() const { return complete_; }
   const upstream::Host& host() const { return *host_; }
   Router::AttemptKind kind() const { return kind_; }

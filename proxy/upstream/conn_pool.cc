@@ -185,15 +185,26 @@ void ConnPool::servePending() {
     pending_.pop_front();
     attach(*client, request->decoder, request->callbacks);
   }
-  // Idle connections start their idle timers.
+  // Idle connections start their idle timers; spent ones close. close() re-enters
+  // onClientClosed(), which erases from clients_, so collect first and close after the walk.
+  std::vector<ActiveClient*> to_close;
   for (auto& client : clients_) {
     if (client->idle() && !client->isClosed()) {
       if (!client->reusable()) {
-        client->close();
+        to_close.push_back(client.get());
       } else {
         client->armIdleTimer();
       }
     }
+  }
+  closeClients(to_close);
+}
+
+void ConnPool::closeClients(const std::vector<ActiveClient*>& to_close) {
+  for (auto* client : to_close) {
+    bool still_here = false;
+    for (auto& c : clients_) still_here = still_here || c.get() == client;
+    if (still_here) client->close();
   }
 }
 
@@ -254,9 +265,11 @@ void ConnPool::onClientClosed(ActiveClient& client, bool connect_failed, PoolFai
 
 void ConnPool::drainConnections() {
   draining_ = true;
+  std::vector<ActiveClient*> to_close;
   for (auto& client : clients_) {
-    if (client->idle()) client->close();
+    if (client->idle()) to_close.push_back(client.get());
   }
+  closeClients(to_close);
 }
 
 }  // namespace bulwark::upstream

@@ -5,6 +5,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
@@ -85,6 +86,7 @@ private:
   void onClientClosed(ActiveClient& client, bool connect_failed, PoolFailureReason reason);
   void onStreamClosed(ActiveClient& client);
   void servePending();
+  void closeClients(const std::vector<ActiveClient*>& to_close);
   void attach(ActiveClient& client, http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks);
 
   event::Dispatcher& dispatcher_;

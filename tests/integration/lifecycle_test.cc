@@ -676,15 +676,9 @@ TEST(LifecycleTest, InvalidReloadKeepsTheOldConfigServing) {
 // ---------------------------------------------------------------------------------------------
 // Upstream connection life cycle
 
-// DISABLED: bug in proxy/upstream/conn_pool.cc (not owned here). ConnPool::servePending() walks
-// clients_ with a range-for and calls ActiveClient::close() on idle clients that are no longer
-// reusable; close() runs Connection::closeNow() -> LocalClose -> ActiveClient::closed() ->
-// ConnPool::onClientClosed(), which erases that client from clients_ while the loop still
-// holds its iterator, so the next ++ reads a freed list node: SIGSEGV in servePending()
-// (ActiveClient::idle() on garbage). With maxRequestsPerConnection: 1 every connection is
-// non-reusable after its first response, so the first request kills the process.
-// ConnPool::drainConnections() has the same erase-while-iterating loop.
-TEST(LifecycleTest, DISABLED_MaxRequestsPerConnectionRetiresConnectionsWithoutCrashing) {
+// Proves connections retired by maxRequestsPerConnection close cleanly (ConnPool used to erase
+// from its client list while walking it: SIGSEGV on the first request).
+TEST(LifecycleTest, MaxRequestsPerConnectionRetiresConnectionsWithoutCrashing) {
   auto upstream = namedUpstream("a");
   ConfigOptions o;
   o.backend_address = upstream->address();
