@@ -505,9 +505,16 @@ bool ConnectionManager::createCodec(evbuffer* input) {
 
 void ConnectionManager::onData(evbuffer* input) {
   if (closed_) return;
-  if (!codec_ && !createCodec(input)) {
-    if (listenerConfig() == nullptr) closeConnection(network::Connection::CloseType::NoFlush);
-    return;
+  if (!codec_) {
+    if (!createCodec(input)) {
+      if (listenerConfig() == nullptr) closeConnection(network::Connection::CloseType::NoFlush);
+      return;
+    }
+    if (is_http2_) {
+      // The preface arrived: an HTTP/2 connection without a stream is idle, not slow (gRPC
+      // channels connect ahead of their first call); idleTimeout governs it from now on.
+      header_timer_->disableTimer();
+    }
   }
   if (streams_.empty() && !is_http2_ && !header_timer_->enabled()) {
     // Bytes of a new request started arriving: the whole header block must follow in time.

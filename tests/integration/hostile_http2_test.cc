@@ -599,14 +599,7 @@ TEST_F(HostileHttp2Test, StreamedBodyOverLimitGets413OrReset) {
 // An h2c connection that has sent its preface but no request yet is idle, not slow: it is
 // governed by idleTimeout (30 s here), not headerReadTimeout (1 s). gRPC channels connect ahead
 // of their first call and may sit like this for a long time.
-// DISABLED: bug in proxy/http/connection_manager.cc (not a codec path). The constructor's
-// armTimers() starts header_timer_ for every new connection (is_http2_ is still false before the
-// codec exists), and onData() only stops it for HTTP/1 (`!is_http2_` guard); for HTTP/2 only
-// newStream() disables it. So an h2c connection without a stream after headerReadTimeout is
-// closed with NoFlush (no GOAWAY) and counted as reason="header_read_timeout". Fix: disable
-// header_timer_ once createCodec() picked HTTP/2 (the preface arrived; idle_timer_ governs from
-// then on).
-TEST_F(HostileHttp2Test, DISABLED_IdleH2cConnectionOutlivesHeaderReadTimeout) {
+TEST_F(HostileHttp2Test, IdleH2cConnectionOutlivesHeaderReadTimeout) {
   Http2Client client(port());
   ASSERT_TRUE(client.connect(deadlineIn(3s))) << client.lastError();
   // Pump the connection for longer than headerReadTimeout; it must stay open.
