@@ -157,7 +157,7 @@ GEN="$PERFANCHOR_RUN/generated.md"
   echo "| load average (1/5/15 min) | before $LOAD_BEFORE, after $LOAD_AFTER |"
   echo "| bulwark | $(git -C "$ROOT" rev-parse --short=12 HEAD)$(git -C "$ROOT" diff --quiet HEAD -- proxy policies filters CMakeLists.txt 2>/dev/null || echo ' (+ uncommitted changes)'), \`$("$BIN" version | head -1)\`, Release, config \`bench/perf/bulwark-perf.yaml\` (1 worker, access log off) |"
   echo "| peers | $(haproxy -v | head -1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), h2load $(h2load --version | awk '{print $NF}') |"
-  echo "| command | \`$( [[ "$SMOKE" == "1" ]] && echo "SMOKE=1 ")REPS=$REPS bench/run-perf.sh\` |"
+  echo "| command | \`$( [[ "$SMOKE" == "1" ]] && echo "SMOKE=1 ")REPS=$REPS$( [[ "$BENCH_ARGS" != "$DEFAULT_ARGS" ]] && echo " BENCH_ARGS=\"$BENCH_ARGS\"") bench/run-perf.sh\` |"
   echo "| raw data (trimmed) | \`$RAW_KEEP\` |"
   echo
   echo "Harness invocations (each with bulwark started fresh just before):"

@@ -37,8 +37,15 @@ def main():
                 g.setdefault(r['target'], []).append(r)
         return g
 
-    out = ['| # | target (issue 3) | pin | measured | threshold | verdict | runs (ours/haproxy) |',
-           '|---|---|---|---|---|---|---|']
+    out = ['| # | target (issue 3) | pin | measured | threshold | verdict | runs (ours/haproxy) | foreign CPU s, max over these runs |',
+           '|---|---|---|---|---|---|---|---|']
+
+    def noise(*groups):
+        vals = [x.get('foreign_cpu_s', 0) for g in groups for x in g]
+        return f'{max(vals):.2f}' if vals else 'n/a'
+
+    def sfmt(v):
+        return 'n/a' if v is None else f'{v:+,.0f}'
 
     def ratio_row(tag, label, phase, pin, variant_of, need):
         g = group(phase, pin, variant_of)
@@ -46,12 +53,12 @@ def main():
             return
         ours, ha = med([x['rps'] for x in g[us]]), med([x['rps'] for x in g['haproxy']])
         if not ours or not ha:
-            out.append(f'| {tag} | {label} | {pin} | n/a | ≥ {need:.2f}× HAProxy | n/a | {len(g[us])}/{len(g["haproxy"])} |')
+            out.append(f'| {tag} | {label} | {pin} | n/a | ≥ {need:.2f}× HAProxy | n/a | {len(g[us])}/{len(g["haproxy"])} | {noise(g[us], g["haproxy"])} |')
             return
         r = ours / ha
         verdict = 'PASS' if r >= need else ('tie (within 5 %)' if r >= need * 0.95 else 'MISS')
         out.append(f'| {tag} | {label} | {pin} | {r:.2f}× HAProxy ({fmt(ours)} vs {fmt(ha)} req/s) | ≥ {need:.2f}× | '
-                   f'{verdict} | {len(g[us])}/{len(g["haproxy"])} |')
+                   f'{verdict} | {len(g[us])}/{len(g["haproxy"])} | {noise(g[us], g["haproxy"])} |')
 
     pins = sorted({r['pin'] for r in data}, key=lambda p: p != 'split')
     for pin in pins:
@@ -79,10 +86,10 @@ def main():
                 best_name = min(peers, key=peers.get)
                 best = peers[best_name]
                 ok = added[us] <= best
-                out.append(f'| G5 | added {q[:3]} latency at {v} | {pin} | +{fmt(added[us])} µs '
-                           f'(haproxy +{fmt(added.get("haproxy"))}, nginx +{fmt(added.get("nginx"))}) | '
-                           f'≤ best peer (+{fmt(best)} µs, {best_name}) | {"PASS" if ok else "MISS"} | '
-                           f'{len(g[us])}/{len(g.get("haproxy", []))} |')
+                out.append(f'| G5 | added {q[:3]} latency at {v} | {pin} | {sfmt(added[us])} µs '
+                           f'(haproxy {sfmt(added.get("haproxy"))}, nginx {sfmt(added.get("nginx"))}) | '
+                           f'≤ best peer ({sfmt(best)} µs, {best_name}) | {"PASS" if ok else "MISS"} | '
+                           f'{len(g[us])}/{len(g.get("haproxy", []))} | {noise(*g.values())} |')
 
     # G7: idle memory per connection on a fresh process
     for proto, need in (('h1', 1.0), ('h2', 6.5)):
@@ -93,7 +100,7 @@ def main():
         peers = ', '.join(f"{n} {fmt(med([r['kb_per_conn'] for r in mem if r['target'] == n and r['proto'] == proto]), 2)}"
                           for n in ('haproxy', 'nginx') if any(r['target'] == n and r['proto'] == proto for r in mem))
         out.append(f'| G7 | idle memory per {proto} connection ({ms[0]["conns"]} conns) | — | {kb:.2f} KB ({peers}) | '
-                   f'≤ {need} KB | {"PASS" if kb <= need else "MISS"} | {len(ms)} |')
+                   f'≤ {need} KB | {"PASS" if kb <= need else "MISS"} | {len(ms)} | — |')
 
     # G9: correctness under load: no errors in any of our runs
     bad = []
@@ -113,7 +120,7 @@ def main():
             bad.append(f"{r['phase']} {r['pin']} {r['variant']} rep{r['rep']}: " + '; '.join(errs))
     n_ours = sum(1 for r in data if r['target'] == us)
     out.append(f'| G9 | 0 non-2xx, 0 socket errors, 0 failed streams | all | {len(bad)} of {n_ours} runs with errors | 0 | '
-               f'{"PASS" if not bad else "MISS"} | {n_ours} |')
+               f'{"PASS" if not bad else "MISS"} | {n_ours} | — |')
     print('\n'.join(out))
     if bad:
         print('\nRuns with errors:\n')
