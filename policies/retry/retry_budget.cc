@@ -20,7 +20,10 @@ RetryBudget::RetryBudget(const Options& options)
           (options.buckets > 1 ? static_cast<double>(options.buckets - 1) / static_cast<double>(options.buckets)
                                : 1.0) *
           static_cast<double>(kScale)))),
-      window_(std::max(options.window, Duration(1)), options.buckets) {}
+      window_(std::max(options.window, Duration(1)), options.buckets) {
+  // A configured reserve always allows at least one retry per window.
+  if (options.min_retries_per_second > 0) reserve_scaled_ = std::max<uint64_t>(reserve_scaled_, kScale);
+}
 
 uint64_t RetryBudget::allowanceScaled(const Counters& c) const {
   return c.requests * percent_bp_ + reserve_scaled_;
