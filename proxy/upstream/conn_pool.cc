@@ -91,6 +91,7 @@ public:
   }
   bool connected() const { return connected_; }
   bool isClosed() const { return closed_; }
+  std::weak_ptr<bool> aliveToken() const { return alive_; }
 
 private:
   void closed(bool connect_failed, PoolFailureReason reason) {
@@ -110,6 +111,7 @@ private:
   bool closed_ = false;
   uint64_t streams_started_ = 0;
   uint64_t streams_completed_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks posted by the pool
 
   friend class ConnPool;
 };
@@ -172,9 +174,10 @@ Cancellable* ConnPool::newStream(http::ResponseDecoder& decoder, ConnPoolCallbac
   return pending_.back().get();
 }
 
-void ConnPool::onClientReady(ActiveClient&) {
+void ConnPool::onClientReady(ActiveClient& client) {
   if (connecting_ > 0) --connecting_;
   servePending();
+  settleIdle(client);
 }
 
 void ConnPool::servePending() {
@@ -185,19 +188,18 @@ void ConnPool::servePending() {
     pending_.pop_front();
     attach(*client, request->decoder, request->callbacks);
   }
-  // Idle connections start their idle timers; spent ones close. close() re-enters
-  // onClientClosed(), which erases from clients_, so collect first and close after the walk.
-  std::vector<ActiveClient*> to_close;
-  for (auto& client : clients_) {
-    if (client->idle() && !client->isClosed()) {
-      if (!client->reusable()) {
-        to_close.push_back(client.get());
-      } else {
-        client->armIdleTimer();
-      }
+}
+
+void ConnPool::settleIdle(ActiveClient& client) {
+  // Only the connection whose stream just ended can have become idle: an idle one starts its
+  // idle timer, a spent one (no reuse left) closes. O(1), not a walk over every connection.
+  if (client.idle() && !client.isClosed()) {
+    if (!client.reusable()) {
+      client.close();
+    } else {
+      client.armIdleTimer();
     }
   }
-  closeClients(to_close);
 }
 
 void ConnPool::closeClients(const std::vector<ActiveClient*>& to_close) {
@@ -209,11 +211,12 @@ void ConnPool::closeClients(const std::vector<ActiveClient*>& to_close) {
 }
 
 void ConnPool::onStreamClosed(ActiveClient& client) {
-  (void)client;
   // Defer: the codec is still inside its own callback stack.
-  dispatcher_.post([this, alive = std::weak_ptr<bool>(alive_token_)] {
+  dispatcher_.post([this, alive = std::weak_ptr<bool>(alive_token_), client_alive = client.aliveToken(),
+                    raw = &client] {
     if (alive.expired()) return;
     servePending();
+    if (!client_alive.expired()) settleIdle(*raw);
   });
 }
 

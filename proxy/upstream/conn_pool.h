@@ -86,6 +86,7 @@ private:
   void onClientClosed(ActiveClient& client, bool connect_failed, PoolFailureReason reason);
   void onStreamClosed(ActiveClient& client);
   void servePending();
+  void settleIdle(ActiveClient& client);
   void closeClients(const std::vector<ActiveClient*>& to_close);
   void attach(ActiveClient& client, http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks);
 
