@@ -2,12 +2,33 @@
 
 namespace bulwark::http {
 
-std::shared_ptr<AccessLog> AccessLog::open(const std::string& path, double sample) {
+std::shared_ptr<AccessLog> AccessLog::open(const std::string& path, double sample, const std::string& format) {
   if (path.empty() || sample <= 0) return nullptr;
   FILE* file = path == "/dev/stdout" ? stdout : std::fopen(path.c_str(), "a");
   if (file == nullptr) return nullptr;
-  return std::shared_ptr<AccessLog>(new AccessLog(file, sample));
+  return std::shared_ptr<AccessLog>(new AccessLog(file, sample, format == "text"));
 }
+
+namespace {
+
+// key=value pairs in the entry's order; strings with spaces, quotes or '=' are quoted.
+std::string textLine(const nlohmann::json& entry) {
+  std::string line;
+  for (auto it = entry.begin(); it != entry.end(); ++it) {
+    if (!line.empty()) line.push_back(' ');
+    line.append(it.key()).push_back('=');
+    if (it->is_string()) {
+      const std::string& v = it->get_ref<const std::string&>();
+      bool quote = v.empty() || v.find_first_of(" \"=") != std::string::npos;
+      line.append(quote ? nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : v);
+    } else {
+      line.append(it->dump());
+    }
+  }
+  return line;
+}
+
+}  // namespace
 
 AccessLog::~AccessLog() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -21,7 +42,7 @@ bool AccessLog::sampled(uint64_t random) const {
 }
 
 void AccessLog::write(const nlohmann::json& entry) {
-  std::string line = entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string line = text_ ? textLine(entry) : entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex_);
   std::fwrite(line.data(), 1, line.size(), file_);

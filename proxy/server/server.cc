@@ -251,7 +251,8 @@ Status Server::start() {
   if (concurrency <= 0) concurrency = defaultConcurrency();
   auto snapshot = buildSnapshot(spec_);
   if (!snapshot) return snapshot.status();
-  auto access_log = http::AccessLog::open(spec_.observability.access_log.path, spec_.observability.access_log.sample);
+  auto access_log = http::AccessLog::open(spec_.observability.access_log.path, spec_.observability.access_log.sample,
+                                          spec_.observability.access_log.format);
   for (int i = 0; i < concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), *stats_, access_log, global_active_streams_,
                                                 spec_.runtime.max_connections_per_worker));

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -375,6 +378,47 @@ TEST_F(ProxyTest, NoRouteIs404AndMetricsCount) {
   EXPECT_EQ(200, hit->status);
   EXPECT_EQ(1, metric("bulwark_requests_total", {{"route", "all"}, {"code_class", "2xx"}}));
   EXPECT_EQ(1, metric("bulwark_local_replies_total", {{"route", ""}, {"reason", "route_not_found"}}));
+}
+
+}  // namespace
+}  // namespace bulwark::testing
+
+namespace bulwark::testing {
+namespace {
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Proves the access log writes one entry per request with Istio's keys, as JSON or as text.
+TEST(AccessLogTest, JsonAndTextEntries) {
+  FakeUpstream up(Protocol::Http1);
+  for (const std::string format : {"json", "text"}) {
+    std::string log_path = writeTempFile("access-" + format + ".log", "");
+    std::string top = "observability:\n  accessLog: {path: \"" + log_path + "\", format: " + format + "}\n";
+    std::string error;
+    auto proxy = BulwarkProcess::start(simpleConfig("http1", "http1", {up.address()}, "", "", top), {"public"}, &error);
+    ASSERT_TRUE(proxy) << error;
+    Http1Client client(proxy->port("public"));
+    auto r = client.request(http1Request("GET", "/logged", {{"x-request-id", "log-id-1"}}));
+    ASSERT_TRUE(r) << client.lastError();
+    client.close();
+    ASSERT_EQ(0, proxy->stop(SIGTERM).value_or(-1));  // the log is flushed on exit
+    std::string text = readFile(log_path);
+    if (format == "json") {
+      auto entry = nlohmann::json::parse(text.substr(0, text.find('\n')));
+      EXPECT_EQ("/logged", entry["path"]);
+      EXPECT_EQ(200, entry["response_code"]);
+      EXPECT_EQ("log-id-1", entry["request_id"]);
+      EXPECT_EQ("all", entry["route_name"]);
+      EXPECT_EQ(up.address(), entry["upstream_host"]);
+    } else {
+      EXPECT_NE(std::string::npos, text.find("path=/logged")) << text;
+      EXPECT_NE(std::string::npos, text.find("response_code=200")) << text;
+      EXPECT_NE(std::string::npos, text.find("request_id=log-id-1")) << text;
+    }
+  }
 }
 
 }  // namespace
