@@ -721,12 +721,19 @@ TEST_F(HostileHttp2Test, PingFloodFromNonReaderIsClosed) {
   expectStillServing();
 }
 
-TEST_F(HostileHttp2Test, SettingsFloodFromNonReaderIsClosed) {
+// Two outcomes are safe for a SETTINGS flood from a client that never reads: GOAWAY and close
+// once nghttp2's queue of unsent ACKs overflows, or — when bulwark's output to that client is full
+// first (a loaded machine) — bulwark stops reading it, so the flood can't grow anything. What
+// must hold either way: bounded memory, no crash, other clients served.
+TEST_F(HostileHttp2Test, SettingsFloodFromNonReaderIsClosedOrThrottled) {
   const pid_t pid = bulwark_->process().pid();
   auto rss_before = readRssBytes(pid);
   size_t sent = 0;
-  EXPECT_TRUE(floodUntilClosed(port(), frame(kFrameSettings, 0, 0), &sent))
-      << "connection still open after " << sent << " SETTINGS";
+  bool closed = floodUntilClosed(port(), frame(kFrameSettings, 0, 0), &sent);
+  if (!closed) {
+    std::printf("SETTINGS flood: connection throttled (not read further) after %zu frames\n", sent);
+    EXPECT_LT(sent, 500000u) << "bulwark kept reading an unbounded flood";
+  }
   ASSERT_TRUE(bulwark_->process().running()) << "bulwark crashed under a SETTINGS flood";
   auto rss_after = readRssBytes(pid);
   ASSERT_TRUE(rss_before && rss_after);
