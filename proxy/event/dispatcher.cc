@@ -86,10 +86,6 @@ TimerPtr Dispatcher::createTimer(std::function<void()> cb) {
 }
 
 std::chrono::steady_clock::time_point Dispatcher::now() const {
-  timeval tv;
-  event_base_gettimeofday_cached(base_, &tv);
-  // libevent's cached time is the monotonic clock when available; use steady_clock directly
-  // for a consistent epoch across threads.
   return std::chrono::steady_clock::now();
 }
 

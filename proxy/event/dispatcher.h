@@ -50,7 +50,7 @@ public:
 
   bool isThisThread() const { return thread_id_ == std::this_thread::get_id(); }
 
-  /** Cached loop time, refreshed once per loop iteration (cheap, as Envoy's approximate time). */
+  /** The monotonic clock, behind one seam so time can be faked later. */
   std::chrono::steady_clock::time_point now() const;
 
 private:

@@ -57,6 +57,13 @@ bool RequestHeaders::isGrpc() const {
   return ct && ct->substr(0, 16) == "application/grpc";
 }
 
+std::string trimOws(const std::string& value) {
+  size_t start = value.find_first_not_of(" \t");
+  if (start == std::string::npos) return std::string();
+  size_t end = value.find_last_not_of(" \t");
+  return value.substr(start, end - start + 1);
+}
+
 void toLowerInPlace(std::string& s) {
   for (auto& c : s) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

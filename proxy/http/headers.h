@@ -65,6 +65,9 @@ using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders>;
 /** Removes hop-by-hop headers (RFC 9110 §7.6.1) including any named in Connection. */
 void stripHopByHop(HeaderMap& headers);
 
+/** The value without leading and trailing spaces and tabs (RFC 9112 §5.1 optional whitespace). */
+std::string trimOws(const std::string& value);
+
 /** Lower-cases ASCII in place. */
 void toLowerInPlace(std::string& s);
 

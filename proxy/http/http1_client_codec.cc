@@ -164,9 +164,7 @@ int Http1ClientConnection::onStatus(llhttp_t*, const char*, size_t) { return 0; 
 void Http1ClientConnection::finishHeader() {
   if (current_field_.empty()) return;
   toLowerInPlace(current_field_);
-  size_t start = current_value_.find_first_not_of(" \t");
-  size_t end = current_value_.find_last_not_of(" \t");
-  std::string value = start == std::string::npos ? std::string() : current_value_.substr(start, end - start + 1);
+  std::string value = trimOws(current_value_);
   if (in_trailers_) {
     trailers_.add(std::move(current_field_), std::move(value));
   } else {

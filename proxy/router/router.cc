@@ -173,7 +173,11 @@ public:
     pool_handle_ = nullptr;
     encoder_ = &encoder;
     encoder_->stream().setCallbacks(this);
-    http::RequestHeaders headers = *router_.request_;
+    // A request that can be replayed (retries, hedging) keeps its original headers for the next
+    // attempt; one that cannot is sent as is, without a copy on the common path.
+    std::optional<http::RequestHeaders> copy;
+    if (router_.mayReplay()) copy.emplace(*router_.request_);
+    http::RequestHeaders& headers = copy ? *copy : *router_.request_;
     headers.headers.set("x-bulwark-attempt", std::to_string(number_));
     if (router_.grpc_) {
       if (number_ > 1) headers.headers.set("grpc-previous-rpc-attempts", std::to_string(number_ - 1));
@@ -436,7 +440,7 @@ void Router::onRequestData(evbuffer* data, bool end_stream) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
-  bool may_replay = route_.route->retries().attempts > 1 || route_.route->hedgePolicy() != nullptr;
+  bool may_replay = mayReplay();
   if (may_replay && !body_overflowed_) {
     if (evbuffer_get_length(replay_body_) + evbuffer_get_length(data) <= route_.route->retries().retry_buffer_limit) {
       copyBuffer(data, replay_body_);

@@ -90,6 +90,8 @@ private:
                    std::string_view fallback_trigger, const http::HeaderMap& extra = {});
   std::chrono::nanoseconds remaining() const;
   bool canReplayBody() const { return !body_overflowed_; }
+  /** The route may send this request more than once (retries or hedging). */
+  bool mayReplay() const { return route_.route->retries().attempts > 1 || route_.route->hedgePolicy() != nullptr; }
 
   server::WorkerContext& ctx_;
   RouterCallbacks& callbacks_;
