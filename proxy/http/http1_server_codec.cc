@@ -265,6 +265,11 @@ int Http1ServerConnection::onHeadersComplete(llhttp_t* p) {
 }
 
 int Http1ServerConnection::headersComplete() {
+  if (parser_.http_major != 1) {
+    // llhttp accepts any one-digit version; only HTTP/1.x is spoken here (RFC 9110 §15.6.6).
+    sendProtocolError(505, "http1.version_not_supported");
+    return HPE_USER;
+  }
   if (request_->headers.size() > limits_.max_headers_count) {
     sendProtocolError(431, "http1.too_many_headers");
     return HPE_USER;

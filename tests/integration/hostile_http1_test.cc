@@ -342,6 +342,14 @@ TEST_F(HostileHttp1Test, TwoHostHeadersGet400) {
   expectRejected("GET /twohosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "http1.invalid_host");
 }
 
+TEST_F(HostileHttp1Test, Http2VersionOnHttp1ListenerGets505) {
+  expectRejected("GET /v2 HTTP/2.0\r\nHost: h\r\n\r\n", 505, "http1.version_not_supported");
+}
+
+TEST_F(HostileHttp1Test, Http0VersionGets505) {
+  expectRejected("GET /v0 HTTP/0.9\r\nHost: h\r\n\r\n", 505, "http1.version_not_supported");
+}
+
 // H10: h2c upgrade smuggling. No 101 tunnel; the upgrade headers and every header the
 // Connection header names stay on this hop.
 TEST_F(HostileHttp1Test, H2cUpgradeIsNotTunnelledAndHopByHopHeadersAreStripped) {
