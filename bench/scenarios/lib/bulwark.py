@@ -1,0 +1,124 @@
+"""bulwark as the proxy of a scenario: examples/edge.yaml rewritten to the run's ports.
+
+Only addresses change (listeners and admin on port 0, each upstream's static endpoints replaced by
+the running replicas, the access log moved into the run directory); every policy is the shipped
+file's. A handover starts a second bulwark on the SAME listener port (bulwark binds with
+SO_REUSEPORT), waits until it is ready, then SIGTERMs the old one, which drains: zero-downtime.
+"""
+
+import os
+import signal
+import subprocess
+
+import yaml
+
+from .admin import BulwarkAdmin, counter_totals
+
+
+def edge_config(source_path, endpoints, access_log_path, listener_address="127.0.0.1:0"):
+    """examples/edge.yaml with the run's addresses; `endpoints` = {upstream: ["127.0.0.1:P", ...]}."""
+    with open(source_path) as f:
+        root = yaml.safe_load(f)
+    root["admin"]["address"] = "127.0.0.1:0"
+    for listener in root["listeners"]:
+        listener["address"] = listener_address
+    for upstream in root["upstreams"]:
+        name = upstream["name"]
+        if name not in endpoints:
+            raise ValueError(f"{source_path} has an upstream the scenario does not run: {name}")
+        upstream["endpoints"] = {"static": [{"address": a} for a in endpoints[name]]}
+    obs = root.setdefault("observability", {})
+    if obs.get("accessLog"):
+        obs["accessLog"]["path"] = access_log_path
+    return root
+
+
+class BulwarkProxy:
+    """One logical proxy (one listener address) made of one bulwark process, two during a handover."""
+
+    kind = "bulwark"
+    label = "bulwark"
+
+    def __init__(self, sup, build_dir, source_config, work_dir):
+        self.sup = sup
+        self.binary = os.path.join(build_dir, "proxy", "bulwark")
+        self.source_config = source_config
+        self.work_dir = work_dir
+        self.proc = None
+        self.admin = None
+        self.address = None
+        self.generation = 0
+        self._counters_base = {}
+        self._counters_done = {}
+
+    def check(self, path):
+        out = subprocess.run([self.binary, "check", "-c", path], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"bulwark check {path} failed:\n{out.stdout}{out.stderr}")
+
+    def _write(self, endpoints, listener_address):
+        self.generation += 1
+        cfg = edge_config(self.source_config, endpoints,
+                          os.path.join(self.work_dir, f"bulwark-{self.generation}.access.log"), listener_address)
+        path = os.path.join(self.work_dir, f"bulwark-{self.generation}.yaml")
+        with open(path, "w") as f:
+            f.write(f"# {self.source_config} with the run's addresses (generated)\n")
+            yaml.safe_dump(cfg, f, sort_keys=False)
+        self.check(path)
+        return path
+
+    def _launch(self, endpoints, listener_address):
+        path = self._write(endpoints, listener_address)
+        proc = self.sup.start(f"bulwark-{self.generation}", [self.binary, "run", "-c", path])
+        port = proc.wait_for_port(r"listener \S+ listening on 127\.0\.0\.1:(\d+)")
+        admin_port = proc.wait_for_port(r"admin listening on 127\.0\.0\.1:(\d+)")
+        admin = BulwarkAdmin(admin_port)
+        if not admin.wait_ready(15.0):
+            raise RuntimeError(f"bulwark never became ready:\n{proc.output()}")
+        return proc, admin, port, path
+
+    def start(self, endpoints):
+        self.endpoints = endpoints
+        self.proc, self.admin, port, self.config_path = self._launch(endpoints, "127.0.0.1:0")
+        self.address = f"127.0.0.1:{port}"
+        self._counters_base = counter_totals(self.admin.metrics())
+        return self.address
+
+    def targets(self, _service):
+        return [self.address]
+
+    def reload(self):
+        """POST /reload of the running config file (rebuilds routes, upstreams and pools)."""
+        answer = self.admin.reload()
+        if not answer.ok:
+            raise RuntimeError(f"POST /reload: {answer.status} {answer.body}")
+        return f"POST /reload -> {answer.status}"
+
+    def handover(self):
+        """New process on the same port, ready, then SIGTERM the old one (it drains)."""
+        old_proc, old_admin = self.proc, self.admin
+        new_proc, new_admin, port, path = self._launch(self.endpoints, self.address)
+        if f"127.0.0.1:{port}" != self.address:
+            raise RuntimeError(f"handover bound 127.0.0.1:{port}, not {self.address}")
+        # Count what the old process did until now; the new one starts from zero.
+        self._fold_counters(old_admin)
+        self.proc, self.admin, self.config_path = new_proc, new_admin, path
+        self._counters_base = counter_totals(new_admin.metrics())
+        old_proc.signal(signal.SIGTERM)
+        return f"{new_proc.name} (pid {new_proc.pid}) ready on {self.address}; SIGTERM to {old_proc.name} (pid {old_proc.pid})"
+
+    def _fold_counters(self, admin):
+        now = counter_totals(admin.metrics())
+        for k, v in now.items():
+            self._counters_done[k] = self._counters_done.get(k, 0) + v - self._counters_base.get(k, 0)
+
+    def counters(self):
+        """Totals since start() over every process of this proxy."""
+        now = counter_totals(self.admin.metrics()) if self.admin else {}
+        return {k: self._counters_done.get(k, 0) + now.get(k, 0) - self._counters_base.get(k, 0) for k in now}
+
+    def processes(self):
+        return [p for p in self.sup.procs if p.name.startswith("bulwark-")]
+
+    def stop(self):
+        self.sup.stop(self.processes(), grace=10.0)
