@@ -237,7 +237,8 @@ Status LoadGenerator::Engine::setUp() {
     report_.phases[p].spec = options_.phases[p];
     report_.phases[p].start_s = std::chrono::duration<double>(schedule_.phaseStart(p)).count();
   }
-  if (!options_.requests_file.empty()) {
+  // By request whenever there is a mix (the CLI only makes one with --requests).
+  if (!options_.requests_file.empty() || options_.requests.size() > 1) {
     for (const auto& r : options_.requests) {
       report_.by_request.emplace_back(r.name, Stats());
     }
