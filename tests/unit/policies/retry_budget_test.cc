@@ -16,17 +16,29 @@ namespace {
 using namespace std::chrono_literals;
 using bulwark::testing::SimulatedTime;
 
-// With no traffic only the reserve is available: min_retries_per_second x window.
-TEST(RetryBudgetTest, ReserveWithoutTraffic) {
+// With no traffic only the reserve is available: one token, refilled at min_retries_per_second.
+TEST(RetryBudgetTest, ReserveWithoutTrafficIsARate) {
   SimulatedTime t;
   RetryBudget budget({20.0, 10, 10s, 10});
-  // 10/s over the 9 s the ten-bucket window is sure to cover.
-  EXPECT_EQ(90u, budget.snapshot(t.now()).available);
-  for (int i = 0; i < 90; ++i) {
-    ASSERT_TRUE(budget.tryWithdraw(t.now())) << i;
-  }
+  EXPECT_EQ(1u, budget.snapshot(t.now()).available);
+  EXPECT_TRUE(budget.tryWithdraw(t.now()));
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
-  EXPECT_EQ(1u, budget.exhaustedTotal());
+  t.advance(99ms);
+  EXPECT_FALSE(budget.tryWithdraw(t.now()));
+  t.advance(1ms);  // 100 ms at 10/s: one token
+  EXPECT_TRUE(budget.tryWithdraw(t.now()));
+  t.advance(10s);  // idle time does not pile up: still one token
+  EXPECT_EQ(1u, budget.snapshot(t.now()).available);
+  EXPECT_TRUE(budget.tryWithdraw(t.now()));
+  EXPECT_FALSE(budget.tryWithdraw(t.now()));
+  // Over 10 s of steady withdrawals the reserve grants 10/s (plus the token it started with).
+  int granted = 0;
+  for (int ms = 0; ms < 10000; ++ms) {
+    t.advance(1ms);
+    if (budget.tryWithdraw(t.now())) ++granted;
+  }
+  EXPECT_EQ(100, granted);
+  EXPECT_EQ(3u + 10000u - 100u, budget.exhaustedTotal());
 }
 
 // Budget arithmetic: retries <= percent x requests + reserve, exactly (20 % of 50 = 10).
@@ -139,6 +151,58 @@ TEST(RetryBudgetTest, RetryStormBoundedAtOnePointTwoPlusTenPerSecond) {
   EXPECT_GT(budget.exhaustedTotal(), 0u);
 }
 
+// The reserve is a rate, not a lump per window: a storm of any length T, whatever its phase
+// against the window's buckets, gets at most percent x requests + min_retries_per_second x T
+// (+ the reserve's one token). Before the fix the whole window's reserve (90)
+// came back each time the bucket that spent it expired, so a 20 s storm starting late in a
+// bucket saw it three times: 1.2135x instead of <= 1.21x (the fault test's 1.213x).
+TEST(RetryBudgetTest, StormBoundHoldsAtEveryWindowPhase) {
+  for (auto phase : {0ms, 250ms, 500ms, 950ms, 999ms}) {
+    SimulatedTime t;
+    t.advance(phase);
+    RetryBudget budget({20.0, 10, 10s, 10});
+    constexpr int kSeconds = 20;
+    uint64_t client_requests = 0;
+    uint64_t upstream_attempts = 0;
+    std::deque<MonotonicTime> retries;  // due times; each retry fails and is not retried again
+    const MonotonicTime start = t.now();
+    const MonotonicTime end = start + std::chrono::seconds(kSeconds);
+    while (t.now() < end) {
+      while (!retries.empty() && retries.front() <= t.now()) {
+        retries.pop_front();
+        ++upstream_attempts;
+      }
+      ++client_requests;
+      ++upstream_attempts;
+      budget.recordRequest(t.now());
+      // Every attempt fails; a failed original may retry (1 ms backoff) while the budget allows.
+      if (budget.tryWithdraw(t.now())) retries.push_back(t.now() + 1ms);
+      t.advance(1ms);
+    }
+    upstream_attempts += retries.size();  // due right after the end: count them too
+    const double bound = 1.2 * static_cast<double>(client_requests) + 10.0 * kSeconds + 1;
+    EXPECT_LE(static_cast<double>(upstream_attempts), bound)
+        << "phase " << phase.count() << " ms: " << upstream_attempts << " attempts for " << client_requests;
+    EXPECT_GE(static_cast<double>(upstream_attempts), 1.2 * static_cast<double>(client_requests))
+        << "phase " << phase.count() << " ms";
+  }
+}
+
+// Callers read the clock before taking the lock, so two workers may present instants out of
+// order. A retry recorded at a later instant must still count for a caller whose instant is a
+// little older (it used to fall outside that caller's window sum: one extra retry per skew).
+TEST(RetryBudgetTest, OutOfOrderInstantsDoNotLeak) {
+  SimulatedTime t;
+  RetryBudget budget({20.0, 0, 10s, 10});
+  t.advance(999ms);
+  const MonotonicTime earlier = t.now();
+  for (int i = 0; i < 5; ++i) budget.recordRequest(earlier);  // 20 % of 5 = one retry
+  t.advance(1ms);                                              // the next bucket
+  ASSERT_TRUE(budget.tryWithdraw(t.now()));
+  EXPECT_FALSE(budget.tryWithdraw(earlier));  // the worker whose clock read came first
+  EXPECT_EQ(1u, budget.snapshot(t.now()).retries);
+}
+
 // Envoy's concurrent budget: max(min_retry_concurrency, percent x active), never exceeded.
 TEST(ConcurrentRetryLimitTest, BoundAndPermits) {
   ConcurrentRetryLimit limit({20.0, 3});
@@ -161,7 +225,8 @@ TEST(ConcurrentRetryLimitTest, BoundAndPermits) {
 // Concurrent withdrawals never exceed the budget (run under TSan in CI).
 TEST(RetryBudgetTest, ConcurrentWithdrawalsAreExact) {
   SimulatedTime t;
-  RetryBudget budget({0.0, 50, 1s, 1});  // exactly 50 retries
+  RetryBudget budget({50.0, 1, 1s, 1});  // 50 % of 100 requests + the reserve token: 51 retries
+  for (int i = 0; i < 100; ++i) budget.recordRequest(t.now());
   std::atomic<int> granted{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {
@@ -176,8 +241,8 @@ TEST(RetryBudgetTest, ConcurrentWithdrawalsAreExact) {
   for (auto& th : threads) {
     th.join();
   }
-  EXPECT_EQ(50, granted.load());
-  EXPECT_EQ(350u, budget.exhaustedTotal());
+  EXPECT_EQ(51, granted.load());
+  EXPECT_EQ(349u, budget.exhaustedTotal());
 }
 
 }  // namespace
