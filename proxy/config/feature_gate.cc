@@ -22,7 +22,7 @@ const std::vector<FeatureInfo> kFeatures = {
     {Feature::DnsDiscovery, "endpoints.dns", "#7", true},
     {Feature::AdvancedBalancing, "loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM",
      "#7", true},
-    {Feature::PerHostCircuitBreaker, "circuitBreaker.perHost", "#6", false},
+    {Feature::PerHostCircuitBreaker, "circuitBreaker.perHost", "#6", true},
 };
 
 const FeatureInfo& info(Feature feature) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,9 +51,59 @@ struct Host {
   std::atomic<bool> removed{false};
 
   bool healthy() const { return lb_state->healthy.load(std::memory_order_relaxed); }
+  /**
+   * Out of picking for either reason below. The pickers only know one flag,
+   * lb_state->ejected, so both reasons share it (and share its panic-threshold treatment).
+   */
   bool ejected() const { return lb_state->ejected.load(std::memory_order_relaxed); }
+  /** Ejected by outlier detection. */
+  bool outlierEjected() const { return (exclusions_.load(std::memory_order_relaxed) & kOutlierBit) != 0; }
+  /** Taken out by its own open circuit breaker (circuitBreaker.perHost). */
+  bool breakerOpen() const { return (exclusions_.load(std::memory_order_relaxed) & kBreakerBit) != 0; }
   /** Healthy and not ejected: may take traffic outside panic mode. */
   bool available() const { return lb_state->available(); }
+
+  /** Outlier detection ejects (true) or returns (false) the host. */
+  void setOutlierEjected(bool ejected) {
+    std::lock_guard<std::mutex> lock(exclusion_mutex_);
+    setBitLocked(kOutlierBit, ejected);
+  }
+  /**
+   * Makes `owner` the only breaker allowed to take this host out (see setBreakerOpen) and
+   * clears whatever an earlier owner left: the upstream object that (re)built its host set
+   * owns the host's breaker state, and an older upstream object still finishing attempts after
+   * a reload must not exclude the host behind the new one's back. nullptr: no breaker.
+   */
+  void adoptBreaker(const void* owner) {
+    std::lock_guard<std::mutex> lock(exclusion_mutex_);
+    breaker_owner_ = owner;
+    setBitLocked(kBreakerBit, false);
+  }
+  /** The breaker `owner` opened (true) or let the host be probed again (false); ignored
+   *  unless `owner` is the one adopted. */
+  void setBreakerOpen(const void* owner, bool open) {
+    std::lock_guard<std::mutex> lock(exclusion_mutex_);
+    if (owner != breaker_owner_) return;
+    setBitLocked(kBreakerBit, open);
+  }
+
+private:
+  static constexpr uint8_t kOutlierBit = 1;
+  static constexpr uint8_t kBreakerBit = 2;
+
+  // Two writers (the outlier timer on main, breaker transitions on any worker) combine into
+  // one flag: the read-modify-write of the bits and the flag store happen under the mutex, so
+  // the flag always equals (bits != 0). Transitions are rare; picks only read the atomics.
+  void setBitLocked(uint8_t bit, bool on) {
+    uint8_t bits = exclusions_.load(std::memory_order_relaxed);
+    bits = on ? static_cast<uint8_t>(bits | bit) : static_cast<uint8_t>(bits & ~bit);
+    exclusions_.store(bits, std::memory_order_relaxed);
+    lb_state->ejected.store(bits != 0, std::memory_order_relaxed);
+  }
+
+  std::mutex exclusion_mutex_;
+  std::atomic<uint8_t> exclusions_{0};
+  const void* breaker_owner_ = nullptr;  // guarded by exclusion_mutex_
 };
 using HostSharedPtr = std::shared_ptr<Host>;
 

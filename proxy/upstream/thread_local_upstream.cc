@@ -1,5 +1,9 @@
 #include "proxy/upstream/thread_local_upstream.h"
 
+#include <algorithm>
+
+#include "policies/outlier/outlier_detector.h"
+
 namespace bulwark::upstream {
 
 ThreadLocalUpstream::ThreadLocalUpstream(event::Dispatcher& dispatcher, UpstreamSharedPtr upstream)
@@ -60,9 +64,38 @@ HostSharedPtr ThreadLocalUpstream::pickHost(std::mt19937_64& rng, const LbContex
   lb_ctx.hash_key = ctx.hash_key;
   lb_ctx.attempted = attempted_scratch_;
   lb_ctx.now = dispatcher_.now();
+  const bool per_host_breakers = !snapshot_->host_breakers.empty();
+  if (per_host_breakers) upstream_->releaseDueHostBreakers(lb_ctx.now);
   auto index = picker_->pick(lb_ctx);
   if (!index || *index >= hosts.size()) return nullptr;
-  return hosts[*index];
+  if (!per_host_breakers || upstream_->admitHost(*snapshot_, *index)) return hosts[*index];
+  return repickAfterBreakerRefusal(*index, lb_ctx);
+}
+
+HostSharedPtr ThreadLocalUpstream::repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx) {
+  const auto& hosts = snapshot_->hosts->hosts;
+  // In panic mode a host out of rotation serves like any other (Envoy's healthy_panic_threshold
+  // for ejected hosts): traffic spread over all hosts beats piling it on the few survivors.
+  size_t available = static_cast<size_t>(
+      std::count_if(hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->available(); }));
+  if (policies::inPanicMode(available, hosts.size(), upstream_->lbConfig().panic_threshold_percent)) {
+    return hosts[refused];
+  }
+  // Otherwise another host: the picker avoids `attempted` while another host is eligible, so
+  // it returns a refused host again only when nothing else is left.
+  refused_scratch_.assign(1, refused);
+  const size_t max_picks = std::min<size_t>(hosts.size(), kMaxBreakerRepicks);
+  for (size_t picks = 1; picks < max_picks; ++picks) {
+    attempted_scratch_.push_back(refused);
+    lb_ctx.attempted = attempted_scratch_;
+    auto index = picker_->pick(lb_ctx);
+    if (!index || *index >= hosts.size()) return nullptr;
+    if (std::find(refused_scratch_.begin(), refused_scratch_.end(), *index) != refused_scratch_.end()) break;
+    if (upstream_->admitHost(*snapshot_, *index)) return hosts[*index];
+    refused = *index;
+    refused_scratch_.push_back(refused);
+  }
+  return nullptr;  // every host this attempt could use refuses: no_healthy_upstream
 }
 
 ConnPool& ThreadLocalUpstream::poolFor(const HostSharedPtr& host) {

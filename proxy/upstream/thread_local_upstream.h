@@ -29,6 +29,10 @@ public:
    * Picks a host for one attempt with the upstream's load balancer, skipping unhealthy and
    * ejected hosts (unless in panic mode) and, while another host is eligible, hosts in
    * ctx.attempted. nullptr when the upstream has no host at all.
+   * With circuitBreaker.perHost, hosts whose breaker is open are skipped like ejected ones; the
+   * picked host's breaker must admit the attempt the router admitted just before on this
+   * thread (Upstream::admitHost) or another host is picked. Outside panic mode, nullptr when
+   * every usable host refuses.
    * @param rng the worker's generator; seeds this worker's picker once.
    */
   HostSharedPtr pickHost(std::mt19937_64& rng, const LbContext& ctx);
@@ -47,6 +51,11 @@ public:
   Upstream& upstream() { return *upstream_; }
 
 private:
+  // Bounds the picks of one attempt when host breakers refuse (HALF_OPEN with probes out).
+  static constexpr size_t kMaxBreakerRepicks = 16;
+
+  HostSharedPtr repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx);
+
   event::Dispatcher& dispatcher_;
   UpstreamSharedPtr upstream_;
   std::unique_ptr<policies::SeededRandom> random_;  // created on the first pick from the worker rng
@@ -54,6 +63,7 @@ private:
   policies::lb::LbPickerPtr picker_;
   uint64_t fallback_cursor_ = 0;  // round robin when the snapshot has no balancer
   std::vector<uint32_t> attempted_scratch_;
+  std::vector<uint32_t> refused_scratch_;
   std::map<const Host*, ConnPoolPtr> pools_;
   std::map<const Host*, HostSharedPtr> pool_hosts_;  // keeps hosts alive as long as their pools
 };

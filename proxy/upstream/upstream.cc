@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <climits>
 #include <set>
 
 #include "policies/lb/register_builtin_lb.h"
@@ -78,16 +80,33 @@ policies::OutlierDetector::Options outlierOptions(const config::OutlierDetection
   return o;
 }
 
+class UpstreamAttemptPermit;
+
+// perHost: the permit admitAttempt() issued last on this thread and pickHost() has not bound to
+// a host yet. The router calls the two back to back on its worker, and neither call can hand
+// the other anything, so the permit is found here (cleared when bound or destroyed).
+thread_local UpstreamAttemptPermit* t_unbound_permit = nullptr;
+
 /**
- * Holds one maxRequests slot and, with a breaker, its permit. Thread: the attempt's worker;
- * the counter is atomic.
+ * Holds one maxRequests slot and, with a breaker, its permit (upstream-wide, or the picked
+ * host's with perHost). Thread: the attempt's worker; the counter is atomic.
  */
 class UpstreamAttemptPermit : public AttemptPermit {
 public:
-  explicit UpstreamAttemptPermit(std::atomic<uint64_t>& counter) : counter_(counter) {}
-  ~UpstreamAttemptPermit() override { counter_.fetch_sub(1, std::memory_order_acq_rel); }
+  UpstreamAttemptPermit(std::atomic<uint64_t>& counter, const Upstream& upstream,
+                        std::chrono::steady_clock::time_point admitted_at)
+      : upstream(upstream), admitted_at(admitted_at), counter_(counter) {}
+  ~UpstreamAttemptPermit() override {
+    if (t_unbound_permit == this) t_unbound_permit = nullptr;
+    counter_.fetch_sub(1, std::memory_order_acq_rel);
+  }
 
+  const Upstream& upstream;
+  const std::chrono::steady_clock::time_point admitted_at;
   std::optional<policies::CircuitBreaker::Permit> breaker_permit;
+  // Declared before host_permit so the permit (which points into the breaker) dies first.
+  HostBreakerSharedPtr host_breaker;
+  std::optional<policies::CircuitBreaker::Permit> host_permit;
 
 private:
   std::atomic<uint64_t>& counter_;
@@ -98,11 +117,26 @@ std::chrono::milliseconds ceilMillis(std::chrono::nanoseconds d) {
   return std::chrono::ceil<std::chrono::milliseconds>(std::max(d, std::chrono::nanoseconds(0)));
 }
 
+/** A breaker's state for /upstreams (upstream-wide, or one host's with perHost). */
+nlohmann::json breakerJson(const policies::CircuitBreaker& breaker, std::chrono::steady_clock::time_point now) {
+  auto window = breaker.window(now);
+  return {{"state", policies::breakerStateLabel(breaker.state())},
+          {"openForMs", ceilMillis(breaker.remainingOpen(now)).count()},
+          {"rejectedTotal", breaker.rejectedTotal()},
+          {"window", {{"calls", window.calls}, {"failures", window.failures}, {"slow", window.slow}}}};
+}
+
 }  // namespace
+
+HostBreaker::HostBreaker(Upstream& upstream, HostSharedPtr host, const policies::CircuitBreaker::Options& options)
+    : host_(std::move(host)),
+      breaker_(options, [this, &upstream](policies::BreakerState from, policies::BreakerState to) {
+        upstream.onHostBreakerTransition(*this, from, to);
+      }) {}
 
 Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts, UpstreamStatsSharedPtr stats)
     : spec_(std::move(spec)), stats_(std::move(stats)), lb_config_(lbConfigFor(spec_)) {
-  if (spec_.circuit_breaker) {
+  if (spec_.circuit_breaker && !spec_.circuit_breaker->per_host) {
     // The callback runs on the thread that caused the transition; metrics are thread-safe.
     std::weak_ptr<UpstreamStats> weak = stats_;
     breaker_ = std::make_unique<policies::CircuitBreaker>(
@@ -139,6 +173,30 @@ void Upstream::setHosts(HostSetConstSharedPtr hosts) {
   auto snapshot = std::make_shared<LbSnapshot>();
   snapshot->hosts = hosts;
   snapshot->balancer = buildBalancer(spec_, lb_config_, hosts);
+  // Only the main thread replaces snapshot_, so the one read here is still current below.
+  LbSnapshotConstSharedPtr previous_snapshot = lbSnapshot();
+  if (perHostBreakers()) {
+    // A host that stays keeps its breaker; a new one gets a closed breaker (and, once this
+    // upstream is live, the right to take the host out).
+    const auto options = breakerOptions(*spec_.circuit_breaker);
+    snapshot->host_breakers.reserve(hosts->hosts.size());
+    for (const auto& h : hosts->hosts) {
+      HostBreakerSharedPtr hb;
+      if (previous_snapshot) {
+        auto it = previous_snapshot->hosts->index.find(h.get());
+        if (it != previous_snapshot->hosts->index.end() && it->second < previous_snapshot->host_breakers.size()) {
+          hb = previous_snapshot->host_breakers[it->second];
+        }
+      }
+      if (!hb) {
+        hb = std::make_shared<HostBreaker>(*this, h, options);
+        if (active_) h->adoptBreaker(hb.get());
+      }
+      snapshot->host_breakers.push_back(std::move(hb));
+    }
+  } else if (active_) {
+    for (const auto& h : hosts->hosts) h->adoptBreaker(nullptr);
+  }
   HostSetConstSharedPtr previous;
   {
     std::lock_guard<std::mutex> lock(hosts_mutex_);
@@ -161,6 +219,25 @@ void Upstream::setHosts(HostSetConstSharedPtr hosts) {
     outlier_hosts_ = hosts;
     if (next_outlier_interval_ == std::chrono::steady_clock::time_point{}) {
       next_outlier_interval_ = std::chrono::steady_clock::now() + spec_.outlier_detection->interval;
+    }
+  }
+}
+
+void Upstream::activate() {
+  active_ = true;
+  auto snapshot = lbSnapshot();
+  if (!snapshot) return;
+  for (size_t i = 0; i < snapshot->hosts->hosts.size(); ++i) {
+    Host& host = *snapshot->hosts->hosts[i];
+    if (i >= snapshot->host_breakers.size()) {
+      host.adoptBreaker(nullptr);
+      continue;
+    }
+    HostBreaker& hb = *snapshot->host_breakers[i];
+    host.adoptBreaker(&hb);
+    if (hb.breaker().state() == policies::BreakerState::Open) {
+      host.setBreakerOpen(&hb, true);
+      next_breaker_release_nanos_.store(0, std::memory_order_release);
     }
   }
 }
@@ -220,7 +297,8 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chron
     }
     if (attempts_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
   }
-  auto permit = std::make_unique<UpstreamAttemptPermit>(attempts_active_);
+  auto permit = std::make_unique<UpstreamAttemptPermit>(attempts_active_, *this, now);
+  if (perHostBreakers()) t_unbound_permit = permit.get();
   if (breaker_) {
     auto breaker_permit = breaker_->tryAcquire(now);
     if (!breaker_permit) {
@@ -232,6 +310,61 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chron
     permit->breaker_permit.emplace(std::move(*breaker_permit));
   }
   return AttemptPermitPtr(std::move(permit));
+}
+
+bool Upstream::admitHost(const LbSnapshot& snapshot, uint32_t index) {
+  if (index >= snapshot.host_breakers.size()) return true;
+  UpstreamAttemptPermit* p = t_unbound_permit;
+  if (p == nullptr || &p->upstream != this) return true;
+  const HostBreakerSharedPtr& hb = snapshot.host_breakers[index];
+  auto permit = hb->breaker().tryAcquire(p->admitted_at);
+  if (!permit) {
+    if (stats_) stats_->breakerRejected();
+    return false;
+  }
+  p->host_breaker = hb;
+  p->host_permit.emplace(std::move(*permit));
+  t_unbound_permit = nullptr;
+  return true;
+}
+
+void Upstream::onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from, policies::BreakerState to) {
+  spdlog::info("upstream {}: host {} circuit breaker {} -> {}", spec_.name, hb.host().address,
+               policies::breakerStateLabel(from), policies::breakerStateLabel(to));
+  if (stats_) stats_->hostBreakerTransition(from, to);
+  if (to == policies::BreakerState::Open) {
+    hb.host().setBreakerOpen(&hb, true);
+    // The next pick (or tick) works out when this one may be released.
+    next_breaker_release_nanos_.store(0, std::memory_order_release);
+  } else if (to == policies::BreakerState::Closed) {
+    hb.host().setBreakerOpen(&hb, false);
+  }
+}
+
+void Upstream::releaseDueHostBreakers(std::chrono::steady_clock::time_point now) {
+  if (policies::toNanos(now) < next_breaker_release_nanos_.load(std::memory_order_acquire)) return;
+  std::unique_lock<std::mutex> lock(release_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is at it
+  auto snapshot = lbSnapshot();
+  if (!snapshot) return;
+  // Reset first: a breaker that opens during the scan stores 0 after this and forces a look.
+  next_breaker_release_nanos_.store(INT64_MAX, std::memory_order_release);
+  int64_t next = INT64_MAX;
+  for (const auto& hb : snapshot->host_breakers) {
+    Host& host = hb->host();
+    if (!host.breakerOpen()) continue;
+    auto left = hb->breaker().remainingOpen(now);
+    if (left.count() <= 0) {
+      // Pickable again: the breaker moves to HALF_OPEN at the next attempt picked for it.
+      host.setBreakerOpen(hb.get(), false);
+    } else {
+      next = std::min(next, policies::toNanos(policies::saturatingAdd(now, left)));
+    }
+  }
+  int64_t current = next_breaker_release_nanos_.load(std::memory_order_relaxed);
+  while (next < current &&
+         !next_breaker_release_nanos_.compare_exchange_weak(current, next, std::memory_order_acq_rel)) {
+  }
 }
 
 void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& result, std::chrono::nanoseconds latency,
@@ -252,6 +385,10 @@ void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& resu
     if (breaker_ && p->breaker_permit) {
       breaker_->onResult(std::move(*p->breaker_permit), outcome, latency, now);
       p->breaker_permit.reset();
+    }
+    if (p->host_breaker && p->host_permit && &p->host_breaker->host() == &host) {
+      p->host_breaker->breaker().onResult(std::move(*p->host_permit), outcome, latency, now);
+      p->host_permit.reset();
     }
   }
   permit.reset();
@@ -277,14 +414,14 @@ void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::Outli
     case policies::OutlierEvent::Kind::Ejected:
       host.ejected_until_nanos.store(policies::toNanos(event.until), std::memory_order_relaxed);
       host.times_ejected.fetch_add(1, std::memory_order_relaxed);
-      host.lb_state->ejected.store(true, std::memory_order_relaxed);
+      host.setOutlierEjected(true);
       spdlog::warn("upstream {}: host {} ejected ({})", spec_.name, host.address,
                    policies::ejectionReasonLabel(event.reason));
       if (stats_) stats_->ejection(event.reason);
       break;
     case policies::OutlierEvent::Kind::Unejected:
       host.ejected_until_nanos.store(0, std::memory_order_relaxed);
-      host.lb_state->ejected.store(false, std::memory_order_relaxed);
+      host.setOutlierEjected(false);
       spdlog::info("upstream {}: host {} back from ejection", spec_.name, host.address);
       break;
     case policies::OutlierEvent::Kind::EjectionSkipped:
@@ -296,11 +433,14 @@ void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::Outli
 void Upstream::updateEjectedGaugeLocked(const HostSet& set) const {
   if (!stats_) return;
   size_t ejected = 0;
-  for (const auto& h : set.hosts) ejected += h->ejected() ? 1 : 0;
+  for (const auto& h : set.hosts) ejected += h->outlierEjected() ? 1 : 0;
   stats_->ejectedEndpoints(ejected);
 }
 
 void Upstream::onOutlierTick(std::chrono::steady_clock::time_point now) {
+  // Open host breakers are released here too, so an idle upstream's /upstreams and gauges
+  // show hosts back in rotation without waiting for a pick.
+  if (perHostBreakers()) releaseDueHostBreakers(now);
   if (!spec_.outlier_detection) return;
   std::lock_guard<std::mutex> lock(outlier_mutex_);
   if (!outlier_ || !outlier_hosts_) return;
@@ -312,7 +452,7 @@ void Upstream::onOutlierTick(std::chrono::steady_clock::time_point now) {
   // set (which the current detector does not know) end at their own deadline.
   for (size_t i = 0; i < outlier_hosts_->hosts.size(); ++i) {
     Host& host = *outlier_hosts_->hosts[i];
-    if (!host.ejected()) continue;
+    if (!host.outlierEjected()) continue;
     int64_t until = host.ejected_until_nanos.load(std::memory_order_relaxed);
     if (policies::toNanos(now) >= until && !outlier_->isEjected(i, now)) {
       applyOutlierEventLocked(*outlier_hosts_,
@@ -339,10 +479,13 @@ void Upstream::refreshGauges() const {
   size_t healthy = 0;
   size_t unhealthy = 0;
   size_t ejected = 0;
+  size_t circuit_open = 0;
   if (set) {
     for (const auto& h : set->hosts) {
-      if (h->ejected()) {
+      if (h->outlierEjected()) {
         ++ejected;
+      } else if (h->breakerOpen()) {
+        ++circuit_open;
       } else if (!h->healthy()) {
         ++unhealthy;
       } else {
@@ -350,20 +493,35 @@ void Upstream::refreshGauges() const {
       }
     }
   }
-  stats_->endpoints(healthy, unhealthy, ejected, 0);
+  stats_->endpoints(healthy, unhealthy, ejected, 0, circuit_open);
   stats_->ejectedEndpoints(ejected);
+  if (perHostBreakers()) {
+    std::array<size_t, 3> states{};
+    if (auto snapshot = lbSnapshot()) {
+      for (const auto& hb : snapshot->host_breakers) ++states[static_cast<size_t>(hb->breaker().state())];
+    }
+    stats_->hostBreakerStates(states[0], states[1], states[2]);
+  }
 }
 
 nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const {
   nlohmann::json hosts = nlohmann::json::array();
-  if (auto set = this->hosts()) {
-    for (const auto& h : set->hosts) {
-      std::string health = h->ejected() ? "ejected" : (h->healthy() ? "healthy" : "unhealthy");
+  auto snapshot = lbSnapshot();
+  std::array<size_t, 3> host_states{};
+  uint64_t host_rejected = 0;
+  if (snapshot) {
+    const auto& set = snapshot->hosts;
+    for (size_t i = 0; i < set->hosts.size(); ++i) {
+      const auto& h = set->hosts[i];
+      std::string health = h->outlierEjected()  ? "ejected"
+                           : h->breakerOpen()   ? "circuit_open"
+                           : h->healthy()       ? "healthy"
+                                                : "unhealthy";
       nlohmann::json host = {{"address", h->address},
                              {"weight", h->weight},
                              {"health", health},
                              {"healthy", h->healthy()},
-                             {"ejected", h->ejected()},
+                             {"ejected", h->outlierEjected()},
                              {"timesEjected", h->times_ejected.load()},
                              {"activeRequests", h->active_requests.load()},
                              {"requestsTotal", h->requests_total.load()},
@@ -374,9 +532,16 @@ nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const
                                                    policies::lb::ewmaLatency(*h->lb_state, now, lb_config_.ewma_decay,
                                                                              lb_config_.ewma_default_rtt))
                                                    .count()}};
-      if (h->ejected()) {
+      if (h->outlierEjected()) {
         auto left = policies::fromNanos(h->ejected_until_nanos.load()) - now;
         host["ejectedForMs"] = std::max<int64_t>(0, ceilMillis(left).count());
+      }
+      if (i < snapshot->host_breakers.size()) {
+        const auto& breaker = snapshot->host_breakers[i]->breaker();
+        auto state = breaker.state();
+        ++host_states[static_cast<size_t>(state)];
+        host_rejected += breaker.rejectedTotal();
+        host["circuitBreaker"] = breakerJson(breaker, now);
       }
       hosts.push_back(std::move(host));
     }
@@ -392,11 +557,16 @@ nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const
                         {"healthyHosts", healthyHostCount()},
                         {"hosts", hosts}};
   if (breaker_) {
-    auto window = breaker_->window(now);
-    out["circuitBreaker"] = {{"state", policies::breakerStateLabel(breaker_->state())},
-                             {"openForMs", ceilMillis(breaker_->remainingOpen(now)).count()},
-                             {"rejectedTotal", breaker_->rejectedTotal()},
-                             {"window", {{"calls", window.calls}, {"failures", window.failures}, {"slow", window.slow}}}};
+    out["circuitBreaker"] = breakerJson(*breaker_, now);
+    out["circuitBreaker"]["perHost"] = false;
+  } else if (perHostBreakers()) {
+    // The state of each host's breaker is on the host; here how many are in each state.
+    out["circuitBreaker"] = {{"perHost", true},
+                             {"hosts",
+                              {{"closed", host_states[static_cast<size_t>(policies::BreakerState::Closed)]},
+                               {"open", host_states[static_cast<size_t>(policies::BreakerState::Open)]},
+                               {"half_open", host_states[static_cast<size_t>(policies::BreakerState::HalfOpen)]}}},
+                             {"rejectedTotal", host_rejected}};
   }
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "policies/circuit_breaker/circuit_breaker.h"
 #include "policies/lb/load_balancer.h"
@@ -63,6 +65,32 @@ struct LbContext {
   std::span<const Host* const> attempted;
 };
 
+class Upstream;
+
+/**
+ * circuitBreaker.perHost: the breaker of one host in one Upstream object, fed by every attempt
+ * sent to that host. While it is OPEN the host is out of picking (Host::setBreakerOpen, the
+ * flag ejections use, so the panic threshold applies to both alike); once openDuration has
+ * passed the host is pickable again and the first attempts picked for it are the half-open
+ * probes. A host that stays in the host set keeps its breaker (and its state) across DNS
+ * refreshes. Thread: any (the breaker is thread-safe; host and upstream are immutable).
+ */
+class HostBreaker {
+public:
+  HostBreaker(Upstream& upstream, HostSharedPtr host, const policies::CircuitBreaker::Options& options);
+  HostBreaker(const HostBreaker&) = delete;
+  HostBreaker& operator=(const HostBreaker&) = delete;
+
+  Host& host() const { return *host_; }
+  policies::CircuitBreaker& breaker() { return breaker_; }
+  const policies::CircuitBreaker& breaker() const { return breaker_; }
+
+private:
+  HostSharedPtr host_;
+  policies::CircuitBreaker breaker_;
+};
+using HostBreakerSharedPtr = std::shared_ptr<HostBreaker>;
+
 /**
  * A host set and the load balancer built for it (main thread, once per change). Workers build
  * their pickers from it. Thread: any (immutable).
@@ -71,6 +99,8 @@ struct LbSnapshot {
   HostSetConstSharedPtr hosts;
   /** Null only when building failed (then pickers fall back to round robin over `hosts`). */
   policies::lb::LoadBalancerConstSharedPtr balancer;
+  /** circuitBreaker.perHost: one breaker per host, index-aligned with hosts->hosts; else empty. */
+  std::vector<HostBreakerSharedPtr> host_breakers;
 };
 using LbSnapshotConstSharedPtr = std::shared_ptr<const LbSnapshot>;
 
@@ -114,11 +144,43 @@ public:
   void setHosts(HostSetConstSharedPtr hosts);
 
   /**
+   * Thread: main. This object becomes the live upstream of its hosts (UpstreamManager, when a
+   * config is applied): its per-host breakers, if any, take over the hosts' breaker exclusion
+   * and whatever an earlier upstream object left is cleared. Until then (a reload being
+   * prepared, which may still be rejected) its host breakers count but exclude nothing.
+   */
+  void activate();
+
+  /**
    * Router-facing: asks to start one attempt now (maxRequests limit and circuit breaker).
+   * With circuitBreaker.perHost there is no upstream-wide breaker: the host breaker is consulted
+   * by ThreadLocalUpstream::pickHost(), which must be called next on the same thread (the
+   * router does: admit, then pick). The permit remembers `now` for that.
    * @return a permit to hand back to onAttemptComplete(), or the rejection: "circuit_open" with
    *         retry_after = the time the breaker stays open, or "upstream_overflow".
    */
   std::variant<AttemptPermitPtr, AdmitRejection> admitAttempt(std::chrono::steady_clock::time_point now);
+
+  /** circuitBreaker.perHost is configured. */
+  bool perHostBreakers() const { return spec_.circuit_breaker && spec_.circuit_breaker->per_host; }
+  /**
+   * perHost: asks the breaker of host `index` of `snapshot` to let the attempt of the permit
+   * this thread got last from admitAttempt() (and has not bound yet) go there, and binds the
+   * breaker's permit to it, so that onAttemptComplete() feeds the breaker and a cancelled
+   * attempt frees its half-open probe slot.
+   * @return false when the breaker refuses (OPEN, or HALF_OPEN with every probe out; counted
+   *         in bulwark_circuit_breaker_rejected_total): pick another host. True otherwise,
+   *         including when there is no permit to bind (pickHost() without admitAttempt()).
+   */
+  bool admitHost(const LbSnapshot& snapshot, uint32_t index);
+  /**
+   * perHost: one atomic load unless a host breaker's open time may be over; then the hosts
+   * whose breaker has been open for openDuration become pickable again (for half-open probes).
+   * Called before each pick and by the main-thread tick.
+   */
+  void releaseDueHostBreakers(std::chrono::steady_clock::time_point now);
+  /** The balancer parameters (panic threshold). */
+  const policies::lb::LbConfig& lbConfig() const { return lb_config_; }
   /**
    * Router-facing: one attempt ended. Feeds the breaker, outlier detection, the host's latency
    * estimate (PEAK_EWMA) and host counters. permit may be null (attempt never admitted).
@@ -147,7 +209,7 @@ public:
 
   /** Hosts that are healthy and not ejected (readiness: requireUpstreams). */
   size_t healthyHostCount() const;
-  /** The breaker's state, or nullopt when the upstream has none. */
+  /** The upstream-wide breaker's state, or nullopt when the upstream has none (or perHost). */
   std::optional<policies::BreakerState> breakerState() const;
 
   /**
@@ -167,6 +229,8 @@ public:
   std::atomic<uint64_t> overflow_total{0};
 
 private:
+  friend class HostBreaker;
+  void onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from, policies::BreakerState to);
   void countOverflow(OverflowLimit limit);
   void recordOutlier(Host& host, policies::Outcome outcome, std::chrono::steady_clock::time_point now);
   void applyOutlierEventLocked(const HostSet& set, const policies::OutlierEvent& event);
@@ -182,6 +246,11 @@ private:
   std::atomic<uint64_t> retries_active_{0};   // for maxRetries (exact)
   std::atomic<uint64_t> pending_active_{0};   // for maxPendingRequests (exact)
   std::unique_ptr<policies::CircuitBreaker> breaker_;
+  bool active_ = false;  // main thread only: activate() was called
+  // perHost: toNanos() of the earliest instant an open host breaker may be released; INT64_MAX
+  // when none is open, 0 to force a look (a breaker just opened).
+  std::atomic<int64_t> next_breaker_release_nanos_{INT64_MAX};
+  std::mutex release_mutex_;  // one releaser at a time
   // Outlier detection: indices are positions in outlier_hosts_ (the set the detector was sized
   // for); replaced with the host set.
   mutable std::mutex outlier_mutex_;

@@ -131,13 +131,16 @@ std::map<std::string, UpstreamSharedPtr> UpstreamManager::prepare(const std::vec
 
 void UpstreamManager::start(Managed& managed) {
   const auto& spec = managed.upstream->spec();
+  managed.upstream->activate();
   if (spec.health_check) {
     managed.health_checker = std::make_unique<HealthChecker>(dispatcher_, managed.upstream);
     managed.health_checker->syncHosts();
   }
-  if (spec.outlier_detection) {
-    // Ejections end on time between interval sweeps: tick at most every 250 ms.
-    auto tick = std::min<std::chrono::milliseconds>(spec.outlier_detection->interval, std::chrono::milliseconds(250));
+  if (spec.outlier_detection || managed.upstream->perHostBreakers()) {
+    // Ejections end on time between interval sweeps, and open host breakers are released
+    // (idle upstreams too, for /upstreams and the gauges): tick at most every 250 ms.
+    auto tick = std::chrono::milliseconds(250);
+    if (spec.outlier_detection) tick = std::min<std::chrono::milliseconds>(spec.outlier_detection->interval, tick);
     auto upstream = managed.upstream;
     auto* timer_slot = &managed.outlier_timer;
     managed.outlier_timer = dispatcher_.createTimer([upstream, timer_slot, tick] {

@@ -32,6 +32,10 @@ UpstreamStats::UpstreamStats(prometheus::Registry& registry, std::string upstrea
                                .Name("bulwark_circuit_breaker_transitions_total")
                                .Help("Circuit breaker state transitions")
                                .Register(registry_)),
+      breaker_hosts_(prometheus::BuildGauge()
+                         .Name("bulwark_circuit_breaker_hosts")
+                         .Help("Hosts whose own circuit breaker (perHost) is in each state")
+                         .Register(registry_)),
       breaker_rejected_(prometheus::BuildCounter()
                             .Name("bulwark_circuit_breaker_rejected_total")
                             .Help("Attempts refused by an open circuit breaker")
@@ -77,6 +81,24 @@ void UpstreamStats::breakerTransition(policies::BreakerState from, policies::Bre
   breakerState(to);
 }
 
+void UpstreamStats::hostBreakerTransition(policies::BreakerState from, policies::BreakerState to) {
+  breaker_transitions_
+      .Add({{"upstream", upstream_},
+            {"from", std::string(policies::breakerStateLabel(from))},
+            {"to", std::string(policies::breakerStateLabel(to))}})
+      .Increment();
+}
+
+void UpstreamStats::hostBreakerStates(size_t closed, size_t open, size_t half_open) {
+  auto set = [&](policies::BreakerState s, size_t n) {
+    breaker_hosts_.Add({{"upstream", upstream_}, {"state", std::string(policies::breakerStateLabel(s))}})
+        .Set(static_cast<double>(n));
+  };
+  set(policies::BreakerState::Closed, closed);
+  set(policies::BreakerState::Open, open);
+  set(policies::BreakerState::HalfOpen, half_open);
+}
+
 void UpstreamStats::breakerRejected() { breaker_rejected_.Increment(); }
 
 void UpstreamStats::ejection(policies::EjectionReason reason) {
@@ -90,11 +112,13 @@ void UpstreamStats::healthCheck(std::string_view result) {
   health_checks_.Add({{"upstream", upstream_}, {"result", std::string(result)}}).Increment();
 }
 
-void UpstreamStats::endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining) {
+void UpstreamStats::endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining,
+                              size_t circuit_open) {
   endpoints_.Add({{"upstream", upstream_}, {"health", "healthy"}}).Set(static_cast<double>(healthy));
   endpoints_.Add({{"upstream", upstream_}, {"health", "unhealthy"}}).Set(static_cast<double>(unhealthy));
   endpoints_.Add({{"upstream", upstream_}, {"health", "ejected"}}).Set(static_cast<double>(ejected));
   endpoints_.Add({{"upstream", upstream_}, {"health", "draining"}}).Set(static_cast<double>(draining));
+  endpoints_.Add({{"upstream", upstream_}, {"health", "circuit_open"}}).Set(static_cast<double>(circuit_open));
 }
 
 }  // namespace bulwark::upstream

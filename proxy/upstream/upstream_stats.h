@@ -35,13 +35,17 @@ public:
   /** Sets the state gauge: 1 for `state`, 0 for the others. */
   void breakerState(policies::BreakerState state);
   void breakerTransition(policies::BreakerState from, policies::BreakerState to);
+  /** perHost: one host breaker's transition (same counter; no upstream-wide state gauge). */
+  void hostBreakerTransition(policies::BreakerState from, policies::BreakerState to);
+  /** perHost: hosts whose breaker is in each state (bulwark_circuit_breaker_hosts), at scrape. */
+  void hostBreakerStates(size_t closed, size_t open, size_t half_open);
   void breakerRejected();
   void ejection(policies::EjectionReason reason);
   void ejectedEndpoints(size_t count);
   /** result: "success" | "failure" | "timeout". */
   void healthCheck(std::string_view result);
-  /** Endpoint counts by health, refreshed at scrape time. */
-  void endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining);
+  /** Endpoint counts by health, refreshed at scrape time (circuit_open: perHost breaker open). */
+  void endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining, size_t circuit_open = 0);
 
 private:
   prometheus::Registry& registry_;
@@ -49,6 +53,7 @@ private:
   prometheus::Family<prometheus::Counter>& overflow_;
   prometheus::Family<prometheus::Gauge>& breaker_state_;
   prometheus::Family<prometheus::Counter>& breaker_transitions_;
+  prometheus::Family<prometheus::Gauge>& breaker_hosts_;
   prometheus::Counter& breaker_rejected_;
   prometheus::Family<prometheus::Counter>& ejections_;
   prometheus::Gauge& ejected_endpoints_;
