@@ -51,6 +51,8 @@ std::string grpcFrame(std::string_view message) {
 PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target,
                                LoadProtocol protocol) {
   PreparedRequest p;
+  p.idempotent = t.method == "GET" || t.method == "HEAD" || t.method == "OPTIONS" || t.method == "PUT" ||
+                 t.method == "DELETE" || t.method == "TRACE";
   if (protocol == LoadProtocol::Http1) {
     p.head = t.method == "HEAD";
     std::string out = fmt::format("{} {} HTTP/1.1\r\n", t.method, t.path);

@@ -37,6 +37,8 @@ struct PendingRequest {
   Clock::time_point deadline{};
   bool done = false;
   bool queued = false;
+  /** Resends after Outcome::unprocessed. */
+  int retries = 0;
   /** Set while a connection carries it (until its outcome is delivered). */
   ClientConnection* connection = nullptr;
 };
@@ -49,6 +51,8 @@ struct PendingRequest {
 struct PreparedRequest {
   std::string http1_bytes;
   bool head = false;
+  /** GET, HEAD, OPTIONS, PUT, DELETE, TRACE: may be resent after a keep-alive race. */
+  bool idempotent = false;
   /** Pseudo-headers first, names lower case, host folded into :authority. */
   HeaderList h2_headers;
   std::string h2_body;

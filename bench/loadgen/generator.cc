@@ -124,10 +124,21 @@ public:
       event_base_loopbreak(base_);
     }
   }
-  void onFinished(PendingRequest& request, const Outcome& outcome) override { finish(request, outcome); }
+  void onFinished(PendingRequest& request, const Outcome& outcome) override {
+    if (outcome.unprocessed && request.retries < kMaxUnprocessedRetries && !stopped_ && !request.done) {
+      ++request.retries;
+      ++report_.unprocessed_retries;
+      dispatch(request);
+      return;
+    }
+    finish(request, outcome);
+  }
   void onCapacity(size_t target) override { pump(target); }
 
 private:
+  /** Resends of one request the peer did not process (GOAWAY races repeat on reconnects). */
+  static constexpr int kMaxUnprocessedRetries = 2;
+
   struct Target {
     std::vector<std::unique_ptr<ClientConnection>> connections;
     std::deque<PendingRequest*> queue;

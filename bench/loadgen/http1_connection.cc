@@ -26,6 +26,7 @@ bool Http1Connection::open() {
   }
   bufferevent_setcb(bev_, &Http1Connection::onRead, nullptr, &Http1Connection::onEvent, this);
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  answers_on_socket_ = 0;
   resetParser();
   return true;
 }
@@ -47,6 +48,8 @@ void Http1Connection::connect() { open(); }
 void Http1Connection::send(PendingRequest& request, const PreparedRequest& prepared) {
   current_ = &request;
   current_head_ = prepared.head;
+  current_idempotent_ = prepared.idempotent;
+  current_bytes_ = 0;
   if (!open()) {
     // The owner is on the stack (it called send): report from the loop instead.
     current_ = nullptr;
@@ -116,6 +119,14 @@ void Http1Connection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
     c.current_ = nullptr;
     c.complete(*request, httpOutcome(c.status_, c.degraded_));
   }
+  if (c.current_ != nullptr && c.current_bytes_ == 0 && c.answers_on_socket_ > 0 && c.current_idempotent_) {
+    // The server closed a reused idle connection as the request went out (keep-alive race).
+    PendingRequest* request = c.current_;
+    c.current_ = nullptr;
+    Outcome outcome = failedOutcome(error_kind::kReset);
+    outcome.unprocessed = true;
+    c.complete(*request, std::move(outcome));
+  }
   c.teardown(error_kind::kReset);
   c.deliver();
 }
@@ -139,6 +150,7 @@ void Http1Connection::readAvailable() {
       teardown(nullptr);
       return;
     }
+    current_bytes_ += length;
     const llhttp_errno_t err = llhttp_execute(&parser_, data, length);
     size_t consumed = length;
     if (err == HPE_PAUSED) {
@@ -152,6 +164,7 @@ void Http1Connection::readAvailable() {
     evbuffer_drain(input, consumed);
     if (message_done_) {
       message_done_ = false;
+      ++answers_on_socket_;
       PendingRequest* request = current_;
       current_ = nullptr;
       complete(*request, httpOutcome(status_, degraded_));

@@ -47,6 +47,10 @@ private:
   llhttp_settings_t settings_{};
   PendingRequest* current_ = nullptr;
   bool current_head_ = false;
+  bool current_idempotent_ = false;
+  /** Answers completed on this socket, and bytes received for the current request. */
+  uint64_t answers_on_socket_ = 0;
+  size_t current_bytes_ = 0;
   // Response being parsed.
   std::string header_field_;
   std::string header_value_;

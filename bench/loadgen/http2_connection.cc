@@ -291,7 +291,7 @@ int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* 
 }
 
 int Http2Connection::onStreamClose(nghttp2_session* /*session*/, int32_t stream_id,
-                                   uint32_t /*error_code*/, void* user_data) {
+                                   uint32_t error_code, void* user_data) {
   auto& c = *static_cast<Http2Connection*>(user_data);
   auto it = c.streams_.find(stream_id);
   if (it == c.streams_.end()) {
@@ -302,6 +302,9 @@ int Http2Connection::onStreamClose(nghttp2_session* /*session*/, int32_t stream_
     Outcome outcome;
     if (!s.end_stream) {
       outcome = failedOutcome(error_kind::kReset);
+      // REFUSED_STREAM (also how nghttp2 closes streams above a GOAWAY's last stream id):
+      // the server did not process it (RFC 9113 §8.7).
+      outcome.unprocessed = error_code == NGHTTP2_REFUSED_STREAM && s.status == 0;
     } else if (s.grpc) {
       outcome = grpcOutcome(s.status, s.grpc_status, s.degraded);
     } else {

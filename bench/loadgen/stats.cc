@@ -184,6 +184,7 @@ nlohmann::json Report::toJson() const {
               {"interrupted", interrupted},
               {"connections_opened", connections_opened},
               {"connect_failures", connect_failures},
+              {"unprocessed_retries", unprocessed_retries},
               {"max_send_lag_ms", round3(max_send_lag_ms)}};
   return j;
 }

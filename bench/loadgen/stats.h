@@ -35,6 +35,12 @@ struct Outcome {
   bool answered = false;
   /** Error kind when !ok. */
   std::string error;
+  /**
+   * The peer provably did not process the request (h2: REFUSED_STREAM or above a GOAWAY's last
+   * stream id; h1: a reused keep-alive connection closed before any answer byte, idempotent
+   * method). Real clients resend those, so the generator does too (bounded), on the same target.
+   */
+  bool unprocessed = false;
 };
 
 /** 2xx -> ok; else http_429, http_503, http_4xx, http_5xx, http_1xx, http_3xx. */
@@ -108,6 +114,8 @@ struct Report {
   /** Connections that completed the TCP handshake / that failed to. */
   uint64_t connections_opened = 0;
   uint64_t connect_failures = 0;
+  /** Requests resent because the peer had not processed them (see Outcome::unprocessed). */
+  uint64_t unprocessed_retries = 0;
   /** Largest delay between a request's intended and actual send (generator saturation). */
   double max_send_lag_ms = 0;
 

@@ -329,3 +329,51 @@ TEST(LoadgenLoopbackTest, RoundRobinOverTargets) {
 
 }  // namespace
 }  // namespace bulwark::bench
+
+namespace bulwark::bench {
+namespace {
+
+// Streams the server provably did not process (GOAWAY above them, REFUSED_STREAM) are resent,
+// as real h2 clients do, at most twice; a server that always refuses still shows as "reset".
+TEST(LoadgenLoopbackTest, H2UnprocessedStreamsAreResent) {
+  FakeUpstream up(Protocol::Http2);
+  ASSERT_TRUE(up.ok()) << up.error();
+  up.script().nthRequest(30, testing::goAway()).forPath("/refuse", testing::refuse()).otherwise(respond(200));
+  LoadgenOptions o = optionsFor(up.address(), "steady:200:300ms");
+  o.protocol = LoadProtocol::H2c;
+  o.connections = 1;
+  Report r = run(o);
+  EXPECT_EQ(60u, r.total.ok()) << r.toJson()["total"].dump();
+  EXPECT_GE(r.unprocessed_retries, 1u);
+  EXPECT_GE(r.connections_opened, 2u);  // the GOAWAY retired the first connection
+
+  o.requests = {requestFor("refused", "/refuse")};
+  o.phases = {*parsePhase("steady:100:100ms")};
+  r = run(o);
+  EXPECT_EQ(10u, r.total.errors("reset")) << r.toJson()["total"].dump();
+  EXPECT_EQ(20u, r.unprocessed_retries);
+}
+
+// HTTP/1.1: a reused keep-alive connection closed before any answer byte is the keep-alive
+// race; an idempotent request is resent, a POST is not.
+TEST(LoadgenLoopbackTest, Http1KeepAliveRaceResendsIdempotentOnly) {
+  FakeUpstream up(Protocol::Http1);
+  ASSERT_TRUE(up.ok()) << up.error();
+  up.script().nthRequest(3, testing::closeBeforeHeaders()).otherwise(respond(200));
+  LoadgenOptions o = optionsFor(up.address(), "steady:100:100ms");
+  o.connections = 1;
+  Report r = run(o);
+  EXPECT_EQ(10u, r.total.ok()) << r.toJson()["total"].dump();
+  EXPECT_EQ(1u, r.unprocessed_retries);
+
+  up.script().reset();
+  up.script().nthRequest(3, testing::closeBeforeHeaders()).otherwise(respond(200));
+  o.requests[0].method = "POST";
+  r = run(o);
+  EXPECT_EQ(9u, r.total.ok()) << r.toJson()["total"].dump();
+  EXPECT_EQ(1u, r.total.errors("reset"));
+  EXPECT_EQ(0u, r.unprocessed_retries);
+}
+
+}  // namespace
+}  // namespace bulwark::bench
