@@ -11,10 +11,13 @@ BUILD_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libre2-dev libhiredis-dev
   libbenchmark-dev
 )
-# Tools used by tests, the demo and benchmarks: real peers, load generators, plots.
+# Tools used by tests, the demo and benchmarks: real peers, load generators, plots. The demo
+# (scripts/demo.sh, bench/scenarios) needs python3 with python3-yaml and python3-matplotlib, and
+# redis-server as the ranking example's feature store.
 RUNTIME_PACKAGES=(
-  curl nghttp2-client wrk python3 python3-matplotlib redis-server procps iproute2
+  curl nghttp2-client wrk python3 python3-yaml python3-matplotlib redis-server procps iproute2
 )
+# bench/compare runs the chaos scenario through haproxy too.
 BENCH_PACKAGES=(haproxy nginx hey apache2-utils)
 
 want=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 
-import yaml
+from . import yamlio
 
 from .admin import BulwarkAdmin, counter_totals
 
@@ -18,7 +18,7 @@ from .admin import BulwarkAdmin, counter_totals
 def edge_config(source_path, endpoints, access_log_path, listener_address="127.0.0.1:0"):
     """examples/edge.yaml with the run's addresses; `endpoints` = {upstream: ["127.0.0.1:P", ...]}."""
     with open(source_path) as f:
-        root = yaml.safe_load(f)
+        root = yamlio.load(f)
     root["admin"]["address"] = "127.0.0.1:0"
     for listener in root["listeners"]:
         listener["address"] = listener_address
@@ -63,7 +63,7 @@ class BulwarkProxy:
         path = os.path.join(self.work_dir, f"bulwark-{self.generation}.yaml")
         with open(path, "w") as f:
             f.write(f"# {self.source_config} with the run's addresses (generated)\n")
-            yaml.safe_dump(cfg, f, sort_keys=False)
+            yamlio.dump(cfg, f)
         self.check(path)
         return path
 

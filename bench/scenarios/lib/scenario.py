@@ -4,7 +4,7 @@ import re
 import subprocess
 import os
 
-import yaml
+from . import yamlio
 
 PROXY_ONLY_ACTIONS = {"reload", "handover"}
 ACTIONS = {"kill", "restart", "fault", "health", "store"} | PROXY_ONLY_ACTIONS
@@ -26,9 +26,9 @@ def parse_duration(value):
 
 
 class Event:
-    def __init__(self, raw, phase):
+    def __init__(self, raw, phase, time_scale=1.0):
         self.raw = raw
-        self.at = parse_duration(raw.get("at", 0))
+        self.at = parse_duration(raw.get("at", 0)) * time_scale
         self.action = raw.get("do")
         if self.action not in ACTIONS:
             raise ScenarioError(f"phase {phase.name}: unknown action {self.action!r} (one of {sorted(ACTIONS)})")
@@ -59,13 +59,13 @@ class Event:
 
 
 class Phase:
-    def __init__(self, raw, start, services, default_expect):
+    def __init__(self, raw, start, services, default_expect, time_scale=1.0):
         self.name = raw["name"]
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise ScenarioError(f"phase name {self.name!r}: letters, digits, '-', '_' and '.' only")
-        self.duration = parse_duration(raw["duration"])
+        self.duration = parse_duration(raw["duration"]) * time_scale
         self.start = start
-        self.events = sorted((Event(e, self) for e in raw.get("events", [])), key=lambda e: e.at)
+        self.events = sorted((Event(e, self, time_scale) for e in raw.get("events", [])), key=lambda e: e.at)
         self.rps = {}
         for name, svc in services.items():
             value = raw.get("rps", {}).get(name, svc.rps)
@@ -128,10 +128,10 @@ def encode_proto(text, proto_dir, message="ranking.v1.RankRequest", proto="ranki
 
 
 class Scenario:
-    def __init__(self, path):
+    def __init__(self, path, time_scale=1.0):
         self.path = path
         with open(path) as f:
-            raw = yaml.safe_load(f)
+            raw = yamlio.load(f)
         self.raw = raw
         self.name = raw.get("name", os.path.splitext(os.path.basename(path))[0])
         self.seed = int(raw.get("seed", 1))
@@ -145,7 +145,7 @@ class Scenario:
         self.phases = []
         t = 0.0
         for p in raw["phases"]:
-            phase = Phase(p, t, self.services, default_expect)
+            phase = Phase(p, t, self.services, default_expect, time_scale)
             self.phases.append(phase)
             t = phase.end
         self.duration = t
