@@ -88,7 +88,8 @@ json idempotencyJson(const IdempotencySpec& i) {
            {{"enabled", i.dedupe_enabled},
             {"ttl", d(i.dedupe_ttl)},
             {"maxEntries", i.dedupe_max_entries},
-            {"fingerprint", i.dedupe_fingerprint}}}};
+            {"fingerprint", i.dedupe_fingerprint},
+            {"maxBodyBytes", i.dedupe_max_body_bytes}}}};
 }
 
 json fallbackJson(const FallbackSpec& f) {

@@ -11,7 +11,7 @@ namespace {
 const std::vector<FeatureInfo> kFeatures = {
     {Feature::Retries, "retries with attempts > 1", "#5", true},
     {Feature::Hedging, "hedging", "#5", true},
-    {Feature::Idempotency, "idempotency", "#5", false},
+    {Feature::Idempotency, "idempotency", "#5", true},
     {Feature::Bulkhead, "bulkhead", "#6", true},
     {Feature::LoadShedding, "loadShedding", "#6", true},
     {Feature::RateLimit, "rateLimit", "#6", true},

@@ -358,12 +358,13 @@ IdempotencySpec parseIdempotency(LoadContext& ctx, MapReader& m) {
   readMethods(ctx, m, "requiredFor", i.required_for);
   m.enumeration<std::string>("onMissing", i.on_missing,
                              {{"noRetry", "noRetry"}, {"reject", "reject"}});
-  if (auto d = m.map("dedupe", {"enabled", "ttl", "maxEntries", "fingerprint"})) {
+  if (auto d = m.map("dedupe", {"enabled", "ttl", "maxEntries", "fingerprint", "maxBodyBytes"})) {
     d->boolean("enabled", i.dedupe_enabled);
     d->duration("ttl", i.dedupe_ttl);
     d->integer("maxEntries", i.dedupe_max_entries, 1);
     readWordList(ctx, *d, "fingerprint", {"method", "path", "bodySha256"}, "fingerprint part",
                  i.dedupe_fingerprint);
+    d->byteSize("maxBodyBytes", i.dedupe_max_body_bytes);
   }
   return i;
 }

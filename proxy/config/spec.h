@@ -280,6 +280,9 @@ struct IdempotencySpec {
   Duration dedupe_ttl{86400000};
   uint32_t dedupe_max_entries = 100000;
   std::vector<std::string> dedupe_fingerprint = {"method", "path", "bodySha256"};
+  // Bound on the request body buffered for the fingerprint (larger: 413) and on the response
+  // body stored for replay (larger: forwarded, not stored, the key released).
+  uint64_t dedupe_max_body_bytes = 1024 * 1024;
 };
 
 struct FallbackSpec {

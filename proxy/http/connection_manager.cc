@@ -108,7 +108,18 @@ public:
   void runFilters() {
     while (next_filter_ < filters_.size()) {
       auto& filter = filters_[next_filter_++];
-      if (filter->onRequestHeaders(*request_headers_, request_end_stream_) == FilterStatus::StopIteration) {
+      const FilterStatus status = filter->onRequestHeaders(*request_headers_, request_end_stream_);
+      if (status == FilterStatus::StopIterationAndBuffer && !done_) {
+        // The filter needs the body before deciding (idempotency fingerprint): keep reading it.
+        buffering_ = true;
+        if (paused_read_) {
+          paused_read_ = false;
+          if (encoder_ != nullptr) encoder_->stream().readDisable(false);
+        }
+        if (request_end_stream_ || pending_end_stream_) deliverBuffered();
+        return;
+      }
+      if (status != FilterStatus::Continue) {
         if (!done_ && !paused_read_) {
           // Hold the body while a filter waits (bulkhead queue); bounded by reading no further.
           paused_read_ = true;
@@ -131,6 +142,21 @@ public:
       router_->onRequestTrailers(std::move(*pending_trailers_));
       pending_trailers_.reset();
     }
+  }
+
+  // Gives the filter holding the request (StopIterationAndBuffer) the body buffered so far and
+  // resumes the chain when it continues. At the end of the body a filter that still asks to
+  // buffer has nothing more to wait for: that is taken as Continue.
+  void deliverBuffered() {
+    const bool end = request_end_stream_ || pending_end_stream_;
+    evbuffer* empty = pending_body_ == nullptr ? evbuffer_new() : nullptr;
+    const FilterStatus status =
+        filters_[next_filter_ - 1]->onRequestData(pending_body_ != nullptr ? pending_body_ : empty, end);
+    if (empty != nullptr) evbuffer_free(empty);
+    if (done_ || (status == FilterStatus::StopIterationAndBuffer && !end)) return;
+    buffering_ = false;
+    if (status == FilterStatus::StopIteration) return;  // answered, or continueRequest() later
+    runFilters();
   }
 
   // FilterCallbacks
@@ -156,6 +182,7 @@ public:
       if (pending_body_ == nullptr) pending_body_ = evbuffer_new();
       evbuffer_add_buffer(pending_body_, data);
       pending_end_stream_ = end_stream;
+      if (buffering_) deliverBuffered();
     } else {
       evbuffer_drain(data, evbuffer_get_length(data));
     }
@@ -166,6 +193,7 @@ public:
     } else if (!done_ && route_ != nullptr) {
       pending_trailers_ = std::move(trailers);
       pending_end_stream_ = true;
+      if (buffering_) deliverBuffered();
     }
   }
 
@@ -210,6 +238,9 @@ public:
       return;
     }
     bytes_sent_ += evbuffer_get_length(data);
+    if (!local_reply_) {
+      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseData(data, end_stream);
+    }
     auto* encoder = encoder_;
     if (end_stream) finishBeforeEncode();
     encoder->encodeData(data, end_stream);
@@ -219,6 +250,9 @@ public:
     if (encoder_ == nullptr || done_) return;
     if (grpc_) {
       if (auto gs = trailers.get("grpc-status")) grpc_status_ = http::grpc::parseStatus(*gs);
+    }
+    if (!local_reply_) {
+      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseTrailers(trailers);
     }
     auto* encoder = encoder_;
     finishBeforeEncode();
@@ -264,6 +298,13 @@ public:
       return;
     }
     auto headers = std::make_unique<ResponseHeaders>();
+    if (reply.verbatim) {
+      headers->status = reply.status;
+      for (auto& [name, value] : reply.headers.entries()) headers->headers.add(name, value);
+      headers->headers.set("content-length", std::to_string(reply.body.size()));
+      sendWithBody(std::move(headers), reply.body);
+      return;
+    }
     if (grpc_) {
       // gRPC errors are trailers-only responses: HTTP 200 with grpc-status in the headers.
       int code = http::grpc::statusFromName(reply.grpc_status).value_or(static_cast<int>(http::grpc::Status::Unknown));
@@ -427,6 +468,7 @@ private:
   bool pending_end_stream_ = false;
   std::optional<HeaderMap> pending_trailers_;
   bool paused_read_ = false;
+  bool buffering_ = false;  // filters_[next_filter_ - 1] holds the request and reads its body
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -18,13 +18,26 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/headers.h"
 
+struct evbuffer;
+
 namespace bulwark::stats {
 class Stats;
 }
 
 namespace bulwark::http {
 
-enum class FilterStatus { Continue, StopIteration };
+/**
+ * What a filter's request stage asks of the chain.
+ *   Continue: the next filter (then the router) runs.
+ *   StopIteration: pause; the body is held unread (read disabled) until continueRequest(), or
+ *     the filter already answered with sendLocalReply().
+ *   StopIterationAndBuffer (Envoy's FilterDataStatus::StopIterationAndBuffer): pause but keep
+ *     reading; the connection manager buffers the body and calls this filter's onRequestData()
+ *     with the whole buffer each time more arrives, until it returns Continue (the buffered body
+ *     then goes on to the rest of the chain and the router) or StopIteration (after a local
+ *     reply). The filter bounds the buffer: it sees its size on every call.
+ */
+enum class FilterStatus { Continue, StopIteration, StopIterationAndBuffer };
 
 /** What happened to a request, for onStreamComplete (limits released, samples fed). */
 struct StreamInfo {
@@ -47,6 +60,12 @@ struct LocalReply {
   std::string body;                      // empty = "<reason>\n"
   /** Fallback trigger this reply corresponds to (circuitOpen, shed, rateLimited, timeout). */
   std::string fallback_trigger;
+  /**
+   * Send `status`, `headers` and `body` as given (a replayed stored response, a problem+json
+   * answer): no generated content-type or x-bulwark-reason, no fallback; content-length is set
+   * from the body. `reason` still names the reply in metrics and the access log. HTTP only.
+   */
+  bool verbatim = false;
 };
 
 /** What a filter may do to its stream. Thread: owning worker. */
@@ -78,11 +97,29 @@ public:
     (void)end_stream;
     return FilterStatus::Continue;
   }
+  /**
+   * Request body while this filter holds the request with StopIterationAndBuffer: `buffered` is
+   * the whole body so far (read it, do not drain it); `end_stream` once it is complete
+   * (trailers, if any, are held for the router). Return Continue, StopIterationAndBuffer or,
+   * after sendLocalReply(), StopIteration.
+   */
+  virtual FilterStatus onRequestData(evbuffer* buffered, bool end_stream) {
+    (void)buffered;
+    (void)end_stream;
+    return FilterStatus::Continue;
+  }
   /** Response headers on their way downstream (not for local replies). */
   virtual void onResponseHeaders(ResponseHeaders& headers, bool end_stream) {
     (void)headers;
     (void)end_stream;
   }
+  /** Response body on its way downstream (not for local replies); observe only, do not drain. */
+  virtual void onResponseData(evbuffer* data, bool end_stream) {
+    (void)data;
+    (void)end_stream;
+  }
+  /** Response trailers on their way downstream (not for local replies); they end the response. */
+  virtual void onResponseTrailers(const HeaderMap& trailers) { (void)trailers; }
   /** The stream ended (response sent, local reply or reset). Release what you hold. */
   virtual void onStreamComplete(const StreamInfo& info) { (void)info; }
 

@@ -103,8 +103,9 @@ TEST(FeatureGateTest, AllowsSingleAttemptAndBasicBalancers) {
   }
 }
 
-// A gated block in defaults is reported once there, not again for every route inheriting it.
-TEST(FeatureGateTest, InheritedBlocksAreReportedOnceAtDefaults) {
+// The idempotency block is enforced (filters/idempotency): in defaults it is inherited by every
+// route without its own block, and a route's block replaces it.
+TEST(FeatureGateTest, IdempotencyInDefaultsLoadsAndIsInherited) {
   const std::string yaml = R"(apiVersion: bulwark.dev/v1alpha1
 kind: ProxyConfig
 defaults:
@@ -114,15 +115,20 @@ upstreams:
 routes:
 - {name: a, upstream: u}
 - {name: b, upstream: u}
-- {name: c, upstream: u, idempotency: {onMissing: reject}}
+- {name: c, upstream: u, idempotency: {onMissing: reject, dedupe: {enabled: true, maxBodyBytes: 64Ki}}}
 )";
   LoadResult result = loadConfigString(yaml, "d.yaml");
-  EXPECT_THAT(formatted(result),
-              ::testing::ElementsAre(
-                  "d.yaml:4:16: error: defaults.idempotency: not implemented yet in this build "
-                  "(issue #5); remove the block",
-                  "d.yaml:10:39: error: routes[2].idempotency: not implemented yet in this build "
-                  "(issue #5); remove the block"));
+  ASSERT_TRUE(result.ok()) << ::testing::PrintToString(formatted(result));
+  const auto& routes = result.config->routes;
+  ASSERT_EQ(routes.size(), 3u);
+  ASSERT_TRUE(routes[0].policies.idempotency);
+  EXPECT_EQ(routes[0].policies.idempotency->on_missing, "noRetry");
+  EXPECT_FALSE(routes[0].policies.idempotency->dedupe_enabled);
+  ASSERT_TRUE(routes[1].policies.idempotency);
+  ASSERT_TRUE(routes[2].policies.idempotency);
+  EXPECT_EQ(routes[2].policies.idempotency->on_missing, "reject");
+  EXPECT_TRUE(routes[2].policies.idempotency->dedupe_enabled);
+  EXPECT_EQ(routes[2].policies.idempotency->dedupe_max_body_bytes, 64u * 1024u);
 }
 
 }  // namespace
