@@ -5,12 +5,16 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <future>
+#include <latch>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -68,6 +72,7 @@ nlohmann::json configJson(const LoadgenOptions& o) {
   j["timeout_ms"] = std::chrono::duration<double, std::milli>(o.timeout).count();
   j["max_queue"] = o.max_queue;
   j["seed"] = o.seed;
+  j["threads"] = o.threads;
   j["phases"] = nlohmann::json::array();
   for (const auto& p : o.phases) {
     j["phases"].push_back(phaseText(p));
@@ -94,14 +99,33 @@ nlohmann::json configJson(const LoadgenOptions& o) {
  */
 class LoadGenerator::Engine final : public ConnectionOwner {
 public:
-  Engine(LoadgenOptions options, RunControl control)
-      : options_(std::move(options)), control_(control), schedule_(options_.phases), rng_(options_.seed) {}
+  /** Counters every thread's engine adds to (progress line) and the early-stop flag. */
+  struct SharedProgress {
+    std::atomic<uint64_t> sent{0};
+    std::atomic<uint64_t> ok{0};
+    std::atomic<uint64_t> errors{0};
+    std::atomic<bool> stop{false};
+  };
+  /** This engine takes arrivals with sequence % count == index and its share of connections. */
+  struct ThreadShare {
+    size_t index = 0;
+    size_t count = 1;
+    SharedProgress* shared = nullptr;
+  };
+
+public:
+  Engine(LoadgenOptions options, RunControl control, ThreadShare share)
+      : options_(std::move(options)),
+        control_(control),
+        share_(share),
+        schedule_(options_.phases),
+        rng_(options_.seed + share.index) {}
 
   ~Engine() override {
     for (auto& t : targets_) {
       t.connections.clear();
     }
-    for (event* e : {send_ev_, sweep_ev_, progress_ev_, stop_ev_, sigint_ev_, sigterm_ev_}) {
+    for (event* e : {send_ev_, sweep_ev_, progress_ev_, poll_ev_, stop_ev_, sigint_ev_, sigterm_ev_}) {
       if (e != nullptr) {
         event_free(e);
       }
@@ -111,7 +135,10 @@ public:
     }
   }
 
-  Result<Report> run();
+  /** Event base, connections (warmed up). Thread: the engine's thread. */
+  Status prepare();
+  /** The schedule from `start` (shared by every thread's engine). */
+  Report execute(Clock::time_point start, int64_t start_unix_ms);
 
   // ConnectionOwner
   void onConnectResult(bool ok) override {
@@ -160,8 +187,11 @@ private:
   void onProgress();
   void stop(bool interrupted);
 
+  bool quiet() const { return options_.quiet || share_.index != 0; }
+
   LoadgenOptions options_;
   RunControl control_;
+  ThreadShare share_;
   ArrivalSchedule schedule_;
   std::mt19937_64 rng_;
   std::discrete_distribution<size_t> pick_request_;
@@ -169,11 +199,11 @@ private:
   event* send_ev_ = nullptr;
   event* sweep_ev_ = nullptr;
   event* progress_ev_ = nullptr;
+  event* poll_ev_ = nullptr;
   event* stop_ev_ = nullptr;
   event* sigint_ev_ = nullptr;
   event* sigterm_ev_ = nullptr;
   std::deque<Target> targets_;  // deque: Target is not nothrow-movable
-  size_t next_target_ = 0;
   size_t warming_ = 0;
   std::deque<std::unique_ptr<PendingRequest>> inflight_;
   uint64_t unfinished_ = 0;
@@ -213,8 +243,14 @@ Status LoadGenerator::Engine::setUp() {
   sweep_ev_ = evtimer_new(base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSweep(); }, this);
   progress_ev_ = event_new(base_, -1, EV_PERSIST,
                            [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onProgress(); }, this);
+  poll_ev_ = event_new(base_, -1, EV_PERSIST, [](evutil_socket_t, short, void* arg) {
+    auto& e = *static_cast<Engine*>(arg);
+    if (e.share_.shared->stop.load() && !e.stopped_) {
+      e.stop(true);
+    }
+  }, this);
   stop_ev_ = evtimer_new(base_, [](evutil_socket_t, short, void* arg) { event_base_loopbreak(static_cast<Engine*>(arg)->base_); }, this);
-  if (control_.handle_signals) {
+  if (control_.handle_signals && share_.index == 0) {
     auto on_signal = [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->stop(true); };
     sigint_ev_ = evsignal_new(base_, SIGINT, on_signal, this);
     sigterm_ev_ = evsignal_new(base_, SIGTERM, on_signal, this);
@@ -232,7 +268,9 @@ Status LoadGenerator::Engine::setUp() {
     for (const auto& r : options_.requests) {
       target.prepared.push_back(prepareRequest(r, address, options_.protocol));
     }
-    for (size_t c = 0; c < options_.connections; ++c) {
+    const size_t connections =
+        options_.connections / share_.count + (share_.index < options_.connections % share_.count ? 1 : 0);
+    for (size_t c = 0; c < connections; ++c) {
       if (options_.protocol == LoadProtocol::Http1) {
         target.connections.push_back(
             std::make_unique<Http1Connection>(base_, resolved->address, resolved->length, *this, i));
@@ -259,7 +297,7 @@ Status LoadGenerator::Engine::setUp() {
   return Status::ok();
 }
 
-Result<Report> LoadGenerator::Engine::run() {
+Status LoadGenerator::Engine::prepare() {
   if (auto s = setUp(); !s) {
     return s;
   }
@@ -280,19 +318,25 @@ Result<Report> LoadGenerator::Engine::run() {
     event_del(stop_ev_);
   }
   warming_ = 0;
+  return Status::ok();
+}
 
-  report_.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-  start_ = Clock::now();
+Report LoadGenerator::Engine::execute(Clock::time_point start, int64_t start_unix_ms) {
+  report_.start_unix_ms = start_unix_ms;
+  start_ = start;
   last_answer_ = start_;
   const timeval second{1, 0};
   event_add(progress_ev_, &second);
+  if (share_.count > 1) {
+    const timeval poll{0, 20'000};
+    event_add(poll_ev_, &poll);
+  }
   onSendTimer();
   if (!stopped_ && !(scheduling_done_ && unfinished_ == 0)) {
     event_base_dispatch(base_);
   }
   event_del(progress_ev_);
+  event_del(poll_ev_);
   event_del(send_ev_);
   event_del(sweep_ev_);
   for (auto& t : targets_) {
@@ -300,16 +344,19 @@ Result<Report> LoadGenerator::Engine::run() {
       c->shutdown();
     }
   }
-  const auto end = stopped_ ? Clock::now() : last_answer_;
+  const auto end = report_.interrupted ? Clock::now() : last_answer_;
   report_.elapsed_s = std::chrono::duration<double>(end - start_).count();
   if (report_.interrupted) {
     report_.duration_s = std::min(report_.elapsed_s,
                                   std::chrono::duration<double>(schedule_.totalDuration()).count());
+    // Seconds never reached would read as a collapse to zero in plots.
+    report_.timeline.resize(
+        std::min(report_.timeline.size(), static_cast<size_t>(std::ceil(report_.duration_s))));
   } else {
     report_.duration_s = std::chrono::duration<double>(schedule_.totalDuration()).count();
   }
   report_.max_send_lag_ms = std::chrono::duration<double, std::milli>(max_lag_).count();
-  if (!options_.quiet) {
+  if (!quiet()) {
     onProgress();
   }
   return std::move(report_);
@@ -321,6 +368,10 @@ void LoadGenerator::Engine::onSendTimer() {
   }
   const auto now = Clock::now();
   for (auto a = schedule_.peek(); a; a = schedule_.peek()) {
+    if (a->sequence % share_.count != share_.index) {
+      schedule_.advance();  // another thread's request
+      continue;
+    }
     const auto due = start_ + std::chrono::duration_cast<Clock::duration>(a->at);
     if (due > now) {
       const timeval delay = toTimeval(due - now);
@@ -341,7 +392,8 @@ void LoadGenerator::Engine::issue(const Arrival& arrival, Clock::time_point now)
   auto owned = std::make_unique<PendingRequest>();
   PendingRequest& r = *owned;
   r.sequence = arrival.sequence;
-  r.target = next_target_++ % targets_.size();
+  // By sequence, so the round-robin is the same whatever the number of threads.
+  r.target = static_cast<size_t>(arrival.sequence % targets_.size());
   r.phase = arrival.phase;
   r.request = options_.requests.size() == 1 ? 0 : pick_request_(rng_);
   r.second = static_cast<size_t>(std::chrono::duration_cast<std::chrono::seconds>(arrival.at).count());
@@ -352,6 +404,7 @@ void LoadGenerator::Engine::issue(const Arrival& arrival, Clock::time_point now)
     report_.timeline.resize(r.second + 1);
   }
   report_.total.onSent();
+  share_.shared->sent.fetch_add(1, std::memory_order_relaxed);
   report_.phases[r.phase].stats.onSent();
   report_.timeline[r.second].onSent();
   if (!report_.by_request.empty()) {
@@ -396,7 +449,7 @@ void LoadGenerator::Engine::dispatch(PendingRequest& request) {
       return;
     }
   }
-  if (target.queue.size() >= options_.max_queue) {
+  if (target.queue.size() >= std::max<size_t>(1, options_.max_queue / share_.count)) {
     finish(request, failedOutcome(error_kind::kOverflow));
     return;
   }
@@ -428,6 +481,7 @@ void LoadGenerator::Engine::finish(PendingRequest& request, const Outcome& outco
   last_answer_ = std::max(last_answer_, now);
   const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(now - request.intended);
   report_.total.onOutcome(outcome, latency);
+  (outcome.ok ? share_.shared->ok : share_.shared->errors).fetch_add(1, std::memory_order_relaxed);
   report_.phases[request.phase].stats.onOutcome(outcome, latency);
   report_.timeline[request.second].onOutcome(outcome, latency);
   if (!report_.by_request.empty()) {
@@ -482,13 +536,14 @@ void LoadGenerator::Engine::onSweep() {
 }
 
 void LoadGenerator::Engine::onProgress() {
-  if (options_.quiet) {
+  if (quiet()) {
     return;
   }
   ++progress_tick_;
-  const auto& t = report_.total;
-  std::cerr << fmt::format("t={}s sent={} ok={} err={} p99={}ms\n", progress_tick_, t.sent(), t.ok(),
-                           t.errorCount(), roundMs(progress_latency_.percentileUs(99)));
+  // Counts of every thread; p99 of this thread's share (a sample of the whole with --threads).
+  const auto& s = *share_.shared;
+  std::cerr << fmt::format("t={}s sent={} ok={} err={} p99={}ms\n", progress_tick_, s.sent.load(), s.ok.load(),
+                           s.errors.load(), roundMs(progress_latency_.percentileUs(99)));
   progress_latency_.reset();
 }
 
@@ -501,16 +556,79 @@ void LoadGenerator::Engine::checkDone() {
 
 void LoadGenerator::Engine::stop(bool interrupted) {
   report_.interrupted = interrupted;
+  if (interrupted) {
+    share_.shared->stop.store(true);
+  }
   stopped_ = true;
   event_base_loopbreak(base_);
 }
 
 LoadGenerator::LoadGenerator(LoadgenOptions options, RunControl control)
-    : engine_(std::make_unique<Engine>(std::move(options), control)) {}
+    : options_(std::move(options)), control_(control) {}
 
 LoadGenerator::~LoadGenerator() = default;
 
-Result<Report> LoadGenerator::run() { return engine_->run(); }
+Result<Report> LoadGenerator::run() {
+  using SharedProgress = Engine::SharedProgress;
+  using ThreadShare = Engine::ThreadShare;
+  SharedProgress shared;
+  const size_t threads = std::max<size_t>(1, options_.threads);
+  if (threads > options_.connections) {
+    return Status::error(fmt::format("--threads {} needs at least as many --connections", threads));
+  }
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (size_t i = 0; i < threads; ++i) {
+    engines.push_back(std::make_unique<Engine>(options_, control_, ThreadShare{i, threads, &shared}));
+  }
+  auto now_unix_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  if (threads == 1) {
+    if (auto s = engines[0]->prepare(); !s) {
+      return s;
+    }
+    return engines[0]->execute(Clock::now(), now_unix_ms());
+  }
+  // Every engine warms up on its own thread, then all start from one shared instant.
+  std::vector<Status> prepared(threads);
+  std::vector<Report> reports(threads);
+  std::latch ready(static_cast<std::ptrdiff_t>(threads));
+  std::promise<std::pair<Clock::time_point, int64_t>> go;
+  std::shared_future<std::pair<Clock::time_point, int64_t>> start = go.get_future().share();
+  std::vector<std::thread> workers;
+  for (size_t i = 0; i < threads; ++i) {
+    workers.emplace_back([&, i] {
+      prepared[i] = engines[i]->prepare();
+      ready.count_down();
+      const auto [at, unix_ms] = start.get();
+      if (prepared[i]) {
+        reports[i] = engines[i]->execute(at, unix_ms);
+      }
+    });
+  }
+  ready.wait();
+  for (const auto& s : prepared) {
+    if (!s) {
+      shared.stop.store(true);
+    }
+  }
+  go.set_value({Clock::now(), now_unix_ms()});
+  for (auto& w : workers) {
+    w.join();
+  }
+  for (const auto& s : prepared) {
+    if (!s) {
+      return s;
+    }
+  }
+  Report merged = std::move(reports[0]);
+  for (size_t i = 1; i < threads; ++i) {
+    merged.merge(reports[i]);
+  }
+  return merged;
+}
 
 int runCommandLine(int argc, const char* const* argv) {
   CommandLine cli = parseCommandLine(argc, argv);
@@ -546,7 +664,7 @@ int runCommandLine(int argc, const char* const* argv) {
     std::cerr << "bulwark-loadgen: no connection could be opened to any target\n";
     return 1;
   }
-  return 0;
+  return report->interrupted ? kExitInterrupted : 0;
 }
 
 }  // namespace bulwark::bench

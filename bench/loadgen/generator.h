@@ -27,7 +27,9 @@ struct RunControl {
  *   auto report = LoadGenerator(o).run();   // blocks ~2 s
  *   report->toJson()
  *
- * One libevent loop on the calling thread (a few thousand requests per second on one core).
+ * One libevent loop on the calling thread (a few thousand requests per second on one core), or
+ * with options.threads = N, N loops each taking every N-th arrival and 1/N of the connections,
+ * their reports merged at the end.
  * Thread: run() on one thread; the object is single-use.
  */
 class LoadGenerator {
@@ -43,11 +45,15 @@ public:
 
 private:
   class Engine;
-  std::unique_ptr<Engine> engine_;
+  LoadgenOptions options_;
+  RunControl control_;
 };
 
 /** The contract's "config" object for these options. */
 nlohmann::json configJson(const LoadgenOptions& options);
+
+/** Exit code of a run ended early by SIGINT/SIGTERM (its report is still written). */
+inline constexpr int kExitInterrupted = 130;
 
 /** Full CLI entry point (main.cc): parse, run, write the report; returns the exit code. */
 int runCommandLine(int argc, const char* const* argv);

@@ -186,6 +186,7 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
   std::string timeout = "5s";
   size_t max_queue = 10000;
   uint64_t seed = 1;
+  size_t threads = 1;
   std::string json_out;
   bool quiet = false;
 
@@ -210,6 +211,8 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--timeout", timeout, "per request, from its intended send time");
   app.add_option("--max-queue", max_queue, "per target: requests waiting for a connection/stream");
   app.add_option("--seed", seed, "RNG seed (request picks)");
+  app.add_option("--threads", threads, "event-loop threads (arrivals and connections split between them)")
+      ->check(CLI::Range(1, 64));
   app.add_option("--json-out", json_out, "report file ('-' = stdout)");
   app.add_flag("--quiet", quiet, "no per-second progress on stderr");
 
@@ -314,6 +317,10 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
   options.timeout = *parsed_timeout;
   options.max_queue = max_queue;
   options.seed = seed;
+  if (threads > connections) {
+    return fail(fmt::format("--threads {} needs --connections >= {}", threads, threads));
+  }
+  options.threads = threads;
   options.json_out = json_out;
   options.quiet = quiet;
   result.options = std::move(options);

@@ -65,6 +65,8 @@ struct LoadgenOptions {
   /** Per target: requests waiting for a free connection/stream; beyond it "overflow". */
   size_t max_queue = 10000;
   uint64_t seed = 1;
+  /** Event-loop threads (each with its share of arrivals and connections; <= connections). */
+  size_t threads = 1;
   /** Report destination; "-" is stdout, empty is none. */
   std::string json_out;
   bool quiet = false;

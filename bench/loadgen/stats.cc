@@ -137,6 +137,29 @@ nlohmann::json Stats::toJson(double duration_s) const {
   return j;
 }
 
+void Report::merge(const Report& other) {
+  for (size_t i = 0; i < phases.size() && i < other.phases.size(); ++i) {
+    phases[i].stats.merge(other.phases[i].stats);
+  }
+  total.merge(other.total);
+  for (size_t i = 0; i < by_request.size() && i < other.by_request.size(); ++i) {
+    by_request[i].second.merge(other.by_request[i].second);
+  }
+  if (other.timeline.size() > timeline.size()) {
+    timeline.resize(other.timeline.size());
+  }
+  for (size_t i = 0; i < other.timeline.size(); ++i) {
+    timeline[i].merge(other.timeline[i]);
+  }
+  duration_s = std::max(duration_s, other.duration_s);
+  elapsed_s = std::max(elapsed_s, other.elapsed_s);
+  interrupted = interrupted || other.interrupted;
+  connections_opened += other.connections_opened;
+  connect_failures += other.connect_failures;
+  unprocessed_retries += other.unprocessed_retries;
+  max_send_lag_ms = std::max(max_send_lag_ms, other.max_send_lag_ms);
+}
+
 nlohmann::json Report::toJson() const {
   nlohmann::json j;
   j["tool"] = "bulwark-loadgen";

@@ -120,6 +120,8 @@ struct Report {
   double max_send_lag_ms = 0;
 
   nlohmann::json toJson() const;
+  /** Adds another thread's report of the same schedule (counts, histograms, extremes). */
+  void merge(const Report& other);
 };
 
 /** ms with microsecond resolution, for the report. */

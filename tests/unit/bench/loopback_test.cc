@@ -377,3 +377,35 @@ TEST(LoadgenLoopbackTest, Http1KeepAliveRaceResendsIdempotentOnly) {
 
 }  // namespace
 }  // namespace bulwark::bench
+
+namespace bulwark::bench {
+namespace {
+
+// --threads 2: each loop takes every other arrival and half the connections; the merged report
+// counts every request once, and the round-robin over targets is the same as with one thread.
+TEST(LoadgenLoopbackTest, ThreadsSplitArrivalsAndMergeReports) {
+  FakeUpstream a(Protocol::Http1);
+  FakeUpstream b(Protocol::Http1);
+  a.script().otherwise(respond(200).withDelay(5ms));
+  b.script().otherwise(respond(503));
+  LoadgenOptions o = optionsFor(a.address(), "steady:400:500ms");
+  o.targets.push_back(*parseTarget(b.address()));
+  o.threads = 2;
+  o.connections = 4;
+  const Report r = run(o);
+  EXPECT_EQ(200u, r.total.sent());
+  EXPECT_EQ(100u, r.total.ok()) << r.toJson()["total"].dump();
+  EXPECT_EQ(100u, r.total.errors("http_503"));
+  EXPECT_EQ(100u, a.requestCount());
+  EXPECT_EQ(100u, b.requestCount());
+  EXPECT_EQ(200u, r.phases.at(0).stats.completed());
+  ASSERT_EQ(1u, r.timeline.size());
+  EXPECT_EQ(200u, r.timeline[0].sent());
+  EXPECT_EQ(200u, r.total.latency().count());
+  EXPECT_GE(ms(r.total.latency().percentileUs(90)), 4.5);
+  EXPECT_LE(r.connections_opened, 8u);
+  EXPECT_LE(a.totalConnections(), 4u);
+}
+
+}  // namespace
+}  // namespace bulwark::bench

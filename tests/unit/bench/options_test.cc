@@ -46,7 +46,7 @@ TEST(LoadgenOptionsTest, FullCommandLine) {
                     "--connections", "4", "--max-streams", "50", "--phase", "warm:10-100:5s", "--phase",
                     "steady:100:10s", "--method", "POST", "--path", "/x", "--header", "x-a:  1 ", "--body",
                     "hi", "--timeout", "250ms", "--max-queue", "7", "--seed", "9", "--json-out", "-",
-                    "--quiet"});
+                    "--quiet", "--threads", "2"});
   ASSERT_TRUE(cli.options) << cli.message;
   const auto& o = *cli.options;
   ASSERT_EQ(2u, o.targets.size());
@@ -71,6 +71,7 @@ TEST(LoadgenOptionsTest, FullCommandLine) {
   EXPECT_EQ(9u, o.seed);
   EXPECT_EQ("-", o.json_out);
   EXPECT_TRUE(o.quiet);
+  EXPECT_EQ(2u, o.threads);
   EXPECT_TRUE(o.requests_file.empty());
 }
 
@@ -100,6 +101,7 @@ TEST(LoadgenOptionsTest, BadArgumentsExitTwo) {
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--protocol", "grpc"},  // no method
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--body", "a", "--body-file", "b"},
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--requests", "/nonexistent.json"},
+      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--threads", "4", "--connections", "2"},
   };
   for (const auto& args : bad) {
     auto cli = parse(args);
