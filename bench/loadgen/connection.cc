@@ -3,6 +3,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
@@ -11,8 +12,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace bulwark::bench {
 namespace {
@@ -48,8 +47,7 @@ std::string grpcFrame(std::string_view message) {
 
 }  // namespace
 
-PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target,
-                               LoadProtocol protocol) {
+PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target, LoadProtocol protocol) {
   PreparedRequest p;
   p.idempotent = t.method == "GET" || t.method == "HEAD" || t.method == "OPTIONS" || t.method == "PUT" ||
                  t.method == "DELETE" || t.method == "TRACE";
@@ -62,8 +60,10 @@ PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& ta
     for (const auto& [name, value] : t.headers) {
       out += fmt::format("{}: {}\r\n", name, value);
     }
-    const bool wants_length = !t.body.empty() || t.method == "POST" || t.method == "PUT" || t.method == "PATCH";
-    if (wants_length && !hasHeader(t.headers, "content-length") && !hasHeader(t.headers, "transfer-encoding")) {
+    const bool wants_length =
+        !t.body.empty() || t.method == "POST" || t.method == "PUT" || t.method == "PATCH";
+    if (wants_length && !hasHeader(t.headers, "content-length") &&
+        !hasHeader(t.headers, "transfer-encoding")) {
       out += fmt::format("Content-Length: {}\r\n", t.body.size());
     }
     out += "\r\n";
@@ -103,8 +103,8 @@ PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& ta
   return p;
 }
 
-ClientConnection::ClientConnection(event_base* base, const sockaddr_storage& address,
-                                   socklen_t address_len, ConnectionOwner& owner, size_t target)
+ClientConnection::ClientConnection(event_base* base, const sockaddr_storage& address, socklen_t address_len,
+                                   ConnectionOwner& owner, size_t target)
     : base_(base), address_(address), address_len_(address_len), owner_(owner), target_(target) {
   deliver_ev_ = event_new(base_, -1, 0, &ClientConnection::onDeliverEvent, this);
 }

@@ -1,6 +1,7 @@
 #include "bench/loadgen/generator.h"
 
 #include <event2/event.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <signal.h>
 
@@ -10,13 +11,11 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
-#include <iostream>
 #include <future>
+#include <iostream>
 #include <latch>
 #include <random>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "bench/loadgen/connection.h"
 #include "bench/loadgen/http1_connection.h"
@@ -82,7 +81,10 @@ nlohmann::json configJson(const LoadgenOptions& o) {
   }
   j["requests"] = nlohmann::json::array();
   for (const auto& r : o.requests) {
-    nlohmann::json t = {{"name", r.name}, {"weight", r.weight}, {"method", r.method}, {"path", r.path},
+    nlohmann::json t = {{"name", r.name},
+                        {"weight", r.weight},
+                        {"method", r.method},
+                        {"path", r.path},
                         {"body_bytes", r.body.size()}};
     if (!r.grpc_method.empty()) {
       t["grpc_method"] = r.grpc_method;
@@ -239,17 +241,26 @@ Status LoadGenerator::Engine::setUp() {
   if (base_ == nullptr) {
     return Status::error("event_base_new failed");
   }
-  send_ev_ = evtimer_new(base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSendTimer(); }, this);
-  sweep_ev_ = evtimer_new(base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSweep(); }, this);
-  progress_ev_ = event_new(base_, -1, EV_PERSIST,
-                           [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onProgress(); }, this);
-  poll_ev_ = event_new(base_, -1, EV_PERSIST, [](evutil_socket_t, short, void* arg) {
-    auto& e = *static_cast<Engine*>(arg);
-    if (e.share_.shared->stop.load() && !e.stopped_) {
-      e.stop(true);
-    }
-  }, this);
-  stop_ev_ = evtimer_new(base_, [](evutil_socket_t, short, void* arg) { event_base_loopbreak(static_cast<Engine*>(arg)->base_); }, this);
+  send_ev_ = evtimer_new(
+      base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSendTimer(); }, this);
+  sweep_ev_ = evtimer_new(
+      base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSweep(); }, this);
+  progress_ev_ = event_new(
+      base_, -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onProgress(); }, this);
+  poll_ev_ = event_new(
+      base_, -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) {
+        auto& e = *static_cast<Engine*>(arg);
+        if (e.share_.shared->stop.load() && !e.stopped_) {
+          e.stop(true);
+        }
+      },
+      this);
+  stop_ev_ = evtimer_new(
+      base_,
+      [](evutil_socket_t, short, void* arg) { event_base_loopbreak(static_cast<Engine*>(arg)->base_); },
+      this);
   if (control_.handle_signals && share_.index == 0) {
     auto on_signal = [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->stop(true); };
     sigint_ev_ = evsignal_new(base_, SIGINT, on_signal, this);
@@ -347,8 +358,8 @@ Report LoadGenerator::Engine::execute(Clock::time_point start, int64_t start_uni
   const auto end = report_.interrupted ? Clock::now() : last_answer_;
   report_.elapsed_s = std::chrono::duration<double>(end - start_).count();
   if (report_.interrupted) {
-    report_.duration_s = std::min(report_.elapsed_s,
-                                  std::chrono::duration<double>(schedule_.totalDuration()).count());
+    report_.duration_s =
+        std::min(report_.elapsed_s, std::chrono::duration<double>(schedule_.totalDuration()).count());
     // Seconds never reached would read as a collapse to zero in plots.
     report_.timeline.resize(
         std::min(report_.timeline.size(), static_cast<size_t>(std::ceil(report_.duration_s))));
@@ -542,8 +553,8 @@ void LoadGenerator::Engine::onProgress() {
   ++progress_tick_;
   // Counts of every thread; p99 of this thread's share (a sample of the whole with --threads).
   const auto& s = *share_.shared;
-  std::cerr << fmt::format("t={}s sent={} ok={} err={} p99={}ms\n", progress_tick_, s.sent.load(), s.ok.load(),
-                           s.errors.load(), roundMs(progress_latency_.percentileUs(99)));
+  std::cerr << fmt::format("t={}s sent={} ok={} err={} p99={}ms\n", progress_tick_, s.sent.load(),
+                           s.ok.load(), s.errors.load(), roundMs(progress_latency_.percentileUs(99)));
   progress_latency_.reset();
 }
 

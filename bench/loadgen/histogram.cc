@@ -19,8 +19,8 @@ size_t LatencyHistogram::bucketIndex(int64_t value_us) {
     return static_cast<size_t>(std::max<int64_t>(value_us, 0));
   }
   const int log2 = std::bit_width(static_cast<uint64_t>(value_us)) - 1;  // >= 8
-  const int shift = log2 - kSubBits;                                    // >= 1
-  const int64_t sub = (value_us >> shift) - kSubCount;                  // 0..127
+  const int shift = log2 - kSubBits;                                     // >= 1
+  const int64_t sub = (value_us >> shift) - kSubCount;                   // 0..127
   return static_cast<size_t>(kLinearLimit + (shift - 1) * kSubCount + sub);
 }
 
@@ -103,14 +103,13 @@ double LatencyHistogram::percentileUs(double p) const {
     return 0.0;
   }
   p = std::clamp(p, 0.0, 100.0);
-  const auto rank = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_) - 1e-9)));
+  const auto rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_) - 1e-9)));
   uint64_t seen = 0;
   for (size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];
     if (seen >= rank) {
-      const double mid =
-          (static_cast<double>(bucketLow(i)) + static_cast<double>(bucketHigh(i))) / 2.0;
+      const double mid = (static_cast<double>(bucketLow(i)) + static_cast<double>(bucketHigh(i))) / 2.0;
       return std::clamp(mid, static_cast<double>(min_us_), static_cast<double>(max_us_));
     }
   }

@@ -31,9 +31,8 @@ std::optional<int> parseInt(std::string_view s) {
 
 }  // namespace
 
-Http2Connection::Http2Connection(event_base* base, const sockaddr_storage& address,
-                                 socklen_t address_len, ConnectionOwner& owner, size_t target,
-                                 size_t max_streams)
+Http2Connection::Http2Connection(event_base* base, const sockaddr_storage& address, socklen_t address_len,
+                                 ConnectionOwner& owner, size_t target, size_t max_streams)
     : ClientConnection(base, address, address_len, owner, target), max_streams_(max_streams) {}
 
 Http2Connection::~Http2Connection() { shutdown(); }
@@ -99,8 +98,8 @@ void Http2Connection::send(PendingRequest& request, const PreparedRequest& prepa
   nva.reserve(prepared.h2_headers.size());
   for (const auto& [name, value] : prepared.h2_headers) {
     nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
-                   value.size(), NGHTTP2_NV_FLAG_NONE});
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+                   NGHTTP2_NV_FLAG_NONE});
   }
   nghttp2_data_provider provider{};
   nghttp2_data_provider* body = nullptr;
@@ -188,7 +187,8 @@ void Http2Connection::teardown(const char* kind) {
 
 void Http2Connection::settle() {
   if (session_ != nullptr) {
-    const bool finished = nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0;
+    const bool finished =
+        nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0;
     if (finished || (draining_ && streams_.empty())) {
       teardown(error_kind::kReset);
     }
@@ -248,9 +248,9 @@ bool Http2Connection::receive() {
   return true;
 }
 
-int Http2Connection::onHeader(nghttp2_session* session, const nghttp2_frame* frame,
-                              const uint8_t* name, size_t namelen, const uint8_t* value,
-                              size_t valuelen, uint8_t /*flags*/, void* /*user_data*/) {
+int Http2Connection::onHeader(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
+                              size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
+                              void* /*user_data*/) {
   if (frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
@@ -290,8 +290,8 @@ int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* 
   return 0;
 }
 
-int Http2Connection::onStreamClose(nghttp2_session* /*session*/, int32_t stream_id,
-                                   uint32_t error_code, void* user_data) {
+int Http2Connection::onStreamClose(nghttp2_session* /*session*/, int32_t stream_id, uint32_t error_code,
+                                   void* user_data) {
   auto& c = *static_cast<Http2Connection*>(user_data);
   auto it = c.streams_.find(stream_id);
   if (it == c.streams_.end()) {

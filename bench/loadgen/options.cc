@@ -1,15 +1,14 @@
 #include "bench/loadgen/options.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <strings.h>
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
-
-#include <strings.h>
 
 namespace bulwark::bench {
 namespace {
@@ -167,8 +166,9 @@ Result<std::vector<RequestTemplate>> loadRequestsFile(const std::string& path) {
 
 CommandLine parseCommandLine(int argc, const char* const* argv) {
   CommandLine result;
-  CLI::App app{"bulwark-loadgen: open-loop HTTP/1.1, h2c and gRPC load generator (constant "
-               "arrival rate, latency from the intended send time)"};
+  CLI::App app{
+      "bulwark-loadgen: open-loop HTTP/1.1, h2c and gRPC load generator (constant "
+      "arrival rate, latency from the intended send time)"};
   std::vector<std::string> targets;
   std::string protocol = "h1";
   size_t connections = 8;
@@ -193,7 +193,8 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
   app.add_option("--target", targets, "HOST:PORT, repeatable (round-robin per request)")->required();
   app.add_option("--protocol", protocol, "h1|h2c|grpc")->check(CLI::IsMember({"h1", "h2c", "grpc"}));
   app.add_option("--connections", connections, "connections per target")->check(CLI::Range(1, 100000));
-  app.add_option("--max-streams", max_streams, "h2c/grpc: streams per connection")->check(CLI::Range(1, 100000));
+  app.add_option("--max-streams", max_streams, "h2c/grpc: streams per connection")
+      ->check(CLI::Range(1, 100000));
   auto* phase_opt = app.add_option("--phase", phases, "NAME:RPS:DURATION, RPS may be A-B (ramp); repeatable");
   auto* rate_opt = app.add_option("--rate", rate, "shortcut for one phase 'steady:RATE:DURATION'");
   auto* duration_opt = app.add_option("--duration", duration, "with --rate");
@@ -240,7 +241,7 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
     }
     options.targets.push_back(std::move(*target));
   }
-  options.protocol = protocol == "h2c" ? LoadProtocol::H2c
+  options.protocol = protocol == "h2c"    ? LoadProtocol::H2c
                      : protocol == "grpc" ? LoadProtocol::Grpc
                                           : LoadProtocol::Http1;
   options.connections = connections;

@@ -1,18 +1,16 @@
 // bulwark-loadgen against real loopback peers (tests/support FakeUpstream): the measurements
 // the scenarios rely on. Each run is at most ~1.5 s of schedule.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "bench/loadgen/generator.h"
 #include "tests/support/fake_upstream.h"
@@ -191,7 +189,7 @@ TEST(LoadgenLoopbackTest, GrpcCountsStatuses) {
   ASSERT_TRUE(up.ok()) << up.error();
   up.script()
       .forPath("/pkg.Svc/Ok", respondGrpc(GrpcStatus::Ok, "reply"))
-      .forPath("/pkg.Svc/Down", respondGrpc(GrpcStatus::Unavailable))  // Trailers-Only
+      .forPath("/pkg.Svc/Down", respondGrpc(GrpcStatus::Unavailable))                  // Trailers-Only
       .forPath("/pkg.Svc/Late", respondGrpc(GrpcStatus::DeadlineExceeded, "partial"))  // trailers
       .forPath("/pkg.Svc/Proxy", respond(503, {}, "no upstream"));
   LoadgenOptions o = optionsFor(up.address(), "steady:300:1s");
@@ -233,11 +231,12 @@ TEST(LoadgenLoopbackTest, ConnectRefused) {
   EXPECT_EQ(0u, r.total.answered());
   EXPECT_EQ(0u, r.connections_opened);
 
-  const auto out = std::filesystem::temp_directory_path() / ("loadgen-refused-" + std::to_string(::getpid()) + ".json");
+  const auto out =
+      std::filesystem::temp_directory_path() / ("loadgen-refused-" + std::to_string(::getpid()) + ".json");
   const std::string target = port.address();
   const std::string json_out = out.string();
-  const char* argv[] = {"bulwark-loadgen", "--target", target.c_str(), "--rate", "20", "--duration", "200ms",
-                        "--quiet", "--json-out", json_out.c_str()};
+  const char* argv[] = {"bulwark-loadgen", "--target", target.c_str(), "--rate",     "20",
+                        "--duration",      "200ms",    "--quiet",      "--json-out", json_out.c_str()};
   EXPECT_EQ(1, runCommandLine(static_cast<int>(std::size(argv)), argv));
   std::ifstream in(out);
   const auto doc = nlohmann::json::parse(in, nullptr, false);
@@ -259,7 +258,7 @@ TEST(LoadgenLoopbackTest, HttpErrorKinds) {
       .forPath("/reset", testing::resetBeforeHeaders())
       .forPath("/garbage", testing::respondRaw("NOT HTTP AT ALL\r\n\r\n"));
   LoadgenOptions o = optionsFor(up.address(), "steady:300:500ms");
-  o.requests = {requestFor("503", "/503"), requestFor("500", "/500"), requestFor("404", "/404"),
+  o.requests = {requestFor("503", "/503"), requestFor("500", "/500"),     requestFor("404", "/404"),
                 requestFor("429", "/429"), requestFor("reset", "/reset"), requestFor("garbage", "/garbage")};
   const Report r = run(o);
   EXPECT_EQ(150u, r.total.completed());

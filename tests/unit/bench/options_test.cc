@@ -42,11 +42,14 @@ private:
 };
 
 TEST(LoadgenOptionsTest, FullCommandLine) {
-  auto cli = parse({"--target", "127.0.0.1:8080", "--target", "http://localhost:9000/", "--protocol", "h2c",
-                    "--connections", "4", "--max-streams", "50", "--phase", "warm:10-100:5s", "--phase",
-                    "steady:100:10s", "--method", "POST", "--path", "/x", "--header", "x-a:  1 ", "--body",
-                    "hi", "--timeout", "250ms", "--max-queue", "7", "--seed", "9", "--json-out", "-",
+  // clang-format off
+  auto cli = parse({"--target", "127.0.0.1:8080", "--target", "http://localhost:9000/",
+                    "--protocol", "h2c", "--connections", "4", "--max-streams", "50",
+                    "--phase", "warm:10-100:5s", "--phase", "steady:100:10s",
+                    "--method", "POST", "--path", "/x", "--header", "x-a:  1 ", "--body", "hi",
+                    "--timeout", "250ms", "--max-queue", "7", "--seed", "9", "--json-out", "-",
                     "--quiet", "--threads", "2"});
+  // clang-format on
   ASSERT_TRUE(cli.options) << cli.message;
   const auto& o = *cli.options;
   ASSERT_EQ(2u, o.targets.size());
@@ -89,10 +92,10 @@ TEST(LoadgenOptionsTest, RateDurationShortcut) {
 // Bad arguments exit 2 with a message; --help exits 0.
 TEST(LoadgenOptionsTest, BadArgumentsExitTwo) {
   const std::vector<std::vector<std::string>> bad = {
-      {"--rate", "10", "--duration", "1s"},                                    // no target
-      {"--target", "127.0.0.1:80"},                                            // no load
-      {"--target", "127.0.0.1", "--rate", "10", "--duration", "1s"},           // no port
-      {"--target", "127.0.0.1:80", "--rate", "10"},                            // rate without duration
+      {"--rate", "10", "--duration", "1s"},                           // no target
+      {"--target", "127.0.0.1:80"},                                   // no load
+      {"--target", "127.0.0.1", "--rate", "10", "--duration", "1s"},  // no port
+      {"--target", "127.0.0.1:80", "--rate", "10"},                   // rate without duration
       {"--target", "127.0.0.1:80", "--phase", "a:10:1s", "--rate", "1", "--duration", "1s"},
       {"--target", "127.0.0.1:80", "--phase", "a:x:1s"},
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--protocol", "h3"},
@@ -101,7 +104,8 @@ TEST(LoadgenOptionsTest, BadArgumentsExitTwo) {
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--protocol", "grpc"},  // no method
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--body", "a", "--body-file", "b"},
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--requests", "/nonexistent.json"},
-      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--threads", "4", "--connections", "2"},
+      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--threads", "4", "--connections",
+       "2"},
   };
   for (const auto& args : bad) {
     auto cli = parse(args);
@@ -116,8 +120,8 @@ TEST(LoadgenOptionsTest, BadArgumentsExitTwo) {
 }
 
 TEST(LoadgenOptionsTest, GrpcTemplate) {
-  auto cli = parse({"--target", "127.0.0.1:50051", "--protocol", "grpc", "--grpc-method", "/pkg.Svc/Get", "--body",
-                    "msg", "--rate", "1", "--duration", "1s"});
+  auto cli = parse({"--target", "127.0.0.1:50051", "--protocol", "grpc", "--grpc-method", "/pkg.Svc/Get",
+                    "--body", "msg", "--rate", "1", "--duration", "1s"});
   ASSERT_TRUE(cli.options) << cli.message;
   EXPECT_EQ(LoadProtocol::Grpc, cli.options->protocol);
   EXPECT_EQ("/pkg.Svc/Get", cli.options->requests[0].grpc_method);

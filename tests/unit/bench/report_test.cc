@@ -82,7 +82,8 @@ TEST(LoadgenReportTest, ContractFields) {
   EXPECT_EQ(10.0, j["phases"][1]["start_s"].get<double>());
   EXPECT_EQ(5.0, j["phases"][1]["duration_s"].get<double>());
   EXPECT_EQ("steady", j["phases"][0]["name"]);
-  for (const char* key : {"sent", "completed", "ok", "degraded", "errors", "error_rate", "achieved_rps", "latency_ms"}) {
+  for (const char* key :
+       {"sent", "completed", "ok", "degraded", "errors", "error_rate", "achieved_rps", "latency_ms"}) {
     EXPECT_TRUE(j["total"].contains(key)) << key;
     EXPECT_TRUE(j["phases"][0].contains(key)) << key;
   }
@@ -111,9 +112,10 @@ TEST(LoadgenPrepareTest, WireForms) {
   t.body = "{}";
   const TargetAddress target = *parseTarget("127.0.0.1:8080");
   const auto h1 = prepareRequest(t, target, LoadProtocol::Http1);
-  EXPECT_EQ("POST /tasks HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
-            "Content-Length: 2\r\n\r\n{}",
-            h1.http1_bytes);
+  EXPECT_EQ(
+      "POST /tasks HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\n\r\n{}",
+      h1.http1_bytes);
   const auto h2 = prepareRequest(t, target, LoadProtocol::H2c);
   ASSERT_GE(h2.h2_headers.size(), 4u);
   EXPECT_EQ(":method", h2.h2_headers[0].first);
