@@ -583,6 +583,12 @@ Result<Report> LoadGenerator::run() {
   using SharedProgress = Engine::SharedProgress;
   using ThreadShare = Engine::ThreadShare;
   SharedProgress shared;
+  // libevent writes with writev(): a peer that closed must not kill the process with SIGPIPE.
+  // Only replaces the default action, so an embedding program's own handler stays.
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    ::signal(SIGPIPE, SIG_IGN);
+  }
   const size_t threads = std::max<size_t>(1, options_.threads);
   if (threads > options_.connections) {
     return Status::error(fmt::format("--threads {} needs at least as many --connections", threads));
@@ -650,8 +656,6 @@ int runCommandLine(int argc, const char* const* argv) {
     }
     return cli.exit_code;
   }
-  // A peer closing on us must not kill the process before the report is written.
-  ::signal(SIGPIPE, SIG_IGN);
   const LoadgenOptions options = *cli.options;
   RunControl control;
   control.handle_signals = true;

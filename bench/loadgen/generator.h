@@ -39,8 +39,11 @@ public:
   LoadGenerator(const LoadGenerator&) = delete;
   LoadGenerator& operator=(const LoadGenerator&) = delete;
 
-  /** Runs the schedule and waits for every answer (bounded by the timeout). Errors: a target
-   *  that does not resolve, no templates, a libevent failure. */
+  /**
+   * Runs the schedule and waits for every answer (bounded by the timeout). Sets SIGPIPE to
+   * ignored when it has the default action. Errors: a target that does not resolve, no
+   * templates, --threads above --connections, a libevent failure.
+   */
   Result<Report> run();
 
 private:
