@@ -1,4 +1,6 @@
 // ranking-client: load generator and probe for ranking-server (tests, demo, benchmarks).
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +20,15 @@ namespace {
 
 namespace rk = bulwark::examples::ranking;
 using Clock = std::chrono::steady_clock;
+
+// Set by SIGTERM/SIGINT: no new calls start, calls in flight finish and the report is printed, so
+// a test can run load for as long as its scenario takes and then collect the numbers.
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "used from a signal handler");
+
+extern "C" void onStopSignal(int /*signal*/) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
 
 const char* codeName(grpc::StatusCode code) {
   switch (code) {
@@ -82,6 +93,7 @@ struct Options {
   double duration_s = 0;
   double rate = 0;
   int deadline_ms = 0;
+  int cancel_after_pages = 0;
   bool json = false;
   std::string health_service = "ranking.v1.RankingService";
 };
@@ -118,8 +130,14 @@ void callOnce(const Options& o, ranking::v1::RankingService::Stub& stub, std::ui
   if (o.method == "stream") {
     auto reader = stub.RankStream(&ctx, req);
     ranking::v1::RankPage page;
+    int pages = 0;
     while (reader->Read(&page)) {
       degraded = degraded || page.degraded();
+      if (++pages == o.cancel_after_pages) {
+        // The client gives up mid-stream: grpc++ sends RST_STREAM(CANCEL); Finish() reports
+        // CANCELLED once the stream is torn down.
+        ctx.TryCancel();
+      }
     }
     status = reader->Finish();
   } else {
@@ -143,7 +161,8 @@ rk::LoadReport runClosedLoop(const Options& o, const std::shared_ptr<grpc::Chann
       auto stub = ranking::v1::RankingService::NewStub(channel);
       while (true) {
         const std::uint64_t i = next.fetch_add(1);
-        if (o.duration_s > 0 ? Clock::now() >= end : i >= static_cast<std::uint64_t>(o.count)) {
+        if (g_stop.load(std::memory_order_relaxed) ||
+            (o.duration_s > 0 ? Clock::now() >= end : i >= static_cast<std::uint64_t>(o.count))) {
           break;
         }
         callOnce(o, *stub, i, reports[static_cast<std::size_t>(t)]);
@@ -179,7 +198,7 @@ rk::LoadReport runOpenLoop(const Options& o, const std::shared_ptr<grpc::Channel
   const auto start = Clock::now();
   const double duration = o.duration_s > 0 ? o.duration_s : static_cast<double>(o.count) / o.rate;
   const auto total = static_cast<std::uint64_t>(duration * o.rate);
-  for (std::uint64_t i = 0; i < total; ++i) {
+  for (std::uint64_t i = 0; i < total && !g_stop.load(std::memory_order_relaxed); ++i) {
     std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
                                               std::chrono::duration<double>(i / o.rate)));
     std::unique_lock lock(mu);
@@ -236,14 +255,42 @@ int runHealth(const Options& o, const std::shared_ptr<grpc::Channel>& channel) {
   return status.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
+int runStats(const Options& o, const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = ranking::v1::ReplicaStats::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(o.deadline_ms > 0 ? o.deadline_ms : 1000));
+  ranking::v1::ReplicaStatsResponse resp;
+  auto status = stub->Get(&ctx, ranking::v1::StatsRequest(), &resp);
+  if (!status.ok()) {
+    std::printf(o.json ? "{\"status\":\"%s\"}\n" : "%s\n", codeName(status.error_code()));
+    return 1;
+  }
+  if (o.json) {
+    std::printf(
+        "{\"status\":\"OK\",\"replica\":\"%s\",\"rank_calls\":%lld,\"rank_stream_calls\":%lld,"
+        "\"cancelled_calls\":%lld,\"pages_sent\":%lld}\n",
+        resp.replica_id().c_str(), static_cast<long long>(resp.rank_calls()),
+        static_cast<long long>(resp.rank_stream_calls()),
+        static_cast<long long>(resp.cancelled_calls()), static_cast<long long>(resp.pages_sent()));
+  } else {
+    std::printf("replica %s: rank %lld, rank_stream %lld, cancelled %lld, pages %lld\n",
+                resp.replica_id().c_str(), static_cast<long long>(resp.rank_calls()),
+                static_cast<long long>(resp.rank_stream_calls()),
+                static_cast<long long>(resp.cancelled_calls()),
+                static_cast<long long>(resp.pages_sent()));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"ranking-client: calls ranking.v1.RankingService and reports latency"};
   app.add_option("--target", o.target, "HOST:PORT of ranking-server or bulwark")->required();
-  app.add_option("--method", o.method, "rank | stream | health")
-      ->check(CLI::IsMember({"rank", "stream", "health"}));
+  app.add_option("--method", o.method, "rank | stream | health | stats")
+      ->check(CLI::IsMember({"rank", "stream", "health", "stats"}));
   app.add_option("--tenant", o.tenant, "tenantA | tenantB | mixed (alternate) | any other id");
   app.add_option("--user", o.user, "user id (default: user-<i % 100>)");
   app.add_option("--limit", o.limit, "items per feed (0 = server default 20)");
@@ -258,13 +305,30 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e6));
   app.add_option("--deadline-ms", o.deadline_ms, "per-call deadline (0 = none)")
       ->check(CLI::Range(0, 3'600'000));
+  app.add_option("--cancel-after-pages", o.cancel_after_pages,
+                 "stream: cancel each call after reading this many pages (0 = never)")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--health-service", o.health_service, "service name for --method health");
   app.add_flag("--json", o.json, "print one JSON object instead of text");
   CLI11_PARSE(app, argc, argv);
 
-  auto channel = grpc::CreateChannel(o.target, grpc::InsecureChannelCredentials());
+  struct sigaction stop_action {};
+  stop_action.sa_handler = onStopSignal;
+  sigemptyset(&stop_action.sa_mask);
+  sigaction(SIGTERM, &stop_action, nullptr);
+  sigaction(SIGINT, &stop_action, nullptr);
+
+  // One channel for every thread, with its own subchannel pool: all calls of a run share one
+  // HTTP/2 connection, which is what per-request balancing behind a proxy has to cope with.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel =
+      grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), channel_args);
   if (o.method == "health") {
     return runHealth(o, channel);
+  }
+  if (o.method == "stats") {
+    return runStats(o, channel);
   }
   const rk::LoadReport report =
       o.rate > 0 && o.method == "rank" ? runOpenLoop(o, channel) : runClosedLoop(o, channel);

@@ -1,6 +1,7 @@
 // ranking-server: one replica of the ranking example backend (see README.md).
 #include <signal.h>
 
+#include <cstdio>
 #include <memory>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -27,7 +28,9 @@ int run(int argc, char** argv) {
   ex::FaultSpec faults;
 
   CLI::App app{"ranking-server: gRPC ranking.v1.RankingService example backend"};
-  app.add_option("--port", options.port, "gRPC port on 127.0.0.1 (0 = any free port)");
+  app.add_option("--host", options.host,
+                 "address to listen on (loopback by default; e.g. 127.0.0.2 for DNS tests)");
+  app.add_option("--port", options.port, "gRPC port on --host (0 = any free port)");
   ex::addReplicaIdFlag(app, options.replica_id);
   ex::addControlPortFlag(app, control_port);
   ex::addFaultFlags(app, faults);
@@ -89,7 +92,13 @@ int run(int argc, char** argv) {
   }
   spdlog::info("replica {} feature store {} model cost {}us", (*server)->replicaId(),
                (*server)->featureStoreDescription(), model_cost_us);
-  ex::printListeningLine((*server)->port());
+  if (options.host == "127.0.0.1") {
+    ex::printListeningLine((*server)->port());
+  } else {
+    // printListeningLine() names 127.0.0.1; say the address actually bound.
+    std::printf("listening on %s:%d\n", options.host.c_str(), (*server)->port());
+    std::fflush(stdout);
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -35,6 +35,7 @@ Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions option
   service_options.replica_id = o.replica_id;
   s->service_ = std::make_unique<RankingServiceImpl>(*s->ranker_, std::move(decider), s->drain_,
                                                      service_options);
+  s->stats_service_ = std::make_unique<ReplicaStatsImpl>(*s->service_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -44,6 +45,7 @@ Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions option
   builder.AddListeningPort(o.host + ":" + std::to_string(o.port), grpc::InsecureServerCredentials(),
                            &s->port_);
   builder.RegisterService(s->service_.get());
+  builder.RegisterService(s->stats_service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     return Status::error("cannot listen on " + o.host + ":" + std::to_string(o.port));

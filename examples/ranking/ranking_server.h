@@ -33,7 +33,8 @@ struct ServerOptions {
 /**
  * One ranking replica: seeds the tenants' catalog and feature store, then serves
  * ranking.v1.RankingService and grpc.health.v1.Health (grpc++'s default health service, per
- * service name and for "") over h2c on host:port.
+ * service name and for "") and ranking.v1.ReplicaStats (the replica's call counters) over h2c on
+ * host:port.
  * Thread: start()/shutdown() on main; setServing() from any thread (the control server).
  */
 class RankingServer {
@@ -66,6 +67,7 @@ private:
   std::unique_ptr<Ranker> ranker_;
   DrainSignal drain_;
   std::unique_ptr<RankingServiceImpl> service_;
+  std::unique_ptr<ReplicaStatsImpl> stats_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::string replica_id_;

@@ -46,7 +46,7 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
       case DrainSignal::WaitResult::Elapsed:
         break;
       case DrainSignal::WaitResult::Cancelled:
-        return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled during injected latency");
+        return endedEarly(ctx, "call cancelled during injected latency");
       case DrainSignal::WaitResult::Stopping:
         return fail(ctx, replica,
                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
@@ -70,9 +70,26 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
         return fail(ctx, replica,
                     grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
       }
-      return grpc::Status(grpc::StatusCode::CANCELLED, "hung call cancelled");
+      return endedEarly(ctx, "hung call cancelled");
   }
   return std::nullopt;
+}
+
+grpc::Status RankingServiceImpl::endedEarly(grpc::ServerContext& ctx, const char* message) {
+  // Only cancellations from the client side count: a drain also ends waits early.
+  if (ctx.IsCancelled()) {
+    cancelled_calls_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, message);
+}
+
+ServiceCounters RankingServiceImpl::counters() const {
+  ServiceCounters c;
+  c.rank_calls = rank_calls_.load(std::memory_order_relaxed);
+  c.rank_stream_calls = rank_stream_calls_.load(std::memory_order_relaxed);
+  c.cancelled_calls = cancelled_calls_.load(std::memory_order_relaxed);
+  c.pages_sent = pages_sent_.load(std::memory_order_relaxed);
+  return c;
 }
 
 bool RankingServiceImpl::slowBody(grpc::ServerContext& ctx, const CallFault& fault,
@@ -108,6 +125,7 @@ Result<RankResult> RankingServiceImpl::rank(const ::ranking::v1::RankRequest& re
 grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
                                       const ::ranking::v1::RankRequest* request,
                                       ::ranking::v1::RankResponse* response) {
+  rank_calls_.fetch_add(1, std::memory_order_relaxed);
   const auto replica_ptr = replica_id_.load();
   const std::string& replica = *replica_ptr;
   ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
@@ -128,7 +146,7 @@ grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
   response->set_degraded(result->degraded);
   response->set_replica_id(replica);
   if (!slowBody(*ctx, fault, response->ByteSizeLong())) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "call ended during slow body");
+    return endedEarly(*ctx, "call ended during slow body");
   }
   return grpc::Status::OK;
 }
@@ -136,6 +154,7 @@ grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
 grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
                                             const ::ranking::v1::RankRequest* request,
                                             grpc::ServerWriter<::ranking::v1::RankPage>* writer) {
+  rank_stream_calls_.fetch_add(1, std::memory_order_relaxed);
   const auto replica_ptr = replica_id_.load();
   const std::string& replica = *replica_ptr;
   ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
@@ -167,17 +186,30 @@ grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
     msg.set_page(static_cast<int>(page));
     msg.set_last(page + 1 == pages);
     if (!slowBody(*ctx, fault, msg.ByteSizeLong())) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "stream ended during slow body");
+      return endedEarly(*ctx, "stream ended during slow body");
     }
     if (!writer->Write(msg)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      return endedEarly(*ctx, "client went away");
     }
+    pages_sent_.fetch_add(1, std::memory_order_relaxed);
     if (fault.kind == CallFault::Kind::Reset) {
       // Reset after the first page: the client has seen part of the feed, then RST_STREAM.
       ctx->TryCancel();
       return grpc::Status(grpc::StatusCode::CANCELLED, "injected reset");
     }
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status ReplicaStatsImpl::Get(grpc::ServerContext* /*ctx*/,
+                                   const ::ranking::v1::StatsRequest* /*request*/,
+                                   ::ranking::v1::ReplicaStatsResponse* response) {
+  const ServiceCounters c = service_.counters();
+  response->set_replica_id(service_.replicaId());
+  response->set_rank_calls(c.rank_calls);
+  response->set_rank_stream_calls(c.rank_stream_calls);
+  response->set_cancelled_calls(c.cancelled_calls);
+  response->set_pages_sent(c.pages_sent);
   return grpc::Status::OK;
 }
 

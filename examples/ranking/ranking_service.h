@@ -33,6 +33,14 @@ struct CallFault {
 /** Decides the fault of one call; called once per call on the handler thread. */
 using CallFaultDecider = std::function<CallFault()>;
 
+/** Counters of one replica since start (ranking.v1.ReplicaStats). Thread: value type. */
+struct ServiceCounters {
+  std::int64_t rank_calls = 0;
+  std::int64_t rank_stream_calls = 0;
+  std::int64_t cancelled_calls = 0;
+  std::int64_t pages_sent = 0;
+};
+
 struct ServiceOptions {
   std::string replica_id;
   int default_limit = 20;
@@ -69,6 +77,10 @@ public:
   grpc::Status RankStream(grpc::ServerContext* ctx, const ::ranking::v1::RankRequest* request,
                           grpc::ServerWriter<::ranking::v1::RankPage>* writer) override;
 
+  /** Calls seen so far; each counter is exact, the set is not one atomic snapshot. */
+  ServiceCounters counters() const;
+  std::string replicaId() const { return *replica_id_.load(); }
+
 private:
   // Runs the non-Reset part of a fault; returns a status when the call must end with it.
   std::optional<grpc::Status> applyFault(grpc::ServerContext& ctx, const std::string& replica,
@@ -77,12 +89,34 @@ private:
   // Holds a message of `bytes` back for the slow-body rate; false when the call ended meanwhile.
   bool slowBody(grpc::ServerContext& ctx, const CallFault& fault, std::size_t bytes);
   Result<RankResult> rank(const ::ranking::v1::RankRequest& request, grpc::Status& error);
+  // Ends a call that stopped early: counted as cancelled when the client side cancelled it.
+  grpc::Status endedEarly(grpc::ServerContext& ctx, const char* message);
 
   Ranker& ranker_;
   CallFaultDecider decider_;
   DrainSignal& drain_;
   const ServiceOptions options_;
   std::atomic<std::shared_ptr<const std::string>> replica_id_;
+  std::atomic<std::int64_t> rank_calls_{0};
+  std::atomic<std::int64_t> rank_stream_calls_{0};
+  std::atomic<std::int64_t> cancelled_calls_{0};
+  std::atomic<std::int64_t> pages_sent_{0};
+};
+
+/**
+ * ranking.v1.ReplicaStats: the counters of the replica's RankingServiceImpl, so tests and
+ * benchmarks can ask each replica directly where calls went and whether a cancellation reached it.
+ * Thread: any grpc++ handler thread.
+ */
+class ReplicaStatsImpl final : public ::ranking::v1::ReplicaStats::Service {
+public:
+  explicit ReplicaStatsImpl(const RankingServiceImpl& service) : service_(service) {}
+
+  grpc::Status Get(grpc::ServerContext* ctx, const ::ranking::v1::StatsRequest* request,
+                   ::ranking::v1::ReplicaStatsResponse* response) override;
+
+private:
+  const RankingServiceImpl& service_;
 };
 
 }  // namespace bulwark::examples::ranking

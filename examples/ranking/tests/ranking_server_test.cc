@@ -295,6 +295,77 @@ TEST_F(RankingServerTest, ResetKnobCancelsCalls) {
   EXPECT_EQ(stream.pages.size(), 4u);
 }
 
+// ranking.v1.ReplicaStats counts the calls a replica served and the ones its client cancelled
+// (what load-balancing tests read from each replica); injected resets are not cancellations.
+TEST_F(RankingServerTest, ReplicaStatsCountCallsPagesAndClientCancellations) {
+  start({"--model-cost-us", "0"});
+  auto stats_stub = ::ranking::v1::ReplicaStats::NewStub(channel_);
+  auto stats = [&] {
+    grpc::ClientContext ctx;
+    setDeadline(ctx, 1s);
+    ::ranking::v1::ReplicaStatsResponse resp;
+    EXPECT_TRUE(stats_stub->Get(&ctx, ::ranking::v1::StatsRequest(), &resp).ok());
+    return resp;
+  };
+  RankResponse resp;
+  ASSERT_TRUE(rank(request("tenantA", "user-1"), resp).ok());
+  ASSERT_TRUE(rank(request("tenantB", "user-2"), resp).ok());
+  ASSERT_TRUE(rankStream(request("tenantA", "user-1", 20, 5)).status.ok());
+  auto s = stats();
+  EXPECT_EQ(s.replica_id(), "replica-under-test");
+  EXPECT_EQ(s.rank_calls(), 2);
+  EXPECT_EQ(s.rank_stream_calls(), 1);
+  EXPECT_EQ(s.pages_sent(), 4);
+  EXPECT_EQ(s.cancelled_calls(), 0);
+
+  // The client gives up after the first of 20 slow pages: the handler sees the cancellation.
+  setFaults(R"({"slow_body_bytes_per_sec":300})");
+  {
+    grpc::ClientContext ctx;
+    setDeadline(ctx, 5s);
+    auto reader = stub_->RankStream(&ctx, request("tenantA", "user-1", 20, 1));
+    RankPage page;
+    ASSERT_TRUE(reader->Read(&page));
+    ctx.TryCancel();
+    while (reader->Read(&page)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (stats().cancelled_calls() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  s = stats();
+  EXPECT_EQ(s.cancelled_calls(), 1);
+  EXPECT_EQ(s.rank_stream_calls(), 2);
+  EXPECT_LT(s.pages_sent(), 4 + 20);
+
+  // A reset the server injects itself is not a client cancellation.
+  setFaults(R"({"reset_rate":1})");
+  EXPECT_EQ(rank(request("tenantA", "user-1"), resp).error_code(), grpc::StatusCode::CANCELLED);
+  s = stats();
+  EXPECT_EQ(s.rank_calls(), 3);
+  EXPECT_EQ(s.cancelled_calls(), 1);
+}
+
+// --host binds another loopback address (DNS tests give replicas one port on 127.0.0.x each) and
+// the listening line names it.
+TEST(RankingServerHostTest, HostFlagBindsThatAddress) {
+  auto spawned = testing::ChildProcess::spawn(
+      RANKING_SERVER_PATH, {"--host", "127.0.0.2", "--port", "0", "--control-port", "-1"});
+  ASSERT_TRUE(spawned.isOk()) << spawned.error();
+  auto line = (*spawned)->waitForLine("listening on 127.0.0.2:", 5s);
+  ASSERT_TRUE(line.isOk()) << line.error();
+  auto channel = grpc::CreateChannel("127.0.0.2:" + *line, grpc::InsecureChannelCredentials());
+  auto stub = RankingService::NewStub(channel);
+  grpc::ClientContext ctx;
+  setDeadline(ctx, 2s);
+  RankResponse resp;
+  auto status = stub->Rank(&ctx, request("tenantA", "user-1"), &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(resp.items_size(), 20);
+}
+
 // Slow-body knob: messages are held back by size / rate, then fast again.
 TEST_F(RankingServerTest, SlowBodyKnobTricklesPages) {
   start({"--model-cost-us", "0"});
