@@ -95,6 +95,12 @@ public:
     route_ = entry;
     route_->stats->active->Increment();
     active_gauge_ = true;
+    // timeouts.idle (Envoy's stream_idle_timeout): re-armed by every byte either way.
+    idle_timeout_ = route_->route->timeouts().idle;
+    if (idle_timeout_.count() > 0) {
+      stream_idle_timer_ = parent_.ctx_.dispatcher.createTimer([this] { onStreamIdleTimeout(); });
+      stream_idle_timer_->enableTimer(idle_timeout_);
+    }
     request_headers_ = std::move(headers);
     request_end_stream_ = end_stream;
     for (const auto& make : route_->filters) {
@@ -175,6 +181,7 @@ public:
   bool isGrpc() const override { return grpc_; }
   void decodeData(evbuffer* data, bool end_stream) override {
     bytes_received_ += evbuffer_get_length(data);
+    touch();
     if (router_ && !done_) {
       router_->onRequestData(data, end_stream);
     } else if (!done_ && route_ != nullptr) {
@@ -188,6 +195,7 @@ public:
     }
   }
   void decodeTrailers(HeaderMap&& trailers) override {
+    touch();
     if (router_ && !done_) {
       router_->onRequestTrailers(std::move(trailers));
     } else if (!done_ && route_ != nullptr) {
@@ -207,15 +215,18 @@ public:
     finish();
   }
   void onAboveWriteBufferHighWatermark() override {
+    touch();
     if (router_) router_->onDownstreamAboveWriteBufferHighWatermark();
   }
   void onBelowWriteBufferLowWatermark() override {
+    touch();  // the downstream read what we buffered: the stream is not idle
     if (router_) router_->onDownstreamBelowWriteBufferLowWatermark();
   }
 
   // router::RouterCallbacks
   void encodeHeaders(ResponseHeadersPtr&& headers, bool end_stream) override {
     if (encoder_ == nullptr || done_) return;
+    touch();
     response_started_ = true;
     status_ = headers->status;
     if (grpc_ && end_stream) {
@@ -238,6 +249,7 @@ public:
       return;
     }
     bytes_sent_ += evbuffer_get_length(data);
+    touch();
     if (!local_reply_) {
       for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseData(data, end_stream);
     }
@@ -248,6 +260,7 @@ public:
   }
   void encodeTrailers(HeaderMap&& trailers) override {
     if (encoder_ == nullptr || done_) return;
+    touch();
     if (grpc_) {
       if (auto gs = trailers.get("grpc-status")) grpc_status_ = http::grpc::parseStatus(*gs);
     }
@@ -324,6 +337,27 @@ public:
     headers->headers.add("x-bulwark-reason", reply.reason);
     for (auto& [name, value] : reply.headers.entries()) headers->headers.add(name, value);
     sendWithBody(std::move(headers), body);
+  }
+
+  // Re-arms timeouts.idle: bytes moved in either direction.
+  void touch() {
+    if (stream_idle_timer_ && !done_) stream_idle_timer_->enableTimer(idle_timeout_);
+  }
+
+  // timeouts.idle expired: nothing moved either way for that long (Envoy's stream_idle_timeout).
+  // Before the response started the client gets 504 (gRPC: DEADLINE_EXCEEDED); after, the only
+  // honest signal left is a reset (localReply() does that). The attempts are cancelled first,
+  // without blaming the host (it may be a slow client or a long backoff).
+  void onStreamIdleTimeout() {
+    if (done_) return;
+    route_->stats->streamIdleTimeout(response_started_);
+    if (router_) router_->onDownstreamReset();
+    LocalReply reply;
+    reply.status = 504;
+    reply.reason = "stream_idle_timeout";
+    reply.grpc_status = "DEADLINE_EXCEEDED";
+    reply.fallback_trigger = "timeout";
+    localReply(std::move(reply));
   }
 
   // The route's configured degraded answer, marked so clients and dashboards can tell.
@@ -423,6 +457,7 @@ private:
   void finish() {
     if (done_) return;
     done_ = true;
+    if (stream_idle_timer_) stream_idle_timer_->disableTimer();
     recordStats();
     if (!filters_.empty()) {
       StreamInfo info;
@@ -459,6 +494,8 @@ private:
   bool stats_recorded_ = false;
   bool active_gauge_ = false;
   bool local_reply_ = false;
+  event::TimerPtr stream_idle_timer_;  // timeouts.idle; none when 0
+  std::chrono::milliseconds idle_timeout_{0};
   // Filter chain state.
   std::vector<HttpFilterPtr> filters_;
   size_t next_filter_ = 0;

@@ -41,6 +41,11 @@ void RouteStats::hedge(const std::string& result) {
 void RouteStats::deadlineExceeded() {
   owner->deadline_exceeded_->Add({{"route", route}, {"upstream", upstream}}).Increment();
 }
+void RouteStats::streamIdleTimeout(bool response_started) {
+  owner->stream_idle_timeouts_
+      ->Add({{"route", route}, {"upstream", upstream}, {"action", response_started ? "reset" : "504"}})
+      .Increment();
+}
 
 Stats::Stats(std::vector<double> latency_buckets)
     : registry_(std::make_shared<prometheus::Registry>()), buckets_(std::move(latency_buckets)) {
@@ -59,6 +64,7 @@ Stats::Stats(std::vector<double> latency_buckets)
   pushback_honored_ = &BuildCounter().Name("bulwark_retry_pushback_honored_total").Help("Retries delayed by Retry-After or grpc-retry-pushback-ms").Register(*registry_);
   hedges_ = &BuildCounter().Name("bulwark_hedges_total").Help("Hedged attempts started and won").Register(*registry_);
   deadline_exceeded_ = &BuildCounter().Name("bulwark_deadline_exceeded_total").Help("Requests that ran out of time").Register(*registry_);
+  stream_idle_timeouts_ = &BuildCounter().Name("bulwark_stream_idle_timeouts_total").Help("Streams ended by timeouts.idle (no bytes either way)").Register(*registry_);
   attempts_per_request_ = &BuildHistogram().Name("bulwark_upstream_attempts_per_request").Help("Attempts made per request").Register(*registry_);
   cx_active_ = &BuildGauge().Name("bulwark_downstream_connections_active").Help("Open downstream connections").Register(*registry_);
   cx_total_ = &BuildCounter().Name("bulwark_downstream_connections_total").Help("Accepted downstream connections").Register(*registry_);

@@ -44,6 +44,8 @@ struct RouteStats {
   void pushbackHonored();
   void hedge(const std::string& result);
   void deadlineExceeded();
+  /** timeouts.idle expired; `response_started`: the stream was reset instead of answered 504. */
+  void streamIdleTimeout(bool response_started);
   // gRPC routes also count by grpc_status (names); created on first use.
   prometheus::Family<prometheus::Counter>* grpc_family = nullptr;
   std::string listener, route, upstream;
@@ -100,6 +102,7 @@ private:
   prometheus::Family<prometheus::Counter>* pushback_honored_;
   prometheus::Family<prometheus::Counter>* hedges_;
   prometheus::Family<prometheus::Counter>* deadline_exceeded_;
+  prometheus::Family<prometheus::Counter>* stream_idle_timeouts_;
   prometheus::Family<prometheus::Histogram>* attempts_per_request_;
   friend struct RouteStats;
   prometheus::Family<prometheus::Gauge>* cx_active_;
