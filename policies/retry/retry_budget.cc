@@ -12,26 +12,31 @@ constexpr uint64_t kReserveToken = 1'000'000'000;  // one reserve token in token
 RetryBudget::RetryBudget(const Options& options)
     : options_(options),
       percent_bp_(static_cast<uint64_t>(std::llround(std::max(0.0, options.percent) * 100.0))),
+      reserve_capacity_(options.min_retries_per_second > 0 ? std::max<uint64_t>(1, options.reserve_burst) * kReserveToken
+                                                           : 0),
       window_(std::max(options.window, Duration(1)), options.buckets) {}
 
 MonotonicTime RetryBudget::latest(MonotonicTime now) const {
   if (!started_ || now > latest_) latest_ = now;
   if (!started_) {
     started_ = true;
-    // A new budget starts with its one reserve token, so the first failure of a quiet upstream
-    // can be retried.
-    reserve_ = options_.min_retries_per_second > 0 ? kReserveToken : 0;
+    // A new budget starts with its burst, so the first failures of a quiet upstream can be
+    // retried at once.
+    reserve_ = reserve_capacity_;
     reserve_refilled_ = latest_;
   }
   return latest_;
 }
 
 void RetryBudget::refillReserve(MonotonicTime now) const {
-  if (options_.min_retries_per_second == 0 || now <= reserve_refilled_) return;
-  // The bucket holds one token and refills at >= 1 token/s, so 1 s of elapsed time fills it:
-  // capping there keeps elapsed_ns x rate inside 64 bits (10^9 x 2^32 < 2^64).
-  const auto elapsed = static_cast<uint64_t>(std::min<int64_t>((now - reserve_refilled_).count(), static_cast<int64_t>(kReserveToken)));
-  reserve_ = std::min<uint64_t>(kReserveToken, reserve_ + elapsed * options_.min_retries_per_second);
+  if (reserve_capacity_ == 0 || now <= reserve_refilled_) return;
+  const uint64_t rate = options_.min_retries_per_second;
+  // Only the time needed to fill the bucket counts: that keeps elapsed_ns x rate inside 64 bits
+  // (capacity <= 2^32 tokens = 4.3 x 10^18 token-ns).
+  const uint64_t missing = reserve_capacity_ - reserve_;
+  const uint64_t to_full_ns = (missing + rate - 1) / rate;
+  const auto elapsed = std::min<uint64_t>(static_cast<uint64_t>((now - reserve_refilled_).count()), to_full_ns);
+  reserve_ = std::min<uint64_t>(reserve_capacity_, reserve_ + elapsed * rate);
   reserve_refilled_ = now;
 }
 

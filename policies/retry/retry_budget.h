@@ -21,23 +21,24 @@ namespace bulwark::policies {
  *
  *   a retry is allowed iff  ratio_retries_in_window + 1 <= percent/100 * requests_in_window
  *                       or  the reserve (a token bucket refilled at min_retries_per_second,
- *                           holding at most one token) has a token
+ *                           holding at most reserve_burst tokens) has a token
  *
  * where `requests` are original requests only (recordRequest()) and retries are retries and
  * hedges (tryWithdraw()); a retry is charged to the ratio first and to the reserve only when the
  * ratio is spent. Why this form: retries never earn budget, so the extra load they add is bounded
  * by the ratio of *client* traffic, not of total traffic, and the reserve keeps low-traffic
  * routes retryable. Over any storm of length T the upstream sees at most
- * (1 + percent/100) * client_requests + min_retries_per_second * T + 1 attempts; with the
- * defaults (20 %, 10/s) a 100 %-failing upstream gets at most 1.2x the client rate + 10/s
- * (tests/unit/policies/retry_budget_test.cc proves it at 1000 req/s for 20 s at every phase of
- * the window).
+ * (1 + percent/100) * client_requests + min_retries_per_second * T + reserve_burst attempts;
+ * with the defaults (20 %, 10/s, burst 3) a 100 %-failing upstream gets at most 1.2x the client
+ * rate + 10/s, plus 3 once (tests/unit/policies/retry_budget_test.cc proves it at 1000 req/s for
+ * 20 s at every phase of the window).
  *
  * NOTE: Finagle and Linkerd grant the reserve as a lump of min_retries_per_second * ttl per
  * window. A lump comes back whenever the bucket that spent it expires, so a storm of 20 s over a
- * 10 s window could see it three times (measured 1.2135x against the 1.21x bound); a one-token
- * bucket keeps the reserve at its rate over every horizon, at the price of no reserve burst
- * (the ratio part still absorbs bursts on busy upstreams).
+ * 10 s window could see it three times (measured 1.2135x against the 1.21x bound); a bucket
+ * keeps the reserve at its rate over every horizon. Its small burst (the route's
+ * minRetryConcurrency, Envoy's floor of retries at once) lets a quiet upstream's request use
+ * its attempts at once; on busy upstreams the ratio part absorbs bursts.
  * Arithmetic is exact: integers scaled by 10^4 (percent in basis points), the reserve in
  * token-nanoseconds.
  *
@@ -53,6 +54,7 @@ public:
     uint32_t min_retries_per_second = 10;  // the reserve ("free" retries per second, as a rate)
     Duration window = std::chrono::seconds(10);  // Linkerd ttl / Istio budgetInterval
     uint32_t buckets = 10;
+    uint32_t reserve_burst = 3;  // reserve tokens held at most (>= 1 when the rate > 0)
   };
 
   explicit RetryBudget(const Options& options);
@@ -101,7 +103,8 @@ private:
   void refillReserve(MonotonicTime now) const;
 
   Options options_;
-  uint64_t percent_bp_;  // percent * 100 (basis points)
+  uint64_t percent_bp_;        // percent * 100 (basis points)
+  uint64_t reserve_capacity_;  // reserve_burst tokens x 10^9; 0 without a reserve
   mutable std::mutex mu_;
   SlidingWindow<Counters> window_;           // guarded by mu_
   mutable MonotonicTime latest_{};           // guarded by mu_; latest instant seen

@@ -40,7 +40,9 @@ std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream,
     options.percent = spec.percent;
     // The reserve stays Linkerd's 10 retries/s (so a 100%-failing upstream sees at most
     // (1 + percent/100) x the client rate + 10/s); minRetryConcurrency bounds retries in flight
-    // (Envoy's form) through the route's ConcurrentRetryLimit.
+    // (Envoy's form) through the route's ConcurrentRetryLimit, and is also the reserve's burst:
+    // that many retries may go at once on a quiet upstream.
+    options.reserve_burst = spec.min_retry_concurrency;
     slot = std::make_shared<policies::RetryBudget>(options);
   }
   return slot;

@@ -59,7 +59,7 @@ TEST(HedgePolicyTest, DeadlineAndBudget) {
   r.deadline = t.now() + 100ms;
   EXPECT_EQ(NoHedgeReason::DeadlineExceeded, policy.decide(r, nullptr));
   r.deadline.reset();
-  RetryBudget budget({0.0, 1, 1s, 1});  // one token
+  RetryBudget budget({0.0, 1, 1s, 1, 1});  // one token
   EXPECT_EQ(std::nullopt, policy.decide(r, &budget));
   r.attempts_started = 2;
   EXPECT_EQ(NoHedgeReason::BudgetExhausted, policy.decide(r, &budget));

@@ -16,22 +16,23 @@ namespace {
 using namespace std::chrono_literals;
 using bulwark::testing::SimulatedTime;
 
-// With no traffic only the reserve is available: one token, refilled at min_retries_per_second.
+// With no traffic only the reserve is available: reserve_burst tokens, refilled at
+// min_retries_per_second; idle time does not pile up more than the burst.
 TEST(RetryBudgetTest, ReserveWithoutTrafficIsARate) {
   SimulatedTime t;
-  RetryBudget budget({20.0, 10, 10s, 10});
-  EXPECT_EQ(1u, budget.snapshot(t.now()).available);
-  EXPECT_TRUE(budget.tryWithdraw(t.now()));
+  RetryBudget budget({20.0, 10, 10s, 10, 3});
+  EXPECT_EQ(3u, budget.snapshot(t.now()).available);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.tryWithdraw(t.now())) << i;
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
   t.advance(99ms);
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
   t.advance(1ms);  // 100 ms at 10/s: one token
   EXPECT_TRUE(budget.tryWithdraw(t.now()));
-  t.advance(10s);  // idle time does not pile up: still one token
-  EXPECT_EQ(1u, budget.snapshot(t.now()).available);
-  EXPECT_TRUE(budget.tryWithdraw(t.now()));
+  t.advance(10s);  // idle time does not pile up: still the burst
+  EXPECT_EQ(3u, budget.snapshot(t.now()).available);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.tryWithdraw(t.now())) << i;
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
-  // Over 10 s of steady withdrawals the reserve grants 10/s (plus the token it started with).
+  // Over 10 s of steady withdrawals the reserve grants 10/s.
   int granted = 0;
   for (int ms = 0; ms < 10000; ++ms) {
     t.advance(1ms);
@@ -44,7 +45,7 @@ TEST(RetryBudgetTest, ReserveWithoutTrafficIsARate) {
 // Budget arithmetic: retries <= percent x requests + reserve, exactly (20 % of 50 = 10).
 TEST(RetryBudgetTest, PercentOfRequestsExactly) {
   SimulatedTime t;
-  RetryBudget budget({20.0, 0, 10s, 10});
+  RetryBudget budget({20.0, 0, 10s, 10, 3});
   EXPECT_FALSE(budget.tryWithdraw(t.now()));  // no requests, no reserve
   for (int i = 0; i < 50; ++i) {
     budget.recordRequest(t.now());
@@ -68,7 +69,7 @@ TEST(RetryBudgetTest, PercentOfRequestsExactly) {
 // Fractional percents use basis points: 12.5 % of 8 requests is exactly one retry.
 TEST(RetryBudgetTest, FractionalPercent) {
   SimulatedTime t;
-  RetryBudget budget({12.5, 0, 1s, 1});
+  RetryBudget budget({12.5, 0, 1s, 1, 3});
   for (int i = 0; i < 7; ++i) {
     budget.recordRequest(t.now());
   }
@@ -81,7 +82,7 @@ TEST(RetryBudgetTest, FractionalPercent) {
 // Requests and retries leave the window together when their bucket expires.
 TEST(RetryBudgetTest, WindowExpiry) {
   SimulatedTime t;
-  RetryBudget budget({50.0, 0, 10s, 10});
+  RetryBudget budget({50.0, 0, 10s, 10, 3});
   for (int i = 0; i < 10; ++i) {
     budget.recordRequest(t.now());
   }
@@ -153,7 +154,7 @@ TEST(RetryBudgetTest, RetryStormBoundedAtOnePointTwoPlusTenPerSecond) {
 
 // The reserve is a rate, not a lump per window: a storm of any length T, whatever its phase
 // against the window's buckets, gets at most percent x requests + min_retries_per_second x T
-// (+ the reserve's one token). Before the fix the whole window's reserve (90)
+// (+ the reserve's burst, 3). Before the fix the whole window's reserve (90)
 // came back each time the bucket that spent it expired, so a 20 s storm starting late in a
 // bucket saw it three times: 1.2135x instead of <= 1.21x (the fault test's 1.213x).
 TEST(RetryBudgetTest, StormBoundHoldsAtEveryWindowPhase) {
@@ -180,7 +181,7 @@ TEST(RetryBudgetTest, StormBoundHoldsAtEveryWindowPhase) {
       t.advance(1ms);
     }
     upstream_attempts += retries.size();  // due right after the end: count them too
-    const double bound = 1.2 * static_cast<double>(client_requests) + 10.0 * kSeconds + 1;
+    const double bound = 1.2 * static_cast<double>(client_requests) + 10.0 * kSeconds + 3;
     EXPECT_LE(static_cast<double>(upstream_attempts), bound)
         << "phase " << phase.count() << " ms: " << upstream_attempts << " attempts for " << client_requests;
     EXPECT_GE(static_cast<double>(upstream_attempts), 1.2 * static_cast<double>(client_requests))
@@ -193,7 +194,7 @@ TEST(RetryBudgetTest, StormBoundHoldsAtEveryWindowPhase) {
 // little older (it used to fall outside that caller's window sum: one extra retry per skew).
 TEST(RetryBudgetTest, OutOfOrderInstantsDoNotLeak) {
   SimulatedTime t;
-  RetryBudget budget({20.0, 0, 10s, 10});
+  RetryBudget budget({20.0, 0, 10s, 10, 3});
   t.advance(999ms);
   const MonotonicTime earlier = t.now();
   for (int i = 0; i < 5; ++i) budget.recordRequest(earlier);  // 20 % of 5 = one retry
@@ -225,7 +226,7 @@ TEST(ConcurrentRetryLimitTest, BoundAndPermits) {
 // Concurrent withdrawals never exceed the budget (run under TSan in CI).
 TEST(RetryBudgetTest, ConcurrentWithdrawalsAreExact) {
   SimulatedTime t;
-  RetryBudget budget({50.0, 1, 1s, 1});  // 50 % of 100 requests + the reserve token: 51 retries
+  RetryBudget budget({50.0, 1, 1s, 1, 1});  // 50 % of 100 requests + the reserve token: 51 retries
   for (int i = 0; i < 100; ++i) budget.recordRequest(t.now());
   std::atomic<int> granted{0};
   std::vector<std::thread> threads;

@@ -330,7 +330,8 @@ TEST_F(RetryPolicyTest, BudgetConsultedLast) {
   budget_options.percent = 0;
   budget_options.min_retries_per_second = 1;
   budget_options.window = 1s;
-  RetryBudget budget(budget_options);  // exactly one retry per window
+  budget_options.reserve_burst = 1;
+  RetryBudget budget(budget_options);  // exactly one retry (one reserve token, 1/s)
   RetryPolicy policy(options({"5xx"}));
 
   auto not_retriable = request(http(404));
