@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <set>
@@ -169,9 +170,12 @@ std::string grpcConfig(const std::string& endpoints_block, const std::string& up
   return y.str();
 }
 
-std::string staticEndpoints(const std::vector<Replica>& replicas) {
+/** The `static:` endpoints block for the first `n` replicas (all by default). */
+std::string staticEndpoints(const std::vector<Replica>& replicas, size_t n = SIZE_MAX) {
   std::string block = "    static:\n";
-  for (const auto& r : replicas) block += "    - address: \"" + r.address() + "\"\n";
+  for (size_t i = 0; i < std::min(n, replicas.size()); ++i) {
+    block += "    - address: \"" + replicas[i].address() + "\"\n";
+  }
   return block;
 }
 
@@ -335,9 +339,7 @@ TEST(UpstreamGrpcLbTest, RingHashKeepsKeysOnOneReplicaAndMovesFewWhenOneIsAdded)
   auto replicas = startReplicas(4);
   ASSERT_TRUE(allStarted(replicas, 4));
   const std::string lb = "  loadBalancer: {simple: RING_HASH, consistentHash: {httpHeaderName: x-user}}\n";
-  std::vector<Replica> first_three;
-  for (int i = 0; i < 3; ++i) first_three.push_back(Replica{nullptr, replicas[i].id, replicas[i].host, replicas[i].port, 0});
-  auto proxy = startBulwark(grpcConfig(staticEndpoints(first_three), lb));
+  auto proxy = startBulwark(grpcConfig(staticEndpoints(replicas, 3), lb));
   ASSERT_NE(proxy, nullptr);
 
   std::vector<std::string> keys;
