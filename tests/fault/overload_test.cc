@@ -114,6 +114,11 @@ TEST(OverloadFaultTest, TenTimesCapacityForThirtySecondsStaysBoundedAndRecovers)
               "bulkhead rejections (metric) %.0f; %d scrapes\n",
               percentileMs(latenciesMs(admitted), 50), admitted_p99, percentileMs(serviceTimesMs(refused), 50),
               refused_p99, percentileMs(serviceTimesMs(refused), 100), shed.value_or(-1), scrapes);
+  auto refused_reused = select(refused, [](const Sample& s) { return s.reused_connection; });
+  std::printf("refused on kept-alive connections: %zu, service p99 %.3f ms; on new ones: %zu, p99 %.3f ms\n",
+              refused_reused.size(), percentileMs(serviceTimesMs(refused_reused), 99),
+              refused.size() - refused_reused.size(),
+              percentileMs(serviceTimesMs(select(refused, [](const Sample& s) { return !s.reused_connection; })), 99));
   std::printf("recovery (%.0f ms after the overload): %zu of %zu served, p99 %.2f ms; statuses %s\n",
               std::chrono::duration<double, std::milli>(recovery.empty() ? 0ns : recovery.front().sent - overload_end)
                   .count(),
