@@ -5,13 +5,23 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
+
+#include "proxy/common/assert.h"
 
 namespace bulwark::network {
 namespace {
 std::atomic<uint64_t> next_connection_id{1};
 constexpr std::chrono::seconds kFlushTimeout{5};
+// Bytes asked of the kernel per readable event. Larger messages take several loop turns, which
+// keeps one busy connection from starving the others on the worker.
+constexpr size_t kReadChunk = 32 * 1024;
 }  // namespace
 
 bool parseAddress(const std::string& address, sockaddr_storage& out, socklen_t& len) {
@@ -55,37 +65,46 @@ bool parseAddress(const std::string& address, sockaddr_storage& out, socklen_t& 
 }
 
 Connection::Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address)
-    : Connection(dispatcher,
-                 bufferevent_socket_new(dispatcher.base(), fd, BEV_OPT_CLOSE_ON_FREE),
-                 std::move(peer_address)) {
+    : Connection(dispatcher, fd, std::move(peer_address), false) {
   setNoDelay();
+  updateReadInterest();
 }
 
-Connection::Connection(event::Dispatcher& dispatcher, bufferevent* bev, std::string peer_address)
-    : dispatcher_(dispatcher), bev_(bev), peer_address_(std::move(peer_address)),
-      id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)) {
-  bufferevent_setcb(bev_, &Connection::onRead, &Connection::onWrite, &Connection::onBevEvent, this);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+Connection::Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address,
+                       bool connecting)
+    : dispatcher_(dispatcher), fd_(fd), input_(evbuffer_new()), output_(evbuffer_new()),
+      peer_address_(std::move(peer_address)),
+      id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)), connecting_(connecting) {
+  read_event_ = event_new(dispatcher.base(), fd_, EV_READ | EV_PERSIST, &Connection::onReadable, this);
+  write_event_ = event_new(dispatcher.base(), fd_, EV_WRITE | EV_PERSIST, &Connection::onWritable, this);
+  BULWARK_RELEASE_ASSERT(read_event_ != nullptr && write_event_ != nullptr && input_ != nullptr &&
+                             output_ != nullptr,
+                         "connection allocation failed");
 }
 
 std::unique_ptr<Connection> Connection::connect(event::Dispatcher& dispatcher, const std::string& address,
                                                 std::chrono::milliseconds timeout) {
   sockaddr_storage ss;
   socklen_t len = 0;
-  bufferevent* bev = bufferevent_socket_new(dispatcher.base(), -1, BEV_OPT_CLOSE_ON_FREE);
-  std::unique_ptr<Connection> conn(new Connection(dispatcher, bev, address));
-  conn->connecting_ = true;
-  if (!parseAddress(address, ss, len) ||
-      bufferevent_socket_connect(bev, reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len)) != 0) {
+  evutil_socket_t fd = -1;
+  bool started = parseAddress(address, ss, len);
+  if (started) {
+    fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    started = fd >= 0 && (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS);
+  }
+  std::unique_ptr<Connection> conn(new Connection(dispatcher, fd, address, true));
+  auto* raw = conn.get();
+  if (!started) {
     // Report asynchronously so callers see the same path as a refused connect.
-    auto* raw = conn.get();
     conn->connect_timer_ = dispatcher.createTimer([raw] { raw->raiseEvent(ConnectionEvent::ConnectFailure); });
     conn->connect_timer_->enableTimer(std::chrono::microseconds(0));
     return conn;
   }
   conn->setNoDelay();
+  // Writability tells the outcome of a non-blocking connect (SO_ERROR says which).
+  event_add(conn->write_event_, nullptr);
+  conn->write_registered_ = true;
   if (timeout.count() > 0) {
-    auto* raw = conn.get();
     conn->connect_timer_ = dispatcher.createTimer([raw] {
       if (raw->connecting_) {
         raw->raiseEvent(ConnectionEvent::ConnectTimeout);
@@ -97,16 +116,17 @@ std::unique_ptr<Connection> Connection::connect(event::Dispatcher& dispatcher, c
 }
 
 Connection::~Connection() {
-  if (bev_ != nullptr) {
-    bufferevent_free(bev_);
-  }
+  releaseSocket();
+  event_free(read_event_);
+  event_free(write_event_);
+  evbuffer_free(input_);
+  evbuffer_free(output_);
 }
 
 void Connection::setNoDelay() {
-  evutil_socket_t fd = bufferevent_getfd(bev_);
-  if (fd >= 0) {
+  if (fd_ >= 0) {
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
 }
 
@@ -115,41 +135,52 @@ void Connection::write(evbuffer* data) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
-  bufferevent_write_buffer(bev_, data);
-  if (!above_high_ && outputLength() > high_watermark_) {
-    above_high_ = true;
-    if (callbacks_) callbacks_->onAboveWriteBufferHighWatermark();
-  }
+  evbuffer_add_buffer(output_, data);
+  afterAppend();
 }
 
 void Connection::write(const void* data, size_t len) {
   if (state_ == State::Closed) return;
-  bufferevent_write(bev_, data, len);
+  evbuffer_add(output_, data, len);
+  afterAppend();
+}
+
+void Connection::afterAppend() {
   if (!above_high_ && outputLength() > high_watermark_) {
     above_high_ = true;
     if (callbacks_) callbacks_->onAboveWriteBufferHighWatermark();
   }
+  scheduleFlush();
 }
 
-size_t Connection::outputLength() const { return evbuffer_get_length(bufferevent_get_output(bev_)); }
+size_t Connection::outputLength() const { return evbuffer_get_length(output_); }
+
+void Connection::scheduleFlush() {
+  // While connecting or waiting for the kernel's writability, the write event fires on its own.
+  if (flush_pending_ || write_registered_ || connecting_ || fd_ < 0) return;
+  // One write per loop turn for everything produced in it (headers, body, trailers), without
+  // asking epoll: an activated event runs after the current callbacks.
+  flush_pending_ = true;
+  event_active(write_event_, EV_WRITE, 0);
+}
 
 void Connection::readDisable(bool disable) {
   if (disable) {
-    if (read_disable_count_++ == 0 && state_ == State::Open) {
-      bufferevent_disable(bev_, EV_READ);
+    if (read_disable_count_++ == 0) {
+      updateReadInterest();
     }
   } else if (read_disable_count_ > 0) {
     if (--read_disable_count_ == 0 && state_ == State::Open) {
-      bufferevent_enable(bev_, EV_READ);
+      updateReadInterest();
       // Bytes that arrived while disabled are already in the input buffer; deliver them.
-      if (evbuffer_get_length(input()) > 0) {
+      if (evbuffer_get_length(input_) > 0) {
         auto* self = this;
         std::weak_ptr<bool> alive = alive_;
         dispatcher_.post([self, alive] {
           if (alive.expired()) return;  // the connection was destroyed meanwhile
           if (self->state_ == State::Open && self->read_disable_count_ == 0 && self->callbacks_ &&
-              evbuffer_get_length(self->input()) > 0) {
-            self->callbacks_->onData(self->input());
+              evbuffer_get_length(self->input_) > 0) {
+            self->callbacks_->onData(self->input_);
           }
         });
       }
@@ -157,9 +188,20 @@ void Connection::readDisable(bool disable) {
   }
 }
 
+void Connection::updateReadInterest() {
+  bool want = state_ == State::Open && !connecting_ && read_disable_count_ == 0 && fd_ >= 0;
+  if (want && !read_registered_) {
+    event_add(read_event_, nullptr);
+    read_registered_ = true;
+  } else if (!want && read_registered_) {
+    event_del(read_event_);
+    read_registered_ = false;
+  }
+}
+
 void Connection::dispatchBuffered() {
-  if (state_ == State::Open && callbacks_ && evbuffer_get_length(input()) > 0) {
-    callbacks_->onData(input());
+  if (state_ == State::Open && callbacks_ && evbuffer_get_length(input_) > 0) {
+    callbacks_->onData(input_);
   }
 }
 
@@ -173,22 +215,33 @@ void Connection::dispatchBufferedLater() {
 void Connection::setWatermarks(size_t low, size_t high) {
   low_watermark_ = low;
   high_watermark_ = high;
-  bufferevent_setwatermark(bev_, EV_WRITE, low, 0);
 }
 
 void Connection::close(CloseType type) {
   if (state_ == State::Closed) return;
-  if (type == CloseType::FlushWrite && outputLength() > 0) {
+  if (type == CloseType::FlushWrite && outputLength() > 0 && fd_ >= 0) {
     if (state_ == State::Flushing) return;
     state_ = State::Flushing;
-    bufferevent_disable(bev_, EV_READ);
-    // The write callback fires when output is empty (low watermark 0 set here).
-    bufferevent_setwatermark(bev_, EV_WRITE, 0, 0);
+    updateReadInterest();
     flush_timer_ = dispatcher_.createTimer([this] { closeNow(); });
     flush_timer_->enableTimer(kFlushTimeout);
+    scheduleFlush();
     return;
   }
   closeNow();
+}
+
+void Connection::releaseSocket() {
+  // event_del also takes an event off the active queue (a pending hand-activated flush).
+  event_del(read_event_);
+  event_del(write_event_);
+  read_registered_ = false;
+  write_registered_ = false;
+  flush_pending_ = false;
+  if (fd_ >= 0) {
+    evutil_closesocket(fd_);
+    fd_ = -1;
+  }
 }
 
 void Connection::closeNow() {
@@ -196,11 +249,10 @@ void Connection::closeNow() {
   state_ = State::Closed;
   if (flush_timer_) flush_timer_->disableTimer();
   if (connect_timer_) connect_timer_->disableTimer();
-  bufferevent_disable(bev_, EV_READ | EV_WRITE);
-  // Free the socket now so the peer sees the close immediately; the object itself may still be
+  // Close the socket now so the peer sees it immediately; the object itself may still be
   // referenced by callbacks on the stack.
-  bufferevent_free(bev_);
-  bev_ = bufferevent_socket_new(dispatcher_.base(), -1, 0);
+  releaseSocket();
+  evbuffer_drain(output_, evbuffer_get_length(output_));
   if (callbacks_) callbacks_->onEvent(ConnectionEvent::LocalClose);
 }
 
@@ -214,51 +266,110 @@ void Connection::raiseEvent(ConnectionEvent event) {
   }
   state_ = State::Closed;
   if (flush_timer_) flush_timer_->disableTimer();
-  bufferevent_disable(bev_, EV_READ | EV_WRITE);
-  bufferevent_free(bev_);
-  bev_ = bufferevent_socket_new(dispatcher_.base(), -1, 0);
+  releaseSocket();
+  evbuffer_drain(output_, evbuffer_get_length(output_));
   if (callbacks_) callbacks_->onEvent(event);
 }
 
-void Connection::onRead(bufferevent*, void* arg) {
-  auto* self = static_cast<Connection*>(arg);
-  if (self->state_ != State::Open || self->callbacks_ == nullptr) return;
-  self->callbacks_->onData(self->input());
-}
+void Connection::onReadable(evutil_socket_t, short, void* arg) { static_cast<Connection*>(arg)->readFromSocket(); }
 
-void Connection::onWrite(bufferevent*, void* arg) {
-  auto* self = static_cast<Connection*>(arg);
-  if (self->state_ == State::Flushing) {
-    if (self->outputLength() == 0) self->closeNow();
+void Connection::readFromSocket() {
+  evbuffer_iovec vec[2];
+  int count = evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(kReadChunk), vec, 2);
+  if (count <= 0) {
+    peerClosed();  // out of memory for the buffer: nothing sane left to do with this connection
     return;
   }
-  if (self->above_high_ && self->outputLength() <= self->low_watermark_) {
-    self->above_high_ = false;
-    if (self->callbacks_) self->callbacks_->onBelowWriteBufferLowWatermark();
+  iovec iov[2];
+  for (int i = 0; i < count; ++i) {
+    iov[i].iov_base = vec[i].iov_base;
+    iov[i].iov_len = vec[i].iov_len;
+  }
+  ssize_t n = ::readv(fd_, iov, count);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    peerClosed();  // EOF, or a reset / error: the same for the codecs above
+    return;
+  }
+  size_t remaining = static_cast<size_t>(n);
+  int used = 0;
+  for (; used < count && remaining > 0; ++used) {
+    vec[used].iov_len = std::min(vec[used].iov_len, remaining);
+    remaining -= vec[used].iov_len;
+  }
+  evbuffer_commit_space(input_, vec, used);
+  if (state_ == State::Open && callbacks_ != nullptr) callbacks_->onData(input_);
+}
+
+void Connection::onWritable(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Connection*>(arg);
+  if (self->connecting_) {
+    self->onConnectResult();
+    return;
+  }
+  self->flushOutput();
+}
+
+void Connection::onConnectResult() {
+  int error = 0;
+  socklen_t len = sizeof(error);
+  if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+    raiseEvent(ConnectionEvent::ConnectFailure);
+    return;
+  }
+  event_del(write_event_);
+  write_registered_ = false;
+  connecting_ = false;
+  updateReadInterest();
+  std::weak_ptr<bool> alive = alive_;
+  raiseEvent(ConnectionEvent::Connected);
+  // Bytes written before the connect completed (an HTTP/2 preface, a request) go out now.
+  if (!alive.expired() && state_ != State::Closed && outputLength() > 0) scheduleFlush();
+}
+
+void Connection::flushOutput() {
+  flush_pending_ = false;
+  if (fd_ < 0 || state_ == State::Closed) return;
+  if (outputLength() > 0) {
+    int n = evbuffer_write(output_, fd_);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      peerClosed();  // EPIPE / ECONNRESET: the peer is gone
+      return;
+    }
+  }
+  // A partial write waits for the kernel's writability; a complete one needs no registration.
+  bool pending = outputLength() > 0;
+  if (pending && !write_registered_) {
+    event_add(write_event_, nullptr);
+    write_registered_ = true;
+  } else if (!pending && write_registered_) {
+    event_del(write_event_);
+    write_registered_ = false;
+  }
+  if (state_ == State::Flushing) {
+    if (!pending) closeNow();
+    return;
+  }
+  if (above_high_ && outputLength() <= low_watermark_) {
+    above_high_ = false;
+    if (callbacks_) callbacks_->onBelowWriteBufferLowWatermark();
   }
 }
 
-void Connection::onBevEvent(bufferevent*, short what, void* arg) {
-  auto* self = static_cast<Connection*>(arg);
-  if (what & BEV_EVENT_CONNECTED) {
-    self->raiseEvent(ConnectionEvent::Connected);
+void Connection::peerClosed() {
+  if (connecting_) {
+    raiseEvent(ConnectionEvent::ConnectFailure);
     return;
   }
-  if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-    if (self->connecting_) {
-      self->raiseEvent(ConnectionEvent::ConnectFailure);
-      return;
-    }
-    // Deliver any bytes still buffered before reporting the close (a response followed by FIN).
-    if (self->state_ == State::Open && self->callbacks_ && evbuffer_get_length(self->input()) > 0) {
-      self->callbacks_->onData(self->input());
-    }
-    if (self->state_ == State::Flushing) {
-      self->closeNow();
-      return;
-    }
-    self->raiseEvent(ConnectionEvent::RemoteClose);
+  // Deliver any bytes still buffered before reporting the close (a response followed by FIN).
+  if (state_ == State::Open && callbacks_ && evbuffer_get_length(input_) > 0) {
+    callbacks_->onData(input_);
   }
+  if (state_ == State::Flushing) {
+    closeNow();
+    return;
+  }
+  raiseEvent(ConnectionEvent::RemoteClose);
 }
 
 }  // namespace bulwark::network
