@@ -99,6 +99,11 @@ void Timer::enableTimer(std::chrono::microseconds delay) {
   if (delay.count() < 0) {
     delay = std::chrono::microseconds(0);
   }
+  due_ = std::chrono::steady_clock::now() + delay;
+  arm(delay);
+}
+
+void Timer::arm(std::chrono::microseconds delay) {
   timeval tv;
   tv.tv_sec = static_cast<long>(delay.count() / 1000000);
   tv.tv_usec = static_cast<long>(delay.count() % 1000000);
@@ -111,6 +116,11 @@ bool Timer::enabled() const { return evtimer_pending(ev_, nullptr) != 0; }
 
 void Timer::onFire(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Timer*>(arg);
+  const auto now = std::chrono::steady_clock::now();
+  if (now < self->due_) {
+    self->arm(std::chrono::ceil<std::chrono::microseconds>(self->due_ - now));
+    return;
+  }
   self->cb_();
 }
 

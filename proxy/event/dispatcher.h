@@ -82,8 +82,13 @@ public:
 
 private:
   static void onFire(evutil_socket_t, short, void* arg);
+  void arm(std::chrono::microseconds delay);
   std::function<void()> cb_;
   ::event* ev_;
+  // libevent reads CLOCK_MONOTONIC_COARSE (ticks of ~4 ms), so a timer may fire up to a tick
+  // before steady_clock says it is due; onFire re-arms for the rest instead of running early.
+  // (EVENT_BASE_FLAG_PRECISE_TIMER would cost a timerfd_settime per loop turn on epoll.)
+  std::chrono::steady_clock::time_point due_{};
 };
 
 }  // namespace bulwark::event

@@ -1179,7 +1179,12 @@ FakeUpstream::Impl::~Impl() { stop(); }
 
 bool FakeUpstream::Impl::startLoop() {
   initLibeventThreads();
-  base_ = event_base_new();
+  // Precise timers: scripted delays are what tests measure, and libevent's default coarse clock
+  // (~4 ms ticks) lets a timer fire before steady_clock says it is due.
+  event_config* config = event_config_new();
+  event_config_set_flag(config, EVENT_BASE_FLAG_PRECISE_TIMER);
+  base_ = event_base_new_with_config(config);
+  event_config_free(config);
   if (base_ == nullptr) {
     error_ = "event_base_new failed";
     return false;
