@@ -4,12 +4,14 @@
 // so 100 req/s; the run offers 1,000 req/s. Policy: examples/recommendation/bulwark.yaml plus
 // a route bulkhead sized to that capacity (maxConcurrentRequests 2, maxQueuedRequests 2,
 // queueTimeout 5 ms); its rejections are answered by the route's `shed` fallback.
-// Bounds: admitted requests' p99 <= 2x the unloaded p99; rejections answered in < 1 ms p99;
+// Bounds: admitted requests' p99 <= 2x the unloaded p99; immediate rejections (not the ones that
+// waited queueTimeout in the queue by design) answered in < 1 ms p99;
 // bulkhead active <= 2 and queued <= 2 in every scrape; bulwark peak RSS (VmHWM) < 200 MiB;
 // right after the overload the backend serves everything again within 2x the unloaded p99.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -133,8 +135,24 @@ TEST(OverloadFaultTest, TenTimesCapacityForThirtySecondsStaysBoundedAndRecovers)
       << statusHistogram(admitted);
   EXPECT_TRUE(report("lost: kept-alive connection closed unannounced", format("%zu of %zu", unanswered.size(),
                      overload.size()), "0", unanswered.empty()));
-  EXPECT_TRUE(report("rejections: time to answer p99", format("%.3f ms (%zu)", refused_p99, refused.size()), "< 1 ms",
-                     !refused.empty() && refused_p99 < 1.0));
+  // A queue_timeout rejection waited queueTimeout (5 ms) for a slot by design; the fallback
+  // hides which rejection a response was, so the metric says how many waited, and they are the
+  // slowest ones: the others are the immediate rejections the < 1 ms bound is about.
+  const double queue_timeouts =
+      final_metrics ? final_metrics->sum("bulwark_bulkhead_rejected_total",
+                                         {{"route", "recommendations"}, {"reason", "queue_timeout"}})
+                    : 0;
+  auto refused_times = serviceTimesMs(refused);
+  std::sort(refused_times.begin(), refused_times.end());
+  refused_times.resize(refused_times.size() - std::min(refused_times.size(), static_cast<size_t>(queue_timeouts)));
+  const double immediate_p99 = percentileMs(refused_times, 99);
+  std::printf("rejections: %zu, of which queue_timeout (metric) %.0f; immediate ones' p99 %.3f ms\n", refused.size(),
+              queue_timeouts, immediate_p99);
+  report("rejections (all, incl. 5 ms queue waits): answer p99", format("%.3f ms (%zu)", refused_p99, refused.size()),
+         "none (informational)", true);
+  EXPECT_TRUE(report("immediate rejections (bulkhead full): answer p99",
+                     format("%.3f ms (%zu)", immediate_p99, refused_times.size()), "< 1 ms",
+                     !refused_times.empty() && immediate_p99 < 1.0));
   EXPECT_TRUE(report("bulkhead active, max over scrapes", format("%.0f", max_active),
                      format("<= %d", kCapacityConcurrency), scrapes > 0 && max_active <= kCapacityConcurrency));
   EXPECT_TRUE(report("bulkhead queued, max over scrapes", format("%.0f", max_queued), format("<= %d", kQueue),
