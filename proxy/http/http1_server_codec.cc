@@ -491,9 +491,10 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
       close_after_response_ = true;  // HTTP/1.0: the body ends at close.
     }
   }
-  if (!request_complete_ && end_stream) {
-    // Answered before the request finished (e.g. a local reply): the connection cannot be reused
-    // because the rest of the request body would be read as a new request.
+  if (!request_complete_) {
+    // Answered before the request finished (e.g. a local reply to a POST): the connection cannot
+    // be reused because the rest of the request body would be read as a new request, so say so
+    // now; a client that is not told would send its next request into a closing connection.
     close_after_response_ = true;
   }
   if (close_after_response_) {

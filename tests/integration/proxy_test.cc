@@ -421,5 +421,24 @@ TEST(AccessLogTest, JsonAndTextEntries) {
   }
 }
 
+// A local reply sent before the request body was read closes the connection afterwards (the rest
+// of the body would parse as a new request), so it must say so: a keep-alive client would send
+// its next request into a connection about to close, and that request would be lost.
+TEST_F(ProxyTest, LocalReplyBeforeTheBodyAnnouncesClose) {
+  FakeUpstream up(Protocol::Http1);
+  auto yaml = simpleConfig("http1", "http1", {up.address()});
+  auto pos = yaml.find("prefix: /}");
+  yaml.replace(pos, std::string("prefix: /}").size(), "prefix: /api}");
+  startProxy(yaml);
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
+                             std::string(1000, 'x')));
+  auto r = client.readResponse();
+  ASSERT_TRUE(r) << client.lastError();
+  EXPECT_EQ(404, r->status);
+  EXPECT_EQ("close", r->header("connection").value_or(""));
+  EXPECT_EQ(0u, up.requestCount());
+}
+
 }  // namespace
 }  // namespace bulwark::testing
