@@ -400,6 +400,7 @@ void Router::startAttempt(AttemptKind kind) {
   auto permit = std::move(std::get<upstream::AttemptPermitPtr>(admitted));
   auto& tlu = ctx_.upstreamFor(route_.upstream);
   upstream::LbContext lb;
+  lb.permit = permit.get();
   lb.hash_key = upstream::hashKeyFor(route_.upstream->spec(), *request_, downstream_address_);
   if (route_.route->retries().retry_ignore_previous_hosts) {
     lb.attempted = std::span<const upstream::Host* const>(attempted_hosts_.data(), attempted_hosts_.size());

@@ -68,11 +68,12 @@ HostSharedPtr ThreadLocalUpstream::pickHost(std::mt19937_64& rng, const LbContex
   if (per_host_breakers) upstream_->releaseDueHostBreakers(lb_ctx.now);
   auto index = picker_->pick(lb_ctx);
   if (!index || *index >= hosts.size()) return nullptr;
-  if (!per_host_breakers || upstream_->admitHost(*snapshot_, *index)) return hosts[*index];
-  return repickAfterBreakerRefusal(*index, lb_ctx);
+  if (!per_host_breakers || upstream_->admitHost(*snapshot_, *index, ctx.permit)) return hosts[*index];
+  return repickAfterBreakerRefusal(*index, lb_ctx, ctx.permit);
 }
 
-HostSharedPtr ThreadLocalUpstream::repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx) {
+HostSharedPtr ThreadLocalUpstream::repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx,
+                                                            AttemptPermit* permit) {
   const auto& hosts = snapshot_->hosts->hosts;
   // In panic mode a host out of rotation serves like any other (Envoy's healthy_panic_threshold
   // for ejected hosts): traffic spread over all hosts beats piling it on the few survivors.
@@ -91,7 +92,7 @@ HostSharedPtr ThreadLocalUpstream::repickAfterBreakerRefusal(uint32_t refused, p
     auto index = picker_->pick(lb_ctx);
     if (!index || *index >= hosts.size()) return nullptr;
     if (std::find(refused_scratch_.begin(), refused_scratch_.end(), *index) != refused_scratch_.end()) break;
-    if (upstream_->admitHost(*snapshot_, *index)) return hosts[*index];
+    if (upstream_->admitHost(*snapshot_, *index, permit)) return hosts[*index];
     refused = *index;
     refused_scratch_.push_back(refused);
   }

@@ -30,8 +30,8 @@ public:
    * ejected hosts (unless in panic mode) and, while another host is eligible, hosts in
    * ctx.attempted. nullptr when the upstream has no host at all.
    * With circuitBreaker.perHost, hosts whose breaker is open are skipped like ejected ones; the
-   * picked host's breaker must admit the attempt the router admitted just before on this
-   * thread (Upstream::admitHost) or another host is picked. Outside panic mode, nullptr when
+   * picked host's breaker must admit the attempt of ctx.permit (Upstream::admitHost) or another
+   * host is picked. Outside panic mode, nullptr when
    * every usable host refuses.
    * @param rng the worker's generator; seeds this worker's picker once.
    */
@@ -54,7 +54,7 @@ private:
   // Bounds the picks of one attempt when host breakers refuse (HALF_OPEN with probes out).
   static constexpr size_t kMaxBreakerRepicks = 16;
 
-  HostSharedPtr repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx);
+  HostSharedPtr repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx, AttemptPermit* permit);
 
   event::Dispatcher& dispatcher_;
   UpstreamSharedPtr upstream_;

@@ -80,13 +80,6 @@ policies::OutlierDetector::Options outlierOptions(const config::OutlierDetection
   return o;
 }
 
-class UpstreamAttemptPermit;
-
-// perHost: the permit admitAttempt() issued last on this thread and pickHost() has not bound to
-// a host yet. The router calls the two back to back on its worker, and neither call can hand
-// the other anything, so the permit is found here (cleared when bound or destroyed).
-thread_local UpstreamAttemptPermit* t_unbound_permit = nullptr;
-
 /**
  * Holds one maxRequests slot and, with a breaker, its permit (upstream-wide, or the picked
  * host's with perHost). Thread: the attempt's worker; the counter is atomic.
@@ -97,7 +90,6 @@ public:
                         std::chrono::steady_clock::time_point admitted_at)
       : upstream(upstream), admitted_at(admitted_at), counter_(counter) {}
   ~UpstreamAttemptPermit() override {
-    if (t_unbound_permit == this) t_unbound_permit = nullptr;
     counter_.fetch_sub(1, std::memory_order_acq_rel);
   }
 
@@ -298,7 +290,6 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chron
     if (attempts_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
   }
   auto permit = std::make_unique<UpstreamAttemptPermit>(attempts_active_, *this, now);
-  if (perHostBreakers()) t_unbound_permit = permit.get();
   if (breaker_) {
     auto breaker_permit = breaker_->tryAcquire(now);
     if (!breaker_permit) {
@@ -312,19 +303,20 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chron
   return AttemptPermitPtr(std::move(permit));
 }
 
-bool Upstream::admitHost(const LbSnapshot& snapshot, uint32_t index) {
+bool Upstream::admitHost(const LbSnapshot& snapshot, uint32_t index, AttemptPermit* permit) {
   if (index >= snapshot.host_breakers.size()) return true;
-  UpstreamAttemptPermit* p = t_unbound_permit;
-  if (p == nullptr || &p->upstream != this) return true;
+  // Every permit this upstream issues is an UpstreamAttemptPermit; one from another upstream
+  // object (a reload in between) binds nothing here.
+  auto* p = dynamic_cast<UpstreamAttemptPermit*>(permit);
+  if (p == nullptr || &p->upstream != this || p->host_permit) return true;
   const HostBreakerSharedPtr& hb = snapshot.host_breakers[index];
-  auto permit = hb->breaker().tryAcquire(p->admitted_at);
-  if (!permit) {
+  auto host_permit = hb->breaker().tryAcquire(p->admitted_at);
+  if (!host_permit) {
     if (stats_) stats_->breakerRejected();
     return false;
   }
   p->host_breaker = hb;
-  p->host_permit.emplace(std::move(*permit));
-  t_unbound_permit = nullptr;
+  p->host_permit.emplace(std::move(*host_permit));
   return true;
 }
 

@@ -58,11 +58,15 @@ private:
 };
 using RetryPermitPtr = std::unique_ptr<RetryPermit>;
 
-/** Hosts already tried by earlier attempts of one request (retries avoid them). */
+/** What one pick needs to know about its attempt. */
 struct LbContext {
   /** RING_HASH / MAGLEV key from hashKeyFor(); without one they pick a random slot. */
   std::optional<uint64_t> hash_key;
+  /** Hosts already tried by earlier attempts of one request (retries avoid them). */
   std::span<const Host* const> attempted;
+  /** The attempt's permit from Upstream::admitAttempt(); perHost binds the picked host's breaker
+   *  permit into it. Null: no host breaker is asked (nothing would feed it the result). */
+  AttemptPermit* permit = nullptr;
 };
 
 class Upstream;
@@ -154,8 +158,8 @@ public:
   /**
    * Router-facing: asks to start one attempt now (maxRequests limit and circuit breaker).
    * With circuitBreaker.perHost there is no upstream-wide breaker: the host breaker is consulted
-   * by ThreadLocalUpstream::pickHost(), which must be called next on the same thread (the
-   * router does: admit, then pick). The permit remembers `now` for that.
+   * by ThreadLocalUpstream::pickHost() with this permit in its LbContext. The permit remembers
+   * `now` for that.
    * @return a permit to hand back to onAttemptComplete(), or the rejection: "circuit_open" with
    *         retry_after = the time the breaker stays open, or "upstream_overflow".
    */
@@ -164,15 +168,15 @@ public:
   /** circuitBreaker.perHost is configured. */
   bool perHostBreakers() const { return spec_.circuit_breaker && spec_.circuit_breaker->per_host; }
   /**
-   * perHost: asks the breaker of host `index` of `snapshot` to let the attempt of the permit
-   * this thread got last from admitAttempt() (and has not bound yet) go there, and binds the
-   * breaker's permit to it, so that onAttemptComplete() feeds the breaker and a cancelled
-   * attempt frees its half-open probe slot.
+   * perHost: asks the breaker of host `index` of `snapshot` to let the attempt of `permit` (from
+   * this upstream's admitAttempt(), not yet bound to a host) go there, and binds the breaker's
+   * permit to it, so that onAttemptComplete() feeds the breaker and a cancelled attempt frees
+   * its half-open probe slot.
    * @return false when the breaker refuses (OPEN, or HALF_OPEN with every probe out; counted
    *         in bulwark_circuit_breaker_rejected_total): pick another host. True otherwise,
-   *         including when there is no permit to bind (pickHost() without admitAttempt()).
+   *         including when there is no permit to bind.
    */
-  bool admitHost(const LbSnapshot& snapshot, uint32_t index);
+  bool admitHost(const LbSnapshot& snapshot, uint32_t index, AttemptPermit* permit);
   /**
    * perHost: one atomic load unless a host breaker's open time may be over; then the hosts
    * whose breaker has been open for openDuration become pickable again (for half-open probes).

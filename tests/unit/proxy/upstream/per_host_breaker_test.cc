@@ -1,7 +1,7 @@
 // circuitBreaker.perHost: one breaker per host, fed by the attempts sent to it; an open host
 // breaker takes the host out of picking (like an ejection, panic threshold included) instead
 // of failing the upstream. Admit and pick run as the router runs them (admitAttempt, then
-// pickHost on the same thread); time is simulated through the instants passed in.
+// pickHost with the permit); time is simulated through the instants passed in.
 
 #include <gtest/gtest.h>
 
@@ -58,7 +58,9 @@ protected:
     EXPECT_TRUE(std::holds_alternative<AttemptPermitPtr>(admitted)) << "the upstream itself must not refuse";
     if (!std::holds_alternative<AttemptPermitPtr>(admitted)) return {};
     Attempt a{std::move(std::get<AttemptPermitPtr>(admitted)), nullptr};
-    a.host = tlu_->pickHost(rng_, {});
+    LbContext ctx;
+    ctx.permit = a.permit.get();
+    a.host = tlu_->pickHost(rng_, ctx);
     return a;
   }
 
