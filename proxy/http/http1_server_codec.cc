@@ -6,6 +6,8 @@
 
 namespace bulwark::http {
 namespace {
+// Rest of a Content-Length body read and dropped after an early answer, rather than closing.
+constexpr uint64_t kDiscardBodyLimit = 64 * 1024;
 
 constexpr size_t kBodyFlushThreshold = 64 * 1024;
 
@@ -200,6 +202,7 @@ int Http1ServerConnection::onMessageBegin(llhttp_t* p) {
   self->response_chunked_ = false;
   self->response_no_body_ = false;
   self->expect_continue_ = false;
+  self->discard_rest_ = false;
   self->stream_callbacks_ = nullptr;
   return 0;
 }
@@ -427,6 +430,11 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
     // A request without a body was already ended in decodeHeaders(end_stream=true).
   }
   if (self->dead_) return HPE_USER;
+  if (self->discard_rest_) {
+    // The answered request's dropped body is over: go straight on to the next request.
+    self->discard_rest_ = false;
+    return 0;
+  }
   if (self->response_complete_ && self->stream_active_) {
     self->onResponseComplete();
     if (self->dead_) return HPE_USER;
@@ -491,11 +499,18 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
       close_after_response_ = true;  // HTTP/1.0: the body ends at close.
     }
   }
-  if (!request_complete_) {
-    // Answered before the request finished (e.g. a local reply to a POST): the connection cannot
-    // be reused because the rest of the request body would be read as a new request, so say so
-    // now; a client that is not told would send its next request into a closing connection.
-    close_after_response_ = true;
+  if (!request_complete_ && !close_after_response_) {
+    // Answered before the request finished (e.g. a local 429/503 to a POST). A short rest of a
+    // Content-Length body is read and dropped, keeping the connection (what sheds load cheaply:
+    // no reconnect per rejection). Otherwise the rest would parse as a new request, so the
+    // connection closes, and says so now: a client that is not told would send its next request
+    // into a closing connection. 100-continue clients may never send the body: close.
+    const bool chunked = (parser_.flags & F_CHUNKED) != 0;
+    if (!chunked && !expect_continue_ && parser_.content_length <= kDiscardBodyLimit) {
+      discard_rest_ = true;
+    } else {
+      close_after_response_ = true;
+    }
   }
   if (close_after_response_) {
     out.append("connection: close\r\n");
@@ -552,6 +567,18 @@ void Http1ServerConnection::encodeTrailers(const HeaderMap& trailers) {
 
 void Http1ServerConnection::onResponseComplete() {
   response_complete_ = true;
+  if (!request_complete_ && discard_rest_ && !close_after_response_) {
+    // Keep reading: onBody drops the rest (no decoder any more), onMessageComplete lets the next
+    // request start.
+    decoder_ = nullptr;
+    stream_active_ = false;
+    stream_callbacks_ = nullptr;
+    if (read_disable_count_ > 0) {
+      connection_.readDisable(false);
+      read_disable_count_ = 0;
+    }
+    return;
+  }
   if (!request_complete_) {
     // Stop delivering the rest of the request body; the connection closes after the response.
     close_after_response_ = true;

@@ -104,6 +104,9 @@ private:
   bool response_chunked_ = false;
   bool response_no_body_ = false;
   bool close_after_response_ = false;
+  // Answered before the request body was read: the short rest is read and dropped (nginx's
+  // discarded body) so the connection stays reusable instead of closing under a client.
+  bool discard_rest_ = false;
   bool draining_ = false;
   bool read_disabled_by_stream_ = false;
   bool paused_ = false;

@@ -440,5 +440,28 @@ TEST_F(ProxyTest, LocalReplyBeforeTheBodyAnnouncesClose) {
   EXPECT_EQ(0u, up.requestCount());
 }
 
+// A local reply before a short body was read keeps the connection: bulwark reads and drops the
+// rest of the body, and the next request on the connection is served.
+TEST_F(ProxyTest, LocalReplyBeforeAShortBodyKeepsTheConnection) {
+  FakeUpstream up(Protocol::Http1);
+  auto yaml = simpleConfig("http1", "http1", {up.address()});
+  auto pos = yaml.find("prefix: /}");
+  yaml.replace(pos, std::string("prefix: /}").size(), "prefix: /api}");
+  startProxy(yaml);
+  Http1Client client(port());
+  ASSERT_TRUE(client.sendRaw("POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n" +
+                             std::string(1000, 'x')));
+  auto miss = client.readResponse();
+  ASSERT_TRUE(miss) << client.lastError();
+  EXPECT_EQ(404, miss->status);
+  EXPECT_NE("close", miss->header("connection").value_or(""));
+  ASSERT_TRUE(client.sendRaw(std::string(1000, 'y')));
+  auto hit = client.get("/api/next");
+  ASSERT_TRUE(hit) << client.lastError();
+  EXPECT_EQ(200, hit->status);
+  ASSERT_EQ(1u, up.requestCount());
+  EXPECT_EQ("/api/next", up.request(0)->path);
+}
+
 }  // namespace
 }  // namespace bulwark::testing
