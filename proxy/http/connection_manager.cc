@@ -643,6 +643,11 @@ void ConnectionManager::onProtocolError(std::string_view details) {
 }
 
 void ConnectionManager::onStreamDone(ActiveStream& stream) {
+  // Once closed, on_close_ has queued this manager for deferred deletion: a stream queued after
+  // it would be destroyed after it, and ~ActiveStream reaches parent_ (a stream reset after its
+  // response started closes an HTTP/1 connection before it finishes). It stays in streams_, which
+  // ~ConnectionManager destroys first.
+  if (closed_) return;
   for (auto it = streams_.begin(); it != streams_.end(); ++it) {
     if (it->get() == &stream) {
       struct Holder : event::DeferredDeletable {
@@ -655,7 +660,6 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
       break;
     }
   }
-  if (closed_) return;
   if (streams_.empty()) {
     if (draining_ && !is_http2_) {
       closeConnection(network::Connection::CloseType::FlushWrite);
