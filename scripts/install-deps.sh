@@ -17,8 +17,9 @@ BUILD_PACKAGES=(
 RUNTIME_PACKAGES=(
   curl nghttp2-client wrk python3 python3-yaml python3-matplotlib redis-server procps iproute2
 )
-# bench/compare runs the chaos scenario through haproxy too.
-BENCH_PACKAGES=(haproxy nginx hey apache2-utils)
+# bench/compare runs the chaos scenario through haproxy too; bench/scenarios/eaglerank runs seed
+# 000's Locust test with gRPC users (python3-grpcio, python3-protobuf for the generated messages).
+BENCH_PACKAGES=(haproxy nginx hey apache2-utils python3-locust python3-grpcio python3-protobuf)
 
 want=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 if [[ "${BULWARK_WITH_BENCH:-0}" == "1" ]]; then want+=("${BENCH_PACKAGES[@]}"); fi
