@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -17,6 +19,16 @@
 extern char** environ;
 
 namespace bulwark::testing {
+namespace {
+
+// The first line of a report by ASan/LSan ("==PID==ERROR: AddressSanitizer: ..."), TSan
+// ("WARNING: ThreadSanitizer: data race ...") or UBSan ("file.cc:12:5: runtime error: ...").
+bool startsSanitizerReport(const std::string& text) {
+  return (text.find("==ERROR: ") != std::string::npos && text.find("Sanitizer") != std::string::npos) ||
+         text.rfind("WARNING: ThreadSanitizer: ", 0) == 0 || text.find(": runtime error: ") != std::string::npos;
+}
+
+}  // namespace
 
 std::unique_ptr<ChildProcess> ChildProcess::spawn(const ProcessOptions& options, std::string* error) {
   auto fail = [&](const std::string& what) {
@@ -96,6 +108,16 @@ ChildProcess::~ChildProcess() {
     reap(true);
   }
   if (reader_.joinable()) reader_.join();
+  // A sanitized child's report fails the test that ran it. Its stderr is shown only when the
+  // test fails for another reason, and most tests SIGKILL their children at the end, so a
+  // use-after-free on a worker thread or a data race would otherwise pass unnoticed.
+  for (size_t i = 0; i < lines_.size(); ++i) {
+    if (!lines_[i].from_stderr || !startsSanitizerReport(lines_[i].text)) continue;
+    std::string report;
+    for (size_t j = i; j < lines_.size() && j < i + 60; ++j) report += lines_[j].text + "\n";
+    ADD_FAILURE() << "child pid " << pid_ << " printed a sanitizer report:\n" << report;
+    break;
+  }
 }
 
 void ChildProcess::readerLoop(int out_fd, int err_fd) {

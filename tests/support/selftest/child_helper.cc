@@ -3,6 +3,7 @@
 //                 SIGTERM -> print "draining" and exit 0; SIGHUP -> print "reloaded", keep going.
 //   exit N        print "exiting N" and exit with status N.
 //   env NAME      print "NAME=<value of $NAME>" and exit 0.
+//   stderr TEXT   print TEXT on stderr and exit 0.
 // It is a separate binary on purpose: the helper must spawn a real executable.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,6 +30,10 @@ int main(int argc, char** argv) {
     const char* v = std::getenv(argv[2]);
     std::printf("%s=%s\n", argv[2], v != nullptr ? v : "<unset>");
     std::fflush(stdout);
+    return 0;
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "stderr") == 0) {
+    std::fprintf(stderr, "%s\n", argv[2]);
     return 0;
   }
   if (argc >= 2 && std::strcmp(argv[1], "listen") == 0) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <thread>
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include "tests/support/admin_client.h"
@@ -108,6 +109,27 @@ TEST(ChildProcessTest, FailuresAreReported) {
   ASSERT_TRUE(child);
   EXPECT_FALSE(child->waitForLine("never printed", deadlineIn(30ms)));
   EXPECT_FALSE(child->waitForExit(deadlineIn(10ms)));  // still running
+}
+
+// A sanitizer report on a child's stderr fails the test that ran the child (sanitized builds
+// of bulwark are mostly SIGKILLed at the end of a test, so nothing else would notice); other
+// stderr output does not.
+TEST(ChildProcessTest, SanitizerReportOfAChildFailsTheTest) {
+  for (const std::string report :
+       {"==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x610000008140",
+        "WARNING: ThreadSanitizer: data race (pid=4242)",
+        "proxy/http/codec.cc:12:5: runtime error: signed integer overflow"}) {
+    EXPECT_NONFATAL_FAILURE(
+        {
+          auto child = ChildProcess::spawn(helper({"stderr", report}));
+          ASSERT_TRUE(child);
+          ASSERT_TRUE(child->waitForExit());
+        },
+        report);
+  }
+  auto quiet = ChildProcess::spawn(helper({"stderr", "warn: upstream backend: connect refused"}));
+  ASSERT_TRUE(quiet);
+  ASSERT_TRUE(quiet->waitForExit());
 }
 
 // /proc readers return plausible figures for this process and a child.
