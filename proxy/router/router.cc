@@ -583,6 +583,13 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
   // A retriable answer (503, trailers-only UNAVAILABLE, ...) is retried before anything goes
   // downstream, when the policy allows it.
   auto outcome = policies::classify(result);
+  // A gRPC 200 whose stream goes on carries its grpc-status in the trailers: the headers say
+  // nothing about the outcome yet. classify() judges a finished call, where a missing status is a
+  // protocol error; applied here it made every normal response look retriable, so routes that may
+  // re-send a sent call (nonIdempotent: always, hedging) re-sent every call.
+  if (grpc_ && !end_stream && status == 200 && !result.grpc_status.has_value()) {
+    outcome = policies::Outcome::Success;
+  }
   if (outcome != policies::Outcome::Success && winner_ == nullptr) {
     bool others_live = false;
     for (auto& a : attempts_) {

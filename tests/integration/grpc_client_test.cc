@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "tests/integration/bulwark_process.h"
+#include "tests/support/admin_client.h"
 #include "tests/support/process.h"
 
 namespace bulwark::testing {
@@ -19,10 +20,11 @@ struct Replica {
   std::string address;
 };
 
-Replica startReplica(const std::string& id) {
+Replica startReplica(const std::string& id, const std::vector<std::string>& extra_args = {}) {
   ProcessOptions options;
   options.path = RANKING_SERVER_PATH;
   options.args = {"--port", "0", "--replica-id", id, "--control-port", "-1"};
+  options.args.insert(options.args.end(), extra_args.begin(), extra_args.end());
   std::string error;
   Replica r;
   r.process = ChildProcess::spawn(options, &error);
@@ -96,6 +98,52 @@ TEST_F(GrpcClientTest, ServerStreamingCalls) {
   ASSERT_TRUE(result.contains("ok")) << result.dump();
   EXPECT_EQ(30, result["ok"].get<int>()) << result.dump();
   EXPECT_EQ(0, result["errors"].get<int>()) << result.dump();
+}
+
+/**
+ * Retries of gRPC calls through bulwark against real grpc++ replicas.
+ */
+class GrpcRetryTest : public ::testing::Test {
+protected:
+  /** Starts one replica per entry of `replica_args` and bulwark in front with `route_extra`. */
+  void start(const std::vector<std::vector<std::string>>& replica_args, const std::string& route_extra) {
+    std::vector<std::string> endpoints;
+    for (size_t i = 0; i < replica_args.size(); ++i) {
+      replicas_.push_back(startReplica("replica-" + std::to_string(i), replica_args[i]));
+      ASSERT_FALSE(replicas_.back().address.empty());
+      endpoints.push_back(replicas_.back().address);
+    }
+    std::string error;
+    proxy_ = BulwarkProcess::start(simpleConfig("h2c", "grpc", endpoints, route_extra), {"public"}, &error);
+    ASSERT_TRUE(proxy_) << error;
+    target_ = "127.0.0.1:" + std::to_string(proxy_->port("public"));
+  }
+  double metricSum(const std::string& name, const Labels& labels) {
+    auto text = fetchMetrics(proxy_->adminPort());
+    EXPECT_TRUE(text);
+    return text ? text->sum(name, labels) : -1;
+  }
+
+  std::vector<Replica> replicas_;
+  std::unique_ptr<BulwarkProcess> proxy_;
+  std::string target_;
+};
+
+// Proves a normal grpc++ answer (initial metadata, message, grpc-status in the trailers) is not
+// re-sent on a route with nonIdempotent: always and a per-try timeout: each call is one attempt.
+TEST_F(GrpcRetryTest, SuccessfulCallsNotRetriedWithNonIdempotentAlways) {
+  start({{}, {}, {}},
+        "  timeouts: {request: 5s}\n"
+        "  retries: {attempts: 2, perTryTimeout: 1s, nonIdempotent: always, retryIgnorePreviousHosts: true,\n"
+        "            retryOn: [unavailable, reset, connect-failure, refused-stream],\n"
+        "            backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA", "--count", "30",
+                           "--deadline-ms", "2000"});
+  ASSERT_TRUE(result.contains("ok")) << result.dump();
+  EXPECT_EQ(30, result["ok"].get<int>()) << result.dump();
+  EXPECT_EQ(0, metricSum("bulwark_retries_total", {{"route", "all"}}));
+  EXPECT_EQ(30, metricSum("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "initial"}}));
+  EXPECT_EQ(0, metricSum("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "retry"}}));
 }
 
 }  // namespace

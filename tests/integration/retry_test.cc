@@ -80,6 +80,30 @@ TEST_F(RetryTest, GrpcUnavailableRetried) {
   EXPECT_EQ("1", seen[1].header("grpc-previous-rpc-attempts").value_or(""));
 }
 
+// Proves a gRPC call answered normally (HEADERS, message, grpc-status in the trailers) is not
+// re-sent on a route that may re-send sent calls: its response headers carry no grpc-status yet
+// and are not a protocol error. The first call's trailers-only UNAVAILABLE shows that retries are
+// live on this route.
+TEST_F(RetryTest, GrpcOkNotRetriedWithNonIdempotentAlways) {
+  auto hosts = FakeUpstreamGroup::start(2, Protocol::Http2);
+  hosts.script().nthRequest(1, respondGrpc(GrpcStatus::Unavailable)).otherwise(respondGrpc(GrpcStatus::Ok, "ranked"));
+  startProxy("h2c", "grpc", hosts.addresses(),
+             "  retries: {attempts: 2, perTryTimeout: 1s, retryOn: [unavailable, reset, connect-failure],\n"
+             "            nonIdempotent: always, backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  Http2Client client(port());
+  ASSERT_TRUE(client.connect()) << client.lastError();
+  constexpr int kCalls = 6;
+  for (int i = 0; i < kCalls; ++i) {
+    auto rpc = client.grpcUnary("/ranking.v1.RankingService/Rank", "req", deadlineIn(3s));
+    EXPECT_EQ(GrpcStatus::Ok, rpc.grpcStatus()) << "call " << i;
+    EXPECT_EQ("ranked", rpc.message()) << "call " << i;
+  }
+  EXPECT_EQ(kCalls + 1u, hosts.requests().size());  // one retry: the UNAVAILABLE, nothing else
+  EXPECT_EQ(1, metric("bulwark_retries_total", {{"route", "all"}, {"reason", "unavailable"}}));
+  EXPECT_EQ(0, metric("bulwark_retries_total", {{"route", "all"}, {"reason", "protocol-error"}}));
+  EXPECT_EQ(1, metric("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "retry"}}));
+}
+
 // Proves a POST that reached the host is not retried without an Idempotency-Key...
 TEST_F(RetryTest, PostWithoutKeyNotRetriedAfterReachingHost) {
   FakeUpstream up(Protocol::Http1);
