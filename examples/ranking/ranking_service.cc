@@ -33,7 +33,9 @@ void RankingServiceImpl::setReplicaId(std::string replica_id) {
 
 grpc::Status RankingServiceImpl::fail(grpc::ServerContext& ctx, const std::string& replica,
                                       grpc::Status status) {
-  // Errors are usually trailers-only responses, which carry no initial metadata on the wire.
+  // Errors are trailers-only responses (no initial metadata was added before them), so the
+  // replica name goes in the trailers. Trailers-only tells a proxy that nothing was served, which
+  // is what lets it retry an UNAVAILABLE on another replica.
   ctx.AddTrailingMetadata(kReplicaIdMetadata, replica);
   return status;
 }
@@ -128,7 +130,6 @@ grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
   rank_calls_.fetch_add(1, std::memory_order_relaxed);
   const auto replica_ptr = replica_id_.load();
   const std::string& replica = *replica_ptr;
-  ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
   const CallFault fault = decider_ ? decider_() : CallFault{};
   if (auto done = applyFault(*ctx, replica, fault)) {
     return *done;
@@ -142,6 +143,9 @@ grpc::Status RankingServiceImpl::Rank(grpc::ServerContext* ctx,
   if (!result) {
     return fail(*ctx, replica, error);
   }
+  // Only now, with an answer to send: grpc++ sends custom initial metadata as a HEADERS frame of
+  // its own, which would turn every error above into headers + trailers instead of trailers-only.
+  ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
   fillItems(result->items, 0, result->items.size(), response->mutable_items());
   response->set_degraded(result->degraded);
   response->set_replica_id(replica);
@@ -157,7 +161,6 @@ grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
   rank_stream_calls_.fetch_add(1, std::memory_order_relaxed);
   const auto replica_ptr = replica_id_.load();
   const std::string& replica = *replica_ptr;
-  ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
   const CallFault fault = decider_ ? decider_() : CallFault{};
   if (auto done = applyFault(*ctx, replica, fault)) {
     return *done;
@@ -171,6 +174,8 @@ grpc::Status RankingServiceImpl::RankStream(grpc::ServerContext* ctx,
   if (!result) {
     return fail(*ctx, replica, error);
   }
+  // After the checks, as in Rank: errors stay trailers-only.
+  ctx->AddInitialMetadata(kReplicaIdMetadata, replica);
   const std::size_t page_size = static_cast<std::size_t>(
       request->page_size() == 0 ? options_.default_page_size : request->page_size());
   const std::size_t total = result->items.size();

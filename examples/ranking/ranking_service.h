@@ -49,9 +49,10 @@ struct ServiceOptions {
 };
 
 /**
- * ranking.v1.RankingService on grpc++'s synchronous API. Every response carries `x-replica-id`
- * (initial metadata, and trailing metadata too on errors, where a trailers-only response has no
- * headers). Fault knobs apply before ranking:
+ * ranking.v1.RankingService on grpc++'s synchronous API. Every response carries `x-replica-id`:
+ * as initial metadata on a served call, as trailing metadata on an error. Errors (injected or
+ * not) are trailers-only: initial metadata is added only once the call is served, since grpc++
+ * would otherwise send it as HEADERS before the error status. Fault knobs apply before ranking:
  *  - Error: the configured status code, with `grpc-retry-pushback-ms` when set;
  *  - Hang: no answer until the call is cancelled (deadline, client) or the server drains;
  *  - Reset: ServerContext::TryCancel(), which sends RST_STREAM(CANCEL); the client sees

@@ -101,7 +101,8 @@ TEST_F(GrpcClientTest, ServerStreamingCalls) {
 }
 
 /**
- * Retries of gRPC calls through bulwark against real grpc++ replicas.
+ * Retries of gRPC calls through bulwark against real grpc++ replicas: a route that may re-send
+ * sent calls, and replicas whose injected errors must be retriable.
  */
 class GrpcRetryTest : public ::testing::Test {
 protected:
@@ -144,6 +145,22 @@ TEST_F(GrpcRetryTest, SuccessfulCallsNotRetriedWithNonIdempotentAlways) {
   EXPECT_EQ(0, metricSum("bulwark_retries_total", {{"route", "all"}}));
   EXPECT_EQ(30, metricSum("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "initial"}}));
   EXPECT_EQ(0, metricSum("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "retry"}}));
+}
+
+// Proves a replica's injected UNAVAILABLE is retried on another replica with the default
+// nonIdempotent: never: it is trailers-only, so bulwark knows the call was not served.
+TEST_F(GrpcRetryTest, InjectedUnavailableRetriedOnAnotherReplica) {
+  start({{"--fault-error-rate", "1"}, {}},
+        "  timeouts: {request: 5s}\n"
+        "  retries: {attempts: 2, retryOn: [unavailable], retryIgnorePreviousHosts: true,\n"
+        "            backoff: {baseInterval: 1ms, maxInterval: 5ms}, budget: {percent: 100}}\n");
+  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA", "--count", "20",
+                           "--deadline-ms", "2000"});
+  ASSERT_TRUE(result.contains("ok")) << result.dump();
+  EXPECT_EQ(20, result["ok"].get<int>()) << result.dump();
+  EXPECT_EQ(0, result["errors"].get<int>()) << result.dump();
+  // Round robin over two replicas: every other call met the failing one first.
+  EXPECT_GE(metricSum("bulwark_retries_total", {{"route", "all"}, {"reason", "unavailable"}}), 5);
 }
 
 }  // namespace

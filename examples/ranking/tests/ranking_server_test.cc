@@ -166,6 +166,7 @@ TEST_F(RankingServerTest, TenantIsolationAndValidation) {
   EXPECT_EQ(rank(request("tenantC", "user-1"), resp, 2s, &ctx).error_code(),
             grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(metadata(ctx.GetServerTrailingMetadata(), "x-replica-id"), "replica-under-test");
+  EXPECT_TRUE(ctx.GetServerInitialMetadata().empty());  // trailers-only
   EXPECT_EQ(rank(request("", "user-1"), resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(rank(request("tenantA", "user-1", 201), resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
@@ -238,11 +239,14 @@ TEST_F(RankingServerTest, ErrorKnobReturnsConfiguredCodeWithPushback) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(metadata(ctx.GetServerTrailingMetadata(), "grpc-retry-pushback-ms"), "75");
   EXPECT_EQ(metadata(ctx.GetServerTrailingMetadata(), "x-replica-id"), "replica-under-test");
+  // Trailers-only: no initial metadata before the status, so a proxy can retry it safely.
+  EXPECT_TRUE(ctx.GetServerInitialMetadata().empty());
   setFaults(R"({"error_rate":1,"error_grpc_code":8})");
   EXPECT_EQ(rank(request("tenantA", "user-1"), resp).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_EQ(rankStream(request("tenantA", "user-1")).status.error_code(),
-            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto stream = rankStream(request("tenantA", "user-1"));
+  EXPECT_EQ(stream.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(stream.pages.empty());
   setFaults("{}");
   EXPECT_TRUE(rank(request("tenantA", "user-1"), resp).ok());
 }
