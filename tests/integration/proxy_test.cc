@@ -30,6 +30,13 @@ protected:
     ASSERT_TRUE(proxy_) << error;
   }
   uint16_t port() const { return proxy_->port("public"); }
+  /** HTTP/1.1 both ways with the catch-all route narrowed to /api: anything else gets a local 404. */
+  static std::string apiOnlyConfig(const FakeUpstream& up) {
+    auto yaml = simpleConfig("http1", "http1", {up.address()});
+    auto pos = yaml.find("prefix: /}");
+    yaml.replace(pos, std::string("prefix: /}").size(), "prefix: /api}");
+    return yaml;
+  }
   double metric(const std::string& name, const std::map<std::string, std::string>& labels) {
     return metricValue(proxy_->adminPort(), name, labels).value_or(-1);
   }
@@ -364,11 +371,7 @@ TEST_F(ProxyTest, GrpcConnectFailureIsUnavailable) {
 // Proves unmatched requests get 404 and the metrics count requests by code class.
 TEST_F(ProxyTest, NoRouteIs404AndMetricsCount) {
   FakeUpstream up(Protocol::Http1);
-  auto yaml = simpleConfig("http1", "http1", {up.address()});
-  // Narrow the catch-all route to /api.
-  auto pos = yaml.find("prefix: /}");
-  yaml.replace(pos, std::string("prefix: /}").size(), "prefix: /api}");
-  startProxy(yaml);
+  startProxy(apiOnlyConfig(up));
   Http1Client client(port());
   auto miss = client.get("/other");
   ASSERT_TRUE(miss) << client.lastError();
@@ -426,10 +429,7 @@ TEST(AccessLogTest, JsonAndTextEntries) {
 // its next request into a connection about to close, and that request would be lost.
 TEST_F(ProxyTest, LocalReplyBeforeTheBodyAnnouncesClose) {
   FakeUpstream up(Protocol::Http1);
-  auto yaml = simpleConfig("http1", "http1", {up.address()});
-  auto pos = yaml.find("prefix: /}");
-  yaml.replace(pos, std::string("prefix: /}").size(), "prefix: /api}");
-  startProxy(yaml);
+  startProxy(apiOnlyConfig(up));
   Http1Client client(port());
   ASSERT_TRUE(client.sendRaw("POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
                              std::string(1000, 'x')));
@@ -444,10 +444,7 @@ TEST_F(ProxyTest, LocalReplyBeforeTheBodyAnnouncesClose) {
 // rest of the body, and the next request on the connection is served.
 TEST_F(ProxyTest, LocalReplyBeforeAShortBodyKeepsTheConnection) {
   FakeUpstream up(Protocol::Http1);
-  auto yaml = simpleConfig("http1", "http1", {up.address()});
-  auto pos = yaml.find("prefix: /}");
-  yaml.replace(pos, std::string("prefix: /}").size(), "prefix: /api}");
-  startProxy(yaml);
+  startProxy(apiOnlyConfig(up));
   Http1Client client(port());
   ASSERT_TRUE(client.sendRaw("POST /other HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n" +
                              std::string(1000, 'x')));

@@ -7,19 +7,16 @@ users of locustfile.py, and prints Locust's table per tenant. The direct pass gi
 channel to one replica picked at random: per-connection balancing, what a ClusterIP Service does.
 Exit status 1 when the bulwark pass misses a threshold of scenario.yaml, 2 on a setup error.
 """
-import argparse
 import csv
-import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench", "scenarios"))
 
-from lib import yamlio  # noqa: E402
+from lib import seedrun  # noqa: E402
 from lib.backends import Backends  # noqa: E402
 from lib.bulwark import BulwarkProxy  # noqa: E402
 from lib.procs import Supervisor  # noqa: E402
@@ -103,39 +100,24 @@ def check(expect, agg):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", default=os.path.join(HERE, "scenario.yaml"))
-    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--passes", default="bulwark,direct", help="comma list of bulwark, direct")
-    parser.add_argument("--out", default=None, help="run directory (default bench/results/eaglerank-<time>)")
-    args = parser.parse_args()
-    with open(args.scenario) as f:
-        cfg = yamlio.load(f)
-    run_dir = args.out or os.path.join(ROOT, "bench", "results", time.strftime("eaglerank-%Y%m%d-%H%M%S"))
-    os.makedirs(run_dir, exist_ok=True)
+    args, cfg, run_dir = seedrun.start(__doc__, os.path.join(HERE, "scenario.yaml"), "eaglerank",
+                                       lambda p: p.add_argument("--passes", default="bulwark,direct",
+                                                                help="comma list of bulwark, direct"))
     pb_dir = os.path.join(run_dir, "pb")
     os.makedirs(pb_dir, exist_ok=True)
-    subprocess.run(["protoc", "-I", os.path.join(ROOT, "examples", "ranking"), "--python_out", pb_dir,
-                    os.path.join(ROOT, "examples", "ranking", "ranking.proto")], check=True)
     print(f"{cfg['name']}: {cfg['locust']['users']} users, {cfg['locust']['run_time']}, results in {run_dir}", flush=True)
     results = {}
     try:
+        subprocess.run(["protoc", "-I", os.path.join(ROOT, "examples", "ranking"), "--python_out", pb_dir,
+                        os.path.join(ROOT, "examples", "ranking", "ranking.proto")], check=True)
         for mode in [m.strip() for m in args.passes.split(",") if m.strip()]:
             results[mode] = one_pass(mode, cfg, args.build_dir, run_dir, pb_dir)
     except (subprocess.SubprocessError, RuntimeError, OSError) as error:
         print(f"setup failed: {error}", file=sys.stderr)
         return 2
-    md = table(results)
     failed = check(cfg["expect"], results["bulwark"]["Aggregated"]) if "bulwark" in results else []
-    verdict = "PASS" if not failed else "FAIL: " + "; ".join(failed)
-    with open(os.path.join(run_dir, "report.json"), "w") as f:
-        json.dump({"scenario": cfg, "results": results, "failed": failed}, f, indent=2)
-    with open(os.path.join(run_dir, "summary.md"), "w") as f:
-        f.write(f"# {cfg['name']}\n\n{md}\n\nThresholds (bulwark pass): {cfg['expect']} -> {verdict}\n")
-    print(md)
-    print(f"thresholds on the bulwark pass: {verdict}")
-    print(f"report: {run_dir}/summary.md, {run_dir}/report.json")
-    return 0 if not failed else 1
+    return seedrun.finish(run_dir, cfg, table(results), {"results": results}, failed,
+                          f"bulwark pass, {cfg['expect']}")
 
 
 if __name__ == "__main__":

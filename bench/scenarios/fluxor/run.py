@@ -7,18 +7,15 @@ the seed's checks: p95 and error rate over the judged phases, every request answ
 burst, and (stress) the breaking point: the highest offered rate whose second stayed under the
 thresholds. Writes report.json and summary.md; exit status 1 when a threshold is missed.
 """
-import argparse
-import json
 import os
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench", "scenarios"))
 
-from lib import yamlio  # noqa: E402
+from lib import seedrun  # noqa: E402
 from lib.backends import Backends  # noqa: E402
 from lib.bulwark import BulwarkProxy  # noqa: E402
 from lib.loadgen import LoadSpec, find_loadgen, read_report  # noqa: E402
@@ -131,16 +128,8 @@ def table(rows):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", default=os.path.join(HERE, "shapes.yaml"))
-    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--shapes", default="load,spike,stress")
-    parser.add_argument("--out", default=None, help="run directory (default bench/results/fluxor-<time>)")
-    args = parser.parse_args()
-    with open(args.scenario) as f:
-        cfg = yamlio.load(f)
-    run_dir = args.out or os.path.join(ROOT, "bench", "results", time.strftime("fluxor-%Y%m%d-%H%M%S"))
-    os.makedirs(run_dir, exist_ok=True)
+    args, cfg, run_dir = seedrun.start(__doc__, os.path.join(HERE, "shapes.yaml"), "fluxor",
+                                       lambda p: p.add_argument("--shapes", default="load,spike,stress"))
     print(f"{cfg['name']}: results in {run_dir}", flush=True)
     rows, failed, breaking, counters = [], [], {}, {}
     try:
@@ -155,21 +144,12 @@ def main():
     except (subprocess.SubprocessError, RuntimeError, OSError, KeyError) as error:
         print(f"setup failed: {error!r}", file=sys.stderr)
         return 2
-    md = table(rows)
-    verdict = "PASS" if not failed else "FAIL: " + "; ".join(failed)
-    notes = "".join(f"\nBreaking point ({k}): {'%.0f req/s' % v if v else 'below the first second'} offered, "
+    notes = "".join(f"\n\nBreaking point ({k}): {'%.0f req/s' % v if v else 'below the first second'} offered, "
                     f"the highest rate whose second kept p99 <= {cfg['shapes'][k]['expect']['p95_ms']} ms and errors "
-                    f"<= {100 * cfg['shapes'][k]['expect']['error_rate']:.1f}%.\n" for k, v in breaking.items())
-    with open(os.path.join(run_dir, "report.json"), "w") as f:
-        json.dump({"scenario": cfg, "rows": rows, "failed": failed, "breaking_point_rps": breaking,
-                   "bulwark_counters": counters}, f, indent=2)
-    with open(os.path.join(run_dir, "summary.md"), "w") as f:
-        f.write(f"# {cfg['name']}\n\n{md}\n{notes}\nThresholds: {verdict}\n")
-    print(md)
-    print(notes)
-    print(f"thresholds: {verdict}")
-    print(f"report: {run_dir}/summary.md, {run_dir}/report.json")
-    return 0 if not failed else 1
+                    f"<= {100 * cfg['shapes'][k]['expect']['error_rate']:.1f}%." for k, v in breaking.items())
+    return seedrun.finish(run_dir, cfg, table(rows) + notes,
+                          {"rows": rows, "breaking_point_rps": breaking, "bulwark_counters": counters}, failed,
+                          "the seed's, per shape")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ measure what the seed's table asks for: rps, p95, CPU (cores used by the serving
 the run, from /proc) and memory (their peak RSS). Prints the seed's table for each path, writes
 report.json and summary.md. Exit status 1 when a bulwark run misses a threshold, 2 on setup errors.
 """
-import argparse
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench", "scenarios"))
 
-from lib import yamlio  # noqa: E402
+from lib import seedrun  # noqa: E402
 from lib.backends import Backends  # noqa: E402
 from lib.bulwark import BulwarkProxy  # noqa: E402
 from lib.procs import Supervisor  # noqa: E402
@@ -115,18 +114,11 @@ def sizing_table(rows, path, endpoint):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", default=os.path.join(HERE, "sizing.yaml"))
-    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--tiers", default=None, help="comma list of tier names (default: all)")
-    parser.add_argument("--out", default=None, help="run directory (default bench/results/recsys-<time>)")
-    args = parser.parse_args()
-    with open(args.scenario) as f:
-        cfg = yamlio.load(f)
+    args, cfg, run_dir = seedrun.start(__doc__, os.path.join(HERE, "sizing.yaml"), "recsys",
+                                       lambda p: p.add_argument("--tiers", default=None,
+                                                                help="comma list of tier names (default: all)"))
     wanted = set(args.tiers.split(",")) if args.tiers else None
     tiers = [t for t in cfg["tiers"] if wanted is None or t["name"] in wanted]
-    run_dir = args.out or os.path.join(ROOT, "bench", "results", time.strftime("recsys-%Y%m%d-%H%M%S"))
-    os.makedirs(run_dir, exist_ok=True)
     print(f"{cfg['name']}: tiers {', '.join(t['name'] for t in tiers)}; results in {run_dir}", flush=True)
     rows = []
     try:
@@ -140,15 +132,7 @@ def main():
               for r in rows if r["path"] == "bulwark"
               and (r["p95_ms"] > expect["p95_ms"] or r["error_rate"] > expect["error_rate"])]
     tables = "\n\n".join(sizing_table(rows, path, ep) for ep in cfg["endpoints"] for path in ("direct", "bulwark"))
-    verdict = "PASS" if not failed else "FAIL: " + "; ".join(failed)
-    with open(os.path.join(run_dir, "report.json"), "w") as f:
-        json.dump({"scenario": cfg, "rows": rows, "failed": failed}, f, indent=2)
-    with open(os.path.join(run_dir, "summary.md"), "w") as f:
-        f.write(f"# {cfg['name']}\n\n{tables}\n\nThresholds (bulwark runs): {expect} -> {verdict}\n")
-    print("\n" + tables + "\n")
-    print(f"thresholds on the bulwark runs: {verdict}")
-    print(f"report: {run_dir}/summary.md, {run_dir}/report.json")
-    return 0 if not failed else 1
+    return seedrun.finish(run_dir, cfg, tables, {"rows": rows}, failed, f"bulwark runs, {expect}")
 
 
 if __name__ == "__main__":
