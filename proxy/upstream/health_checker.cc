@@ -329,6 +329,9 @@ private:
         state.healthy.store(true, std::memory_order_relaxed);
         spdlog::info("upstream {}: host {} healthy again", parent_.upstream_->name(), host_->address);
       }
+      // Envoy's successful_active_health_check_uneject_host (default true): a host that passes
+      // its health checks is not kept out by an outlier ejection.
+      if (state.healthy.load(std::memory_order_relaxed)) parent_.upstream_->onActiveHealthCheckSuccess(*host_);
     } else {
       host_->health_check_successes_in_row.store(0, std::memory_order_relaxed);
       uint32_t bad = host_->health_check_failures_in_row.fetch_add(1, std::memory_order_relaxed) + 1;

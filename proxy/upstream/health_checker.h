@@ -41,7 +41,9 @@ inline constexpr uint32_t kServing = 1;
  * and many proxies do not synchronise), each bounded by `timeout`, on a fresh connection (a
  * check then also proves the host accepts connections). `unhealthyThreshold` failures in a row
  * mark a host unhealthy, `healthyThreshold` successes in a row healthy again; the flag is the
- * host's LbHostState::healthy atomic, which every worker's picker reads on each pick.
+ * host's LbHostState::healthy atomic, which every worker's picker reads on each pick. A success
+ * on a host that passes its checks also ends an outlier ejection of it
+ * (Upstream::onActiveHealthCheckSuccess, Envoy's successful_active_health_check_uneject_host).
  * Thread: main (all timers and connections run on the main dispatcher).
  */
 class HealthChecker {

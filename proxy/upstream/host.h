@@ -44,6 +44,8 @@ struct Host {
   /** Outlier detection: the instant (toNanos) the current ejection ends; 0 when not ejected. */
   std::atomic<int64_t> ejected_until_nanos{0};
   std::atomic<uint64_t> times_ejected{0};
+  /** Outlier ejections ended early by a successful active health check. */
+  std::atomic<uint64_t> health_check_unejections{0};
   /** Active health checking: results in a row, and the last failure's description. */
   std::atomic<uint32_t> health_check_failures_in_row{0};
   std::atomic<uint32_t> health_check_successes_in_row{0};

@@ -412,6 +412,7 @@ void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::Outli
       if (stats_) stats_->ejection(event.reason);
       break;
     case policies::OutlierEvent::Kind::Unejected:
+      if (!host.outlierEjected()) break;  // a health check already brought it back
       host.ejected_until_nanos.store(0, std::memory_order_relaxed);
       host.setOutlierEjected(false);
       spdlog::info("upstream {}: host {} back from ejection", spec_.name, host.address);
@@ -451,6 +452,20 @@ void Upstream::onOutlierTick(std::chrono::steady_clock::time_point now) {
                               policies::OutlierEvent{policies::OutlierEvent::Kind::Unejected, i, {}, {}});
     }
   }
+}
+
+void Upstream::onActiveHealthCheckSuccess(Host& host) {
+  if (!spec_.outlier_detection) return;
+  std::lock_guard<std::mutex> lock(outlier_mutex_);
+  if (!host.outlierEjected()) return;
+  // A host that answers its health checks is taken back at once rather than after the whole
+  // (possibly multiplied) ejection time: passive detection ejects it again if it still fails.
+  host.ejected_until_nanos.store(0, std::memory_order_relaxed);
+  host.setOutlierEjected(false);
+  host.health_check_unejections.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("upstream {}: host {} back from ejection (active health check passed)", spec_.name, host.address);
+  if (stats_) stats_->unejection("active_health_check");
+  if (outlier_hosts_) updateEjectedGaugeLocked(*outlier_hosts_);
 }
 
 size_t Upstream::healthyHostCount() const {
@@ -515,6 +530,7 @@ nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const
                              {"healthy", h->healthy()},
                              {"ejected", h->outlierEjected()},
                              {"timesEjected", h->times_ejected.load()},
+                             {"healthCheckUnejections", h->health_check_unejections.load()},
                              {"activeRequests", h->active_requests.load()},
                              {"requestsTotal", h->requests_total.load()},
                              {"errorsTotal", h->errors_total.load()},

@@ -221,6 +221,17 @@ public:
    * an interval has passed and ends ejections whose time is up.
    */
   void onOutlierTick(std::chrono::steady_clock::time_point now);
+  /**
+   * Thread: main. An active health check of `host` succeeded and the host passes its health
+   * checks: an outlier ejection of it ends now (Envoy's successful_active_health_check_uneject_host,
+   * default true), counted in bulwark_outlier_unejections_total{reason="active_health_check"}
+   * and the host's healthCheckUnejections in /upstreams. No-op when the host is not ejected.
+   *
+   * The detector itself keeps its ejection record until the original time is up (it has no
+   * early-uneject call): until then it ignores the host's results and counts it towards
+   * maxEjectionPercent, and the Unejected event it then reports is a no-op here.
+   */
+  void onActiveHealthCheckSuccess(Host& host);
   /** Publishes endpoint gauges (scrape time). */
   void refreshGauges() const;
   /** State for /upstreams. */

@@ -45,6 +45,10 @@ UpstreamStats::UpstreamStats(prometheus::Registry& registry, std::string upstrea
                      .Name("bulwark_outlier_ejections_total")
                      .Help("Hosts ejected by outlier detection")
                      .Register(registry_)),
+      unejections_(prometheus::BuildCounter()
+                       .Name("bulwark_outlier_unejections_total")
+                       .Help("Outlier ejections ended before their time (reason: active_health_check)")
+                       .Register(registry_)),
       ejected_endpoints_(prometheus::BuildGauge()
                              .Name("bulwark_outlier_ejected_endpoints")
                              .Help("Hosts currently ejected by outlier detection")
@@ -104,6 +108,10 @@ void UpstreamStats::breakerRejected() { breaker_rejected_.Increment(); }
 void UpstreamStats::ejection(policies::EjectionReason reason) {
   ejections_.Add({{"upstream", upstream_}, {"reason", std::string(policies::ejectionReasonLabel(reason))}})
       .Increment();
+}
+
+void UpstreamStats::unejection(std::string_view reason) {
+  unejections_.Add({{"upstream", upstream_}, {"reason", std::string(reason)}}).Increment();
 }
 
 void UpstreamStats::ejectedEndpoints(size_t count) { ejected_endpoints_.Set(static_cast<double>(count)); }

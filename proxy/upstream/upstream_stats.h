@@ -41,6 +41,8 @@ public:
   void hostBreakerStates(size_t closed, size_t open, size_t half_open);
   void breakerRejected();
   void ejection(policies::EjectionReason reason);
+  /** An ejection ended before its time; reason: "active_health_check". */
+  void unejection(std::string_view reason);
   void ejectedEndpoints(size_t count);
   /** result: "success" | "failure" | "timeout". */
   void healthCheck(std::string_view result);
@@ -56,6 +58,7 @@ private:
   prometheus::Family<prometheus::Gauge>& breaker_hosts_;
   prometheus::Counter& breaker_rejected_;
   prometheus::Family<prometheus::Counter>& ejections_;
+  prometheus::Family<prometheus::Counter>& unejections_;
   prometheus::Gauge& ejected_endpoints_;
   prometheus::Family<prometheus::Counter>& health_checks_;
   prometheus::Family<prometheus::Gauge>& endpoints_;

@@ -2,6 +2,7 @@
 // through the real binary.
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -175,6 +176,52 @@ TEST(UpstreamResilienceTest, FailingHealthChecksRemoveAHostAndRecoveryBringsItBa
   EXPECT_GT(count(), before);
   EXPECT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_health_checks_total",
                             {{"upstream", "backend"}, {"result", "failure"}}, [](double v) { return v >= 2; }));
+}
+
+// Proves an outlier-ejected host that passes its active health checks is taken back at once
+// (Envoy's successful_active_health_check_uneject_host) instead of after baseEjectionTime.
+TEST(UpstreamResilienceTest, SuccessfulHealthCheckEndsAnOutlierEjection) {
+  auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
+  std::atomic<bool> failing{true};
+  for (size_t i = 0; i < 2; ++i) {
+    hosts[i].setHandler([&failing, i](const ReceivedRequest& r) {
+      if (r.path == "/healthz") return respond(200, {}, "h");
+      return respond(i == 1 && failing ? 503 : 200, {}, "");
+    });
+  }
+  auto proxy = startBulwark(config(
+      hosts.addresses(),
+      "  outlierDetection: {consecutive5xxErrors: 2, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50}\n"
+      "  healthCheck: {http: {path: /healthz}, interval: 100ms, timeout: 200ms, unhealthyThreshold: 2, "
+      "healthyThreshold: 1}\n"));
+  ASSERT_NE(proxy, nullptr);
+  Http1Client c(proxy->port("public"));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.get("/x"));
+  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_ejections_total",
+                            {{"upstream", "backend"}, {"reason", "consecutive_5xx"}}, [](double v) { return v == 1; }));
+  failing = false;
+  // The next health check (every 100 ms) ends the 30 s ejection.
+  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_unejections_total",
+                            {{"upstream", "backend"}, {"reason", "active_health_check"}},
+                            [](double v) { return v == 1; }, deadlineIn(3s)));
+  auto json = nlohmann::json::parse(adminGet(proxy->adminPort(), "/upstreams").body, nullptr, false);
+  nlohmann::json backend;
+  for (const auto& u : json) {
+    if (u["name"] == "backend") backend = u;
+  }
+  ASSERT_TRUE(backend.is_object()) << json.dump();
+  const auto& host = backend["hosts"][1];
+  EXPECT_EQ(host["ejected"], false) << host.dump();
+  EXPECT_EQ(host["timesEjected"], 1) << host.dump();
+  EXPECT_EQ(host["healthCheckUnejections"], 1) << host.dump();
+  // Back in rotation well within the 30 s ejection.
+  size_t before = hosts[1].requestCount();
+  for (int i = 0; i < 10; ++i) {
+    auto r = c.get("/x");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  EXPECT_GT(hosts[1].requestCount(), before);
 }
 
 TEST(UpstreamResilienceTest, ReadinessNeedsAHealthyHost) {

@@ -134,6 +134,41 @@ TEST(UpstreamTest, ConnectFailuresEjectAHostUntilItsTimeIsUp) {
   EXPECT_EQ(dead.times_ejected.load(), 1u);
 }
 
+// Proves a successful active health check ends an outlier ejection at once (Envoy's
+// successful_active_health_check_uneject_host), is counted on the host, and that the detector's
+// own end of that ejection later changes nothing.
+TEST(UpstreamTest, SuccessfulHealthCheckUnejectsAHost) {
+  auto spec = specWith(3);
+  config::OutlierDetectionSpec od;
+  od.consecutive_local_origin_failures = 2;
+  od.base_ejection_time = milliseconds(30000);
+  od.interval = milliseconds(10000);
+  spec.outlier_detection = od;
+  Upstream u(spec, buildStaticHostSet(spec));
+  Host& h = *u.hosts()->hosts[1];
+  Host& other = *u.hosts()->hosts[0];
+  auto now = Clock::now();
+  u.onActiveHealthCheckSuccess(other);  // not ejected: nothing to do
+  EXPECT_EQ(other.health_check_unejections.load(), 0u);
+  for (int i = 0; i < 2; ++i) u.onAttemptComplete(h, connectFailure(), milliseconds(1), nullptr, now);
+  ASSERT_TRUE(h.ejected());
+  EXPECT_EQ(u.toJson(now)["hosts"][1]["health"], "ejected");
+  u.onActiveHealthCheckSuccess(h);
+  EXPECT_FALSE(h.ejected());
+  EXPECT_FALSE(h.outlierEjected());
+  EXPECT_EQ(h.ejected_until_nanos.load(), 0);
+  EXPECT_EQ(u.healthyHostCount(), 3u);
+  auto json = u.toJson(now);
+  EXPECT_EQ(json["hosts"][1]["health"], "healthy");
+  EXPECT_EQ(json["hosts"][1]["healthCheckUnejections"], 1);
+  EXPECT_EQ(json["hosts"][1]["timesEjected"], 1);
+  // The detector's ejection record runs out later: the host stays in, counted once.
+  u.onOutlierTick(now + milliseconds(31000));
+  EXPECT_FALSE(h.ejected());
+  u.onActiveHealthCheckSuccess(h);
+  EXPECT_EQ(h.health_check_unejections.load(), 1u);
+}
+
 TEST(UpstreamTest, FiveHundredsAreCountedPerHostAndSuccessResets) {
   auto spec = specWith(3);
   config::OutlierDetectionSpec od;
