@@ -147,6 +147,26 @@ std::vector<OutlierEvent> OutlierDetector::onInterval(MonotonicTime now) {
   return events;
 }
 
+bool OutlierDetector::uneject(size_t host, MonotonicTime now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (host >= hosts_.size() || !ejectedLocked(hosts_[host], now)) {
+    return false;
+  }
+  Host& h = hosts_[host];
+  h.ejected = false;
+  h.until = MonotonicTime{};
+  // Results from before the ejection must not carry over: the host earns a new ejection only by
+  // failing again after it is back (ejected_this_interval stays, so this interval still does
+  // not decay the multiplier).
+  h.consecutive_5xx = 0;
+  h.consecutive_gateway = 0;
+  h.consecutive_local = 0;
+  h.interval_total = 0;
+  h.interval_failures = 0;
+  h.interval_successes = 0;
+  return true;
+}
+
 bool OutlierDetector::isEjected(size_t host, MonotonicTime now) const {
   std::lock_guard<std::mutex> lock(mu_);
   return host < hosts_.size() && ejectedLocked(hosts_[host], now);

@@ -56,8 +56,9 @@ struct OutlierEvent {
  * maxEjectionPercent uses the post-ejection percentage (ejected + 1) × 100 / hosts, as Envoy
  * does; with always_eject_one_host (default on here, off in Envoy) one host may always be ejected
  * so small upstreams (2-3 hosts, 10 %) are not silently unprotected (envoy#3263).
- * While ejected a host's late results are ignored; un-ejection is purely time-based
- * (isEjected(now) turns false at `until`), and onInterval() reports it as an Unejected event.
+ * While ejected a host's late results are ignored. An ejection ends at `until` (isEjected(now)
+ * turns false, and onInterval() reports it as an Unejected event) or earlier through uneject()
+ * (a passing active health check), which owes no event.
  *
  * Thread: any. A mutex guards all per-host state; calls are short and O(1) except onInterval()
  * and setHostCount(), which are O(hosts). The picker should not call isEjected() per pick: the
@@ -95,6 +96,19 @@ public:
    * @return the events, un-ejections first.
    */
   std::vector<OutlierEvent> onInterval(MonotonicTime now);
+
+  /**
+   * Ends `host`'s ejection before its time: a passing active health check (Envoy's
+   * successful_active_health_check_uneject_host). As when an ejection ends in Envoy, the host
+   * starts afresh: its consecutive counters and the results counted towards failure percentage
+   * in this interval are cleared, so new failures can eject it again and it no longer counts
+   * towards maxEjectionPercent. times ejected is kept, so a next ejection lasts longer (it
+   * still decays as usual). No Unejected event follows for this ejection.
+   * @return true when the host was ejected at `now` and no longer is; false (nothing changes)
+   *         when it was not ejected, its time was already up (onInterval() reports that one),
+   *         or the index is out of range.
+   */
+  bool uneject(size_t host, MonotonicTime now);
 
   /** @return true while `host` is ejected at `now`. */
   bool isEjected(size_t host, MonotonicTime now) const;

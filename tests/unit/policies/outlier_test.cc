@@ -135,6 +135,89 @@ TEST(OutlierDetectorTest, MaxEjectionPercent) {
   EXPECT_EQ(OutlierEvent::Kind::Ejected, ev->kind);
 }
 
+// An early uneject (a passing active health check) ends the ejection at once; the host's
+// failures count again and eject it anew, for base x times ejected (the count is kept), and no
+// Unejected event follows for the ended ejection.
+TEST(OutlierDetectorTest, EarlyUnejectLetsFreshFailuresEjectAgain) {
+  OutlierDetector d(opts(), 4);
+  SimulatedTime t;
+  EXPECT_FALSE(d.uneject(0, t.now()));  // not ejected: nothing to end
+  EXPECT_FALSE(d.uneject(9, t.now()));  // out of range
+  ASSERT_EQ(OutlierEvent::Kind::Ejected, feed(d, 0, Outcome::Http5xx, 5, t.now())->kind);
+  t.advance(1s);
+  EXPECT_FALSE(feed(d, 0, Outcome::Http5xx, 3, t.now()));  // ignored while ejected
+  EXPECT_TRUE(d.uneject(0, t.now()));
+  EXPECT_FALSE(d.isEjected(0, t.now()));
+  EXPECT_EQ(0u, d.ejectedCount(t.now()));
+  EXPECT_EQ(1u, d.timesEjected(0));
+  EXPECT_FALSE(d.uneject(0, t.now()));  // already back
+  EXPECT_FALSE(feed(d, 0, Outcome::Http5xx, 4, t.now()));  // counting from zero again
+  const auto ev = d.onResult(0, Outcome::Http5xx, t.now());
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(OutlierEvent::Kind::Ejected, ev->kind);
+  EXPECT_EQ(60s, ev->until - t.now());  // 2 x base: times ejected survived the uneject
+  EXPECT_EQ(2u, d.timesEjected(0));
+  EXPECT_TRUE(d.isEjected(0, t.now()));
+
+  // Without new failures, the ended ejection's original deadline reports nothing.
+  EXPECT_TRUE(d.uneject(0, t.now()));
+  t.advance(100s);
+  EXPECT_TRUE(d.onInterval(t.now()).empty());
+  EXPECT_FALSE(d.isEjected(0, t.now()));
+}
+
+// An early uneject frees the host's share of maxEjectionPercent at once: a host skipped for
+// lack of room is ejected on its next failure, long before the original ejection would end.
+TEST(OutlierDetectorTest, EarlyUnejectNoLongerCountsTowardsMaxEjectionPercent) {
+  OutlierDetector d(opts(), 4);  // 50 %
+  SimulatedTime t;
+  ASSERT_EQ(OutlierEvent::Kind::Ejected, feed(d, 0, Outcome::Http5xx, 5, t.now())->kind);
+  ASSERT_EQ(OutlierEvent::Kind::Ejected, feed(d, 1, Outcome::Http5xx, 5, t.now())->kind);
+  ASSERT_EQ(OutlierEvent::Kind::EjectionSkipped, feed(d, 2, Outcome::Http5xx, 5, t.now())->kind);
+  t.advance(1s);
+  ASSERT_EQ(OutlierEvent::Kind::EjectionSkipped, d.onResult(2, Outcome::Http5xx, t.now())->kind);
+  ASSERT_TRUE(d.uneject(0, t.now()));
+  EXPECT_EQ(1u, d.ejectedCount(t.now()));
+  const auto ev = d.onResult(2, Outcome::Http5xx, t.now());
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(OutlierEvent::Kind::Ejected, ev->kind);
+  EXPECT_EQ(2u, d.ejectedCount(t.now()));
+  // Host 0 now finds no room either (hosts 1 and 2 fill the 50 %).
+  EXPECT_EQ(OutlierEvent::Kind::EjectionSkipped, feed(d, 0, Outcome::Http5xx, 5, t.now())->kind);
+}
+
+// Results counted before an ejection do not carry over into failure percentage after an early
+// uneject: the host is judged on what it serves once it is back.
+TEST(OutlierDetectorTest, EarlyUnejectClearsFailurePercentageCounts) {
+  auto o = opts();
+  o.consecutive_gateway_errors = 0;
+  o.failure_percentage_threshold = 30;
+  o.failure_percentage_minimum_hosts = 1;
+  o.failure_percentage_request_volume = 10;
+  o.max_ejection_percent = 100;
+  SimulatedTime t;
+  auto run = [&](bool uneject_early) {
+    OutlierDetector d(o, 2);
+    EXPECT_EQ(OutlierEvent::Kind::Ejected, feed(d, 0, Outcome::Http5xx, 5, t.now())->kind);
+    t.advance(1s);
+    if (uneject_early) {
+      EXPECT_TRUE(d.uneject(0, t.now()));
+    } else {
+      t.advance(30s);  // the ejection runs out on time
+    }
+    feed(d, 0, Outcome::Success, 10, t.now());
+    return d.onInterval(t.now());
+  };
+  // Ended on time: 5 failures of 15 results (33 %) eject by failure percentage.
+  const auto on_time = run(false);
+  ASSERT_EQ(2u, on_time.size());
+  EXPECT_EQ(OutlierEvent::Kind::Unejected, on_time[0].kind);
+  EXPECT_EQ(OutlierEvent::Kind::Ejected, on_time[1].kind);
+  EXPECT_EQ(EjectionReason::FailurePercentage, on_time[1].reason);
+  // Ended early: 0 failures of 10.
+  EXPECT_TRUE(run(true).empty());
+}
+
 // Small upstreams: 10 % of 3 hosts allows no ejection at all, unless always_eject_one_host.
 TEST(OutlierDetectorTest, AlwaysEjectOneHost) {
   auto o = opts();
