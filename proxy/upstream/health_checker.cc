@@ -331,7 +331,9 @@ private:
       }
       // Envoy's successful_active_health_check_uneject_host (default true): a host that passes
       // its health checks is not kept out by an outlier ejection.
-      if (state.healthy.load(std::memory_order_relaxed)) parent_.upstream_->onActiveHealthCheckSuccess(*host_);
+      if (state.healthy.load(std::memory_order_relaxed)) {
+        parent_.upstream_->onActiveHealthCheckSuccess(*host_, std::chrono::steady_clock::now());
+      }
     } else {
       host_->health_check_successes_in_row.store(0, std::memory_order_relaxed);
       uint32_t bad = host_->health_check_failures_in_row.fetch_add(1, std::memory_order_relaxed) + 1;

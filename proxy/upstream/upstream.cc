@@ -412,7 +412,9 @@ void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::Outli
       if (stats_) stats_->ejection(event.reason);
       break;
     case policies::OutlierEvent::Kind::Unejected:
-      if (!host.outlierEjected()) break;  // a health check already brought it back
+      // The between-sweeps check in onOutlierTick may have brought it back already; the
+      // detector then still reports the same ejection's end at its next sweep.
+      if (!host.outlierEjected()) break;
       host.ejected_until_nanos.store(0, std::memory_order_relaxed);
       host.setOutlierEjected(false);
       spdlog::info("upstream {}: host {} back from ejection", spec_.name, host.address);
@@ -454,12 +456,19 @@ void Upstream::onOutlierTick(std::chrono::steady_clock::time_point now) {
   }
 }
 
-void Upstream::onActiveHealthCheckSuccess(Host& host) {
+void Upstream::onActiveHealthCheckSuccess(Host& host, std::chrono::steady_clock::time_point now) {
   if (!spec_.outlier_detection) return;
   std::lock_guard<std::mutex> lock(outlier_mutex_);
   if (!host.outlierEjected()) return;
   // A host that answers its health checks is taken back at once rather than after the whole
-  // (possibly multiplied) ejection time: passive detection ejects it again if it still fails.
+  // (possibly multiplied) ejection time: passive detection ejects it again if it still fails,
+  // so the detector must forget the ejection too (it would otherwise ignore the host's results
+  // and count it towards maxEjectionPercent until the original time). A host ejected under an
+  // older host set is unknown to the current detector; only its atomics need clearing.
+  if (outlier_ && outlier_hosts_) {
+    auto it = outlier_hosts_->index.find(&host);
+    if (it != outlier_hosts_->index.end()) outlier_->uneject(it->second, now);
+  }
   host.ejected_until_nanos.store(0, std::memory_order_relaxed);
   host.setOutlierEjected(false);
   host.health_check_unejections.fetch_add(1, std::memory_order_relaxed);

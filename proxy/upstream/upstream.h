@@ -227,11 +227,11 @@ public:
    * default true), counted in bulwark_outlier_unejections_total{reason="active_health_check"}
    * and the host's healthCheckUnejections in /upstreams. No-op when the host is not ejected.
    *
-   * The detector itself keeps its ejection record until the original time is up (it has no
-   * early-uneject call): until then it ignores the host's results and counts it towards
-   * maxEjectionPercent, and the Unejected event it then reports is a no-op here.
+   * The detector forgets the ejection as well (OutlierDetector::uneject): the host's next
+   * failures count from zero and can eject it again at once, with the ejection time grown by
+   * its times ejected, and it no longer counts towards maxEjectionPercent.
    */
-  void onActiveHealthCheckSuccess(Host& host);
+  void onActiveHealthCheckSuccess(Host& host, std::chrono::steady_clock::time_point now);
   /** Publishes endpoint gauges (scrape time). */
   void refreshGauges() const;
   /** State for /upstreams. */

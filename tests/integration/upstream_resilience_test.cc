@@ -179,14 +179,21 @@ TEST(UpstreamResilienceTest, FailingHealthChecksRemoveAHostAndRecoveryBringsItBa
 }
 
 // Proves an outlier-ejected host that passes its active health checks is taken back at once
-// (Envoy's successful_active_health_check_uneject_host) instead of after baseEjectionTime.
+// (Envoy's successful_active_health_check_uneject_host) instead of after baseEjectionTime, and
+// that outlier detection then judges it afresh: new consecutive failures eject it again well
+// within the first ejection's 30 s.
 TEST(UpstreamResilienceTest, SuccessfulHealthCheckEndsAnOutlierEjection) {
   auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
   std::atomic<bool> failing{true};
+  std::atomic<size_t> failures_served{0};  // host 1's 503s
   for (size_t i = 0; i < 2; ++i) {
-    hosts[i].setHandler([&failing, i](const ReceivedRequest& r) {
+    hosts[i].setHandler([&failing, &failures_served, i](const ReceivedRequest& r) {
       if (r.path == "/healthz") return respond(200, {}, "h");
-      return respond(i == 1 && failing ? 503 : 200, {}, "");
+      if (i == 1 && failing) {
+        ++failures_served;
+        return respond(503, {}, "");
+      }
+      return respond(200, {}, "");
     });
   }
   auto proxy = startBulwark(config(
@@ -222,6 +229,26 @@ TEST(UpstreamResilienceTest, SuccessfulHealthCheckEndsAnOutlierEjection) {
     EXPECT_EQ(r->status, 200);
   }
   EXPECT_GT(hosts[1].requestCount(), before);
+
+  // Failing again: two more 503s in a row eject it again (the detector no longer holds the
+  // first ejection, which would have ignored them until its 30 s were up), and the next passing
+  // health check ends that ejection too.
+  failing = true;
+  failures_served = 0;
+  for (int i = 0; i < 50 && failures_served < 2; ++i) ASSERT_TRUE(c.get("/x")) << c.lastError();
+  ASSERT_EQ(failures_served, 2u);
+  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_ejections_total",
+                            {{"upstream", "backend"}, {"reason", "consecutive_5xx"}}, [](double v) { return v == 2; },
+                            deadlineIn(3s)));
+  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_unejections_total",
+                            {{"upstream", "backend"}, {"reason", "active_health_check"}},
+                            [](double v) { return v == 2; }, deadlineIn(3s)));
+  json = nlohmann::json::parse(adminGet(proxy->adminPort(), "/upstreams").body, nullptr, false);
+  for (const auto& u : json) {
+    if (u["name"] == "backend") backend = u;
+  }
+  EXPECT_EQ(backend["hosts"][1]["timesEjected"], 2) << backend.dump();
+  EXPECT_EQ(backend["hosts"][1]["healthCheckUnejections"], 2) << backend.dump();
 }
 
 TEST(UpstreamResilienceTest, ReadinessNeedsAHealthyHost) {

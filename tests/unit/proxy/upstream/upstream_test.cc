@@ -148,12 +148,12 @@ TEST(UpstreamTest, SuccessfulHealthCheckUnejectsAHost) {
   Host& h = *u.hosts()->hosts[1];
   Host& other = *u.hosts()->hosts[0];
   auto now = Clock::now();
-  u.onActiveHealthCheckSuccess(other);  // not ejected: nothing to do
+  u.onActiveHealthCheckSuccess(other, now);  // not ejected: nothing to do
   EXPECT_EQ(other.health_check_unejections.load(), 0u);
   for (int i = 0; i < 2; ++i) u.onAttemptComplete(h, connectFailure(), milliseconds(1), nullptr, now);
   ASSERT_TRUE(h.ejected());
   EXPECT_EQ(u.toJson(now)["hosts"][1]["health"], "ejected");
-  u.onActiveHealthCheckSuccess(h);
+  u.onActiveHealthCheckSuccess(h, now);
   EXPECT_FALSE(h.ejected());
   EXPECT_FALSE(h.outlierEjected());
   EXPECT_EQ(h.ejected_until_nanos.load(), 0);
@@ -165,8 +165,57 @@ TEST(UpstreamTest, SuccessfulHealthCheckUnejectsAHost) {
   // The detector's ejection record runs out later: the host stays in, counted once.
   u.onOutlierTick(now + milliseconds(31000));
   EXPECT_FALSE(h.ejected());
-  u.onActiveHealthCheckSuccess(h);
+  u.onActiveHealthCheckSuccess(h, now);
   EXPECT_EQ(h.health_check_unejections.load(), 1u);
+}
+
+// Proves the detector forgets an ejection a health check ended: the host's fresh failures eject
+// it again at once (for twice the base time: times ejected is kept), and it stops counting
+// towards maxEjectionPercent, so another failing host can be ejected in its place.
+TEST(UpstreamTest, HostUnejectedByAHealthCheckIsEjectedAgainByNewFailures) {
+  auto spec = specWith(4);
+  config::OutlierDetectionSpec od;
+  od.consecutive_local_origin_failures = 2;
+  od.base_ejection_time = milliseconds(30000);
+  od.interval = milliseconds(10000);
+  od.max_ejection_percent = 50;
+  spec.outlier_detection = od;
+  Upstream u(spec, buildStaticHostSet(spec));
+  Host& a = *u.hosts()->hosts[1];
+  Host& b = *u.hosts()->hosts[2];
+  Host& c = *u.hosts()->hosts[3];
+  auto now = Clock::now();
+  auto fail = [&](Host& h, int n, Clock::time_point at) {
+    for (int i = 0; i < n; ++i) u.onAttemptComplete(h, connectFailure(), milliseconds(1), nullptr, at);
+  };
+  fail(a, 2, now);
+  fail(b, 2, now);
+  fail(c, 2, now);
+  ASSERT_TRUE(a.ejected());
+  ASSERT_TRUE(b.ejected());
+  EXPECT_FALSE(c.ejected());  // 3 of 4 would exceed 50 %
+  // a's health check passes: its place under maxEjectionPercent goes to c at once.
+  u.onActiveHealthCheckSuccess(a, now + milliseconds(1000));
+  EXPECT_FALSE(a.ejected());
+  fail(c, 1, now + milliseconds(1000));
+  EXPECT_TRUE(c.ejected());
+  // b's health check passes too; a fails again and is ejected again, well within its first
+  // ejection's 30 s, for 2 x base.
+  u.onActiveHealthCheckSuccess(b, now + milliseconds(2000));
+  fail(a, 1, now + milliseconds(2000));
+  EXPECT_FALSE(a.ejected());  // counting from zero after the uneject
+  fail(a, 1, now + milliseconds(2000));
+  ASSERT_TRUE(a.ejected());
+  EXPECT_EQ(a.times_ejected.load(), 2u);
+  EXPECT_EQ(a.ejected_until_nanos.load(), policies::toNanos(now + milliseconds(62000)));
+  // The first ejection's deadline passes: the new ejection holds.
+  u.onOutlierTick(now + milliseconds(31000));
+  EXPECT_TRUE(a.ejected());
+  EXPECT_FALSE(b.ejected());
+  u.onOutlierTick(now + milliseconds(62000));
+  EXPECT_FALSE(a.ejected());
+  EXPECT_EQ(a.health_check_unejections.load(), 1u);
+  EXPECT_EQ(b.health_check_unejections.load(), 1u);
 }
 
 TEST(UpstreamTest, FiveHundredsAreCountedPerHostAndSuccessResets) {
