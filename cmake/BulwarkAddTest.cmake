@@ -7,6 +7,11 @@ if(BULWARK_SANITIZE MATCHES "address")
   # ASan parks freed memory in a 256 MiB quarantine, which the RSS bounds of the large-body and
   # rapid-reset tests measure as growth; 16 MiB still catches a use within the same loop turns.
   set(BULWARK_TEST_ENV_MODIFICATION "ASAN_OPTIONS=string_prepend:quarantine_size_mb=16:")
+elseif(BULWARK_SANITIZE MATCHES "thread")
+  # Races inside libraries built without TSan (gRPC and its dependencies, in the example
+  # backends): see the file for what is suppressed and why.
+  set(BULWARK_TEST_ENV_MODIFICATION
+      "TSAN_OPTIONS=string_prepend:suppressions=${CMAKE_CURRENT_LIST_DIR}/../tests/tsan.supp:")
 endif()
 # bulwark_add_test(NAME n SOURCES ... DEPENDS ... LABELS unit|integration|fault|bench [TIMEOUT s])
 # Each test case becomes its own ctest entry carrying LABELS, so `ctest -L unit` selects them.
