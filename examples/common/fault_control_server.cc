@@ -55,18 +55,22 @@ Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(FaultInjec
   if (!bound) return Status::error("control: " + bound.error());
   server->port_ = *bound;
   event_base* base = server->base_;
+  server->stop_event_ = event_new(
+      base, -1, 0, [](evutil_socket_t, short, void* b) { event_base_loopbreak(static_cast<event_base*>(b)); }, base);
+  if (server->stop_event_ == nullptr) return Status::error("control: event_new failed");
   server->thread_ = std::thread([base] { event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY); });
   return server;
 }
 
 FaultControlServer::~FaultControlServer() {
   stop();
+  if (stop_event_ != nullptr) event_free(stop_event_);
   if (base_ != nullptr) event_base_free(base_);
 }
 
 void FaultControlServer::stop() {
   if (thread_.joinable()) {
-    event_base_loopbreak(base_);
+    event_active(stop_event_, EV_TIMEOUT, 0);
     thread_.join();
   }
   // Closes the listener too, so that a stopped endpoint refuses connections.

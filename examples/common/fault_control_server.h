@@ -10,6 +10,7 @@
 struct event_base;
 struct evhttp;
 struct evhttp_request;
+struct event;
 
 namespace CLI {
 class App;
@@ -54,6 +55,10 @@ private:
   HealthCallback health_;
   event_base* base_ = nullptr;
   evhttp* http_ = nullptr;
+  // Activated by stop(): its callback breaks the loop from inside. A bare event_base_loopbreak()
+  // from another thread is lost when the thread has not entered its loop yet (the loop clears the
+  // flag on entry), and then join() waits forever; an activation waits in the queue instead.
+  ::event* stop_event_ = nullptr;
   int port_ = 0;
   std::thread thread_;
 };
