@@ -74,6 +74,9 @@ TEST_F(StreamIdleTimeoutTest, StallAfterHeadersResetsTheStream) {
   EXPECT_TRUE(waitForMetric(proxy_->adminPort(), "bulwark_stream_idle_timeouts_total",
                             {{"route", "all"}, {"action", "reset"}}, [](double v) { return v == 1; },
                             deadlineIn(2s)));
+  // The reset closed the connection while its stream was finishing: bulwark must still be sound
+  // and drain cleanly (this path once freed the stream after its connection manager).
+  EXPECT_EQ(0, proxy_->stop(SIGTERM));
 }
 
 // A body dripped every 100ms for ~1s in total keeps the 200ms idle timer from firing: the
