@@ -21,8 +21,10 @@ MonotonicTime RetryBudget::latest(MonotonicTime now) const {
   if (!started_) {
     started_ = true;
     // A new budget starts with its burst, so the first failures of a quiet upstream can be
-    // retried at once.
+    // retried at once; the burst is an advance on the rate, paid back before the bucket refills,
+    // so from the start the reserve never grants more than max(burst, rate x T).
     reserve_ = reserve_capacity_;
+    reserve_debt_ = reserve_capacity_;
     reserve_refilled_ = latest_;
   }
   return latest_;
@@ -31,12 +33,16 @@ MonotonicTime RetryBudget::latest(MonotonicTime now) const {
 void RetryBudget::refillReserve(MonotonicTime now) const {
   if (reserve_capacity_ == 0 || now <= reserve_refilled_) return;
   const uint64_t rate = options_.min_retries_per_second;
-  // Only the time needed to fill the bucket counts: that keeps elapsed_ns x rate inside 64 bits
-  // (capacity <= 2^32 tokens = 4.3 x 10^18 token-ns).
-  const uint64_t missing = reserve_capacity_ - reserve_;
-  const uint64_t to_full_ns = (missing + rate - 1) / rate;
+  // Only the time needed to repay the advance and fill the bucket counts: that keeps
+  // elapsed_ns x rate inside 64 bits (at most 2 x 2^32 tokens = 8.6 x 10^18 token-ns).
+  const uint64_t needed = reserve_debt_ + (reserve_capacity_ - reserve_);
+  const uint64_t to_full_ns = (needed + rate - 1) / rate;
   const auto elapsed = std::min<uint64_t>(static_cast<uint64_t>((now - reserve_refilled_).count()), to_full_ns);
-  reserve_ = std::min<uint64_t>(reserve_capacity_, reserve_ + elapsed * rate);
+  uint64_t earned = elapsed * rate;
+  const uint64_t repaid = std::min(earned, reserve_debt_);
+  reserve_debt_ -= repaid;
+  earned -= repaid;
+  reserve_ = std::min<uint64_t>(reserve_capacity_, reserve_ + earned);
   reserve_refilled_ = now;
 }
 

@@ -27,11 +27,13 @@ namespace bulwark::policies {
  * hedges (tryWithdraw()); a retry is charged to the ratio first and to the reserve only when the
  * ratio is spent. Why this form: retries never earn budget, so the extra load they add is bounded
  * by the ratio of *client* traffic, not of total traffic, and the reserve keeps low-traffic
- * routes retryable. Over any storm of length T the upstream sees at most
- * (1 + percent/100) * client_requests + min_retries_per_second * T + reserve_burst attempts;
+ * routes retryable. The budget's first burst is an advance on the reserve's rate (repaid before
+ * the bucket refills), so over the first T seconds of a budget the upstream sees at most
+ * (1 + percent/100) * client_requests + max(reserve_burst, min_retries_per_second * T) attempts;
  * with the defaults (20 %, 10/s, burst 3) a 100 %-failing upstream gets at most 1.2x the client
- * rate + 10/s, plus 3 once (tests/unit/policies/retry_budget_test.cc proves it at 1000 req/s for
- * 20 s at every phase of the window).
+ * rate + 10/s. A storm that starts after a quiet spell may add the burst the quiet spell earned
+ * back (3 retries) once. (tests/unit/policies/retry_budget_test.cc proves it at 1000 req/s for
+ * 20 s at every phase of the window.)
  *
  * NOTE: Finagle and Linkerd grant the reserve as a lump of min_retries_per_second * ttl per
  * window. A lump comes back whenever the bucket that spent it expires, so a storm of 20 s over a
@@ -110,6 +112,7 @@ private:
   mutable MonotonicTime latest_{};           // guarded by mu_; latest instant seen
   mutable bool started_ = false;             // guarded by mu_; false until the first call
   mutable uint64_t reserve_ = 0;             // guarded by mu_; tokens x 10^9
+  mutable uint64_t reserve_debt_ = 0;        // guarded by mu_; the starting burst, repaid first
   mutable MonotonicTime reserve_refilled_{};  // guarded by mu_
   std::atomic<uint64_t> exhausted_{0};
 };

@@ -16,17 +16,18 @@ namespace {
 using namespace std::chrono_literals;
 using bulwark::testing::SimulatedTime;
 
-// With no traffic only the reserve is available: reserve_burst tokens, refilled at
-// min_retries_per_second; idle time does not pile up more than the burst.
+// With no traffic only the reserve is available: reserve_burst tokens (the first burst an advance
+// on the rate), refilled at min_retries_per_second; idle time does not pile up more than the burst.
 TEST(RetryBudgetTest, ReserveWithoutTrafficIsARate) {
   SimulatedTime t;
   RetryBudget budget({20.0, 10, 10s, 10, 3});
   EXPECT_EQ(3u, budget.snapshot(t.now()).available);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.tryWithdraw(t.now())) << i;
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
-  t.advance(99ms);
+  // The starting burst was an advance on the rate: 300 ms repay it, then 100 ms earn a token.
+  t.advance(399ms);
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
-  t.advance(1ms);  // 100 ms at 10/s: one token
+  t.advance(1ms);
   EXPECT_TRUE(budget.tryWithdraw(t.now()));
   t.advance(10s);  // idle time does not pile up: still the burst
   EXPECT_EQ(3u, budget.snapshot(t.now()).available);
