@@ -33,6 +33,15 @@ policies::lb::LbConfig lbConfigFor(const config::UpstreamSpec& spec) {
 
 namespace {
 
+/** One more on `counter` unless it is at `max` already; exact under concurrency (Envoy's limits). */
+bool tryIncrementBelow(std::atomic<uint64_t>& counter, uint64_t max) {
+  uint64_t current = counter.load(std::memory_order_relaxed);
+  while (current < max) {
+    if (counter.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
 policies::lb::LoadBalancerConstSharedPtr buildBalancer(const config::UpstreamSpec& spec,
                                                        const policies::lb::LbConfig& config,
                                                        const HostSetConstSharedPtr& hosts) {
@@ -235,13 +244,7 @@ void Upstream::activate() {
 }
 
 bool Upstream::tryAcquireConnection() {
-  uint64_t max = spec_.connection_pool.max_connections;
-  uint64_t current = connections_active_.load(std::memory_order_relaxed);
-  while (current < max) {
-    if (connections_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) {
-      return true;
-    }
-  }
+  if (tryIncrementBelow(connections_active_, spec_.connection_pool.max_connections)) return true;
   countOverflow(OverflowLimit::Connections);
   return false;
 }
@@ -249,13 +252,7 @@ bool Upstream::tryAcquireConnection() {
 void Upstream::releaseConnection() { connections_active_.fetch_sub(1, std::memory_order_acq_rel); }
 
 bool Upstream::tryAcquirePending() {
-  uint64_t max = spec_.connection_pool.max_pending_requests;
-  uint64_t current = pending_active_.load(std::memory_order_relaxed);
-  while (current < max) {
-    if (pending_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) {
-      return true;
-    }
-  }
+  if (tryIncrementBelow(pending_active_, spec_.connection_pool.max_pending_requests)) return true;
   countOverflow(OverflowLimit::Pending);
   return false;
 }
@@ -268,26 +265,17 @@ void Upstream::countOverflow(OverflowLimit limit) {
 }
 
 RetryPermitPtr Upstream::tryAcquireRetry() {
-  uint64_t max = spec_.connection_pool.max_retries;
-  uint64_t current = retries_active_.load(std::memory_order_relaxed);
-  while (current < max) {
-    if (retries_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) {
-      return std::make_unique<RetryPermit>(retries_active_);
-    }
+  if (tryIncrementBelow(retries_active_, spec_.connection_pool.max_retries)) {
+    return std::make_unique<RetryPermit>(retries_active_);
   }
   countOverflow(OverflowLimit::Retries);
   return nullptr;
 }
 
 std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chrono::steady_clock::time_point now) {
-  uint64_t max = spec_.connection_pool.max_requests;
-  uint64_t current = attempts_active_.load(std::memory_order_relaxed);
-  while (true) {
-    if (current >= max) {
-      countOverflow(OverflowLimit::Requests);
-      return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
-    }
-    if (attempts_active_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) break;
+  if (!tryIncrementBelow(attempts_active_, spec_.connection_pool.max_requests)) {
+    countOverflow(OverflowLimit::Requests);
+    return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
   }
   auto permit = std::make_unique<UpstreamAttemptPermit>(attempts_active_, *this, now);
   if (breaker_) {
