@@ -3,14 +3,14 @@
 // Small helpers shared by the built-in filters (rate_limit, load_shed, bulkhead): where they
 // read time, how they turn a peer address into a key, and the fixed parts of their rejections.
 
+#include <functional>
+#include <string>
+#include <string_view>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-
-#include <functional>
-#include <string>
-#include <string_view>
 
 #include "policies/time.h"
 #include "proxy/http/filter.h"

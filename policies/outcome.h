@@ -50,14 +50,14 @@ GrpcStatus grpcStatusFromHttp(uint32_t http_status);
 
 /** What went wrong locally when no complete response arrived. */
 enum class LocalFailure : uint8_t {
-  None,             // a response (status line / HEADERS) arrived
-  ConnectFailure,   // TCP connect refused/unreachable, TLS handshake failed
-  ConnectTimeout,   // connect did not complete within connectTimeout
-  Reset,            // connection closed or stream reset before a complete response
-  RefusedStream,    // HTTP/2 RST_STREAM(REFUSED_STREAM): the server did not process it
-  GoAway,           // stream above a GOAWAY's last-stream-id: never processed
-  PerTryTimeout,    // no response headers within the per-try timeout
-  ProtocolError,    // malformed response (bad status line, invalid HEADERS)
+  None,            // a response (status line / HEADERS) arrived
+  ConnectFailure,  // TCP connect refused/unreachable, TLS handshake failed
+  ConnectTimeout,  // connect did not complete within connectTimeout
+  Reset,           // connection closed or stream reset before a complete response
+  RefusedStream,   // HTTP/2 RST_STREAM(REFUSED_STREAM): the server did not process it
+  GoAway,          // stream above a GOAWAY's last-stream-id: never processed
+  PerTryTimeout,   // no response headers within the per-try timeout
+  ProtocolError,   // malformed response (bad status line, invalid HEADERS)
 };
 
 /**
@@ -79,14 +79,14 @@ struct AttemptResult {
 
 /** The one classification of an attempt result. */
 enum class Outcome : uint8_t {
-  Success,                 // 1xx-3xx, or gRPC OK
-  Http4xx,                 // a 4xx answer (the caller's fault; never a host failure)
-  Http5xx,                 // 5xx other than 502/503/504
-  GatewayError,            // 502, 503, 504
+  Success,       // 1xx-3xx, or gRPC OK
+  Http4xx,       // a 4xx answer (the caller's fault; never a host failure)
+  Http5xx,       // 5xx other than 502/503/504
+  GatewayError,  // 502, 503, 504
   ConnectFailure,
   ConnectTimeout,
-  ResetBeforeRequest,      // reset/close before any request byte reached the host
-  Reset,                   // reset/close after the request was (partly) sent
+  ResetBeforeRequest,  // reset/close before any request byte reached the host
+  Reset,               // reset/close after the request was (partly) sent
   RefusedStream,
   GoAwayBeforeProcessing,
   PerTryTimeout,
@@ -96,8 +96,8 @@ enum class Outcome : uint8_t {
   GrpcInternal,
   GrpcResourceExhausted,
   GrpcUnavailable,
-  GrpcServerError,         // UNKNOWN, DATA_LOSS: server-side faults without a retry token
-  GrpcClientError,         // INVALID_ARGUMENT, NOT_FOUND, ... : the caller's fault, like 4xx
+  GrpcServerError,  // UNKNOWN, DATA_LOSS: server-side faults without a retry token
+  GrpcClientError,  // INVALID_ARGUMENT, NOT_FOUND, ... : the caller's fault, like 4xx
 };
 
 /**

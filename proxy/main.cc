@@ -1,10 +1,9 @@
 // Only main(): parse flags, set up threading for libevent, run the server.
-#include <event2/thread.h>
-
 #include <csignal>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <event2/thread.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -17,8 +16,8 @@
 
 namespace {
 
-int runProxy(const std::string& config_path, const std::string& concurrency, const std::string& log_level,
-             const std::string& admin_address) {
+int runProxy(const std::string& config_path, const std::string& concurrency,
+             const std::string& log_level, const std::string& admin_address) {
   auto level = spdlog::level::from_str(log_level == "warning" ? "warn" : log_level);
   spdlog::set_default_logger(spdlog::stderr_color_mt("bulwark"));
   spdlog::set_level(level);
@@ -30,24 +29,33 @@ int runProxy(const std::string& config_path, const std::string& concurrency, con
     std::cerr << d.format() << "\n";
     has_error = has_error || !d.warning;
   }
-  if (loaded.unreadable) return 2;
-  if (has_error || !loaded.config) return 1;
+  if (loaded.unreadable) {
+    return 2;
+  }
+  if (has_error || !loaded.config) {
+    return 1;
+  }
 
   bulwark::server::ServerOptions options;
   options.config_path = config_path;
   if (!concurrency.empty() && concurrency != "auto") {
     try {
       int n = std::stoi(concurrency);
-      if (n < 1) throw std::invalid_argument("concurrency");
+      if (n < 1) {
+        throw std::invalid_argument("concurrency");
+      }
       options.concurrency = n;
     } catch (const std::exception&) {
-      std::cerr << "bulwark: --concurrency must be \"auto\" or a positive integer, got \"" << concurrency << "\"\n";
+      std::cerr << "bulwark: --concurrency must be \"auto\" or a positive integer, got \""
+                << concurrency << "\"\n";
       return 2;
     }
   } else if (concurrency == "auto") {
     options.concurrency = 0;
   }
-  if (!admin_address.empty()) options.admin_address = admin_address;
+  if (!admin_address.empty()) {
+    options.admin_address = admin_address;
+  }
 
   // SIGPIPE would kill the process on a write to a closed socket; errors are handled instead.
   std::signal(SIGPIPE, SIG_IGN);
@@ -74,21 +82,31 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string admin_address;
   auto* run = app.add_subcommand("run", "Serve traffic with a config file");
-  run->add_option("-c,--config", config_path, "Config file (YAML)")->required()->envname("BULWARK_CONFIG");
-  run->add_option("--concurrency", concurrency, "Workers: auto or N")->envname("BULWARK_CONCURRENCY");
+  run->add_option("-c,--config", config_path, "Config file (YAML)")
+      ->required()
+      ->envname("BULWARK_CONFIG");
+  run->add_option("--concurrency", concurrency, "Workers: auto or N")
+      ->envname("BULWARK_CONCURRENCY");
   run->add_option("-l,--log-level", log_level, "trace|debug|info|warn|error|critical|off")
       ->envname("BULWARK_LOG_LEVEL")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
-  run->add_option("--admin-address", admin_address, "Admin listener address")->envname("BULWARK_ADMIN_ADDRESS");
+      ->check(
+          CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
+  run->add_option("--admin-address", admin_address, "Admin listener address")
+      ->envname("BULWARK_ADMIN_ADDRESS");
   std::string mode = "serve";
-  run->add_option("--mode", mode, "serve|validate (validate = check)")->check(CLI::IsMember({"serve", "validate"}));
+  run->add_option("--mode", mode, "serve|validate (validate = check)")
+      ->check(CLI::IsMember({"serve", "validate"}));
 
   std::string check_path;
   bool print_effective = false;
   std::string output = "text";
-  auto* check = app.add_subcommand("check", "Validate a config file and exit (0 valid, 1 invalid, 2 unreadable)");
-  check->add_option("-c,--config", check_path, "Config file (YAML)")->required()->envname("BULWARK_CONFIG");
-  check->add_flag("--print-effective", print_effective, "Print the config with defaults and inheritance resolved");
+  auto* check = app.add_subcommand(
+      "check", "Validate a config file and exit (0 valid, 1 invalid, 2 unreadable)");
+  check->add_option("-c,--config", check_path, "Config file (YAML)")
+      ->required()
+      ->envname("BULWARK_CONFIG");
+  check->add_flag("--print-effective", print_effective,
+                  "Print the config with defaults and inheritance resolved");
   check->add_option("--output", output, "text|json")->check(CLI::IsMember({"text", "json"}));
 
   bool version_json = false;
@@ -103,11 +121,13 @@ int main(int argc, char** argv) {
   }
 
   if (*check) {
-    return bulwark::config::runCheck(check_path, print_effective, output == "json", std::cout, std::cerr);
+    return bulwark::config::runCheck(check_path, print_effective, output == "json", std::cout,
+                                     std::cerr);
   }
   if (*version) {
     if (version_json) {
-      std::cout << nlohmann::json{{"version", bulwark::kVersion}, {"compiler", __VERSION__}}.dump() << "\n";
+      std::cout << nlohmann::json{{"version", bulwark::kVersion}, {"compiler", __VERSION__}}.dump()
+                << "\n";
     } else {
       std::cout << "bulwark " << bulwark::kVersion << "\n";
     }

@@ -1,9 +1,6 @@
 #include "bench/loadgen/connection.h"
 
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 #include <fcntl.h>
-#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
@@ -12,6 +9,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fmt/format.h>
 
 namespace bulwark::bench {
 namespace {
@@ -23,13 +24,15 @@ std::string lower(std::string s) {
 
 bool hasHeader(const HeaderList& headers, std::string_view name) {
   return std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
-    return h.first.size() == name.size() && strncasecmp(h.first.data(), name.data(), name.size()) == 0;
+    return h.first.size() == name.size() &&
+           strncasecmp(h.first.data(), name.data(), name.size()) == 0;
   });
 }
 
 bool isConnectionSpecific(const std::string& lower_name) {
-  return lower_name == "connection" || lower_name == "keep-alive" || lower_name == "proxy-connection" ||
-         lower_name == "transfer-encoding" || lower_name == "upgrade" || lower_name == "host";
+  return lower_name == "connection" || lower_name == "keep-alive" ||
+         lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
+         lower_name == "upgrade" || lower_name == "host";
 }
 
 std::string grpcFrame(std::string_view message) {
@@ -47,10 +50,11 @@ std::string grpcFrame(std::string_view message) {
 
 }  // namespace
 
-PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target, LoadProtocol protocol) {
+PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target,
+                               LoadProtocol protocol) {
   PreparedRequest p;
-  p.idempotent = t.method == "GET" || t.method == "HEAD" || t.method == "OPTIONS" || t.method == "PUT" ||
-                 t.method == "DELETE" || t.method == "TRACE";
+  p.idempotent = t.method == "GET" || t.method == "HEAD" || t.method == "OPTIONS" ||
+                 t.method == "PUT" || t.method == "DELETE" || t.method == "TRACE";
   if (protocol == LoadProtocol::Http1) {
     p.head = t.method == "HEAD";
     std::string out = fmt::format("{} {} HTTP/1.1\r\n", t.method, t.path);
@@ -79,7 +83,8 @@ PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& ta
     }
   }
   const std::string path = p.grpc && !t.grpc_method.empty() ? t.grpc_method : t.path;
-  p.h2_headers = {{":method", t.method}, {":scheme", "http"}, {":authority", authority}, {":path", path}};
+  p.h2_headers = {
+      {":method", t.method}, {":scheme", "http"}, {":authority", authority}, {":path", path}};
   if (p.grpc) {
     if (!hasHeader(t.headers, "content-type")) {
       p.h2_headers.emplace_back("content-type", "application/grpc");
@@ -103,8 +108,8 @@ PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& ta
   return p;
 }
 
-ClientConnection::ClientConnection(event_base* base, const sockaddr_storage& address, socklen_t address_len,
-                                   ConnectionOwner& owner, size_t target)
+ClientConnection::ClientConnection(event_base* base, const sockaddr_storage& address,
+                                   socklen_t address_len, ConnectionOwner& owner, size_t target)
     : base_(base), address_(address), address_len_(address_len), owner_(owner), target_(target) {
   deliver_ev_ = event_new(base_, -1, 0, &ClientConnection::onDeliverEvent, this);
 }

@@ -59,7 +59,8 @@ struct PreparedRequest {
   bool grpc = false;
 };
 
-PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target, LoadProtocol protocol);
+PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target,
+                               LoadProtocol protocol);
 
 /** What a connection reports to the generator. Thread: the generator's loop. */
 class ConnectionOwner {

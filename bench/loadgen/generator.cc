@@ -1,7 +1,5 @@
 #include "bench/loadgen/generator.h"
 
-#include <event2/event.h>
-#include <fmt/format.h>
 #include <netdb.h>
 #include <signal.h>
 
@@ -16,6 +14,9 @@
 #include <latch>
 #include <random>
 #include <thread>
+
+#include <event2/event.h>
+#include <fmt/format.h>
 
 #include "bench/loadgen/connection.h"
 #include "bench/loadgen/http1_connection.h"
@@ -47,7 +48,8 @@ Result<Resolved> resolve(const TargetAddress& target) {
 }
 
 timeval toTimeval(Clock::duration d) {
-  const auto us = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  const auto us =
+      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
   return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
 }
 
@@ -127,7 +129,8 @@ public:
     for (auto& t : targets_) {
       t.connections.clear();
     }
-    for (event* e : {send_ev_, sweep_ev_, progress_ev_, poll_ev_, stop_ev_, sigint_ev_, sigterm_ev_}) {
+    for (event* e :
+         {send_ev_, sweep_ev_, progress_ev_, poll_ev_, stop_ev_, sigint_ev_, sigterm_ev_}) {
       if (e != nullptr) {
         event_free(e);
       }
@@ -154,7 +157,8 @@ public:
     }
   }
   void onFinished(PendingRequest& request, const Outcome& outcome) override {
-    if (outcome.unprocessed && request.retries < kMaxUnprocessedRetries && !stopped_ && !request.done) {
+    if (outcome.unprocessed && request.retries < kMaxUnprocessedRetries && !stopped_ &&
+        !request.done) {
       ++request.retries;
       ++report_.unprocessed_retries;
       dispatch(request);
@@ -242,7 +246,8 @@ Status LoadGenerator::Engine::setUp() {
     return Status::error("event_base_new failed");
   }
   send_ev_ = evtimer_new(
-      base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSendTimer(); }, this);
+      base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSendTimer(); },
+      this);
   sweep_ev_ = evtimer_new(
       base_, [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->onSweep(); }, this);
   progress_ev_ = event_new(
@@ -259,10 +264,14 @@ Status LoadGenerator::Engine::setUp() {
       this);
   stop_ev_ = evtimer_new(
       base_,
-      [](evutil_socket_t, short, void* arg) { event_base_loopbreak(static_cast<Engine*>(arg)->base_); },
+      [](evutil_socket_t, short, void* arg) {
+        event_base_loopbreak(static_cast<Engine*>(arg)->base_);
+      },
       this);
   if (control_.handle_signals && share_.index == 0) {
-    auto on_signal = [](evutil_socket_t, short, void* arg) { static_cast<Engine*>(arg)->stop(true); };
+    auto on_signal = [](evutil_socket_t, short, void* arg) {
+      static_cast<Engine*>(arg)->stop(true);
+    };
     sigint_ev_ = evsignal_new(base_, SIGINT, on_signal, this);
     sigterm_ev_ = evsignal_new(base_, SIGTERM, on_signal, this);
     evsignal_add(sigint_ev_, nullptr);
@@ -279,12 +288,12 @@ Status LoadGenerator::Engine::setUp() {
     for (const auto& r : options_.requests) {
       target.prepared.push_back(prepareRequest(r, address, options_.protocol));
     }
-    const size_t connections =
-        options_.connections / share_.count + (share_.index < options_.connections % share_.count ? 1 : 0);
+    const size_t connections = options_.connections / share_.count +
+                               (share_.index < options_.connections % share_.count ? 1 : 0);
     for (size_t c = 0; c < connections; ++c) {
       if (options_.protocol == LoadProtocol::Http1) {
-        target.connections.push_back(
-            std::make_unique<Http1Connection>(base_, resolved->address, resolved->length, *this, i));
+        target.connections.push_back(std::make_unique<Http1Connection>(base_, resolved->address,
+                                                                       resolved->length, *this, i));
       } else {
         target.connections.push_back(std::make_unique<Http2Connection>(
             base_, resolved->address, resolved->length, *this, i, options_.max_streams));
@@ -358,8 +367,8 @@ Report LoadGenerator::Engine::execute(Clock::time_point start, int64_t start_uni
   const auto end = report_.interrupted ? Clock::now() : last_answer_;
   report_.elapsed_s = std::chrono::duration<double>(end - start_).count();
   if (report_.interrupted) {
-    report_.duration_s =
-        std::min(report_.elapsed_s, std::chrono::duration<double>(schedule_.totalDuration()).count());
+    report_.duration_s = std::min(report_.elapsed_s,
+                                  std::chrono::duration<double>(schedule_.totalDuration()).count());
     // Seconds never reached would read as a collapse to zero in plots.
     report_.timeline.resize(
         std::min(report_.timeline.size(), static_cast<size_t>(std::ceil(report_.duration_s))));
@@ -407,7 +416,8 @@ void LoadGenerator::Engine::issue(const Arrival& arrival, Clock::time_point now)
   r.target = static_cast<size_t>(arrival.sequence % targets_.size());
   r.phase = arrival.phase;
   r.request = options_.requests.size() == 1 ? 0 : pick_request_(rng_);
-  r.second = static_cast<size_t>(std::chrono::duration_cast<std::chrono::seconds>(arrival.at).count());
+  r.second =
+      static_cast<size_t>(std::chrono::duration_cast<std::chrono::seconds>(arrival.at).count());
   r.intended = start_ + std::chrono::duration_cast<Clock::duration>(arrival.at);
   r.deadline = r.intended + std::chrono::duration_cast<Clock::duration>(options_.timeout);
   max_lag_ = std::max(max_lag_, now - r.intended);
@@ -554,7 +564,8 @@ void LoadGenerator::Engine::onProgress() {
   // Counts of every thread; p99 of this thread's share (a sample of the whole with --threads).
   const auto& s = *share_.shared;
   std::cerr << fmt::format("t={}s sent={} ok={} err={} p99={}ms\n", progress_tick_, s.sent.load(),
-                           s.ok.load(), s.errors.load(), roundMs(progress_latency_.percentileUs(99)));
+                           s.ok.load(), s.errors.load(),
+                           roundMs(progress_latency_.percentileUs(99)));
   progress_latency_.reset();
 }
 
@@ -595,7 +606,8 @@ Result<Report> LoadGenerator::run() {
   }
   std::vector<std::unique_ptr<Engine>> engines;
   for (size_t i = 0; i < threads; ++i) {
-    engines.push_back(std::make_unique<Engine>(options_, control_, ThreadShare{i, threads, &shared}));
+    engines.push_back(
+        std::make_unique<Engine>(options_, control_, ThreadShare{i, threads, &shared}));
   }
   auto now_unix_ms = [] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -103,13 +103,14 @@ double LatencyHistogram::percentileUs(double p) const {
     return 0.0;
   }
   p = std::clamp(p, 0.0, 100.0);
-  const auto rank =
-      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_) - 1e-9)));
+  const auto rank = std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::ceil(p / 100.0 * static_cast<double>(count_) - 1e-9)));
   uint64_t seen = 0;
   for (size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];
     if (seen >= rank) {
-      const double mid = (static_cast<double>(bucketLow(i)) + static_cast<double>(bucketHigh(i))) / 2.0;
+      const double mid =
+          (static_cast<double>(bucketLow(i)) + static_cast<double>(bucketHigh(i))) / 2.0;
       return std::clamp(mid, static_cast<double>(min_us_), static_cast<double>(max_us_));
     }
   }

@@ -1,9 +1,10 @@
 #include "bench/loadgen/http1_connection.h"
 
+#include <strings.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <strings.h>
 
 namespace bulwark::bench {
 namespace {
@@ -119,7 +120,8 @@ void Http1Connection::onEvent(bufferevent* /*bev*/, short what, void* arg) {
     c.current_ = nullptr;
     c.complete(*request, httpOutcome(c.status_, c.degraded_));
   }
-  if (c.current_ != nullptr && c.current_bytes_ == 0 && c.answers_on_socket_ > 0 && c.current_idempotent_) {
+  if (c.current_ != nullptr && c.current_bytes_ == 0 && c.answers_on_socket_ > 0 &&
+      c.current_idempotent_) {
     // The server closed a reused idle connection as the request went out (keep-alive race).
     PendingRequest* request = c.current_;
     c.current_ = nullptr;
@@ -144,7 +146,8 @@ void Http1Connection::readAvailable() {
   evbuffer* input = bufferevent_get_input(bev_);
   while (evbuffer_get_length(input) > 0 && bev_ != nullptr) {
     const auto length = static_cast<size_t>(evbuffer_get_contiguous_space(input));
-    const char* data = reinterpret_cast<const char*>(evbuffer_pullup(input, static_cast<ev_ssize_t>(length)));
+    const char* data =
+        reinterpret_cast<const char*>(evbuffer_pullup(input, static_cast<ev_ssize_t>(length)));
     if (current_ == nullptr) {
       // Bytes nobody asked for (or the tail of a cancelled answer): the stream is unusable.
       teardown(nullptr);

@@ -1,8 +1,8 @@
 #pragma once
 
-#include <llhttp.h>
-
 #include <string>
+
+#include <llhttp.h>
 
 #include "bench/loadgen/connection.h"
 

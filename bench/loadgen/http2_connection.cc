@@ -1,8 +1,5 @@
 #include "bench/loadgen/http2_connection.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -10,6 +7,10 @@
 #include <cstring>
 #include <string_view>
 #include <vector>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 
 namespace bulwark::bench {
 namespace {
@@ -31,8 +32,9 @@ std::optional<int> parseInt(std::string_view s) {
 
 }  // namespace
 
-Http2Connection::Http2Connection(event_base* base, const sockaddr_storage& address, socklen_t address_len,
-                                 ConnectionOwner& owner, size_t target, size_t max_streams)
+Http2Connection::Http2Connection(event_base* base, const sockaddr_storage& address,
+                                 socklen_t address_len, ConnectionOwner& owner, size_t target,
+                                 size_t max_streams)
     : ClientConnection(base, address, address_len, owner, target), max_streams_(max_streams) {}
 
 Http2Connection::~Http2Connection() { shutdown(); }
@@ -43,8 +45,8 @@ bool Http2Connection::hasCapacity() const {
   }
   size_t limit = max_streams_;
   if (session_ != nullptr) {
-    limit = std::min<size_t>(
-        limit, nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
+    limit = std::min<size_t>(limit, nghttp2_session_get_remote_settings(
+                                        session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS));
   }
   return streams_.size() < limit;
 }
@@ -64,7 +66,8 @@ bool Http2Connection::open() {
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &Http2Connection::onHeader);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &Http2Connection::onFrameRecv);
-  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Http2Connection::onStreamClose);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks,
+                                                         &Http2Connection::onStreamClose);
   const int rv = nghttp2_session_client_new(&session_, callbacks, this);
   nghttp2_session_callbacks_del(callbacks);
   if (rv != 0) {
@@ -98,8 +101,8 @@ void Http2Connection::send(PendingRequest& request, const PreparedRequest& prepa
   nva.reserve(prepared.h2_headers.size());
   for (const auto& [name, value] : prepared.h2_headers) {
     nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-                   NGHTTP2_NV_FLAG_NONE});
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                   value.size(), NGHTTP2_NV_FLAG_NONE});
   }
   nghttp2_data_provider provider{};
   nghttp2_data_provider* body = nullptr;
@@ -109,7 +112,8 @@ void Http2Connection::send(PendingRequest& request, const PreparedRequest& prepa
     provider.read_callback = &Http2Connection::readBody;
     body = &provider;
   }
-  const int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), body, stream.get());
+  const int32_t id =
+      nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), body, stream.get());
   if (id < 0) {
     // Stream ids exhausted or the session is going away: retire this connection.
     draining_ = true;
@@ -248,13 +252,14 @@ bool Http2Connection::receive() {
   return true;
 }
 
-int Http2Connection::onHeader(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
-                              size_t namelen, const uint8_t* value, size_t valuelen, uint8_t /*flags*/,
-                              void* /*user_data*/) {
+int Http2Connection::onHeader(nghttp2_session* session, const nghttp2_frame* frame,
+                              const uint8_t* name, size_t namelen, const uint8_t* value,
+                              size_t valuelen, uint8_t /*flags*/, void* /*user_data*/) {
   if (frame->hd.type != NGHTTP2_HEADERS) {
     return 0;
   }
-  auto* stream = static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+  auto* stream =
+      static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
   if (stream == nullptr) {
     return 0;
   }
@@ -274,7 +279,8 @@ int Http2Connection::onHeader(nghttp2_session* session, const nghttp2_frame* fra
   return 0;
 }
 
-int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame,
+                                 void* user_data) {
   auto& c = *static_cast<Http2Connection*>(user_data);
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     c.draining_ = true;
@@ -282,7 +288,8 @@ int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* 
   }
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
-    auto* stream = static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+    auto* stream =
+        static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
     if (stream != nullptr) {
       stream->end_stream = true;
     }
@@ -290,8 +297,8 @@ int Http2Connection::onFrameRecv(nghttp2_session* session, const nghttp2_frame* 
   return 0;
 }
 
-int Http2Connection::onStreamClose(nghttp2_session* /*session*/, int32_t stream_id, uint32_t error_code,
-                                   void* user_data) {
+int Http2Connection::onStreamClose(nghttp2_session* /*session*/, int32_t stream_id,
+                                   uint32_t error_code, void* user_data) {
   auto& c = *static_cast<Http2Connection*>(user_data);
   auto it = c.streams_.find(stream_id);
   if (it == c.streams_.end()) {

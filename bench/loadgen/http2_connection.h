@@ -1,11 +1,11 @@
 #pragma once
 
-#include <nghttp2/nghttp2.h>
-
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include <nghttp2/nghttp2.h>
 
 #include "bench/loadgen/connection.h"
 
@@ -46,9 +46,11 @@ private:
   static void onRead(bufferevent* bev, void* arg);
   static void onEvent(bufferevent* bev, short what, void* arg);
   static int onHeader(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name,
-                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags, void* user_data);
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
+                      void* user_data);
   static int onFrameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* user_data);
-  static int onStreamClose(nghttp2_session* session, int32_t stream_id, uint32_t error_code, void* user_data);
+  static int onStreamClose(nghttp2_session* session, int32_t stream_id, uint32_t error_code,
+                           void* user_data);
   static ssize_t readBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
                           uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
 

@@ -1,14 +1,15 @@
 #include "bench/loadgen/options.h"
 
-#include <fmt/format.h>
 #include <strings.h>
 
-#include <CLI/CLI.hpp>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace bulwark::bench {
 namespace {
@@ -42,12 +43,9 @@ Result<std::pair<std::string, std::string>> parseHeader(const std::string& text)
 
 const char* protocolName(LoadProtocol protocol) {
   switch (protocol) {
-    case LoadProtocol::Http1:
-      return "h1";
-    case LoadProtocol::H2c:
-      return "h2c";
-    case LoadProtocol::Grpc:
-      return "grpc";
+    case LoadProtocol::Http1: return "h1";
+    case LoadProtocol::H2c: return "h2c";
+    case LoadProtocol::Grpc: return "grpc";
   }
   return "h1";
 }
@@ -119,7 +117,8 @@ Result<std::vector<RequestTemplate>> loadRequestsFile(const std::string& path) {
     }
     if (item.contains("weight")) {
       if (!item["weight"].is_number() || item["weight"].get<double>() < 0) {
-        return Status::error(fmt::format("{}: request {}: 'weight' must be a number >= 0", path, i));
+        return Status::error(
+            fmt::format("{}: request {}: 'weight' must be a number >= 0", path, i));
       }
       t.weight = item["weight"].get<double>();
     }
@@ -129,14 +128,16 @@ Result<std::vector<RequestTemplate>> loadRequestsFile(const std::string& path) {
       }
       for (const auto& [name, value] : item["headers"].items()) {
         if (!value.is_string()) {
-          return Status::error(fmt::format("{}: request {}: header '{}' must be a string", path, i, name));
+          return Status::error(
+              fmt::format("{}: request {}: header '{}' must be a string", path, i, name));
         }
         t.headers.emplace_back(name, value.get<std::string>());
       }
     }
     if (item.contains("body_file")) {
       if (item.contains("body")) {
-        return Status::error(fmt::format("{}: request {}: 'body' and 'body_file' both set", path, i));
+        return Status::error(
+            fmt::format("{}: request {}: 'body' and 'body_file' both set", path, i));
       }
       std::string file;
       if (auto s = str("body_file", file); !s) {
@@ -190,12 +191,16 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
   std::string json_out;
   bool quiet = false;
 
-  app.add_option("--target", targets, "HOST:PORT, repeatable (round-robin per request)")->required();
-  app.add_option("--protocol", protocol, "h1|h2c|grpc")->check(CLI::IsMember({"h1", "h2c", "grpc"}));
-  app.add_option("--connections", connections, "connections per target")->check(CLI::Range(1, 100000));
+  app.add_option("--target", targets, "HOST:PORT, repeatable (round-robin per request)")
+      ->required();
+  app.add_option("--protocol", protocol, "h1|h2c|grpc")
+      ->check(CLI::IsMember({"h1", "h2c", "grpc"}));
+  app.add_option("--connections", connections, "connections per target")
+      ->check(CLI::Range(1, 100000));
   app.add_option("--max-streams", max_streams, "h2c/grpc: streams per connection")
       ->check(CLI::Range(1, 100000));
-  auto* phase_opt = app.add_option("--phase", phases, "NAME:RPS:DURATION, RPS may be A-B (ramp); repeatable");
+  auto* phase_opt =
+      app.add_option("--phase", phases, "NAME:RPS:DURATION, RPS may be A-B (ramp); repeatable");
   auto* rate_opt = app.add_option("--rate", rate, "shortcut for one phase 'steady:RATE:DURATION'");
   auto* duration_opt = app.add_option("--duration", duration, "with --rate");
   rate_opt->needs(duration_opt)->excludes(phase_opt);
@@ -207,12 +212,14 @@ CommandLine parseCommandLine(int argc, const char* const* argv) {
   auto* body_file_opt = app.add_option("--body-file", body_file, "request body from a file");
   body_opt->excludes(body_file_opt);
   app.add_option("--grpc-method", grpc_method, "grpc: /pkg.Service/Method");
-  auto* requests_opt = app.add_option("--requests", requests_file, "JSON list of weighted request templates");
+  auto* requests_opt =
+      app.add_option("--requests", requests_file, "JSON list of weighted request templates");
   requests_opt->excludes(body_opt)->excludes(body_file_opt);
   app.add_option("--timeout", timeout, "per request, from its intended send time");
   app.add_option("--max-queue", max_queue, "per target: requests waiting for a connection/stream");
   app.add_option("--seed", seed, "RNG seed (request picks)");
-  app.add_option("--threads", threads, "event-loop threads (arrivals and connections split between them)")
+  app.add_option("--threads", threads,
+                 "event-loop threads (arrivals and connections split between them)")
       ->check(CLI::Range(1, 64));
   app.add_option("--json-out", json_out, "report file ('-' = stdout)");
   app.add_flag("--quiet", quiet, "no per-second progress on stderr");

@@ -1,9 +1,9 @@
 #include "bench/loadgen/schedule.h"
 
-#include <fmt/format.h>
-
 #include <charconv>
 #include <cmath>
+
+#include <fmt/format.h>
 
 namespace bulwark::bench {
 namespace {
@@ -54,7 +54,8 @@ Result<std::chrono::nanoseconds> parseDuration(std::string_view text) {
     double ns;
   };
   // Longest suffixes first so "ms" is not read as "s".
-  static constexpr Unit kUnits[] = {{"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+  static constexpr Unit kUnits[] = {
+      {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
   double scale = 1e9;
   std::string_view number = text;
   for (const auto& unit : kUnits) {

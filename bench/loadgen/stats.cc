@@ -1,8 +1,8 @@
 #include "bench/loadgen/stats.h"
 
-#include <fmt/format.h>
-
 #include <cmath>
+
+#include <fmt/format.h>
 
 namespace bulwark::bench {
 namespace {
@@ -68,11 +68,23 @@ Outcome failedOutcome(const char* kind) {
 }
 
 std::string grpcStatusName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-      "DATA_LOSS", "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   if (code >= 0 && code < static_cast<int>(std::size(kNames))) {
     return kNames[code];
   }
@@ -123,7 +135,8 @@ nlohmann::json Stats::toJson(double duration_s) const {
   j["error_rate"] =
       completed_ == 0
           ? 0.0
-          : std::round(static_cast<double>(errorCount()) / static_cast<double>(completed_) * 1e6) / 1e6;
+          : std::round(static_cast<double>(errorCount()) / static_cast<double>(completed_) * 1e6) /
+                1e6;
   j["achieved_rps"] = duration_s > 0 ? round3(static_cast<double>(answered_) / duration_s) : 0.0;
   j["ok_rps"] = duration_s > 0 ? round3(static_cast<double>(ok_) / duration_s) : 0.0;
   const auto& h = latency_;

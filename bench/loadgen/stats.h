@@ -3,11 +3,12 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bench/loadgen/histogram.h"
 #include "bench/loadgen/schedule.h"

@@ -41,31 +41,45 @@ FaultControlServer::FaultControlServer(FaultInjector& injector, HealthCallback h
     : injector_(injector), health_(std::move(health)) {}
 
 Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(FaultInjector& injector,
-                                                                       int port,
-                                                                       HealthCallback health) {
+                                                                      int port,
+                                                                      HealthCallback health) {
   enableLibeventThreads();
   std::unique_ptr<FaultControlServer> server(new FaultControlServer(injector, std::move(health)));
   server->base_ = event_base_new();
-  if (server->base_ == nullptr) return Status::error("control: event_base_new failed");
+  if (server->base_ == nullptr) {
+    return Status::error("control: event_base_new failed");
+  }
   server->http_ = evhttp_new(server->base_);
-  if (server->http_ == nullptr) return Status::error("control: evhttp_new failed");
+  if (server->http_ == nullptr) {
+    return Status::error("control: evhttp_new failed");
+  }
   evhttp_set_allowed_methods(server->http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
   evhttp_set_gencb(server->http_, &FaultControlServer::onRequest, server.get());
   auto bound = bindLoopback(server->http_, port, nullptr);
-  if (!bound) return Status::error("control: " + bound.error());
+  if (!bound) {
+    return Status::error("control: " + bound.error());
+  }
   server->port_ = *bound;
   event_base* base = server->base_;
   server->stop_event_ = event_new(
-      base, -1, 0, [](evutil_socket_t, short, void* b) { event_base_loopbreak(static_cast<event_base*>(b)); }, base);
-  if (server->stop_event_ == nullptr) return Status::error("control: event_new failed");
+      base, -1, 0,
+      [](evutil_socket_t, short, void* b) { event_base_loopbreak(static_cast<event_base*>(b)); },
+      base);
+  if (server->stop_event_ == nullptr) {
+    return Status::error("control: event_new failed");
+  }
   server->thread_ = std::thread([base] { event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY); });
   return server;
 }
 
 FaultControlServer::~FaultControlServer() {
   stop();
-  if (stop_event_ != nullptr) event_free(stop_event_);
-  if (base_ != nullptr) event_base_free(base_);
+  if (stop_event_ != nullptr) {
+    event_free(stop_event_);
+  }
+  if (base_ != nullptr) {
+    event_base_free(base_);
+  }
 }
 
 void FaultControlServer::stop() {

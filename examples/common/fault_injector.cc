@@ -42,7 +42,9 @@ FaultDecision FaultInjector::decide(const FaultSpec& spec, policies::Random& ran
   d.retry_after = spec.retry_after;
   d.grpc_pushback_ms = spec.grpc_pushback_ms;
   d.slow_body_bytes_per_sec = spec.slow_body_bytes_per_sec;
-  if (spec.inactive()) return d;
+  if (spec.inactive()) {
+    return d;
+  }
   // A rate of exactly 0 never fires and exactly 1 always fires (uniform01() is in [0, 1)).
   auto fires = [&random](double rate) { return rate > 0 && random.uniform01() < rate; };
   if (spec.crash) {
@@ -54,7 +56,8 @@ FaultDecision FaultInjector::decide(const FaultSpec& spec, policies::Random& ran
     return d;
   }
   double latency_ms = spec.latency_fixed_ms + spec.latency_distribution.sampleMs(random);
-  d.extra_latency = std::chrono::microseconds(static_cast<int64_t>(std::llround(latency_ms * 1000)));
+  d.extra_latency =
+      std::chrono::microseconds(static_cast<int64_t>(std::llround(latency_ms * 1000)));
   if (fires(spec.reset_rate)) {
     d.action = FaultDecision::Action::Reset;
   } else if (fires(spec.error_rate)) {

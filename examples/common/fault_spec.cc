@@ -27,10 +27,14 @@ std::vector<std::string> splitColon(const std::string& text) {
 }
 
 std::optional<double> parseNumber(const std::string& text) {
-  if (text.empty()) return std::nullopt;
+  if (text.empty()) {
+    return std::nullopt;
+  }
   char* end = nullptr;
   double value = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isfinite(value)) return std::nullopt;
+  if (end != text.c_str() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
   return value;
 }
 
@@ -45,7 +49,9 @@ bool validRate(double rate) { return rate >= 0 && rate <= 1; }
 // Reads an optional field of `json` into `out` when present; false (with `error`) on a wrong type.
 bool readDouble(const nlohmann::json& json, const char* name, double& out, std::string& error) {
   auto it = json.find(name);
-  if (it == json.end() || it->is_null()) return true;
+  if (it == json.end() || it->is_null()) {
+    return true;
+  }
   if (!it->is_number()) {
     error = std::string(name) + " must be a number";
     return false;
@@ -56,7 +62,9 @@ bool readDouble(const nlohmann::json& json, const char* name, double& out, std::
 
 bool readInt(const nlohmann::json& json, const char* name, int64_t& out, std::string& error) {
   auto it = json.find(name);
-  if (it == json.end() || it->is_null()) return true;
+  if (it == json.end() || it->is_null()) {
+    return true;
+  }
   if (!it->is_number_integer()) {
     error = std::string(name) + " must be an integer";
     return false;
@@ -76,7 +84,9 @@ double sampleStandardNormal(policies::Random& random) {
 
 Result<LatencyDistribution> LatencyDistribution::parse(const std::string& text) {
   LatencyDistribution d;
-  if (text.empty() || text == "none") return d;
+  if (text.empty() || text == "none") {
+    return d;
+  }
   auto parts = splitColon(text);
   const std::string& kind = parts[0];
   std::vector<double> values;
@@ -95,11 +105,15 @@ Result<LatencyDistribution> LatencyDistribution::parse(const std::string& text) 
     return Status::ok();
   };
   if (kind == "exp") {
-    if (auto s = expect(1, "exp:MEAN_MS"); !s) return s;
+    if (auto s = expect(1, "exp:MEAN_MS"); !s) {
+      return s;
+    }
     d.kind = Kind::Exponential;
     d.a = values[0];
   } else if (kind == "uniform") {
-    if (auto s = expect(2, "uniform:MIN_MS:MAX_MS"); !s) return s;
+    if (auto s = expect(2, "uniform:MIN_MS:MAX_MS"); !s) {
+      return s;
+    }
     if (values[0] > values[1]) {
       return Status::error("latency distribution '" + text + "': MIN_MS > MAX_MS");
     }
@@ -107,12 +121,16 @@ Result<LatencyDistribution> LatencyDistribution::parse(const std::string& text) 
     d.a = values[0];
     d.b = values[1];
   } else if (kind == "normal") {
-    if (auto s = expect(2, "normal:MEAN_MS:STDDEV_MS"); !s) return s;
+    if (auto s = expect(2, "normal:MEAN_MS:STDDEV_MS"); !s) {
+      return s;
+    }
     d.kind = Kind::Normal;
     d.a = values[0];
     d.b = values[1];
   } else if (kind == "lognormal") {
-    if (auto s = expect(2, "lognormal:MEDIAN_MS:SIGMA"); !s) return s;
+    if (auto s = expect(2, "lognormal:MEDIAN_MS:SIGMA"); !s) {
+      return s;
+    }
     d.kind = Kind::LogNormal;
     d.a = values[0];
     d.b = values[1];
@@ -125,40 +143,36 @@ Result<LatencyDistribution> LatencyDistribution::parse(const std::string& text) 
 
 std::string LatencyDistribution::toString() const {
   switch (kind) {
-    case Kind::None:
-      return "";
-    case Kind::Exponential:
-      return "exp:" + formatNumber(a);
-    case Kind::Uniform:
-      return "uniform:" + formatNumber(a) + ":" + formatNumber(b);
-    case Kind::Normal:
-      return "normal:" + formatNumber(a) + ":" + formatNumber(b);
-    case Kind::LogNormal:
-      return "lognormal:" + formatNumber(a) + ":" + formatNumber(b);
+    case Kind::None: return "";
+    case Kind::Exponential: return "exp:" + formatNumber(a);
+    case Kind::Uniform: return "uniform:" + formatNumber(a) + ":" + formatNumber(b);
+    case Kind::Normal: return "normal:" + formatNumber(a) + ":" + formatNumber(b);
+    case Kind::LogNormal: return "lognormal:" + formatNumber(a) + ":" + formatNumber(b);
   }
   return "";
 }
 
 double LatencyDistribution::sampleMs(policies::Random& random) const {
   switch (kind) {
-    case Kind::None:
-      return 0;
-    case Kind::Exponential:
-      return -a * std::log(1.0 - random.uniform01());
-    case Kind::Uniform:
-      return a + (b - a) * random.uniform01();
-    case Kind::Normal:
-      return std::max(0.0, a + b * sampleStandardNormal(random));
-    case Kind::LogNormal:
-      return a * std::exp(b * sampleStandardNormal(random));
+    case Kind::None: return 0;
+    case Kind::Exponential: return -a * std::log(1.0 - random.uniform01());
+    case Kind::Uniform: return a + (b - a) * random.uniform01();
+    case Kind::Normal: return std::max(0.0, a + b * sampleStandardNormal(random));
+    case Kind::LogNormal: return a * std::exp(b * sampleStandardNormal(random));
   }
   return 0;
 }
 
 Status FaultSpec::validate() const {
-  if (!validRate(error_rate)) return Status::error("error_rate must be in [0, 1]");
-  if (!validRate(hang_rate)) return Status::error("hang_rate must be in [0, 1]");
-  if (!validRate(reset_rate)) return Status::error("reset_rate must be in [0, 1]");
+  if (!validRate(error_rate)) {
+    return Status::error("error_rate must be in [0, 1]");
+  }
+  if (!validRate(hang_rate)) {
+    return Status::error("hang_rate must be in [0, 1]");
+  }
+  if (!validRate(reset_rate)) {
+    return Status::error("reset_rate must be in [0, 1]");
+  }
   if (error_http_status < 400 || error_http_status > 599) {
     return Status::error("error_http_status must be in [400, 599]");
   }
@@ -176,7 +190,9 @@ Status FaultSpec::validate() const {
   if (!(latency_fixed_ms >= 0) || !std::isfinite(latency_fixed_ms)) {
     return Status::error("latency_fixed_ms must be >= 0");
   }
-  if (slow_body_bytes_per_sec < 0) return Status::error("slow_body_bytes_per_sec must be >= 0");
+  if (slow_body_bytes_per_sec < 0) {
+    return Status::error("slow_body_bytes_per_sec must be >= 0");
+  }
   return Status::ok();
 }
 
@@ -187,16 +203,28 @@ bool FaultSpec::inactive() const {
 }
 
 Result<FaultSpec> FaultSpec::fromJson(const nlohmann::json& json) {
-  static const char* const kFields[] = {
-      "error_rate",         "error_http_status", "error_grpc_code",
-      "retry_after",        "grpc_pushback_ms",  "latency_fixed_ms",
-      "latency_distribution", "hang_rate",       "reset_rate",
-      "slow_body_bytes_per_sec", "crash"};
-  if (!json.is_object()) return Status::error("fault spec must be a JSON object");
+  static const char* const kFields[] = {"error_rate",
+                                        "error_http_status",
+                                        "error_grpc_code",
+                                        "retry_after",
+                                        "grpc_pushback_ms",
+                                        "latency_fixed_ms",
+                                        "latency_distribution",
+                                        "hang_rate",
+                                        "reset_rate",
+                                        "slow_body_bytes_per_sec",
+                                        "crash"};
+  if (!json.is_object()) {
+    return Status::error("fault spec must be a JSON object");
+  }
   for (auto it = json.begin(); it != json.end(); ++it) {
     bool known = false;
-    for (const char* field : kFields) known = known || it.key() == field;
-    if (!known) return Status::error("unknown fault field '" + it.key() + "'");
+    for (const char* field : kFields) {
+      known = known || it.key() == field;
+    }
+    if (!known) {
+      return Status::error("unknown fault field '" + it.key() + "'");
+    }
   }
   FaultSpec spec;
   std::string error;
@@ -232,23 +260,35 @@ Result<FaultSpec> FaultSpec::fromJson(const nlohmann::json& json) {
     }
   }
   if (auto it = json.find("latency_distribution"); it != json.end() && !it->is_null()) {
-    if (!it->is_string()) return Status::error("latency_distribution must be a string");
+    if (!it->is_string()) {
+      return Status::error("latency_distribution must be a string");
+    }
     auto d = LatencyDistribution::parse(it->get<std::string>());
-    if (!d) return d.status();
+    if (!d) {
+      return d.status();
+    }
     spec.latency_distribution = *d;
   }
   if (auto it = json.find("crash"); it != json.end() && !it->is_null()) {
-    if (!it->is_boolean()) return Status::error("crash must be true or false");
+    if (!it->is_boolean()) {
+      return Status::error("crash must be true or false");
+    }
     spec.crash = it->get<bool>();
   }
-  if (auto s = spec.validate(); !s) return s;
+  if (auto s = spec.validate(); !s) {
+    return s;
+  }
   return spec;
 }
 
 Result<FaultSpec> FaultSpec::fromJsonText(const std::string& text) {
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return FaultSpec{};
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return FaultSpec{};
+  }
   auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Status::error("fault spec is not valid JSON");
+  if (json.is_discarded()) {
+    return Status::error("fault spec is not valid JSON");
+  }
   return fromJson(json);
 }
 
@@ -271,8 +311,10 @@ nlohmann::json FaultSpec::toJson() const {
 }
 
 void addFaultFlags(CLI::App& app, FaultSpec& spec) {
-  const char* group = "Fault injection (also settable at run time: POST /_fault on the control port)";
-  app.add_option("--fault-error-rate", spec.error_rate, "fraction of requests answered with an error")
+  const char* group =
+      "Fault injection (also settable at run time: POST /_fault on the control port)";
+  app.add_option("--fault-error-rate", spec.error_rate,
+                 "fraction of requests answered with an error")
       ->check(CLI::Range(0.0, 1.0))
       ->group(group);
   app.add_option("--fault-error-status", spec.error_http_status, "HTTP status of injected errors")
@@ -291,13 +333,16 @@ void addFaultFlags(CLI::App& app, FaultSpec& spec) {
          "grpc-retry-pushback-ms on injected gRPC errors")
       ->check(CLI::NonNegativeNumber)
       ->group(group);
-  app.add_option("--fault-latency-ms", spec.latency_fixed_ms, "fixed latency added to every request")
+  app.add_option("--fault-latency-ms", spec.latency_fixed_ms,
+                 "fixed latency added to every request")
       ->check(CLI::NonNegativeNumber)
       ->group(group);
   app.add_option_function<std::string>(
          "--fault-latency-dist",
          [&spec](const std::string& v) {
-           if (auto d = LatencyDistribution::parse(v)) spec.latency_distribution = *d;
+           if (auto d = LatencyDistribution::parse(v)) {
+             spec.latency_distribution = *d;
+           }
          },
          "random added latency: exp:MEAN_MS | uniform:MIN_MS:MAX_MS | normal:MEAN_MS:STDDEV_MS | "
          "lognormal:MEDIAN_MS:SIGMA")

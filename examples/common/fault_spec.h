@@ -24,9 +24,8 @@ namespace bulwark::examples {
  *   "exp:MEAN"                exponential with the given mean (long tail, like queueing)
  *   "uniform:A:B"             uniform in [A, B]
  *   "normal:MEAN:STDDEV"      normal, negative samples clamped to 0
- *   "lognormal:MEDIAN:SIGMA"  log-normal with the given median and shape (p99 = MEDIAN * e^(2.326 SIGMA))
- * All values are milliseconds (SIGMA is unitless).
- * Thread: value type, any.
+ *   "lognormal:MEDIAN:SIGMA"  log-normal with the given median and shape (p99 = MEDIAN * e^(2.326
+ * SIGMA)) All values are milliseconds (SIGMA is unitless). Thread: value type, any.
  */
 struct LatencyDistribution {
   enum class Kind { None, Exponential, Uniform, Normal, LogNormal };

@@ -4,8 +4,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cctype>
+#include <cerrno>
 #include <random>
 #include <vector>
 
@@ -54,12 +54,16 @@ HttpExchange::HttpExchange(HttpServer& server, evhttp_request* req, FaultDecisio
       decision_(std::move(decision)),
       method_(methodName(req)),
       body_(requestBody(req)) {
-  if (!splitUri(req, path_, query_)) path_.clear();
+  if (!splitUri(req, path_, query_)) {
+    path_.clear();
+  }
 }
 
 HttpExchange::~HttpExchange() {
   cancelTimer();
-  if (close_watch_ != nullptr) event_free(close_watch_);
+  if (close_watch_ != nullptr) {
+    event_free(close_watch_);
+  }
 }
 
 std::optional<std::string> HttpExchange::queryParam(const std::string& name) const {
@@ -67,7 +71,9 @@ std::optional<std::string> HttpExchange::queryParam(const std::string& name) con
 }
 
 std::optional<std::string> HttpExchange::header(const char* name) const {
-  if (req_ == nullptr) return std::nullopt;
+  if (req_ == nullptr) {
+    return std::nullopt;
+  }
   return requestHeader(req_, name);
 }
 
@@ -84,7 +90,9 @@ void HttpExchange::cancelTimer() {
 
 void HttpExchange::start() {
   using Action = FaultDecision::Action;
-  if (decision_.action == Action::Crash) crashNow();
+  if (decision_.action == Action::Crash) {
+    crashNow();
+  }
   if (decision_.action == Action::Hang) {
     // Never answered: the client (or bulwark) has to time out. Dropped when the client leaves
     // and on drain.
@@ -109,7 +117,9 @@ void HttpExchange::onHungSocket(int fd, short, void* arg) {
   auto* self = static_cast<HttpExchange*>(arg);
   char byte;
   ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    return;
+  }
   if (n > 0) {
     // The client sent more (a pipelined request); it stays hung, stop watching.
     event_del(self->close_watch_);
@@ -118,7 +128,9 @@ void HttpExchange::onHungSocket(int fd, short, void* arg) {
   // EOF or error: the client is gone. Freeing the connection runs onConnectionClose(), which
   // drops the exchange; keep it alive until this callback returns.
   auto it = self->server_.live_.find(self->evcon_);
-  if (it == self->server_.live_.end()) return;
+  if (it == self->server_.live_.end()) {
+    return;
+  }
   std::shared_ptr<HttpExchange> keep = it->second;
   evhttp_connection_free(self->evcon_);
 }
@@ -134,7 +146,9 @@ void HttpExchange::proceed() {
     HttpResponse response;
     response.status = decision_.http_status;
     response.body = errorBody(decision_.http_status);
-    if (decision_.retry_after) response.headers.emplace_back("Retry-After", *decision_.retry_after);
+    if (decision_.retry_after) {
+      response.headers.emplace_back("Retry-After", *decision_.retry_after);
+    }
     // An injected error is an error, not a reset: answer it whole, at normal speed.
     decision_.action = FaultDecision::Action::None;
     decision_.slow_body_bytes_per_sec = 0;
@@ -143,18 +157,24 @@ void HttpExchange::proceed() {
   }
   // The handler may keep the exchange beyond this call; live_ keeps it alive meanwhile.
   auto it = server_.live_.find(evcon_);
-  if (it == server_.live_.end() || it->second.get() != this) return;
+  if (it == server_.live_.end() || it->second.get() != this) {
+    return;
+  }
   std::shared_ptr<HttpExchange> self = it->second;
   server_.handler_(self);
 }
 
 void HttpExchange::reply(HttpResponse response) {
-  if (!open() || state_ == State::Hung) return;
+  if (!open() || state_ == State::Hung) {
+    return;
+  }
   if (!hasHeader(response.headers, "Content-Type")) {
     response.headers.emplace_back("Content-Type", "application/json");
   }
   response.headers.emplace_back(kReplicaIdHeader, server_.replica_id_);
-  if (server_.draining_) response.headers.emplace_back("Connection", "close");
+  if (server_.draining_) {
+    response.headers.emplace_back("Connection", "close");
+  }
   evhttp_request_set_on_complete_cb(req_, &HttpExchange::onComplete, this);
 
   const bool reset = decision_.action == FaultDecision::Action::Reset;
@@ -194,11 +214,13 @@ void HttpExchange::onSlowBodyTimer(int, short, void* arg) {
 }
 
 void HttpExchange::sendSlowBodyPart() {
-  if (req_ == nullptr) return;
-  const auto per_tick = std::max<int64_t>(
-      1, decision_.slow_body_bytes_per_sec * kSlowBodyTick.count() / 1000);
-  const size_t n = std::min<size_t>(static_cast<size_t>(per_tick),
-                                    pending_body_.size() - pending_offset_);
+  if (req_ == nullptr) {
+    return;
+  }
+  const auto per_tick =
+      std::max<int64_t>(1, decision_.slow_body_bytes_per_sec * kSlowBodyTick.count() / 1000);
+  const size_t n =
+      std::min<size_t>(static_cast<size_t>(per_tick), pending_body_.size() - pending_offset_);
   evbuffer* part = evbuffer_new();
   evbuffer_add(part, pending_body_.data() + pending_offset_, n);
   evhttp_send_reply_chunk(req_, part);
@@ -226,7 +248,9 @@ void HttpExchange::onResetNow(int, short, void* arg) {
 
 void HttpExchange::resetConnection() {
   cancelTimer();
-  if (req_ == nullptr) return;
+  if (req_ == nullptr) {
+    return;
+  }
   // SO_LINGER 0 turns the close into a TCP RST instead of an orderly FIN.
   if (bufferevent* bev = evhttp_connection_get_bufferevent(evcon_)) {
     linger lg{1, 0};
@@ -274,28 +298,37 @@ HttpServer::HttpServer(event_base* base, FaultInjector& faults, HttpServerOption
       random_(options_.seed != 0 ? options_.seed : std::random_device{}()) {}
 
 Result<std::unique_ptr<HttpServer>> HttpServer::create(event_base* base, FaultInjector& faults,
-                                                       HttpServerOptions options,
-                                                       Handler handler) {
+                                                       HttpServerOptions options, Handler handler) {
   std::unique_ptr<HttpServer> server(
       new HttpServer(base, faults, std::move(options), std::move(handler)));
   server->http_ = evhttp_new(base);
-  if (server->http_ == nullptr) return Status::error("evhttp_new failed");
+  if (server->http_ == nullptr) {
+    return Status::error("evhttp_new failed");
+  }
   evhttp_set_allowed_methods(server->http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                                 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
   evhttp_set_max_body_size(server->http_, static_cast<ev_ssize_t>(server->options_.max_body_bytes));
   evhttp_set_gencb(server->http_, &HttpServer::onRequest, server.get());
   auto port = bindLoopback(server->http_, server->options_.port, &server->listener_);
-  if (!port) return port.status();
+  if (!port) {
+    return port.status();
+  }
   server->port_ = *port;
   server->replica_id_ = resolveReplicaId(server->options_.replica_id, server->port_);
   return server;
 }
 
 HttpServer::~HttpServer() {
-  for (auto& [evcon, exchange] : live_) exchange->connectionClosed();
+  for (auto& [evcon, exchange] : live_) {
+    exchange->connectionClosed();
+  }
   live_.clear();
-  if (drain_timer_ != nullptr) event_free(drain_timer_);
-  if (http_ != nullptr) evhttp_free(http_);
+  if (drain_timer_ != nullptr) {
+    event_free(drain_timer_);
+  }
+  if (http_ != nullptr) {
+    evhttp_free(http_);
+  }
 }
 
 size_t HttpServer::inflight() const {
@@ -319,7 +352,9 @@ void HttpServer::handleRequest(evhttp_request* req) {
 void HttpServer::onConnectionClose(evhttp_connection* evcon, void* arg) {
   auto* self = static_cast<HttpServer*>(arg);
   auto it = self->live_.find(evcon);
-  if (it == self->live_.end()) return;
+  if (it == self->live_.end()) {
+    return;
+  }
   std::shared_ptr<HttpExchange> exchange = it->second;
   self->live_.erase(it);
   exchange->connectionClosed();
@@ -328,12 +363,16 @@ void HttpServer::onConnectionClose(evhttp_connection* evcon, void* arg) {
 
 void HttpServer::forget(HttpExchange* exchange) {
   auto it = live_.find(exchange->evcon_);
-  if (it != live_.end() && it->second.get() == exchange) live_.erase(it);
+  if (it != live_.end() && it->second.get() == exchange) {
+    live_.erase(it);
+  }
   maybeFinishDrain();
 }
 
 void HttpServer::drain(std::function<void()> done) {
-  if (draining_) return;
+  if (draining_) {
+    return;
+  }
   draining_ = true;
   drain_done_ = std::move(done);
   if (listener_ != nullptr) {
@@ -342,9 +381,13 @@ void HttpServer::drain(std::function<void()> done) {
   }
   std::vector<evhttp_connection*> hung;
   for (const auto& [evcon, exchange] : live_) {
-    if (exchange->state_ == HttpExchange::State::Hung) hung.push_back(evcon);
+    if (exchange->state_ == HttpExchange::State::Hung) {
+      hung.push_back(evcon);
+    }
   }
-  for (evhttp_connection* evcon : hung) evhttp_connection_free(evcon);  // closecb forgets them
+  for (evhttp_connection* evcon : hung) {
+    evhttp_connection_free(evcon);  // closecb forgets them
+  }
   drain_timer_ = evtimer_new(base_, &HttpServer::onDrainDeadline, this);
   timeval tv = toTimeval(options_.drain_timeout);
   evtimer_add(drain_timer_, &tv);
@@ -361,7 +404,9 @@ void HttpServer::onDrainDeadline(int, short, void* arg) {
 }
 
 void HttpServer::maybeFinishDrain() {
-  if (!draining_ || !drain_done_ || inflight() > 0) return;
+  if (!draining_ || !drain_done_ || inflight() > 0) {
+    return;
+  }
   auto done = std::move(drain_done_);
   drain_done_ = nullptr;
   done();
@@ -378,9 +423,13 @@ struct SignalContext {
 
 void onStopSignal(int, short, void* arg) {
   auto* ctx = static_cast<SignalContext*>(arg);
-  if (ctx->signalled) return;
+  if (ctx->signalled) {
+    return;
+  }
   ctx->signalled = true;
-  if (ctx->on_signal) ctx->on_signal();
+  if (ctx->on_signal) {
+    ctx->on_signal();
+  }
   event_base* base = ctx->base;
   ctx->server->drain([base] { event_base_loopexit(base, nullptr); });
 }

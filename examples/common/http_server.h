@@ -72,11 +72,11 @@ private:
   static void onComplete(evhttp_request* req, void* arg);
   static void onHungSocket(int fd, short what, void* arg);
 
-  void start();               // latency, then error or handler
-  void proceed();             // after the injected latency
+  void start();    // latency, then error or handler
+  void proceed();  // after the injected latency
   void sendSlowBodyPart();
   void resetConnection();
-  void connectionClosed();    // the server saw the connection close
+  void connectionClosed();  // the server saw the connection close
   void cancelTimer();
 
   HttpServer& server_;

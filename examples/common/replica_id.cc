@@ -14,7 +14,9 @@ void addReplicaIdFlag(CLI::App& app, std::string& replica_id) {
 }
 
 std::string resolveReplicaId(const std::string& configured, int port) {
-  if (!configured.empty()) return configured;
+  if (!configured.empty()) {
+    return configured;
+  }
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') {
     return std::string(host) + ":" + std::to_string(port);

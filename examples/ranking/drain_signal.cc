@@ -1,8 +1,8 @@
 #include "examples/ranking/drain_signal.h"
 
-#include <grpcpp/server_context.h>
-
 #include <algorithm>
+
+#include <grpcpp/server_context.h>
 
 namespace bulwark::examples::ranking {
 namespace {

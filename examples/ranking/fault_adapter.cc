@@ -9,21 +9,11 @@ namespace bulwark::examples::ranking {
 CallFault toCallFault(const FaultDecision& decision) {
   CallFault fault;
   switch (decision.action) {
-    case FaultDecision::Action::None:
-      fault.kind = CallFault::Kind::None;
-      break;
-    case FaultDecision::Action::Error:
-      fault.kind = CallFault::Kind::Error;
-      break;
-    case FaultDecision::Action::Hang:
-      fault.kind = CallFault::Kind::Hang;
-      break;
-    case FaultDecision::Action::Reset:
-      fault.kind = CallFault::Kind::Reset;
-      break;
-    case FaultDecision::Action::Crash:
-      fault.kind = CallFault::Kind::Crash;
-      break;
+    case FaultDecision::Action::None: fault.kind = CallFault::Kind::None; break;
+    case FaultDecision::Action::Error: fault.kind = CallFault::Kind::Error; break;
+    case FaultDecision::Action::Hang: fault.kind = CallFault::Kind::Hang; break;
+    case FaultDecision::Action::Reset: fault.kind = CallFault::Kind::Reset; break;
+    case FaultDecision::Action::Crash: fault.kind = CallFault::Kind::Crash; break;
   }
   fault.latency = decision.extra_latency;
   fault.code = static_cast<grpc::StatusCode>(decision.grpc_code);

@@ -20,9 +20,7 @@ std::uint64_t fnv1a(const std::string& s) {
 }
 
 // std::uniform_real_distribution is implementation-defined; derive doubles from raw bits instead.
-double uniform01(std::mt19937_64& rng) {
-  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
-}
+double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 Embedding randomUnitVector(std::mt19937_64& rng) {
   Embedding v{};
@@ -40,9 +38,7 @@ Embedding randomUnitVector(std::mt19937_64& rng) {
 
 }  // namespace
 
-std::vector<std::string> defaultTenants() {
-  return {"tenantA", "tenantB"};
-}
+std::vector<std::string> defaultTenants() { return {"tenantA", "tenantB"}; }
 
 SeededTenant seedTenant(const std::string& tenant_id, const SeedOptions& options) {
   std::mt19937_64 rng(fnv1a(tenant_id));

@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <memory>
 
+#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <CLI/CLI.hpp>
 
 #include "examples/common/fault_control_server.h"
 #include "examples/common/fault_injector.h"
@@ -113,6 +113,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  return run(argc, argv);
-}
+int main(int argc, char** argv) { return run(argc, argv); }

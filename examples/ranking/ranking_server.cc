@@ -58,9 +58,7 @@ Result<std::unique_ptr<RankingServer>> RankingServer::start(ServerOptions option
   return s;
 }
 
-RankingServer::~RankingServer() {
-  shutdown(std::chrono::milliseconds(0));
-}
+RankingServer::~RankingServer() { shutdown(std::chrono::milliseconds(0)); }
 
 void RankingServer::setServing(bool serving) {
   if (auto* health = server_ ? server_->GetHealthCheckService() : nullptr) {

@@ -45,8 +45,7 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
                                                            const CallFault& fault) {
   if (fault.latency.count() > 0) {
     switch (drain_.waitFor(ctx, fault.latency)) {
-      case DrainSignal::WaitResult::Elapsed:
-        break;
+      case DrainSignal::WaitResult::Elapsed: break;
       case DrainSignal::WaitResult::Cancelled:
         return endedEarly(ctx, "call cancelled during injected latency");
       case DrainSignal::WaitResult::Stopping:
@@ -56,8 +55,7 @@ std::optional<grpc::Status> RankingServiceImpl::applyFault(grpc::ServerContext& 
   }
   switch (fault.kind) {
     case CallFault::Kind::None:
-    case CallFault::Kind::Reset:
-      return std::nullopt;
+    case CallFault::Kind::Reset: return std::nullopt;
     case CallFault::Kind::Crash:
       // The crash knob simulates a process dying mid-request: no answer, no cleanup.
       _exit(fault.crash_exit_code);

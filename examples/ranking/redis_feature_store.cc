@@ -1,8 +1,8 @@
 #include "examples/ranking/redis_feature_store.h"
 
-#include <hiredis.h>
-
 #include <cstring>
+
+#include <hiredis.h>
 
 #include "examples/ranking/in_memory_feature_store.h"
 

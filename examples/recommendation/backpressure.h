@@ -40,7 +40,9 @@ public:
   /** One in-flight item finished; returns the next queued item, which now counts as in flight. */
   std::optional<T> finish() {
     if (queue_.empty()) {
-      if (inflight_ > 0) --inflight_;
+      if (inflight_ > 0) {
+        --inflight_;
+      }
       return std::nullopt;
     }
     T next = std::move(queue_.front());
@@ -74,8 +76,11 @@ public:
   bool enabled() const { return rate_ > 0; }
 
   /** @return nullopt when admitted, else the wait until the next token. */
-  std::optional<std::chrono::nanoseconds> tryAcquire(const std::string& tenant, Clock::time_point now) {
-    if (!enabled()) return std::nullopt;
+  std::optional<std::chrono::nanoseconds> tryAcquire(const std::string& tenant,
+                                                     Clock::time_point now) {
+    if (!enabled()) {
+      return std::nullopt;
+    }
     auto [it, inserted] = buckets_.try_emplace(tenant, Bucket{burst_, now});
     Bucket& b = it->second;
     if (!inserted) {

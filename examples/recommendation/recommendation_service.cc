@@ -36,8 +36,12 @@ RecommendationService::~RecommendationService() {
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& worker : workers_) worker.join();
-  for (Job* job : work_) delete job;
+  for (auto& worker : workers_) {
+    worker.join();
+  }
+  for (Job* job : work_) {
+    delete job;
+  }
 }
 
 void RecommendationService::handle(const std::shared_ptr<HttpExchange>& exchange) {
@@ -45,18 +49,22 @@ void RecommendationService::handle(const std::shared_ptr<HttpExchange>& exchange
   const auto method = exchange->method();
   if (path == "/healthz") {
     const bool serving = serving_.load();
-    return exchange->reply(json(serving ? 200 : 503,
-                                {{"status", serving ? "ok" : "not serving"},
-                                 {"inflight", backpressure_.inflight()},
-                                 {"queued", backpressure_.queued()}}));
+    return exchange->reply(json(serving ? 200 : 503, {{"status", serving ? "ok" : "not serving"},
+                                                      {"inflight", backpressure_.inflight()},
+                                                      {"queued", backpressure_.queued()}}));
   }
   const bool similar = path == "/v1/similar";
-  if (path != "/v1/recommend" && !similar) return exchange->reply(error(404, "no route for " + path));
-  if (method != "POST") return exchange->reply(error(405, "use POST", {{"Allow", "POST"}}));
+  if (path != "/v1/recommend" && !similar) {
+    return exchange->reply(error(404, "no route for " + path));
+  }
+  if (method != "POST") {
+    return exchange->reply(error(405, "use POST", {{"Allow", "POST"}}));
+  }
 
   auto tenant = exchange->header("X-Tenant-Id");
   if (!tenant || tenant->empty()) {
-    return exchange->reply(error(401, "X-Tenant-Id is required", {{"WWW-Authenticate", "X-Tenant-Id"}}));
+    return exchange->reply(
+        error(401, "X-Tenant-Id is required", {{"WWW-Authenticate", "X-Tenant-Id"}}));
   }
   auto body = nlohmann::json::parse(exchange->body(), nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
@@ -72,7 +80,9 @@ void RecommendationService::handle(const std::shared_ptr<HttpExchange>& exchange
       return exchange->reply(error(403, "body tenant does not match X-Tenant-Id"));
     }
   }
-  if (!recommender_.hasTenant(*tenant)) return exchange->reply(error(403, "unknown tenant"));
+  if (!recommender_.hasTenant(*tenant)) {
+    return exchange->reply(error(403, "unknown tenant"));
+  }
   const char* id_field = similar ? "item_id" : "user_id";
   auto surface = body.find("surface");
   auto id = body.find(id_field);
@@ -104,14 +114,11 @@ void RecommendationService::handle(const std::shared_ptr<HttpExchange>& exchange
 
 void RecommendationService::admit(std::unique_ptr<Job> job) {
   switch (backpressure_.offer(job)) {
-    case Backpressure<std::unique_ptr<Job>>::Decision::Run:
-      return start(std::move(job));
-    case Backpressure<std::unique_ptr<Job>>::Decision::Queued:
-      return;
+    case Backpressure<std::unique_ptr<Job>>::Decision::Run: return start(std::move(job));
+    case Backpressure<std::unique_ptr<Job>>::Decision::Queued: return;
     case Backpressure<std::unique_ptr<Job>>::Decision::Reject:
-      return job->exchange->reply(
-          error(503, "overloaded: in-flight and queue limits reached",
-                {{"Retry-After", std::to_string(options_.retry_after_s)}}));
+      return job->exchange->reply(error(503, "overloaded: in-flight and queue limits reached",
+                                        {{"Retry-After", std::to_string(options_.retry_after_s)}}));
   }
 }
 
@@ -147,7 +154,9 @@ void RecommendationService::workerLoop() {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !work_.empty(); });
-      if (stopping_) return;
+      if (stopping_) {
+        return;
+      }
       job = work_.front();
       work_.pop_front();
     }
@@ -165,7 +174,9 @@ void RecommendationService::compute(Job& job) const {
     return;
   }
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& item : *items) list.push_back({{"item_id", item.item_id}, {"score", item.score}});
+  for (const auto& item : *items) {
+    list.push_back({{"item_id", item.item_id}, {"score", item.score}});
+  }
   job.response = json(200, {{"tenant", job.tenant},
                             {"surface", job.surface},
                             {job.similar ? "item_id" : "user_id", job.id},
@@ -183,7 +194,9 @@ void RecommendationService::complete(std::unique_ptr<Job> job) {
   job->exchange->reply(std::move(job->response));
   // Hand the slot to the next queued request whose client is still waiting.
   while (auto next = backpressure_.finish()) {
-    if ((*next)->exchange->open()) return start(std::move(*next));
+    if ((*next)->exchange->open()) {
+      return start(std::move(*next));
+    }
   }
 }
 

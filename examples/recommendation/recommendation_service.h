@@ -76,7 +76,7 @@ private:
   void admit(std::unique_ptr<Job> job);
   void start(std::unique_ptr<Job> job);
   void submit(Job* job);
-  void compute(Job& job) const;           // worker thread
+  void compute(Job& job) const;  // worker thread
   static void onFetched(int fd, short what, void* arg);
   static void onComputed(int fd, short what, void* arg);
   void complete(std::unique_ptr<Job> job);

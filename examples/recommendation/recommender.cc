@@ -31,12 +31,16 @@ void randomUnitVector(policies::Random& random, float* out, size_t dimension) {
     norm += static_cast<double>(out[i]) * out[i];
   }
   const auto inv = static_cast<float>(1.0 / std::sqrt(std::max(norm, 1e-12)));
-  for (size_t i = 0; i < dimension; ++i) out[i] *= inv;
+  for (size_t i = 0; i < dimension; ++i) {
+    out[i] *= inv;
+  }
 }
 
 float dot(const float* a, const float* b, size_t n) {
   float sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  for (size_t i = 0; i < n; ++i) {
+    sum += a[i] * b[i];
+  }
   return sum;
 }
 
@@ -72,7 +76,9 @@ std::vector<float> Recommender::queryVector(const std::string& tenant, const std
   randomUnitVector(user_random, user.data(), d);
   policies::SeededRandom surface_random(hashOf(options_.seed, "surface/" + tenant + "/" + surface));
   randomUnitVector(surface_random, bias.data(), d);
-  for (size_t i = 0; i < d; ++i) user[i] += 0.5f * bias[i];
+  for (size_t i = 0; i < d; ++i) {
+    user[i] += 0.5f * bias[i];
+  }
   return user;
 }
 
@@ -87,9 +93,13 @@ std::vector<ScoredItem> Recommender::topK(const Catalog& catalog, const float* q
   };
   std::priority_queue<Entry, std::vector<Entry>, decltype(better)> heap(better);
   for (size_t i = 0; i < catalog.ids.size(); ++i) {
-    if (i == exclude) continue;
+    if (i == exclude) {
+      continue;
+    }
     float score = dot(query, &catalog.embeddings[i * d], d);
-    if (with_popularity) score += catalog.popularity[i];
+    if (with_popularity) {
+      score += catalog.popularity[i];
+    }
     Entry entry{score, i};
     if (heap.size() < k) {
       heap.push(entry);
@@ -113,26 +123,34 @@ bool Recommender::hasItem(const std::string& tenant, const std::string& item_id)
 
 Result<std::vector<ScoredItem>> Recommender::recommend(const std::string& tenant,
                                                        const std::string& surface,
-                                                       const std::string& user_id,
-                                                       size_t k) const {
+                                                       const std::string& user_id, size_t k) const {
   auto it = catalogs_.find(tenant);
-  if (it == catalogs_.end()) return Status::error("unknown tenant " + tenant);
-  if (k == 0 || k > kMaxK) return Status::error("k must be 1..200");
+  if (it == catalogs_.end()) {
+    return Status::error("unknown tenant " + tenant);
+  }
+  if (k == 0 || k > kMaxK) {
+    return Status::error("k must be 1..200");
+  }
   auto query = queryVector(tenant, surface, user_id);
   return topK(it->second, query.data(), k, /*with_popularity=*/true, SIZE_MAX);
 }
 
 Result<std::vector<ScoredItem>> Recommender::similar(const std::string& tenant,
                                                      const std::string& /*surface*/,
-                                                     const std::string& item_id,
-                                                     size_t k) const {
+                                                     const std::string& item_id, size_t k) const {
   auto it = catalogs_.find(tenant);
-  if (it == catalogs_.end()) return Status::error("unknown tenant " + tenant);
-  if (k == 0 || k > kMaxK) return Status::error("k must be 1..200");
+  if (it == catalogs_.end()) {
+    return Status::error("unknown tenant " + tenant);
+  }
+  if (k == 0 || k > kMaxK) {
+    return Status::error("k must be 1..200");
+  }
   const Catalog& catalog = it->second;
   auto item = catalog.index.find(item_id);
   // An item of another tenant is simply not in this catalog.
-  if (item == catalog.index.end()) return Status::error("unknown item " + item_id);
+  if (item == catalog.index.end()) {
+    return Status::error("unknown item " + item_id);
+  }
   const float* query = &catalog.embeddings[item->second * options_.dimension];
   return topK(catalog, query, k, /*with_popularity=*/false, item->second);
 }

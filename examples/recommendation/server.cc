@@ -29,8 +29,9 @@ int run(int argc, char** argv) {
   uint64_t seed = 0;
   std::string tenants = "demo,tenantA,tenantB";
 
-  CLI::App app{"recommendation-server: HTTP/1.1 JSON recommendations example backend "
-               "(after recsys-service)"};
+  CLI::App app{
+      "recommendation-server: HTTP/1.1 JSON recommendations example backend "
+      "(after recsys-service)"};
   app.add_option("--port", server_options.port, "port on 127.0.0.1 (0 = any free port)")
       ->check(CLI::Range(0, 65535));
   ex::addReplicaIdFlag(app, server_options.replica_id);
@@ -72,7 +73,9 @@ int run(int argc, char** argv) {
   model_options.tenants.clear();
   std::stringstream list(tenants);
   for (std::string tenant; std::getline(list, tenant, ',');) {
-    if (!tenant.empty()) model_options.tenants.push_back(tenant);
+    if (!tenant.empty()) {
+      model_options.tenants.push_back(tenant);
+    }
   }
 
   ex::enableLibeventThreads();  // workers hand results back to the loop
@@ -82,9 +85,11 @@ int run(int argc, char** argv) {
   int exit_code = 0;
   {
     rc::RecommendationService service(base.get(), recommender, service_options);
-    auto server = ex::HttpServer::create(
-        base.get(), injector, server_options,
-        [&service](const std::shared_ptr<ex::HttpExchange>& exchange) { service.handle(exchange); });
+    auto server =
+        ex::HttpServer::create(base.get(), injector, server_options,
+                               [&service](const std::shared_ptr<ex::HttpExchange>& exchange) {
+                                 service.handle(exchange);
+                               });
     if (!server) {
       std::fprintf(stderr, "recommendation-server: %s\n", server.error().c_str());
       return 1;
@@ -107,9 +112,10 @@ int run(int argc, char** argv) {
                  model_options.items_per_tenant, service_options.max_inflight,
                  service_options.max_queue);
     ex::printListeningLine((*server)->port());
-    exit_code = ex::runUntilSignal(base.get(), **server,
-                                   [&service] { service.setServing(false); });
-    if (control) control->stop();
+    exit_code = ex::runUntilSignal(base.get(), **server, [&service] { service.setServing(false); });
+    if (control) {
+      control->stop();
+    }
   }
   std::fprintf(stderr, "recommendation-server: drained\n");
   return exit_code;

@@ -21,8 +21,12 @@ double normalQuantile(double p) {
   static constexpr double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
                                  2.445134137142996e+00, 3.754408661907416e+00};
   constexpr double kLow = 0.02425;
-  if (p <= 0) return -INFINITY;
-  if (p >= 1) return INFINITY;
+  if (p <= 0) {
+    return -INFINITY;
+  }
+  if (p >= 1) {
+    return INFINITY;
+  }
   if (p < kLow) {
     double q = std::sqrt(-2 * std::log(p));
     return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
@@ -41,7 +45,9 @@ double normalQuantile(double p) {
 
 Result<LatencyModel> LatencyModel::fit(const std::vector<std::pair<double, double>>& quantiles,
                                        double max_ms) {
-  if (quantiles.size() < 2) return Status::error("latency model: need at least two quantiles");
+  if (quantiles.size() < 2) {
+    return Status::error("latency model: need at least two quantiles");
+  }
   double sz = 0;
   double sy = 0;
   for (const auto& [q, ms] : quantiles) {
@@ -61,9 +67,13 @@ Result<LatencyModel> LatencyModel::fit(const std::vector<std::pair<double, doubl
     sxx += dz * dz;
     sxy += dz * (std::log(ms) - mean_y);
   }
-  if (sxx == 0) return Status::error("latency model: quantiles must differ");
+  if (sxx == 0) {
+    return Status::error("latency model: quantiles must differ");
+  }
   const double sigma = sxy / sxx;
-  if (sigma <= 0) return Status::error("latency model: quantile values must increase");
+  if (sigma <= 0) {
+    return Status::error("latency model: quantile values must increase");
+  }
   return LatencyModel(mean_y - sigma * mean_z, sigma, max_ms);
 }
 
@@ -84,7 +94,9 @@ double LatencyModel::quantileMs(double q) const {
 }
 
 double LatencyModel::sampleMs(policies::Random& random) const {
-  if (scale_ == 0) return 0;
+  if (scale_ == 0) {
+    return 0;
+  }
   return scale_ * std::min(max_ms_, std::exp(mu_ + sigma_ * sampleStandardNormal(random)));
 }
 

@@ -68,9 +68,11 @@ int run(int argc, char** argv) {
   int exit_code = 0;
   {
     tk::TaskService service(base.get(), **store, service_options);
-    auto server = ex::HttpServer::create(
-        base.get(), injector, server_options,
-        [&service](const std::shared_ptr<ex::HttpExchange>& exchange) { service.handle(exchange); });
+    auto server =
+        ex::HttpServer::create(base.get(), injector, server_options,
+                               [&service](const std::shared_ptr<ex::HttpExchange>& exchange) {
+                                 service.handle(exchange);
+                               });
     if (!server) {
       std::fprintf(stderr, "task-server: %s\n", server.error().c_str());
       return 1;
@@ -89,9 +91,10 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "task-server: replica %s, %zu tasks loaded, latency scale %g\n",
                  (*server)->replicaId().c_str(), (*store)->size(), service_options.latency_scale);
     ex::printListeningLine((*server)->port());
-    exit_code = ex::runUntilSignal(base.get(), **server,
-                                   [&service] { service.setServing(false); });
-    if (control) control->stop();
+    exit_code = ex::runUntilSignal(base.get(), **server, [&service] { service.setServing(false); });
+    if (control) {
+      control->stop();
+    }
   }
   std::fprintf(stderr, "task-server: drained\n");
   return exit_code;

@@ -30,7 +30,9 @@ HttpResponse error(int status, const std::string& message, HeaderList headers = 
 
 Result<std::string> parseIdempotencyKey(const std::string& value) {
   std::string key = value;
-  if (key.size() >= 2 && key.front() == '"' && key.back() == '"') key = key.substr(1, key.size() - 2);
+  if (key.size() >= 2 && key.front() == '"' && key.back() == '"') {
+    key = key.substr(1, key.size() - 2);
+  }
   if (key.empty() || key.size() > kMaxKeyLength) {
     return Status::error("Idempotency-Key must have 1 to 255 characters");
   }
@@ -51,8 +53,12 @@ TaskService::TaskService(event_base* base, TaskStore& store, TaskServiceOptions 
 
 TaskService::~TaskService() {
   for (auto& [ptr, execution] : executions_) {
-    if (execution->timer != nullptr) event_free(execution->timer);
-    if (!execution->key.empty()) store_.release(execution->key);
+    if (execution->timer != nullptr) {
+      event_free(execution->timer);
+    }
+    if (!execution->key.empty()) {
+      store_.release(execution->key);
+    }
   }
 }
 
@@ -60,20 +66,28 @@ void TaskService::handle(const std::shared_ptr<HttpExchange>& exchange) {
   const std::string& path = exchange->path();
   const auto method = exchange->method();
   if (path == "/healthz") {
-    if (method != "GET" && method != "HEAD") return exchange->reply(error(405, "use GET"));
+    if (method != "GET" && method != "HEAD") {
+      return exchange->reply(error(405, "use GET"));
+    }
     const bool serving = serving_.load();
     return exchange->reply(json(serving ? 200 : 503, {{"status", serving ? "ok" : "not serving"},
                                                       {"executing", executions_.size()}}));
   }
   if (path == "/v1/tasks") {
-    if (method == "POST") return createTask(exchange);
-    if (method == "GET") return listTasks(exchange);
+    if (method == "POST") {
+      return createTask(exchange);
+    }
+    if (method == "GET") {
+      return listTasks(exchange);
+    }
     return exchange->reply(error(405, "use GET or POST", {{"Allow", "GET, POST"}}));
   }
   static const std::string kPrefix = "/v1/tasks/";
   if (path.compare(0, kPrefix.size(), kPrefix) == 0 && path.size() > kPrefix.size() &&
       path.find('/', kPrefix.size()) == std::string::npos) {
-    if (method != "GET") return exchange->reply(error(405, "use GET", {{"Allow", "GET"}}));
+    if (method != "GET") {
+      return exchange->reply(error(405, "use GET", {{"Allow", "GET"}}));
+    }
     return getTask(exchange, path.substr(kPrefix.size()));
   }
   exchange->reply(error(404, "no route for " + path));
@@ -81,36 +95,41 @@ void TaskService::handle(const std::shared_ptr<HttpExchange>& exchange) {
 
 void TaskService::createTask(const std::shared_ptr<HttpExchange>& exchange) {
   if (executions_.size() >= static_cast<size_t>(options_.max_concurrent)) {
-    return exchange->reply(error(503, "at capacity: " + std::to_string(options_.max_concurrent) +
-                                          " concurrent tasks",
-                                 {{"Retry-After", std::to_string(options_.retry_after_s)}}));
+    return exchange->reply(
+        error(503, "at capacity: " + std::to_string(options_.max_concurrent) + " concurrent tasks",
+              {{"Retry-After", std::to_string(options_.retry_after_s)}}));
   }
   auto input = parseTaskInput(exchange->body());
-  if (!input) return exchange->reply(error(400, input.error()));
+  if (!input) {
+    return exchange->reply(error(400, input.error()));
+  }
 
   std::string key;
   std::string fingerprint;
   if (auto header = exchange->header("Idempotency-Key")) {
     auto parsed = parseIdempotencyKey(*header);
-    if (!parsed) return exchange->reply(error(400, parsed.error()));
+    if (!parsed) {
+      return exchange->reply(error(400, parsed.error()));
+    }
     key = *parsed;
     fingerprint = bodyFingerprint(exchange->body());
     auto claim = store_.claim(key, fingerprint, nowMs());
-    if (!claim) return exchange->reply(error(500, claim.error()));
+    if (!claim) {
+      return exchange->reply(error(500, claim.error()));
+    }
     switch (claim->kind) {
       case TaskStore::Claim::Kind::Replay:
-        return exchange->reply(json(201, claim->original->toJson(),
-                                    {{"Location", "/v1/tasks/" + claim->original->id},
-                                     {"Idempotent-Replayed", "true"}}));
+        return exchange->reply(json(
+            201, claim->original->toJson(),
+            {{"Location", "/v1/tasks/" + claim->original->id}, {"Idempotent-Replayed", "true"}}));
       case TaskStore::Claim::Kind::InProgress:
-        return exchange->reply(
-            error(409, "a request with this Idempotency-Key is still being processed",
-                  {{"Retry-After", std::to_string(options_.retry_after_s)}}));
+        return exchange->reply(error(409,
+                                     "a request with this Idempotency-Key is still being processed",
+                                     {{"Retry-After", std::to_string(options_.retry_after_s)}}));
       case TaskStore::Claim::Kind::Mismatch:
         return exchange->reply(
             error(422, "this Idempotency-Key was used with a different request body"));
-      case TaskStore::Claim::Kind::Proceed:
-        break;
+      case TaskStore::Claim::Kind::Proceed: break;
     }
   }
 
@@ -141,10 +160,11 @@ void TaskService::finish(Execution* execution) {
   // case an Idempotency-Key retry must not repeat.
   auto task = store_.create(execution->input, nowMs(), execution->key, execution->fingerprint);
   if (task) {
-    execution->exchange->reply(
-        json(201, task->toJson(), {{"Location", "/v1/tasks/" + task->id}}));
+    execution->exchange->reply(json(201, task->toJson(), {{"Location", "/v1/tasks/" + task->id}}));
   } else {
-    if (!execution->key.empty()) store_.release(execution->key);
+    if (!execution->key.empty()) {
+      store_.release(execution->key);
+    }
     execution->exchange->reply(error(500, task.error()));
   }
   event_free(execution->timer);
@@ -153,7 +173,9 @@ void TaskService::finish(Execution* execution) {
 
 void TaskService::getTask(const std::shared_ptr<HttpExchange>& exchange, const std::string& id) {
   auto task = store_.get(id);
-  if (!task) return exchange->reply(error(404, "no task " + id));
+  if (!task) {
+    return exchange->reply(error(404, "no task " + id));
+  }
   exchange->reply(json(200, task->toJson()));
 }
 
@@ -173,7 +195,9 @@ void TaskService::listTasks(const std::shared_ptr<HttpExchange>& exchange) {
     return exchange->reply(error(400, "status must be succeeded or failed"));
   }
   nlohmann::json tasks = nlohmann::json::array();
-  for (const auto& task : store_.list(status, limit)) tasks.push_back(task.toJson());
+  for (const auto& task : store_.list(status, limit)) {
+    tasks.push_back(task.toJson());
+  }
   exchange->reply(json(200, {{"tasks", tasks}, {"count", tasks.size()}}));
 }
 

@@ -31,10 +31,14 @@ std::string formatId(uint64_t sequence) {
 }
 
 std::optional<uint64_t> sequenceOf(const std::string& id) {
-  if (id.size() < 3 || id.compare(0, 2, "t-") != 0) return std::nullopt;
+  if (id.size() < 3 || id.compare(0, 2, "t-") != 0) {
+    return std::nullopt;
+  }
   char* end = nullptr;
   uint64_t value = std::strtoull(id.c_str() + 2, &end, 10);
-  if (end != id.c_str() + id.size()) return std::nullopt;
+  if (end != id.c_str() + id.size()) {
+    return std::nullopt;
+  }
   return value;
 }
 
@@ -42,8 +46,12 @@ std::optional<uint64_t> sequenceOf(const std::string& id) {
 
 Result<TaskInput> parseTaskInput(const std::string& body) {
   auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Status::error("body is not valid JSON");
-  if (!json.is_object()) return Status::error("body must be a JSON object");
+  if (json.is_discarded()) {
+    return Status::error("body is not valid JSON");
+  }
+  if (!json.is_object()) {
+    return Status::error("body must be a JSON object");
+  }
   for (auto it = json.begin(); it != json.end(); ++it) {
     if (it.key() != "name" && it.key() != "actions" && it.key() != "payload") {
       return Status::error("unknown field '" + it.key() + "'");
@@ -55,7 +63,9 @@ Result<TaskInput> parseTaskInput(const std::string& body) {
     return Status::error("name must be a non-empty string");
   }
   input.name = name->get<std::string>();
-  if (input.name.size() > kMaxNameLength) return Status::error("name is longer than 200 characters");
+  if (input.name.size() > kMaxNameLength) {
+    return Status::error("name is longer than 200 characters");
+  }
   if (auto actions = json.find("actions"); actions != json.end()) {
     if (!actions->is_array() || actions->size() > kMaxActions) {
       return Status::error("actions must be an array of at most 100 objects");
@@ -68,7 +78,9 @@ Result<TaskInput> parseTaskInput(const std::string& body) {
     input.actions = *actions;
   }
   if (auto payload = json.find("payload"); payload != json.end()) {
-    if (!payload->is_object()) return Status::error("payload must be an object");
+    if (!payload->is_object()) {
+      return Status::error("payload must be an object");
+    }
     input.payload = *payload;
   }
   return input;
@@ -91,21 +103,29 @@ nlohmann::json Task::toJson() const {
                          {"payload", payload},
                          {"actions_run", actions_run},
                          {"created_at_ms", created_at_ms}};
-  if (!idempotency_key.empty()) json["idempotency_key"] = idempotency_key;
+  if (!idempotency_key.empty()) {
+    json["idempotency_key"] = idempotency_key;
+  }
   return json;
 }
 
 std::optional<Task> Task::fromJson(const nlohmann::json& json) {
-  if (!json.is_object()) return std::nullopt;
+  if (!json.is_object()) {
+    return std::nullopt;
+  }
   auto str = [&json](const char* name) -> std::optional<std::string> {
     auto it = json.find(name);
-    if (it == json.end() || !it->is_string()) return std::nullopt;
+    if (it == json.end() || !it->is_string()) {
+      return std::nullopt;
+    }
     return it->get<std::string>();
   };
   auto id = str("id");
   auto name = str("name");
   auto status = str("status");
-  if (!id || !name || !status) return std::nullopt;
+  if (!id || !name || !status) {
+    return std::nullopt;
+  }
   Task task;
   task.id = *id;
   task.name = *name;
@@ -121,15 +141,19 @@ std::optional<Task> Task::fromJson(const nlohmann::json& json) {
 Result<std::unique_ptr<TaskStore>> TaskStore::open(Options options) {
   std::unique_ptr<TaskStore> store(new TaskStore(std::move(options)));
   if (!store->options_.data_file.empty()) {
-    store->fd_ = ::open(store->options_.data_file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
-                        0644);
+    store->fd_ =
+        ::open(store->options_.data_file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (store->fd_ < 0) {
       return Status::error("cannot open " + store->options_.data_file + ": " + strerror(errno));
     }
-    if (auto s = store->lock(false); !s) return s;
+    if (auto s = store->lock(false); !s) {
+      return s;
+    }
     Status s = store->catchUp();
     store->unlock();
-    if (!s) return s;
+    if (!s) {
+      return s;
+    }
   }
   return store;
 }
@@ -138,43 +162,65 @@ TaskStore::~TaskStore() {
   // Claims this replica holds and never finished (shutdown mid-request) are given back.
   std::vector<std::string> mine;
   for (const auto& [key, record] : keys_) {
-    if (record.claimed_here && !record.task_id) mine.push_back(key);
+    if (record.claimed_here && !record.task_id) {
+      mine.push_back(key);
+    }
   }
-  for (const auto& key : mine) release(key);
-  if (fd_ >= 0) ::close(fd_);
+  for (const auto& key : mine) {
+    release(key);
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
 }
 
 Status TaskStore::lock(bool exclusive) {
-  if (fd_ < 0) return Status::ok();
+  if (fd_ < 0) {
+    return Status::ok();
+  }
   while (flock(fd_, exclusive ? LOCK_EX : LOCK_SH) != 0) {
-    if (errno != EINTR) return Status::error(std::string("flock: ") + strerror(errno));
+    if (errno != EINTR) {
+      return Status::error(std::string("flock: ") + strerror(errno));
+    }
   }
   return Status::ok();
 }
 
 void TaskStore::unlock() {
-  if (fd_ >= 0) flock(fd_, LOCK_UN);
+  if (fd_ >= 0) {
+    flock(fd_, LOCK_UN);
+  }
 }
 
 Status TaskStore::catchUp() {
-  if (fd_ < 0) return Status::ok();
+  if (fd_ < 0) {
+    return Status::ok();
+  }
   char buf[65536];
   while (true) {
     ssize_t n = ::pread(fd_, buf, sizeof(buf), static_cast<off_t>(read_offset_));
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return Status::error(std::string("read ") + options_.data_file + ": " + strerror(errno));
     }
-    if (n == 0) break;
+    if (n == 0) {
+      break;
+    }
     read_offset_ += static_cast<uint64_t>(n);
     partial_line_.append(buf, static_cast<size_t>(n));
     size_t start = 0;
     while (true) {
       size_t end = partial_line_.find('\n', start);
-      if (end == std::string::npos) break;
+      if (end == std::string::npos) {
+        break;
+      }
       std::string line = partial_line_.substr(start, end - start);
       start = end + 1;
-      if (line.empty()) continue;
+      if (line.empty()) {
+        continue;
+      }
       auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (record.is_discarded() || !record.is_object()) {
         ++skipped_records_;
@@ -204,7 +250,9 @@ void TaskStore::apply(const nlohmann::json& record) {
       ++skipped_records_;
       return;
     }
-    if (auto seq = sequenceOf(task->id); seq && *seq >= next_sequence_) next_sequence_ = *seq + 1;
+    if (auto seq = sequenceOf(task->id); seq && *seq >= next_sequence_) {
+      next_sequence_ = *seq + 1;
+    }
     if (!task->idempotency_key.empty()) {
       KeyRecord& k = keys_[task->idempotency_key];
       k.fingerprint = record.value("fp", "");
@@ -235,8 +283,12 @@ Status TaskStore::append(const nlohmann::json& record) {
   size_t written = 0;
   while (written < line.size()) {
     ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::error("write " + options_.data_file + ": " + strerror(errno));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return Status::error("write " + options_.data_file + ": " + strerror(errno));
+    }
     written += static_cast<size_t>(n);
   }
   read_offset_ += line.size();
@@ -246,12 +298,16 @@ Status TaskStore::append(const nlohmann::json& record) {
 
 Result<TaskStore::Claim> TaskStore::claim(const std::string& key, const std::string& fingerprint,
                                           int64_t now_ms) {
-  if (auto s = lock(true); !s) return s;
+  if (auto s = lock(true); !s) {
+    return s;
+  }
   struct Unlock {
     TaskStore* store;
     ~Unlock() { store->unlock(); }
   } unlock_guard{this};
-  if (auto s = catchUp(); !s) return s;
+  if (auto s = catchUp(); !s) {
+    return s;
+  }
   Claim claim;
   if (auto it = keys_.find(key); it != keys_.end()) {
     const KeyRecord& record = it->second;
@@ -280,21 +336,29 @@ Result<TaskStore::Claim> TaskStore::claim(const std::string& key, const std::str
 }
 
 Status TaskStore::release(const std::string& key) {
-  if (auto s = lock(true); !s) return s;
+  if (auto s = lock(true); !s) {
+    return s;
+  }
   Status s = catchUp();
-  if (s) s = append({{"op", "release"}, {"key", key}});
+  if (s) {
+    s = append({{"op", "release"}, {"key", key}});
+  }
   unlock();
   return s;
 }
 
 Result<Task> TaskStore::create(const TaskInput& input, int64_t now_ms, const std::string& key,
                                const std::string& fingerprint) {
-  if (auto s = lock(true); !s) return s;
+  if (auto s = lock(true); !s) {
+    return s;
+  }
   struct Unlock {
     TaskStore* store;
     ~Unlock() { store->unlock(); }
   } unlock_guard{this};
-  if (auto s = catchUp(); !s) return s;
+  if (auto s = catchUp(); !s) {
+    return s;
+  }
   Task task;
   task.id = formatId(next_sequence_);
   task.name = input.name;
@@ -311,8 +375,12 @@ Result<Task> TaskStore::create(const TaskInput& input, int64_t now_ms, const std
     }
   }
   nlohmann::json record = {{"op", "task"}, {"task", task.toJson()}};
-  if (!key.empty()) record["fp"] = fingerprint;
-  if (auto s = append(record); !s) return s;
+  if (!key.empty()) {
+    record["fp"] = fingerprint;
+  }
+  if (auto s = append(record); !s) {
+    return s;
+  }
   return task;
 }
 
@@ -322,7 +390,9 @@ std::optional<Task> TaskStore::get(const std::string& id) {
     unlock();
   }
   auto it = index_.find(id);
-  if (it == index_.end()) return std::nullopt;
+  if (it == index_.end()) {
+    return std::nullopt;
+  }
   return tasks_[it->second];
 }
 
@@ -333,8 +403,12 @@ std::vector<Task> TaskStore::list(const std::optional<std::string>& status, size
   }
   std::vector<Task> out;
   for (const auto& task : tasks_) {
-    if (out.size() >= limit) break;
-    if (!status || task.status == *status) out.push_back(task);
+    if (out.size() >= limit) {
+      break;
+    }
+    if (!status || task.status == *status) {
+      out.push_back(task);
+    }
   }
   return out;
 }

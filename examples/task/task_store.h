@@ -116,7 +116,7 @@ private:
   };
 
   explicit TaskStore(Options options) : options_(std::move(options)) {}
-  Status catchUp();                      // reads records appended since the last read
+  Status catchUp();                             // reads records appended since the last read
   Status append(const nlohmann::json& record);  // after catchUp(), under the lock
   void apply(const nlohmann::json& record);
   Status lock(bool exclusive);
@@ -128,8 +128,8 @@ private:
   std::string partial_line_;
   size_t skipped_records_ = 0;
   uint64_t next_sequence_ = 1;
-  std::vector<Task> tasks_;                              // creation order
-  std::unordered_map<std::string, size_t> index_;        // id -> position in tasks_
+  std::vector<Task> tasks_;                        // creation order
+  std::unordered_map<std::string, size_t> index_;  // id -> position in tasks_
   std::unordered_map<std::string, KeyRecord> keys_;
 };
 

@@ -1,11 +1,11 @@
 #include "filters/bulkhead/bulkhead_filter.h"
 
-#include <fmt/format.h>
-
 #include <atomic>
 #include <chrono>
 #include <utility>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "proxy/stats/stats.h"
 
@@ -117,8 +117,7 @@ http::FilterStatus BulkheadFilter::onRequestHeaders(http::RequestHeaders& header
     case policies::Bulkhead::Decision::RejectedFull:
       reject(kReasonFull, metrics.full);
       return http::FilterStatus::StopIteration;
-    case policies::Bulkhead::Decision::Queued:
-      break;
+    case policies::Bulkhead::Decision::Queued: break;
   }
   queue_slot_ = std::move(admission.queue_slot);
   if (auto permit = state_->enqueue(*this)) {

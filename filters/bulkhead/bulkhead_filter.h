@@ -4,15 +4,15 @@
 // route in flight across all workers (exact CAS), an optional bounded wait queue with a
 // timeout, and per-partition (tenant) limits so that one tenant cannot take every slot.
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-
 #include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 
 #include "filters/filter_support.h"
 #include "policies/bulkhead/bulkhead.h"

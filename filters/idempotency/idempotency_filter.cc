@@ -1,14 +1,14 @@
 #include "filters/idempotency/idempotency_filter.h"
 
-#include <event2/buffer.h>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
+
+#include <event2/buffer.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <openssl/evp.h>
 
 #include "proxy/stats/stats.h"
 
@@ -19,16 +19,18 @@ using policies::idempotency::BeginOutcome;
 using policies::idempotency::CompleteOutcome;
 
 constexpr std::array<std::string_view, 8> kResultLabels = {
-    "proceed", "replayed", "conflict", "mismatch", "store_full", "missing_key", "invalid_key", "body_too_large"};
-constexpr std::array<std::string_view, 5> kCompletionLabels = {"stored", "released", "too_large", "abandoned",
-                                                               "stale"};
+    "proceed",    "replayed",    "conflict",    "mismatch",
+    "store_full", "missing_key", "invalid_key", "body_too_large"};
+constexpr std::array<std::string_view, 5> kCompletionLabels = {"stored", "released", "too_large",
+                                                               "abandoned", "stale"};
 
 bool contains(const std::vector<std::string>& list, std::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -36,8 +38,8 @@ std::string lower(std::string s) {
 // own framing (content-length) and its own x-request-id.
 bool storedHeader(std::string_view name) {
   static constexpr std::array<std::string_view, 9> kSkip = {
-      "connection", "keep-alive",     "proxy-connection", "transfer-encoding", "upgrade",
-      "te",         "content-length", "x-request-id",     "trailer"};
+      "connection",     "keep-alive",   "proxy-connection", "transfer-encoding", "upgrade", "te",
+      "content-length", "x-request-id", "trailer"};
   return std::find(kSkip.begin(), kSkip.end(), name) == kSkip.end();
 }
 
@@ -57,7 +59,9 @@ std::string sha256Hex(evbuffer* buffer) {
   if (n > 0) {
     std::vector<evbuffer_iovec> chunks(static_cast<size_t>(n));
     evbuffer_peek(buffer, -1, nullptr, chunks.data(), n);
-    for (const auto& chunk : chunks) EVP_DigestUpdate(ctx, chunk.iov_base, chunk.iov_len);
+    for (const auto& chunk : chunks) {
+      EVP_DigestUpdate(ctx, chunk.iov_base, chunk.iov_len);
+    }
   }
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int len = 0;
@@ -65,7 +69,9 @@ std::string sha256Hex(evbuffer* buffer) {
   EVP_MD_CTX_free(ctx);
   std::string hex;
   hex.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
+  for (unsigned int i = 0; i < len; ++i) {
+    fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
+  }
   return hex;
 }
 
@@ -80,13 +86,14 @@ IdempotencyState::IdempotencyState(const config::IdempotencySpec& spec_in,
                                    prometheus::Family<prometheus::Counter>& results,
                                    prometheus::Family<prometheus::Counter>& completions,
                                    prometheus::Gauge& entries, const std::string& route_name)
-    : store(storeConfig(spec_in)),
-      entries_gauge_(entries) {
+    : store(storeConfig(spec_in)), entries_gauge_(entries) {
   for (auto label : kResultLabels) {
-    results_[std::string(label)] = &results.Add({{"route", route_name}, {"result", std::string(label)}});
+    results_[std::string(label)] =
+        &results.Add({{"route", route_name}, {"result", std::string(label)}});
   }
   for (auto label : kCompletionLabels) {
-    completions_[std::string(label)] = &completions.Add({{"route", route_name}, {"result", std::string(label)}});
+    completions_[std::string(label)] =
+        &completions.Add({{"route", route_name}, {"result", std::string(label)}});
   }
 }
 
@@ -108,27 +115,34 @@ void IdempotencyFilter::reject(uint32_t status, std::string_view reason, std::st
   reply.verbatim = true;
   reply.headers.add("content-type", "application/problem+json");
   reply.headers.add("x-bulwark-reason", std::string(reason));
-  if (retry_after) reply.headers.add("retry-after", "1");
+  if (retry_after) {
+    reply.headers.add("retry-after", "1");
+  }
   // RFC 9457 problem details; every string here is a constant (no request data is echoed).
-  reply.body = fmt::format(R"({{"type":"about:blank","title":"{}","status":{},"detail":"{}"}})", title, status,
-                           detail);
+  reply.body = fmt::format(R"({{"type":"about:blank","title":"{}","status":{},"detail":"{}"}})",
+                           title, status, detail);
   callbacks_->sendLocalReply(std::move(reply));
 }
 
-http::FilterStatus IdempotencyFilter::onRequestHeaders(http::RequestHeaders& headers, bool end_stream) {
+http::FilterStatus IdempotencyFilter::onRequestHeaders(http::RequestHeaders& headers,
+                                                       bool end_stream) {
   const config::IdempotencySpec& spec = settings_->spec;
   if (callbacks_->isGrpc() || !contains(spec.required_for, headers.method)) {
     return http::FilterStatus::Continue;
   }
   auto key = headers.headers.get(settings_->header);
   if (!key) {
-    if (spec.on_missing != "reject") return http::FilterStatus::Continue;
+    if (spec.on_missing != "reject") {
+      return http::FilterStatus::Continue;
+    }
     state_->result("missing_key").Increment();
     reject(400, kReasonMissing, "Idempotency-Key is missing",
            "This operation requires an Idempotency-Key header.");
     return http::FilterStatus::StopIteration;
   }
-  if (!spec.dedupe_enabled) return http::FilterStatus::Continue;
+  if (!spec.dedupe_enabled) {
+    return http::FilterStatus::Continue;
+  }
   if (key->empty() || key->size() > kMaxKeyLength) {
     state_->result("invalid_key").Increment();
     reject(400, kReasonInvalid, "Idempotency-Key is invalid",
@@ -138,7 +152,9 @@ http::FilterStatus IdempotencyFilter::onRequestHeaders(http::RequestHeaders& hea
   key_ = std::string(*key);
   method_ = headers.method;
   path_ = headers.path;
-  if (!settings_->fingerprint_body) return begin("");
+  if (!settings_->fingerprint_body) {
+    return begin("");
+  }
   if (end_stream) {
     evbuffer* empty = evbuffer_new();
     std::string hex = sha256Hex(empty);
@@ -155,16 +171,24 @@ http::FilterStatus IdempotencyFilter::onRequestData(evbuffer* buffered, bool end
            "The body exceeds the route's idempotency.dedupe.maxBodyBytes.");
     return http::FilterStatus::StopIteration;
   }
-  if (!end_stream) return http::FilterStatus::StopIterationAndBuffer;
+  if (!end_stream) {
+    return http::FilterStatus::StopIterationAndBuffer;
+  }
   return begin(sha256Hex(buffered));
 }
 
 http::FilterStatus IdempotencyFilter::begin(std::string_view body_sha256_hex) {
   // Only the configured parts; newline-separated so that no two part lists collide.
   std::string fingerprint;
-  if (settings_->fingerprint_method) fingerprint += "method:" + method_ + "\n";
-  if (settings_->fingerprint_path) fingerprint += "path:" + path_ + "\n";
-  if (settings_->fingerprint_body) fingerprint += fmt::format("body:{}\n", body_sha256_hex);
+  if (settings_->fingerprint_method) {
+    fingerprint += "method:" + method_ + "\n";
+  }
+  if (settings_->fingerprint_path) {
+    fingerprint += "path:" + path_ + "\n";
+  }
+  if (settings_->fingerprint_body) {
+    fingerprint += fmt::format("body:{}\n", body_sha256_hex);
+  }
   auto result = state_->store.begin(key_, fingerprint, state_->clock.now(*callbacks_));
   state_->result(policies::idempotency::beginOutcomeLabel(result.outcome)).Increment();
   switch (result.outcome) {
@@ -177,7 +201,9 @@ http::FilterStatus IdempotencyFilter::begin(std::string_view body_sha256_hex) {
       reply.status = result.response->status;
       reply.reason = std::string(kReasonReplay);
       reply.verbatim = true;
-      for (const auto& [name, value] : result.response->headers) reply.headers.add(name, value);
+      for (const auto& [name, value] : result.response->headers) {
+        reply.headers.add(name, value);
+      }
       reply.headers.add(std::string(kReplayHeader), "true");
       reply.body = result.response->body;
       callbacks_->sendLocalReply(std::move(reply));
@@ -200,17 +226,25 @@ http::FilterStatus IdempotencyFilter::begin(std::string_view body_sha256_hex) {
 }
 
 void IdempotencyFilter::onResponseHeaders(http::ResponseHeaders& headers, bool end_stream) {
-  if (!token_) return;
+  if (!token_) {
+    return;
+  }
   response_.status = headers.status;
   response_.headers.clear();
   for (const auto& [name, value] : headers.headers.entries()) {
-    if (storedHeader(name)) response_.headers.emplace_back(name, value);
+    if (storedHeader(name)) {
+      response_.headers.emplace_back(name, value);
+    }
   }
-  if (end_stream) response_complete_ = true;
+  if (end_stream) {
+    response_complete_ = true;
+  }
 }
 
 void IdempotencyFilter::onResponseData(evbuffer* data, bool end_stream) {
-  if (!token_) return;
+  if (!token_) {
+    return;
+  }
   const size_t len = evbuffer_get_length(data);
   if (response_storable_) {
     if (response_.body.size() + len > settings_->spec.dedupe_max_body_bytes) {
@@ -223,19 +257,25 @@ void IdempotencyFilter::onResponseData(evbuffer* data, bool end_stream) {
       evbuffer_copyout(data, response_.body.data() + old, len);
     }
   }
-  if (end_stream) response_complete_ = true;
+  if (end_stream) {
+    response_complete_ = true;
+  }
 }
 
 void IdempotencyFilter::onResponseTrailers(const http::HeaderMap& trailers) {
   (void)trailers;
-  if (!token_) return;
+  if (!token_) {
+    return;
+  }
   // A replay could not reproduce trailers faithfully (they are not part of StoredResponse).
   response_storable_ = false;
   response_complete_ = true;
 }
 
 void IdempotencyFilter::onStreamComplete(const http::StreamInfo& info) {
-  if (!token_) return;
+  if (!token_) {
+    return;
+  }
   auto token = std::move(*token_);
   token_.reset();
   if (!response_complete_ || info.local_reply) {
@@ -267,19 +307,25 @@ public:
   Result<http::FilterFactoryCb> create(http::FactoryContext& ctx) override {
     const config::RouteSpec& route = ctx.route();
     const config::IdempotencySpec& spec = *route.policies.idempotency;
-    if (spec.header.empty()) return Status::error("idempotency.header must not be empty");
+    if (spec.header.empty()) {
+      return Status::error("idempotency.header must not be empty");
+    }
     // What stored entries depend on (the key header, the fingerprint parts, the bounds): other
     // changes (onMissing, requiredFor) keep the store and its in-flight keys across a reload.
     const std::string fingerprint =
         fmt::format("idempotency:{}/{}/{}/{}/{}", lower(spec.header), spec.dedupe_ttl.count(),
-                    spec.dedupe_max_entries, fmt::join(spec.dedupe_fingerprint, ","), spec.dedupe_max_body_bytes);
-    auto& results = counterFamily(ctx.stats().registry(), "bulwark_idempotency_results_total",
-                                  "Idempotency-Key decisions by result (proceed, replayed, conflict, ...)");
-    auto& completions = counterFamily(ctx.stats().registry(), "bulwark_idempotency_completions_total",
-                                      "What happened to claimed Idempotency-Keys when their request ended");
-    auto& entries = gaugeFamily(ctx.stats().registry(), "bulwark_idempotency_entries",
-                                "Idempotency-Keys held by the route's dedupe store (in flight and stored)")
-                        .Add({{"route", route.name}});
+                    spec.dedupe_max_entries, fmt::join(spec.dedupe_fingerprint, ","),
+                    spec.dedupe_max_body_bytes);
+    auto& results =
+        counterFamily(ctx.stats().registry(), "bulwark_idempotency_results_total",
+                      "Idempotency-Key decisions by result (proceed, replayed, conflict, ...)");
+    auto& completions =
+        counterFamily(ctx.stats().registry(), "bulwark_idempotency_completions_total",
+                      "What happened to claimed Idempotency-Keys when their request ended");
+    auto& entries =
+        gaugeFamily(ctx.stats().registry(), "bulwark_idempotency_entries",
+                    "Idempotency-Keys held by the route's dedupe store (in flight and stored)")
+            .Add({{"route", route.name}});
     auto state = std::static_pointer_cast<IdempotencyState>(ctx.sharedState(fingerprint, [&] {
       return std::static_pointer_cast<void>(
           std::make_shared<IdempotencyState>(spec, results, completions, entries, route.name));

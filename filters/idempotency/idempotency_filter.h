@@ -6,14 +6,14 @@
 // a repeat gets the stored response replayed (x-bulwark-idempotent-replay: true), 409 while the
 // first is still in flight, 422 when its fingerprint (method, path, body SHA-256) differs.
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 
 #include "filters/filter_support.h"
 #include "policies/idempotency/idempotency_store.h"
@@ -58,14 +58,19 @@ using IdempotencySettingsConstSharedPtr = std::shared_ptr<const IdempotencySetti
  * Thread: any (the store locks internally; the rest is immutable after construction).
  */
 struct IdempotencyState {
-  IdempotencyState(const config::IdempotencySpec& spec, prometheus::Family<prometheus::Counter>& results,
+  IdempotencyState(const config::IdempotencySpec& spec,
+                   prometheus::Family<prometheus::Counter>& results,
                    prometheus::Family<prometheus::Counter>& completions, prometheus::Gauge& entries,
                    const std::string& route_name);
 
   /** @return the counter bulwark_idempotency_results_total{route, result}. */
-  prometheus::Counter& result(std::string_view label) const { return *results_.at(std::string(label)); }
+  prometheus::Counter& result(std::string_view label) const {
+    return *results_.at(std::string(label));
+  }
   /** @return the counter bulwark_idempotency_completions_total{route, result}. */
-  prometheus::Counter& completion(std::string_view label) const { return *completions_.at(std::string(label)); }
+  prometheus::Counter& completion(std::string_view label) const {
+    return *completions_.at(std::string(label));
+  }
   /** Publishes the store's size (bulwark_idempotency_entries{route}). */
   void updateEntries() const { entries_gauge_.Set(static_cast<double>(store.size())); }
 
@@ -106,8 +111,8 @@ public:
 private:
   /** Claims the key with the fingerprint of what was read; answers unless it may proceed. */
   http::FilterStatus begin(std::string_view body_sha256_hex);
-  void reject(uint32_t status, std::string_view reason, std::string_view title, std::string_view detail,
-              bool retry_after = false);
+  void reject(uint32_t status, std::string_view reason, std::string_view title,
+              std::string_view detail, bool retry_after = false);
 
   IdempotencySettingsConstSharedPtr settings_;
   IdempotencyStateSharedPtr state_;

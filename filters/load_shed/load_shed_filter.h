@@ -4,15 +4,15 @@
 // AIMD over observed latency) with priority admission, rejecting early and cheaply:
 // 503 + Retry-After, or gRPC UNAVAILABLE + grpc-retry-pushback-ms.
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-
 #include <array>
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 
 #include "filters/filter_support.h"
 #include "policies/load_shed/adaptive_limit.h"

@@ -1,9 +1,9 @@
 #include "filters/rate_limit/rate_limit_filter.h"
 
-#include <fmt/format.h>
-
 #include <string_view>
 #include <utility>
+
+#include <fmt/format.h>
 
 #include "proxy/stats/stats.h"
 

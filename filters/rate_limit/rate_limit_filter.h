@@ -3,11 +3,11 @@
 // Route `rateLimit` (issue 6): a token bucket per route, or per key (a request header or the
 // client IP), answering 429 + Retry-After + RateLimit headers when empty.
 
-#include <prometheus/counter.h>
-
 #include <memory>
 #include <optional>
 #include <string>
+
+#include <prometheus/counter.h>
 
 #include "filters/filter_support.h"
 #include "policies/rate_limit/token_bucket.h"

@@ -58,7 +58,9 @@ public:
   ConcurrencyLimit& operator=(const ConcurrencyLimit&) = delete;
 
   /** @return a permit when fewer than max() slots are held, else nullopt. Never blocks. */
-  std::optional<Permit> tryAcquire() { return tryAcquireUpTo(max_.load(std::memory_order_relaxed)); }
+  std::optional<Permit> tryAcquire() {
+    return tryAcquireUpTo(max_.load(std::memory_order_relaxed));
+  }
 
   /**
    * Like tryAcquire() with a caller-supplied bound instead of max() (used by limits whose bound

@@ -112,17 +112,14 @@ std::optional<CircuitBreaker::Permit> CircuitBreaker::tryAcquire(MonotonicTime n
       locked = word_.load(std::memory_order_relaxed);
     }
     switch (stateOf(locked)) {
-      case BreakerState::Closed:
-        permit.emplace(Permit(this, epochOf(locked), false));
-        break;
+      case BreakerState::Closed: permit.emplace(Permit(this, epochOf(locked), false)); break;
       case BreakerState::HalfOpen:
         if (probes_issued_ < options_.half_open_requests) {
           ++probes_issued_;
           permit.emplace(Permit(this, epochOf(locked), true));
         }
         break;
-      case BreakerState::Open:
-        break;
+      case BreakerState::Open: break;
     }
   }
   if (transition) {
@@ -165,8 +162,7 @@ void CircuitBreaker::onResult(Permit&& permit, bool failure, Duration latency, M
               trips(probe_results_) ? BreakerState::Open : BreakerState::Closed, now);
         }
         break;
-      case BreakerState::Open:
-        break;  // no permits are issued in OPEN, so no epoch can match
+      case BreakerState::Open: break;  // no permits are issued in OPEN, so no epoch can match
     }
   }
   if (transition) {

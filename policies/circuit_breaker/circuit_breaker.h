@@ -125,7 +125,8 @@ public:
   /** @return calls refused since construction. */
   uint64_t rejectedTotal() const { return rejected_.load(std::memory_order_relaxed); }
 
-  /** @return transitions from -> to since construction (bulwark_circuit_breaker_transitions_total). */
+  /** @return transitions from -> to since construction (bulwark_circuit_breaker_transitions_total).
+   */
   uint64_t transitions(BreakerState from, BreakerState to) const {
     return transitions_[index(from)][index(to)].load(std::memory_order_relaxed);
   }

@@ -6,16 +6,11 @@ namespace bulwark::policies::idempotency {
 
 std::string_view beginOutcomeLabel(BeginOutcome outcome) {
   switch (outcome) {
-    case BeginOutcome::Proceed:
-      return "proceed";
-    case BeginOutcome::Replay:
-      return "replayed";
-    case BeginOutcome::Conflict:
-      return "conflict";
-    case BeginOutcome::Mismatch:
-      return "mismatch";
-    case BeginOutcome::StoreFull:
-      return "store_full";
+    case BeginOutcome::Proceed: return "proceed";
+    case BeginOutcome::Replay: return "replayed";
+    case BeginOutcome::Conflict: return "conflict";
+    case BeginOutcome::Mismatch: return "mismatch";
+    case BeginOutcome::StoreFull: return "store_full";
   }
   return "unknown";
 }
@@ -46,8 +41,7 @@ bool IdempotencyStore::isStorable(uint32_t status) {
       case 425:  // Too Early
       case 429:  // Too Many Requests
         return false;
-      default:
-        return true;
+      default: return true;
     }
   }
   return false;  // 1xx (not final), 5xx (outcome unknown), anything out of range
@@ -100,8 +94,7 @@ CompleteOutcome IdempotencyStore::complete(const IdempotencyToken& token, Stored
                                            MonotonicTime now) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(token.key);
-  if (it == entries_.end() || it->second.generation != token.generation ||
-      !it->second.in_flight) {
+  if (it == entries_.end() || it->second.generation != token.generation || !it->second.in_flight) {
     return CompleteOutcome::Stale;
   }
   if (!isStorable(response.status)) {
@@ -120,8 +113,7 @@ CompleteOutcome IdempotencyStore::complete(const IdempotencyToken& token, Stored
 bool IdempotencyStore::abandon(const IdempotencyToken& token) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(token.key);
-  if (it == entries_.end() || it->second.generation != token.generation ||
-      !it->second.in_flight) {
+  if (it == entries_.end() || it->second.generation != token.generation || !it->second.in_flight) {
     return false;
   }
   eraseLocked(it);

@@ -31,8 +31,8 @@
 // storing (e.g. up to the route's buffer limit) and abandons the key otherwise.
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -166,11 +166,11 @@ private:
 
   const IdempotencyConfig config_;
   mutable std::mutex mu_;
-  EntryMap entries_;                                   // guarded by mu_
-  std::multimap<MonotonicTime, std::string> expiry_;   // guarded by mu_; soonest first
-  std::list<std::string> lru_;                         // guarded by mu_; completed keys, LRU first
-  size_t in_flight_ = 0;                               // guarded by mu_
-  uint64_t next_generation_ = 1;                       // guarded by mu_
+  EntryMap entries_;                                  // guarded by mu_
+  std::multimap<MonotonicTime, std::string> expiry_;  // guarded by mu_; soonest first
+  std::list<std::string> lru_;                        // guarded by mu_; completed keys, LRU first
+  size_t in_flight_ = 0;                              // guarded by mu_
+  uint64_t next_generation_ = 1;                      // guarded by mu_
 };
 
 }  // namespace bulwark::policies::idempotency

@@ -21,9 +21,8 @@ void HostFilter::compute(const LbHostSet& hosts, const LbContext& ctx) {
       ++available;
     }
   }
-  panic_ = n > 0 && (available == 0 ||
-                     static_cast<uint64_t>(available) * 100 <
-                         static_cast<uint64_t>(panic_threshold_percent_) * n);
+  panic_ = n > 0 && (available == 0 || static_cast<uint64_t>(available) * 100 <
+                                           static_cast<uint64_t>(panic_threshold_percent_) * n);
   if (panic_) {
     std::fill(mask_.begin(), mask_.end(), 1);
     available = n;
@@ -96,8 +95,7 @@ uint32_t CumulativeWeights::sample(const LbHostSet& hosts, const HostFilter& fil
 }
 
 void CumulativeWeights::sampleDistinct(const LbHostSet& hosts, const HostFilter& filter,
-                                       Random& random, uint32_t count,
-                                       std::vector<uint32_t>& out,
+                                       Random& random, uint32_t count, std::vector<uint32_t>& out,
                                        std::vector<uint32_t>& scratch) const {
   out.clear();
   const uint32_t n = std::min(count, filter.allowedCount());

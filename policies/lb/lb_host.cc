@@ -25,8 +25,8 @@ void onAttemptCancelled(LbHostState& state) {
   // Saturate at zero so that an unpaired end (a caller bug) cannot wrap to 4 billion and make
   // the host look permanently overloaded.
   uint32_t current = state.active_requests.load(std::memory_order_relaxed);
-  while (current > 0 && !state.active_requests.compare_exchange_weak(
-                            current, current - 1, std::memory_order_relaxed)) {
+  while (current > 0 && !state.active_requests.compare_exchange_weak(current, current - 1,
+                                                                     std::memory_order_relaxed)) {
   }
 }
 
@@ -64,9 +64,8 @@ void recordLatency(LbHostState& state, Duration latency, MonotonicTime now, Dura
   }
   int64_t stamp = state.ewma_updated_nanos.load(std::memory_order_relaxed);
   while ((stamp == LbHostState::kNoSample || stamp < now_nanos) &&
-         !state.ewma_updated_nanos.compare_exchange_weak(stamp, now_nanos,
-                                                         std::memory_order_release,
-                                                         std::memory_order_relaxed)) {
+         !state.ewma_updated_nanos.compare_exchange_weak(
+             stamp, now_nanos, std::memory_order_release, std::memory_order_relaxed)) {
   }
 }
 

@@ -98,9 +98,8 @@ protected:
 
 Status validateChoiceCount(const LbConfig& config) {
   if (config.choice_count < 1 || config.choice_count > kMaxChoiceCount) {
-    return Status::error("loadBalancer.choiceCount: must be 1.." +
-                         std::to_string(kMaxChoiceCount) + ", got " +
-                         std::to_string(config.choice_count));
+    return Status::error("loadBalancer.choiceCount: must be 1.." + std::to_string(kMaxChoiceCount) +
+                         ", got " + std::to_string(config.choice_count));
   }
   return Status::ok();
 }

@@ -39,8 +39,7 @@ Status LbRegistry::add(LbFactoryPtr factory) {
     return Status::error("load balancer registry: null factory");
   }
   if (find(factory->name()) != nullptr) {
-    return Status::error("load balancer registry: duplicate name " +
-                         std::string(factory->name()));
+    return Status::error("load balancer registry: duplicate name " + std::string(factory->name()));
   }
   factories_.push_back(std::move(factory));
   return Status::ok();

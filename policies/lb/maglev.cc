@@ -55,8 +55,8 @@ struct MaglevTable {
     entries.reserve(hs.size());
     uint32_t max_weight = 0;
     for (const auto& host : hs) {
-      entries.push_back({xxHash64(host.name, 0) % m, xxHash64(host.name, 1) % (m - 1) + 1, 0, 0,
-                         host.weight});
+      entries.push_back(
+          {xxHash64(host.name, 0) % m, xxHash64(host.name, 1) % (m - 1) + 1, 0, 0, host.weight});
       max_weight = std::max(max_weight, host.weight);
     }
     uint64_t filled = 0;
@@ -142,9 +142,9 @@ public:
       return s;
     }
     if (!isPrime(config.maglev_table_size) || config.maglev_table_size > kMaxTableSize) {
-      return Status::error("loadBalancer.maglev.tableSize: must be a prime <= " +
-                           std::to_string(kMaxTableSize) + ", got " +
-                           std::to_string(config.maglev_table_size));
+      return Status::error(
+          "loadBalancer.maglev.tableSize: must be a prime <= " + std::to_string(kMaxTableSize) +
+          ", got " + std::to_string(config.maglev_table_size));
     }
     return Status::ok();
   }
@@ -152,9 +152,9 @@ public:
 protected:
   Status validateHosts(const LbHostSet& hosts, const LbConfig& config) const override {
     if (hosts.size() > config.maglev_table_size) {
-      return Status::error("loadBalancer.maglev.tableSize: " +
-                           std::to_string(config.maglev_table_size) + " is smaller than the " +
-                           std::to_string(hosts.size()) + " hosts");
+      return Status::error(
+          "loadBalancer.maglev.tableSize: " + std::to_string(config.maglev_table_size) +
+          " is smaller than the " + std::to_string(hosts.size()) + " hosts");
     }
     return requireUniqueNames(hosts, kMaglevName);
   }

@@ -48,8 +48,8 @@ public:
 
 private:
   double cost(const LbHost& host, MonotonicTime now) const {
-    const Duration latency = ewmaLatency(*host.state, now, shared_->config.ewma_decay,
-                                         shared_->config.ewma_default_rtt);
+    const Duration latency =
+        ewmaLatency(*host.state, now, shared_->config.ewma_decay, shared_->config.ewma_default_rtt);
     const uint32_t active = host.state->active_requests.load(std::memory_order_relaxed);
     return static_cast<double>(latency.count()) * (static_cast<double>(active) + 1.0) /
            static_cast<double>(host.weight);

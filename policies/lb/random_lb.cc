@@ -19,7 +19,9 @@ struct RandomShared {
 class RandomPicker : public LbPicker {
 public:
   RandomPicker(std::shared_ptr<const RandomShared> shared, Random& random)
-      : shared_(std::move(shared)), random_(random), filter_(shared_->config.panic_threshold_percent) {}
+      : shared_(std::move(shared)),
+        random_(random),
+        filter_(shared_->config.panic_threshold_percent) {}
 
   std::optional<uint32_t> pick(const LbContext& ctx) override {
     filter_.compute(*shared_->hosts, ctx);

@@ -17,9 +17,7 @@ struct RingPoint {
 };
 
 struct Ring {
-  Ring(LbHostSetConstSharedPtr h, const LbConfig& c) : hosts(std::move(h)), config(c) {
-    build();
-  }
+  Ring(LbHostSetConstSharedPtr h, const LbConfig& c) : hosts(std::move(h)), config(c) { build(); }
 
   void build() {
     const LbHostSet& hs = *hosts;

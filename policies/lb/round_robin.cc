@@ -54,8 +54,7 @@ public:
       : hosts_(std::move(hosts)), config_(config) {}
 
   LbPickerPtr createPicker(Random& random) const override {
-    const auto offset =
-        hosts_->empty() ? 0 : static_cast<uint32_t>(random.uniform(hosts_->size()));
+    const auto offset = hosts_->empty() ? 0 : static_cast<uint32_t>(random.uniform(hosts_->size()));
     return std::make_unique<RoundRobinPicker>(hosts_, config_.panic_threshold_percent, offset);
   }
 

@@ -75,7 +75,8 @@ uint32_t AimdLimit::update(const LimitSample& sample) {
   }
   const double latency = static_cast<double>(sample.latency.count());
   bool congested = sample.dropped;
-  if (options_.latency_threshold > Duration::zero() && sample.latency > options_.latency_threshold) {
+  if (options_.latency_threshold > Duration::zero() &&
+      sample.latency > options_.latency_threshold) {
     congested = true;
   }
   if (baseline_ns_ > 0 && latency > options_.tolerance * baseline_ns_) {

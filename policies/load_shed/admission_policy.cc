@@ -51,8 +51,7 @@ uint32_t admissionBound(Priority priority, uint32_t limit) {
   switch (priority) {
     case Priority::Sheddable:
       return std::max<uint32_t>(1, static_cast<uint32_t>(static_cast<uint64_t>(limit) * 80 / 100));
-    case Priority::Default:
-      return limit;
+    case Priority::Default: return limit;
     case Priority::Critical: {
       const uint64_t bound = static_cast<uint64_t>(limit) + std::max<uint32_t>(1, limit / 10);
       return static_cast<uint32_t>(std::min<uint64_t>(bound, UINT32_MAX));
@@ -62,7 +61,7 @@ uint32_t admissionBound(Priority priority, uint32_t limit) {
 }
 
 std::optional<ConcurrencyLimit::Permit> PriorityAdmission::tryAdmit(Priority priority,
-                                                                      uint32_t limit) {
+                                                                    uint32_t limit) {
   auto permit = inflight_.tryAcquireUpTo(admissionBound(priority, limit));
   if (permit) {
     const uint32_t now_inflight = inflight_.active();

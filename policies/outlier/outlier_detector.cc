@@ -119,8 +119,8 @@ std::vector<OutlierEvent> OutlierDetector::onInterval(MonotonicTime now) {
     std::vector<size_t> qualifying;
     for (size_t i = 0; i < hosts_.size(); ++i) {
       const Host& h = hosts_[i];
-      if (!ejectedLocked(h, now) && h.interval_total >= options_.failure_percentage_request_volume &&
-          h.interval_total > 0) {
+      if (!ejectedLocked(h, now) &&
+          h.interval_total >= options_.failure_percentage_request_volume && h.interval_total > 0) {
         qualifying.push_back(i);
       }
     }
@@ -193,7 +193,8 @@ size_t OutlierDetector::hostCount() const {
 }
 
 bool inPanicMode(size_t healthy_hosts, size_t total_hosts, uint32_t panic_threshold_percent) {
-  return total_hosts > 0 && healthy_hosts * 100 < static_cast<size_t>(panic_threshold_percent) * total_hosts;
+  return total_hosts > 0 &&
+         healthy_hosts * 100 < static_cast<size_t>(panic_threshold_percent) * total_hosts;
 }
 
 }  // namespace bulwark::policies

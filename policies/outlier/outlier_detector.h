@@ -67,10 +67,10 @@ struct OutlierEvent {
 class OutlierDetector {
 public:
   struct Options {
-    uint32_t consecutive_5xx = 5;                  // 0 = off
-    uint32_t consecutive_gateway_errors = 0;       // 0 = off
+    uint32_t consecutive_5xx = 5;                    // 0 = off
+    uint32_t consecutive_gateway_errors = 0;         // 0 = off
     uint32_t consecutive_local_origin_failures = 5;  // 0 = off
-    uint32_t failure_percentage_threshold = 0;     // percent; 0 = off
+    uint32_t failure_percentage_threshold = 0;       // percent; 0 = off
     uint32_t failure_percentage_minimum_hosts = 5;
     uint32_t failure_percentage_request_volume = 50;
     Duration base_ejection_time = std::chrono::seconds(30);

@@ -145,8 +145,7 @@ std::vector<std::pair<std::string, std::string>> rateLimitHeaders(const RateLimi
   const std::string q = std::to_string(decision.limit);
   const std::string r = std::to_string(decision.remaining);
   switch (style) {
-    case RateLimitHeaderStyle::Off:
-      break;
+    case RateLimitHeaderStyle::Off: break;
     case RateLimitHeaderStyle::Draft: {
       const std::string name = sfString(policy_name.empty() ? "default" : policy_name);
       headers.emplace_back("ratelimit-policy", name + ";q=" + q + ";w=" + std::to_string(window));

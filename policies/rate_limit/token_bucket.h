@@ -20,8 +20,8 @@ namespace bulwark::policies {
 /** The answer for one request. Thread: value type. */
 struct RateLimitDecision {
   bool allowed = false;
-  uint32_t limit = 0;      // bucket capacity (the quota)
-  uint32_t remaining = 0;  // whole tokens left after this decision
+  uint32_t limit = 0;       // bucket capacity (the quota)
+  uint32_t remaining = 0;   // whole tokens left after this decision
   Duration retry_after{0};  // denied: until enough tokens exist; allowed: 0
   Duration reset_after{0};  // until the bucket is full again
 };
@@ -91,7 +91,7 @@ private:
   mutable std::mutex mu_;
   Lru lru_;  // guarded by mu_; front = most recently used
   std::unordered_map<std::string_view, Lru::iterator> index_;  // guarded by mu_; keys view lru_
-  uint64_t evicted_ = 0;  // guarded by mu_
+  uint64_t evicted_ = 0;                                       // guarded by mu_
 };
 
 enum class RateLimitHeaderStyle : uint8_t { Off, Draft, Legacy };

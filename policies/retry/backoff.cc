@@ -27,14 +27,13 @@ Duration Backoff::ceiling(uint32_t retry_number) const {
 Duration Backoff::next(uint32_t retry_number, Random& random) const {
   const int64_t exp = ceiling(retry_number).count();
   switch (options_.jitter) {
-    case Jitter::None:
-      return Duration(exp);
+    case Jitter::None: return Duration(exp);
     case Jitter::Equal: {
       const int64_t half = exp / 2;
       const int64_t spread = exp - half;  // keeps odd nanoseconds: half + spread == exp
-      return Duration(half + (spread > 0 ? static_cast<int64_t>(random.uniform(
-                                               static_cast<uint64_t>(spread)))
-                                         : 0));
+      return Duration(
+          half +
+          (spread > 0 ? static_cast<int64_t>(random.uniform(static_cast<uint64_t>(spread))) : 0));
     }
     case Jitter::Full:
       return Duration(exp > 0 ? static_cast<int64_t>(random.uniform(static_cast<uint64_t>(exp)))

@@ -21,7 +21,8 @@ bool HedgePolicy::eligible(const Request& request) const {
          (request.has_idempotency_key && options_.non_idempotent != NonIdempotentPolicy::Never);
 }
 
-std::optional<NoHedgeReason> HedgePolicy::decide(const Request& request, RetryBudget* budget) const {
+std::optional<NoHedgeReason> HedgePolicy::decide(const Request& request,
+                                                 RetryBudget* budget) const {
   if (!eligible(request)) {
     return options_.max_requests < 2 ? NoHedgeReason::MaxRequests : NoHedgeReason::NotIdempotent;
   }

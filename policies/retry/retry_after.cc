@@ -10,8 +10,8 @@ constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr"
                                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::array<std::string_view, 7> kShortDays = {"Mon", "Tue", "Wed", "Thu",
                                                         "Fri", "Sat", "Sun"};
-constexpr std::array<std::string_view, 7> kLongDays = {"Monday", "Tuesday",  "Wednesday", "Thursday",
-                                                       "Friday", "Saturday", "Sunday"};
+constexpr std::array<std::string_view, 7> kLongDays = {
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -108,9 +108,9 @@ bool assemble(int64_t year, unsigned month, int64_t day, int64_t h, int64_t m, i
 bool parseImfFixdate(std::string_view s, int64_t& out) {
   int64_t day = 0, year = 0, h = 0, m = 0, sec = 0;
   unsigned month = 0;
-  return readDayName(s, kShortDays) && expect(s, ", ") && readDigits(s, 2, day) &&
-         expect(s, " ") && readMonth(s, month) && expect(s, " ") && readDigits(s, 4, year) &&
-         expect(s, " ") && readTime(s, h, m, sec) && expect(s, " GMT") && s.empty() &&
+  return readDayName(s, kShortDays) && expect(s, ", ") && readDigits(s, 2, day) && expect(s, " ") &&
+         readMonth(s, month) && expect(s, " ") && readDigits(s, 4, year) && expect(s, " ") &&
+         readTime(s, h, m, sec) && expect(s, " GMT") && s.empty() &&
          assemble(year, month, day, h, m, sec, out);
 }
 

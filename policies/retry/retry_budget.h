@@ -108,11 +108,11 @@ private:
   uint64_t percent_bp_;        // percent * 100 (basis points)
   uint64_t reserve_capacity_;  // reserve_burst tokens x 10^9; 0 without a reserve
   mutable std::mutex mu_;
-  SlidingWindow<Counters> window_;           // guarded by mu_
-  mutable MonotonicTime latest_{};           // guarded by mu_; latest instant seen
-  mutable bool started_ = false;             // guarded by mu_; false until the first call
-  mutable uint64_t reserve_ = 0;             // guarded by mu_; tokens x 10^9
-  mutable uint64_t reserve_debt_ = 0;        // guarded by mu_; the starting burst, repaid first
+  SlidingWindow<Counters> window_;            // guarded by mu_
+  mutable MonotonicTime latest_{};            // guarded by mu_; latest instant seen
+  mutable bool started_ = false;              // guarded by mu_; false until the first call
+  mutable uint64_t reserve_ = 0;              // guarded by mu_; tokens x 10^9
+  mutable uint64_t reserve_debt_ = 0;         // guarded by mu_; the starting burst, repaid first
   mutable MonotonicTime reserve_refilled_{};  // guarded by mu_
   std::atomic<uint64_t> exhausted_{0};
 };

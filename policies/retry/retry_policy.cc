@@ -68,8 +68,8 @@ Result<RetryOn> RetryOn::parse(const std::vector<std::string>& tokens,
         known += known.empty() ? "" : ", ";
         known += t.name;
       }
-      return Status::error("unknown retryOn condition \"" + token + "\" (expected one of: " +
-                           known + ")");
+      return Status::error("unknown retryOn condition \"" + token +
+                           "\" (expected one of: " + known + ")");
     }
     on.conditions_ |= it->condition;
   }
@@ -171,10 +171,9 @@ RetryDecision RetryPolicy::decide(const RetryRequest& request, RetryBudget* budg
   }
   if (!isIdempotentMethod(request.method) && !requestNeverProcessed(request.result) &&
       !options_.retry_on.matchesGrpcStatusToken(request.result)) {
-    const bool allowed =
-        options_.non_idempotent == NonIdempotentPolicy::Always ||
-        (options_.non_idempotent == NonIdempotentPolicy::WithIdempotencyKey &&
-         request.has_idempotency_key);
+    const bool allowed = options_.non_idempotent == NonIdempotentPolicy::Always ||
+                         (options_.non_idempotent == NonIdempotentPolicy::WithIdempotencyKey &&
+                          request.has_idempotency_key);
     if (!allowed) {
       return RetryDecision::doNotRetry(NoRetryReason::NonIdempotent);
     }
@@ -190,9 +189,9 @@ RetryDecision RetryPolicy::decide(const RetryRequest& request, RetryBudget* budg
     delay = request.pushback.delay;
     if (!request.result.grpc) {
       // delay * U[1, 1.5), never past maxRetryAfter (which delay itself does not exceed).
-      const auto extra = std::chrono::duration_cast<Duration>(
-          std::chrono::duration<double, std::nano>(static_cast<double>(delay.count()) * 0.5 *
-                                                   random.uniform01()));
+      const auto extra =
+          std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::nano>(
+              static_cast<double>(delay.count()) * 0.5 * random.uniform01()));
       delay = std::min(delay + extra, std::max(delay, options_.max_retry_after));
     }
     pushback_honored = true;

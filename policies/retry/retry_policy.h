@@ -94,14 +94,14 @@ bool isIdempotentMethod(std::string_view method);
 
 /** Why a failed attempt is not retried (metric and access-log `reason`). */
 enum class NoRetryReason : uint8_t {
-  NotRetriable,          // success, or the outcome matches no retryOn condition
-  ResponseStarted,       // response bytes already went downstream
-  AttemptsExhausted,     // `attempts` reached (bulwark_retry_limit_exceeded_total)
-  BodyNotBuffered,       // request body exceeded retryBufferLimit; cannot replay
-  NonIdempotent,         // unsafe method, request may have been processed, not allowed
-  ServerPushback,        // grpc pushback "do not retry", or Retry-After above maxRetryAfter
-  DeadlineExceeded,      // the delay would reach the request deadline
-  BudgetExhausted,       // RetryBudget refused (bulwark_retry_budget_exhausted_total)
+  NotRetriable,       // success, or the outcome matches no retryOn condition
+  ResponseStarted,    // response bytes already went downstream
+  AttemptsExhausted,  // `attempts` reached (bulwark_retry_limit_exceeded_total)
+  BodyNotBuffered,    // request body exceeded retryBufferLimit; cannot replay
+  NonIdempotent,      // unsafe method, request may have been processed, not allowed
+  ServerPushback,     // grpc pushback "do not retry", or Retry-After above maxRetryAfter
+  DeadlineExceeded,   // the delay would reach the request deadline
+  BudgetExhausted,    // RetryBudget refused (bulwark_retry_budget_exhausted_total)
 };
 
 /** @return a stable label, e.g. "budget_exhausted". */
@@ -129,13 +129,13 @@ struct RetryDecision {
 
 /** What the Router knows about the request and the failed attempt. Thread: value type. */
 struct RetryRequest {
-  AttemptResult result;               // the attempt that just failed
-  uint32_t attempts_made = 1;         // attempts so far, including the one that failed
-  bool response_started = false;      // response bytes went downstream
-  bool body_buffered = true;          // whole request body is held for replay
-  std::string_view method = "GET";    // request method (gRPC calls are POST)
-  bool has_idempotency_key = false;   // request carries the route's idempotency header
-  Pushback pushback;                  // parsed Retry-After / grpc-retry-pushback-ms, if any
+  AttemptResult result;                   // the attempt that just failed
+  uint32_t attempts_made = 1;             // attempts so far, including the one that failed
+  bool response_started = false;          // response bytes went downstream
+  bool body_buffered = true;              // whole request body is held for replay
+  std::string_view method = "GET";        // request method (gRPC calls are POST)
+  bool has_idempotency_key = false;       // request carries the route's idempotency header
+  Pushback pushback;                      // parsed Retry-After / grpc-retry-pushback-ms, if any
   std::optional<MonotonicTime> deadline;  // request deadline (route timeout / grpc-timeout)
   MonotonicTime now;
 };
@@ -170,7 +170,8 @@ public:
     NonIdempotentPolicy non_idempotent = NonIdempotentPolicy::Never;
   };
 
-  explicit RetryPolicy(Options options) : options_(std::move(options)), backoff_(options_.backoff) {}
+  explicit RetryPolicy(Options options)
+      : options_(std::move(options)), backoff_(options_.backoff) {}
 
   /**
    * Decides whether to retry after a failed attempt.

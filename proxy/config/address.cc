@@ -63,14 +63,14 @@ Result<HostPort> parseHostPort(std::string_view text) {
           fmt::format("expected host:port such as \"127.0.0.1:8080\", got \"{}\"", text));
     }
     if (text.find(':') != colon) {
-      return Status::error(fmt::format(
-          "IPv6 addresses need brackets, e.g. \"[::1]:8080\", got \"{}\"", text));
+      return Status::error(
+          fmt::format("IPv6 addresses need brackets, e.g. \"[::1]:8080\", got \"{}\"", text));
     }
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.empty()) {
-      return Status::error(fmt::format(
-          "missing host in \"{}\" (use 0.0.0.0:PORT for all interfaces)", text));
+      return Status::error(
+          fmt::format("missing host in \"{}\" (use 0.0.0.0:PORT for all interfaces)", text));
     }
     in_addr addr4{};
     if (inet_pton(AF_INET, std::string(host).c_str(), &addr4) == 1) {

@@ -14,9 +14,12 @@ std::string plural(size_t n, std::string_view word) {
 }
 
 nlohmann::json diagnosticJson(const ConfigDiagnostic& d) {
-  return {{"file", d.file},         {"line", d.line},
-          {"column", d.column},     {"severity", d.warning ? "warning" : "error"},
-          {"fieldPath", d.field_path}, {"message", d.message},
+  return {{"file", d.file},
+          {"line", d.line},
+          {"column", d.column},
+          {"severity", d.warning ? "warning" : "error"},
+          {"fieldPath", d.field_path},
+          {"message", d.message},
           {"code", d.code}};
 }
 
@@ -27,17 +30,12 @@ int runCheck(const std::string& path, bool print_effective, bool json_output, st
   LoadResult result = loadConfigFile(path);
   const size_t errors = countErrors(result.diagnostics);
   const size_t warnings = countWarnings(result.diagnostics);
-  const int code = result.unreadable ? kCheckUnreadable
-                   : result.ok()     ? kCheckValid
-                                     : kCheckInvalid;
+  const int code = result.unreadable ? kCheckUnreadable : result.ok() ? kCheckValid : kCheckInvalid;
 
   if (json_output) {
-    nlohmann::json doc = {{"file", path},
-                          {"valid", result.ok()},
-                          {"unreadable", result.unreadable},
-                          {"errors", errors},
-                          {"warnings", warnings},
-                          {"diagnostics", nlohmann::json::array()}};
+    nlohmann::json doc = {
+        {"file", path},     {"valid", result.ok()}, {"unreadable", result.unreadable},
+        {"errors", errors}, {"warnings", warnings}, {"diagnostics", nlohmann::json::array()}};
     for (const ConfigDiagnostic& d : result.diagnostics) {
       doc["diagnostics"].push_back(diagnosticJson(d));
     }

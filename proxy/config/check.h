@@ -9,7 +9,7 @@
 namespace bulwark::config {
 
 /** Exit codes of `bulwark check`. */
-inline constexpr int kCheckValid = 0;       // warnings allowed
+inline constexpr int kCheckValid = 0;  // warnings allowed
 inline constexpr int kCheckInvalid = 1;
 inline constexpr int kCheckUnreadable = 2;  // missing file, permission, directory
 

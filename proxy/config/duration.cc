@@ -23,17 +23,10 @@ size_t unitAt(std::string_view text, size_t i, int64_t& unit_ms) {
   }
   if (i < text.size()) {
     switch (text[i]) {
-      case 'h':
-        unit_ms = 3600 * 1000;
-        return 1;
-      case 'm':
-        unit_ms = 60 * 1000;
-        return 1;
-      case 's':
-        unit_ms = 1000;
-        return 1;
-      default:
-        break;
+      case 'h': unit_ms = 3600 * 1000; return 1;
+      case 'm': unit_ms = 60 * 1000; return 1;
+      case 's': unit_ms = 1000; return 1;
+      default: break;
     }
   }
   return 0;

@@ -20,22 +20,22 @@ json timeoutsJson(const TimeoutsSpec& t) {
 }
 
 json retriesJson(const RetriesSpec& r) {
-  return {{"attempts", r.attempts},
-          {"perTryTimeout", d(r.per_try_timeout)},
-          {"retryOn", r.retry_on},
-          {"retriableStatusCodes", r.retriable_status_codes},
-          {"backoff",
-           {{"baseInterval", d(r.backoff.base_interval)},
-            {"maxInterval", d(r.backoff.max_interval)},
-            {"jitter", toString(r.backoff.jitter)}}},
-          {"budget",
-           {{"percent", r.budget.percent},
-            {"minRetryConcurrency", r.budget.min_retry_concurrency}}},
-          {"retryIgnorePreviousHosts", r.retry_ignore_previous_hosts},
-          {"respectRetryAfter", r.respect_retry_after},
-          {"maxRetryAfter", d(r.max_retry_after)},
-          {"nonIdempotent", toString(r.non_idempotent)},
-          {"retryBufferLimit", r.retry_buffer_limit}};
+  return {
+      {"attempts", r.attempts},
+      {"perTryTimeout", d(r.per_try_timeout)},
+      {"retryOn", r.retry_on},
+      {"retriableStatusCodes", r.retriable_status_codes},
+      {"backoff",
+       {{"baseInterval", d(r.backoff.base_interval)},
+        {"maxInterval", d(r.backoff.max_interval)},
+        {"jitter", toString(r.backoff.jitter)}}},
+      {"budget",
+       {{"percent", r.budget.percent}, {"minRetryConcurrency", r.budget.min_retry_concurrency}}},
+      {"retryIgnorePreviousHosts", r.retry_ignore_previous_hosts},
+      {"respectRetryAfter", r.respect_retry_after},
+      {"maxRetryAfter", d(r.max_retry_after)},
+      {"nonIdempotent", toString(r.non_idempotent)},
+      {"retryBufferLimit", r.retry_buffer_limit}};
 }
 
 json bulkheadJson(const BulkheadSpec& b) {
@@ -69,9 +69,8 @@ json loadSheddingJson(const LoadSheddingSpec& s) {
 }
 
 json rateLimitJson(const RateLimitSpec& r) {
-  json j = {{"requestsPerSecond", r.requests_per_second},
-            {"burst", r.burst},
-            {"headers", r.headers}};
+  json j = {
+      {"requestsPerSecond", r.requests_per_second}, {"burst", r.burst}, {"headers", r.headers}};
   if (!r.key_header.empty()) {
     j["key"] = {{"header", r.key_header}};
   } else if (r.key_client_ip) {
@@ -190,17 +189,18 @@ json upstreamJson(const UpstreamSpec& u) {
                            {"maxConcurrentStreams", p.max_concurrent_streams}}}};
   if (u.outlier_detection) {
     const OutlierDetectionSpec& o = *u.outlier_detection;
-    j["outlierDetection"] = {{"consecutive5xxErrors", o.consecutive_5xx_errors},
-                             {"consecutiveGatewayErrors", o.consecutive_gateway_errors},
-                             {"consecutiveLocalOriginFailures", o.consecutive_local_origin_failures},
-                             {"failurePercentageThreshold", o.failure_percentage_threshold},
-                             {"failurePercentageMinimumHosts", o.failure_percentage_minimum_hosts},
-                             {"failurePercentageRequestVolume", o.failure_percentage_request_volume},
-                             {"interval", d(o.interval)},
-                             {"baseEjectionTime", d(o.base_ejection_time)},
-                             {"maxEjectionTime", d(o.max_ejection_time)},
-                             {"maxEjectionPercent", o.max_ejection_percent},
-                             {"panicThresholdPercent", o.panic_threshold_percent}};
+    j["outlierDetection"] = {
+        {"consecutive5xxErrors", o.consecutive_5xx_errors},
+        {"consecutiveGatewayErrors", o.consecutive_gateway_errors},
+        {"consecutiveLocalOriginFailures", o.consecutive_local_origin_failures},
+        {"failurePercentageThreshold", o.failure_percentage_threshold},
+        {"failurePercentageMinimumHosts", o.failure_percentage_minimum_hosts},
+        {"failurePercentageRequestVolume", o.failure_percentage_request_volume},
+        {"interval", d(o.interval)},
+        {"baseEjectionTime", d(o.base_ejection_time)},
+        {"maxEjectionTime", d(o.max_ejection_time)},
+        {"maxEjectionPercent", o.max_ejection_percent},
+        {"panicThresholdPercent", o.panic_threshold_percent}};
   }
   if (u.circuit_breaker) {
     const CircuitBreakerSpec& c = *u.circuit_breaker;
@@ -223,12 +223,8 @@ json upstreamJson(const UpstreamSpec& u) {
       case HealthCheckSpec::Kind::Http:
         hc["http"] = {{"path", h.http_path}, {"expectedStatuses", h.expected_statuses}};
         break;
-      case HealthCheckSpec::Kind::Grpc:
-        hc["grpc"] = {{"service", h.grpc_service}};
-        break;
-      case HealthCheckSpec::Kind::Tcp:
-        hc["tcp"] = json::object();
-        break;
+      case HealthCheckSpec::Kind::Grpc: hc["grpc"] = {{"service", h.grpc_service}}; break;
+      case HealthCheckSpec::Kind::Tcp: hc["tcp"] = json::object(); break;
     }
     j["healthCheck"] = hc;
   }
@@ -238,17 +234,10 @@ json upstreamJson(const UpstreamSpec& u) {
 json matchJson(const RouteMatchSpec& m) {
   json j = json::object();
   switch (m.path.kind) {
-    case PathMatchSpec::Kind::Any:
-      break;
-    case PathMatchSpec::Kind::Prefix:
-      j["path"] = {{"prefix", m.path.value}};
-      break;
-    case PathMatchSpec::Kind::Exact:
-      j["path"] = {{"exact", m.path.value}};
-      break;
-    case PathMatchSpec::Kind::Regex:
-      j["path"] = {{"regex", m.path.value}};
-      break;
+    case PathMatchSpec::Kind::Any: break;
+    case PathMatchSpec::Kind::Prefix: j["path"] = {{"prefix", m.path.value}}; break;
+    case PathMatchSpec::Kind::Exact: j["path"] = {{"exact", m.path.value}}; break;
+    case PathMatchSpec::Kind::Regex: j["path"] = {{"regex", m.path.value}}; break;
   }
   if (!m.methods.empty()) {
     j["methods"] = m.methods;
@@ -258,18 +247,10 @@ json matchJson(const RouteMatchSpec& m) {
     for (const HeaderMatchSpec& h : m.headers) {
       json hj = {{"name", h.name}, {"invert", h.invert}};
       switch (h.kind) {
-        case HeaderMatchSpec::Kind::Exact:
-          hj["exact"] = h.value;
-          break;
-        case HeaderMatchSpec::Kind::Prefix:
-          hj["prefix"] = h.value;
-          break;
-        case HeaderMatchSpec::Kind::Regex:
-          hj["regex"] = h.value;
-          break;
-        case HeaderMatchSpec::Kind::Present:
-          hj["present"] = true;
-          break;
+        case HeaderMatchSpec::Kind::Exact: hj["exact"] = h.value; break;
+        case HeaderMatchSpec::Kind::Prefix: hj["prefix"] = h.value; break;
+        case HeaderMatchSpec::Kind::Regex: hj["regex"] = h.value; break;
+        case HeaderMatchSpec::Kind::Present: hj["present"] = true; break;
       }
       headers.push_back(hj);
     }
@@ -288,66 +269,48 @@ json matchJson(const RouteMatchSpec& m) {
 
 std::string_view toString(ListenerProtocol protocol) {
   switch (protocol) {
-    case ListenerProtocol::Http1:
-      return "http1";
-    case ListenerProtocol::H2c:
-      return "h2c";
-    case ListenerProtocol::Auto:
-      return "auto";
+    case ListenerProtocol::Http1: return "http1";
+    case ListenerProtocol::H2c: return "h2c";
+    case ListenerProtocol::Auto: return "auto";
   }
   return "auto";
 }
 
 std::string_view toString(UpstreamProtocol protocol) {
   switch (protocol) {
-    case UpstreamProtocol::Http1:
-      return "http1";
-    case UpstreamProtocol::Http2:
-      return "http2";
-    case UpstreamProtocol::Grpc:
-      return "grpc";
+    case UpstreamProtocol::Http1: return "http1";
+    case UpstreamProtocol::Http2: return "http2";
+    case UpstreamProtocol::Grpc: return "grpc";
   }
   return "http1";
 }
 
 std::string_view toString(LbPolicy policy) {
   switch (policy) {
-    case LbPolicy::RoundRobin:
-      return "ROUND_ROBIN";
-    case LbPolicy::LeastRequest:
-      return "LEAST_REQUEST";
-    case LbPolicy::Random:
-      return "RANDOM";
-    case LbPolicy::RingHash:
-      return "RING_HASH";
-    case LbPolicy::Maglev:
-      return "MAGLEV";
-    case LbPolicy::PeakEwma:
-      return "PEAK_EWMA";
+    case LbPolicy::RoundRobin: return "ROUND_ROBIN";
+    case LbPolicy::LeastRequest: return "LEAST_REQUEST";
+    case LbPolicy::Random: return "RANDOM";
+    case LbPolicy::RingHash: return "RING_HASH";
+    case LbPolicy::Maglev: return "MAGLEV";
+    case LbPolicy::PeakEwma: return "PEAK_EWMA";
   }
   return "ROUND_ROBIN";
 }
 
 std::string_view toString(Jitter jitter) {
   switch (jitter) {
-    case Jitter::Full:
-      return "full";
-    case Jitter::Equal:
-      return "equal";
-    case Jitter::None:
-      return "none";
+    case Jitter::Full: return "full";
+    case Jitter::Equal: return "equal";
+    case Jitter::None: return "none";
   }
   return "full";
 }
 
 std::string_view toString(NonIdempotentPolicy policy) {
   switch (policy) {
-    case NonIdempotentPolicy::Never:
-      return "never";
-    case NonIdempotentPolicy::WithIdempotencyKey:
-      return "withIdempotencyKey";
-    case NonIdempotentPolicy::Always:
-      return "always";
+    case NonIdempotentPolicy::Never: return "never";
+    case NonIdempotentPolicy::WithIdempotencyKey: return "withIdempotencyKey";
+    case NonIdempotentPolicy::Always: return "always";
   }
   return "never";
 }
@@ -369,7 +332,9 @@ nlohmann::json toJson(const ProxyConfigSpec& spec) {
   const ObservabilitySpec& o = spec.observability;
   j["observability"] = {
       {"accessLog",
-       {{"path", o.access_log.path}, {"format", o.access_log.format}, {"sample", o.access_log.sample}}},
+       {{"path", o.access_log.path},
+        {"format", o.access_log.format},
+        {"sample", o.access_log.sample}}},
       {"metrics", {{"path", o.metrics_path}, {"latencyBuckets", o.latency_buckets}}},
       {"tracing",
        {{"propagation", o.trace_propagation},

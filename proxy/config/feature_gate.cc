@@ -20,8 +20,8 @@ const std::vector<FeatureInfo> kFeatures = {
     {Feature::OutlierDetection, "outlierDetection", "#6", true},
     {Feature::HealthCheck, "healthCheck", "#7", true},
     {Feature::DnsDiscovery, "endpoints.dns", "#7", true},
-    {Feature::AdvancedBalancing, "loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM",
-     "#7", true},
+    {Feature::AdvancedBalancing,
+     "loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM", "#7", true},
     {Feature::PerHostCircuitBreaker, "circuitBreaker.perHost", "#6", true},
 };
 
@@ -95,8 +95,8 @@ const std::vector<FeatureInfo>& featureTable() { return kFeatures; }
 
 bool isImplemented(Feature feature) { return info(feature).implemented; }
 
-std::vector<ConfigDiagnostic> checkFeatureGate(const ProxyConfigSpec& spec,
-                                               const MarkTable& marks, const std::string& file) {
+std::vector<ConfigDiagnostic> checkFeatureGate(const ProxyConfigSpec& spec, const MarkTable& marks,
+                                               const std::string& file) {
   Gate gate(marks, file);
   gate.checkBlocks(spec.defaults, "defaults", [](std::string_view) { return true; });
   for (size_t i = 0; i < spec.routes.size(); ++i) {
@@ -112,8 +112,8 @@ std::vector<ConfigDiagnostic> checkFeatureGate(const ProxyConfigSpec& spec,
     if (u.circuit_breaker) {
       gate.check(Feature::CircuitBreaker, base + ".circuitBreaker", "", remove);
       if (u.circuit_breaker->per_host) {
-        gate.check(Feature::PerHostCircuitBreaker, base + ".circuitBreaker.perHost", "perHost: true",
-                   "use one breaker per upstream (perHost: false)");
+        gate.check(Feature::PerHostCircuitBreaker, base + ".circuitBreaker.perHost",
+                   "perHost: true", "use one breaker per upstream (perHost: false)");
       }
     }
     if (u.outlier_detection) {

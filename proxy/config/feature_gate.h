@@ -15,7 +15,7 @@
 namespace bulwark::config {
 
 enum class Feature {
-  Retries,            // retries.attempts > 1
+  Retries,  // retries.attempts > 1
   Hedging,
   Idempotency,
   Bulkhead,
@@ -25,8 +25,8 @@ enum class Feature {
   CircuitBreaker,
   OutlierDetection,
   HealthCheck,
-  DnsDiscovery,       // endpoints.dns
-  AdvancedBalancing,  // loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM
+  DnsDiscovery,           // endpoints.dns
+  AdvancedBalancing,      // loadBalancer policies other than ROUND_ROBIN, LEAST_REQUEST, RANDOM
   PerHostCircuitBreaker,  // circuitBreaker.perHost: true
 };
 
@@ -48,7 +48,7 @@ bool isImplemented(Feature feature);
  * @param marks field positions from the load (to tell own blocks from inherited ones).
  * @param file the FILE part of each diagnostic.
  */
-std::vector<ConfigDiagnostic> checkFeatureGate(const ProxyConfigSpec& spec,
-                                               const MarkTable& marks, const std::string& file);
+std::vector<ConfigDiagnostic> checkFeatureGate(const ProxyConfigSpec& spec, const MarkTable& marks,
+                                               const std::string& file);
 
 }  // namespace bulwark::config

@@ -126,10 +126,10 @@ void readGrpcStatus(LoadContext& ctx, MapReader& m, std::string_view field, std:
     return;
   }
   if (!grpcStatusCode(value)) {
-    ctx.sink.error(m.fieldMark(field), m.fieldPath(field),
-                   fmt::format("unknown gRPC status \"{}\"{}", value,
-                               didYouMean(value, grpcStatusNames())),
-                   codes::kInvalidValue);
+    ctx.sink.error(
+        m.fieldMark(field), m.fieldPath(field),
+        fmt::format("unknown gRPC status \"{}\"{}", value, didYouMean(value, grpcStatusNames())),
+        codes::kInvalidValue);
     return;
   }
   out = value;
@@ -225,8 +225,8 @@ RetriesSpec parseRetries(LoadContext& ctx, MapReader& m) {
   m.duration("perTryTimeout", r.per_try_timeout);
   readRetryOn(ctx, m, r.retry_on);
   readStatusCodes(ctx, m, "retriableStatusCodes", r.retriable_status_codes);
-  const bool has_codes_token = std::find(r.retry_on.begin(), r.retry_on.end(),
-                                         "retriable-status-codes") != r.retry_on.end();
+  const bool has_codes_token =
+      std::find(r.retry_on.begin(), r.retry_on.end(), "retriable-status-codes") != r.retry_on.end();
   if (!r.retriable_status_codes.empty() && !has_codes_token) {
     ctx.sink.warning(m.fieldMark("retriableStatusCodes"), m.fieldPath("retriableStatusCodes"),
                      "has no effect without the retryOn token \"retriable-status-codes\"",
@@ -246,12 +246,12 @@ RetriesSpec parseRetries(LoadContext& ctx, MapReader& m) {
     if (has_base && has_max && r.backoff.base_interval > r.backoff.max_interval) {
       ctx.sink.error(b->fieldMark("baseInterval"), b->fieldPath("baseInterval"),
                      fmt::format("baseInterval {} is greater than maxInterval {}",
-                                 b->node("baseInterval").Scalar(),
-                                 b->node("maxInterval").Scalar()),
+                                 b->node("baseInterval").Scalar(), b->node("maxInterval").Scalar()),
                      codes::kInconsistentValues);
     }
-    b->enumeration<Jitter>("jitter", r.backoff.jitter,
-                           {{"full", Jitter::Full}, {"equal", Jitter::Equal}, {"none", Jitter::None}});
+    b->enumeration<Jitter>(
+        "jitter", r.backoff.jitter,
+        {{"full", Jitter::Full}, {"equal", Jitter::Equal}, {"none", Jitter::None}});
   }
   if (auto b = m.map("budget", {"percent", "minRetryConcurrency"})) {
     b->number("percent", r.budget.percent, 0, 100);
@@ -260,10 +260,11 @@ RetriesSpec parseRetries(LoadContext& ctx, MapReader& m) {
   m.boolean("retryIgnorePreviousHosts", r.retry_ignore_previous_hosts);
   m.boolean("respectRetryAfter", r.respect_retry_after);
   m.duration("maxRetryAfter", r.max_retry_after);
-  m.enumeration<NonIdempotentPolicy>("nonIdempotent", r.non_idempotent,
-                                     {{"never", NonIdempotentPolicy::Never},
-                                      {"withIdempotencyKey", NonIdempotentPolicy::WithIdempotencyKey},
-                                      {"always", NonIdempotentPolicy::Always}});
+  m.enumeration<NonIdempotentPolicy>(
+      "nonIdempotent", r.non_idempotent,
+      {{"never", NonIdempotentPolicy::Never},
+       {"withIdempotencyKey", NonIdempotentPolicy::WithIdempotencyKey},
+       {"always", NonIdempotentPolicy::Always}});
   m.byteSize("retryBufferLimit", r.retry_buffer_limit);
   return r;
 }
@@ -303,11 +304,11 @@ LoadSheddingSpec parseLoadShedding(LoadContext& ctx, MapReader& m) {
     const bool has_min = a->integer("minLimit", ac.min_limit, 1);
     const bool has_max = a->integer("maxLimit", ac.max_limit, 1);
     if ((has_min || has_max) && ac.min_limit > ac.max_limit) {
-      ctx.sink.error(a->fieldMark(has_min ? "minLimit" : "maxLimit"),
-                     a->fieldPath(has_min ? "minLimit" : "maxLimit"),
-                     fmt::format("minLimit {} is greater than maxLimit {}", ac.min_limit,
-                                 ac.max_limit),
-                     codes::kInconsistentValues);
+      ctx.sink.error(
+          a->fieldMark(has_min ? "minLimit" : "maxLimit"),
+          a->fieldPath(has_min ? "minLimit" : "maxLimit"),
+          fmt::format("minLimit {} is greater than maxLimit {}", ac.min_limit, ac.max_limit),
+          codes::kInconsistentValues);
     }
     a->number("latencyPercentile", ac.latency_percentile, 0.01, 1);
     a->duration("window", ac.window);
@@ -386,10 +387,10 @@ FallbackSpec parseFallback(LoadContext& ctx, MapReader& m) {
       const YAML::Node headers = r->node("headers");
       const std::string headers_path = r->fieldPath("headers");
       if (!headers.IsMap()) {
-        ctx.sink.error(r->fieldMark("headers"), headers_path,
-                       fmt::format("expected a mapping of header names to values, got {}",
-                                   describe(headers)),
-                       codes::kWrongType);
+        ctx.sink.error(
+            r->fieldMark("headers"), headers_path,
+            fmt::format("expected a mapping of header names to values, got {}", describe(headers)),
+            codes::kWrongType);
       } else {
         for (auto it = headers.begin(); it != headers.end(); ++it) {
           std::string name;
@@ -413,10 +414,17 @@ FallbackSpec parseFallback(LoadContext& ctx, MapReader& m) {
 }
 
 const Fields kTimeoutsFields = {"request", "idle", "grpc"};
-const Fields kRetriesFields = {"attempts",           "perTryTimeout",    "retryOn",
-                               "retriableStatusCodes", "backoff",        "budget",
-                               "retryIgnorePreviousHosts", "respectRetryAfter", "maxRetryAfter",
-                               "nonIdempotent",      "retryBufferLimit"};
+const Fields kRetriesFields = {"attempts",
+                               "perTryTimeout",
+                               "retryOn",
+                               "retriableStatusCodes",
+                               "backoff",
+                               "budget",
+                               "retryIgnorePreviousHosts",
+                               "respectRetryAfter",
+                               "maxRetryAfter",
+                               "nonIdempotent",
+                               "retryBufferLimit"};
 const Fields kHedgingFields = {"delay", "maxRequests"};
 const Fields kBulkheadFields = {"maxConcurrentRequests", "maxQueuedRequests", "queueTimeout",
                                 "partitionBy", "maxConcurrentPerPartition"};
@@ -535,8 +543,7 @@ void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o)
     }
   }
   if (auto t = m->map("tracing", {"propagation", "requestId"})) {
-    readWordList(ctx, *t, "propagation", {"w3c", "b3"}, "propagation format",
-                 o.trace_propagation);
+    readWordList(ctx, *t, "propagation", {"w3c", "b3"}, "propagation format", o.trace_propagation);
     if (auto r = t->map("requestId", {"generate", "preserveExternal", "returnInResponse"})) {
       r->boolean("generate", o.request_id.generate);
       r->boolean("preserveExternal", o.request_id.preserve_external);
@@ -563,9 +570,9 @@ void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
                                    {"auto", ListenerProtocol::Auto},
                                    {"grpc", ListenerProtocol::H2c}});
   m.stringList("routes", l.routes);
-  if (auto lim = m.map("limits", {"maxRequestHeadersBytes", "maxHeadersCount",
-                                  "maxRequestBodyBytes", "headerReadTimeout", "idleTimeout",
-                                  "maxConcurrentStreams"})) {
+  if (auto lim =
+          m.map("limits", {"maxRequestHeadersBytes", "maxHeadersCount", "maxRequestBodyBytes",
+                           "headerReadTimeout", "idleTimeout", "maxConcurrentStreams"})) {
     ListenerLimitsSpec& s = l.limits;
     if (lim->byteSize32("maxRequestHeadersBytes", s.max_request_headers_bytes) &&
         s.max_request_headers_bytes < 1024) {
@@ -618,14 +625,13 @@ void parseLoadBalancer(LoadContext& ctx, MapReader& up, LoadBalancerSpec& lb) {
   if (!m) {
     return;
   }
-  const bool has_simple = m->enumeration<LbPolicy>(
-      "simple", lb.policy,
-      {{"ROUND_ROBIN", LbPolicy::RoundRobin},
-       {"LEAST_REQUEST", LbPolicy::LeastRequest},
-       {"RANDOM", LbPolicy::Random},
-       {"RING_HASH", LbPolicy::RingHash},
-       {"MAGLEV", LbPolicy::Maglev},
-       {"PEAK_EWMA", LbPolicy::PeakEwma}});
+  const bool has_simple = m->enumeration<LbPolicy>("simple", lb.policy,
+                                                   {{"ROUND_ROBIN", LbPolicy::RoundRobin},
+                                                    {"LEAST_REQUEST", LbPolicy::LeastRequest},
+                                                    {"RANDOM", LbPolicy::Random},
+                                                    {"RING_HASH", LbPolicy::RingHash},
+                                                    {"MAGLEV", LbPolicy::Maglev},
+                                                    {"PEAK_EWMA", LbPolicy::PeakEwma}});
   m->integer("choiceCount", lb.choice_count, 2, 100);
   if (auto c = m->map("consistentHash", {"httpHeaderName", "httpCookie", "useSourceIp"})) {
     ConsistentHashSpec hash;
@@ -689,12 +695,12 @@ void parseConnectionPool(LoadContext& ctx, MapReader& up, ConnectionPoolSpec& p)
 }
 
 void parseOutlierDetection(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
-  auto m = up.map("outlierDetection",
-                  {"consecutive5xxErrors", "consecutiveGatewayErrors",
-                   "consecutiveLocalOriginFailures", "failurePercentageThreshold",
-                   "failurePercentageMinimumHosts", "failurePercentageRequestVolume", "interval",
-                   "baseEjectionTime", "maxEjectionTime", "maxEjectionPercent",
-                   "panicThresholdPercent"});
+  auto m =
+      up.map("outlierDetection",
+             {"consecutive5xxErrors", "consecutiveGatewayErrors", "consecutiveLocalOriginFailures",
+              "failurePercentageThreshold", "failurePercentageMinimumHosts",
+              "failurePercentageRequestVolume", "interval", "baseEjectionTime", "maxEjectionTime",
+              "maxEjectionPercent", "panicThresholdPercent"});
   if (!m) {
     return;
   }
@@ -904,16 +910,15 @@ void parseRoute(LoadContext& ctx, const ListItem& item, RouteSpec& r) {
 
 void parseRoot(LoadContext& ctx, const YAML::Node& node, ProxyConfigSpec& spec) {
   MapReader root(ctx, node, "", markOf(node),
-                 {"apiVersion", "kind", "metadata", "admin", "runtime", "observability",
-                  "defaults", "listeners", "upstreams", "routes"});
+                 {"apiVersion", "kind", "metadata", "admin", "runtime", "observability", "defaults",
+                  "listeners", "upstreams", "routes"});
   if (!root.isMap()) {
     return;
   }
   std::string value;
   if (root.require("apiVersion") && root.str("apiVersion", value) && value != kApiVersion) {
     ctx.sink.error(root.fieldMark("apiVersion"), "apiVersion",
-                   fmt::format("expected \"{}\", got \"{}\"", kApiVersion, value),
-                   codes::kHeader);
+                   fmt::format("expected \"{}\", got \"{}\"", kApiVersion, value), codes::kHeader);
   }
   if (root.require("kind") && root.str("kind", value) && value != kKind) {
     ctx.sink.error(root.fieldMark("kind"), "kind",

@@ -39,9 +39,9 @@ struct RuntimeSpec {
 };
 
 struct AccessLogSpec {
-  std::string path;          // empty = off
+  std::string path;             // empty = off
   std::string format = "json";  // json | text
-  double sample = 1.0;       // 0..1
+  double sample = 1.0;          // 0..1
 };
 
 struct RequestIdSpec {
@@ -54,7 +54,7 @@ struct ObservabilitySpec {
   AccessLogSpec access_log;
   std::string metrics_path = "/metrics";
   std::vector<double> latency_buckets = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
-                                         0.5,   0.75, 1,     2.5,  5,     7.5,  10};
+                                         0.5,   0.75, 1,     2.5,  5,     7.5, 10};
   RequestIdSpec request_id;
   std::vector<std::string> trace_propagation = {"w3c"};  // tracing.propagation: w3c | b3
 };
@@ -108,21 +108,21 @@ struct LoadBalancerSpec {
 };
 
 struct ConnectionPoolSpec {
-  uint32_t max_connections = 1024;           // per upstream, all workers
+  uint32_t max_connections = 1024;  // per upstream, all workers
   Duration connect_timeout{1000};
   Duration idle_timeout{60000};
   uint32_t max_pending_requests = 1024;
   uint32_t max_requests = 1024;
   uint32_t max_requests_per_connection = 0;  // 0 = unlimited
   uint32_t max_retries = 3;
-  uint32_t max_concurrent_streams = 100;     // HTTP/2 streams per upstream connection
+  uint32_t max_concurrent_streams = 100;  // HTTP/2 streams per upstream connection
 };
 
 struct OutlierDetectionSpec {
   uint32_t consecutive_5xx_errors = 5;
-  uint32_t consecutive_gateway_errors = 0;       // 0 = off
+  uint32_t consecutive_gateway_errors = 0;  // 0 = off
   uint32_t consecutive_local_origin_failures = 5;
-  uint32_t failure_percentage_threshold = 0;     // 0 = off
+  uint32_t failure_percentage_threshold = 0;  // 0 = off
   uint32_t failure_percentage_minimum_hosts = 5;
   uint32_t failure_percentage_request_volume = 50;
   Duration interval{10000};
@@ -218,7 +218,7 @@ struct RetryBudgetSpec {
 };
 
 struct RetriesSpec {
-  uint32_t attempts = 1;  // total attempts including the first
+  uint32_t attempts = 1;        // total attempts including the first
   Duration per_try_timeout{0};  // 0 = none (bounded by the request timeout)
   std::vector<std::string> retry_on = {"connect-failure", "refused-stream"};
   std::vector<uint32_t> retriable_status_codes;
@@ -267,7 +267,7 @@ struct LoadSheddingSpec {
 struct RateLimitSpec {
   double requests_per_second = 0;
   uint32_t burst = 0;
-  std::string key_header;    // empty = one bucket for the route
+  std::string key_header;  // empty = one bucket for the route
   bool key_client_ip = false;
   std::string headers = "draft";  // draft | legacy | off
 };
@@ -290,7 +290,7 @@ struct FallbackSpec {
   uint32_t status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
-  std::string grpc_status;   // gRPC routes: status name to answer with
+  std::string grpc_status;  // gRPC routes: status name to answer with
   std::string grpc_message;
 };
 

@@ -138,10 +138,10 @@ void checkEndpoints(LoadContext& ctx, const ProxyConfigSpec& spec) {
       if (!parsed) {
         ctx.sink.error(ctx.marks.find(path), path, parsed.error(), codes::kInvalidValue);
       } else if (parsed->port == 0) {
-        ctx.sink.error(ctx.marks.find(path), path,
-                       fmt::format("an endpoint needs a port between 1 and 65535, got \"{}\"",
-                                   text),
-                       codes::kInvalidValue);
+        ctx.sink.error(
+            ctx.marks.find(path), path,
+            fmt::format("an endpoint needs a port between 1 and 65535, got \"{}\"", text),
+            codes::kInvalidValue);
       }
     }
   }
@@ -181,19 +181,19 @@ void checkRetryTiming(LoadContext& ctx, const RetriesSpec& r, const TimeoutsSpec
   const std::string field_path = path + ".perTryTimeout";
   const Mark mark = ctx.marks.find(mark_path + ".perTryTimeout");
   if (r.per_try_timeout > t.request) {
-    ctx.sink.error(mark, field_path,
-                   fmt::format("perTryTimeout {} is longer than timeouts.request {}{}",
-                               formatDuration(r.per_try_timeout), formatDuration(t.request),
-                               suffix),
-                   codes::kInconsistentValues);
+    ctx.sink.error(
+        mark, field_path,
+        fmt::format("perTryTimeout {} is longer than timeouts.request {}{}",
+                    formatDuration(r.per_try_timeout), formatDuration(t.request), suffix),
+        codes::kInconsistentValues);
   } else if (r.attempts > 1 && r.per_try_timeout + r.backoff.base_interval >= t.request) {
-    ctx.sink.warning(mark, field_path,
-                     fmt::format("no retry can start: perTryTimeout {} plus backoff {} uses up "
-                                 "timeouts.request {}{}",
-                                 formatDuration(r.per_try_timeout),
-                                 formatDuration(r.backoff.base_interval),
-                                 formatDuration(t.request), suffix),
-                     codes::kIneffectiveSetting);
+    ctx.sink.warning(
+        mark, field_path,
+        fmt::format("no retry can start: perTryTimeout {} plus backoff {} uses up "
+                    "timeouts.request {}{}",
+                    formatDuration(r.per_try_timeout), formatDuration(r.backoff.base_interval),
+                    formatDuration(t.request), suffix),
+        codes::kIneffectiveSetting);
   }
 }
 
@@ -289,8 +289,8 @@ void validateEffective(LoadContext& ctx, const ProxyConfigSpec& spec) {
       }
     }
     std::string unsafe_token;
-    for (const char* token : {"5xx", "gateway-error", "reset", "retriable-4xx",
-                              "retriable-status-codes"}) {
+    for (const char* token :
+         {"5xx", "gateway-error", "reset", "retriable-4xx", "retriable-status-codes"}) {
       if (unsafe_token.empty() && contains(r.retry_on, token)) {
         unsafe_token = token;
       }

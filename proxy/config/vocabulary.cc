@@ -3,10 +3,14 @@
 namespace bulwark::config {
 
 const std::vector<std::string>& httpRetryOnTokens() {
-  static const std::vector<std::string> kTokens = {
-      "5xx",           "gateway-error", "reset",
-      "reset-before-request", "connect-failure", "refused-stream",
-      "retriable-4xx", "retriable-status-codes"};
+  static const std::vector<std::string> kTokens = {"5xx",
+                                                   "gateway-error",
+                                                   "reset",
+                                                   "reset-before-request",
+                                                   "connect-failure",
+                                                   "refused-stream",
+                                                   "retriable-4xx",
+                                                   "retriable-status-codes"};
   return kTokens;
 }
 
@@ -32,12 +36,23 @@ const std::vector<std::string>& httpMethods() {
 }
 
 const std::vector<std::string>& grpcStatusNames() {
-  static const std::vector<std::string> kNames = {
-      "OK",           "CANCELLED",         "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",   "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const std::vector<std::string> kNames = {"OK",
+                                                  "CANCELLED",
+                                                  "UNKNOWN",
+                                                  "INVALID_ARGUMENT",
+                                                  "DEADLINE_EXCEEDED",
+                                                  "NOT_FOUND",
+                                                  "ALREADY_EXISTS",
+                                                  "PERMISSION_DENIED",
+                                                  "RESOURCE_EXHAUSTED",
+                                                  "FAILED_PRECONDITION",
+                                                  "ABORTED",
+                                                  "OUT_OF_RANGE",
+                                                  "UNIMPLEMENTED",
+                                                  "INTERNAL",
+                                                  "UNAVAILABLE",
+                                                  "DATA_LOSS",
+                                                  "UNAUTHENTICATED"};
   return kNames;
 }
 

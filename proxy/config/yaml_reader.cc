@@ -27,15 +27,24 @@ struct Alias {
   std::string_view ours;
 };
 constexpr Alias kAliases[] = {
-    {"num_retries", "attempts"},     {"numRetries", "attempts"},
-    {"maxAttempts", "attempts"},     {"retry_policy", "retries"},
-    {"retryPolicy", "retries"},      {"cluster", "upstream"},
-    {"destination", "upstream"},     {"timeout", "timeouts"},
-    {"hosts", "endpoints"},          {"lb_policy", "loadBalancer"},
-    {"lbPolicy", "loadBalancer"},    {"retry_budget", "budget"},
-    {"retryBudget", "budget"},       {"initialBackoff", "baseInterval"},
-    {"maxBackoff", "maxInterval"},   {"retry_back_off", "backoff"},
-    {"circuit_breakers", "circuitBreaker"}, {"per_try_timeout", "perTryTimeout"},
+    {"num_retries", "attempts"},
+    {"numRetries", "attempts"},
+    {"maxAttempts", "attempts"},
+    {"retry_policy", "retries"},
+    {"retryPolicy", "retries"},
+    {"cluster", "upstream"},
+    {"destination", "upstream"},
+    {"timeout", "timeouts"},
+    {"hosts", "endpoints"},
+    {"lb_policy", "loadBalancer"},
+    {"lbPolicy", "loadBalancer"},
+    {"retry_budget", "budget"},
+    {"retryBudget", "budget"},
+    {"initialBackoff", "baseInterval"},
+    {"maxBackoff", "maxInterval"},
+    {"retry_back_off", "backoff"},
+    {"circuit_breakers", "circuitBreaker"},
+    {"per_try_timeout", "perTryTimeout"},
 };
 
 bool hasTag(const YAML::Node& node, std::string_view tag) { return node.Tag() == tag; }
@@ -73,15 +82,11 @@ Mark markOf(const YAML::Node& node) {
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Sequence: return "a list";
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return "nothing";
-    case YAML::NodeType::Scalar:
-      break;
+    case YAML::NodeType::Undefined: return "nothing";
+    case YAML::NodeType::Scalar: break;
   }
   const std::string& s = node.Scalar();
   if (isTyped(node) && (looksLikeNumber(s) || s == "true" || s == "false")) {
@@ -147,8 +152,7 @@ bool readInt(LoadContext& ctx, const YAML::Node& node, const std::string& path, 
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || ptr != s.data() + s.size()) {
-    ctx.sink.error(mark, path, fmt::format("{} is too large", node.Scalar()),
-                   codes::kInvalidValue);
+    ctx.sink.error(mark, path, fmt::format("{} is too large", node.Scalar()), codes::kInvalidValue);
     return false;
   }
   if (value < 0 && min >= 0) {
@@ -327,8 +331,8 @@ int MapReader::atMostOne(std::initializer_list<std::string_view> names) {
   }
   if (present.size() > 1) {
     ctx_.sink.error(keyMark(present[1]), path_,
-                    fmt::format("\"{}\" and \"{}\" cannot be used together; choose one",
-                                present[0], present[1]),
+                    fmt::format("\"{}\" and \"{}\" cannot be used together; choose one", present[0],
+                                present[1]),
                     codes::kConflictingFields);
   }
   return static_cast<int>(present.size());
@@ -357,8 +361,7 @@ bool MapReader::duration(std::string_view name, Duration& out) {
 
 bool MapReader::byteSize(std::string_view name, uint64_t& out, uint64_t max) {
   const Entry* e = find(name);
-  return e != nullptr &&
-         readByteSize(ctx_, e->value, fieldPath(name), fieldMark(name), out, max);
+  return e != nullptr && readByteSize(ctx_, e->value, fieldPath(name), fieldMark(name), out, max);
 }
 
 bool MapReader::byteSize32(std::string_view name, uint32_t& out) {
@@ -412,8 +415,7 @@ std::vector<ListItem> MapReader::list(std::string_view name) {
   }
   if (!e->value.IsSequence()) {
     ctx_.sink.error(fieldMark(name), fieldPath(name),
-                    fmt::format("expected a list, got {}", describe(e->value)),
-                    codes::kWrongType);
+                    fmt::format("expected a list, got {}", describe(e->value)), codes::kWrongType);
     return items;
   }
   size_t i = 0;
@@ -432,8 +434,8 @@ std::vector<ListItem> MapReader::list(std::string_view name) {
 void MapReader::reportBadEnum(std::string_view name, const std::string& text,
                               const std::vector<std::string>& spellings) {
   ctx_.sink.error(fieldMark(name), fieldPath(name),
-                  fmt::format("expected one of {}, got \"{}\"{}", fmt::join(spellings, ", "),
-                              text, didYouMean(text, spellings)),
+                  fmt::format("expected one of {}, got \"{}\"{}", fmt::join(spellings, ", "), text,
+                              didYouMean(text, spellings)),
                   codes::kInvalidValue);
 }
 

@@ -105,7 +105,8 @@ public:
                    std::numeric_limits<T>::max(), std::numeric_limits<int64_t>::max()))) {
     const Entry* e = find(name);
     int64_t value = 0;
-    if (e == nullptr || !readInt(ctx_, e->value, fieldPath(name), fieldMark(name), value, min, max)) {
+    if (e == nullptr ||
+        !readInt(ctx_, e->value, fieldPath(name), fieldMark(name), value, min, max)) {
       return false;
     }
     out = static_cast<T>(value);

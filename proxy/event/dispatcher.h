@@ -1,13 +1,13 @@
 #pragma once
 
-#include <event2/event.h>
-
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include <event2/event.h>
 
 namespace bulwark::event {
 

@@ -19,7 +19,8 @@ public:
    * Opens path ("/dev/stdout" works); nullptr when path is empty. format "json" writes one JSON
    * object per line; "text" writes the same fields as key=value pairs (values with spaces quoted).
    */
-  static std::shared_ptr<AccessLog> open(const std::string& path, double sample, const std::string& format = "json");
+  static std::shared_ptr<AccessLog> open(const std::string& path, double sample,
+                                         const std::string& format = "json");
   ~AccessLog();
   bool sampled(uint64_t random) const;
   void write(const nlohmann::json& entry);

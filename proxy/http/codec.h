@@ -5,12 +5,12 @@
 // client codecs face one upstream host. HTTP/1.1 codecs are in http1_*.cc, HTTP/2 in http2_*.cc.
 // Thread: every object here lives on one worker thread.
 
-#include <event2/buffer.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include <event2/buffer.h>
 
 #include "proxy/common/result.h"
 #include "proxy/http/headers.h"
@@ -25,8 +25,8 @@ enum class StreamResetReason {
   ConnectionFailure,      // connect failed / connection closed before any response byte
   ConnectionTermination,  // connection closed while the stream was active
   ConnectTimeout,
-  ProtocolError,          // peer violated the protocol
-  GoAwayBeforeProcessing, // stream id above GOAWAY's last-stream-id: never processed
+  ProtocolError,           // peer violated the protocol
+  GoAwayBeforeProcessing,  // stream id above GOAWAY's last-stream-id: never processed
 };
 std::string_view toString(StreamResetReason reason);
 

@@ -1,9 +1,9 @@
 #include "proxy/http/connection_manager.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <cstring>
+
+#include <fmt/format.h>
 
 #include "proxy/http/grpc.h"
 #include "proxy/http/http1_server_codec.h"
@@ -22,12 +22,14 @@ std::string uuid4(std::mt19937_64& rng) {
   uint64_t b = rng();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff, b >> 48,
-                     b & 0xffffffffffffULL);
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff,
+                     b >> 48, b & 0xffffffffffffULL);
 }
 
 std::string peerIp(const std::string& peer) {
-  if (!peer.empty() && peer[0] == '[') return peer.substr(1, peer.find(']') - 1);
+  if (!peer.empty() && peer[0] == '[') {
+    return peer.substr(1, peer.find(']') - 1);
+  }
   auto colon = peer.rfind(':');
   return colon == std::string::npos ? peer : peer.substr(0, colon);
 }
@@ -44,18 +46,27 @@ class ConnectionManager::ActiveStream : public RequestDecoder,
                                         public FilterCallbacks {
 public:
   ActiveStream(ConnectionManager& parent, ResponseEncoder& encoder)
-      : parent_(parent), encoder_(&encoder), snapshot_(parent.ctx_.snapshot),
-        start_(std::chrono::steady_clock::now()), start_wall_(std::chrono::system_clock::now()) {
+      : parent_(parent),
+        encoder_(&encoder),
+        snapshot_(parent.ctx_.snapshot),
+        start_(std::chrono::steady_clock::now()),
+        start_wall_(std::chrono::system_clock::now()) {
     encoder.stream().setCallbacks(this);
     ++parent_.ctx_.active_streams;
-    if (parent_.ctx_.global_active_streams) parent_.ctx_.global_active_streams->fetch_add(1);
+    if (parent_.ctx_.global_active_streams) {
+      parent_.ctx_.global_active_streams->fetch_add(1);
+    }
   }
   ~ActiveStream() override {
     router_.reset();
     filters_.clear();
-    if (pending_body_) evbuffer_free(pending_body_);
+    if (pending_body_) {
+      evbuffer_free(pending_body_);
+    }
     --parent_.ctx_.active_streams;
-    if (parent_.ctx_.global_active_streams) parent_.ctx_.global_active_streams->fetch_sub(1);
+    if (parent_.ctx_.global_active_streams) {
+      parent_.ctx_.global_active_streams->fetch_sub(1);
+    }
   }
 
   // RequestDecoder
@@ -64,13 +75,19 @@ public:
     request_path_ = headers->path;
     authority_ = headers->authority;
     grpc_ = headers->isGrpc();
-    if (auto ua = headers->headers.get("user-agent")) user_agent_ = std::string(*ua);
+    if (auto ua = headers->headers.get("user-agent")) {
+      user_agent_ = std::string(*ua);
+    }
     const auto& obs = snapshot_->spec.observability;
     auto existing_id = headers->headers.get("x-request-id");
     if (!existing_id || !obs.request_id.preserve_external) {
-      if (obs.request_id.generate) headers->headers.set("x-request-id", uuid4(parent_.ctx_.rng));
+      if (obs.request_id.generate) {
+        headers->headers.set("x-request-id", uuid4(parent_.ctx_.rng));
+      }
     }
-    if (auto id = headers->headers.get("x-request-id")) request_id_ = std::string(*id);
+    if (auto id = headers->headers.get("x-request-id")) {
+      request_id_ = std::string(*id);
+    }
     // X-Forwarded-For / -Proto (config-and-operations.md §5.4): append the peer we saw.
     std::string ip = peerIp(parent_.connection_->peerAddress());
     if (auto xff = headers->headers.getJoined("x-forwarded-for")) {
@@ -120,26 +137,37 @@ public:
         buffering_ = true;
         if (paused_read_) {
           paused_read_ = false;
-          if (encoder_ != nullptr) encoder_->stream().readDisable(false);
+          if (encoder_ != nullptr) {
+            encoder_->stream().readDisable(false);
+          }
         }
-        if (request_end_stream_ || pending_end_stream_) deliverBuffered();
+        if (request_end_stream_ || pending_end_stream_) {
+          deliverBuffered();
+        }
         return;
       }
       if (status != FilterStatus::Continue) {
         if (!done_ && !paused_read_) {
           // Hold the body while a filter waits (bulkhead queue); bounded by reading no further.
           paused_read_ = true;
-          if (encoder_ != nullptr) encoder_->stream().readDisable(true);
+          if (encoder_ != nullptr) {
+            encoder_->stream().readDisable(true);
+          }
         }
         return;
       }
-      if (done_) return;
+      if (done_) {
+        return;
+      }
     }
     if (paused_read_) {
       paused_read_ = false;
-      if (encoder_ != nullptr) encoder_->stream().readDisable(false);
+      if (encoder_ != nullptr) {
+        encoder_->stream().readDisable(false);
+      }
     }
-    router_ = std::make_unique<router::Router>(parent_.ctx_, *this, *route_, parent_.connection_->peerAddress());
+    router_ = std::make_unique<router::Router>(parent_.ctx_, *this, *route_,
+                                               parent_.connection_->peerAddress());
     router_->onRequestHeaders(std::move(request_headers_), request_end_stream_ && !pending_body_);
     if (pending_body_ != nullptr && !done_ && router_) {
       router_->onRequestData(pending_body_, pending_end_stream_ && !pending_trailers_);
@@ -156,28 +184,40 @@ public:
   void deliverBuffered() {
     const bool end = request_end_stream_ || pending_end_stream_;
     evbuffer* empty = pending_body_ == nullptr ? evbuffer_new() : nullptr;
-    const FilterStatus status =
-        filters_[next_filter_ - 1]->onRequestData(pending_body_ != nullptr ? pending_body_ : empty, end);
-    if (empty != nullptr) evbuffer_free(empty);
-    if (done_ || (status == FilterStatus::StopIterationAndBuffer && !end)) return;
+    const FilterStatus status = filters_[next_filter_ - 1]->onRequestData(
+        pending_body_ != nullptr ? pending_body_ : empty, end);
+    if (empty != nullptr) {
+      evbuffer_free(empty);
+    }
+    if (done_ || (status == FilterStatus::StopIterationAndBuffer && !end)) {
+      return;
+    }
     buffering_ = false;
-    if (status == FilterStatus::StopIteration) return;  // answered, or continueRequest() later
+    if (status == FilterStatus::StopIteration) {
+      return;  // answered, or continueRequest() later
+    }
     runFilters();
   }
 
   // FilterCallbacks
   void continueRequest() override {
-    if (done_ || router_ || next_filter_ == 0) return;
+    if (done_ || router_ || next_filter_ == 0) {
+      return;
+    }
     // Never re-enter a filter from inside its own call: resume on the next loop turn.
     std::weak_ptr<bool> alive = alive_;
     parent_.ctx_.dispatcher.post([this, alive] {
-      if (!alive.expired() && !done_ && !router_) runFilters();
+      if (!alive.expired() && !done_ && !router_) {
+        runFilters();
+      }
     });
   }
   void sendLocalReply(LocalReply reply) override { localReply(std::move(reply)); }
   event::Dispatcher& dispatcher() override { return parent_.ctx_.dispatcher; }
   const RequestHeaders& requestHeaders() const override { return *request_headers_; }
-  const std::string& downstreamAddress() const override { return parent_.connection_->peerAddress(); }
+  const std::string& downstreamAddress() const override {
+    return parent_.connection_->peerAddress();
+  }
   bool isGrpc() const override { return grpc_; }
   void decodeData(evbuffer* data, bool end_stream) override {
     bytes_received_ += evbuffer_get_length(data);
@@ -186,10 +226,14 @@ public:
       router_->onRequestData(data, end_stream);
     } else if (!done_ && route_ != nullptr) {
       // A filter holds the request: keep the body for the router.
-      if (pending_body_ == nullptr) pending_body_ = evbuffer_new();
+      if (pending_body_ == nullptr) {
+        pending_body_ = evbuffer_new();
+      }
       evbuffer_add_buffer(pending_body_, data);
       pending_end_stream_ = end_stream;
-      if (buffering_) deliverBuffered();
+      if (buffering_) {
+        deliverBuffered();
+      }
     } else {
       evbuffer_drain(data, evbuffer_get_length(data));
     }
@@ -201,47 +245,69 @@ public:
     } else if (!done_ && route_ != nullptr) {
       pending_trailers_ = std::move(trailers);
       pending_end_stream_ = true;
-      if (buffering_) deliverBuffered();
+      if (buffering_) {
+        deliverBuffered();
+      }
     }
   }
 
   // StreamCallbacks (downstream)
   void onResetStream(StreamResetReason reason, std::string_view detail) override {
     encoder_ = nullptr;
-    if (done_) return;
-    if (detail_.empty()) detail_ = fmt::format("downstream_reset:{}", toString(reason));
+    if (done_) {
+      return;
+    }
+    if (detail_.empty()) {
+      detail_ = fmt::format("downstream_reset:{}", toString(reason));
+    }
     (void)detail;
-    if (router_) router_->onDownstreamReset();
+    if (router_) {
+      router_->onDownstreamReset();
+    }
     finish();
   }
   void onAboveWriteBufferHighWatermark() override {
     touch();
-    if (router_) router_->onDownstreamAboveWriteBufferHighWatermark();
+    if (router_) {
+      router_->onDownstreamAboveWriteBufferHighWatermark();
+    }
   }
   void onBelowWriteBufferLowWatermark() override {
     touch();  // the downstream read what we buffered: the stream is not idle
-    if (router_) router_->onDownstreamBelowWriteBufferLowWatermark();
+    if (router_) {
+      router_->onDownstreamBelowWriteBufferLowWatermark();
+    }
   }
 
   // router::RouterCallbacks
   void encodeHeaders(ResponseHeadersPtr&& headers, bool end_stream) override {
-    if (encoder_ == nullptr || done_) return;
+    if (encoder_ == nullptr || done_) {
+      return;
+    }
     touch();
     response_started_ = true;
     status_ = headers->status;
     if (grpc_ && end_stream) {
-      if (auto gs = headers->headers.get("grpc-status")) grpc_status_ = http::grpc::parseStatus(*gs);
+      if (auto gs = headers->headers.get("grpc-status")) {
+        grpc_status_ = http::grpc::parseStatus(*gs);
+      }
     }
     if (snapshot_->spec.observability.request_id.return_in_response && !request_id_.empty()) {
       headers->headers.set("x-request-id", request_id_);
     }
     if (!local_reply_) {
-      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseHeaders(*headers, end_stream);
+      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+        (*it)->onResponseHeaders(*headers, end_stream);
+      }
     }
     auto* encoder = encoder_;
-    if (end_stream) finishBeforeEncode();
+    if (end_stream) {
+      finishBeforeEncode();
+    }
     encoder->encodeHeaders(*headers, end_stream);
-    if (end_stream) finish();
+    if (end_stream) {
+      finish();
+    }
   }
   void encodeData(evbuffer* data, bool end_stream) override {
     if (encoder_ == nullptr || done_) {
@@ -251,21 +317,33 @@ public:
     bytes_sent_ += evbuffer_get_length(data);
     touch();
     if (!local_reply_) {
-      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseData(data, end_stream);
+      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+        (*it)->onResponseData(data, end_stream);
+      }
     }
     auto* encoder = encoder_;
-    if (end_stream) finishBeforeEncode();
+    if (end_stream) {
+      finishBeforeEncode();
+    }
     encoder->encodeData(data, end_stream);
-    if (end_stream) finish();
+    if (end_stream) {
+      finish();
+    }
   }
   void encodeTrailers(HeaderMap&& trailers) override {
-    if (encoder_ == nullptr || done_) return;
+    if (encoder_ == nullptr || done_) {
+      return;
+    }
     touch();
     if (grpc_) {
-      if (auto gs = trailers.get("grpc-status")) grpc_status_ = http::grpc::parseStatus(*gs);
+      if (auto gs = trailers.get("grpc-status")) {
+        grpc_status_ = http::grpc::parseStatus(*gs);
+      }
     }
     if (!local_reply_) {
-      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) (*it)->onResponseTrailers(trailers);
+      for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+        (*it)->onResponseTrailers(trailers);
+      }
     }
     auto* encoder = encoder_;
     finishBeforeEncode();
@@ -283,14 +361,20 @@ public:
     localReply(std::move(reply));
   }
   bool fallbackReplaces(std::string_view trigger) const override {
-    if (route_ == nullptr || !route_->route->spec().policies.fallback) return false;
+    if (route_ == nullptr || !route_->route->spec().policies.fallback) {
+      return false;
+    }
     const auto& on = route_->route->spec().policies.fallback->on;
     return std::find(on.begin(), on.end(), trigger) != on.end();
   }
 
   void localReply(LocalReply reply) {
-    if (done_) return;
-    if (detail_.empty()) detail_ = reply.reason;
+    if (done_) {
+      return;
+    }
+    if (detail_.empty()) {
+      detail_ = reply.reason;
+    }
     local_reply_ = true;
     parent_.ctx_.stats.localReply(route_ ? route_->route->name() : "", reply.reason).Increment();
     if (encoder_ == nullptr) {
@@ -313,20 +397,25 @@ public:
     auto headers = std::make_unique<ResponseHeaders>();
     if (reply.verbatim) {
       headers->status = reply.status;
-      for (auto& [name, value] : reply.headers.entries()) headers->headers.add(name, value);
+      for (auto& [name, value] : reply.headers.entries()) {
+        headers->headers.add(name, value);
+      }
       headers->headers.set("content-length", std::to_string(reply.body.size()));
       sendWithBody(std::move(headers), reply.body);
       return;
     }
     if (grpc_) {
       // gRPC errors are trailers-only responses: HTTP 200 with grpc-status in the headers.
-      int code = http::grpc::statusFromName(reply.grpc_status).value_or(static_cast<int>(http::grpc::Status::Unknown));
+      int code = http::grpc::statusFromName(reply.grpc_status)
+                     .value_or(static_cast<int>(http::grpc::Status::Unknown));
       headers->status = 200;
       headers->headers.add("content-type", "application/grpc");
       headers->headers.add("grpc-status", std::to_string(code));
       headers->headers.add("grpc-message", reply.reason);
       headers->headers.add("x-bulwark-reason", reply.reason);
-      for (auto& [name, value] : reply.headers.entries()) headers->headers.add(name, value);
+      for (auto& [name, value] : reply.headers.entries()) {
+        headers->headers.add(name, value);
+      }
       encodeHeaders(std::move(headers), true);
       return;
     }
@@ -335,13 +424,17 @@ public:
     headers->headers.add("content-type", "text/plain");
     headers->headers.add("content-length", std::to_string(body.size()));
     headers->headers.add("x-bulwark-reason", reply.reason);
-    for (auto& [name, value] : reply.headers.entries()) headers->headers.add(name, value);
+    for (auto& [name, value] : reply.headers.entries()) {
+      headers->headers.add(name, value);
+    }
     sendWithBody(std::move(headers), body);
   }
 
   // Re-arms timeouts.idle: bytes moved in either direction.
   void touch() {
-    if (stream_idle_timer_ && !done_) stream_idle_timer_->enableTimer(idle_timeout_);
+    if (stream_idle_timer_ && !done_) {
+      stream_idle_timer_->enableTimer(idle_timeout_);
+    }
   }
 
   // timeouts.idle expired: nothing moved either way for that long (Envoy's stream_idle_timeout).
@@ -349,9 +442,13 @@ public:
   // honest signal left is a reset (localReply() does that). The attempts are cancelled first,
   // without blaming the host (it may be a slow client or a long backoff).
   void onStreamIdleTimeout() {
-    if (done_) return;
+    if (done_) {
+      return;
+    }
     route_->stats->streamIdleTimeout(response_started_);
-    if (router_) router_->onDownstreamReset();
+    if (router_) {
+      router_->onDownstreamReset();
+    }
     LocalReply reply;
     reply.status = 504;
     reply.reason = "stream_idle_timeout";
@@ -372,7 +469,8 @@ public:
       headers->status = 200;
       headers->headers.add("content-type", "application/grpc");
       headers->headers.add("grpc-status", std::to_string(code));
-      headers->headers.add("grpc-message", fb.grpc_message.empty() ? reply.reason : fb.grpc_message);
+      headers->headers.add("grpc-message",
+                           fb.grpc_message.empty() ? reply.reason : fb.grpc_message);
       headers->headers.add("x-bulwark-degraded", "true");
       encodeHeaders(std::move(headers), true);
       return;
@@ -381,7 +479,9 @@ public:
     for (const auto& [name, value] : fb.headers) {
       std::string lower = name;
       toLowerInPlace(lower);
-      if (lower != "content-length") headers->headers.add(lower, value);
+      if (lower != "content-length") {
+        headers->headers.add(lower, value);
+      }
     }
     headers->headers.set("x-bulwark-degraded", "true");
     headers->headers.set("content-length", std::to_string(fb.body.size()));
@@ -400,7 +500,9 @@ public:
     }
   }
   void readDisableDownstream(bool disable) override {
-    if (encoder_ != nullptr) encoder_->stream().readDisable(disable);
+    if (encoder_ != nullptr) {
+      encoder_->stream().readDisable(disable);
+    }
   }
   bool downstreamResponseStarted() const override { return response_started_; }
 
@@ -410,7 +512,9 @@ private:
   void finishBeforeEncode() { recordStats(); }
 
   void recordStats() {
-    if (stats_recorded_) return;
+    if (stats_recorded_) {
+      return;
+    }
     stats_recorded_ = true;
     auto elapsed = std::chrono::steady_clock::now() - start_;
     double seconds = std::chrono::duration<double>(elapsed).count();
@@ -430,7 +534,9 @@ private:
     auto& log = parent_.ctx_.access_log;
     if (log && log->sampled(parent_.ctx_.rng())) {
       nlohmann::json entry;
-      auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(start_wall_.time_since_epoch()).count();
+      auto wall =
+          std::chrono::duration_cast<std::chrono::milliseconds>(start_wall_.time_since_epoch())
+              .count();
       entry["start_time"] = wall;
       entry["method"] = request_method_;
       entry["path"] = request_path_;
@@ -449,15 +555,21 @@ private:
       entry["x_forwarded_for"] = xff_;
       entry["downstream_remote_address"] = parent_.connection_->peerAddress();
       entry["attempts"] = router_ ? router_->attempts() : 0;
-      if (grpc_status_) entry["grpc_status"] = std::string(http::grpc::statusName(*grpc_status_));
+      if (grpc_status_) {
+        entry["grpc_status"] = std::string(http::grpc::statusName(*grpc_status_));
+      }
       log->write(entry);
     }
   }
 
   void finish() {
-    if (done_) return;
+    if (done_) {
+      return;
+    }
     done_ = true;
-    if (stream_idle_timer_) stream_idle_timer_->disableTimer();
+    if (stream_idle_timer_) {
+      stream_idle_timer_->disableTimer();
+    }
     recordStats();
     if (!filters_.empty()) {
       StreamInfo info;
@@ -469,9 +581,13 @@ private:
       info.response_detail = detail_.empty() ? "via_upstream" : detail_;
       info.duration = std::chrono::steady_clock::now() - start_;
       info.grpc = grpc_;
-      for (auto& filter : filters_) filter->onStreamComplete(info);
+      for (auto& filter : filters_) {
+        filter->onStreamComplete(info);
+      }
     }
-    if (encoder_ != nullptr) encoder_->stream().setCallbacks(nullptr);
+    if (encoder_ != nullptr) {
+      encoder_->stream().setCallbacks(nullptr);
+    }
     encoder_ = nullptr;
     parent_.onStreamDone(*this);
   }
@@ -501,7 +617,7 @@ private:
   size_t next_filter_ = 0;
   RequestHeadersPtr request_headers_;  // held until the router starts
   bool request_end_stream_ = false;
-  evbuffer* pending_body_ = nullptr;    // body received while a filter held the request
+  evbuffer* pending_body_ = nullptr;  // body received while a filter held the request
   bool pending_end_stream_ = false;
   std::optional<HeaderMap> pending_trailers_;
   bool paused_read_ = false;
@@ -509,10 +625,14 @@ private:
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-ConnectionManager::ConnectionManager(server::WorkerContext& ctx, network::ConnectionPtr&& connection,
-                                     std::string listener_name, CloseCallback on_close)
-    : ctx_(ctx), connection_(std::move(connection)), listener_name_(std::move(listener_name)),
-      on_close_(std::move(on_close)), snapshot_(ctx.snapshot) {
+ConnectionManager::ConnectionManager(server::WorkerContext& ctx,
+                                     network::ConnectionPtr&& connection, std::string listener_name,
+                                     CloseCallback on_close)
+    : ctx_(ctx),
+      connection_(std::move(connection)),
+      listener_name_(std::move(listener_name)),
+      on_close_(std::move(on_close)),
+      snapshot_(ctx.snapshot) {
   connection_->setCallbacks(this);
   idle_timer_ = ctx_.dispatcher.createTimer([this] { onIdleTimeout(); });
   header_timer_ = ctx_.dispatcher.createTimer([this] {
@@ -539,7 +659,9 @@ const server::ListenerConfig* ConnectionManager::listenerConfig() const {
 
 bool ConnectionManager::createCodec(evbuffer* input) {
   const auto* listener = listenerConfig();
-  if (listener == nullptr) return false;
+  if (listener == nullptr) {
+    return false;
+  }
   const auto& limits_spec = listener->spec.limits;
   ServerCodecLimits limits;
   limits.max_request_headers_bytes = limits_spec.max_request_headers_bytes;
@@ -547,12 +669,8 @@ bool ConnectionManager::createCodec(evbuffer* input) {
   limits.max_request_body_bytes = limits_spec.max_request_body_bytes;
   limits.max_concurrent_streams = limits_spec.max_concurrent_streams;
   switch (listener->spec.protocol) {
-    case config::ListenerProtocol::Http1:
-      is_http2_ = false;
-      break;
-    case config::ListenerProtocol::H2c:
-      is_http2_ = true;
-      break;
+    case config::ListenerProtocol::Http1: is_http2_ = false; break;
+    case config::ListenerProtocol::H2c: is_http2_ = true; break;
     case config::ListenerProtocol::Auto: {
       // Sniff the HTTP/2 connection preface; wait until enough bytes decide it.
       size_t len = evbuffer_get_length(input);
@@ -578,15 +696,21 @@ bool ConnectionManager::createCodec(evbuffer* input) {
   } else {
     codec_ = std::make_unique<Http1ServerConnection>(*connection_, *this, limits);
   }
-  if (draining_) codec_->shutdownNotice();
+  if (draining_) {
+    codec_->shutdownNotice();
+  }
   return true;
 }
 
 void ConnectionManager::onData(evbuffer* input) {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   if (!codec_) {
     if (!createCodec(input)) {
-      if (listenerConfig() == nullptr) closeConnection(network::Connection::CloseType::NoFlush);
+      if (listenerConfig() == nullptr) {
+        closeConnection(network::Connection::CloseType::NoFlush);
+      }
       return;
     }
     if (is_http2_) {
@@ -603,7 +727,9 @@ void ConnectionManager::onData(evbuffer* input) {
   auto status = codec_->dispatch(input);
   if (!status.isOk()) {
     // The codec already answered (400/413/431) or sent GOAWAY; it closes after flushing.
-    if (!connection_->closing()) closeConnection(network::Connection::CloseType::FlushWrite);
+    if (!connection_->closing()) {
+      closeConnection(network::Connection::CloseType::FlushWrite);
+    }
     return;
   }
   if (codec_->wantsClose()) {
@@ -612,23 +738,33 @@ void ConnectionManager::onData(evbuffer* input) {
 }
 
 void ConnectionManager::onEvent(network::ConnectionEvent event) {
-  if (event == network::ConnectionEvent::Connected) return;
-  if (closed_) return;
+  if (event == network::ConnectionEvent::Connected) {
+    return;
+  }
+  if (closed_) {
+    return;
+  }
   closed_ = true;
   idle_timer_->disableTimer();
   header_timer_->disableTimer();
-  if (codec_) codec_->onConnectionClosed();
+  if (codec_) {
+    codec_->onConnectionClosed();
+  }
   // Streams the codec did not reset (none should remain) go with the connection.
   auto on_close = on_close_;
   on_close(*this);
 }
 
 void ConnectionManager::onAboveWriteBufferHighWatermark() {
-  if (codec_) codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+  if (codec_) {
+    codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+  }
 }
 
 void ConnectionManager::onBelowWriteBufferLowWatermark() {
-  if (codec_) codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  if (codec_) {
+    codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  }
 }
 
 RequestDecoder& ConnectionManager::newStream(ResponseEncoder& encoder) {
@@ -647,7 +783,9 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
   // it would be destroyed after it, and ~ActiveStream reaches parent_ (a stream reset after its
   // response started closes an HTTP/1 connection before it finishes). It stays in streams_, which
   // ~ConnectionManager destroys first.
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   for (auto it = streams_.begin(); it != streams_.end(); ++it) {
     if (it->get() == &stream) {
       struct Holder : event::DeferredDeletable {
@@ -675,7 +813,9 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
 
 void ConnectionManager::armTimers() {
   const auto* listener = listenerConfig();
-  if (listener == nullptr) return;
+  if (listener == nullptr) {
+    return;
+  }
   if (listener->spec.limits.idle_timeout.count() > 0) {
     idle_timer_->enableTimer(listener->spec.limits.idle_timeout);
   }
@@ -686,22 +826,32 @@ void ConnectionManager::armTimers() {
 }
 
 void ConnectionManager::onIdleTimeout() {
-  if (!streams_.empty()) return;
-  if (codec_ && is_http2_) codec_->shutdownNotice();
+  if (!streams_.empty()) {
+    return;
+  }
+  if (codec_ && is_http2_) {
+    codec_->shutdownNotice();
+  }
   closeConnection(network::Connection::CloseType::FlushWrite);
 }
 
 void ConnectionManager::shutdownNotice() {
-  if (draining_) return;
+  if (draining_) {
+    return;
+  }
   draining_ = true;
-  if (codec_) codec_->shutdownNotice();
+  if (codec_) {
+    codec_->shutdownNotice();
+  }
   if (streams_.empty()) {
     closeConnection(network::Connection::CloseType::FlushWrite);
   }
 }
 
 void ConnectionManager::closeConnection(network::Connection::CloseType type) {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   connection_->close(type);
 }
 

@@ -29,8 +29,8 @@ public:
   /** Called when the connection is gone so the owner can forget and defer-delete it. */
   using CloseCallback = std::function<void(ConnectionManager&)>;
 
-  ConnectionManager(server::WorkerContext& ctx, network::ConnectionPtr&& connection, std::string listener_name,
-                    CloseCallback on_close);
+  ConnectionManager(server::WorkerContext& ctx, network::ConnectionPtr&& connection,
+                    std::string listener_name, CloseCallback on_close);
   ~ConnectionManager() override;
 
   /** Graceful drain: GOAWAY / Connection: close; close now when idle. */

@@ -54,10 +54,10 @@ struct StreamInfo {
 /** A local reply a filter asks for. Thread: value type. */
 struct LocalReply {
   uint32_t status = 503;
-  std::string reason;                    // response detail, metric label, x-bulwark-reason
+  std::string reason;  // response detail, metric label, x-bulwark-reason
   std::string grpc_status = "UNAVAILABLE";
-  HeaderMap headers;                     // extra headers (Retry-After, RateLimit, ...)
-  std::string body;                      // empty = "<reason>\n"
+  HeaderMap headers;  // extra headers (Retry-After, RateLimit, ...)
+  std::string body;   // empty = "<reason>\n"
   /** Fallback trigger this reply corresponds to (circuitOpen, shed, rateLimited, timeout). */
   std::string fallback_trigger;
   /**
@@ -72,7 +72,8 @@ struct LocalReply {
 class FilterCallbacks {
 public:
   virtual ~FilterCallbacks() = default;
-  /** Resumes the chain after a filter returned StopIteration. Never call inline from onRequestHeaders. */
+  /** Resumes the chain after a filter returned StopIteration. Never call inline from
+   * onRequestHeaders. */
   virtual void continueRequest() = 0;
   /** Ends the request with a generated response (the chain stops; the router is never started). */
   virtual void sendLocalReply(LocalReply reply) = 0;

@@ -26,8 +26,8 @@ std::optional<std::string_view> HeaderMap::get(std::string_view name) const {
 }
 
 size_t HeaderMap::count(std::string_view name) const {
-  return static_cast<size_t>(
-      std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.first == name; }));
+  return static_cast<size_t>(std::count_if(entries_.begin(), entries_.end(),
+                                           [&](const Entry& e) { return e.first == name; }));
 }
 
 std::optional<std::string> HeaderMap::getJoined(std::string_view name) const {
@@ -59,7 +59,9 @@ bool RequestHeaders::isGrpc() const {
 
 std::string trimOws(const std::string& value) {
   size_t start = value.find_first_not_of(" \t");
-  if (start == std::string::npos) return std::string();
+  if (start == std::string::npos) {
+    return std::string();
+  }
   size_t end = value.find_last_not_of(" \t");
   return value.substr(start, end - start + 1);
 }
@@ -77,21 +79,28 @@ void stripHopByHop(HeaderMap& headers) {
     while (!list.empty()) {
       auto comma = list.find(',');
       auto token = list.substr(0, comma);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+        token.remove_prefix(1);
+      }
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+        token.remove_suffix(1);
+      }
       std::string name(token);
       toLowerInPlace(name);
       // Never let a client strip end-to-end essentials through Connection.
-      if (!name.empty() && name != "content-length" && name != "transfer-encoding" && name != "host") {
+      if (!name.empty() && name != "content-length" && name != "transfer-encoding" &&
+          name != "host") {
         headers.remove(name);
       }
-      if (comma == std::string_view::npos) break;
+      if (comma == std::string_view::npos) {
+        break;
+      }
       list.remove_prefix(comma + 1);
     }
   }
   static constexpr std::string_view kHopByHop[] = {
-      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
-      "proxy-authenticate", "proxy-authorization", "http2-settings"};
+      "connection", "keep-alive",         "proxy-connection",    "transfer-encoding",
+      "upgrade",    "proxy-authenticate", "proxy-authorization", "http2-settings"};
   for (auto name : kHopByHop) {
     headers.remove(name);
   }

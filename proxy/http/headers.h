@@ -19,7 +19,9 @@ class HeaderMap {
 public:
   using Entry = std::pair<std::string, std::string>;
 
-  void add(std::string name, std::string value) { entries_.emplace_back(std::move(name), std::move(value)); }
+  void add(std::string name, std::string value) {
+    entries_.emplace_back(std::move(name), std::move(value));
+  }
   /** Replaces every header called name with one entry (appends when absent). */
   void set(std::string_view name, std::string value);
   /** Removes every header called name; returns how many were removed. */

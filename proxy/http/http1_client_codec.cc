@@ -45,9 +45,15 @@ void Http1ClientConnection::encodeHeaders(const RequestHeaders& headers, bool en
   bool has_host = false;
   bool has_content_length = false;
   for (const auto& [name, value] : headers.headers.entries()) {
-    if (name == "host") has_host = true;
-    if (name == "content-length") has_content_length = true;
-    if (name == "transfer-encoding" || name == "connection") continue;
+    if (name == "host") {
+      has_host = true;
+    }
+    if (name == "content-length") {
+      has_content_length = true;
+    }
+    if (name == "transfer-encoding" || name == "connection") {
+      continue;
+    }
     out.append(name).append(": ").append(value).append("\r\n");
   }
   if (!has_host && !headers.authority.empty()) {
@@ -65,7 +71,9 @@ void Http1ClientConnection::encodeHeaders(const RequestHeaders& headers, bool en
   }
   out.append("\r\n");
   connection_.write(out);
-  if (end_stream) request_complete_ = true;
+  if (end_stream) {
+    request_complete_ = true;
+  }
 }
 
 void Http1ClientConnection::encodeData(evbuffer* data, bool end_stream) {
@@ -82,15 +90,21 @@ void Http1ClientConnection::encodeData(evbuffer* data, bool end_stream) {
       connection_.write(data);
       connection_.write(std::string_view("\r\n"));
     }
-    if (end_stream) connection_.write(std::string_view("0\r\n\r\n"));
+    if (end_stream) {
+      connection_.write(std::string_view("0\r\n\r\n"));
+    }
   } else {
     connection_.write(data);
   }
-  if (end_stream) request_complete_ = true;
+  if (end_stream) {
+    request_complete_ = true;
+  }
 }
 
 void Http1ClientConnection::encodeTrailers(const HeaderMap& trailers) {
-  if (dead_ || !stream_active_) return;
+  if (dead_ || !stream_active_) {
+    return;
+  }
   if (request_chunked_) {
     std::string out = "0\r\n";
     for (const auto& [name, value] : trailers.entries()) {
@@ -116,7 +130,9 @@ Status Http1ClientConnection::dispatch(evbuffer* input) {
     }
     any_response_bytes_ = true;
     evbuffer_iovec vec;
-    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) break;
+    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) {
+      break;
+    }
     const char* data = static_cast<const char*>(vec.iov_base);
     size_t len = vec.iov_len;
     llhttp_errno_t err = llhttp_execute(&parser_, data, len);
@@ -162,7 +178,9 @@ int Http1ClientConnection::onMessageBegin(llhttp_t* p) {
 int Http1ClientConnection::onStatus(llhttp_t*, const char*, size_t) { return 0; }
 
 void Http1ClientConnection::finishHeader() {
-  if (current_field_.empty()) return;
+  if (current_field_.empty()) {
+    return;
+  }
   toLowerInPlace(current_field_);
   std::string value = trimOws(current_value_);
   if (in_trailers_) {
@@ -177,9 +195,13 @@ void Http1ClientConnection::finishHeader() {
 
 int Http1ClientConnection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
-  if (self->in_value_) self->finishHeader();
+  if (self->in_value_) {
+    self->finishHeader();
+  }
   self->header_bytes_ += len;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) return HPE_USER;
+  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
+    return HPE_USER;
+  }
   self->current_field_.append(at, len);
   return 0;
 }
@@ -188,7 +210,9 @@ int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len
   auto* self = static_cast<Http1ClientConnection*>(p->data);
   self->in_value_ = true;
   self->header_bytes_ += len;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) return HPE_USER;
+  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
+    return HPE_USER;
+  }
   self->current_value_.append(at, len);
   return 0;
 }
@@ -198,8 +222,12 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   self->finishHeader();
   self->response_->status = p->status_code;
   if (p->status_code >= 100 && p->status_code < 200) {
-    if (p->status_code == 101) return HPE_USER;  // Upgrades are not proxied.
-    if (self->decoder_) self->decoder_->decode1xxHeaders(std::move(self->response_));
+    if (p->status_code == 101) {
+      return HPE_USER;  // Upgrades are not proxied.
+    }
+    if (self->decoder_) {
+      self->decoder_->decode1xxHeaders(std::move(self->response_));
+    }
     return 0;
   }
   if (llhttp_should_keep_alive(p) == 0) {
@@ -208,8 +236,9 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   stripHopByHop(self->response_->headers);
   self->response_headers_seen_ = true;
   self->in_trailers_ = true;
-  bool no_body = self->head_request_ || p->status_code == 204 || p->status_code == 304 ||
-                 ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0 && (p->flags & F_CHUNKED) == 0);
+  bool no_body =
+      self->head_request_ || p->status_code == 204 || p->status_code == 304 ||
+      ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length == 0 && (p->flags & F_CHUNKED) == 0);
   self->response_without_body_ = no_body;
   if (self->decoder_) {
     self->decoder_->decodeHeaders(std::move(self->response_), no_body);
@@ -223,7 +252,9 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
 
 int Http1ClientConnection::onBody(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
-  if (self->decoder_ == nullptr) return 0;
+  if (self->decoder_ == nullptr) {
+    return 0;
+  }
   evbuffer_add(self->body_buffer_, at, len);
   if (evbuffer_get_length(self->body_buffer_) >= kBodyFlushThreshold) {
     self->flushBody(false);
@@ -244,12 +275,16 @@ int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
   if (!self->response_headers_seen_) {
     return 0;  // End of a 1xx message; the final response follows.
   }
-  if (self->in_value_) self->finishHeader();
+  if (self->in_value_) {
+    self->finishHeader();
+  }
   // llhttp counts content_length down while reading the body, so the "no body" decision made
   // at headers-complete time is the one that counts.
   if (self->decoder_ != nullptr && !self->response_without_body_) {
     if (!self->trailers_.empty()) {
-      if (evbuffer_get_length(self->body_buffer_) > 0) self->flushBody(false);
+      if (evbuffer_get_length(self->body_buffer_) > 0) {
+        self->flushBody(false);
+      }
       if (self->decoder_) {
         HeaderMap trailers = std::move(self->trailers_);
         self->trailers_ = HeaderMap();
@@ -280,12 +315,16 @@ void Http1ClientConnection::completeStream() {
 }
 
 void Http1ClientConnection::failStream(StreamResetReason reason, std::string_view detail) {
-  if (!stream_active_) return;
+  if (!stream_active_) {
+    return;
+  }
   auto* cb = stream_callbacks_;
   stream_active_ = false;
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
-  if (cb) cb->onResetStream(reason, detail);
+  if (cb) {
+    cb->onResetStream(reason, detail);
+  }
   callbacks_.onStreamClosed();
 }
 
@@ -309,17 +348,25 @@ void Http1ClientConnection::readDisable(bool disable) {
 }
 
 void Http1ClientConnection::onUnderlyingConnectionAboveWriteBufferHighWatermark() {
-  if (stream_active_ && stream_callbacks_) stream_callbacks_->onAboveWriteBufferHighWatermark();
+  if (stream_active_ && stream_callbacks_) {
+    stream_callbacks_->onAboveWriteBufferHighWatermark();
+  }
 }
 
 void Http1ClientConnection::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
-  if (stream_active_ && stream_callbacks_) stream_callbacks_->onBelowWriteBufferLowWatermark();
+  if (stream_active_ && stream_callbacks_) {
+    stream_callbacks_->onBelowWriteBufferLowWatermark();
+  }
 }
 
 void Http1ClientConnection::onConnectionClosed(bool connect_failed) {
-  if (dead_ && !stream_active_) return;
+  if (dead_ && !stream_active_) {
+    return;
+  }
   dead_ = true;
-  if (!stream_active_) return;
+  if (!stream_active_) {
+    return;
+  }
   // A close-delimited body ends at EOF.
   if (response_headers_seen_ && llhttp_message_needs_eof(&parser_)) {
     if (llhttp_finish(&parser_) == HPE_OK) {

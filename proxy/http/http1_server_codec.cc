@@ -1,8 +1,8 @@
 #include "proxy/http/http1_server_codec.h"
 
-#include <fmt/format.h>
-
 #include <cstring>
+
+#include <fmt/format.h>
 
 namespace bulwark::http {
 namespace {
@@ -12,9 +12,12 @@ constexpr uint64_t kDiscardBodyLimit = 64 * 1024;
 constexpr size_t kBodyFlushThreshold = 64 * 1024;
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    return false;
+  }
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
       return false;
     }
   }
@@ -25,7 +28,9 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 // controls) is a smuggling or injection shape.
 bool validHeaderValue(std::string_view v) {
   for (unsigned char c : v) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
   }
   return true;
 }
@@ -33,10 +38,16 @@ bool validHeaderValue(std::string_view v) {
 // RFC 9110 §5.1: a field name is a token. llhttp (as Debian builds it, not in strict mode) lets
 // an empty name or one with SP through; a hop behind us could read those differently.
 bool validHeaderName(std::string_view n) {
-  if (n.empty()) return false;
+  if (n.empty()) {
+    return false;
+  }
   for (unsigned char c : n) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) return false;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      continue;
+    }
+    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) {
+      return false;
+    }
   }
   return true;
 }
@@ -64,18 +75,15 @@ std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
       return reason != nullptr && std::strstr(reason, "Transfer-Encoding") != nullptr
                  ? "http1.content_length_and_transfer_encoding"
                  : "http1.duplicate_content_length";
-    case HPE_INVALID_CONTENT_LENGTH:
-      return "http1.invalid_content_length";
-    case HPE_INVALID_TRANSFER_ENCODING:
-      return "http1.invalid_transfer_encoding";
-    case HPE_INVALID_CHUNK_SIZE:
-      return "http1.invalid_chunk_size";
+    case HPE_INVALID_CONTENT_LENGTH: return "http1.invalid_content_length";
+    case HPE_INVALID_TRANSFER_ENCODING: return "http1.invalid_transfer_encoding";
+    case HPE_INVALID_CHUNK_SIZE: return "http1.invalid_chunk_size";
     case HPE_INVALID_HEADER_TOKEN:
       // "Invalid header value char" (NUL, controls) or a bad name ("Transfer-Encoding : x").
-      return reason != nullptr && std::strstr(reason, "value") != nullptr ? "http1.invalid_header_value"
-                                                                           : "http1.invalid_header_name";
-    default:
-      return fmt::format("http1.codec_error.{}", llhttp_errno_name(err));
+      return reason != nullptr && std::strstr(reason, "value") != nullptr
+                 ? "http1.invalid_header_value"
+                 : "http1.invalid_header_name";
+    default: return fmt::format("http1.codec_error.{}", llhttp_errno_name(err));
   }
 }
 
@@ -113,7 +121,9 @@ bool Http1ServerConnection::scanForSmuggling(const char* data, size_t len, std::
       details = "http1.obs_fold";
       return false;
     }
-    if (c != '\r' && c != '\n') scan_started_ = true;
+    if (c != '\r' && c != '\n') {
+      scan_started_ = true;
+    }
     if (c == '\n' && prev_byte_ == '\r' && prev_prev_byte_ == '\n' && scan_started_) {
       // End of the header section ("\r\n\r\n"): the body is not scanned.
       scanning_headers_ = false;
@@ -136,7 +146,9 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
   Status result = Status::ok();
   while (!dead_ && !paused_ && evbuffer_get_length(input) > 0) {
     evbuffer_iovec vec;
-    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) break;
+    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) {
+      break;
+    }
     const char* data = static_cast<const char*>(vec.iov_base);
     size_t len = vec.iov_len;
     std::string details;
@@ -219,7 +231,9 @@ int Http1ServerConnection::onUrl(llhttp_t* p, const char* at, size_t len) {
 }
 
 void Http1ServerConnection::finishHeader() {
-  if (current_field_.empty()) return;
+  if (current_field_.empty()) {
+    return;
+  }
   toLowerInPlace(current_field_);
   std::string value = trimOws(current_value_);
   if (in_trailers_) {
@@ -234,7 +248,9 @@ void Http1ServerConnection::finishHeader() {
 
 int Http1ServerConnection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
-  if (self->in_value_) self->finishHeader();
+  if (self->in_value_) {
+    self->finishHeader();
+  }
   self->header_bytes_ += len;
   if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
     self->sendProtocolError(431, "http1.headers_too_large");
@@ -323,7 +339,8 @@ int Http1ServerConnection::headersComplete() {
     }
   }
   bool chunked = (parser_.flags & F_CHUNKED) != 0;
-  bool has_body = chunked || ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
+  bool has_body =
+      chunked || ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
   if (limits_.max_request_body_bytes > 0 && (parser_.flags & F_CONTENT_LENGTH) != 0 &&
       parser_.content_length > limits_.max_request_body_bytes) {
     sendProtocolError(413, "http1.request_body_too_large");
@@ -356,7 +373,9 @@ int Http1ServerConnection::headersComplete() {
   prev_byte_ = prev_prev_byte_ = 0;
   auto* decoder = decoder_;
   decoder->decodeHeaders(std::move(request_), !has_body);
-  if (dead_) return HPE_USER;
+  if (dead_) {
+    return HPE_USER;
+  }
   if (expect_continue_ && !response_started_ && decoder_ != nullptr) {
     encode100Continue();
   }
@@ -366,7 +385,8 @@ int Http1ServerConnection::headersComplete() {
 int Http1ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
   self->body_bytes_ += len;
-  if (self->limits_.max_request_body_bytes > 0 && self->body_bytes_ > self->limits_.max_request_body_bytes) {
+  if (self->limits_.max_request_body_bytes > 0 &&
+      self->body_bytes_ > self->limits_.max_request_body_bytes) {
     if (!self->response_started_) {
       self->sendProtocolError(413, "http1.request_body_too_large");
     } else {
@@ -374,7 +394,9 @@ int Http1ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
     }
     return HPE_USER;
   }
-  if (self->decoder_ == nullptr) return 0;  // Response already complete; discard the rest.
+  if (self->decoder_ == nullptr) {
+    return 0;  // Response already complete; discard the rest.
+  }
   evbuffer_add(self->body_buffer_, at, len);
   if (evbuffer_get_length(self->body_buffer_) >= kBodyFlushThreshold) {
     self->flushBody(false);
@@ -384,7 +406,9 @@ int Http1ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
 
 int Http1ServerConnection::onChunkHeader(llhttp_t* p) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
-  if (p->content_length != 0) return 0;
+  if (p->content_length != 0) {
+    return 0;
+  }
   // The last chunk ("0\r\n") was read: a trailer section follows, with the same hygiene rules as
   // the header section. Pause so dispatch() scans it before llhttp parses it; the scan starts as
   // if at the beginning of a line.
@@ -401,13 +425,17 @@ void Http1ServerConnection::flushBody(bool end_stream) {
     evbuffer_drain(body_buffer_, evbuffer_get_length(body_buffer_));
     return;
   }
-  if (evbuffer_get_length(body_buffer_) == 0 && !end_stream) return;
+  if (evbuffer_get_length(body_buffer_) == 0 && !end_stream) {
+    return;
+  }
   decoder_->decodeData(body_buffer_, end_stream);
 }
 
 int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
-  if (self->in_value_) self->finishHeader();
+  if (self->in_value_) {
+    self->finishHeader();
+  }
   self->request_complete_ = true;
   self->scanning_headers_ = true;
   self->scan_started_ = false;
@@ -429,7 +457,9 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
     }
     // A request without a body was already ended in decodeHeaders(end_stream=true).
   }
-  if (self->dead_) return HPE_USER;
+  if (self->dead_) {
+    return HPE_USER;
+  }
   if (self->discard_rest_) {
     // The answered request's dropped body is over: go straight on to the next request.
     self->discard_rest_ = false;
@@ -437,21 +467,26 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
   }
   if (self->response_complete_ && self->stream_active_) {
     self->onResponseComplete();
-    if (self->dead_) return HPE_USER;
+    if (self->dead_) {
+      return HPE_USER;
+    }
   }
   // One request at a time: pause so pipelined requests wait for this response.
   return HPE_PAUSED;
 }
 
 Status Http1ServerConnection::sendProtocolError(uint32_t status, std::string details) {
-  if (dead_) return Status::error(details);
+  if (dead_) {
+    return Status::error(details);
+  }
   callbacks_.onProtocolError(details);
   // A finished response belongs to the previous request (the scan of a pipelined request runs
   // before llhttp starts the new message and resets the response state): answer this one.
   if (!response_started_ || response_complete_) {
     std::string body = fmt::format("{}\n", details);
     std::string out = fmt::format(
-        "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: "
+        "close\r\n\r\n{}",
         status, reasonPhrase(status), body.size(), body);
     connection_.write(out);
   }
@@ -470,12 +505,16 @@ Status Http1ServerConnection::sendProtocolError(uint32_t status, std::string det
 }
 
 void Http1ServerConnection::encode100Continue() {
-  if (response_started_ || dead_) return;
+  if (response_started_ || dead_) {
+    return;
+  }
   connection_.write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
 }
 
 void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool end_stream) {
-  if (dead_) return;
+  if (dead_) {
+    return;
+  }
   response_started_ = true;
   uint32_t status = headers.status;
   response_no_body_ = is_head_ || status == 204 || status == 304 || (status >= 100 && status < 200);
@@ -485,8 +524,12 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
   std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, reasonPhrase(status));
   bool has_content_length = false;
   for (const auto& [name, value] : headers.headers.entries()) {
-    if (name == "connection" || name == "transfer-encoding" || name == "keep-alive") continue;
-    if (name == "content-length") has_content_length = true;
+    if (name == "connection" || name == "transfer-encoding" || name == "keep-alive") {
+      continue;
+    }
+    if (name == "content-length") {
+      has_content_length = true;
+    }
     out.append(name).append(": ").append(value).append("\r\n");
   }
   if (!has_content_length && !response_no_body_) {
@@ -526,7 +569,9 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
 
 void Http1ServerConnection::writeChunk(evbuffer* data) {
   size_t len = evbuffer_get_length(data);
-  if (len == 0) return;
+  if (len == 0) {
+    return;
+  }
   char header[32];
   int n = std::snprintf(header, sizeof(header), "%zx\r\n", len);
   connection_.write(header, static_cast<size_t>(n));
@@ -543,7 +588,9 @@ void Http1ServerConnection::encodeData(evbuffer* data, bool end_stream) {
     evbuffer_drain(data, evbuffer_get_length(data));
   } else if (response_chunked_) {
     writeChunk(data);
-    if (end_stream) connection_.write(std::string_view("0\r\n\r\n"));
+    if (end_stream) {
+      connection_.write(std::string_view("0\r\n\r\n"));
+    }
   } else {
     connection_.write(data);
   }
@@ -553,7 +600,9 @@ void Http1ServerConnection::encodeData(evbuffer* data, bool end_stream) {
 }
 
 void Http1ServerConnection::encodeTrailers(const HeaderMap& trailers) {
-  if (dead_ || response_complete_) return;
+  if (dead_ || response_complete_) {
+    return;
+  }
   if (response_chunked_) {
     std::string out = "0\r\n";
     for (const auto& [name, value] : trailers.entries()) {
@@ -610,7 +659,9 @@ void Http1ServerConnection::onResponseComplete() {
 }
 
 void Http1ServerConnection::resetStream(StreamResetReason) {
-  if (dead_) return;
+  if (dead_) {
+    return;
+  }
   dead_ = true;
   stream_callbacks_ = nullptr;
   decoder_ = nullptr;
@@ -631,11 +682,15 @@ void Http1ServerConnection::readDisable(bool disable) {
 }
 
 void Http1ServerConnection::onUnderlyingConnectionAboveWriteBufferHighWatermark() {
-  if (stream_active_ && stream_callbacks_) stream_callbacks_->onAboveWriteBufferHighWatermark();
+  if (stream_active_ && stream_callbacks_) {
+    stream_callbacks_->onAboveWriteBufferHighWatermark();
+  }
 }
 
 void Http1ServerConnection::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
-  if (stream_active_ && stream_callbacks_) stream_callbacks_->onBelowWriteBufferLowWatermark();
+  if (stream_active_ && stream_callbacks_) {
+    stream_callbacks_->onBelowWriteBufferLowWatermark();
+  }
 }
 
 void Http1ServerConnection::onConnectionClosed() {

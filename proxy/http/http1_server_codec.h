@@ -1,9 +1,9 @@
 #pragma once
 
-#include <llhttp.h>
-
 #include <memory>
 #include <string>
+
+#include <llhttp.h>
 
 #include "proxy/http/codec.h"
 

@@ -15,24 +15,31 @@ public:
 
   // RequestEncoder
   void encodeHeaders(const RequestHeaders& headers, bool end_stream) override {
-    if (local_reset_ || closed_ || headers_submitted_) return;
+    if (local_reset_ || closed_ || headers_submitted_) {
+      return;
+    }
     Http2HeaderBlock block;
     std::deque<std::string> lowered;
     std::string_view authority = headers.authority;
     if (authority.empty()) {
-      if (auto host = headers.headers.get("host")) authority = *host;
+      if (auto host = headers.headers.get("host")) {
+        authority = *host;
+      }
     }
     block.add(":method", headers.method);
     if (headers.method == "CONNECT") {
       block.add(":authority", authority);
     } else {
       block.add(":scheme", headers.scheme.empty() ? std::string_view("http") : headers.scheme);
-      if (!authority.empty()) block.add(":authority", authority);
+      if (!authority.empty()) {
+        block.add(":authority", authority);
+      }
       block.add(":path", headers.path.empty() ? std::string_view("/") : headers.path);
     }
     appendRegularHeaders(headers.headers, true, block, lowered);
     // gRPC servers require "te: trailers" to know the client understands trailers.
-    if (headers.isGrpc() && headers.headers.get("te") != std::optional<std::string_view>("trailers")) {
+    if (headers.isGrpc() &&
+        headers.headers.get("te") != std::optional<std::string_view>("trailers")) {
       block.add("te", "trailers");
     }
     submitHeaders(block, end_stream);
@@ -47,7 +54,9 @@ public:
   }
 
   void encodeTrailers(const HeaderMap& trailers) override {
-    if (!headers_submitted_) return;
+    if (!headers_submitted_) {
+      return;
+    }
     encodeTrailersImpl(trailers);
   }
 
@@ -56,21 +65,29 @@ public:
 private:
   // Http2StreamBase
   int onHeaderField(std::string_view name, std::string_view value) override {
-    if (silenced_) return 0;
+    if (silenced_) {
+      return 0;
+    }
     if (name == ":status") {
       uint32_t status = 0;
       auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), status);
-      if (ec == std::errc() && ptr == value.data() + value.size()) status_ = status;
+      if (ec == std::errc() && ptr == value.data() + value.size()) {
+        status_ = status;
+      }
       return 0;
     }
-    if (!name.empty() && name[0] == ':') return 0;
+    if (!name.empty() && name[0] == ':') {
+      return 0;
+    }
     block_.add(std::string(name), std::string(value));
     return 0;
   }
 
   void onHeaderBlock(const nghttp2_frame* frame) override {
     bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-    if (silenced_) return;
+    if (silenced_) {
+      return;
+    }
     if (final_headers_received_) {
       decoder_->decodeTrailers(std::move(block_));
       block_ = HeaderMap();
@@ -98,7 +115,9 @@ private:
   }
 
   void onClosed(uint32_t error_code) override {
-    if (silenced_) return;
+    if (silenced_) {
+      return;
+    }
     // A complete response is a success even if the server cancels the rest of our body.
     if (error_code == NGHTTP2_NO_ERROR && remote_end_) {
       silenced_ = true;
@@ -122,12 +141,9 @@ private:
 
   uint32_t resetCode(StreamResetReason reason) const override {
     switch (reason) {
-      case StreamResetReason::RefusedStream:
-        return NGHTTP2_REFUSED_STREAM;
-      case StreamResetReason::ProtocolError:
-        return NGHTTP2_PROTOCOL_ERROR;
-      default:
-        return NGHTTP2_CANCEL;
+      case StreamResetReason::RefusedStream: return NGHTTP2_REFUSED_STREAM;
+      case StreamResetReason::ProtocolError: return NGHTTP2_PROTOCOL_ERROR;
+      default: return NGHTTP2_CANCEL;
     }
   }
 
@@ -147,7 +163,8 @@ Http2ClientConnection::Http2ClientConnection(network::Connection& connection,
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_no_closed_streams(option, 1);
   // Until the server's SETTINGS arrive, assume no more than we would use anyway.
-  nghttp2_option_set_peer_max_concurrent_streams(option, std::min<uint32_t>(settings.max_concurrent_streams, 100));
+  nghttp2_option_set_peer_max_concurrent_streams(
+      option, std::min<uint32_t>(settings.max_concurrent_streams, 100));
   std::vector<nghttp2_settings_entry> entries = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings.initial_window},
@@ -171,8 +188,12 @@ RequestEncoder& Http2ClientConnection::newStream(ResponseDecoder& decoder) {
 }
 
 bool Http2ClientConnection::canCreateStream() const {
-  if (dead_ || torn_down_ || goaway_received_ || local_goaway_ || session_ == nullptr) return false;
-  if (nghttp2_session_check_request_allowed(session_) == 0) return false;
+  if (dead_ || torn_down_ || goaway_received_ || local_goaway_ || session_ == nullptr) {
+    return false;
+  }
+  if (nghttp2_session_check_request_allowed(session_) == 0) {
+    return false;
+  }
   uint32_t peer_max =
       nghttp2_session_get_remote_settings(session_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   size_t limit = std::min(peer_max, settings_.max_concurrent_streams);
@@ -188,24 +209,32 @@ Status Http2ClientConnection::dispatch(evbuffer* input) {
 }
 
 void Http2ClientConnection::onConnectionClosed(bool connect_failed) {
-  if (torn_down_) return;
-  StreamResetReason reason = connect_failed || !received_any_ ? StreamResetReason::ConnectionFailure
-                                                              : StreamResetReason::ConnectionTermination;
+  if (torn_down_) {
+    return;
+  }
+  StreamResetReason reason = connect_failed || !received_any_
+                                 ? StreamResetReason::ConnectionFailure
+                                 : StreamResetReason::ConnectionTermination;
   resetAllStreams(reason, "http2.connection_closed");
 }
 
 void Http2ClientConnection::goAway() {
-  if (local_goaway_ || torn_down_) return;
+  if (local_goaway_ || torn_down_) {
+    return;
+  }
   local_goaway_ = true;
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
   scheduleFlush();
 }
 
 void Http2ClientConnection::afterFlush() {
   if (dead_ && !torn_down_) {
     resetAllStreams(StreamResetReason::ProtocolError, dead_detail_);
-    if (!connection_.closing()) connection_.close(network::Connection::CloseType::FlushWrite);
+    if (!connection_.closing()) {
+      connection_.close(network::Connection::CloseType::FlushWrite);
+    }
   }
 }
 

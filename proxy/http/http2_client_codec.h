@@ -1,8 +1,8 @@
 #pragma once
 
-#include <nghttp2/nghttp2.h>
-
 #include <cstdint>
+
+#include <nghttp2/nghttp2.h>
 
 #include "proxy/http/codec.h"
 #include "proxy/http/http2_common.h"
@@ -43,7 +43,9 @@ public:
   bool canCreateStream() const override;
   size_t activeStreams() const override { return streamCount(); }
   Status dispatch(evbuffer* input) override;
-  void onUnderlyingConnectionAboveWriteBufferHighWatermark() override { onAboveHighWatermarkImpl(); }
+  void onUnderlyingConnectionAboveWriteBufferHighWatermark() override {
+    onAboveHighWatermarkImpl();
+  }
   void onUnderlyingConnectionBelowWriteBufferLowWatermark() override { onBelowLowWatermarkImpl(); }
   void onConnectionClosed(bool connect_failed) override;
   void goAway() override;

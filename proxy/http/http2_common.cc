@@ -46,10 +46,16 @@ void appendRegularHeaders(const HeaderMap& headers, bool drop_host, Http2HeaderB
       toLowerInPlace(lowered.back());
       name = lowered.back();
     }
-    if (name.empty() || name[0] == ':' || isHttp2ConnectionSpecificHeader(name)) continue;
-    if (drop_host && name == "host") continue;
+    if (name.empty() || name[0] == ':' || isHttp2ConnectionSpecificHeader(name)) {
+      continue;
+    }
+    if (drop_host && name == "host") {
+      continue;
+    }
     // TE is connection-specific except for the one value HTTP/2 allows (gRPC needs it).
-    if (name == "te" && value != "trailers") continue;
+    if (name == "te" && value != "trailers") {
+      continue;
+    }
     block.add(name, value);
   }
 }
@@ -68,7 +74,9 @@ Http2StreamBase::~Http2StreamBase() {
 }
 
 void Http2StreamBase::resetStream(StreamResetReason reason) {
-  if (local_reset_ || closed_) return;
+  if (local_reset_ || closed_) {
+    return;
+  }
   local_reset_ = true;
   silenced_ = true;
   callbacks_ = nullptr;
@@ -91,7 +99,9 @@ void Http2StreamBase::readDisable(bool disable) {
     ++read_disable_count_;
     return;
   }
-  if (read_disable_count_ == 0 || --read_disable_count_ > 0) return;
+  if (read_disable_count_ == 0 || --read_disable_count_ > 0) {
+    return;
+  }
   if (unconsumed_bytes_ > 0 && !closed_ && id_ != 0 && !parent_.torn_down_) {
     nghttp2_session_consume_stream(parent_.session_, id_, unconsumed_bytes_);
     unconsumed_bytes_ = 0;
@@ -100,13 +110,17 @@ void Http2StreamBase::readDisable(bool disable) {
 }
 
 void Http2StreamBase::submitHeaders(Http2HeaderBlock& block, bool end_stream) {
-  if (parent_.torn_down_) return;
+  if (parent_.torn_down_) {
+    return;
+  }
   nghttp2_data_provider provider;
   provider.source.ptr = this;
   provider.read_callback = &Http2StreamBase::onDataSourceRead;
   const nghttp2_data_provider* prd = end_stream ? nullptr : &provider;
   headers_submitted_ = true;
-  if (end_stream) local_end_requested_ = true;
+  if (end_stream) {
+    local_end_requested_ = true;
+  }
   if (parent_.server_) {
     int rv = nghttp2_submit_response(parent_.session_, id_, block.data(), block.size(), prd);
     (void)rv;  // Fails only when the stream is already gone; on_stream_close reports that.
@@ -131,7 +145,9 @@ void Http2StreamBase::encodeDataImpl(evbuffer* data, bool end_stream) {
     return;
   }
   evbuffer_add_buffer(send_buf_, data);
-  if (end_stream) local_end_requested_ = true;
+  if (end_stream) {
+    local_end_requested_ = true;
+  }
   if (!own_above_high_ && bufferedBytes() > kHttp2StreamHighWatermark) {
     own_above_high_ = true;
     updateWatermarkState();
@@ -141,7 +157,9 @@ void Http2StreamBase::encodeDataImpl(evbuffer* data, bool end_stream) {
 }
 
 void Http2StreamBase::encodeTrailersImpl(const HeaderMap& trailers) {
-  if (local_reset_ || closed_ || local_end_requested_) return;
+  if (local_reset_ || closed_ || local_end_requested_) {
+    return;
+  }
   if (trailers.empty()) {
     evbuffer* empty = evbuffer_new();
     encodeDataImpl(empty, true);
@@ -155,27 +173,41 @@ void Http2StreamBase::encodeTrailersImpl(const HeaderMap& trailers) {
 }
 
 void Http2StreamBase::resumeData() {
-  if (!data_deferred_ || id_ == 0 || closed_ || parent_.torn_down_) return;
-  if (parent_.connection_above_high_ && bufferedBytes() > 0) return;
-  if (bufferedBytes() == 0 && !local_end_requested_) return;
+  if (!data_deferred_ || id_ == 0 || closed_ || parent_.torn_down_) {
+    return;
+  }
+  if (parent_.connection_above_high_ && bufferedBytes() > 0) {
+    return;
+  }
+  if (bufferedBytes() == 0 && !local_end_requested_) {
+    return;
+  }
   data_deferred_ = false;
   nghttp2_session_resume_data(parent_.session_, id_);
   parent_.scheduleFlush();
 }
 
 void Http2StreamBase::notifyReset(StreamResetReason reason, std::string_view detail) {
-  if (silenced_) return;
+  if (silenced_) {
+    return;
+  }
   silenced_ = true;
   StreamCallbacks* cb = callbacks_;
   callbacks_ = nullptr;
-  if (cb != nullptr) cb->onResetStream(reason, detail);
+  if (cb != nullptr) {
+    cb->onResetStream(reason, detail);
+  }
 }
 
 void Http2StreamBase::updateWatermarkState() {
   bool above = own_above_high_ || parent_.connection_above_high_;
-  if (above == notified_above_high_) return;
+  if (above == notified_above_high_) {
+    return;
+  }
   notified_above_high_ = above;
-  if (silenced_ || callbacks_ == nullptr) return;
+  if (silenced_ || callbacks_ == nullptr) {
+    return;
+  }
   if (above) {
     callbacks_->onAboveWriteBufferHighWatermark();
   } else {
@@ -188,11 +220,15 @@ void Http2StreamBase::deliverBody(bool end_stream) {
   frame_body_bytes_ = 0;
   if (silenced_ || local_reset_) {
     evbuffer_drain(recv_buf_, evbuffer_get_length(recv_buf_));
-    if (frame_bytes > 0) nghttp2_session_consume_stream(parent_.session_, id_, frame_bytes);
+    if (frame_bytes > 0) {
+      nghttp2_session_consume_stream(parent_.session_, id_, frame_bytes);
+    }
     return;
   }
   decodeBody(recv_buf_, end_stream);
-  if (!closed_ && !local_reset_ && frame_bytes > 0) consumeDelivered(frame_bytes);
+  if (!closed_ && !local_reset_ && frame_bytes > 0) {
+    consumeDelivered(frame_bytes);
+  }
 }
 
 void Http2StreamBase::consumeDelivered(size_t bytes) {
@@ -219,7 +255,9 @@ ssize_t Http2StreamBase::onDataSourceRead(nghttp2_session* session, int32_t, uin
     return NGHTTP2_ERR_DEFERRED;
   }
   size_t n = std::min(length, avail);
-  if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (n > 0) {
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  }
   if (stream->local_end_requested_ && n == avail) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     if (stream->pending_trailers_ != nullptr) {
@@ -246,7 +284,9 @@ Http2ConnectionBase::Http2ConnectionBase(network::Connection& connection, bool s
 Http2ConnectionBase::~Http2ConnectionBase() {
   flush_timer_.reset();
   // No callbacks from here on: nghttp2_session_del raises none, and streams die silently.
-  if (session_ != nullptr) nghttp2_session_del(session_);
+  if (session_ != nullptr) {
+    nghttp2_session_del(session_);
+  }
   streams_.clear();
   evbuffer_free(output_);
 }
@@ -257,12 +297,14 @@ void Http2ConnectionBase::initSession(nghttp2_option* option,
   BULWARK_RELEASE_ASSERT(nghttp2_session_callbacks_new(&cbs) == 0, "nghttp2 out of memory");
   nghttp2_session_callbacks_set_send_callback(cbs, &Http2ConnectionBase::onSend);
   nghttp2_session_callbacks_set_send_data_callback(cbs, &Http2ConnectionBase::onSendData);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &Http2ConnectionBase::onBeginHeadersCb);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs,
+                                                          &Http2ConnectionBase::onBeginHeadersCb);
   nghttp2_session_callbacks_set_on_header_callback(cbs, &Http2ConnectionBase::onHeaderCb);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Http2ConnectionBase::onFrameRecvCb);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs,
-                                                            &Http2ConnectionBase::onDataChunkRecvCb);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Http2ConnectionBase::onStreamCloseCb);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
+      cbs, &Http2ConnectionBase::onDataChunkRecvCb);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs,
+                                                         &Http2ConnectionBase::onStreamCloseCb);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Http2ConnectionBase::onFrameSendCb);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs,
                                                            &Http2ConnectionBase::onFrameNotSendCb);
@@ -279,13 +321,17 @@ void Http2ConnectionBase::initSession(nghttp2_option* option,
 
 size_t Http2ConnectionBase::bufferedOutboundBytes() const {
   size_t n = 0;
-  for (const auto& s : streams_) n += s->bufferedBytes();
+  for (const auto& s : streams_) {
+    n += s->bufferedBytes();
+  }
   return n;
 }
 
 size_t Http2ConnectionBase::bufferedInboundBytes() const {
   size_t n = 0;
-  for (const auto& s : streams_) n += evbuffer_get_length(s->recv_buf_);
+  for (const auto& s : streams_) {
+    n += evbuffer_get_length(s->recv_buf_);
+  }
   return n;
 }
 
@@ -297,9 +343,11 @@ Status Http2ConnectionBase::dispatchImpl(evbuffer* input) {
   dispatching_ = true;
   while (!dead_ && evbuffer_get_length(input) > 0) {
     evbuffer_iovec vec;
-    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) break;
-    ssize_t rv = nghttp2_session_mem_recv(session_, static_cast<const uint8_t*>(vec.iov_base),
-                                          vec.iov_len);
+    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) {
+      break;
+    }
+    ssize_t rv =
+        nghttp2_session_mem_recv(session_, static_cast<const uint8_t*>(vec.iov_base), vec.iov_len);
     if (rv < 0) {
       markDead(std::string("http2.codec_error.") + nghttp2_strerror(static_cast<int>(rv)));
       // Tell the peer when the session still lets us (it refuses after some fatal errors).
@@ -319,23 +367,33 @@ Status Http2ConnectionBase::dispatchImpl(evbuffer* input) {
 }
 
 void Http2ConnectionBase::sendPendingFrames() {
-  if (session_ == nullptr || torn_down_ || dispatching_ || sending_) return;
+  if (session_ == nullptr || torn_down_ || dispatching_ || sending_) {
+    return;
+  }
   // While the peer is not reading, leave frames queued inside nghttp2: its outbound-ACK limit
   // then turns a SETTINGS/PING flood into NGHTTP2_ERR_FLOODED instead of unbounded output.
   // The low-watermark callback schedules the flush again.
-  if (connection_above_high_ && !dead_) return;
+  if (connection_above_high_ && !dead_) {
+    return;
+  }
   flush_timer_->disableTimer();
   sending_ = true;
   int rv = nghttp2_session_send(session_);
   sending_ = false;
-  if (rv != 0) markDead(std::string("http2.codec_error.") + nghttp2_strerror(rv));
+  if (rv != 0) {
+    markDead(std::string("http2.codec_error.") + nghttp2_strerror(rv));
+  }
   writeOutput();
 }
 
 void Http2ConnectionBase::scheduleFlush() {
   // Inside dispatch (or an ongoing send loop) the pending frames go out before it returns.
-  if (dispatching_ || sending_ || torn_down_) return;
-  if (!flush_timer_->enabled()) flush_timer_->enableTimer(std::chrono::microseconds(0));
+  if (dispatching_ || sending_ || torn_down_) {
+    return;
+  }
+  if (!flush_timer_->enabled()) {
+    flush_timer_->enableTimer(std::chrono::microseconds(0));
+  }
 }
 
 void Http2ConnectionBase::onFlushTimer() {
@@ -347,14 +405,18 @@ void Http2ConnectionBase::onFlushTimer() {
 void Http2ConnectionBase::deferReset(Http2StreamBase& stream, StreamResetReason reason,
                                      std::string detail) {
   deferred_resets_.push_back(DeferredReset{&stream, reason, std::move(detail)});
-  if (!flush_timer_->enabled()) flush_timer_->enableTimer(std::chrono::microseconds(0));
+  if (!flush_timer_->enabled()) {
+    flush_timer_->enableTimer(std::chrono::microseconds(0));
+  }
 }
 
 void Http2ConnectionBase::runDeferredResets() {
   auto resets = std::move(deferred_resets_);
   deferred_resets_.clear();
   for (auto& r : resets) {
-    if (r.stream->closed_) continue;
+    if (r.stream->closed_) {
+      continue;
+    }
     r.stream->notifyReset(r.reason, r.detail);
     removeStream(*r.stream);
     onStreamRemoved();
@@ -362,32 +424,48 @@ void Http2ConnectionBase::runDeferredResets() {
 }
 
 void Http2ConnectionBase::writeOutput() {
-  if (evbuffer_get_length(output_) > 0) connection_.write(output_);
+  if (evbuffer_get_length(output_) > 0) {
+    connection_.write(output_);
+  }
 }
 
 void Http2ConnectionBase::markDead(std::string detail) {
-  if (dead_) return;
+  if (dead_) {
+    return;
+  }
   dead_ = true;
   dead_detail_ = std::move(detail);
 }
 
 void Http2ConnectionBase::onAboveHighWatermarkImpl() {
-  if (connection_above_high_) return;
+  if (connection_above_high_) {
+    return;
+  }
   connection_above_high_ = true;
   std::vector<Http2StreamBase*> snapshot;
-  for (auto& s : streams_) snapshot.push_back(s.get());
+  for (auto& s : streams_) {
+    snapshot.push_back(s.get());
+  }
   for (auto* s : snapshot) {
-    if (!s->closed_) s->updateWatermarkState();
+    if (!s->closed_) {
+      s->updateWatermarkState();
+    }
   }
 }
 
 void Http2ConnectionBase::onBelowLowWatermarkImpl() {
-  if (!connection_above_high_) return;
+  if (!connection_above_high_) {
+    return;
+  }
   connection_above_high_ = false;
   std::vector<Http2StreamBase*> snapshot;
-  for (auto& s : streams_) snapshot.push_back(s.get());
+  for (auto& s : streams_) {
+    snapshot.push_back(s.get());
+  }
   for (auto* s : snapshot) {
-    if (s->closed_) continue;
+    if (s->closed_) {
+      continue;
+    }
     s->resumeData();
     s->updateWatermarkState();
   }
@@ -400,9 +478,13 @@ void Http2ConnectionBase::resetAllStreams(StreamResetReason reason, std::string_
   flush_timer_->disableTimer();
   deferred_resets_.clear();
   std::vector<Http2StreamBase*> snapshot;
-  for (auto& s : streams_) snapshot.push_back(s.get());
+  for (auto& s : streams_) {
+    snapshot.push_back(s.get());
+  }
   for (auto* s : snapshot) {
-    if (s->closed_) continue;
+    if (s->closed_) {
+      continue;
+    }
     s->notifyReset(reason, detail);
     removeStream(*s);
   }
@@ -412,15 +494,21 @@ void Http2ConnectionBase::registerStream(Http2StreamBasePtr&& stream) {
   Http2StreamBase* raw = stream.get();
   streams_.push_back(std::move(stream));
   raw->self_ = std::prev(streams_.end());
-  if (raw->id_ != 0) by_id_[raw->id_] = raw;
+  if (raw->id_ != 0) {
+    by_id_[raw->id_] = raw;
+  }
 }
 
 void Http2ConnectionBase::removeStream(Http2StreamBase& stream) {
-  if (stream.closed_) return;
+  if (stream.closed_) {
+    return;
+  }
   stream.closed_ = true;
   stream.silenced_ = true;
   stream.callbacks_ = nullptr;
-  if (stream.id_ != 0) by_id_.erase(stream.id_);
+  if (stream.id_ != 0) {
+    by_id_.erase(stream.id_);
+  }
   std::erase_if(deferred_resets_, [&](const DeferredReset& r) { return r.stream == &stream; });
   Http2StreamBasePtr owned = std::move(*stream.self_);
   streams_.erase(stream.self_);
@@ -435,7 +523,9 @@ Http2StreamBase* Http2ConnectionBase::findStream(int32_t stream_id) {
 
 void Http2ConnectionBase::onInvalidFrame(const nghttp2_frame* frame, int) {
   if (frame->hd.stream_id != 0) {
-    if (auto* stream = findStream(frame->hd.stream_id)) stream->protocol_error_ = true;
+    if (auto* stream = findStream(frame->hd.stream_id)) {
+      stream->protocol_error_ = true;
+    }
   }
 }
 
@@ -464,7 +554,9 @@ int Http2ConnectionBase::onSendData(nghttp2_session*, nghttp2_frame* frame, cons
     stream->own_above_high_ = false;
     stream->updateWatermarkState();
   }
-  if (evbuffer_get_length(self->output_) >= kOutputChunk) self->writeOutput();
+  if (evbuffer_get_length(self->output_) >= kOutputChunk) {
+    self->writeOutput();
+  }
   return 0;
 }
 
@@ -477,10 +569,11 @@ int Http2ConnectionBase::onHeaderCb(nghttp2_session*, const nghttp2_frame* frame
                                     const uint8_t* name, size_t namelen, const uint8_t* value,
                                     size_t valuelen, uint8_t, void* user_data) {
   auto* stream = base(user_data)->findStream(frame->hd.stream_id);
-  if (stream == nullptr || stream->local_reset_) return 0;
-  return stream->onHeaderField(
-      std::string_view(reinterpret_cast<const char*>(name), namelen),
-      std::string_view(reinterpret_cast<const char*>(value), valuelen));
+  if (stream == nullptr || stream->local_reset_) {
+    return 0;
+  }
+  return stream->onHeaderField(std::string_view(reinterpret_cast<const char*>(name), namelen),
+                               std::string_view(reinterpret_cast<const char*>(value), valuelen));
 }
 
 int Http2ConnectionBase::onFrameRecvCb(nghttp2_session*, const nghttp2_frame* frame,
@@ -498,23 +591,30 @@ int Http2ConnectionBase::onFrameRecvCb(nghttp2_session*, const nghttp2_frame* fr
     return 0;
   }
   auto* stream = self->findStream(frame->hd.stream_id);
-  if (stream == nullptr) return 0;
+  if (stream == nullptr) {
+    return 0;
+  }
   bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
-      if (end_stream) stream->remote_end_ = true;
-      if (!stream->local_reset_) stream->onHeaderBlock(frame);
+      if (end_stream) {
+        stream->remote_end_ = true;
+      }
+      if (!stream->local_reset_) {
+        stream->onHeaderBlock(frame);
+      }
       break;
     case NGHTTP2_DATA:
-      if (end_stream) stream->remote_end_ = true;
+      if (end_stream) {
+        stream->remote_end_ = true;
+      }
       stream->deliverBody(end_stream);
       break;
     case NGHTTP2_RST_STREAM:
       stream->remote_reset_ = true;
       stream->remote_reset_code_ = frame->rst_stream.error_code;
       break;
-    default:
-      break;
+    default: break;
   }
   return 0;
 }
@@ -544,7 +644,9 @@ int Http2ConnectionBase::onStreamCloseCb(nghttp2_session*, int32_t stream_id, ui
                                          void* user_data) {
   auto* self = base(user_data);
   auto* stream = self->findStream(stream_id);
-  if (stream == nullptr) return 0;
+  if (stream == nullptr) {
+    return 0;
+  }
   stream->onClosed(error_code);
   self->removeStream(*stream);
   self->onStreamRemoved();
@@ -557,10 +659,12 @@ int Http2ConnectionBase::onFrameSendCb(nghttp2_session* session, const nghttp2_f
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     self->goaway_sent_ = true;
     // 2^31-1 is only ever the shutdown notice; any other last-stream-id is a final GOAWAY.
-    if (frame->goaway.last_stream_id != kHttp2MaxStreamId) self->final_goaway_sent_ = true;
+    if (frame->goaway.last_stream_id != kHttp2MaxStreamId) {
+      self->final_goaway_sent_ = true;
+    }
     if (frame->goaway.error_code != NGHTTP2_NO_ERROR) {
-      std::string detail = std::string("http2.goaway_sent.") +
-                           nghttp2_http2_strerror(frame->goaway.error_code);
+      std::string detail =
+          std::string("http2.goaway_sent.") + nghttp2_http2_strerror(frame->goaway.error_code);
       if (frame->goaway.opaque_data_len > 0) {
         detail.append(": ").append(reinterpret_cast<const char*>(frame->goaway.opaque_data),
                                    frame->goaway.opaque_data_len);
@@ -569,9 +673,13 @@ int Http2ConnectionBase::onFrameSendCb(nghttp2_session* session, const nghttp2_f
     }
     return 0;
   }
-  if (frame->hd.stream_id == 0) return 0;
+  if (frame->hd.stream_id == 0) {
+    return 0;
+  }
   auto* stream = self->findStream(frame->hd.stream_id);
-  if (stream == nullptr) return 0;
+  if (stream == nullptr) {
+    return 0;
+  }
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
     stream->local_end_sent_ = true;
@@ -590,14 +698,19 @@ int Http2ConnectionBase::onFrameSendCb(nghttp2_session* session, const nghttp2_f
 int Http2ConnectionBase::onFrameNotSendCb(nghttp2_session*, const nghttp2_frame* frame,
                                           int lib_error_code, void* user_data) {
   auto* self = base(user_data);
-  if (frame->hd.type != NGHTTP2_HEADERS || self->server_) return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS || self->server_) {
+    return 0;
+  }
   auto* stream = self->findStream(frame->hd.stream_id);
-  if (stream == nullptr || stream->closed_) return 0;
+  if (stream == nullptr || stream->closed_) {
+    return 0;
+  }
   // A request that never left: nghttp2 may or may not raise stream close for it, so finish it
   // here; the peer never saw it, so the owner may retry elsewhere.
   StreamResetReason reason = self->goaway_received_ ? StreamResetReason::GoAwayBeforeProcessing
                                                     : StreamResetReason::RefusedStream;
-  stream->notifyReset(reason, std::string("http2.request_not_sent.") + nghttp2_strerror(lib_error_code));
+  stream->notifyReset(reason,
+                      std::string("http2.request_not_sent.") + nghttp2_strerror(lib_error_code));
   self->removeStream(*stream);
   self->onStreamRemoved();
   return 0;

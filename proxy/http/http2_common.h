@@ -4,9 +4,6 @@
 // network::Connection, per-stream send/receive buffers, flow control, watermarks and the
 // deferred flush that keeps nghttp2 callbacks out of encode calls.
 
-#include <event2/buffer.h>
-#include <nghttp2/nghttp2.h>
-
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -15,6 +12,9 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <event2/buffer.h>
+#include <nghttp2/nghttp2.h>
 
 #include "proxy/common/result.h"
 #include "proxy/event/dispatcher.h"
@@ -131,27 +131,27 @@ protected:
 
   // Outbound state.
   bool headers_submitted_ = false;
-  bool local_end_requested_ = false; // the owner finished its side (data or trailers pending)
-  bool local_end_sent_ = false;      // a frame with END_STREAM left (or trailers)
-  bool data_deferred_ = false;       // the read callback returned NGHTTP2_ERR_DEFERRED
-  bool reset_after_local_end_ = false; // server local reply: RST_STREAM(NO_ERROR) after END_STREAM
+  bool local_end_requested_ = false;    // the owner finished its side (data or trailers pending)
+  bool local_end_sent_ = false;         // a frame with END_STREAM left (or trailers)
+  bool data_deferred_ = false;          // the read callback returned NGHTTP2_ERR_DEFERRED
+  bool reset_after_local_end_ = false;  // server local reply: RST_STREAM(NO_ERROR) after END_STREAM
   bool own_above_high_ = false;
   bool notified_above_high_ = false;
 
   // Inbound state.
   bool remote_end_ = false;
-  bool remote_reset_ = false;         // peer sent RST_STREAM
+  bool remote_reset_ = false;  // peer sent RST_STREAM
   uint32_t remote_reset_code_ = 0;
-  bool protocol_error_ = false;       // nghttp2 rejected a frame of this stream
-  size_t frame_body_bytes_ = 0;       // received in the DATA frame being read
+  bool protocol_error_ = false;  // nghttp2 rejected a frame of this stream
+  size_t frame_body_bytes_ = 0;  // received in the DATA frame being read
   int read_disable_count_ = 0;
-  size_t unconsumed_bytes_ = 0;       // delivered while read-disabled; WINDOW_UPDATE withheld
+  size_t unconsumed_bytes_ = 0;  // delivered while read-disabled; WINDOW_UPDATE withheld
   uint64_t received_body_bytes_ = 0;
 
   // End state.
-  bool local_reset_ = false;          // resetStream() was called: no callback may follow
-  bool silenced_ = false;             // owner already told (reset) or stream done
-  bool closed_ = false;               // removed from the connection
+  bool local_reset_ = false;  // resetStream() was called: no callback may follow
+  bool silenced_ = false;     // owner already told (reset) or stream done
+  bool closed_ = false;       // removed from the connection
 };
 using Http2StreamBasePtr = std::unique_ptr<Http2StreamBase>;
 
@@ -234,8 +234,8 @@ protected:
   static int onFrameSendCb(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int onFrameNotSendCb(nghttp2_session*, const nghttp2_frame* frame, int lib_error_code,
                               void* user_data);
-  static int onInvalidFrameRecvCb(nghttp2_session*, const nghttp2_frame* frame,
-                                  int lib_error_code, void* user_data);
+  static int onInvalidFrameRecvCb(nghttp2_session*, const nghttp2_frame* frame, int lib_error_code,
+                                  void* user_data);
   /** Moves output_ into the connection. */
   void writeOutput();
   /** Marks the session unusable; later dispatch() calls fail with this detail. */

@@ -12,11 +12,15 @@ namespace {
 constexpr uint8_t kDrainPingData[8] = {'b', 'w', 'd', 'r', 'a', 'i', 'n', '1'};
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    return false;
+  }
   for (size_t i = 0; i < a.size(); ++i) {
     char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
     char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) return false;
+    if (x != y) {
+      return false;
+    }
   }
   return true;
 }
@@ -33,7 +37,9 @@ public:
 
   // ResponseEncoder
   void encode100Continue() override {
-    if (local_reset_ || closed_ || response_started_ || continue_sent_) return;
+    if (local_reset_ || closed_ || response_started_ || continue_sent_) {
+      return;
+    }
     continue_sent_ = true;
     Http2HeaderBlock block;
     block.add(":status", "100");
@@ -43,7 +49,9 @@ public:
   }
 
   void encodeHeaders(const ResponseHeaders& headers, bool end_stream) override {
-    if (local_reset_ || closed_ || response_started_) return;
+    if (local_reset_ || closed_ || response_started_) {
+      return;
+    }
     response_started_ = true;
     std::string status = std::to_string(headers.status);
     Http2HeaderBlock block;
@@ -62,7 +70,9 @@ public:
   }
 
   void encodeTrailers(const HeaderMap& trailers) override {
-    if (!response_started_) return;
+    if (!response_started_) {
+      return;
+    }
     encodeTrailersImpl(trailers);
   }
 
@@ -72,7 +82,9 @@ public:
 private:
   // Http2StreamBase
   int onHeaderField(std::string_view name, std::string_view value) override {
-    if (reject_status_ != 0 || silenced_) return 0;
+    if (reject_status_ != 0 || silenced_) {
+      return 0;
+    }
     const ServerCodecLimits& limits = server_.limits_;
     header_bytes_ += name.size() + value.size();
     if (header_bytes_ > limits.max_request_headers_bytes) {
@@ -81,7 +93,9 @@ private:
       return 0;
     }
     if (!name.empty() && name[0] == ':') {
-      if (headers_done_) return 0;  // nghttp2 rejects pseudo-headers in trailers already
+      if (headers_done_) {
+        return 0;  // nghttp2 rejects pseudo-headers in trailers already
+      }
       if (name == ":method") {
         request_->method = value;
       } else if (name == ":path") {
@@ -101,7 +115,9 @@ private:
     if (!headers_done_) {
       if (name == "cookie") {
         // HTTP/2 may split cookies into crumbs; HTTP/1 and applications want one header.
-        if (!cookie_.empty()) cookie_.append("; ");
+        if (!cookie_.empty()) {
+          cookie_.append("; ");
+        }
         cookie_.append(value);
         has_cookie_ = true;
       } else {
@@ -122,12 +138,16 @@ private:
       onRequestHeaders(end_stream);
       return;
     }
-    if (silenced_) return;
+    if (silenced_) {
+      return;
+    }
     if (reject_status_ != 0) {
       reject(reject_status_, reject_details_);
       return;
     }
-    if (decoder_ != nullptr) decoder_->decodeTrailers(std::move(trailers_));
+    if (decoder_ != nullptr) {
+      decoder_->decodeTrailers(std::move(trailers_));
+    }
   }
 
   void onRequestHeaders(bool end_stream) {
@@ -138,19 +158,25 @@ private:
     RequestHeaders& req = *request_;
     req.http_major = 2;
     req.http_minor = 0;
-    if (has_cookie_) req.headers.add("cookie", std::move(cookie_));
+    if (has_cookie_) {
+      req.headers.add("cookie", std::move(cookie_));
+    }
     if (req.authority.empty()) {
       if (req.headers.count("host") > 1) {
         reject(400, "http2.invalid_host");
         return;
       }
-      if (auto host = req.headers.get("host")) req.authority = std::string(*host);
+      if (auto host = req.headers.get("host")) {
+        req.authority = std::string(*host);
+      }
     } else {
       // RFC 9113 §8.3.1: with :authority present, host is ignored. Dropping it means an HTTP/1
       // upstream gets Host from the :authority we routed on, never a second, different one.
       req.headers.remove("host");
     }
-    if (req.scheme.empty()) req.scheme = "http";
+    if (req.scheme.empty()) {
+      req.scheme = "http";
+    }
     const uint64_t max_body = server_.limits_.max_request_body_bytes;
     if (max_body > 0) {
       if (auto cl = req.headers.get("content-length")) {
@@ -170,9 +196,13 @@ private:
       }
     }
     decoder_ = &server_.callbacks_.newStream(*this);
-    if (silenced_ || local_reset_) return;
+    if (silenced_ || local_reset_) {
+      return;
+    }
     decoder_->decodeHeaders(std::move(request_), end_stream);
-    if (expect_continue && !response_started_ && !silenced_) encode100Continue();
+    if (expect_continue && !response_started_ && !silenced_) {
+      encode100Continue();
+    }
   }
 
   void onBodyBytes(size_t) override {
@@ -191,7 +221,9 @@ private:
   }
 
   void onClosed(uint32_t error_code) override {
-    if (silenced_) return;
+    if (silenced_) {
+      return;
+    }
     bool complete = error_code == NGHTTP2_NO_ERROR && remote_end_ && local_end_sent_;
     if (complete) {
       silenced_ = true;
@@ -209,12 +241,9 @@ private:
 
   uint32_t resetCode(StreamResetReason reason) const override {
     switch (reason) {
-      case StreamResetReason::RefusedStream:
-        return NGHTTP2_REFUSED_STREAM;
-      case StreamResetReason::ProtocolError:
-        return NGHTTP2_PROTOCOL_ERROR;
-      default:
-        return NGHTTP2_INTERNAL_ERROR;
+      case StreamResetReason::RefusedStream: return NGHTTP2_REFUSED_STREAM;
+      case StreamResetReason::ProtocolError: return NGHTTP2_PROTOCOL_ERROR;
+      default: return NGHTTP2_INTERNAL_ERROR;
     }
   }
 
@@ -223,7 +252,9 @@ private:
    * owner, if there is one, learns through onResetStream(ProtocolError) first.
    */
   void reject(uint32_t status, const std::string& details) {
-    if (silenced_ || local_reset_) return;
+    if (silenced_ || local_reset_) {
+      return;
+    }
     server_.callbacks_.onProtocolError(details);
     notifyReset(StreamResetReason::ProtocolError, details);
     decoder_ = nullptr;
@@ -303,7 +334,9 @@ Status Http2ServerConnection::dispatch(evbuffer* input) {
 }
 
 void Http2ServerConnection::shutdownNotice() {
-  if (drain_started_ || dead_) return;
+  if (drain_started_ || dead_) {
+    return;
+  }
   drain_started_ = true;
   nghttp2_submit_shutdown_notice(session_);
   nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, kDrainPingData);
@@ -312,17 +345,22 @@ void Http2ServerConnection::shutdownNotice() {
 }
 
 void Http2ServerConnection::sendFinalGoAway() {
-  if (final_goaway_submitted_ || torn_down_) return;
+  if (final_goaway_submitted_ || torn_down_) {
+    return;
+  }
   final_goaway_submitted_ = true;
   drain_timer_->disableTimer();
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
-                        NGHTTP2_NO_ERROR, nullptr, 0);
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
   scheduleFlush();
 }
 
 void Http2ServerConnection::onConnectionClosed() {
   drain_timer_->disableTimer();
-  if (torn_down_) return;
+  if (torn_down_) {
+    return;
+  }
   resetAllStreams(StreamResetReason::ConnectionTermination, "http2.connection_closed");
 }
 
@@ -332,9 +370,15 @@ bool Http2ServerConnection::wantsClose() const {
   // the connection manager ask from within that call, and closing then would drop the GOAWAY
   // before it reaches the socket (and skip the protocol-error count). The end of dispatch()
   // and afterFlush() ask again once the frames are written.
-  if (dispatching_ || sending_ || evbuffer_get_length(output_) > 0) return false;
-  if (dead_) return true;
-  if (final_goaway_sent_ && streamCount() == 0) return true;
+  if (dispatching_ || sending_ || evbuffer_get_length(output_) > 0) {
+    return false;
+  }
+  if (dead_) {
+    return true;
+  }
+  if (final_goaway_sent_ && streamCount() == 0) {
+    return true;
+  }
   return session_ != nullptr && nghttp2_session_want_read(session_) == 0 &&
          nghttp2_session_want_write(session_) == 0;
 }
@@ -350,19 +394,24 @@ void Http2ServerConnection::afterFlush() {
 }
 
 void Http2ServerConnection::onSessionError(std::string_view details) {
-  if (session_error_reported_) return;
+  if (session_error_reported_) {
+    return;
+  }
   session_error_reported_ = true;
   callbacks_.onProtocolError(details);
 }
 
 int Http2ServerConnection::onBeginHeaders(const nghttp2_frame* frame) {
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+    return 0;
+  }
   registerStream(std::make_unique<ServerStream>(*this, frame->hd.stream_id));
   return 0;
 }
 
 void Http2ServerConnection::onConnectionFrame(const nghttp2_frame* frame) {
-  if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && drain_started_ &&
+  if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 &&
+      drain_started_ &&
       std::memcmp(frame->ping.opaque_data, kDrainPingData, sizeof(kDrainPingData)) == 0) {
     sendFinalGoAway();
   }
@@ -370,7 +419,8 @@ void Http2ServerConnection::onConnectionFrame(const nghttp2_frame* frame) {
 
 void Http2ServerConnection::onInvalidFrame(const nghttp2_frame* frame, int lib_error_code) {
   Http2ConnectionBase::onInvalidFrame(frame, lib_error_code);
-  callbacks_.onProtocolError(std::string("http2.invalid_frame.") + nghttp2_strerror(lib_error_code));
+  callbacks_.onProtocolError(std::string("http2.invalid_frame.") +
+                             nghttp2_strerror(lib_error_code));
 }
 
 }  // namespace bulwark::http

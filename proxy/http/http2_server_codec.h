@@ -1,10 +1,10 @@
 #pragma once
 
-#include <nghttp2/nghttp2.h>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nghttp2/nghttp2.h>
 
 #include "proxy/http/codec.h"
 #include "proxy/http/http2_common.h"
@@ -44,7 +44,9 @@ public:
   Status dispatch(evbuffer* input) override;
   void shutdownNotice() override;
   size_t activeStreams() const override { return streamCount(); }
-  void onUnderlyingConnectionAboveWriteBufferHighWatermark() override { onAboveHighWatermarkImpl(); }
+  void onUnderlyingConnectionAboveWriteBufferHighWatermark() override {
+    onAboveHighWatermarkImpl();
+  }
   void onUnderlyingConnectionBelowWriteBufferLowWatermark() override { onBelowLowWatermarkImpl(); }
   void onConnectionClosed() override;
   bool wantsClose() const override;

@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -30,23 +29,37 @@ bool parseAddress(const std::string& address, sockaddr_storage& out, socklen_t& 
   std::string port;
   if (!address.empty() && address[0] == '[') {
     auto end = address.find(']');
-    if (end == std::string::npos || end + 1 >= address.size() || address[end + 1] != ':') return false;
+    if (end == std::string::npos || end + 1 >= address.size() || address[end + 1] != ':') {
+      return false;
+    }
     host = address.substr(1, end - 1);
     port = address.substr(end + 2);
   } else {
     auto colon = address.rfind(':');
-    if (colon == std::string::npos) return false;
+    if (colon == std::string::npos) {
+      return false;
+    }
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
   }
-  if (port.empty() || port.size() > 5) return false;
+  if (port.empty() || port.size() > 5) {
+    return false;
+  }
   for (char c : port) {
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9') {
+      return false;
+    }
   }
   int port_num = std::stoi(port);
-  if (port_num > 65535) return false;
-  if (host == "localhost" || host.empty()) host = "127.0.0.1";
-  if (host == "*") host = "0.0.0.0";
+  if (port_num > 65535) {
+    return false;
+  }
+  if (host == "localhost" || host.empty()) {
+    host = "127.0.0.1";
+  }
+  if (host == "*") {
+    host = "0.0.0.0";
+  }
   auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
   if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
@@ -72,17 +85,24 @@ Connection::Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::s
 
 Connection::Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address,
                        bool connecting)
-    : dispatcher_(dispatcher), fd_(fd), input_(evbuffer_new()), output_(evbuffer_new()),
+    : dispatcher_(dispatcher),
+      fd_(fd),
+      input_(evbuffer_new()),
+      output_(evbuffer_new()),
       peer_address_(std::move(peer_address)),
-      id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)), connecting_(connecting) {
-  read_event_ = event_new(dispatcher.base(), fd_, EV_READ | EV_PERSIST, &Connection::onReadable, this);
-  write_event_ = event_new(dispatcher.base(), fd_, EV_WRITE | EV_PERSIST, &Connection::onWritable, this);
-  BULWARK_RELEASE_ASSERT(read_event_ != nullptr && write_event_ != nullptr && input_ != nullptr &&
-                             output_ != nullptr,
-                         "connection allocation failed");
+      id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+      connecting_(connecting) {
+  read_event_ =
+      event_new(dispatcher.base(), fd_, EV_READ | EV_PERSIST, &Connection::onReadable, this);
+  write_event_ =
+      event_new(dispatcher.base(), fd_, EV_WRITE | EV_PERSIST, &Connection::onWritable, this);
+  BULWARK_RELEASE_ASSERT(
+      read_event_ != nullptr && write_event_ != nullptr && input_ != nullptr && output_ != nullptr,
+      "connection allocation failed");
 }
 
-std::unique_ptr<Connection> Connection::connect(event::Dispatcher& dispatcher, const std::string& address,
+std::unique_ptr<Connection> Connection::connect(event::Dispatcher& dispatcher,
+                                                const std::string& address,
                                                 std::chrono::milliseconds timeout) {
   sockaddr_storage ss;
   socklen_t len = 0;
@@ -90,13 +110,15 @@ std::unique_ptr<Connection> Connection::connect(event::Dispatcher& dispatcher, c
   bool started = parseAddress(address, ss, len);
   if (started) {
     fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    started = fd >= 0 && (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS);
+    started = fd >= 0 &&
+              (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 || errno == EINPROGRESS);
   }
   std::unique_ptr<Connection> conn(new Connection(dispatcher, fd, address, true));
   auto* raw = conn.get();
   if (!started) {
     // Report asynchronously so callers see the same path as a refused connect.
-    conn->connect_timer_ = dispatcher.createTimer([raw] { raw->raiseEvent(ConnectionEvent::ConnectFailure); });
+    conn->connect_timer_ =
+        dispatcher.createTimer([raw] { raw->raiseEvent(ConnectionEvent::ConnectFailure); });
     conn->connect_timer_->enableTimer(std::chrono::microseconds(0));
     return conn;
   }
@@ -140,7 +162,9 @@ void Connection::write(evbuffer* data) {
 }
 
 void Connection::write(const void* data, size_t len) {
-  if (state_ == State::Closed) return;
+  if (state_ == State::Closed) {
+    return;
+  }
   evbuffer_add(output_, data, len);
   afterAppend();
 }
@@ -148,7 +172,9 @@ void Connection::write(const void* data, size_t len) {
 void Connection::afterAppend() {
   if (!above_high_ && outputLength() > high_watermark_) {
     above_high_ = true;
-    if (callbacks_) callbacks_->onAboveWriteBufferHighWatermark();
+    if (callbacks_) {
+      callbacks_->onAboveWriteBufferHighWatermark();
+    }
   }
   scheduleFlush();
 }
@@ -157,7 +183,9 @@ size_t Connection::outputLength() const { return evbuffer_get_length(output_); }
 
 void Connection::scheduleFlush() {
   // While connecting or waiting for the kernel's writability, the write event fires on its own.
-  if (flush_pending_ || write_registered_ || connecting_ || fd_ < 0) return;
+  if (flush_pending_ || write_registered_ || connecting_ || fd_ < 0) {
+    return;
+  }
   // One write per loop turn for everything produced in it (headers, body, trailers), without
   // asking epoll: an activated event runs after the current callbacks.
   flush_pending_ = true;
@@ -177,7 +205,9 @@ void Connection::readDisable(bool disable) {
         auto* self = this;
         std::weak_ptr<bool> alive = alive_;
         dispatcher_.post([self, alive] {
-          if (alive.expired()) return;  // the connection was destroyed meanwhile
+          if (alive.expired()) {
+            return;  // the connection was destroyed meanwhile
+          }
           if (self->state_ == State::Open && self->read_disable_count_ == 0 && self->callbacks_ &&
               evbuffer_get_length(self->input_) > 0) {
             self->callbacks_->onData(self->input_);
@@ -208,7 +238,9 @@ void Connection::dispatchBuffered() {
 void Connection::dispatchBufferedLater() {
   std::weak_ptr<bool> alive = alive_;
   dispatcher_.post([this, alive] {
-    if (!alive.expired()) dispatchBuffered();
+    if (!alive.expired()) {
+      dispatchBuffered();
+    }
   });
 }
 
@@ -218,9 +250,13 @@ void Connection::setWatermarks(size_t low, size_t high) {
 }
 
 void Connection::close(CloseType type) {
-  if (state_ == State::Closed) return;
+  if (state_ == State::Closed) {
+    return;
+  }
   if (type == CloseType::FlushWrite && outputLength() > 0 && fd_ >= 0) {
-    if (state_ == State::Flushing) return;
+    if (state_ == State::Flushing) {
+      return;
+    }
     state_ = State::Flushing;
     updateReadInterest();
     flush_timer_ = dispatcher_.createTimer([this] { closeNow(); });
@@ -245,33 +281,53 @@ void Connection::releaseSocket() {
 }
 
 void Connection::closeNow() {
-  if (state_ == State::Closed) return;
+  if (state_ == State::Closed) {
+    return;
+  }
   state_ = State::Closed;
-  if (flush_timer_) flush_timer_->disableTimer();
-  if (connect_timer_) connect_timer_->disableTimer();
+  if (flush_timer_) {
+    flush_timer_->disableTimer();
+  }
+  if (connect_timer_) {
+    connect_timer_->disableTimer();
+  }
   // Close the socket now so the peer sees it immediately; the object itself may still be
   // referenced by callbacks on the stack.
   releaseSocket();
   evbuffer_drain(output_, evbuffer_get_length(output_));
-  if (callbacks_) callbacks_->onEvent(ConnectionEvent::LocalClose);
+  if (callbacks_) {
+    callbacks_->onEvent(ConnectionEvent::LocalClose);
+  }
 }
 
 void Connection::raiseEvent(ConnectionEvent event) {
-  if (state_ == State::Closed) return;
+  if (state_ == State::Closed) {
+    return;
+  }
   connecting_ = false;
-  if (connect_timer_) connect_timer_->disableTimer();
+  if (connect_timer_) {
+    connect_timer_->disableTimer();
+  }
   if (event == ConnectionEvent::Connected) {
-    if (callbacks_) callbacks_->onEvent(event);
+    if (callbacks_) {
+      callbacks_->onEvent(event);
+    }
     return;
   }
   state_ = State::Closed;
-  if (flush_timer_) flush_timer_->disableTimer();
+  if (flush_timer_) {
+    flush_timer_->disableTimer();
+  }
   releaseSocket();
   evbuffer_drain(output_, evbuffer_get_length(output_));
-  if (callbacks_) callbacks_->onEvent(event);
+  if (callbacks_) {
+    callbacks_->onEvent(event);
+  }
 }
 
-void Connection::onReadable(evutil_socket_t, short, void* arg) { static_cast<Connection*>(arg)->readFromSocket(); }
+void Connection::onReadable(evutil_socket_t, short, void* arg) {
+  static_cast<Connection*>(arg)->readFromSocket();
+}
 
 void Connection::readFromSocket() {
   evbuffer_iovec vec[2];
@@ -286,7 +342,9 @@ void Connection::readFromSocket() {
     iov[i].iov_len = vec[i].iov_len;
   }
   ssize_t n = ::readv(fd_, iov, count);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    return;
+  }
   if (n <= 0) {
     peerClosed();  // EOF, or a reset / error: the same for the codecs above
     return;
@@ -298,7 +356,9 @@ void Connection::readFromSocket() {
     remaining -= vec[used].iov_len;
   }
   evbuffer_commit_space(input_, vec, used);
-  if (state_ == State::Open && callbacks_ != nullptr) callbacks_->onData(input_);
+  if (state_ == State::Open && callbacks_ != nullptr) {
+    callbacks_->onData(input_);
+  }
 }
 
 void Connection::onWritable(evutil_socket_t, short, void* arg) {
@@ -324,12 +384,16 @@ void Connection::onConnectResult() {
   std::weak_ptr<bool> alive = alive_;
   raiseEvent(ConnectionEvent::Connected);
   // Bytes written before the connect completed (an HTTP/2 preface, a request) go out now.
-  if (!alive.expired() && state_ != State::Closed && outputLength() > 0) scheduleFlush();
+  if (!alive.expired() && state_ != State::Closed && outputLength() > 0) {
+    scheduleFlush();
+  }
 }
 
 void Connection::flushOutput() {
   flush_pending_ = false;
-  if (fd_ < 0 || state_ == State::Closed) return;
+  if (fd_ < 0 || state_ == State::Closed) {
+    return;
+  }
   if (outputLength() > 0) {
     int n = evbuffer_write(output_, fd_);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -347,12 +411,16 @@ void Connection::flushOutput() {
     write_registered_ = false;
   }
   if (state_ == State::Flushing) {
-    if (!pending) closeNow();
+    if (!pending) {
+      closeNow();
+    }
     return;
   }
   if (above_high_ && outputLength() <= low_watermark_) {
     above_high_ = false;
-    if (callbacks_) callbacks_->onBelowWriteBufferLowWatermark();
+    if (callbacks_) {
+      callbacks_->onBelowWriteBufferLowWatermark();
+    }
   }
 }
 

@@ -1,13 +1,13 @@
 #pragma once
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/util.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/util.h>
 
 #include "proxy/event/dispatcher.h"
 
@@ -43,7 +43,8 @@ public:
   /** Wraps an accepted socket. */
   Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address);
   /** Starts a non-blocking connect to address (numeric "ip:port" or "[v6]:port"). */
-  static std::unique_ptr<Connection> connect(event::Dispatcher& dispatcher, const std::string& address,
+  static std::unique_ptr<Connection> connect(event::Dispatcher& dispatcher,
+                                             const std::string& address,
                                              std::chrono::milliseconds timeout);
   ~Connection() override;
 
@@ -81,7 +82,8 @@ public:
   void setNoDelay();
 
 private:
-  Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address, bool connecting);
+  Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address,
+             bool connecting);
   static void onReadable(evutil_socket_t, short, void* arg);
   static void onWritable(evutil_socket_t, short, void* arg);
   void readFromSocket();

@@ -19,7 +19,8 @@ policies::Jitter toPolicy(config::Jitter j) {
 policies::NonIdempotentPolicy toPolicy(config::NonIdempotentPolicy p) {
   switch (p) {
     case config::NonIdempotentPolicy::Never: return policies::NonIdempotentPolicy::Never;
-    case config::NonIdempotentPolicy::WithIdempotencyKey: return policies::NonIdempotentPolicy::WithIdempotencyKey;
+    case config::NonIdempotentPolicy::WithIdempotencyKey:
+      return policies::NonIdempotentPolicy::WithIdempotencyKey;
     case config::NonIdempotentPolicy::Always: return policies::NonIdempotentPolicy::Always;
   }
   return policies::NonIdempotentPolicy::Never;
@@ -29,10 +30,12 @@ policies::NonIdempotentPolicy toPolicy(config::NonIdempotentPolicy p) {
 // budget settings draws from one budget, across workers and across reloads.
 // NOTE: the registry only grows by distinct (upstream, percent, minRetryConcurrency) keys, which
 // come from config files, so it stays small.
-std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream, const config::RetryBudgetSpec& spec) {
+std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream,
+                                                    const config::RetryBudgetSpec& spec) {
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<policies::RetryBudget>> budgets;
-  std::string key = upstream + "|" + std::to_string(spec.percent) + "|" + std::to_string(spec.min_retry_concurrency);
+  std::string key = upstream + "|" + std::to_string(spec.percent) + "|" +
+                    std::to_string(spec.min_retry_concurrency);
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = budgets[key];
   if (!slot) {
@@ -52,8 +55,11 @@ std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream,
 
 Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec) {
   auto route = std::make_shared<Route>(spec);
-  auto retry_on = policies::RetryOn::parse(route->retries_.retry_on, route->retries_.retriable_status_codes);
-  if (!retry_on) return Status::error("routes " + spec.name + ": retryOn: " + retry_on.error());
+  auto retry_on =
+      policies::RetryOn::parse(route->retries_.retry_on, route->retries_.retriable_status_codes);
+  if (!retry_on) {
+    return Status::error("routes " + spec.name + ": retryOn: " + retry_on.error());
+  }
   policies::RetryPolicy::Options options;
   options.retry_on = *retry_on;
   options.attempts = std::max<uint32_t>(route->retries_.attempts, 1);
@@ -93,7 +99,9 @@ Route::Route(const config::RouteSpec& spec)
   }
   if (spec_.match.grpc) {
     grpc_prefix_ = "/" + spec_.match.grpc->service + "/";
-    if (!spec_.match.grpc->method.empty()) grpc_prefix_ += spec_.match.grpc->method;
+    if (!spec_.match.grpc->method.empty()) {
+      grpc_prefix_ += spec_.match.grpc->method;
+    }
   }
 }
 
@@ -101,37 +109,50 @@ bool Route::matches(const http::RequestHeaders& req) const {
   const auto& m = spec_.match;
   // The query string never takes part in path matching (Envoy's default).
   std::string_view path = req.path;
-  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  if (auto q = path.find('?'); q != std::string_view::npos) {
+    path = path.substr(0, q);
+  }
 
   using Kind = config::PathMatchSpec::Kind;
   switch (m.path.kind) {
-    case Kind::Any:
-      break;
+    case Kind::Any: break;
     case Kind::Prefix:
-      if (path.substr(0, m.path.value.size()) != m.path.value) return false;
+      if (path.substr(0, m.path.value.size()) != m.path.value) {
+        return false;
+      }
       break;
     case Kind::Exact:
-      if (path != m.path.value) return false;
+      if (path != m.path.value) {
+        return false;
+      }
       break;
     case Kind::Regex:
-      if (!re2::RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *path_regex_)) return false;
+      if (!re2::RE2::FullMatch(re2::StringPiece(path.data(), path.size()), *path_regex_)) {
+        return false;
+      }
       break;
   }
-  if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), req.method) == m.methods.end()) {
+  if (!m.methods.empty() &&
+      std::find(m.methods.begin(), m.methods.end(), req.method) == m.methods.end()) {
     return false;
   }
   if (m.grpc) {
-    if (!req.isGrpc()) return false;
+    if (!req.isGrpc()) {
+      return false;
+    }
     if (!spec_.match.grpc->method.empty()) {
-      if (path != grpc_prefix_) return false;
+      if (path != grpc_prefix_) {
+        return false;
+      }
     } else if (path.substr(0, grpc_prefix_.size()) != grpc_prefix_) {
       return false;
     }
   }
   for (size_t i = 0; i < m.headers.size(); ++i) {
     const auto& hm = m.headers[i];
-    auto value = hm.name == "host" || hm.name == ":authority" ? std::optional<std::string_view>(req.authority)
-                                                              : req.headers.get(hm.name);
+    auto value = hm.name == "host" || hm.name == ":authority"
+                     ? std::optional<std::string_view>(req.authority)
+                     : req.headers.get(hm.name);
     bool ok = false;
     using HK = config::HeaderMatchSpec::Kind;
     if (value) {
@@ -140,18 +161,23 @@ bool Route::matches(const http::RequestHeaders& req) const {
         case HK::Exact: ok = *value == hm.value; break;
         case HK::Prefix: ok = value->substr(0, hm.value.size()) == hm.value; break;
         case HK::Regex:
-          ok = re2::RE2::FullMatch(re2::StringPiece(value->data(), value->size()), *header_regexes_[i]);
+          ok = re2::RE2::FullMatch(re2::StringPiece(value->data(), value->size()),
+                                   *header_regexes_[i]);
           break;
       }
     }
-    if (ok == hm.invert) return false;
+    if (ok == hm.invert) {
+      return false;
+    }
   }
   return true;
 }
 
 const Route* RouteTable::match(const http::RequestHeaders& headers) const {
   for (const auto& route : routes_) {
-    if (route->matches(headers)) return route.get();
+    if (route->matches(headers)) {
+      return route.get();
+    }
   }
   return nullptr;
 }

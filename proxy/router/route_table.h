@@ -1,10 +1,10 @@
 #pragma once
 
-#include <re2/re2.h>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <re2/re2.h>
 
 #include "policies/retry/hedge_policy.h"
 #include "policies/retry/retry_budget.h"
@@ -25,7 +25,9 @@ public:
   const config::RouteSpec& spec() const { return spec_; }
   const std::string& name() const { return spec_.name; }
   const std::string& upstreamName() const { return spec_.upstream; }
-  config::TimeoutsSpec timeouts() const { return spec_.policies.timeouts.value_or(config::TimeoutsSpec{}); }
+  config::TimeoutsSpec timeouts() const {
+    return spec_.policies.timeouts.value_or(config::TimeoutsSpec{});
+  }
   bool isGrpcRoute() const { return spec_.match.grpc.has_value(); }
 
   /** Retry decisions for this route (attempts = 1 when the route has no retries block). */
@@ -35,14 +37,15 @@ public:
   /** Hedging, when the route has a hedging block. */
   const policies::HedgePolicy* hedgePolicy() const { return hedge_policy_.get(); }
   const config::RetriesSpec& retries() const { return retries_; }
-  /** Retries in flight at once (Envoy's budget form: max(percent x active, minRetryConcurrency)). */
+  /** Retries in flight at once (Envoy's budget form: max(percent x active, minRetryConcurrency)).
+   */
   policies::ConcurrentRetryLimit& retryConcurrency() const { return *retry_concurrency_; }
 
 private:
   config::RouteSpec spec_;
   std::unique_ptr<re2::RE2> path_regex_;
   std::vector<std::unique_ptr<re2::RE2>> header_regexes_;  // parallel to spec_.match.headers
-  std::string grpc_prefix_;                                // "/pkg.Service/" or "/pkg.Service/Method"
+  std::string grpc_prefix_;  // "/pkg.Service/" or "/pkg.Service/Method"
   config::RetriesSpec retries_;
   std::shared_ptr<const policies::RetryPolicy> retry_policy_;
   std::shared_ptr<policies::RetryBudget> retry_budget_;

@@ -21,10 +21,14 @@ private:
 
 void copyBuffer(evbuffer* from, evbuffer* to) {
   int n = evbuffer_peek(from, -1, nullptr, nullptr, 0);
-  if (n <= 0) return;
+  if (n <= 0) {
+    return;
+  }
   std::vector<evbuffer_iovec> vec(static_cast<size_t>(n));
   evbuffer_peek(from, -1, nullptr, vec.data(), n);
-  for (const auto& v : vec) evbuffer_add(to, v.iov_base, v.iov_len);
+  for (const auto& v : vec) {
+    evbuffer_add(to, v.iov_base, v.iov_len);
+  }
 }
 
 policies::LocalFailure toLocalFailure(http::StreamResetReason reason) {
@@ -44,11 +48,17 @@ policies::LocalFailure toLocalFailure(http::StreamResetReason reason) {
  * One attempt: a stream on a pooled connection to one host, its per-try timer, and the request
  * bytes it still has to send. Thread: owning worker. Owned by the Router.
  */
-class UpstreamRequest : public http::ResponseDecoder, public http::StreamCallbacks, public upstream::ConnPoolCallbacks {
+class UpstreamRequest : public http::ResponseDecoder,
+                        public http::StreamCallbacks,
+                        public upstream::ConnPoolCallbacks {
 public:
-  UpstreamRequest(Router& router, Router::AttemptKind kind, uint32_t number, upstream::HostSharedPtr host,
-                  upstream::AttemptPermitPtr permit)
-      : router_(router), kind_(kind), number_(number), host_(std::move(host)), permit_(std::move(permit)),
+  UpstreamRequest(Router& router, Router::AttemptKind kind, uint32_t number,
+                  upstream::HostSharedPtr host, upstream::AttemptPermitPtr permit)
+      : router_(router),
+        kind_(kind),
+        number_(number),
+        host_(std::move(host)),
+        permit_(std::move(permit)),
         start_(std::chrono::steady_clock::now()) {
     pending_ = evbuffer_new();
     host_->active_requests.fetch_add(1, std::memory_order_relaxed);
@@ -77,7 +87,9 @@ public:
 
   /** Queues or sends request body. data is copied when `copy`, else moved. */
   void sendBody(evbuffer* data, bool end_stream, bool copy) {
-    if (finished_) return;
+    if (finished_) {
+      return;
+    }
     if (encoder_ != nullptr) {
       if (copy) {
         evbuffer* tmp = evbuffer_new();
@@ -87,7 +99,9 @@ public:
       } else {
         encoder_->encodeData(data, end_stream);
       }
-      if (end_stream) end_sent_ = true;
+      if (end_stream) {
+        end_sent_ = true;
+      }
       return;
     }
     if (copy) {
@@ -99,7 +113,9 @@ public:
   }
 
   void sendTrailers(const http::HeaderMap& trailers) {
-    if (finished_) return;
+    if (finished_) {
+      return;
+    }
     if (encoder_ != nullptr) {
       encoder_->encodeTrailers(trailers);
       end_sent_ = true;
@@ -111,7 +127,9 @@ public:
 
   /** Abandons the attempt: drops a queued pool request or resets the stream. No callbacks. */
   void cancel() {
-    if (per_try_timer_) per_try_timer_->disableTimer();
+    if (per_try_timer_) {
+      per_try_timer_->disableTimer();
+    }
     if (pool_handle_ != nullptr) {
       pool_handle_->cancel();
       pool_handle_ = nullptr;
@@ -120,13 +138,17 @@ public:
       auto* encoder = encoder_;
       encoder_ = nullptr;
       encoder->stream().setCallbacks(nullptr);
-      if (!complete_) encoder->stream().resetStream(http::StreamResetReason::LocalReset);
+      if (!complete_) {
+        encoder->stream().resetStream(http::StreamResetReason::LocalReset);
+      }
     }
     finished_ = true;
   }
 
   void readDisable(bool disable) {
-    if (encoder_ != nullptr && !complete_) encoder_->stream().readDisable(disable);
+    if (encoder_ != nullptr && !complete_) {
+      encoder_->stream().readDisable(disable);
+    }
   }
 
   /** The attempt's result from its response so far (status and grpc-status seen in headers). */
@@ -142,14 +164,18 @@ public:
     r.request_sent = request_sent_;
     r.grpc = router_.grpc_;
     if (headers != nullptr) {
-      if (auto gs = headers->headers.get("grpc-status")) r.grpc_status = policies::parseGrpcStatus(*gs);
+      if (auto gs = headers->headers.get("grpc-status")) {
+        r.grpc_status = policies::parseGrpcStatus(*gs);
+      }
     }
     return r;
   }
 
   /** Abandoned without a result (lost hedge, client gone): frees the permit, teaches nothing. */
   void reportCancelled() {
-    if (reported_) return;
+    if (reported_) {
+      return;
+    }
     reported_ = true;
     host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
     router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
@@ -158,7 +184,9 @@ public:
 
   /** Hands the result and the permit to the upstream (breaker, outlier detection, counters). */
   void report(const policies::AttemptResult& result) {
-    if (reported_) return;
+    if (reported_) {
+      return;
+    }
     reported_ = true;
     host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
     router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
@@ -176,30 +204,39 @@ public:
     // A request that can be replayed (retries, hedging) keeps its original headers for the next
     // attempt; one that cannot is sent as is, without a copy on the common path.
     std::optional<http::RequestHeaders> copy;
-    if (router_.mayReplay()) copy.emplace(*router_.request_);
+    if (router_.mayReplay()) {
+      copy.emplace(*router_.request_);
+    }
     http::RequestHeaders& headers = copy ? *copy : *router_.request_;
     headers.headers.set("x-bulwark-attempt", std::to_string(number_));
     if (router_.grpc_) {
-      if (number_ > 1) headers.headers.set("grpc-previous-rpc-attempts", std::to_string(number_ - 1));
+      if (number_ > 1) {
+        headers.headers.set("grpc-previous-rpc-attempts", std::to_string(number_ - 1));
+      }
       // The upstream sees the deadline this attempt actually has left.
       auto left = router_.remaining();
       if (router_.deadline_) {
-        headers.headers.set("grpc-timeout",
-                            http::grpc::encodeTimeout(std::chrono::duration_cast<std::chrono::microseconds>(left)));
+        headers.headers.set(
+            "grpc-timeout",
+            http::grpc::encodeTimeout(std::chrono::duration_cast<std::chrono::microseconds>(left)));
       }
     }
     bool has_body = evbuffer_get_length(pending_) > 0 || pending_trailers_.has_value();
     bool end_now = pending_end_ && !has_body;
     request_sent_ = true;
     encoder_->encodeHeaders(headers, end_now);
-    if (encoder_ == nullptr) return;  // reset inline
+    if (encoder_ == nullptr) {
+      return;  // reset inline
+    }
     if (end_now) {
       end_sent_ = true;
       return;
     }
     if (evbuffer_get_length(pending_) > 0 || (pending_end_ && !pending_trailers_)) {
       encoder_->encodeData(pending_, pending_end_ && !pending_trailers_);
-      if (pending_end_ && !pending_trailers_) end_sent_ = true;
+      if (pending_end_ && !pending_trailers_) {
+        end_sent_ = true;
+      }
     }
     if (encoder_ != nullptr && pending_trailers_) {
       encoder_->encodeTrailers(*pending_trailers_);
@@ -211,7 +248,9 @@ public:
   void onPoolFailure(upstream::PoolFailureReason reason, std::string_view detail) override {
     pool_handle_ = nullptr;
     finished_ = true;
-    if (per_try_timer_) per_try_timer_->disableTimer();
+    if (per_try_timer_) {
+      per_try_timer_->disableTimer();
+    }
     policies::AttemptResult r = result(0, nullptr);
     switch (reason) {
       case upstream::PoolFailureReason::Overflow:
@@ -235,15 +274,25 @@ public:
   }
   void decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override {
     headers_received_ = true;
-    if (end_stream) streamEnded();
+    if (end_stream) {
+      streamEnded();
+    }
     response_status_ = headers->status;
-    if (auto gs = headers->headers.get("grpc-status")) response_grpc_status_ = policies::parseGrpcStatus(*gs);
-    if (per_try_timer_) per_try_timer_->disableTimer();
-    if (end_stream) complete_ = true;
+    if (auto gs = headers->headers.get("grpc-status")) {
+      response_grpc_status_ = policies::parseGrpcStatus(*gs);
+    }
+    if (per_try_timer_) {
+      per_try_timer_->disableTimer();
+    }
+    if (end_stream) {
+      complete_ = true;
+    }
     router_.onAttemptHeaders(*this, std::move(headers), end_stream);
   }
   void decodeData(evbuffer* data, bool end_stream) override {
-    if (end_stream) streamEnded();
+    if (end_stream) {
+      streamEnded();
+    }
     router_.onAttemptData(*this, data, end_stream);
   }
   void decodeTrailers(http::HeaderMap&& trailers) override {
@@ -255,7 +304,9 @@ public:
   void onResetStream(http::StreamResetReason reason, std::string_view detail) override {
     encoder_ = nullptr;
     finished_ = true;
-    if (per_try_timer_) per_try_timer_->disableTimer();
+    if (per_try_timer_) {
+      per_try_timer_->disableTimer();
+    }
     policies::AttemptResult r = result(0, nullptr);
     r.local_failure = toLocalFailure(reason);
     if (reason == http::StreamResetReason::ConnectionFailure && !request_sent_) {
@@ -264,11 +315,23 @@ public:
     std::string_view why = "upstream_reset";
     uint32_t status = 502;
     switch (r.local_failure) {
-      case policies::LocalFailure::ConnectFailure: why = "upstream_connect_failure"; status = 503; break;
-      case policies::LocalFailure::ConnectTimeout: why = "upstream_connect_timeout"; status = 503; break;
+      case policies::LocalFailure::ConnectFailure:
+        why = "upstream_connect_failure";
+        status = 503;
+        break;
+      case policies::LocalFailure::ConnectTimeout:
+        why = "upstream_connect_timeout";
+        status = 503;
+        break;
       case policies::LocalFailure::RefusedStream:
-      case policies::LocalFailure::GoAway: why = "upstream_refused_stream"; status = 503; break;
-      case policies::LocalFailure::ProtocolError: why = "upstream_protocol_error"; status = 502; break;
+      case policies::LocalFailure::GoAway:
+        why = "upstream_refused_stream";
+        status = 503;
+        break;
+      case policies::LocalFailure::ProtocolError:
+        why = "upstream_protocol_error";
+        status = 502;
+        break;
       default: break;
     }
     router_.onAttemptFailed(*this, r, why, detail, status, nullptr);
@@ -283,7 +346,9 @@ public:
   void streamEnded() {
     complete_ = true;
     finished_ = true;
-    if (per_try_timer_) per_try_timer_->disableTimer();
+    if (per_try_timer_) {
+      per_try_timer_->disableTimer();
+    }
     if (encoder_ != nullptr) {
       encoder_->stream().setCallbacks(nullptr);
       encoder_ = nullptr;
@@ -295,7 +360,9 @@ public:
 
 private:
   void onPerTryTimeout() {
-    if (headers_received_ || finished_) return;
+    if (headers_received_ || finished_) {
+      return;
+    }
     auto r = result(0, nullptr);
     r.local_failure = policies::LocalFailure::PerTryTimeout;
     cancel();
@@ -324,9 +391,12 @@ private:
   event::TimerPtr per_try_timer_;
 };
 
-Router::Router(server::WorkerContext& ctx, RouterCallbacks& callbacks, const server::RouteEntry& route,
-               std::string downstream_address)
-    : ctx_(ctx), callbacks_(callbacks), route_(route), downstream_address_(std::move(downstream_address)),
+Router::Router(server::WorkerContext& ctx, RouterCallbacks& callbacks,
+               const server::RouteEntry& route, std::string downstream_address)
+    : ctx_(ctx),
+      callbacks_(callbacks),
+      route_(route),
+      downstream_address_(std::move(downstream_address)),
       random_(std::make_unique<WorkerRandom>(ctx.rng)) {
   replay_body_ = evbuffer_new();
 }
@@ -338,7 +408,9 @@ Router::~Router() {
 }
 
 std::chrono::nanoseconds Router::remaining() const {
-  if (!deadline_) return std::chrono::nanoseconds::max();
+  if (!deadline_) {
+    return std::chrono::nanoseconds::max();
+  }
   return std::max(std::chrono::nanoseconds(0), *deadline_ - std::chrono::steady_clock::now());
 }
 
@@ -347,23 +419,31 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
   request_complete_ = end_stream;
   grpc_ = request_->isGrpc();
   const auto& spec = route_.route->spec();
-  std::string key_header = spec.policies.idempotency ? spec.policies.idempotency->header : "idempotency-key";
+  std::string key_header =
+      spec.policies.idempotency ? spec.policies.idempotency->header : "idempotency-key";
   http::toLowerInPlace(key_header);
   has_idempotency_key_ = request_->headers.has(key_header);
 
   // Deadline: the route's request timeout, tightened by the client's grpc-timeout when honored.
   auto timeouts = route_.route->timeouts();
-  std::chrono::microseconds budget = std::chrono::duration_cast<std::chrono::microseconds>(timeouts.request);
+  std::chrono::microseconds budget =
+      std::chrono::duration_cast<std::chrono::microseconds>(timeouts.request);
   if (grpc_ && timeouts.grpc.honor_deadline) {
     if (auto value = request_->headers.get("grpc-timeout")) {
       if (auto client = http::grpc::parseTimeout(*value)) {
         auto effective = *client;
         if (timeouts.grpc.max_deadline.count() > 0) {
-          effective = std::min(effective, std::chrono::duration_cast<std::chrono::microseconds>(timeouts.grpc.max_deadline));
+          effective = std::min(effective, std::chrono::duration_cast<std::chrono::microseconds>(
+                                              timeouts.grpc.max_deadline));
         }
-        effective -= std::chrono::duration_cast<std::chrono::microseconds>(timeouts.grpc.deadline_offset);
-        if (effective.count() < 0) effective = std::chrono::microseconds(0);
-        if (budget.count() == 0 || effective < budget) budget = effective;
+        effective -=
+            std::chrono::duration_cast<std::chrono::microseconds>(timeouts.grpc.deadline_offset);
+        if (effective.count() < 0) {
+          effective = std::chrono::microseconds(0);
+        }
+        if (budget.count() == 0 || effective < budget) {
+          budget = effective;
+        }
       }
     }
   }
@@ -374,15 +454,21 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
   }
   route_.route->retryBudget().recordRequest(std::chrono::steady_clock::now());
   startAttempt(AttemptKind::Initial);
-  if (!done_ && route_.route->hedgePolicy() != nullptr) armHedgeTimer();
+  if (!done_ && route_.route->hedgePolicy() != nullptr) {
+    armHedgeTimer();
+  }
 }
 
 void Router::startAttempt(AttemptKind kind) {
-  if (done_) return;
+  if (done_) {
+    return;
+  }
   auto now = std::chrono::steady_clock::now();
   auto admitted = route_.upstream->admitAttempt(now);
   if (auto* rejection = std::get_if<upstream::AdmitRejection>(&admitted)) {
-    if (!attempts_.empty()) return;  // a hedge that cannot start: the other attempts go on
+    if (!attempts_.empty()) {
+      return;  // a hedge that cannot start: the other attempts go on
+    }
     http::HeaderMap extra;
     std::string trigger;
     if (rejection->reason == "circuit_open") {
@@ -403,11 +489,14 @@ void Router::startAttempt(AttemptKind kind) {
   lb.permit = permit.get();
   lb.hash_key = upstream::hashKeyFor(route_.upstream->spec(), *request_, downstream_address_);
   if (route_.route->retries().retry_ignore_previous_hosts) {
-    lb.attempted = std::span<const upstream::Host* const>(attempted_hosts_.data(), attempted_hosts_.size());
+    lb.attempted =
+        std::span<const upstream::Host* const>(attempted_hosts_.data(), attempted_hosts_.size());
   }
   auto host = tlu.pickHost(ctx_.rng, lb);
   if (!host) {
-    if (attempts_.empty()) failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+    if (attempts_.empty()) {
+      failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+    }
     return;
   }
   ++attempts_started_;
@@ -418,7 +507,8 @@ void Router::startAttempt(AttemptKind kind) {
     case AttemptKind::Retry: route_.stats->attempts_retry->Increment(); break;
     case AttemptKind::Hedge: route_.stats->attempts_hedge->Increment(); break;
   }
-  auto attempt = std::make_unique<UpstreamRequest>(*this, kind, attempts_started_, host, std::move(permit));
+  auto attempt =
+      std::make_unique<UpstreamRequest>(*this, kind, attempts_started_, host, std::move(permit));
   auto* raw = attempt.get();
   attempts_.push_back(std::move(attempt));
   // Everything the downstream sent so far goes to the new attempt first.
@@ -429,21 +519,29 @@ void Router::startAttempt(AttemptKind kind) {
     raw->sendBody(empty, true, false);
     evbuffer_free(empty);
   }
-  if (request_trailers_) raw->sendTrailers(*request_trailers_);
-  auto per_try = std::chrono::duration_cast<std::chrono::nanoseconds>(route_.route->retries().per_try_timeout);
-  if (per_try.count() > 0 && deadline_) per_try = std::min(per_try, remaining());
+  if (request_trailers_) {
+    raw->sendTrailers(*request_trailers_);
+  }
+  auto per_try =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(route_.route->retries().per_try_timeout);
+  if (per_try.count() > 0 && deadline_) {
+    per_try = std::min(per_try, remaining());
+  }
   raw->start(tlu.poolFor(host), per_try);
 }
 
 void Router::onRequestData(evbuffer* data, bool end_stream) {
-  if (end_stream) request_complete_ = true;
+  if (end_stream) {
+    request_complete_ = true;
+  }
   if (done_) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
   bool may_replay = mayReplay();
   if (may_replay && !body_overflowed_) {
-    if (evbuffer_get_length(replay_body_) + evbuffer_get_length(data) <= route_.route->retries().retry_buffer_limit) {
+    if (evbuffer_get_length(replay_body_) + evbuffer_get_length(data) <=
+        route_.route->retries().retry_buffer_limit) {
       copyBuffer(data, replay_body_);
     } else {
       // Too large to replay: this request will not be retried (retryBufferLimit).
@@ -455,11 +553,15 @@ void Router::onRequestData(evbuffer* data, bool end_stream) {
   }
   size_t live = 0;
   for (auto& a : attempts_) {
-    if (!a->complete()) ++live;
+    if (!a->complete()) {
+      ++live;
+    }
   }
   size_t i = 0;
   for (auto& a : attempts_) {
-    if (a->complete()) continue;
+    if (a->complete()) {
+      continue;
+    }
     ++i;
     a->sendBody(data, end_stream, i < live);  // the last live attempt takes the bytes
   }
@@ -470,8 +572,12 @@ void Router::onRequestData(evbuffer* data, bool end_stream) {
 
 void Router::onRequestTrailers(http::HeaderMap&& trailers) {
   request_complete_ = true;
-  if (done_) return;
-  for (auto& a : attempts_) a->sendTrailers(trailers);
+  if (done_) {
+    return;
+  }
+  for (auto& a : attempts_) {
+    a->sendTrailers(trailers);
+  }
   request_trailers_ = std::move(trailers);
 }
 
@@ -485,10 +591,15 @@ void Router::onAttemptWritable(UpstreamRequest&, bool writable) {
   }
 }
 
-bool Router::maybeRetry(const policies::AttemptResult& result, const http::ResponseHeaders* headers) {
-  if (done_ || retry_pending_) return false;
+bool Router::maybeRetry(const policies::AttemptResult& result,
+                        const http::ResponseHeaders* headers) {
+  if (done_ || retry_pending_) {
+    return false;
+  }
   const auto& policy = route_.route->retryPolicy();
-  if (policy.options().attempts <= 1) return false;
+  if (policy.options().attempts <= 1) {
+    return false;
+  }
   policies::RetryRequest request;
   request.result = result;
   request.attempts_made = attempts_started_;
@@ -500,14 +611,18 @@ bool Router::maybeRetry(const policies::AttemptResult& result, const http::Respo
   request.now = std::chrono::steady_clock::now();
   if (headers != nullptr) {
     if (grpc_) {
-      if (auto v = headers->headers.get("grpc-retry-pushback-ms")) request.pushback = policies::parseGrpcRetryPushback(*v);
+      if (auto v = headers->headers.get("grpc-retry-pushback-ms")) {
+        request.pushback = policies::parseGrpcRetryPushback(*v);
+      }
     } else if (auto v = headers->headers.get("retry-after")) {
       request.pushback = policies::parseRetryAfter(*v, std::chrono::system_clock::now());
     }
   }
-  // Retries in flight at once are capped too (Envoy's form); the permit lives until the request ends.
+  // Retries in flight at once are capped too (Envoy's form); the permit lives until the request
+  // ends.
   if (!retry_permit_) {
-    retry_permit_ = route_.route->retryConcurrency().tryAcquire(route_.upstream->requests_active.load());
+    retry_permit_ =
+        route_.route->retryConcurrency().tryAcquire(route_.upstream->requests_active.load());
     if (!retry_permit_) {
       route_.stats->retryBudgetExhausted();
       return false;
@@ -515,7 +630,9 @@ bool Router::maybeRetry(const policies::AttemptResult& result, const http::Respo
   }
   auto decision = policy.decide(request, &route_.route->retryBudget(), *random_);
   if (!decision.retry) {
-    if (retries_started_ == 0) retry_permit_.reset();
+    if (retries_started_ == 0) {
+      retry_permit_.reset();
+    }
     switch (decision.why) {
       case policies::NoRetryReason::AttemptsExhausted: route_.stats->retryLimitExceeded(); break;
       case policies::NoRetryReason::BudgetExhausted: route_.stats->retryBudgetExhausted(); break;
@@ -531,7 +648,9 @@ bool Router::maybeRetry(const policies::AttemptResult& result, const http::Respo
   }
   upstream_retry_permits_.push_back(std::move(upstream_retry));
   route_.stats->retry(std::string(decision.reason)).Increment();
-  if (decision.pushback_honored) route_.stats->pushbackHonored();
+  if (decision.pushback_honored) {
+    route_.stats->pushbackHonored();
+  }
   ++retries_started_;
   scheduleRetry(decision.delay);
   return true;
@@ -543,7 +662,9 @@ void Router::scheduleRetry(std::chrono::nanoseconds delay) {
   retry_timer_ = ctx_.dispatcher.createTimer([this] {
     retry_pending_ = false;
     startAttempt(AttemptKind::Retry);
-    if (!done_ && attempts_.empty()) failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+    if (!done_ && attempts_.empty()) {
+      failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+    }
   });
   retry_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(delay));
 }
@@ -556,13 +677,17 @@ void Router::armHedgeTimer() {
   request.has_idempotency_key = has_idempotency_key_;
   request.attempts_started = attempts_started_;
   request.response_started = winner_ != nullptr;
-  if (!hedge->eligible(request)) return;
+  if (!hedge->eligible(request)) {
+    return;
+  }
   hedge_timer_ = ctx_.dispatcher.createTimer([this] { onHedgeTimer(); });
   hedge_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(hedge->delay()));
 }
 
 void Router::onHedgeTimer() {
-  if (done_ || winner_ != nullptr || !request_complete_ || !canReplayBody()) return;
+  if (done_ || winner_ != nullptr || !request_complete_ || !canReplayBody()) {
+    return;
+  }
   const auto* hedge = route_.route->hedgePolicy();
   policies::HedgePolicy::Request request;
   request.method = request_->method;
@@ -570,14 +695,19 @@ void Router::onHedgeTimer() {
   request.has_idempotency_key = has_idempotency_key_;
   request.attempts_started = attempts_started_;
   request.response_started = false;
-  if (hedge->decide(request, &route_.route->retryBudget())) return;  // reason why not
+  if (hedge->decide(request, &route_.route->retryBudget())) {
+    return;  // reason why not
+  }
   route_.stats->hedge("started");
   startAttempt(AttemptKind::Hedge);
   armHedgeTimer();
 }
 
-void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers, bool end_stream) {
-  if (done_ || (winner_ != nullptr && winner_ != &attempt)) return;
+void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers,
+                              bool end_stream) {
+  if (done_ || (winner_ != nullptr && winner_ != &attempt)) {
+    return;
+  }
   uint32_t status = headers->status;
   auto result = attempt.result(status, headers.get());
   // A retriable answer (503, trailers-only UNAVAILABLE, ...) is retried before anything goes
@@ -593,7 +723,9 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
   if (outcome != policies::Outcome::Success && winner_ == nullptr) {
     bool others_live = false;
     for (auto& a : attempts_) {
-      if (a.get() != &attempt && !a->complete()) others_live = true;
+      if (a.get() != &attempt && !a->complete()) {
+        others_live = true;
+      }
     }
     if (maybeRetry(result, headers.get()) || others_live) {
       attempt.cancel();
@@ -608,12 +740,18 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
     return;
   }
   winner_ = &attempt;
-  if (attempt.kind() == AttemptKind::Hedge) route_.stats->hedge("won");
-  if (hedge_timer_) hedge_timer_->disableTimer();
+  if (attempt.kind() == AttemptKind::Hedge) {
+    route_.stats->hedge("won");
+  }
+  if (hedge_timer_) {
+    hedge_timer_->disableTimer();
+  }
   resetOtherAttempts(&attempt);
   if (end_stream) {
     done_ = true;
-    if (request_timer_) request_timer_->disableTimer();
+    if (request_timer_) {
+      request_timer_->disableTimer();
+    }
     attempt.report(result);
     route_.stats->attempts_per_request->Observe(attempts_started_);
   }
@@ -627,7 +765,9 @@ void Router::onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_st
   }
   if (end_stream) {
     done_ = true;
-    if (request_timer_) request_timer_->disableTimer();
+    if (request_timer_) {
+      request_timer_->disableTimer();
+    }
     attempt.report(attempt.responseResult());
     route_.stats->attempts_per_request->Observe(attempts_started_);
   }
@@ -635,18 +775,25 @@ void Router::onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_st
 }
 
 void Router::onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers) {
-  if (winner_ != &attempt) return;
+  if (winner_ != &attempt) {
+    return;
+  }
   done_ = true;
-  if (request_timer_) request_timer_->disableTimer();
+  if (request_timer_) {
+    request_timer_->disableTimer();
+  }
   auto result = attempt.responseResult();
-  if (auto gs = trailers.get("grpc-status")) result.grpc_status = policies::parseGrpcStatus(*gs);
+  if (auto gs = trailers.get("grpc-status")) {
+    result.grpc_status = policies::parseGrpcStatus(*gs);
+  }
   attempt.report(result);
   route_.stats->attempts_per_request->Observe(attempts_started_);
   callbacks_.encodeTrailers(std::move(trailers));
 }
 
-void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result, std::string_view reason,
-                             std::string_view detail, uint32_t status, const http::ResponseHeaders* headers) {
+void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result,
+                             std::string_view reason, std::string_view detail, uint32_t status,
+                             const http::ResponseHeaders* headers) {
   if (done_) {
     retireAttempt(attempt, result);
     return;
@@ -661,14 +808,22 @@ void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult r
   detail_ = fmt::format("{}: {}", reason, detail);
   bool retrying = maybeRetry(result, headers);
   retireAttempt(attempt, result);
-  if (retrying) return;
-  for (auto& a : attempts_) {
-    if (!a->complete()) return;  // another hedge is still running
+  if (retrying) {
+    return;
   }
-  if (retry_pending_) return;
-  std::string_view grpc_status = result.local_failure == policies::LocalFailure::PerTryTimeout ? "DEADLINE_EXCEEDED"
-                                                                                               : "UNAVAILABLE";
-  std::string_view trigger = result.local_failure == policies::LocalFailure::PerTryTimeout ? "timeout" : "upstream5xx";
+  for (auto& a : attempts_) {
+    if (!a->complete()) {
+      return;  // another hedge is still running
+    }
+  }
+  if (retry_pending_) {
+    return;
+  }
+  std::string_view grpc_status = result.local_failure == policies::LocalFailure::PerTryTimeout
+                                     ? "DEADLINE_EXCEEDED"
+                                     : "UNAVAILABLE";
+  std::string_view trigger =
+      result.local_failure == policies::LocalFailure::PerTryTimeout ? "timeout" : "upstream5xx";
   failRequest(status, reason, grpc_status, trigger);
 }
 
@@ -692,7 +847,9 @@ void Router::retireAttempt(UpstreamRequest& attempt, const policies::AttemptResu
 void Router::resetOtherAttempts(UpstreamRequest* keep) {
   std::vector<UpstreamRequest*> others;
   for (auto& a : attempts_) {
-    if (a.get() != keep) others.push_back(a.get());
+    if (a.get() != keep) {
+      others.push_back(a.get());
+    }
   }
   for (auto* a : others) {
     a->cancel();
@@ -705,20 +862,34 @@ void Router::resetOtherAttempts(UpstreamRequest* keep) {
 
 void Router::failRequest(uint32_t status, std::string_view reason, std::string_view grpc_status,
                          std::string_view fallback_trigger, const http::HeaderMap& extra) {
-  if (done_) return;
+  if (done_) {
+    return;
+  }
   done_ = true;
-  if (request_timer_) request_timer_->disableTimer();
-  if (retry_timer_) retry_timer_->disableTimer();
-  if (hedge_timer_) hedge_timer_->disableTimer();
-  if (detail_.empty()) detail_ = std::string(reason);
+  if (request_timer_) {
+    request_timer_->disableTimer();
+  }
+  if (retry_timer_) {
+    retry_timer_->disableTimer();
+  }
+  if (hedge_timer_) {
+    hedge_timer_->disableTimer();
+  }
+  if (detail_.empty()) {
+    detail_ = std::string(reason);
+  }
   route_.stats->attempts_per_request->Observe(attempts_started_);
   callbacks_.sendLocalReply(status, reason, grpc_status, fallback_trigger, extra);
 }
 
 void Router::onRequestTimeout() {
-  if (done_) return;
+  if (done_) {
+    return;
+  }
   std::vector<UpstreamRequest*> all;
-  for (auto& a : attempts_) all.push_back(a.get());
+  for (auto& a : attempts_) {
+    all.push_back(a.get());
+  }
   for (auto* a : all) {
     a->cancel();
     auto r = a->result(0, nullptr);
@@ -732,11 +903,19 @@ void Router::onRequestTimeout() {
 
 void Router::onDownstreamReset() {
   done_ = true;
-  if (request_timer_) request_timer_->disableTimer();
-  if (retry_timer_) retry_timer_->disableTimer();
-  if (hedge_timer_) hedge_timer_->disableTimer();
+  if (request_timer_) {
+    request_timer_->disableTimer();
+  }
+  if (retry_timer_) {
+    retry_timer_->disableTimer();
+  }
+  if (hedge_timer_) {
+    hedge_timer_->disableTimer();
+  }
   std::vector<UpstreamRequest*> all;
-  for (auto& a : attempts_) all.push_back(a.get());
+  for (auto& a : attempts_) {
+    all.push_back(a.get());
+  }
   for (auto* a : all) {
     a->cancel();
     // The client left: not the host's failure.
@@ -746,11 +925,15 @@ void Router::onDownstreamReset() {
 }
 
 void Router::onDownstreamAboveWriteBufferHighWatermark() {
-  if (winner_ != nullptr) winner_->readDisable(true);
+  if (winner_ != nullptr) {
+    winner_->readDisable(true);
+  }
 }
 
 void Router::onDownstreamBelowWriteBufferLowWatermark() {
-  if (winner_ != nullptr) winner_->readDisable(false);
+  if (winner_ != nullptr) {
+    winner_->readDisable(false);
+  }
 }
 
 }  // namespace bulwark::router

@@ -29,8 +29,9 @@ public:
    * Generates a response locally (or resets the stream when headers already went out).
    * fallback_trigger names the route-fallback trigger this failure corresponds to.
    */
-  virtual void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
-                              std::string_view fallback_trigger, const http::HeaderMap& extra_headers) = 0;
+  virtual void sendLocalReply(uint32_t status, std::string_view reason,
+                              std::string_view grpc_status, std::string_view fallback_trigger,
+                              const http::HeaderMap& extra_headers) = 0;
   /** True when the route answers this trigger (e.g. "upstream5xx") with its fallback. */
   virtual bool fallbackReplaces(std::string_view trigger) const = 0;
   /** Stops/resumes reading the downstream request body (backpressure). */
@@ -76,11 +77,13 @@ private:
   void onHedgeTimer();
   void onRequestTimeout();
   // From UpstreamRequest.
-  void onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers, bool end_stream);
+  void onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers,
+                        bool end_stream);
   void onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_stream);
   void onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers);
-  void onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result, std::string_view reason,
-                       std::string_view detail, uint32_t status, const http::ResponseHeaders* headers);
+  void onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result,
+                       std::string_view reason, std::string_view detail, uint32_t status,
+                       const http::ResponseHeaders* headers);
   void onAttemptWritable(UpstreamRequest& attempt, bool writable);
   /** Ends one attempt: report to the upstream, drop it (deferred). */
   void retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result);
@@ -91,7 +94,9 @@ private:
   std::chrono::nanoseconds remaining() const;
   bool canReplayBody() const { return !body_overflowed_; }
   /** The route may send this request more than once (retries or hedging). */
-  bool mayReplay() const { return route_.route->retries().attempts > 1 || route_.route->hedgePolicy() != nullptr; }
+  bool mayReplay() const {
+    return route_.route->retries().attempts > 1 || route_.route->hedgePolicy() != nullptr;
+  }
 
   server::WorkerContext& ctx_;
   RouterCallbacks& callbacks_;
@@ -121,7 +126,8 @@ private:
   bool retry_pending_ = false;
   // Held while a retry of this request is pending or in flight (minRetryConcurrency).
   std::optional<policies::ConcurrencyLimit::Permit> retry_permit_;
-  std::vector<upstream::RetryPermitPtr> upstream_retry_permits_;  // maxRetries slots, held to the end
+  std::vector<upstream::RetryPermitPtr>
+      upstream_retry_permits_;  // maxRetries slots, held to the end
   bool done_ = false;
   std::string last_host_;
   std::string detail_;

@@ -26,7 +26,9 @@ struct ListenerConfig {
   std::vector<RouteEntry> routes;  // match order
   const RouteEntry* match(const http::RequestHeaders& headers) const {
     for (const auto& entry : routes) {
-      if (entry.route->matches(headers)) return &entry;
+      if (entry.route->matches(headers)) {
+        return &entry;
+      }
     }
     return nullptr;
   }

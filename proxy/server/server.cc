@@ -1,8 +1,6 @@
 #include "proxy/server/server.h"
 
 #include <arpa/inet.h>
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +11,8 @@
 #include <iostream>
 #include <thread>
 
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -27,7 +27,9 @@ namespace {
 std::string socketAddress(int fd) {
   sockaddr_storage ss;
   socklen_t len = sizeof(ss);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return "";
+  }
   char buf[INET6_ADDRSTRLEN] = {0};
   if (ss.ss_family == AF_INET) {
     auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -46,7 +48,9 @@ Result<int> bindSocket(const std::string& address) {
     return Status::error(fmt::format("invalid address \"{}\"", address));
   }
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::error(fmt::format("socket(): {}", std::strerror(errno)));
+  if (fd < 0) {
+    return Status::error(fmt::format("socket(): {}", std::strerror(errno)));
+  }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
@@ -65,21 +69,27 @@ Result<int> bindSocket(const std::string& address) {
 
 bool isLoopbackPeer(evhttp_request* req) {
   evhttp_connection* conn = evhttp_request_get_connection(req);
-  if (conn == nullptr) return false;
+  if (conn == nullptr) {
+    return false;
+  }
   char* host = nullptr;
   ev_uint16_t port = 0;
   evhttp_connection_get_peer(conn, &host, &port);
-  if (host == nullptr) return false;
+  if (host == nullptr) {
+    return false;
+  }
   std::string h(host);
   return h.rfind("127.", 0) == 0 || h == "::1" || h == "::ffff:127.0.0.1";
 }
 
-void reply(evhttp_request* req, int code, const std::string& body, const char* content_type = "text/plain") {
+void reply(evhttp_request* req, int code, const std::string& body,
+           const char* content_type = "text/plain") {
   evkeyvalq* headers = evhttp_request_get_output_headers(req);
   evhttp_add_header(headers, "Content-Type", content_type);
   evbuffer* buf = evbuffer_new();
   evbuffer_add(buf, body.data(), body.size());
-  evhttp_send_reply(req, code, code == 200 ? "OK" : (code == 503 ? "Service Unavailable" : "Error"), buf);
+  evhttp_send_reply(req, code, code == 200 ? "OK" : (code == 503 ? "Service Unavailable" : "Error"),
+                    buf);
   evbuffer_free(buf);
 }
 
@@ -93,7 +103,9 @@ int defaultConcurrency() {
   if (cpu_max >> quota >> period && quota != "max" && period > 0) {
     long q = std::stol(quota);
     int n = static_cast<int>(std::ceil(static_cast<double>(q) / static_cast<double>(period)));
-    if (n >= 1) return n;
+    if (n >= 1) {
+      return n;
+    }
   }
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
@@ -112,7 +124,9 @@ public:
   std::shared_ptr<void> sharedState(const std::string& fingerprint,
                                     const std::function<std::shared_ptr<void>()>& make) override {
     auto& slot = state_[route_.name + "/" + fingerprint];
-    if (!slot) slot = make();
+    if (!slot) {
+      slot = make();
+    }
     return slot;
   }
 
@@ -124,18 +138,27 @@ private:
 
 }  // namespace
 
-Server::Server(ServerOptions options, config::ProxyConfigSpec initial, const http::FilterRegistry* filters)
-    : options_(std::move(options)), filters_(filters), spec_(std::move(initial)),
+Server::Server(ServerOptions options, config::ProxyConfigSpec initial,
+               const http::FilterRegistry* filters)
+    : options_(std::move(options)),
+      filters_(filters),
+      spec_(std::move(initial)),
       global_active_streams_(std::make_shared<std::atomic<uint64_t>>(0)) {
-  if (options_.admin_address) spec_.admin.address = *options_.admin_address;
+  if (options_.admin_address) {
+    spec_.admin.address = *options_.admin_address;
+  }
   stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
   upstream_manager_ = std::make_unique<upstream::UpstreamManager>(dispatcher_, stats_->registry());
 }
 
 Server::~Server() {
   stopAll();
-  for (auto* ev : signal_events_) event_free(ev);
-  if (admin_) evhttp_free(admin_);
+  for (auto* ev : signal_events_) {
+    event_free(ev);
+  }
+  if (admin_) {
+    evhttp_free(admin_);
+  }
 }
 
 Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyConfigSpec& spec) {
@@ -143,32 +166,47 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   snapshot->spec = spec;
   snapshot->generation = ++generation_;
   // Unchanged upstreams keep their live state (connections, counters, health) across a reload.
-  for (auto& [name, u] : upstream_manager_->prepare(spec.upstreams)) snapshot->upstreams[name] = u;
+  for (auto& [name, u] : upstream_manager_->prepare(spec.upstreams)) {
+    snapshot->upstreams[name] = u;
+  }
   std::map<std::string, const config::RouteSpec*> routes_by_name;
-  for (const auto& r : spec.routes) routes_by_name[r.name] = &r;
+  for (const auto& r : spec.routes) {
+    routes_by_name[r.name] = &r;
+  }
   for (const auto& ls : spec.listeners) {
     ListenerConfig lc;
     lc.spec = ls;
     std::vector<std::string> names = ls.routes;
     if (names.empty()) {
-      for (const auto& r : spec.routes) names.push_back(r.name);
+      for (const auto& r : spec.routes) {
+        names.push_back(r.name);
+      }
     }
     for (const auto& name : names) {
       auto it = routes_by_name.find(name);
-      if (it == routes_by_name.end()) return Status::error(fmt::format("listener {}: unknown route {}", ls.name, name));
+      if (it == routes_by_name.end()) {
+        return Status::error(fmt::format("listener {}: unknown route {}", ls.name, name));
+      }
       const auto& rs = *it->second;
       RouteEntry entry;
       auto compiled = router::Route::create(rs);
-      if (!compiled) return compiled.status();
+      if (!compiled) {
+        return compiled.status();
+      }
       entry.route = *compiled;
       entry.upstream = snapshot->upstreams.at(rs.upstream);
       entry.stats = stats_->routeStats(ls.name, rs.name, rs.upstream);
       if (filters_ != nullptr) {
         RouteFactoryContext ctx(*stats_, rs, filter_state_);
         for (const auto& factory : filters_->factories()) {
-          if (!factory->enabledFor(rs)) continue;
+          if (!factory->enabledFor(rs)) {
+            continue;
+          }
           auto cb = factory->create(ctx);
-          if (!cb) return Status::error(fmt::format("routes {}: {}: {}", rs.name, factory->name(), cb.error()));
+          if (!cb) {
+            return Status::error(
+                fmt::format("routes {}: {}: {}", rs.name, factory->name(), cb.error()));
+          }
           entry.filters.push_back(std::move(*cb));
         }
       }
@@ -184,7 +222,9 @@ Status Server::bindListeners(const ConfigSnapshot& snapshot) {
   std::vector<std::pair<std::string, std::vector<int>>> fds;
   auto close_all = [&] {
     for (auto& [name, list] : fds) {
-      for (int fd : list) ::close(fd);
+      for (int fd : list) {
+        ::close(fd);
+      }
     }
   };
   for (const auto& ls : snapshot.spec.listeners) {
@@ -200,7 +240,9 @@ Status Server::bindListeners(const ConfigSnapshot& snapshot) {
     for (size_t i = 1; i < workers_.size(); ++i) {
       auto more = bindSocket(actual);
       if (!more) {
-        for (int fd : list) ::close(fd);
+        for (int fd : list) {
+          ::close(fd);
+        }
         close_all();
         return Status::error(fmt::format("listener {}: {}", ls.name, more.error()));
       }
@@ -210,8 +252,11 @@ Status Server::bindListeners(const ConfigSnapshot& snapshot) {
     fds.emplace_back(ls.name, std::move(list));
   }
   for (auto& [name, list] : fds) {
-    for (size_t i = 0; i < list.size(); ++i) workers_[i]->addListener(name, list[i]);
-    std::cout << fmt::format("listener {} listening on {}", name, bound_listeners_[name]) << std::endl;
+    for (size_t i = 0; i < list.size(); ++i) {
+      workers_[i]->addListener(name, list[i]);
+    }
+    std::cout << fmt::format("listener {} listening on {}", name, bound_listeners_[name])
+              << std::endl;
   }
   return Status::ok();
 }
@@ -227,10 +272,15 @@ Status Server::startAdmin(const std::string& address) {
   evhttp_set_allowed_methods(admin_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
   auto host_end = address.rfind(':');
   std::string host = address.substr(0, host_end);
-  if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") {
+    host = "127.0.0.1";
+  }
   int port = std::stoi(address.substr(host_end + 1));
-  evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(admin_, host.c_str(), static_cast<uint16_t>(port));
+  evhttp_bound_socket* bound =
+      evhttp_bind_socket_with_handle(admin_, host.c_str(), static_cast<uint16_t>(port));
   if (bound == nullptr) {
     return Status::error(fmt::format("admin: cannot bind {}", address));
   }
@@ -248,19 +298,31 @@ Status Server::start() {
     signal_events_.push_back(ev);
   }
   int concurrency = options_.concurrency.value_or(spec_.runtime.concurrency);
-  if (concurrency <= 0) concurrency = defaultConcurrency();
+  if (concurrency <= 0) {
+    concurrency = defaultConcurrency();
+  }
   auto snapshot = buildSnapshot(spec_);
-  if (!snapshot) return snapshot.status();
-  auto access_log = http::AccessLog::open(spec_.observability.access_log.path, spec_.observability.access_log.sample,
+  if (!snapshot) {
+    return snapshot.status();
+  }
+  auto access_log = http::AccessLog::open(spec_.observability.access_log.path,
+                                          spec_.observability.access_log.sample,
                                           spec_.observability.access_log.format);
   for (int i = 0; i < concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), *stats_, access_log, global_active_streams_,
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), *stats_, access_log,
+                                                global_active_streams_,
                                                 spec_.runtime.max_connections_per_worker));
   }
-  if (auto status = startAdmin(spec_.admin.address); !status) return status;
-  if (auto status = bindListeners(**snapshot); !status) return status;
+  if (auto status = startAdmin(spec_.admin.address); !status) {
+    return status;
+  }
+  if (auto status = bindListeners(**snapshot); !status) {
+    return status;
+  }
   snapshot_ = *snapshot;
-  for (const auto& [name, u] : snapshot_->upstreams) upstreams_[name] = u;
+  for (const auto& [name, u] : snapshot_->upstreams) {
+    upstreams_[name] = u;
+  }
   upstream_manager_->activate(snapshot_->upstreams);
   for (auto& w : workers_) {
     w->setSnapshot(snapshot_);
@@ -269,8 +331,8 @@ Status Server::start() {
   listeners_bound_ = true;
   stats_->setServerState("live");
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
-  spdlog::info("bulwark started: {} workers, {} listeners, {} routes", workers_.size(), spec_.listeners.size(),
-               spec_.routes.size());
+  spdlog::info("bulwark started: {} workers, {} listeners, {} routes", workers_.size(),
+               spec_.listeners.size(), spec_.routes.size());
   return Status::ok();
 }
 
@@ -284,7 +346,9 @@ void Server::onSignal(evutil_socket_t sig, short, void* arg) {
   auto* self = static_cast<Server*>(arg);
   if (sig == SIGHUP) {
     auto status = self->reload();
-    if (!status) spdlog::error("reload rejected, keeping the running config: {}", status.message());
+    if (!status) {
+      spdlog::error("reload rejected, keeping the running config: {}", status.message());
+    }
     return;
   }
   self->startDrain();
@@ -295,31 +359,40 @@ void Server::requestShutdown() {
 }
 
 void Server::startDrain() {
-  if (draining_.exchange(true)) return;
+  if (draining_.exchange(true)) {
+    return;
+  }
   stats_->setServerState("draining");
   spdlog::info("drain started: /ready now fails; waiting drain.minDuration {}ms",
                spec_.runtime.drain.min_duration.count());
   drain_timer_ = dispatcher_.createTimer([this] {
-    for (auto& w : workers_) w->drain();
+    for (auto& w : workers_) {
+      w->drain();
+    }
     drain_poll_timer_ = dispatcher_.createTimer([this] { checkDrainDone(); });
     drain_poll_timer_->enableTimer(std::chrono::milliseconds(20));
   });
   drain_timer_->enableTimer(spec_.runtime.drain.min_duration);
   drain_deadline_timer_ = dispatcher_.createTimer([this] {
-    spdlog::warn("drain timeout reached with {} requests in flight", global_active_streams_->load());
+    spdlog::warn("drain timeout reached with {} requests in flight",
+                 global_active_streams_->load());
     event_base_loopexit(dispatcher_.base(), nullptr);
   });
-  drain_deadline_timer_->enableTimer(spec_.runtime.drain.min_duration + spec_.runtime.drain.timeout);
+  drain_deadline_timer_->enableTimer(spec_.runtime.drain.min_duration +
+                                     spec_.runtime.drain.timeout);
 }
 
 void Server::checkDrainDone() {
   uint64_t connections = 0;
-  for (auto& w : workers_) connections += w->connectionCount();
+  for (auto& w : workers_) {
+    connections += w->connectionCount();
+  }
   // exitOnZeroActive (Istio's EXIT_ON_ZERO_ACTIVE_CONNECTIONS): done once no request is active
   // and every downstream connection is closed. A finished stream is not enough: its last
   // response bytes may still wait in the connection's output buffer for a slow reader, and
   // closing (FlushWrite) is what delivers them. Without it the drain lasts drain.timeout.
-  if (spec_.runtime.drain.exit_on_zero_active && global_active_streams_->load() == 0 && connections == 0) {
+  if (spec_.runtime.drain.exit_on_zero_active && global_active_streams_->load() == 0 &&
+      connections == 0) {
     spdlog::info("drain complete");
     event_base_loopexit(dispatcher_.base(), nullptr);
     return;
@@ -328,9 +401,13 @@ void Server::checkDrainDone() {
 }
 
 void Server::stopAll() {
-  if (stopped_) return;
+  if (stopped_) {
+    return;
+  }
   stopped_ = true;
-  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) {
+    w->stop();
+  }
   workers_.clear();
 }
 
@@ -338,7 +415,9 @@ Status Server::reload() {
   auto loaded = config::loadConfigFile(options_.config_path);
   std::string errors;
   for (const auto& d : loaded.diagnostics) {
-    if (!d.warning) errors += d.format() + "\n";
+    if (!d.warning) {
+      errors += d.format() + "\n";
+    }
   }
   auto fail = [&](const std::string& why) {
     stats_->configReload("failure").Increment();
@@ -350,25 +429,35 @@ Status Server::reload() {
     return fail(errors.empty() ? "config unreadable" : errors);
   }
   config::ProxyConfigSpec next = *loaded.config;
-  if (options_.admin_address) next.admin.address = *options_.admin_address;
+  if (options_.admin_address) {
+    next.admin.address = *options_.admin_address;
+  }
   // Sockets are bound once; a reload may change routes and upstreams, not listener addresses.
   if (next.listeners.size() != spec_.listeners.size()) {
     return fail("listener set changed: listener changes need a restart");
   }
   for (size_t i = 0; i < next.listeners.size(); ++i) {
-    if (next.listeners[i].name != spec_.listeners[i].name || next.listeners[i].address != spec_.listeners[i].address) {
-      return fail(fmt::format("listener {} changed name or address: listener changes need a restart",
-                              next.listeners[i].name));
+    if (next.listeners[i].name != spec_.listeners[i].name ||
+        next.listeners[i].address != spec_.listeners[i].address) {
+      return fail(
+          fmt::format("listener {} changed name or address: listener changes need a restart",
+                      next.listeners[i].name));
     }
   }
   auto snapshot = buildSnapshot(next);
-  if (!snapshot) return fail(snapshot.error());
+  if (!snapshot) {
+    return fail(snapshot.error());
+  }
   spec_ = next;
   snapshot_ = *snapshot;
   upstreams_.clear();
-  for (const auto& [name, u] : snapshot_->upstreams) upstreams_[name] = u;
+  for (const auto& [name, u] : snapshot_->upstreams) {
+    upstreams_[name] = u;
+  }
   upstream_manager_->activate(snapshot_->upstreams);
-  for (auto& w : workers_) w->setSnapshot(snapshot_);
+  for (auto& w : workers_) {
+    w->setSnapshot(snapshot_);
+  }
   stats_->configReload("success").Increment();
   stats_->lastReloadSuccessful().Set(1);
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
@@ -403,7 +492,9 @@ std::string Server::readinessReport(bool& ok) const {
 
 std::string Server::upstreamsJson() const { return upstream_manager_->toJson().dump(2); }
 
-void Server::onAdminRequest(evhttp_request* req, void* arg) { static_cast<Server*>(arg)->handleAdmin(req); }
+void Server::onAdminRequest(evhttp_request* req, void* arg) {
+  static_cast<Server*>(arg)->handleAdmin(req);
+}
 
 void Server::handleAdmin(evhttp_request* req) {
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
@@ -451,10 +542,13 @@ void Server::handleAdmin(evhttp_request* req) {
     reply(req, ok ? 200 : 503, body);
     return;
   }
-  if (path == spec_.observability.metrics_path || path == "/metrics" || path == "/stats/prometheus") {
+  if (path == spec_.observability.metrics_path || path == "/metrics" ||
+      path == "/stats/prometheus") {
     for (const auto& [name, u] : upstreams_) {
-      stats_->upstreamGauge("connections_active", name).Set(static_cast<double>(u->activeConnections()));
-      stats_->upstreamGauge("connect_failures", name).Set(static_cast<double>(u->connect_failures_total.load()));
+      stats_->upstreamGauge("connections_active", name)
+          .Set(static_cast<double>(u->activeConnections()));
+      stats_->upstreamGauge("connect_failures", name)
+          .Set(static_cast<double>(u->connect_failures_total.load()));
     }
     upstream_manager_->refreshGauges();
     reply(req, 200, stats_->serialize(), "text/plain; version=0.0.4");

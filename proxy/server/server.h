@@ -1,13 +1,13 @@
 #pragma once
 
-#include <event2/http.h>
-
 #include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <event2/http.h>
 
 #include "proxy/common/result.h"
 #include "proxy/config/spec.h"
@@ -33,7 +33,8 @@ struct ServerOptions {
 class Server {
 public:
   /** filters: the registered filter factories (filters/builtin.cc); may be null (no filters). */
-  Server(ServerOptions options, config::ProxyConfigSpec initial, const http::FilterRegistry* filters = nullptr);
+  Server(ServerOptions options, config::ProxyConfigSpec initial,
+         const http::FilterRegistry* filters = nullptr);
   ~Server();
 
   /** Binds every listener and the admin port, starts workers. Nothing is bound on error. */

@@ -24,7 +24,8 @@ std::string formatPeer(const sockaddr* addr) {
 }  // namespace
 
 Worker::Worker(uint32_t index, stats::Stats& stats, http::AccessLogSharedPtr access_log,
-               std::shared_ptr<std::atomic<uint64_t>> global_active_streams, uint32_t max_connections)
+               std::shared_ptr<std::atomic<uint64_t>> global_active_streams,
+               uint32_t max_connections)
     : index_(index), ctx_(dispatcher_, stats, index), max_connections_(max_connections) {
   ctx_.access_log = std::move(access_log);
   ctx_.global_active_streams = std::move(global_active_streams);
@@ -72,13 +73,17 @@ void Worker::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, 
   auto manager = std::make_unique<http::ConnectionManager>(
       self->ctx_, std::move(connection), handle->name, [self](http::ConnectionManager& cm) {
         auto it = self->connections_.find(&cm);
-        if (it == self->connections_.end()) return;
+        if (it == self->connections_.end()) {
+          return;
+        }
         auto owned = std::move(it->second);
         self->connections_.erase(it);
         self->connection_count_.store(self->connections_.size());
         self->dispatcher_.deferredDelete(std::move(owned));
       });
-  if (self->ctx_.draining) manager->shutdownNotice();
+  if (self->ctx_.draining) {
+    manager->shutdownNotice();
+  }
   auto* raw = manager.get();
   self->connections_.emplace(raw, std::move(manager));
   self->connection_count_.store(self->connections_.size());
@@ -97,20 +102,28 @@ void Worker::drain() {
     }
     listeners_.clear();
     std::vector<http::ConnectionManager*> all;
-    for (auto& [ptr, owned] : connections_) all.push_back(ptr);
+    for (auto& [ptr, owned] : connections_) {
+      all.push_back(ptr);
+    }
     for (auto* cm : all) {
-      if (connections_.count(cm)) cm->shutdownNotice();
+      if (connections_.count(cm)) {
+        cm->shutdownNotice();
+      }
     }
   });
 }
 
 void Worker::stop() {
-  if (stopped_) return;
+  if (stopped_) {
+    return;
+  }
   stopped_ = true;
   if (thread_.joinable()) {
     dispatcher_.post([this] {
       for (auto& handle : listeners_) {
-        if (handle->listener) evconnlistener_free(handle->listener);
+        if (handle->listener) {
+          evconnlistener_free(handle->listener);
+        }
       }
       listeners_.clear();
       // Streams still open (drain timeout) reset their upstream attempts here; the pools'

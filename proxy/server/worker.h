@@ -1,13 +1,13 @@
 #pragma once
 
-#include <event2/listener.h>
-
 #include <atomic>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <event2/listener.h>
 
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/connection_manager.h"
@@ -36,12 +36,14 @@ public:
   void stop();
   /** Last heartbeat of the loop (liveness). */
   std::chrono::steady_clock::time_point lastHeartbeat() const {
-    return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(heartbeat_.load()));
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(heartbeat_.load()));
   }
   uint64_t connectionCount() const { return connection_count_.load(); }
 
 private:
-  static void onAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+  static void onAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* addr, int len,
+                       void* arg);
   struct ListenerHandle {
     Worker* worker;
     std::string name;

@@ -12,18 +12,25 @@ constexpr std::chrono::milliseconds kReapInterval{100};
 constexpr std::chrono::milliseconds kRetireGrace{1000};
 }  // namespace
 
-upstream::ThreadLocalUpstream& WorkerContext::upstreamFor(const upstream::UpstreamSharedPtr& upstream) {
+upstream::ThreadLocalUpstream& WorkerContext::upstreamFor(
+    const upstream::UpstreamSharedPtr& upstream) {
   auto it = upstreams.find(upstream.get());
-  if (it != upstreams.end()) return *it->second;
+  if (it != upstreams.end()) {
+    return *it->second;
+  }
   // An attempt of a request that started on an older snapshot (a retry after a reload) goes
   // on using that snapshot's pools.
   auto retired = retired_upstreams.find(upstream.get());
-  if (retired != retired_upstreams.end()) return *retired->second;
+  if (retired != retired_upstreams.end()) {
+    return *retired->second;
+  }
   auto tlu = std::make_unique<upstream::ThreadLocalUpstream>(dispatcher, upstream);
   auto& ref = *tlu;
   bool live = snapshot == nullptr;
   if (snapshot) {
-    for (const auto& [name, u] : snapshot->upstreams) live = live || u.get() == upstream.get();
+    for (const auto& [name, u] : snapshot->upstreams) {
+      live = live || u.get() == upstream.get();
+    }
   }
   if (live) {
     upstreams.emplace(upstream.get(), std::move(tlu));
@@ -39,7 +46,9 @@ void WorkerContext::onSnapshot(ConfigSnapshotConstSharedPtr new_snapshot) {
   for (auto it = upstreams.begin(); it != upstreams.end();) {
     bool live = false;
     for (const auto& [name, u] : snapshot->upstreams) {
-      if (u.get() == it->first) live = true;
+      if (u.get() == it->first) {
+        live = true;
+      }
     }
     if (live) {
       ++it;
@@ -72,12 +81,18 @@ void WorkerContext::reapRetiredUpstreams() {
     retired_unused_since.erase(since);
     it = retired_upstreams.erase(it);
   }
-  if (!retired_upstreams.empty()) armReapTimer();
+  if (!retired_upstreams.empty()) {
+    armReapTimer();
+  }
 }
 
 void WorkerContext::armReapTimer() {
-  if (!reap_timer) reap_timer = dispatcher.createTimer([this] { reapRetiredUpstreams(); });
-  if (!reap_timer->enabled()) reap_timer->enableTimer(kReapInterval);
+  if (!reap_timer) {
+    reap_timer = dispatcher.createTimer([this] { reapRetiredUpstreams(); });
+  }
+  if (!reap_timer->enabled()) {
+    reap_timer->enableTimer(kReapInterval);
+  }
 }
 
 }  // namespace bulwark::server

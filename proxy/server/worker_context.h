@@ -19,7 +19,10 @@ namespace bulwark::server {
 /** Per-worker state shared by all connections of the worker. Thread: owning worker. */
 struct WorkerContext {
   explicit WorkerContext(event::Dispatcher& d, stats::Stats& s, uint32_t index)
-      : dispatcher(d), stats(s), worker_index(index), rng(std::random_device{}() ^ (uint64_t{index} << 32)) {}
+      : dispatcher(d),
+        stats(s),
+        worker_index(index),
+        rng(std::random_device{}() ^ (uint64_t{index} << 32)) {}
 
   upstream::ThreadLocalUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream);
   /**
@@ -39,12 +42,13 @@ struct WorkerContext {
   ConfigSnapshotConstSharedPtr snapshot;
   bool draining = false;
   uint64_t active_streams = 0;
-  http::AccessLogSharedPtr access_log;  // null when off
+  http::AccessLogSharedPtr access_log;                           // null when off
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams;  // all workers, for drain
   std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>> upstreams;
   // Dropped by a reload, still serving attempts that started on the old snapshot. Keyed like
   // `upstreams`; an entry keeps its Upstream alive, so the key cannot be reused meanwhile.
-  std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>> retired_upstreams;
+  std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>>
+      retired_upstreams;
   // When each retired entry was first seen unused (see kRetireGrace in worker_context.cc).
   std::map<const upstream::Upstream*, std::chrono::steady_clock::time_point> retired_unused_since;
   event::TimerPtr reap_timer;

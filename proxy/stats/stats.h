@@ -1,23 +1,25 @@
 #pragma once
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
-
 #include <array>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 namespace bulwark::stats {
 
 class Stats;
 
 /** Index of a status code's class: 0 = none (no response), 1..5 = 1xx..5xx. */
-inline size_t codeClassIndex(uint32_t status) { return status >= 100 && status < 600 ? status / 100 : 0; }
+inline size_t codeClassIndex(uint32_t status) {
+  return status >= 100 && status < 600 ? status / 100 : 0;
+}
 inline const char* codeClassName(size_t index) {
   static const char* kNames[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
   return kNames[index];
@@ -28,7 +30,7 @@ inline const char* codeClassName(size_t index) {
  * only touches atomics. Thread: any (prometheus-cpp metrics are internally synchronised).
  */
 struct RouteStats {
-  std::array<prometheus::Counter*, 6> requests{};   // by code class
+  std::array<prometheus::Counter*, 6> requests{};    // by code class
   std::array<prometheus::Histogram*, 6> duration{};  // by code class
   prometheus::Gauge* active = nullptr;
   prometheus::Counter* attempts_initial = nullptr;

@@ -7,7 +7,8 @@
 namespace bulwark::upstream {
 
 /** Creates the client codec for a freshly connected upstream connection. Thread: worker. */
-http::ClientConnectionPtr createClientCodec(const ConnPoolSettings& settings, network::Connection& connection,
+http::ClientConnectionPtr createClientCodec(const ConnPoolSettings& settings,
+                                            network::Connection& connection,
                                             http::ClientConnectionCallbacks& callbacks);
 
 }  // namespace bulwark::upstream

@@ -9,14 +9,18 @@ namespace bulwark::upstream {
 /**
  * One upstream connection with its client codec. Thread: owning worker.
  */
-class ConnPool::ActiveClient : public network::ConnectionCallbacks, public http::ClientConnectionCallbacks {
+class ConnPool::ActiveClient : public network::ConnectionCallbacks,
+                               public http::ClientConnectionCallbacks {
 public:
   ActiveClient(ConnPool& pool) : pool_(pool) {
-    connection_ = network::Connection::connect(pool.dispatcher_, pool.host_->address, pool.settings_.connect_timeout);
+    connection_ = network::Connection::connect(pool.dispatcher_, pool.host_->address,
+                                               pool.settings_.connect_timeout);
     connection_->setCallbacks(this);
     pool.host_->connections_active.fetch_add(1, std::memory_order_relaxed);
     idle_timer_ = pool.dispatcher_.createTimer([this] {
-      if (codec_ && codec_->activeStreams() == 0) close();
+      if (codec_ && codec_->activeStreams() == 0) {
+        close();
+      }
     });
   }
   ~ActiveClient() override {
@@ -26,7 +30,9 @@ public:
 
   // network::ConnectionCallbacks
   void onData(evbuffer* input) override {
-    if (!codec_) return;
+    if (!codec_) {
+      return;
+    }
     auto status = codec_->dispatch(input);
     if (!status.isOk()) {
       close();
@@ -52,10 +58,14 @@ public:
     }
   }
   void onAboveWriteBufferHighWatermark() override {
-    if (codec_) codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+    if (codec_) {
+      codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+    }
   }
   void onBelowWriteBufferLowWatermark() override {
-    if (codec_) codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+    if (codec_) {
+      codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+    }
   }
 
   // http::ClientConnectionCallbacks
@@ -66,7 +76,9 @@ public:
   }
 
   bool canTakeStream() const {
-    if (!codec_ || go_away_ || closed_ || pool_.draining_) return false;
+    if (!codec_ || go_away_ || closed_ || pool_.draining_) {
+      return false;
+    }
     if (pool_.settings_.max_requests_per_connection > 0 &&
         streams_started_ >= pool_.settings_.max_requests_per_connection) {
       return false;
@@ -86,7 +98,9 @@ public:
   }
   void armIdleTimer() { idle_timer_->enableTimer(pool_.settings_.idle_timeout); }
   void close() {
-    if (closed_) return;
+    if (closed_) {
+      return;
+    }
     connection_->close(network::Connection::CloseType::NoFlush);
   }
   bool connected() const { return connected_; }
@@ -95,10 +109,14 @@ public:
 
 private:
   void closed(bool connect_failed, PoolFailureReason reason) {
-    if (closed_) return;
+    if (closed_) {
+      return;
+    }
     closed_ = true;
     idle_timer_->disableTimer();
-    if (codec_) codec_->onConnectionClosed(connect_failed);
+    if (codec_) {
+      codec_->onConnectionClosed(connect_failed);
+    }
     pool_.onClientClosed(*this, connect_failed, reason);
   }
 
@@ -116,7 +134,8 @@ private:
   friend class ConnPool;
 };
 
-ConnPool::ConnPool(event::Dispatcher& dispatcher, HostSharedPtr host, Upstream& upstream, ConnPoolSettings settings)
+ConnPool::ConnPool(event::Dispatcher& dispatcher, HostSharedPtr host, Upstream& upstream,
+                   ConnPoolSettings settings)
     : dispatcher_(dispatcher), host_(std::move(host)), upstream_(upstream), settings_(settings) {}
 
 ConnPool::~ConnPool() {
@@ -130,25 +149,33 @@ ConnPool::~ConnPool() {
 ConnPool::PendingRequest::~PendingRequest() { pool.upstream_.releasePending(); }
 
 void ConnPool::PendingRequest::cancel() {
-  pool.pending_.remove_if([this](const std::unique_ptr<PendingRequest>& p) { return p.get() == this; });
+  pool.pending_.remove_if(
+      [this](const std::unique_ptr<PendingRequest>& p) { return p.get() == this; });
 }
 
 ConnPool::ActiveClient* ConnPool::findReadyClient() {
   for (auto& client : clients_) {
-    if (client->canTakeStream()) return client.get();
+    if (client->canTakeStream()) {
+      return client.get();
+    }
   }
   return nullptr;
 }
 
 bool ConnPool::tryCreateClient() {
-  if (draining_) return false;
-  if (!upstream_.tryAcquireConnection()) return false;
+  if (draining_) {
+    return false;
+  }
+  if (!upstream_.tryAcquireConnection()) {
+    return false;
+  }
   ++connecting_;
   clients_.push_back(std::make_unique<ActiveClient>(*this));
   return true;
 }
 
-void ConnPool::attach(ActiveClient& client, http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks) {
+void ConnPool::attach(ActiveClient& client, http::ResponseDecoder& decoder,
+                      ConnPoolCallbacks& callbacks) {
   auto& encoder = client.newStream(decoder);
   callbacks.onPoolReady(encoder, *host_);
 }
@@ -175,7 +202,9 @@ Cancellable* ConnPool::newStream(http::ResponseDecoder& decoder, ConnPoolCallbac
 }
 
 void ConnPool::onClientReady(ActiveClient& client) {
-  if (connecting_ > 0) --connecting_;
+  if (connecting_ > 0) {
+    --connecting_;
+  }
   servePending();
   settleIdle(client);
 }
@@ -183,7 +212,9 @@ void ConnPool::onClientReady(ActiveClient& client) {
 void ConnPool::servePending() {
   while (!pending_.empty()) {
     auto* client = findReadyClient();
-    if (client == nullptr) break;
+    if (client == nullptr) {
+      break;
+    }
     auto request = std::move(pending_.front());
     pending_.pop_front();
     attach(*client, request->decoder, request->callbacks);
@@ -205,29 +236,43 @@ void ConnPool::settleIdle(ActiveClient& client) {
 void ConnPool::closeClients(const std::vector<ActiveClient*>& to_close) {
   for (auto* client : to_close) {
     bool still_here = false;
-    for (auto& c : clients_) still_here = still_here || c.get() == client;
-    if (still_here) client->close();
+    for (auto& c : clients_) {
+      still_here = still_here || c.get() == client;
+    }
+    if (still_here) {
+      client->close();
+    }
   }
 }
 
 void ConnPool::onStreamClosed(ActiveClient& client) {
   // Defer: the codec is still inside its own callback stack.
-  dispatcher_.post([this, alive = std::weak_ptr<bool>(alive_token_), client_alive = client.aliveToken(),
-                    raw = &client] {
-    if (alive.expired()) return;
+  dispatcher_.post([this, alive = std::weak_ptr<bool>(alive_token_),
+                    client_alive = client.aliveToken(), raw = &client] {
+    if (alive.expired()) {
+      return;
+    }
     servePending();
-    if (!client_alive.expired()) settleIdle(*raw);
+    if (!client_alive.expired()) {
+      settleIdle(*raw);
+    }
   });
 }
 
 void ConnPool::onClientClosed(ActiveClient& client, bool connect_failed, PoolFailureReason reason) {
-  if (!client.connected() && connecting_ > 0) --connecting_;
+  if (!client.connected() && connecting_ > 0) {
+    --connecting_;
+  }
   if (connect_failed) {
     host_->connect_failures_total.fetch_add(1, std::memory_order_relaxed);
     upstream_.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
     // A failed connect fails the oldest waiting request (HTTP/1: one connection was made for it).
-    size_t to_fail = settings_.protocol == PoolProtocol::Http2 ? pending_.size() : std::min<size_t>(1, pending_.size());
-    if (connecting_ > 0 && settings_.protocol == PoolProtocol::Http2) to_fail = 0;
+    size_t to_fail = settings_.protocol == PoolProtocol::Http2
+                         ? pending_.size()
+                         : std::min<size_t>(1, pending_.size());
+    if (connecting_ > 0 && settings_.protocol == PoolProtocol::Http2) {
+      to_fail = 0;
+    }
     for (size_t i = 0; i < to_fail && !pending_.empty(); ++i) {
       auto request = std::move(pending_.front());
       pending_.pop_front();
@@ -260,7 +305,8 @@ void ConnPool::onClientClosed(ActiveClient& client, bool connect_failed, PoolFai
       while (!pending_.empty()) {
         auto request = std::move(pending_.front());
         pending_.pop_front();
-        request->callbacks.onPoolFailure(PoolFailureReason::Overflow, "upstream max connections reached");
+        request->callbacks.onPoolFailure(PoolFailureReason::Overflow,
+                                         "upstream max connections reached");
       }
     }
   }
@@ -270,7 +316,9 @@ void ConnPool::drainConnections() {
   draining_ = true;
   std::vector<ActiveClient*> to_close;
   for (auto& client : clients_) {
-    if (client->idle()) to_close.push_back(client.get());
+    if (client->idle()) {
+      to_close.push_back(client.get());
+    }
   }
   closeClients(to_close);
 }

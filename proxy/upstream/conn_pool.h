@@ -53,7 +53,8 @@ struct ConnPoolSettings {
  */
 class ConnPool {
 public:
-  ConnPool(event::Dispatcher& dispatcher, HostSharedPtr host, Upstream& upstream, ConnPoolSettings settings);
+  ConnPool(event::Dispatcher& dispatcher, HostSharedPtr host, Upstream& upstream,
+           ConnPoolSettings settings);
   ~ConnPool();
 
   /**
@@ -72,7 +73,8 @@ private:
   class ActiveClient;
   /** Holds one upstream-wide pending slot (acquired before construction) until destroyed. */
   struct PendingRequest : public Cancellable {
-    PendingRequest(ConnPool& p, http::ResponseDecoder& d, ConnPoolCallbacks& c) : pool(p), decoder(d), callbacks(c) {}
+    PendingRequest(ConnPool& p, http::ResponseDecoder& d, ConnPoolCallbacks& c)
+        : pool(p), decoder(d), callbacks(c) {}
     ~PendingRequest() override;
     void cancel() override;
     ConnPool& pool;

@@ -1,14 +1,15 @@
 #include "proxy/upstream/dns_resolver.h"
 
 #include <arpa/inet.h>
-#include <event2/event.h>
 #include <netinet/in.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+
+#include <event2/event.h>
+#include <spdlog/spdlog.h>
 
 namespace bulwark::upstream {
 
@@ -55,13 +56,18 @@ DnsResolver::DnsResolver(event::Dispatcher& dispatcher) : dispatcher_(dispatcher
 
 DnsResolver::~DnsResolver() {
   *alive_ = false;
-  if (channel_ != nullptr) ares_destroy(channel_);  // runs pending callbacks with ARES_EDESTRUCTION
-  for (auto& [fd, ev] : events_) event_free(ev);
+  if (channel_ != nullptr) {
+    ares_destroy(channel_);  // runs pending callbacks with ARES_EDESTRUCTION
+  }
+  for (auto& [fd, ev] : events_) {
+    event_free(ev);
+  }
 }
 
 void DnsResolver::resolve(const std::string& name, Callback callback) {
   if (channel_ == nullptr) {
-    dispatcher_.post([callback = std::move(callback)] { callback(Status::error("c-ares unavailable")); });
+    dispatcher_.post(
+        [callback = std::move(callback)] { callback(Status::error("c-ares unavailable")); });
     return;
   }
   auto* query = new Query{this, alive_, std::move(callback)};
@@ -75,7 +81,9 @@ void DnsResolver::resolve(const std::string& name, Callback callback) {
 void DnsResolver::onAddrInfo(void* arg, int status, int, ares_addrinfo* result) {
   std::unique_ptr<Query> query(static_cast<Query*>(arg));
   if (status == ARES_EDESTRUCTION || query->alive.expired()) {
-    if (result != nullptr) ares_freeaddrinfo(result);
+    if (result != nullptr) {
+      ares_freeaddrinfo(result);
+    }
     return;
   }
   Result<DnsAnswer> out = Status::error(ares_strerror(status));
@@ -85,14 +93,17 @@ void DnsResolver::onAddrInfo(void* arg, int status, int, ares_addrinfo* result) 
     for (ares_addrinfo_node* node = result->nodes; node != nullptr; node = node->ai_next) {
       char buf[INET6_ADDRSTRLEN] = {};
       if (node->ai_family == AF_INET) {
-        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(node->ai_addr)->sin_addr, buf, sizeof(buf));
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(node->ai_addr)->sin_addr, buf,
+                  sizeof(buf));
       } else if (node->ai_family == AF_INET6) {
-        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(node->ai_addr)->sin6_addr, buf, sizeof(buf));
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(node->ai_addr)->sin6_addr, buf,
+                  sizeof(buf));
       } else {
         continue;
       }
       std::string ip(buf);
-      if (std::find(answer.addresses.begin(), answer.addresses.end(), ip) == answer.addresses.end()) {
+      if (std::find(answer.addresses.begin(), answer.addresses.end(), ip) ==
+          answer.addresses.end()) {
         answer.addresses.push_back(ip);
       }
       min_ttl = std::min(min_ttl, std::max(0, node->ai_ttl));
@@ -104,7 +115,9 @@ void DnsResolver::onAddrInfo(void* arg, int status, int, ares_addrinfo* result) 
       out = std::move(answer);
     }
   }
-  if (result != nullptr) ares_freeaddrinfo(result);
+  if (result != nullptr) {
+    ares_freeaddrinfo(result);
+  }
   // Callbacks may start new lookups; c-ares allows that from its callbacks.
   query->callback(std::move(out));
 }
@@ -116,10 +129,16 @@ void DnsResolver::onSocketState(void* data, ares_socket_t fd, int readable, int 
     event_free(it->second);
     self->events_.erase(it);
   }
-  if (!readable && !writable) return;
+  if (!readable && !writable) {
+    return;
+  }
   short what = EV_PERSIST;
-  if (readable) what |= EV_READ;
-  if (writable) what |= EV_WRITE;
+  if (readable) {
+    what |= EV_READ;
+  }
+  if (writable) {
+    what |= EV_WRITE;
+  }
   ::event* ev = event_new(self->dispatcher_.base(), fd, what, &DnsResolver::onSocketEvent, self);
   event_add(ev, nullptr);
   self->events_[fd] = ev;
@@ -128,13 +147,18 @@ void DnsResolver::onSocketState(void* data, ares_socket_t fd, int readable, int 
 void DnsResolver::onSocketEvent(evutil_socket_t fd, short what, void* arg) {
   auto* self = static_cast<DnsResolver*>(arg);
   std::weak_ptr<bool> alive = self->alive_;
-  ares_process_fd(self->channel_, (what & EV_READ) ? fd : ARES_SOCKET_BAD, (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
-  if (alive.expired()) return;
+  ares_process_fd(self->channel_, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+                  (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+  if (alive.expired()) {
+    return;
+  }
   self->rearmTimer();
 }
 
 void DnsResolver::rearmTimer() {
-  if (channel_ == nullptr) return;
+  if (channel_ == nullptr) {
+    return;
+  }
   timeval max_wait{1, 0};
   timeval tv{};
   timeval* next = ares_timeout(channel_, &max_wait, &tv);
@@ -143,7 +167,8 @@ void DnsResolver::rearmTimer() {
     timer_->disableTimer();
     return;
   }
-  timer_->enableTimer(std::chrono::seconds(next->tv_sec) + std::chrono::microseconds(next->tv_usec));
+  timer_->enableTimer(std::chrono::seconds(next->tv_sec) +
+                      std::chrono::microseconds(next->tv_usec));
 }
 
 }  // namespace bulwark::upstream

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <ares.h>
-
 #include <chrono>
 #include <functional>
 #include <map>
@@ -9,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <ares.h>
 
 #include "proxy/common/result.h"
 #include "proxy/event/dispatcher.h"

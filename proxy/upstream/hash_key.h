@@ -19,7 +19,8 @@ namespace bulwark::upstream {
  * @return nullopt when the policy is not consistent hashing or the request lacks the input
  *         (the balancer then picks a random slot).
  */
-std::optional<uint64_t> hashKeyFor(const config::UpstreamSpec& spec, const http::RequestHeaders& headers,
+std::optional<uint64_t> hashKeyFor(const config::UpstreamSpec& spec,
+                                   const http::RequestHeaders& headers,
                                    std::string_view downstream_address);
 
 /** @return the value of cookie `name` in the request's Cookie header(s), or nullopt. */

@@ -1,9 +1,9 @@
 #include "proxy/upstream/health_checker.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <functional>
+
+#include <spdlog/spdlog.h>
 
 #include "proxy/http/codec.h"
 #include "proxy/http/http1_client_codec.h"
@@ -14,12 +14,9 @@ namespace bulwark::upstream {
 
 std::string_view healthCheckResultLabel(HealthCheckResult result) {
   switch (result) {
-    case HealthCheckResult::Success:
-      return "success";
-    case HealthCheckResult::Failure:
-      return "failure";
-    case HealthCheckResult::Timeout:
-      return "timeout";
+    case HealthCheckResult::Success: return "success";
+    case HealthCheckResult::Failure: return "failure";
+    case HealthCheckResult::Timeout: return "timeout";
   }
   return "failure";
 }
@@ -38,11 +35,15 @@ void appendVarint(std::string& out, uint64_t v) {
 bool readVarint(std::string_view& in, uint64_t& v) {
   v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
-    if (in.empty()) return false;
+    if (in.empty()) {
+      return false;
+    }
     auto byte = static_cast<uint8_t>(in.front());
     in.remove_prefix(1);
     v |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return true;
+    if ((byte & 0x80) == 0) {
+      return true;
+    }
   }
   return false;
 }
@@ -59,43 +60,62 @@ std::string encodeCheckRequest(std::string_view service) {
   std::string framed;
   framed.push_back(0);  // not compressed
   auto len = static_cast<uint32_t>(message.size());
-  for (int shift = 24; shift >= 0; shift -= 8) framed.push_back(static_cast<char>((len >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    framed.push_back(static_cast<char>((len >> shift) & 0xff));
+  }
   framed.append(message);
   return framed;
 }
 
 std::optional<uint32_t> decodeCheckResponse(std::string_view body) {
-  if (body.size() < 5 || body[0] != 0) return std::nullopt;  // compressed answers are not expected
+  if (body.size() < 5 || body[0] != 0) {
+    return std::nullopt;  // compressed answers are not expected
+  }
   uint32_t len = 0;
-  for (int i = 1; i <= 4; ++i) len = (len << 8) | static_cast<uint8_t>(body[i]);
-  if (body.size() < 5 + static_cast<size_t>(len)) return std::nullopt;
+  for (int i = 1; i <= 4; ++i) {
+    len = (len << 8) | static_cast<uint8_t>(body[i]);
+  }
+  if (body.size() < 5 + static_cast<size_t>(len)) {
+    return std::nullopt;
+  }
   std::string_view msg = body.substr(5, len);
   uint32_t status = 0;
   while (!msg.empty()) {
     uint64_t key = 0;
-    if (!readVarint(msg, key)) return std::nullopt;
+    if (!readVarint(msg, key)) {
+      return std::nullopt;
+    }
     uint64_t field = key >> 3;
     uint64_t wire = key & 7;
     uint64_t value = 0;
     switch (wire) {
       case 0:
-        if (!readVarint(msg, value)) return std::nullopt;
-        if (field == 1) status = static_cast<uint32_t>(value);
+        if (!readVarint(msg, value)) {
+          return std::nullopt;
+        }
+        if (field == 1) {
+          status = static_cast<uint32_t>(value);
+        }
         break;
       case 1:
-        if (msg.size() < 8) return std::nullopt;
+        if (msg.size() < 8) {
+          return std::nullopt;
+        }
         msg.remove_prefix(8);
         break;
       case 2:
-        if (!readVarint(msg, value) || msg.size() < value) return std::nullopt;
+        if (!readVarint(msg, value) || msg.size() < value) {
+          return std::nullopt;
+        }
         msg.remove_prefix(value);
         break;
       case 5:
-        if (msg.size() < 4) return std::nullopt;
+        if (msg.size() < 4) {
+          return std::nullopt;
+        }
         msg.remove_prefix(4);
         break;
-      default:
-        return std::nullopt;
+      default: return std::nullopt;
     }
   }
   return status;
@@ -116,8 +136,8 @@ class HealthChecker::Probe : public event::DeferredDeletable,
 public:
   using Done = std::function<void(HealthCheckResult, std::string_view detail)>;
 
-  Probe(event::Dispatcher& dispatcher, const std::string& address, const config::HealthCheckSpec& spec,
-        config::UpstreamProtocol protocol, Done done)
+  Probe(event::Dispatcher& dispatcher, const std::string& address,
+        const config::HealthCheckSpec& spec, config::UpstreamProtocol protocol, Done done)
       : spec_(spec), protocol_(protocol), done_(std::move(done)) {
     connection_ = network::Connection::connect(dispatcher, address, spec.timeout);
     connection_->setCallbacks(this);
@@ -125,7 +145,9 @@ public:
   }
   ~Probe() override {
     codec_.reset();
-    if (connection_) connection_->setCallbacks(nullptr);
+    if (connection_) {
+      connection_->setCallbacks(nullptr);
+    }
   }
 
   /** Stops reporting and closes the connection. */
@@ -139,16 +161,20 @@ public:
 
   // network::ConnectionCallbacks
   void onData(evbuffer* input) override {
-    if (finished_ || !codec_) return;
+    if (finished_ || !codec_) {
+      return;
+    }
     auto status = codec_->dispatch(input);
-    if (!status.isOk()) finish(HealthCheckResult::Failure, status.message());
+    if (!status.isOk()) {
+      finish(HealthCheckResult::Failure, status.message());
+    }
   }
   void onEvent(network::ConnectionEvent event) override {
-    if (finished_) return;
+    if (finished_) {
+      return;
+    }
     switch (event) {
-      case network::ConnectionEvent::Connected:
-        onConnected();
-        return;
+      case network::ConnectionEvent::Connected: onConnected(); return;
       case network::ConnectionEvent::ConnectTimeout:
         finish(HealthCheckResult::Timeout, "connect timeout");
         return;
@@ -169,10 +195,12 @@ public:
   // http::ResponseDecoder
   void decode1xxHeaders(http::ResponseHeadersPtr&&) override {}
   void decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override {
-    if (finished_) return;
+    if (finished_) {
+      return;
+    }
     if (spec_.kind == config::HealthCheckSpec::Kind::Http) {
-      bool expected = std::find(spec_.expected_statuses.begin(), spec_.expected_statuses.end(), headers->status) !=
-                      spec_.expected_statuses.end();
+      bool expected = std::find(spec_.expected_statuses.begin(), spec_.expected_statuses.end(),
+                                headers->status) != spec_.expected_statuses.end();
       finish(expected ? HealthCheckResult::Success : HealthCheckResult::Failure,
              expected ? "" : "status " + std::to_string(headers->status));
       return;
@@ -185,7 +213,9 @@ public:
       onGrpcStatus(*grpc_status);  // trailers-only answer
       return;
     }
-    if (end_stream) finish(HealthCheckResult::Failure, "no grpc-status");
+    if (end_stream) {
+      finish(HealthCheckResult::Failure, "no grpc-status");
+    }
   }
   void decodeData(evbuffer* data, bool end_stream) override {
     size_t len = evbuffer_get_length(data);
@@ -194,10 +224,14 @@ public:
       evbuffer_copyout(data, body_.data() + body_.size() - len, len);
     }
     evbuffer_drain(data, len);
-    if (end_stream && !finished_) finish(HealthCheckResult::Failure, "no grpc-status");
+    if (end_stream && !finished_) {
+      finish(HealthCheckResult::Failure, "no grpc-status");
+    }
   }
   void decodeTrailers(http::HeaderMap&& trailers) override {
-    if (finished_) return;
+    if (finished_) {
+      return;
+    }
     auto grpc_status = trailers.get("grpc-status");
     if (!grpc_status) {
       finish(HealthCheckResult::Failure, "no grpc-status");
@@ -208,8 +242,11 @@ public:
 
   // http::StreamCallbacks
   void onResetStream(http::StreamResetReason reason, std::string_view detail) override {
-    if (finished_) return;
-    finish(HealthCheckResult::Failure, std::string(http::toString(reason)) + " " + std::string(detail));
+    if (finished_) {
+      return;
+    }
+    finish(HealthCheckResult::Failure,
+           std::string(http::toString(reason)) + " " + std::string(detail));
   }
 
 private:
@@ -240,7 +277,9 @@ private:
       request.headers.add("te", "trailers");
       request.headers.add("user-agent", "bulwark-health-check");
       encoder.encodeHeaders(request, false);
-      if (finished_) return;
+      if (finished_) {
+        return;
+      }
       std::string body = grpc_health::encodeCheckRequest(spec_.grpc_service);
       evbuffer* buf = evbuffer_new();
       evbuffer_add(buf, body.data(), body.size());
@@ -270,7 +309,9 @@ private:
   }
 
   void finish(HealthCheckResult result, std::string_view detail) {
-    if (finished_) return;
+    if (finished_) {
+      return;
+    }
     finished_ = true;
     done_(result, detail);  // may destroy the session's reference to this probe (deferred)
   }
@@ -293,10 +334,12 @@ class HealthChecker::Session {
 public:
   Session(HealthChecker& parent, HostSharedPtr host) : parent_(parent), host_(std::move(host)) {
     interval_timer_ = parent_.dispatcher_.createTimer([this] { startCheck(); });
-    timeout_timer_ = parent_.dispatcher_.createTimer([this] { onResult(HealthCheckResult::Timeout, "timeout"); });
+    timeout_timer_ = parent_.dispatcher_.createTimer(
+        [this] { onResult(HealthCheckResult::Timeout, "timeout"); });
     // The first check soon, spread over a tenth of the interval.
-    auto first = std::chrono::milliseconds(
-        parent_.rng_() % static_cast<uint64_t>(std::max<int64_t>(1, parent_.spec_.interval.count() / 10)));
+    auto first =
+        std::chrono::milliseconds(parent_.rng_() % static_cast<uint64_t>(std::max<int64_t>(
+                                                       1, parent_.spec_.interval.count() / 10)));
     interval_timer_->enableTimer(first);
   }
   ~Session() { dropProbe(); }
@@ -304,13 +347,16 @@ public:
 private:
   void startCheck() {
     dropProbe();
-    probe_ = std::make_unique<Probe>(parent_.dispatcher_, host_->address, parent_.spec_, parent_.upstream_->spec().protocol,
-                                     [this](HealthCheckResult r, std::string_view d) { onResult(r, d); });
+    probe_ = std::make_unique<Probe>(
+        parent_.dispatcher_, host_->address, parent_.spec_, parent_.upstream_->spec().protocol,
+        [this](HealthCheckResult r, std::string_view d) { onResult(r, d); });
     timeout_timer_->enableTimer(parent_.spec_.timeout);
   }
 
   void dropProbe() {
-    if (!probe_) return;
+    if (!probe_) {
+      return;
+    }
     probe_->abandon();
     parent_.dispatcher_.deferredDelete(std::move(probe_));
   }
@@ -320,14 +366,19 @@ private:
     dropProbe();
     const auto& spec = parent_.spec_;
     auto& stats = parent_.upstream_->stats();
-    if (stats) stats->healthCheck(healthCheckResultLabel(result));
+    if (stats) {
+      stats->healthCheck(healthCheckResultLabel(result));
+    }
     auto& state = *host_->lb_state;
     if (result == HealthCheckResult::Success) {
       host_->health_check_failures_in_row.store(0, std::memory_order_relaxed);
-      uint32_t ok = host_->health_check_successes_in_row.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (!state.healthy.load(std::memory_order_relaxed) && ok >= std::max<uint32_t>(1, spec.healthy_threshold)) {
+      uint32_t ok =
+          host_->health_check_successes_in_row.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (!state.healthy.load(std::memory_order_relaxed) &&
+          ok >= std::max<uint32_t>(1, spec.healthy_threshold)) {
         state.healthy.store(true, std::memory_order_relaxed);
-        spdlog::info("upstream {}: host {} healthy again", parent_.upstream_->name(), host_->address);
+        spdlog::info("upstream {}: host {} healthy again", parent_.upstream_->name(),
+                     host_->address);
       }
       // Envoy's successful_active_health_check_uneject_host (default true): a host that passes
       // its health checks is not kept out by an outlier ejection.
@@ -336,10 +387,13 @@ private:
       }
     } else {
       host_->health_check_successes_in_row.store(0, std::memory_order_relaxed);
-      uint32_t bad = host_->health_check_failures_in_row.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (state.healthy.load(std::memory_order_relaxed) && bad >= std::max<uint32_t>(1, spec.unhealthy_threshold)) {
+      uint32_t bad =
+          host_->health_check_failures_in_row.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (state.healthy.load(std::memory_order_relaxed) &&
+          bad >= std::max<uint32_t>(1, spec.unhealthy_threshold)) {
         state.healthy.store(false, std::memory_order_relaxed);
-        spdlog::warn("upstream {}: host {} unhealthy ({})", parent_.upstream_->name(), host_->address, detail);
+        spdlog::warn("upstream {}: host {} unhealthy ({})", parent_.upstream_->name(),
+                     host_->address, detail);
       }
     }
     interval_timer_->enableTimer(parent_.jittered(spec.interval));
@@ -353,7 +407,9 @@ private:
 };
 
 HealthChecker::HealthChecker(event::Dispatcher& dispatcher, UpstreamSharedPtr upstream)
-    : dispatcher_(dispatcher), upstream_(std::move(upstream)), spec_(*upstream_->spec().health_check),
+    : dispatcher_(dispatcher),
+      upstream_(std::move(upstream)),
+      spec_(*upstream_->spec().health_check),
       rng_(std::random_device{}()) {}
 
 HealthChecker::~HealthChecker() = default;
@@ -361,7 +417,8 @@ HealthChecker::~HealthChecker() = default;
 std::chrono::milliseconds HealthChecker::jittered(std::chrono::milliseconds base) {
   // ± 10 % (Envoy interval_jitter_percent), never below 1 ms.
   int64_t span = base.count() / 5;
-  int64_t offset = span > 0 ? static_cast<int64_t>(rng_() % static_cast<uint64_t>(span + 1)) - span / 2 : 0;
+  int64_t offset =
+      span > 0 ? static_cast<int64_t>(rng_() % static_cast<uint64_t>(span + 1)) - span / 2 : 0;
   return std::chrono::milliseconds(std::max<int64_t>(1, base.count() + offset));
 }
 

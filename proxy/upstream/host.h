@@ -20,8 +20,10 @@ namespace bulwark::upstream {
  */
 struct Host {
   Host(std::string address_in, uint32_t weight_in)
-      : address(std::move(address_in)), weight(weight_in == 0 ? 1 : weight_in),
-        lb_state(std::make_shared<policies::lb::LbHostState>()), active_requests(lb_state->active_requests) {}
+      : address(std::move(address_in)),
+        weight(weight_in == 0 ? 1 : weight_in),
+        lb_state(std::make_shared<policies::lb::LbHostState>()),
+        active_requests(lb_state->active_requests) {}
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
@@ -59,9 +61,13 @@ struct Host {
    */
   bool ejected() const { return lb_state->ejected.load(std::memory_order_relaxed); }
   /** Ejected by outlier detection. */
-  bool outlierEjected() const { return (exclusions_.load(std::memory_order_relaxed) & kOutlierBit) != 0; }
+  bool outlierEjected() const {
+    return (exclusions_.load(std::memory_order_relaxed) & kOutlierBit) != 0;
+  }
   /** Taken out by its own open circuit breaker (circuitBreaker.perHost). */
-  bool breakerOpen() const { return (exclusions_.load(std::memory_order_relaxed) & kBreakerBit) != 0; }
+  bool breakerOpen() const {
+    return (exclusions_.load(std::memory_order_relaxed) & kBreakerBit) != 0;
+  }
   /** Healthy and not ejected: may take traffic outside panic mode. */
   bool available() const { return lb_state->available(); }
 
@@ -85,7 +91,9 @@ struct Host {
    *  unless `owner` is the one adopted. */
   void setBreakerOpen(const void* owner, bool open) {
     std::lock_guard<std::mutex> lock(exclusion_mutex_);
-    if (owner != breaker_owner_) return;
+    if (owner != breaker_owner_) {
+      return;
+    }
     setBitLocked(kBreakerBit, open);
   }
 
@@ -118,7 +126,9 @@ struct HostSet {
   /** Fills `index` from `hosts`; call once after filling `hosts`. */
   void buildIndex() {
     index.clear();
-    for (uint32_t i = 0; i < hosts.size(); ++i) index.emplace(hosts[i].get(), i);
+    for (uint32_t i = 0; i < hosts.size(); ++i) {
+      index.emplace(hosts[i].get(), i);
+    }
   }
 };
 using HostSetConstSharedPtr = std::shared_ptr<const HostSet>;

@@ -54,7 +54,8 @@ private:
   // Bounds the picks of one attempt when host breakers refuse (HALF_OPEN with probes out).
   static constexpr size_t kMaxBreakerRepicks = 16;
 
-  HostSharedPtr repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx, AttemptPermit* permit);
+  HostSharedPtr repickAfterBreakerRefusal(uint32_t refused, policies::lb::LbContext& lb_ctx,
+                                          AttemptPermit* permit);
 
   event::Dispatcher& dispatcher_;
   UpstreamSharedPtr upstream_;

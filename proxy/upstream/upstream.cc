@@ -1,11 +1,11 @@
 #include "proxy/upstream/upstream.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <array>
 #include <climits>
 #include <set>
+
+#include <spdlog/spdlog.h>
 
 #include "policies/lb/register_builtin_lb.h"
 #include "proxy/config/effective_json.h"
@@ -27,17 +27,21 @@ policies::lb::LbConfig lbConfigFor(const config::UpstreamSpec& spec) {
   policies::lb::LbConfig config;
   config.choice_count = std::max<uint32_t>(1, spec.load_balancer.choice_count);
   // Envoy's healthy_panic_threshold defaults to 50 %; outlierDetection carries the knob.
-  config.panic_threshold_percent = spec.outlier_detection ? spec.outlier_detection->panic_threshold_percent : 50;
+  config.panic_threshold_percent =
+      spec.outlier_detection ? spec.outlier_detection->panic_threshold_percent : 50;
   return config;
 }
 
 namespace {
 
-/** One more on `counter` unless it is at `max` already; exact under concurrency (Envoy's limits). */
+/** One more on `counter` unless it is at `max` already; exact under concurrency (Envoy's limits).
+ */
 bool tryIncrementBelow(std::atomic<uint64_t>& counter, uint64_t max) {
   uint64_t current = counter.load(std::memory_order_relaxed);
   while (current < max) {
-    if (counter.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) return true;
+    if (counter.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel)) {
+      return true;
+    }
   }
   return false;
 }
@@ -52,7 +56,8 @@ policies::lb::LoadBalancerConstSharedPtr buildBalancer(const config::UpstreamSpe
   }
   const auto* factory = builtinLbRegistry().find(lbPolicyName(spec.load_balancer.policy));
   if (factory == nullptr) {
-    spdlog::error("upstream {}: no load balancer {}", spec.name, lbPolicyName(spec.load_balancer.policy));
+    spdlog::error("upstream {}: no load balancer {}", spec.name,
+                  lbPolicyName(spec.load_balancer.policy));
     return nullptr;
   }
   auto balancer = factory->create(lb_hosts, config);
@@ -98,9 +103,7 @@ public:
   UpstreamAttemptPermit(std::atomic<uint64_t>& counter, const Upstream& upstream,
                         std::chrono::steady_clock::time_point admitted_at)
       : upstream(upstream), admitted_at(admitted_at), counter_(counter) {}
-  ~UpstreamAttemptPermit() override {
-    counter_.fetch_sub(1, std::memory_order_acq_rel);
-  }
+  ~UpstreamAttemptPermit() override { counter_.fetch_sub(1, std::memory_order_acq_rel); }
 
   const Upstream& upstream;
   const std::chrono::steady_clock::time_point admitted_at;
@@ -119,23 +122,27 @@ std::chrono::milliseconds ceilMillis(std::chrono::nanoseconds d) {
 }
 
 /** A breaker's state for /upstreams (upstream-wide, or one host's with perHost). */
-nlohmann::json breakerJson(const policies::CircuitBreaker& breaker, std::chrono::steady_clock::time_point now) {
+nlohmann::json breakerJson(const policies::CircuitBreaker& breaker,
+                           std::chrono::steady_clock::time_point now) {
   auto window = breaker.window(now);
-  return {{"state", policies::breakerStateLabel(breaker.state())},
-          {"openForMs", ceilMillis(breaker.remainingOpen(now)).count()},
-          {"rejectedTotal", breaker.rejectedTotal()},
-          {"window", {{"calls", window.calls}, {"failures", window.failures}, {"slow", window.slow}}}};
+  return {
+      {"state", policies::breakerStateLabel(breaker.state())},
+      {"openForMs", ceilMillis(breaker.remainingOpen(now)).count()},
+      {"rejectedTotal", breaker.rejectedTotal()},
+      {"window", {{"calls", window.calls}, {"failures", window.failures}, {"slow", window.slow}}}};
 }
 
 }  // namespace
 
-HostBreaker::HostBreaker(Upstream& upstream, HostSharedPtr host, const policies::CircuitBreaker::Options& options)
+HostBreaker::HostBreaker(Upstream& upstream, HostSharedPtr host,
+                         const policies::CircuitBreaker::Options& options)
     : host_(std::move(host)),
       breaker_(options, [this, &upstream](policies::BreakerState from, policies::BreakerState to) {
         upstream.onHostBreakerTransition(*this, from, to);
       }) {}
 
-Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts, UpstreamStatsSharedPtr stats)
+Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts,
+                   UpstreamStatsSharedPtr stats)
     : spec_(std::move(spec)), stats_(std::move(stats)), lb_config_(lbConfigFor(spec_)) {
   if (spec_.circuit_breaker && !spec_.circuit_breaker->per_host) {
     // The callback runs on the thread that caused the transition; metrics are thread-safe.
@@ -143,13 +150,19 @@ Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts, Upstr
     breaker_ = std::make_unique<policies::CircuitBreaker>(
         breakerOptions(*spec_.circuit_breaker),
         [weak, name = spec_.name](policies::BreakerState from, policies::BreakerState to) {
-          spdlog::info("upstream {}: circuit breaker {} -> {}", name, policies::breakerStateLabel(from),
-                       policies::breakerStateLabel(to));
-          if (auto s = weak.lock()) s->breakerTransition(from, to);
+          spdlog::info("upstream {}: circuit breaker {} -> {}", name,
+                       policies::breakerStateLabel(from), policies::breakerStateLabel(to));
+          if (auto s = weak.lock()) {
+            s->breakerTransition(from, to);
+          }
         });
-    if (stats_) stats_->breakerState(policies::BreakerState::Closed);
+    if (stats_) {
+      stats_->breakerState(policies::BreakerState::Closed);
+    }
   }
-  if (!hosts) hosts = std::make_shared<HostSet>();
+  if (!hosts) {
+    hosts = std::make_shared<HostSet>();
+  }
   setHosts(std::move(hosts));
 }
 
@@ -185,18 +198,23 @@ void Upstream::setHosts(HostSetConstSharedPtr hosts) {
       HostBreakerSharedPtr hb;
       if (previous_snapshot) {
         auto it = previous_snapshot->hosts->index.find(h.get());
-        if (it != previous_snapshot->hosts->index.end() && it->second < previous_snapshot->host_breakers.size()) {
+        if (it != previous_snapshot->hosts->index.end() &&
+            it->second < previous_snapshot->host_breakers.size()) {
           hb = previous_snapshot->host_breakers[it->second];
         }
       }
       if (!hb) {
         hb = std::make_shared<HostBreaker>(*this, h, options);
-        if (active_) h->adoptBreaker(hb.get());
+        if (active_) {
+          h->adoptBreaker(hb.get());
+        }
       }
       snapshot->host_breakers.push_back(std::move(hb));
     }
   } else if (active_) {
-    for (const auto& h : hosts->hosts) h->adoptBreaker(nullptr);
+    for (const auto& h : hosts->hosts) {
+      h->adoptBreaker(nullptr);
+    }
   }
   HostSetConstSharedPtr previous;
   {
@@ -206,7 +224,9 @@ void Upstream::setHosts(HostSetConstSharedPtr hosts) {
   }
   if (previous) {
     for (const auto& h : previous->hosts) {
-      if (!hosts->index.contains(h.get())) h->removed.store(true, std::memory_order_relaxed);
+      if (!hosts->index.contains(h.get())) {
+        h->removed.store(true, std::memory_order_relaxed);
+      }
     }
   }
   if (spec_.outlier_detection) {
@@ -227,7 +247,9 @@ void Upstream::setHosts(HostSetConstSharedPtr hosts) {
 void Upstream::activate() {
   active_ = true;
   auto snapshot = lbSnapshot();
-  if (!snapshot) return;
+  if (!snapshot) {
+    return;
+  }
   for (size_t i = 0; i < snapshot->hosts->hosts.size(); ++i) {
     Host& host = *snapshot->hosts->hosts[i];
     if (i >= snapshot->host_breakers.size()) {
@@ -244,7 +266,9 @@ void Upstream::activate() {
 }
 
 bool Upstream::tryAcquireConnection() {
-  if (tryIncrementBelow(connections_active_, spec_.connection_pool.max_connections)) return true;
+  if (tryIncrementBelow(connections_active_, spec_.connection_pool.max_connections)) {
+    return true;
+  }
   countOverflow(OverflowLimit::Connections);
   return false;
 }
@@ -252,7 +276,9 @@ bool Upstream::tryAcquireConnection() {
 void Upstream::releaseConnection() { connections_active_.fetch_sub(1, std::memory_order_acq_rel); }
 
 bool Upstream::tryAcquirePending() {
-  if (tryIncrementBelow(pending_active_, spec_.connection_pool.max_pending_requests)) return true;
+  if (tryIncrementBelow(pending_active_, spec_.connection_pool.max_pending_requests)) {
+    return true;
+  }
   countOverflow(OverflowLimit::Pending);
   return false;
 }
@@ -261,7 +287,9 @@ void Upstream::releasePending() { pending_active_.fetch_sub(1, std::memory_order
 
 void Upstream::countOverflow(OverflowLimit limit) {
   overflow_total.fetch_add(1, std::memory_order_relaxed);
-  if (stats_) stats_->overflow(limit);
+  if (stats_) {
+    stats_->overflow(limit);
+  }
 }
 
 RetryPermitPtr Upstream::tryAcquireRetry() {
@@ -272,7 +300,8 @@ RetryPermitPtr Upstream::tryAcquireRetry() {
   return nullptr;
 }
 
-std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chrono::steady_clock::time_point now) {
+std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(
+    std::chrono::steady_clock::time_point now) {
   if (!tryIncrementBelow(attempts_active_, spec_.connection_pool.max_requests)) {
     countOverflow(OverflowLimit::Requests);
     return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
@@ -281,10 +310,13 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chron
   if (breaker_) {
     auto breaker_permit = breaker_->tryAcquire(now);
     if (!breaker_permit) {
-      if (stats_) stats_->breakerRejected();
+      if (stats_) {
+        stats_->breakerRejected();
+      }
       // HALF_OPEN with every probe out has no deadline: a short hint until the probes report.
       auto left = breaker_->remainingOpen(now);
-      return AdmitRejection{"circuit_open", left.count() > 0 ? ceilMillis(left) : std::chrono::milliseconds(1000)};
+      return AdmitRejection{"circuit_open",
+                            left.count() > 0 ? ceilMillis(left) : std::chrono::milliseconds(1000)};
     }
     permit->breaker_permit.emplace(std::move(*breaker_permit));
   }
@@ -292,15 +324,21 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(std::chron
 }
 
 bool Upstream::admitHost(const LbSnapshot& snapshot, uint32_t index, AttemptPermit* permit) {
-  if (index >= snapshot.host_breakers.size()) return true;
+  if (index >= snapshot.host_breakers.size()) {
+    return true;
+  }
   // Every permit this upstream issues is an UpstreamAttemptPermit; one from another upstream
   // object (a reload in between) binds nothing here.
   auto* p = dynamic_cast<UpstreamAttemptPermit*>(permit);
-  if (p == nullptr || &p->upstream != this || p->host_permit) return true;
+  if (p == nullptr || &p->upstream != this || p->host_permit) {
+    return true;
+  }
   const HostBreakerSharedPtr& hb = snapshot.host_breakers[index];
   auto host_permit = hb->breaker().tryAcquire(p->admitted_at);
   if (!host_permit) {
-    if (stats_) stats_->breakerRejected();
+    if (stats_) {
+      stats_->breakerRejected();
+    }
     return false;
   }
   p->host_breaker = hb;
@@ -308,10 +346,13 @@ bool Upstream::admitHost(const LbSnapshot& snapshot, uint32_t index, AttemptPerm
   return true;
 }
 
-void Upstream::onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from, policies::BreakerState to) {
+void Upstream::onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from,
+                                       policies::BreakerState to) {
   spdlog::info("upstream {}: host {} circuit breaker {} -> {}", spec_.name, hb.host().address,
                policies::breakerStateLabel(from), policies::breakerStateLabel(to));
-  if (stats_) stats_->hostBreakerTransition(from, to);
+  if (stats_) {
+    stats_->hostBreakerTransition(from, to);
+  }
   if (to == policies::BreakerState::Open) {
     hb.host().setBreakerOpen(&hb, true);
     // The next pick (or tick) works out when this one may be released.
@@ -322,17 +363,25 @@ void Upstream::onHostBreakerTransition(HostBreaker& hb, policies::BreakerState f
 }
 
 void Upstream::releaseDueHostBreakers(std::chrono::steady_clock::time_point now) {
-  if (policies::toNanos(now) < next_breaker_release_nanos_.load(std::memory_order_acquire)) return;
+  if (policies::toNanos(now) < next_breaker_release_nanos_.load(std::memory_order_acquire)) {
+    return;
+  }
   std::unique_lock<std::mutex> lock(release_mutex_, std::try_to_lock);
-  if (!lock.owns_lock()) return;  // another thread is at it
+  if (!lock.owns_lock()) {
+    return;  // another thread is at it
+  }
   auto snapshot = lbSnapshot();
-  if (!snapshot) return;
+  if (!snapshot) {
+    return;
+  }
   // Reset first: a breaker that opens during the scan stores 0 after this and forces a look.
   next_breaker_release_nanos_.store(INT64_MAX, std::memory_order_release);
   int64_t next = INT64_MAX;
   for (const auto& hb : snapshot->host_breakers) {
     Host& host = hb->host();
-    if (!host.breakerOpen()) continue;
+    if (!host.breakerOpen()) {
+      continue;
+    }
     auto left = hb->breaker().remainingOpen(now);
     if (left.count() <= 0) {
       // Pickable again: the breaker moves to HALF_OPEN at the next attempt picked for it.
@@ -342,13 +391,14 @@ void Upstream::releaseDueHostBreakers(std::chrono::steady_clock::time_point now)
     }
   }
   int64_t current = next_breaker_release_nanos_.load(std::memory_order_relaxed);
-  while (next < current &&
-         !next_breaker_release_nanos_.compare_exchange_weak(current, next, std::memory_order_acq_rel)) {
+  while (next < current && !next_breaker_release_nanos_.compare_exchange_weak(
+                               current, next, std::memory_order_acq_rel)) {
   }
 }
 
-void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& result, std::chrono::nanoseconds latency,
-                                 AttemptPermitPtr permit, std::chrono::steady_clock::time_point now) {
+void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& result,
+                                 std::chrono::nanoseconds latency, AttemptPermitPtr permit,
+                                 std::chrono::steady_clock::time_point now) {
   const policies::Outcome outcome = policies::classify(result);
   if (policies::isFailure(outcome)) {
     host.errors_total.fetch_add(1, std::memory_order_relaxed);
@@ -356,7 +406,8 @@ void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& resu
   // PEAK_EWMA: a response (or a per-try timeout) is a latency sample. A failure without a
   // response counts as a connect timeout's worth, so a host that refuses fast never looks fast.
   std::chrono::nanoseconds sample = latency;
-  if (result.http_status == 0 && outcome != policies::Outcome::PerTryTimeout && policies::isFailure(outcome)) {
+  if (result.http_status == 0 && outcome != policies::Outcome::PerTryTimeout &&
+      policies::isFailure(outcome)) {
     sample = std::max<std::chrono::nanoseconds>(latency, spec_.connection_pool.connect_timeout);
   }
   policies::lb::recordLatency(*host.lb_state, sample, now, lb_config_.ewma_decay);
@@ -377,18 +428,29 @@ void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& resu
 
 void Upstream::onAttemptCancelled(AttemptPermitPtr permit) { permit.reset(); }
 
-void Upstream::recordOutlier(Host& host, policies::Outcome outcome, std::chrono::steady_clock::time_point now) {
-  if (!spec_.outlier_detection) return;
+void Upstream::recordOutlier(Host& host, policies::Outcome outcome,
+                             std::chrono::steady_clock::time_point now) {
+  if (!spec_.outlier_detection) {
+    return;
+  }
   std::lock_guard<std::mutex> lock(outlier_mutex_);
-  if (!outlier_ || !outlier_hosts_) return;
+  if (!outlier_ || !outlier_hosts_) {
+    return;
+  }
   auto it = outlier_hosts_->index.find(&host);
-  if (it == outlier_hosts_->index.end()) return;  // removed from the set meanwhile
+  if (it == outlier_hosts_->index.end()) {
+    return;  // removed from the set meanwhile
+  }
   auto event = outlier_->onResult(it->second, outcome, now);
-  if (event) applyOutlierEventLocked(*outlier_hosts_, *event);
+  if (event) {
+    applyOutlierEventLocked(*outlier_hosts_, *event);
+  }
 }
 
 void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::OutlierEvent& event) {
-  if (event.host >= set.hosts.size()) return;
+  if (event.host >= set.hosts.size()) {
+    return;
+  }
   Host& host = *set.hosts[event.host];
   switch (event.kind) {
     case policies::OutlierEvent::Kind::Ejected:
@@ -397,57 +459,79 @@ void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::Outli
       host.setOutlierEjected(true);
       spdlog::warn("upstream {}: host {} ejected ({})", spec_.name, host.address,
                    policies::ejectionReasonLabel(event.reason));
-      if (stats_) stats_->ejection(event.reason);
+      if (stats_) {
+        stats_->ejection(event.reason);
+      }
       break;
     case policies::OutlierEvent::Kind::Unejected:
       // The between-sweeps check in onOutlierTick may have brought it back already; the
       // detector then still reports the same ejection's end at its next sweep.
-      if (!host.outlierEjected()) break;
+      if (!host.outlierEjected()) {
+        break;
+      }
       host.ejected_until_nanos.store(0, std::memory_order_relaxed);
       host.setOutlierEjected(false);
       spdlog::info("upstream {}: host {} back from ejection", spec_.name, host.address);
       break;
-    case policies::OutlierEvent::Kind::EjectionSkipped:
-      break;
+    case policies::OutlierEvent::Kind::EjectionSkipped: break;
   }
   updateEjectedGaugeLocked(set);
 }
 
 void Upstream::updateEjectedGaugeLocked(const HostSet& set) const {
-  if (!stats_) return;
+  if (!stats_) {
+    return;
+  }
   size_t ejected = 0;
-  for (const auto& h : set.hosts) ejected += h->outlierEjected() ? 1 : 0;
+  for (const auto& h : set.hosts) {
+    ejected += h->outlierEjected() ? 1 : 0;
+  }
   stats_->ejectedEndpoints(ejected);
 }
 
 void Upstream::onOutlierTick(std::chrono::steady_clock::time_point now) {
   // Open host breakers are released here too, so an idle upstream's /upstreams and gauges
   // show hosts back in rotation without waiting for a pick.
-  if (perHostBreakers()) releaseDueHostBreakers(now);
-  if (!spec_.outlier_detection) return;
+  if (perHostBreakers()) {
+    releaseDueHostBreakers(now);
+  }
+  if (!spec_.outlier_detection) {
+    return;
+  }
   std::lock_guard<std::mutex> lock(outlier_mutex_);
-  if (!outlier_ || !outlier_hosts_) return;
+  if (!outlier_ || !outlier_hosts_) {
+    return;
+  }
   if (now >= next_outlier_interval_) {
     next_outlier_interval_ = now + spec_.outlier_detection->interval;
-    for (const auto& event : outlier_->onInterval(now)) applyOutlierEventLocked(*outlier_hosts_, event);
+    for (const auto& event : outlier_->onInterval(now)) {
+      applyOutlierEventLocked(*outlier_hosts_, event);
+    }
   }
   // Ejections end on time even between sweeps, and ejections carried over from an older host
   // set (which the current detector does not know) end at their own deadline.
   for (size_t i = 0; i < outlier_hosts_->hosts.size(); ++i) {
     Host& host = *outlier_hosts_->hosts[i];
-    if (!host.outlierEjected()) continue;
+    if (!host.outlierEjected()) {
+      continue;
+    }
     int64_t until = host.ejected_until_nanos.load(std::memory_order_relaxed);
     if (policies::toNanos(now) >= until && !outlier_->isEjected(i, now)) {
-      applyOutlierEventLocked(*outlier_hosts_,
-                              policies::OutlierEvent{policies::OutlierEvent::Kind::Unejected, i, {}, {}});
+      applyOutlierEventLocked(
+          *outlier_hosts_,
+          policies::OutlierEvent{policies::OutlierEvent::Kind::Unejected, i, {}, {}});
     }
   }
 }
 
 void Upstream::onActiveHealthCheckSuccess(Host& host, std::chrono::steady_clock::time_point now) {
-  if (!spec_.outlier_detection) return;
+  if (!spec_.outlier_detection) {
+    return;
+  }
   std::lock_guard<std::mutex> lock(outlier_mutex_);
-  if (!host.outlierEjected()) return;
+  if (!host.outlierEjected()) {
+    return;
+  }
   // A host that answers its health checks is taken back at once rather than after the whole
   // (possibly multiplied) ejection time: passive detection ejects it again if it still fails,
   // so the detector must forget the ejection too (it would otherwise ignore the host's results
@@ -455,30 +539,43 @@ void Upstream::onActiveHealthCheckSuccess(Host& host, std::chrono::steady_clock:
   // older host set is unknown to the current detector; only its atomics need clearing.
   if (outlier_ && outlier_hosts_) {
     auto it = outlier_hosts_->index.find(&host);
-    if (it != outlier_hosts_->index.end()) outlier_->uneject(it->second, now);
+    if (it != outlier_hosts_->index.end()) {
+      outlier_->uneject(it->second, now);
+    }
   }
   host.ejected_until_nanos.store(0, std::memory_order_relaxed);
   host.setOutlierEjected(false);
   host.health_check_unejections.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("upstream {}: host {} back from ejection (active health check passed)", spec_.name, host.address);
-  if (stats_) stats_->unejection("active_health_check");
-  if (outlier_hosts_) updateEjectedGaugeLocked(*outlier_hosts_);
+  spdlog::info("upstream {}: host {} back from ejection (active health check passed)", spec_.name,
+               host.address);
+  if (stats_) {
+    stats_->unejection("active_health_check");
+  }
+  if (outlier_hosts_) {
+    updateEjectedGaugeLocked(*outlier_hosts_);
+  }
 }
 
 size_t Upstream::healthyHostCount() const {
   auto set = hosts();
-  if (!set) return 0;
+  if (!set) {
+    return 0;
+  }
   return static_cast<size_t>(std::count_if(set->hosts.begin(), set->hosts.end(),
                                            [](const HostSharedPtr& h) { return h->available(); }));
 }
 
 std::optional<policies::BreakerState> Upstream::breakerState() const {
-  if (!breaker_) return std::nullopt;
+  if (!breaker_) {
+    return std::nullopt;
+  }
   return breaker_->state();
 }
 
 void Upstream::refreshGauges() const {
-  if (!stats_) return;
+  if (!stats_) {
+    return;
+  }
   auto set = hosts();
   size_t healthy = 0;
   size_t unhealthy = 0;
@@ -502,7 +599,9 @@ void Upstream::refreshGauges() const {
   if (perHostBreakers()) {
     std::array<size_t, 3> states{};
     if (auto snapshot = lbSnapshot()) {
-      for (const auto& hb : snapshot->host_breakers) ++states[static_cast<size_t>(hb->breaker().state())];
+      for (const auto& hb : snapshot->host_breakers) {
+        ++states[static_cast<size_t>(hb->breaker().state())];
+      }
     }
     stats_->hostBreakerStates(states[0], states[1], states[2]);
   }
@@ -517,26 +616,27 @@ nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const
     const auto& set = snapshot->hosts;
     for (size_t i = 0; i < set->hosts.size(); ++i) {
       const auto& h = set->hosts[i];
-      std::string health = h->outlierEjected()  ? "ejected"
-                           : h->breakerOpen()   ? "circuit_open"
-                           : h->healthy()       ? "healthy"
-                                                : "unhealthy";
-      nlohmann::json host = {{"address", h->address},
-                             {"weight", h->weight},
-                             {"health", health},
-                             {"healthy", h->healthy()},
-                             {"ejected", h->outlierEjected()},
-                             {"timesEjected", h->times_ejected.load()},
-                             {"healthCheckUnejections", h->health_check_unejections.load()},
-                             {"activeRequests", h->active_requests.load()},
-                             {"requestsTotal", h->requests_total.load()},
-                             {"errorsTotal", h->errors_total.load()},
-                             {"connectFailuresTotal", h->connect_failures_total.load()},
-                             {"connectionsActive", h->connections_active.load()},
-                             {"latencyEwmaMs", std::chrono::duration<double, std::milli>(
-                                                   policies::lb::ewmaLatency(*h->lb_state, now, lb_config_.ewma_decay,
-                                                                             lb_config_.ewma_default_rtt))
-                                                   .count()}};
+      std::string health = h->outlierEjected() ? "ejected"
+                           : h->breakerOpen()  ? "circuit_open"
+                           : h->healthy()      ? "healthy"
+                                               : "unhealthy";
+      nlohmann::json host = {
+          {"address", h->address},
+          {"weight", h->weight},
+          {"health", health},
+          {"healthy", h->healthy()},
+          {"ejected", h->outlierEjected()},
+          {"timesEjected", h->times_ejected.load()},
+          {"healthCheckUnejections", h->health_check_unejections.load()},
+          {"activeRequests", h->active_requests.load()},
+          {"requestsTotal", h->requests_total.load()},
+          {"errorsTotal", h->errors_total.load()},
+          {"connectFailuresTotal", h->connect_failures_total.load()},
+          {"connectionsActive", h->connections_active.load()},
+          {"latencyEwmaMs", std::chrono::duration<double, std::milli>(
+                                policies::lb::ewmaLatency(*h->lb_state, now, lb_config_.ewma_decay,
+                                                          lb_config_.ewma_default_rtt))
+                                .count()}};
       if (h->outlierEjected()) {
         auto left = policies::fromNanos(h->ejected_until_nanos.load()) - now;
         host["ejectedForMs"] = std::max<int64_t>(0, ceilMillis(left).count());
@@ -566,12 +666,13 @@ nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const
     out["circuitBreaker"]["perHost"] = false;
   } else if (perHostBreakers()) {
     // The state of each host's breaker is on the host; here how many are in each state.
-    out["circuitBreaker"] = {{"perHost", true},
-                             {"hosts",
-                              {{"closed", host_states[static_cast<size_t>(policies::BreakerState::Closed)]},
-                               {"open", host_states[static_cast<size_t>(policies::BreakerState::Open)]},
-                               {"half_open", host_states[static_cast<size_t>(policies::BreakerState::HalfOpen)]}}},
-                             {"rejectedTotal", host_rejected}};
+    out["circuitBreaker"] = {
+        {"perHost", true},
+        {"hosts",
+         {{"closed", host_states[static_cast<size_t>(policies::BreakerState::Closed)]},
+          {"open", host_states[static_cast<size_t>(policies::BreakerState::Open)]},
+          {"half_open", host_states[static_cast<size_t>(policies::BreakerState::HalfOpen)]}}},
+        {"rejectedTotal", host_rejected}};
   }
   return out;
 }
@@ -581,7 +682,9 @@ HostSetConstSharedPtr buildHostSet(const std::vector<std::pair<std::string, uint
   auto set = std::make_shared<HostSet>();
   std::set<std::string> seen;
   for (const auto& [address, weight] : addresses) {
-    if (!seen.insert(address).second) continue;
+    if (!seen.insert(address).second) {
+      continue;
+    }
     HostSharedPtr host;
     if (previous) {
       for (const auto& h : previous->hosts) {
@@ -591,7 +694,9 @@ HostSetConstSharedPtr buildHostSet(const std::vector<std::pair<std::string, uint
         }
       }
     }
-    if (!host) host = std::make_shared<Host>(address, weight);
+    if (!host) {
+      host = std::make_shared<Host>(address, weight);
+    }
     host->removed.store(false, std::memory_order_relaxed);
     set->hosts.push_back(std::move(host));
   }
@@ -601,7 +706,9 @@ HostSetConstSharedPtr buildHostSet(const std::vector<std::pair<std::string, uint
 
 HostSetConstSharedPtr buildStaticHostSet(const config::UpstreamSpec& spec) {
   std::vector<std::pair<std::string, uint32_t>> addresses;
-  for (const auto& ep : spec.static_endpoints) addresses.emplace_back(ep.address, ep.weight);
+  for (const auto& ep : spec.static_endpoints) {
+    addresses.emplace_back(ep.address, ep.weight);
+  }
   return buildHostSet(addresses, nullptr);
 }
 

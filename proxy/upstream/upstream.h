@@ -1,7 +1,5 @@
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -13,6 +11,8 @@
 #include <string>
 #include <variant>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "policies/circuit_breaker/circuit_breaker.h"
 #include "policies/lb/load_balancer.h"
@@ -81,7 +81,8 @@ class Upstream;
  */
 class HostBreaker {
 public:
-  HostBreaker(Upstream& upstream, HostSharedPtr host, const policies::CircuitBreaker::Options& options);
+  HostBreaker(Upstream& upstream, HostSharedPtr host,
+              const policies::CircuitBreaker::Options& options);
   HostBreaker(const HostBreaker&) = delete;
   HostBreaker& operator=(const HostBreaker&) = delete;
 
@@ -132,7 +133,8 @@ policies::lb::LbConfig lbConfigFor(const config::UpstreamSpec& spec);
 class Upstream {
 public:
   /** stats may be null (unit tests): then nothing is exported. */
-  Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts, UpstreamStatsSharedPtr stats = nullptr);
+  Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts,
+           UpstreamStatsSharedPtr stats = nullptr);
   ~Upstream();
 
   const config::UpstreamSpec& spec() const { return spec_; }
@@ -163,7 +165,8 @@ public:
    * @return a permit to hand back to onAttemptComplete(), or the rejection: "circuit_open" with
    *         retry_after = the time the breaker stays open, or "upstream_overflow".
    */
-  std::variant<AttemptPermitPtr, AdmitRejection> admitAttempt(std::chrono::steady_clock::time_point now);
+  std::variant<AttemptPermitPtr, AdmitRejection> admitAttempt(
+      std::chrono::steady_clock::time_point now);
 
   /** circuitBreaker.perHost is configured. */
   bool perHostBreakers() const { return spec_.circuit_breaker && spec_.circuit_breaker->per_host; }
@@ -189,8 +192,9 @@ public:
    * Router-facing: one attempt ended. Feeds the breaker, outlier detection, the host's latency
    * estimate (PEAK_EWMA) and host counters. permit may be null (attempt never admitted).
    */
-  void onAttemptComplete(Host& host, const policies::AttemptResult& result, std::chrono::nanoseconds latency,
-                         AttemptPermitPtr permit, std::chrono::steady_clock::time_point now);
+  void onAttemptComplete(Host& host, const policies::AttemptResult& result,
+                         std::chrono::nanoseconds latency, AttemptPermitPtr permit,
+                         std::chrono::steady_clock::time_point now);
   /**
    * Router-facing: an attempt was abandoned without a result (downstream gone, hedge loser).
    * Says nothing about the host: only frees the permit (and a half-open probe slot).
@@ -223,9 +227,10 @@ public:
   void onOutlierTick(std::chrono::steady_clock::time_point now);
   /**
    * Thread: main. An active health check of `host` succeeded and the host passes its health
-   * checks: an outlier ejection of it ends now (Envoy's successful_active_health_check_uneject_host,
-   * default true), counted in bulwark_outlier_unejections_total{reason="active_health_check"}
-   * and the host's healthCheckUnejections in /upstreams. No-op when the host is not ejected.
+   * checks: an outlier ejection of it ends now (Envoy's
+   * successful_active_health_check_uneject_host, default true), counted in
+   * bulwark_outlier_unejections_total{reason="active_health_check"} and the host's
+   * healthCheckUnejections in /upstreams. No-op when the host is not ejected.
    *
    * The detector forgets the ejection as well (OutlierDetector::uneject): the host's next
    * failures count from zero and can eject it again at once, with the ejection time grown by
@@ -245,9 +250,11 @@ public:
 
 private:
   friend class HostBreaker;
-  void onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from, policies::BreakerState to);
+  void onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from,
+                               policies::BreakerState to);
   void countOverflow(OverflowLimit limit);
-  void recordOutlier(Host& host, policies::Outcome outcome, std::chrono::steady_clock::time_point now);
+  void recordOutlier(Host& host, policies::Outcome outcome,
+                     std::chrono::steady_clock::time_point now);
   void applyOutlierEventLocked(const HostSet& set, const policies::OutlierEvent& event);
   void updateEjectedGaugeLocked(const HostSet& set) const;
 
@@ -269,8 +276,8 @@ private:
   // Outlier detection: indices are positions in outlier_hosts_ (the set the detector was sized
   // for); replaced with the host set.
   mutable std::mutex outlier_mutex_;
-  std::unique_ptr<policies::OutlierDetector> outlier_;  // guarded by outlier_mutex_
-  HostSetConstSharedPtr outlier_hosts_;                 // guarded by outlier_mutex_
+  std::unique_ptr<policies::OutlierDetector> outlier_;             // guarded by outlier_mutex_
+  HostSetConstSharedPtr outlier_hosts_;                            // guarded by outlier_mutex_
   std::chrono::steady_clock::time_point next_outlier_interval_{};  // guarded by outlier_mutex_
 };
 using UpstreamSharedPtr = std::shared_ptr<Upstream>;

@@ -1,8 +1,8 @@
 #include "proxy/upstream/upstream_manager.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
+
+#include <spdlog/spdlog.h>
 
 namespace bulwark::upstream {
 
@@ -10,14 +10,18 @@ namespace {
 
 /** "ip:port", or "[ip]:port" for IPv6. */
 std::string joinHostPort(const std::string& ip, uint16_t port) {
-  if (ip.find(':') != std::string::npos) return "[" + ip + "]:" + std::to_string(port);
+  if (ip.find(':') != std::string::npos) {
+    return "[" + ip + "]:" + std::to_string(port);
+  }
   return ip + ":" + std::to_string(port);
 }
 
 std::vector<std::pair<std::string, uint32_t>> addressesOf(const HostSetConstSharedPtr& set) {
   std::vector<std::pair<std::string, uint32_t>> out;
   if (set) {
-    for (const auto& h : set->hosts) out.emplace_back(h->address, h->weight);
+    for (const auto& h : set->hosts) {
+      out.emplace_back(h->address, h->weight);
+    }
   }
   return out;
 }
@@ -30,7 +34,9 @@ std::vector<std::pair<std::string, uint32_t>> addressesOf(const HostSetConstShar
 class UpstreamManager::DnsDiscovery {
 public:
   DnsDiscovery(UpstreamManager& manager, Managed& managed)
-      : manager_(manager), upstream_(managed.upstream), checker_(managed.health_checker.get()),
+      : manager_(manager),
+        upstream_(managed.upstream),
+        checker_(managed.health_checker.get()),
         spec_(*managed.upstream->spec().dns) {
     timer_ = manager_.dispatcher_.createTimer([this] { refresh(); });
     timer_->enableTimer(std::chrono::milliseconds(0));
@@ -40,7 +46,9 @@ private:
   void refresh() {
     std::weak_ptr<bool> alive = alive_;
     manager_.resolver().resolve(spec_.name, [this, alive](Result<DnsAnswer> answer) {
-      if (alive.expired()) return;
+      if (alive.expired()) {
+        return;
+      }
       onAnswer(std::move(answer));
     });
   }
@@ -49,24 +57,29 @@ private:
     std::chrono::milliseconds next = spec_.refresh_interval;
     if (!answer) {
       // Keep the last good set: a resolver hiccup must not empty a healthy upstream.
-      spdlog::warn("upstream {}: DNS lookup of {} failed ({}); keeping {} hosts", upstream_->name(), spec_.name,
-                   answer.error(), upstream_->hosts() ? upstream_->hosts()->hosts.size() : 0);
+      spdlog::warn("upstream {}: DNS lookup of {} failed ({}); keeping {} hosts", upstream_->name(),
+                   spec_.name, answer.error(),
+                   upstream_->hosts() ? upstream_->hosts()->hosts.size() : 0);
     } else {
       std::vector<std::pair<std::string, uint32_t>> addresses;
-      for (const auto& ip : answer->addresses) addresses.emplace_back(joinHostPort(ip, spec_.port), 1);
+      for (const auto& ip : answer->addresses) {
+        addresses.emplace_back(joinHostPort(ip, spec_.port), 1);
+      }
       std::sort(addresses.begin(), addresses.end());
       auto current = addressesOf(upstream_->hosts());
       std::sort(current.begin(), current.end());
       if (addresses != current) {
-        spdlog::info("upstream {}: DNS {} -> {} hosts (was {})", upstream_->name(), spec_.name, addresses.size(),
-                     current.size());
+        spdlog::info("upstream {}: DNS {} -> {} hosts (was {})", upstream_->name(), spec_.name,
+                     addresses.size(), current.size());
         upstream_->setHosts(buildHostSet(addresses, upstream_->hosts()));
-        if (checker_ != nullptr) checker_->syncHosts();
+        if (checker_ != nullptr) {
+          checker_->syncHosts();
+        }
       }
       // Honour the record TTL when shorter than refreshInterval (at least 1 s, so a TTL of 0
       // does not turn into a query loop).
-      next = std::min<std::chrono::milliseconds>(next, std::max<std::chrono::milliseconds>(answer->ttl,
-                                                                                          std::chrono::seconds(1)));
+      next = std::min<std::chrono::milliseconds>(
+          next, std::max<std::chrono::milliseconds>(answer->ttl, std::chrono::seconds(1)));
     }
     timer_->enableTimer(next);
   }
@@ -89,18 +102,23 @@ UpstreamManager::~UpstreamManager() {
 
 UpstreamStatsSharedPtr UpstreamManager::statsFor(const std::string& name) {
   auto it = stats_.find(name);
-  if (it != stats_.end()) return it->second;
+  if (it != stats_.end()) {
+    return it->second;
+  }
   auto stats = std::make_shared<UpstreamStats>(registry_, name);
   stats_.emplace(name, stats);
   return stats;
 }
 
 DnsResolver& UpstreamManager::resolver() {
-  if (!resolver_) resolver_ = std::make_unique<DnsResolver>(dispatcher_);
+  if (!resolver_) {
+    resolver_ = std::make_unique<DnsResolver>(dispatcher_);
+  }
   return *resolver_;
 }
 
-std::map<std::string, UpstreamSharedPtr> UpstreamManager::prepare(const std::vector<config::UpstreamSpec>& specs) {
+std::map<std::string, UpstreamSharedPtr> UpstreamManager::prepare(
+    const std::vector<config::UpstreamSpec>& specs) {
   std::map<std::string, UpstreamSharedPtr> out;
   for (const auto& spec : specs) {
     auto it = live_.find(spec.name);
@@ -121,7 +139,9 @@ std::map<std::string, UpstreamSharedPtr> UpstreamManager::prepare(const std::vec
       }
     } else {
       std::vector<std::pair<std::string, uint32_t>> addresses;
-      for (const auto& ep : spec.static_endpoints) addresses.emplace_back(ep.address, ep.weight);
+      for (const auto& ep : spec.static_endpoints) {
+        addresses.emplace_back(ep.address, ep.weight);
+      }
       hosts = buildHostSet(addresses, previous);
     }
     out[spec.name] = std::make_shared<Upstream>(spec, hosts, statsFor(spec.name));
@@ -140,7 +160,9 @@ void UpstreamManager::start(Managed& managed) {
     // Ejections end on time between interval sweeps, and open host breakers are released
     // (idle upstreams too, for /upstreams and the gauges): tick at most every 250 ms.
     auto tick = std::chrono::milliseconds(250);
-    if (spec.outlier_detection) tick = std::min<std::chrono::milliseconds>(spec.outlier_detection->interval, tick);
+    if (spec.outlier_detection) {
+      tick = std::min<std::chrono::milliseconds>(spec.outlier_detection->interval, tick);
+    }
     auto upstream = managed.upstream;
     auto* timer_slot = &managed.outlier_timer;
     managed.outlier_timer = dispatcher_.createTimer([upstream, timer_slot, tick] {
@@ -149,7 +171,9 @@ void UpstreamManager::start(Managed& managed) {
     });
     managed.outlier_timer->enableTimer(tick);
   }
-  if (spec.dns) managed.dns = std::make_unique<DnsDiscovery>(*this, managed);
+  if (spec.dns) {
+    managed.dns = std::make_unique<DnsDiscovery>(*this, managed);
+  }
 }
 
 void UpstreamManager::activate(const std::map<std::string, UpstreamSharedPtr>& upstreams) {
@@ -162,7 +186,9 @@ void UpstreamManager::activate(const std::map<std::string, UpstreamSharedPtr>& u
     }
   }
   for (const auto& [name, upstream] : upstreams) {
-    if (live_.contains(name)) continue;
+    if (live_.contains(name)) {
+      continue;
+    }
     auto& managed = live_[name];
     managed.upstream = upstream;
     start(managed);
@@ -175,7 +201,9 @@ UpstreamSharedPtr UpstreamManager::find(const std::string& name) const {
 }
 
 void UpstreamManager::refreshGauges() const {
-  for (const auto& [name, managed] : live_) managed.upstream->refreshGauges();
+  for (const auto& [name, managed] : live_) {
+    managed.upstream->refreshGauges();
+  }
 }
 
 nlohmann::json UpstreamManager::toJson() const {
@@ -184,7 +212,8 @@ nlohmann::json UpstreamManager::toJson() const {
   for (const auto& [name, managed] : live_) {
     auto json = managed.upstream->toJson(now);
     if (managed.upstream->spec().dns) {
-      json["dns"] = {{"name", managed.upstream->spec().dns->name}, {"port", managed.upstream->spec().dns->port}};
+      json["dns"] = {{"name", managed.upstream->spec().dns->name},
+                     {"port", managed.upstream->spec().dns->port}};
     }
     out.push_back(std::move(json));
   }

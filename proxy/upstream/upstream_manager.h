@@ -1,13 +1,12 @@
 #pragma once
 
-#include <prometheus/registry.h>
-
-#include <nlohmann/json.hpp>
-
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
 
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"

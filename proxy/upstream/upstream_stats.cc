@@ -6,20 +6,17 @@ namespace bulwark::upstream {
 
 std::string_view overflowLimitLabel(OverflowLimit limit) {
   switch (limit) {
-    case OverflowLimit::Connections:
-      return "connections";
-    case OverflowLimit::Pending:
-      return "pending";
-    case OverflowLimit::Requests:
-      return "requests";
-    case OverflowLimit::Retries:
-      return "retries";
+    case OverflowLimit::Connections: return "connections";
+    case OverflowLimit::Pending: return "pending";
+    case OverflowLimit::Requests: return "requests";
+    case OverflowLimit::Retries: return "retries";
   }
   return "requests";
 }
 
 UpstreamStats::UpstreamStats(prometheus::Registry& registry, std::string upstream)
-    : registry_(registry), upstream_(std::move(upstream)),
+    : registry_(registry),
+      upstream_(std::move(upstream)),
       overflow_(prometheus::BuildCounter()
                     .Name("bulwark_connection_pool_overflow_total")
                     .Help("Attempts refused by an upstream limit")
@@ -45,10 +42,11 @@ UpstreamStats::UpstreamStats(prometheus::Registry& registry, std::string upstrea
                      .Name("bulwark_outlier_ejections_total")
                      .Help("Hosts ejected by outlier detection")
                      .Register(registry_)),
-      unejections_(prometheus::BuildCounter()
-                       .Name("bulwark_outlier_unejections_total")
-                       .Help("Outlier ejections ended before their time (reason: active_health_check)")
-                       .Register(registry_)),
+      unejections_(
+          prometheus::BuildCounter()
+              .Name("bulwark_outlier_unejections_total")
+              .Help("Outlier ejections ended before their time (reason: active_health_check)")
+              .Register(registry_)),
       ejected_endpoints_(prometheus::BuildGauge()
                              .Name("bulwark_outlier_ejected_endpoints")
                              .Help("Hosts currently ejected by outlier detection")
@@ -64,14 +62,17 @@ UpstreamStats::UpstreamStats(prometheus::Registry& registry, std::string upstrea
                      .Register(registry_)) {}
 
 void UpstreamStats::overflow(OverflowLimit limit) {
-  overflow_.Add({{"upstream", upstream_}, {"limit", std::string(overflowLimitLabel(limit))}}).Increment();
+  overflow_.Add({{"upstream", upstream_}, {"limit", std::string(overflowLimitLabel(limit))}})
+      .Increment();
 }
 
 void UpstreamStats::breakerState(policies::BreakerState state) {
-  constexpr std::array<policies::BreakerState, 3> kStates = {
-      policies::BreakerState::Closed, policies::BreakerState::Open, policies::BreakerState::HalfOpen};
+  constexpr std::array<policies::BreakerState, 3> kStates = {policies::BreakerState::Closed,
+                                                             policies::BreakerState::Open,
+                                                             policies::BreakerState::HalfOpen};
   for (auto s : kStates) {
-    breaker_state_.Add({{"upstream", upstream_}, {"state", std::string(policies::breakerStateLabel(s))}})
+    breaker_state_
+        .Add({{"upstream", upstream_}, {"state", std::string(policies::breakerStateLabel(s))}})
         .Set(s == state ? 1 : 0);
   }
 }
@@ -95,7 +96,8 @@ void UpstreamStats::hostBreakerTransition(policies::BreakerState from, policies:
 
 void UpstreamStats::hostBreakerStates(size_t closed, size_t open, size_t half_open) {
   auto set = [&](policies::BreakerState s, size_t n) {
-    breaker_hosts_.Add({{"upstream", upstream_}, {"state", std::string(policies::breakerStateLabel(s))}})
+    breaker_hosts_
+        .Add({{"upstream", upstream_}, {"state", std::string(policies::breakerStateLabel(s))}})
         .Set(static_cast<double>(n));
   };
   set(policies::BreakerState::Closed, closed);
@@ -106,7 +108,9 @@ void UpstreamStats::hostBreakerStates(size_t closed, size_t open, size_t half_op
 void UpstreamStats::breakerRejected() { breaker_rejected_.Increment(); }
 
 void UpstreamStats::ejection(policies::EjectionReason reason) {
-  ejections_.Add({{"upstream", upstream_}, {"reason", std::string(policies::ejectionReasonLabel(reason))}})
+  ejections_
+      .Add(
+          {{"upstream", upstream_}, {"reason", std::string(policies::ejectionReasonLabel(reason))}})
       .Increment();
 }
 
@@ -114,7 +118,9 @@ void UpstreamStats::unejection(std::string_view reason) {
   unejections_.Add({{"upstream", upstream_}, {"reason", std::string(reason)}}).Increment();
 }
 
-void UpstreamStats::ejectedEndpoints(size_t count) { ejected_endpoints_.Set(static_cast<double>(count)); }
+void UpstreamStats::ejectedEndpoints(size_t count) {
+  ejected_endpoints_.Set(static_cast<double>(count));
+}
 
 void UpstreamStats::healthCheck(std::string_view result) {
   health_checks_.Add({{"upstream", upstream_}, {"result", std::string(result)}}).Increment();
@@ -122,11 +128,16 @@ void UpstreamStats::healthCheck(std::string_view result) {
 
 void UpstreamStats::endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining,
                               size_t circuit_open) {
-  endpoints_.Add({{"upstream", upstream_}, {"health", "healthy"}}).Set(static_cast<double>(healthy));
-  endpoints_.Add({{"upstream", upstream_}, {"health", "unhealthy"}}).Set(static_cast<double>(unhealthy));
-  endpoints_.Add({{"upstream", upstream_}, {"health", "ejected"}}).Set(static_cast<double>(ejected));
-  endpoints_.Add({{"upstream", upstream_}, {"health", "draining"}}).Set(static_cast<double>(draining));
-  endpoints_.Add({{"upstream", upstream_}, {"health", "circuit_open"}}).Set(static_cast<double>(circuit_open));
+  endpoints_.Add({{"upstream", upstream_}, {"health", "healthy"}})
+      .Set(static_cast<double>(healthy));
+  endpoints_.Add({{"upstream", upstream_}, {"health", "unhealthy"}})
+      .Set(static_cast<double>(unhealthy));
+  endpoints_.Add({{"upstream", upstream_}, {"health", "ejected"}})
+      .Set(static_cast<double>(ejected));
+  endpoints_.Add({{"upstream", upstream_}, {"health", "draining"}})
+      .Set(static_cast<double>(draining));
+  endpoints_.Add({{"upstream", upstream_}, {"health", "circuit_open"}})
+      .Set(static_cast<double>(circuit_open));
 }
 
 }  // namespace bulwark::upstream

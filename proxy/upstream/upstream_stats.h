@@ -1,13 +1,13 @@
 #pragma once
 
+#include <memory>
+#include <string>
+#include <string_view>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
-
-#include <memory>
-#include <string>
-#include <string_view>
 
 #include "policies/circuit_breaker/circuit_breaker.h"
 #include "policies/outlier/outlier_detector.h"
@@ -47,7 +47,8 @@ public:
   /** result: "success" | "failure" | "timeout". */
   void healthCheck(std::string_view result);
   /** Endpoint counts by health, refreshed at scrape time (circuit_open: perHost breaker open). */
-  void endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining, size_t circuit_open = 0);
+  void endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining,
+                 size_t circuit_open = 0);
 
 private:
   prometheus::Registry& registry_;

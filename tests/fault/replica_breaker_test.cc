@@ -10,9 +10,9 @@
 //    gets no request at all, and clients see no error and no extra wait (p99 within 1.2x of
 //    their p99 before the fault).
 
-#include <gtest/gtest.h>
-
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "tests/fault/support/backends.h"
 #include "tests/fault/support/open_loop.h"
@@ -25,22 +25,25 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr double kRate = 200;
-constexpr auto kWindow = 10s;        // bulwark.yaml circuitBreaker.window
-constexpr auto kOpenDuration = 5s;   // bulwark.yaml circuitBreaker.openDuration
-constexpr double kFailFastMs = 10;   // the longest a refused request may take end to end
+constexpr auto kWindow = 10s;       // bulwark.yaml circuitBreaker.window
+constexpr auto kOpenDuration = 5s;  // bulwark.yaml circuitBreaker.openDuration
+constexpr double kFailFastMs = 10;  // the longest a refused request may take end to end
 
 double msBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
 /** Polls `state_of` until it returns `want`; the instant it did, or nullopt at the deadline. */
-std::optional<Clock::time_point> waitForState(const std::function<std::optional<std::string>()>& state_of,
-                                              const std::string& want, Deadline deadline) {
+std::optional<Clock::time_point> waitForState(
+    const std::function<std::optional<std::string>()>& state_of, const std::string& want,
+    Deadline deadline) {
   std::optional<Clock::time_point> at;
   waitFor(
       [&] {
         auto s = state_of();
-        if (s && *s == want) at = Clock::now();
+        if (s && *s == want) {
+          at = Clock::now();
+        }
         return at.has_value();
       },
       deadline);
@@ -61,7 +64,8 @@ TEST(ReplicaBreakerFaultTest, UpstreamBreakerTripsInOneWindowFailsFastAndProbesC
   std::string error;
   auto replica = spawnRecommendation("rec-0", {}, &error);
   ASSERT_NE(replica, nullptr) << error;
-  auto proxy = BulwarkProcess::start(recommendationConfig({replica->address()}), {kRecommendationListener}, &error);
+  auto proxy = BulwarkProcess::start(recommendationConfig({replica->address()}),
+                                     {kRecommendationListener}, &error);
   ASSERT_NE(proxy, nullptr) << error;
   const uint16_t admin = proxy->adminPort();
   auto state = [&] { return breakerState(admin, "recommendation", ""); };
@@ -86,27 +90,34 @@ TEST(ReplicaBreakerFaultTest, UpstreamBreakerTripsInOneWindowFailsFastAndProbesC
     return s.sent >= *opened_at + 50ms && s.sent < *opened_at + kOpenDuration - 50ms;
   });
   auto local = select(while_open, [](const Sample& s) { return s.degraded || !s.reason.empty(); });
-  auto after = select(samples, [&](const Sample& s) { return closed_at && s.sent >= *closed_at + 100ms; });
+  auto after =
+      select(samples, [&](const Sample& s) { return closed_at && s.sent >= *closed_at + 100ms; });
   auto after_ok = select(after, [](const Sample& s) { return s.served(); });
-  std::printf("upstream breaker run: %zu requests, statuses: %s\n", samples.size(), statusHistogram(samples).c_str());
-  std::printf("while open: %zu requests, %s\n", while_open.size(), statusHistogram(while_open).c_str());
+  std::printf("upstream breaker run: %zu requests, statuses: %s\n", samples.size(),
+              statusHistogram(samples).c_str());
+  std::printf("while open: %zu requests, %s\n", while_open.size(),
+              statusHistogram(while_open).c_str());
   const double open_ms = msBetween(broken_at, *opened_at);
   const double p99 = percentileMs(serviceTimesMs(while_open), 99);
   const double max = percentileMs(serviceTimesMs(while_open), 100);
-  EXPECT_TRUE(report("100 % errors -> breaker open", format("%.0f ms", open_ms), "<= window (10000 ms)",
+  EXPECT_TRUE(report("100 % errors -> breaker open", format("%.0f ms", open_ms),
+                     "<= window (10000 ms)",
                      open_ms <= std::chrono::duration<double, std::milli>(kWindow).count()));
-  EXPECT_TRUE(report("while open: answered locally (fallback / 503)", format("%zu of %zu", local.size(), while_open.size()),
-                     "all", !while_open.empty() && local.size() == while_open.size()));
+  EXPECT_TRUE(report("while open: answered locally (fallback / 503)",
+                     format("%zu of %zu", local.size(), while_open.size()), "all",
+                     !while_open.empty() && local.size() == while_open.size()));
   auto lost = select(while_open, [](const Sample& s) { return s.closedUnannounced(); });
-  EXPECT_TRUE(report("while open: lost to a keep-alive closed unannounced", format("%zu", lost.size()), "0",
-                     lost.empty()));
+  EXPECT_TRUE(report("while open: lost to a keep-alive closed unannounced",
+                     format("%zu", lost.size()), "0", lost.empty()));
   EXPECT_TRUE(report("while open: client wait p99 / max", format("%.2f ms / %.2f ms", p99, max),
-                     format("max <= %.0f ms", kFailFastMs), !while_open.empty() && max <= kFailFastMs));
-  EXPECT_TRUE(report("healed -> half-open probes close it",
-                     closed_at ? format("%.0f ms", msBetween(healed_at, *closed_at)) : std::string("never"),
-                     "<= openDuration + 5 s", closed_at.has_value()));
-  EXPECT_TRUE(report("after close: served", format("%zu of %zu", after_ok.size(), after.size()), "all",
-                     !after.empty() && after_ok.size() == after.size()))
+                     format("max <= %.0f ms", kFailFastMs),
+                     !while_open.empty() && max <= kFailFastMs));
+  EXPECT_TRUE(
+      report("healed -> half-open probes close it",
+             closed_at ? format("%.0f ms", msBetween(healed_at, *closed_at)) : std::string("never"),
+             "<= openDuration + 5 s", closed_at.has_value()));
+  EXPECT_TRUE(report("after close: served", format("%zu of %zu", after_ok.size(), after.size()),
+                     "all", !after.empty() && after_ok.size() == after.size()))
       << statusHistogram(after);
 }
 
@@ -117,11 +128,12 @@ TEST(ReplicaBreakerFaultTest, PerHostBreakerTakesOnlyTheFailingReplicaOutAndProb
     replicas.push_back(spawnRecommendation("rec-" + std::to_string(i), {}, &error));
     ASSERT_NE(replicas.back(), nullptr) << error;
   }
-  auto yaml = recommendationConfig(
-      {replicas[0]->address(), replicas[1]->address(), replicas[2]->address()}, [](YAML::Node& root) {
-        root["upstreams"][0]["circuitBreaker"]["perHost"] = true;
-        root["upstreams"][0].remove("outlierDetection");
-      });
+  auto yaml =
+      recommendationConfig({replicas[0]->address(), replicas[1]->address(), replicas[2]->address()},
+                           [](YAML::Node& root) {
+                             root["upstreams"][0]["circuitBreaker"]["perHost"] = true;
+                             root["upstreams"][0].remove("outlierDetection");
+                           });
   auto proxy = BulwarkProcess::start(yaml, {kRecommendationListener}, &error);
   ASSERT_NE(proxy, nullptr) << error;
   const uint16_t admin = proxy->adminPort();
@@ -148,14 +160,17 @@ TEST(ReplicaBreakerFaultTest, PerHostBreakerTakesOnlyTheFailingReplicaOutAndProb
   auto reached_bad = select(while_open, [&](const Sample& s) { return s.replica == bad.id; });
   auto failed = select(samples, [](const Sample& s) { return !s.served(); });
   auto before = select(samples, [&](const Sample& s) { return s.sent < broken_at; });
-  auto after = select(samples, [&](const Sample& s) { return closed_at && s.sent >= *closed_at + 100ms; });
+  auto after =
+      select(samples, [&](const Sample& s) { return closed_at && s.sent >= *closed_at + 100ms; });
   auto after_bad = select(after, [&](const Sample& s) { return s.replica == bad.id; });
-  std::printf("per-host breaker run: %zu requests, statuses: %s\n", samples.size(), statusHistogram(samples).c_str());
+  std::printf("per-host breaker run: %zu requests, statuses: %s\n", samples.size(),
+              statusHistogram(samples).c_str());
   const double open_ms = msBetween(broken_at, *opened_at);
   const double p99_before = percentileMs(latenciesMs(before), 99);
   const double p99_open = percentileMs(latenciesMs(while_open), 99);
   const double max_open = percentileMs(latenciesMs(while_open), 100);
-  auto rejected = metricValue(admin, "bulwark_circuit_breaker_rejected_total", {{"upstream", "recommendation"}});
+  auto rejected = metricValue(admin, "bulwark_circuit_breaker_rejected_total",
+                              {{"upstream", "recommendation"}});
   std::printf("host breaker refusals (picks moved to another host): %.0f\n", rejected.value_or(-1));
   EXPECT_TRUE(report("100 % errors on 1 of 3 -> its host breaker open", format("%.0f ms", open_ms),
                      "<= window (10000 ms)",
@@ -173,9 +188,10 @@ TEST(ReplicaBreakerFaultTest, PerHostBreakerTakesOnlyTheFailingReplicaOutAndProb
   EXPECT_TRUE(report("client-visible errors over the run (retries hide the first)",
                      format("%zu of %zu", failed.size(), samples.size()), "0", failed.empty()))
       << statusHistogram(failed);
-  EXPECT_TRUE(report("healed -> half-open probes close it",
-                     closed_at ? format("%.0f ms", msBetween(healed_at, *closed_at)) : std::string("never"),
-                     "<= openDuration + 5 s", closed_at.has_value()));
+  EXPECT_TRUE(
+      report("healed -> half-open probes close it",
+             closed_at ? format("%.0f ms", msBetween(healed_at, *closed_at)) : std::string("never"),
+             "<= openDuration + 5 s", closed_at.has_value()));
   EXPECT_TRUE(report("after close: share answered by the healed replica",
                      format("%zu of %zu", after_bad.size(), after.size()), "> 20 %",
                      !after.empty() && after_bad.size() * 5 > after.size()));

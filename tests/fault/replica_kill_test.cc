@@ -5,12 +5,13 @@
 // Bounds: client-visible errors < 0.1 % of the run, and the dead host out of rotation
 // (/upstreams health no longer "healthy") within 1 s of the kill.
 
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "tests/fault/support/backends.h"
 #include "tests/fault/support/open_loop.h"
@@ -32,9 +33,10 @@ TEST(ReplicaKillFaultTest, KilledReplicaIsEjectedWithinOneSecondAndClientsSeeNoE
     replicas.push_back(spawnRecommendation("rec-" + std::to_string(i), {}, &error));
     ASSERT_NE(replicas.back(), nullptr) << error;
   }
-  auto proxy = BulwarkProcess::start(
-      recommendationConfig({replicas[0]->address(), replicas[1]->address(), replicas[2]->address()}),
-      {kRecommendationListener}, &error);
+  auto proxy =
+      BulwarkProcess::start(recommendationConfig({replicas[0]->address(), replicas[1]->address(),
+                                                  replicas[2]->address()}),
+                            {kRecommendationListener}, &error);
   ASSERT_NE(proxy, nullptr) << error;
   const uint16_t admin = proxy->adminPort();
   const std::string victim = replicas[2]->address();
@@ -67,12 +69,17 @@ TEST(ReplicaKillFaultTest, KilledReplicaIsEjectedWithinOneSecondAndClientsSeeNoE
       killed_at + 3s);
   auto samples = load.wait();
 
-  const double ejection_ms = out_at == Clock::time_point{} ? -1 : std::chrono::duration<double, std::milli>(out_at - killed_at).count();
+  const double ejection_ms =
+      out_at == Clock::time_point{}
+          ? -1
+          : std::chrono::duration<double, std::milli>(out_at - killed_at).count();
   auto failed = select(samples, [](const Sample& s) { return !s.served(); });
-  const double error_pct = 100.0 * static_cast<double>(failed.size()) / static_cast<double>(samples.size());
+  const double error_pct =
+      100.0 * static_cast<double>(failed.size()) / static_cast<double>(samples.size());
   const auto after_kill = select(samples, [&](const Sample& s) { return s.intended >= killed_at; });
-  std::printf("kill -9 run: %zu requests at %.0f req/s (%.0f s), statuses: %s\n", samples.size(), sendRate(samples),
-              std::chrono::duration<double>(kDuration).count(), statusHistogram(samples).c_str());
+  std::printf("kill -9 run: %zu requests at %.0f req/s (%.0f s), statuses: %s\n", samples.size(),
+              sendRate(samples), std::chrono::duration<double>(kDuration).count(),
+              statusHistogram(samples).c_str());
   std::printf("latency after the kill: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
               percentileMs(latenciesMs(after_kill), 50), percentileMs(latenciesMs(after_kill), 99),
               percentileMs(latenciesMs(after_kill), 100));
@@ -85,22 +92,28 @@ TEST(ReplicaKillFaultTest, KilledReplicaIsEjectedWithinOneSecondAndClientsSeeNoE
     std::printf("slow: sent %+.0f ms from the kill (%.1f ms late), service %.1f ms, status %d %s\n",
                 std::chrono::duration<double, std::milli>(s.sent - killed_at).count(),
                 std::chrono::duration<double, std::milli>(s.sent - s.intended).count(),
-                std::chrono::duration<double, std::milli>(s.serviceTime()).count(), s.status, s.replica.c_str());
+                std::chrono::duration<double, std::milli>(s.serviceTime()).count(), s.status,
+                s.replica.c_str());
   }
   auto metrics = fetchMetrics(admin);
   std::optional<double> ejections;
-  if (metrics) ejections = metrics->sum("bulwark_outlier_ejections_total", {{"upstream", "recommendation"}});
-  auto retries = metricValue(admin, "bulwark_upstream_attempts_total", {{"route", "recommendations"}, {"kind", "retry"}});
-  std::printf("outlier ejections %.0f, retries %.0f\n", ejections.value_or(-1), retries.value_or(-1));
+  if (metrics) {
+    ejections = metrics->sum("bulwark_outlier_ejections_total", {{"upstream", "recommendation"}});
+  }
+  auto retries = metricValue(admin, "bulwark_upstream_attempts_total",
+                             {{"route", "recommendations"}, {"kind", "retry"}});
+  std::printf("outlier ejections %.0f, retries %.0f\n", ejections.value_or(-1),
+              retries.value_or(-1));
 
-  EXPECT_TRUE(report("offered rate (open loop)", format("%.0f req/s", sendRate(samples)), ">= 450 req/s",
-                     sendRate(samples) >= 0.9 * kRate));
+  EXPECT_TRUE(report("offered rate (open loop)", format("%.0f req/s", sendRate(samples)),
+                     ">= 450 req/s", sendRate(samples) >= 0.9 * kRate));
   EXPECT_TRUE(report("client-visible errors (non-2xx, degraded, no answer)",
-                     format("%zu of %zu = %.3f %%", failed.size(), samples.size(), error_pct), "< 0.1 %",
-                     error_pct < 0.1))
+                     format("%zu of %zu = %.3f %%", failed.size(), samples.size(), error_pct),
+                     "< 0.1 %", error_pct < 0.1))
       << statusHistogram(failed);
   EXPECT_TRUE(report("kill -9 -> dead host out of rotation (/upstreams)",
-                     ejection_ms < 0 ? std::string("never (3 s)") : format("%.0f ms (%s)", ejection_ms, state.c_str()),
+                     ejection_ms < 0 ? std::string("never (3 s)")
+                                     : format("%.0f ms (%s)", ejection_ms, state.c_str()),
                      "<= 1000 ms", ejection_ms >= 0 && ejection_ms <= 1000));
 }
 

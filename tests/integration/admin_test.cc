@@ -3,7 +3,6 @@
 // /upstreams (hosts and their counters), and that mutating endpoints need POST.
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"

@@ -17,8 +17,9 @@ std::atomic<int> temp_counter{0};
 std::string bulwarkBinary() { return BULWARK_BINARY_PATH; }
 
 std::string writeTempFile(const std::string& name, const std::string& text) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("bulwark-test-" + std::to_string(::getpid()) + "-" + std::to_string(temp_counter.fetch_add(1)));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("bulwark-test-" + std::to_string(::getpid()) + "-" +
+                                                std::to_string(temp_counter.fetch_add(1)));
   std::filesystem::create_directories(dir);
   auto path = dir / name;
   std::ofstream out(path);
@@ -26,27 +27,36 @@ std::string writeTempFile(const std::string& name, const std::string& text) {
   return path.string();
 }
 
-std::unique_ptr<BulwarkProcess> BulwarkProcess::start(const std::string& yaml,
-                                                      const std::vector<std::string>& listener_names,
-                                                      std::string* error, std::vector<std::string> extra_args) {
+std::unique_ptr<BulwarkProcess> BulwarkProcess::start(
+    const std::string& yaml, const std::vector<std::string>& listener_names, std::string* error,
+    std::vector<std::string> extra_args) {
   auto self = std::unique_ptr<BulwarkProcess>(new BulwarkProcess());
   self->config_path_ = writeTempFile("bulwark.yaml", yaml);
   ProcessOptions options;
   options.path = bulwarkBinary();
   options.args = {"run", "-c", self->config_path_, "--log-level", "warn"};
-  for (auto& a : extra_args) options.args.push_back(std::move(a));
+  for (auto& a : extra_args) {
+    options.args.push_back(std::move(a));
+  }
   self->child_ = ChildProcess::spawn(options, error);
-  if (!self->child_) return nullptr;
+  if (!self->child_) {
+    return nullptr;
+  }
   auto admin = self->child_->waitForLine(std::regex(R"(admin listening on 127\.0\.0\.1:(\d+))"));
   if (!admin) {
-    if (error) *error = "admin port not announced; output:\n" + self->child_->output();
+    if (error) {
+      *error = "admin port not announced; output:\n" + self->child_->output();
+    }
     return nullptr;
   }
   self->admin_port_ = static_cast<uint16_t>(std::stoi((*admin)[1]));
   for (const auto& name : listener_names) {
-    auto line = self->child_->waitForLine(std::regex("listener " + name + R"( listening on 127\.0\.0\.1:(\d+))"));
+    auto line = self->child_->waitForLine(
+        std::regex("listener " + name + R"( listening on 127\.0\.0\.1:(\d+))"));
     if (!line) {
-      if (error) *error = "listener " + name + " not announced; output:\n" + self->child_->output();
+      if (error) {
+        *error = "listener " + name + " not announced; output:\n" + self->child_->output();
+      }
       return nullptr;
     }
     self->ports_[name] = static_cast<uint16_t>(std::stoi((*line)[1]));
@@ -73,7 +83,9 @@ void BulwarkProcess::rewriteConfig(const std::string& yaml) {
 std::optional<int> BulwarkProcess::stop(int sig, std::chrono::milliseconds timeout) {
   child_->signal(sig);
   auto status = child_->waitForExit(deadlineIn(timeout));
-  if (!status) return std::nullopt;
+  if (!status) {
+    return std::nullopt;
+  }
   return status->exited ? status->code : -status->signal;
 }
 
@@ -86,18 +98,18 @@ std::string simpleConfig(const std::string& listener_protocol, const std::string
     << "metadata: {name: test}\n"
     << "admin: {address: 127.0.0.1:0}\n"
     << "runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 10s}}\n"
-    << top_extra
-    << "listeners:\n"
+    << top_extra << "listeners:\n"
     << "- name: public\n"
     << "  address: 127.0.0.1:0\n"
     << "  protocol: " << listener_protocol << "\n"
-    << listener_extra
-    << "upstreams:\n"
+    << listener_extra << "upstreams:\n"
     << "- name: backend\n"
     << "  protocol: " << upstream_protocol << "\n"
     << "  endpoints:\n"
     << "    static:\n";
-  for (const auto& ep : endpoints) y << "    - address: \"" << ep << "\"\n";
+  for (const auto& ep : endpoints) {
+    y << "    - address: \"" << ep << "\"\n";
+  }
   y << "routes:\n"
     << "- name: all\n"
     << "  match: {path: {prefix: /}}\n"

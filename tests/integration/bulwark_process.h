@@ -56,7 +56,8 @@ private:
  * (already indented as map entries, e.g. "  timeouts: {request: 200ms}").
  */
 std::string simpleConfig(const std::string& listener_protocol, const std::string& upstream_protocol,
-                         const std::vector<std::string>& endpoints, const std::string& route_extra = "",
+                         const std::vector<std::string>& endpoints,
+                         const std::string& route_extra = "",
                          const std::string& listener_extra = "", const std::string& top_extra = "");
 
 }  // namespace bulwark::testing

@@ -4,14 +4,14 @@
 // bulwark config (Kubernetes manifests, compose files) is skipped by its top-level
 // `kind: ProxyConfig`.
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <regex>
 #include <set>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/process.h"
@@ -27,19 +27,28 @@ const fs::path kRepo = BULWARK_SOURCE_DIR;
 /** A build tree (CMake's cache), the git dir or another hidden directory: not repository files. */
 bool skipDirectory(const fs::path& dir) {
   const std::string name = dir.filename().string();
-  if (!name.empty() && name.front() == '.') return true;
-  if (fs::exists(dir / "CMakeCache.txt")) return true;
+  if (!name.empty() && name.front() == '.') {
+    return true;
+  }
+  if (fs::exists(dir / "CMakeCache.txt")) {
+    return true;
+  }
   return fs::relative(dir, kRepo) == fs::path("tests/data/config/bad");
 }
 
-/** A top-level `kind: ProxyConfig` line; nested (indented) ones, e.g. in a ConfigMap, don't count. */
+/** A top-level `kind: ProxyConfig` line; nested (indented) ones, e.g. in a ConfigMap, don't count.
+ */
 bool isBulwarkConfig(const fs::path& file) {
   static const std::regex kKind(R"(^kind:\s*["']?ProxyConfig["']?\s*(#.*)?$)");
   std::ifstream in(file);
   std::string line;
   while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (std::regex_match(line, kKind)) return true;
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (std::regex_match(line, kKind)) {
+      return true;
+    }
   }
   return false;
 }
@@ -49,7 +58,9 @@ std::vector<fs::path> repoConfigs() {
   fs::recursive_directory_iterator it(kRepo, fs::directory_options::skip_permission_denied), end;
   for (; it != end; ++it) {
     if (it->is_directory()) {
-      if (skipDirectory(it->path())) it.disable_recursion_pending();
+      if (skipDirectory(it->path())) {
+        it.disable_recursion_pending();
+      }
       continue;
     }
     const std::string ext = it->path().extension().string();
@@ -72,11 +83,15 @@ CheckRun runCheck(const fs::path& file) {
   options.args = {"check", "-c", file.string()};
   std::string error;
   auto child = ChildProcess::spawn(options, &error);
-  if (!child) return {std::nullopt, error};
+  if (!child) {
+    return {std::nullopt, error};
+  }
   auto status = child->waitForExit(deadlineIn(10s));
   CheckRun run;
   run.output = child->output();
-  if (status && status->exited) run.exit_code = status->code;
+  if (status && status->exited) {
+    run.exit_code = status->code;
+  }
   return run;
 }
 
@@ -85,16 +100,22 @@ TEST(CheckRepoYamlTest, EveryBulwarkConfigInTheRepoPassesCheck) {
   const auto files = repoConfigs();
   for (const auto& file : files) {
     auto run = runCheck(file);
-    EXPECT_EQ(std::optional<int>(0), run.exit_code) << fs::relative(file, kRepo) << ":\n" << run.output;
+    EXPECT_EQ(std::optional<int>(0), run.exit_code) << fs::relative(file, kRepo) << ":\n"
+                                                    << run.output;
   }
   // The walk itself must find the known configs, or this test would pass on nothing.
   std::set<std::string> found;
-  for (const auto& file : files) found.insert(fs::relative(file, kRepo).string());
-  for (const char* expected : {"examples/edge.yaml", "examples/ranking/bulwark.yaml", "examples/task/bulwark.yaml",
-                               "examples/recommendation/bulwark.yaml", "tests/data/config/good/edge.yaml"}) {
+  for (const auto& file : files) {
+    found.insert(fs::relative(file, kRepo).string());
+  }
+  for (const char* expected :
+       {"examples/edge.yaml", "examples/ranking/bulwark.yaml", "examples/task/bulwark.yaml",
+        "examples/recommendation/bulwark.yaml", "tests/data/config/good/edge.yaml"}) {
     EXPECT_TRUE(found.count(expected)) << expected << " not found by the walk";
   }
-  for (const auto& f : found) EXPECT_NE(0u, f.rfind("tests/data/config/bad/", 0)) << f;
+  for (const auto& f : found) {
+    EXPECT_NE(0u, f.rfind("tests/data/config/bad/", 0)) << f;
+  }
 }
 
 // Proves the harness tells a rejected file apart (the skipped bad configs do fail the check).
@@ -112,7 +133,8 @@ TEST(CheckRepoYamlTest, KindFilterSkipsOtherManifests) {
                                           "  config.yaml: |\n"
                                           "    kind: ProxyConfig\n");
   EXPECT_FALSE(isBulwarkConfig(manifest));
-  const fs::path config = writeTempFile("config.yaml", "apiVersion: bulwark.dev/v1alpha1\nkind: ProxyConfig  # x\n");
+  const fs::path config =
+      writeTempFile("config.yaml", "apiVersion: bulwark.dev/v1alpha1\nkind: ProxyConfig  # x\n");
   EXPECT_TRUE(isBulwarkConfig(config));
 }
 

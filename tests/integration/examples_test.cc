@@ -3,13 +3,14 @@
 // ranking. The config is edge.yaml itself with only the addresses (and the drain pause) changed,
 // so these tests break when the shipped file stops routing the backends' real APIs.
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <map>
 #include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -42,7 +43,9 @@ std::unique_ptr<ChildProcess> spawnBackend(const std::string& path, const std::s
   ProcessOptions options;
   options.path = path;
   options.args = {"--port", "0", "--replica-id", id, "--control-port", "0"};
-  for (auto& a : extra) options.args.push_back(std::move(a));
+  for (auto& a : extra) {
+    options.args.push_back(std::move(a));
+  }
   return ChildProcess::spawn(options, error);
 }
 
@@ -63,11 +66,14 @@ bool awaitPorts(Backend& b, std::string* error) {
  * examples/edge.yaml with listeners and admin on port 0, each upstream's static endpoints
  * replaced by the running replicas, and no drain pause. Every upstream must be given.
  */
-std::string edgeConfig(const std::map<std::string, std::vector<std::string>>& endpoints, std::string* error) {
+std::string edgeConfig(const std::map<std::string, std::vector<std::string>>& endpoints,
+                       std::string* error) {
   YAML::Node root = YAML::LoadFile(kEdgeYaml);
   root["admin"]["address"] = "127.0.0.1:0";
   root["runtime"]["drain"]["minDuration"] = "0s";
-  for (YAML::Node listener : root["listeners"]) listener["address"] = "127.0.0.1:0";
+  for (YAML::Node listener : root["listeners"]) {
+    listener["address"] = "127.0.0.1:0";
+  }
   std::set<std::string> seen;
   for (YAML::Node upstream : root["upstreams"]) {
     const auto name = upstream["name"].as<std::string>();
@@ -95,21 +101,30 @@ std::string edgeConfig(const std::map<std::string, std::vector<std::string>>& en
   return out.c_str();
 }
 
-nlohmann::json parseJson(const std::string& body) { return nlohmann::json::parse(body, nullptr, false); }
+nlohmann::json parseJson(const std::string& body) {
+  return nlohmann::json::parse(body, nullptr, false);
+}
 
-std::string replicaOf(const Http1Response& r) { return r.header("x-replica-id").value_or("<none>"); }
+std::string replicaOf(const Http1Response& r) {
+  return r.header("x-replica-id").value_or("<none>");
+}
 
 Http1Request createTask(const std::string& name, const std::string& idempotency_key = {}) {
   nlohmann::json action = {{"type", "transform"}};
   nlohmann::json body = {{"name", name}, {"actions", nlohmann::json::array({action})}};
   Headers headers = {{"Content-Type", "application/json"}};
-  if (!idempotency_key.empty()) headers.emplace_back("Idempotency-Key", "\"" + idempotency_key + "\"");
+  if (!idempotency_key.empty()) {
+    headers.emplace_back("Idempotency-Key", "\"" + idempotency_key + "\"");
+  }
   return http1Request("POST", "/v1/tasks", headers, body.dump());
 }
 
-Http1Request recommend(const std::string& path, const nlohmann::json& body, bool with_tenant = true) {
+Http1Request recommend(const std::string& path, const nlohmann::json& body,
+                       bool with_tenant = true) {
   Headers headers = {{"Content-Type", "application/json"}};
-  if (with_tenant) headers.emplace_back("X-Tenant-Id", "demo");
+  if (with_tenant) {
+    headers.emplace_back("X-Tenant-Id", "demo");
+  }
   return http1Request("POST", path, headers, body.dump());
 }
 
@@ -121,7 +136,9 @@ nlohmann::json runRankingClient(const std::vector<std::string>& args) {
   std::string error;
   auto client = ChildProcess::spawn(options, &error);
   EXPECT_TRUE(client) << error;
-  if (!client) return {};
+  if (!client) {
+    return {};
+  }
   // The line may still be in the reader thread when the exit is reaped: wait for it.
   auto line = client->waitForLine(std::regex(R"(^\{.*\}$)"), deadlineIn(20s));
   auto status = client->waitForExit(deadlineIn(5s));
@@ -161,19 +178,22 @@ protected:
     // One task log for both task replicas: they act as one store (the seed's shared database),
     // so a read or an Idempotency-Key replay may land on either replica.
     const std::string task_log = writeTempFile("tasks.log", "");
-    auto spawn = [&](std::vector<Backend>& group, const std::string& path, const std::string& prefix,
-                     const std::vector<std::string>& extra) {
+    auto spawn = [&](std::vector<Backend>& group, const std::string& path,
+                     const std::string& prefix, const std::vector<std::string>& extra) {
       for (int i = 0; i < 2; ++i) {
         Backend b;
         b.id = prefix + "-" + std::to_string(i);
         b.process = spawnBackend(path, b.id, extra, error);
-        if (!b.process) return false;
+        if (!b.process) {
+          return false;
+        }
         group.push_back(std::move(b));
       }
       return true;
     };
     // Spawn all six first so they start in parallel, then collect their ports.
-    if (!spawn(env.task, TASK_SERVER_PATH, "task", {"--data-file", task_log, "--latency-scale", "0.1"}) ||
+    if (!spawn(env.task, TASK_SERVER_PATH, "task",
+               {"--data-file", task_log, "--latency-scale", "0.1"}) ||
         !spawn(env.recommendation, RECOMMENDATION_SERVER_PATH, "rec", {}) ||
         !spawn(env.ranking, RANKING_SERVER_PATH, "ranking", {})) {
       return false;
@@ -181,16 +201,28 @@ protected:
     std::map<std::string, std::vector<std::string>> endpoints;
     for (auto* group : {&env.task, &env.recommendation, &env.ranking}) {
       for (auto& b : *group) {
-        if (!awaitPorts(b, error)) return false;
+        if (!awaitPorts(b, error)) {
+          return false;
+        }
       }
     }
-    for (auto& b : env.ranking) endpoints["ranking"].push_back(b.address());
-    for (auto& b : env.task) endpoints["task"].push_back(b.address());
-    for (auto& b : env.recommendation) endpoints["recommendation"].push_back(b.address());
+    for (auto& b : env.ranking) {
+      endpoints["ranking"].push_back(b.address());
+    }
+    for (auto& b : env.task) {
+      endpoints["task"].push_back(b.address());
+    }
+    for (auto& b : env.recommendation) {
+      endpoints["recommendation"].push_back(b.address());
+    }
     std::string yaml = edgeConfig(endpoints, error);
-    if (yaml.empty()) return false;
+    if (yaml.empty()) {
+      return false;
+    }
     env.proxy = BulwarkProcess::start(yaml, {kListener}, error);
-    if (!env.proxy) return false;
+    if (!env.proxy) {
+      return false;
+    }
     // requireUpstreams lists all three: ready means every upstream has its hosts.
     if (!waitForAdminStatus(env.proxy->adminPort(), "/ready", 200, deadlineIn(5s))) {
       *error = "bulwark never became ready:\n" + env.proxy->process().output();
@@ -249,7 +281,9 @@ TEST_F(ExamplesThroughEdgeTest, IdempotencyKeyReplayThroughProxy) {
   const std::string key = "edge-order-" + std::to_string(::getpid());
   auto count = [&]() -> int {
     auto list = client.get("/v1/tasks?limit=1000");
-    if (!list || list->status != 200) return -1;
+    if (!list || list->status != 200) {
+      return -1;
+    }
     return parseJson(list->body).value("count", -1);
   };
 
@@ -288,28 +322,30 @@ TEST_F(ExamplesThroughEdgeTest, RecommendationsThroughProxy) {
   Http1Client client(proxyPort());
   std::set<std::string> replicas;
   for (int i = 0; i < 4; ++i) {
-    auto r = client.request(
-        recommend("/v1/recommend", {{"surface", "home"}, {"user_id", "u-" + std::to_string(i)}, {"k", 7}}));
+    auto r = client.request(recommend(
+        "/v1/recommend", {{"surface", "home"}, {"user_id", "u-" + std::to_string(i)}, {"k", 7}}));
     ASSERT_TRUE(r) << client.lastError();
     ASSERT_EQ(200, r->status) << r->body;
     auto body = parseJson(r->body);
     ASSERT_TRUE(body.is_object() && body["items"].is_array()) << r->body;
     ASSERT_EQ(7u, body["items"].size()) << r->body;
     for (size_t j = 1; j < body["items"].size(); ++j) {
-      EXPECT_GE(body["items"][j - 1]["score"].get<double>(), body["items"][j]["score"].get<double>());
+      EXPECT_GE(body["items"][j - 1]["score"].get<double>(),
+                body["items"][j]["score"].get<double>());
     }
     replicas.insert(replicaOf(*r));
   }
   // ROUND_ROBIN, and one connection stays on one bulwark worker: strict alternation.
   EXPECT_EQ(2u, replicas.size());
 
-  auto similar =
-      client.request(recommend("/v1/similar", {{"surface", "pdp"}, {"item_id", "demo-item-00042"}, {"k", 3}}));
+  auto similar = client.request(
+      recommend("/v1/similar", {{"surface", "pdp"}, {"item_id", "demo-item-00042"}, {"k", 3}}));
   ASSERT_TRUE(similar) << client.lastError();
   ASSERT_EQ(200, similar->status) << similar->body;
   EXPECT_EQ(3u, parseJson(similar->body)["items"].size()) << similar->body;
 
-  auto anonymous = client.request(recommend("/v1/recommend", {{"surface", "home"}, {"user_id", "u-1"}}, false));
+  auto anonymous =
+      client.request(recommend("/v1/recommend", {{"surface", "home"}, {"user_id", "u-1"}}, false));
   ASSERT_TRUE(anonymous) << client.lastError();
   EXPECT_EQ(401, anonymous->status) << anonymous->body;
   // Answered by a replica, not generated by bulwark.
@@ -320,8 +356,8 @@ TEST_F(ExamplesThroughEdgeTest, RecommendationsThroughProxy) {
 // h2c prior knowledge) and are spread over both ranking replicas.
 TEST_F(ExamplesThroughEdgeTest, RankingClientThroughProxy) {
   const std::string target = "127.0.0.1:" + std::to_string(proxyPort());
-  auto result = runRankingClient({"--target", target, "--method", "rank", "--tenant", "mixed", "--count", "100",
-                                  "--concurrency", "4", "--deadline-ms", "2000"});
+  auto result = runRankingClient({"--target", target, "--method", "rank", "--tenant", "mixed",
+                                  "--count", "100", "--concurrency", "4", "--deadline-ms", "2000"});
   ASSERT_TRUE(result.is_object() && result.contains("ok")) << result.dump();
   EXPECT_EQ(100, result["ok"].get<int>()) << result.dump();
   EXPECT_EQ(0, result["errors"].get<int>()) << result.dump();
@@ -331,8 +367,8 @@ TEST_F(ExamplesThroughEdgeTest, RankingClientThroughProxy) {
     EXPECT_GE(calls.get<int>(), 10) << replica << " " << result.dump();
   }
 
-  auto stream = runRankingClient({"--target", target, "--method", "stream", "--tenant", "tenantB", "--count", "10",
-                                  "--deadline-ms", "2000"});
+  auto stream = runRankingClient({"--target", target, "--method", "stream", "--tenant", "tenantB",
+                                  "--count", "10", "--deadline-ms", "2000"});
   ASSERT_TRUE(stream.is_object() && stream.contains("ok")) << stream.dump();
   EXPECT_EQ(10, stream["ok"].get<int>()) << stream.dump();
 }
@@ -352,7 +388,8 @@ TEST_F(ExamplesThroughEdgeTest, ReplicaFaultKnobShowsThroughProxy) {
 
   Http1Client client(proxyPort());
   std::map<std::string, int> failed, served;
-  for (int i = 0; i < kMaxBalancedTries && (failed[faulty.id] < 3 || served[env_->task[1].id] < 3); ++i) {
+  for (int i = 0; i < kMaxBalancedTries && (failed[faulty.id] < 3 || served[env_->task[1].id] < 3);
+       ++i) {
     auto r = client.get("/v1/tasks?limit=1");
     ASSERT_TRUE(r) << client.lastError();
     const std::string replica = replicaOf(*r);

@@ -3,11 +3,11 @@
 // load shedding (priorities, cheap rejections), fallbacks for every local trigger, and the
 // gRPC forms of all of them (trailers-only with the mapped grpc-status).
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <iostream>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"

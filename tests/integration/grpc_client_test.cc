@@ -2,9 +2,10 @@
 // servers (examples/ranking/ranking-server): unary and server-streaming calls, and per-request
 // balancing of calls that share one HTTP/2 connection.
 
+#include <signal.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <signal.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -29,10 +30,14 @@ Replica startReplica(const std::string& id, const std::vector<std::string>& extr
   Replica r;
   r.process = ChildProcess::spawn(options, &error);
   EXPECT_TRUE(r.process) << error;
-  if (!r.process) return r;
+  if (!r.process) {
+    return r;
+  }
   auto port = r.process->waitForListeningPort(deadlineIn(10s));
   EXPECT_TRUE(port) << r.process->output();
-  if (port) r.address = "127.0.0.1:" + std::to_string(*port);
+  if (port) {
+    r.address = "127.0.0.1:" + std::to_string(*port);
+  }
   return r;
 }
 
@@ -44,7 +49,9 @@ nlohmann::json runClient(const std::vector<std::string>& args) {
   std::string error;
   auto client = ChildProcess::spawn(options, &error);
   EXPECT_TRUE(client) << error;
-  if (!client) return {};
+  if (!client) {
+    return {};
+  }
   // Wait for the output line itself: the process can be reaped before its output is read.
   auto json = client->waitForLine(std::string(R"(^(\{.*\})$)"), deadlineIn(60s));
   auto status = client->waitForExit(deadlineIn(10s));
@@ -64,7 +71,9 @@ protected:
       ASSERT_FALSE(replicas_.back().address.empty());
     }
     std::vector<std::string> endpoints;
-    for (auto& r : replicas_) endpoints.push_back(r.address);
+    for (auto& r : replicas_) {
+      endpoints.push_back(r.address);
+    }
     std::string error;
     proxy_ = BulwarkProcess::start(
         simpleConfig("h2c", "grpc", endpoints, "  timeouts: {request: 5s}\n"), {"public"}, &error);
@@ -79,8 +88,8 @@ protected:
 
 // Proves unary gRPC calls from one client connection are balanced per request across replicas.
 TEST_F(GrpcClientTest, UnaryCallsBalancedPerRequestOverOneConnection) {
-  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA", "--count", "300",
-                           "--concurrency", "8", "--deadline-ms", "2000"});
+  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA",
+                           "--count", "300", "--concurrency", "8", "--deadline-ms", "2000"});
   ASSERT_TRUE(result.contains("ok")) << result.dump();
   EXPECT_EQ(300, result["ok"].get<int>()) << result.dump();
   EXPECT_EQ(0, result["errors"].get<int>()) << result.dump();
@@ -93,8 +102,8 @@ TEST_F(GrpcClientTest, UnaryCallsBalancedPerRequestOverOneConnection) {
 
 // Proves server-streaming calls work end to end through bulwark.
 TEST_F(GrpcClientTest, ServerStreamingCalls) {
-  auto result = runClient({"--target", target_, "--method", "stream", "--tenant", "tenantB", "--count", "30",
-                           "--concurrency", "4", "--deadline-ms", "2000"});
+  auto result = runClient({"--target", target_, "--method", "stream", "--tenant", "tenantB",
+                           "--count", "30", "--concurrency", "4", "--deadline-ms", "2000"});
   ASSERT_TRUE(result.contains("ok")) << result.dump();
   EXPECT_EQ(30, result["ok"].get<int>()) << result.dump();
   EXPECT_EQ(0, result["errors"].get<int>()) << result.dump();
@@ -107,7 +116,8 @@ TEST_F(GrpcClientTest, ServerStreamingCalls) {
 class GrpcRetryTest : public ::testing::Test {
 protected:
   /** Starts one replica per entry of `replica_args` and bulwark in front with `route_extra`. */
-  void start(const std::vector<std::vector<std::string>>& replica_args, const std::string& route_extra) {
+  void start(const std::vector<std::vector<std::string>>& replica_args,
+             const std::string& route_extra) {
     std::vector<std::string> endpoints;
     for (size_t i = 0; i < replica_args.size(); ++i) {
       replicas_.push_back(startReplica("replica-" + std::to_string(i), replica_args[i]));
@@ -115,7 +125,8 @@ protected:
       endpoints.push_back(replicas_.back().address);
     }
     std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig("h2c", "grpc", endpoints, route_extra), {"public"}, &error);
+    proxy_ = BulwarkProcess::start(simpleConfig("h2c", "grpc", endpoints, route_extra), {"public"},
+                                   &error);
     ASSERT_TRUE(proxy_) << error;
     target_ = "127.0.0.1:" + std::to_string(proxy_->port("public"));
   }
@@ -135,15 +146,17 @@ protected:
 TEST_F(GrpcRetryTest, SuccessfulCallsNotRetriedWithNonIdempotentAlways) {
   start({{}, {}, {}},
         "  timeouts: {request: 5s}\n"
-        "  retries: {attempts: 2, perTryTimeout: 1s, nonIdempotent: always, retryIgnorePreviousHosts: true,\n"
+        "  retries: {attempts: 2, perTryTimeout: 1s, nonIdempotent: always, "
+        "retryIgnorePreviousHosts: true,\n"
         "            retryOn: [unavailable, reset, connect-failure, refused-stream],\n"
         "            backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
-  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA", "--count", "30",
-                           "--deadline-ms", "2000"});
+  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA",
+                           "--count", "30", "--deadline-ms", "2000"});
   ASSERT_TRUE(result.contains("ok")) << result.dump();
   EXPECT_EQ(30, result["ok"].get<int>()) << result.dump();
   EXPECT_EQ(0, metricSum("bulwark_retries_total", {{"route", "all"}}));
-  EXPECT_EQ(30, metricSum("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "initial"}}));
+  EXPECT_EQ(30,
+            metricSum("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "initial"}}));
   EXPECT_EQ(0, metricSum("bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "retry"}}));
 }
 
@@ -154,8 +167,8 @@ TEST_F(GrpcRetryTest, InjectedUnavailableRetriedOnAnotherReplica) {
         "  timeouts: {request: 5s}\n"
         "  retries: {attempts: 2, retryOn: [unavailable], retryIgnorePreviousHosts: true,\n"
         "            backoff: {baseInterval: 1ms, maxInterval: 5ms}, budget: {percent: 100}}\n");
-  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA", "--count", "20",
-                           "--deadline-ms", "2000"});
+  auto result = runClient({"--target", target_, "--method", "rank", "--tenant", "tenantA",
+                           "--count", "20", "--deadline-ms", "2000"});
   ASSERT_TRUE(result.contains("ok")) << result.dump();
   EXPECT_EQ(20, result["ok"].get<int>()) << result.dump();
   EXPECT_EQ(0, result["errors"].get<int>()) << result.dump();

@@ -1,9 +1,8 @@
-// Hostile HTTP/1.1 input against the real bulwark binary (issue 3 "Errors"; hostile-and-fault-tests.md
-// §2.1 and rows H1-H6, R1): limits answer 431/413, smuggling shapes answer 400 and close, the
-// upstream never sees a rejected request, every rejection is counted in
+// Hostile HTTP/1.1 input against the real bulwark binary (issue 3 "Errors";
+// hostile-and-fault-tests.md §2.1 and rows H1-H6, R1): limits answer 431/413, smuggling shapes
+// answer 400 and close, the upstream never sees a rejected request, every rejection is counted in
 // bulwark_downstream_protocol_errors_total{reason}, and bulwark keeps serving afterwards.
 
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
@@ -12,6 +11,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -53,15 +54,17 @@ protected:
                          ", maxRequestBodyBytes: " + std::to_string(kMaxBodyBytes) +
                          ", headerReadTimeout: 1s, idleTimeout: 30s}\n";
     std::string error;
-    bulwark_ = BulwarkProcess::start(simpleConfig("http1", "http1", {upstream_->address()}, "", limits),
-                                     {"public"}, &error)
-                   .release();
+    bulwark_ =
+        BulwarkProcess::start(simpleConfig("http1", "http1", {upstream_->address()}, "", limits),
+                              {"public"}, &error)
+            .release();
     ASSERT_NE(bulwark_, nullptr) << error;
   }
 
   static void TearDownTestSuite() {
     if (bulwark_ != nullptr) {
-      EXPECT_EQ(0, bulwark_->stop(SIGTERM)) << "bulwark did not exit cleanly after the hostile suite";
+      EXPECT_EQ(0, bulwark_->stop(SIGTERM))
+          << "bulwark did not exit cleanly after the hostile suite";
     }
     delete bulwark_;
     bulwark_ = nullptr;
@@ -78,7 +81,8 @@ protected:
   uint16_t port() const { return bulwark_->port("public"); }
 
   static double protocolErrors(const std::string& reason) {
-    return metricValue(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}})
+    return metricValue(bulwark_->adminPort(), kProtocolErrors,
+                       {{"listener", "public"}, {"reason", reason}})
         .value_or(0.0);
   }
 
@@ -110,10 +114,13 @@ protected:
   void expectUpstreamSaw(UpstreamSees sees, const std::string& probe_path) {
     EXPECT_TRUE(upstream_->waitForRequests(baseline_ + 1, deadlineIn(2s)));
     for (const auto& req : newUpstreamRequests()) {
-      if (req.path == probe_path) continue;
+      if (req.path == probe_path) {
+        continue;
+      }
       if (sees == UpstreamSees::AtMostCutOff) {
-        EXPECT_FALSE(req.complete) << "a rejected request reached the upstream whole: " << req.method << " "
-                                   << req.path << " (" << req.body_bytes << " body bytes)";
+        EXPECT_FALSE(req.complete)
+            << "a rejected request reached the upstream whole: " << req.method << " " << req.path
+            << " (" << req.body_bytes << " body bytes)";
       } else {
         ADD_FAILURE() << "the upstream saw a rejected request: " << req.method << " " << req.path;
       }
@@ -136,10 +143,13 @@ protected:
     auto r = client.readResponse(deadlineIn(3s));
     ASSERT_TRUE(r) << "no response to the hostile request: " << client.lastError();
     EXPECT_EQ(status, r->status) << r->body;
-    EXPECT_EQ("close", r->header("connection").value_or("")) << "a rejection must announce the close";
-    EXPECT_TRUE(client.waitForClose(deadlineIn(2s))) << "bulwark kept the connection open after " << status;
-    EXPECT_TRUE(waitForMetric(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}},
-                              [&](double v) { return v >= before + 1; }, deadlineIn(2s)))
+    EXPECT_EQ("close", r->header("connection").value_or(""))
+        << "a rejection must announce the close";
+    EXPECT_TRUE(client.waitForClose(deadlineIn(2s)))
+        << "bulwark kept the connection open after " << status;
+    EXPECT_TRUE(waitForMetric(
+        bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}},
+        [&](double v) { return v >= before + 1; }, deadlineIn(2s)))
         << "reason " << reason << " not counted (" << r->body << ")";
     std::string probe = expectStillServing();
     expectUpstreamSaw(sees, probe);
@@ -155,7 +165,9 @@ BulwarkProcess* HostileHttp1Test::bulwark_ = nullptr;
 
 std::string headerLines(int count) {
   std::string out;
-  for (int i = 0; i < count; ++i) out += "X-H" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < count; ++i) {
+    out += "X-H" + std::to_string(i) + ": v\r\n";
+  }
   return out;
 }
 
@@ -163,23 +175,26 @@ std::string headerLines(int count) {
 
 TEST_F(HostileHttp1Test, RequestLineOverHeaderLimitGets431) {
   std::string target = "/" + std::string(kMaxHeaderBytes + 100, 'a');
-  expectRejected("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", 431, "http1.request_line_too_large");
+  expectRejected("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n", 431,
+                 "http1.request_line_too_large");
 }
 
 TEST_F(HostileHttp1Test, HeadersOverByteLimitGet431) {
   std::string big = std::string(kMaxHeaderBytes + 100, 'b');
-  expectRejected("GET /big HTTP/1.1\r\nHost: h\r\nX-Big: " + big + "\r\n\r\n", 431, "http1.headers_too_large");
+  expectRejected("GET /big HTTP/1.1\r\nHost: h\r\nX-Big: " + big + "\r\n\r\n", 431,
+                 "http1.headers_too_large");
 }
 
 TEST_F(HostileHttp1Test, TooManyHeadersGet431) {
-  expectRejected("GET /many HTTP/1.1\r\nHost: h\r\n" + headerLines(kMaxHeadersCount + 5) + "\r\n", 431,
-                 "http1.too_many_headers");
+  expectRejected("GET /many HTTP/1.1\r\nHost: h\r\n" + headerLines(kMaxHeadersCount + 5) + "\r\n",
+                 431, "http1.too_many_headers");
 }
 
 TEST_F(HostileHttp1Test, HeadersAtTheCountLimitPass) {
   // Host plus 19 more: exactly the limit.
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("GET /at-limit HTTP/1.1\r\nHost: h\r\n" + headerLines(kMaxHeadersCount - 1) + "\r\n"));
+  ASSERT_TRUE(client.sendRaw("GET /at-limit HTTP/1.1\r\nHost: h\r\n" +
+                             headerLines(kMaxHeadersCount - 1) + "\r\n"));
   auto r = client.readResponse(deadlineIn(3s));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(200, r->status);
@@ -188,8 +203,8 @@ TEST_F(HostileHttp1Test, HeadersAtTheCountLimitPass) {
 
 TEST_F(HostileHttp1Test, ContentLengthOverBodyLimitGets413) {
   std::string body(kMaxBodyBytes + 1, 'x');
-  expectRejected("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-                     body,
+  expectRejected("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body,
                  413, "http1.request_body_too_large");
 }
 
@@ -201,14 +216,16 @@ TEST_F(HostileHttp1Test, ChunkedBodyOverBodyLimitGets413) {
   char size1[16], size2[16];
   std::snprintf(size1, sizeof(size1), "%zx", first.size());
   std::snprintf(size2, sizeof(size2), "%zx", second.size());
-  expectRejected("POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size1) +
-                     "\r\n" + first + "\r\n" + size2 + "\r\n" + second + "\r\n0\r\n\r\n",
+  expectRejected("POST /upload HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     std::string(size1) + "\r\n" + first + "\r\n" + size2 + "\r\n" + second +
+                     "\r\n0\r\n\r\n",
                  413, "http1.request_body_too_large", UpstreamSees::AtMostCutOff);
 }
 
 TEST_F(HostileHttp1Test, BodyAtTheLimitPasses) {
   Http1Client client(port());
-  auto r = client.request(http1Request("POST", "/exact", {}, std::string(kMaxBodyBytes, 'z')), deadlineIn(3s));
+  auto r = client.request(http1Request("POST", "/exact", {}, std::string(kMaxBodyBytes, 'z')),
+                          deadlineIn(3s));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(200, r->status);
   EXPECT_EQ(std::to_string(kMaxBodyBytes), r->header("x-echo-body-bytes").value_or(""));
@@ -217,27 +234,31 @@ TEST_F(HostileHttp1Test, BodyAtTheLimitPasses) {
 // --- Smuggling shapes (RFC 9112 §6.3) ---------------------------------------------------------
 
 TEST_F(HostileHttp1Test, ContentLengthWithTransferEncodingGets400AndClose) {
-  expectRejected("POST /both HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 "5\r\nhello\r\n0\r\n\r\n",
-                 400, "http1.content_length_and_transfer_encoding");
+  expectRejected(
+      "POST /both HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n",
+      400, "http1.content_length_and_transfer_encoding");
 }
 
 TEST_F(HostileHttp1Test, TransferEncodingBeforeContentLengthGets400AndClose) {
-  expectRejected("POST /both HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
-                 "5\r\nhello\r\n0\r\n\r\n",
-                 400, "http1.content_length_and_transfer_encoding");
+  expectRejected(
+      "POST /both HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n",
+      400, "http1.content_length_and_transfer_encoding");
 }
 
 TEST_F(HostileHttp1Test, DifferingDuplicateContentLengthGets400) {
-  expectRejected("POST /dup HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400,
-                 "http1.duplicate_content_length");
+  expectRejected(
+      "POST /dup HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400,
+      "http1.duplicate_content_length");
 }
 
 TEST_F(HostileHttp1Test, IdenticalDuplicateContentLengthGets400) {
   // hostile-and-fault-tests.md §2.1 sets the strict target ("two identical CLs: 400"), and
   // llhttp rejects every duplicate Content-Length without a lenient switch for it.
-  expectRejected("POST /dup HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400,
-                 "http1.duplicate_content_length");
+  expectRejected(
+      "POST /dup HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400,
+      "http1.duplicate_content_length");
 }
 
 TEST_F(HostileHttp1Test, ContentLengthListAndSignGet400) {
@@ -248,23 +269,28 @@ TEST_F(HostileHttp1Test, ContentLengthListAndSignGet400) {
 }
 
 TEST_F(HostileHttp1Test, NonHexChunkSizeGets400) {
-  expectRejected("POST /chunk HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 400,
-                 "http1.invalid_chunk_size", UpstreamSees::AtMostCutOff);
+  expectRejected(
+      "POST /chunk HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+      "chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+      400, "http1.invalid_chunk_size", UpstreamSees::AtMostCutOff);
 }
 
 TEST_F(HostileHttp1Test, OverflowingChunkSizeGets400) {
-  expectRejected("POST /chunk HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 "1ffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
-                 400, "http1.invalid_chunk_size", UpstreamSees::AtMostCutOff);
+  expectRejected(
+      "POST /chunk HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "1ffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+      400, "http1.invalid_chunk_size", UpstreamSees::AtMostCutOff);
 }
 
 TEST_F(HostileHttp1Test, ObsFoldGets400) {
-  expectRejected("GET /fold HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n", 400, "http1.obs_fold");
+  expectRejected("GET /fold HTTP/1.1\r\nHost: h\r\nX-Folded: a\r\n b\r\n\r\n", 400,
+                 "http1.obs_fold");
 }
 
 TEST_F(HostileHttp1Test, ObsFoldOnTransferEncodingGets400) {
-  expectRejected("POST /fold HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400,
-                 "http1.obs_fold");
+  expectRejected(
+      "POST /fold HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400,
+      "http1.obs_fold");
 }
 
 TEST_F(HostileHttp1Test, BareLfInHeadersGets400) {
@@ -281,8 +307,10 @@ TEST_F(HostileHttp1Test, NulInHeaderValueGets400) {
 }
 
 TEST_F(HostileHttp1Test, ControlCharacterInHeaderValueGets400) {
-  expectRejected("GET /ctl HTTP/1.1\r\nHost: h\r\nX-A: b\x01" "c\r\n\r\n", 400,
-                 "http1.invalid_header_value");
+  expectRejected(
+      "GET /ctl HTTP/1.1\r\nHost: h\r\nX-A: b\x01"
+      "c\r\n\r\n",
+      400, "http1.invalid_header_value");
 }
 
 TEST_F(HostileHttp1Test, BareCrInHeaderValueGets400) {
@@ -298,40 +326,46 @@ TEST_F(HostileHttp1Test, EmptyHeaderNameGets400) {
 }
 
 TEST_F(HostileHttp1Test, SpaceInsideHeaderNameGets400) {
-  expectRejected("GET /space-name HTTP/1.1\r\nHost: h\r\nX A: b\r\n\r\n", 400, "http1.invalid_header_name");
+  expectRejected("GET /space-name HTTP/1.1\r\nHost: h\r\nX A: b\r\n\r\n", 400,
+                 "http1.invalid_header_name");
 }
 
 TEST_F(HostileHttp1Test, InvalidTrailerNameGets400) {
-  expectRejected("POST /trailer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 "2\r\nok\r\n0\r\nX T: a\r\n\r\n",
-                 400, "http1.invalid_header_name", UpstreamSees::AtMostCutOff);
+  expectRejected(
+      "POST /trailer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nok\r\n0\r\nX T: a\r\n\r\n",
+      400, "http1.invalid_header_name", UpstreamSees::AtMostCutOff);
 }
 
 TEST_F(HostileHttp1Test, TransferEncodingNotEndingInChunkedGets400) {
-  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400,
-                 "http1.invalid_transfer_encoding");
+  expectRejected(
+      "POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400,
+      "http1.invalid_transfer_encoding");
 }
 
 TEST_F(HostileHttp1Test, XchunkedTransferEncodingGets400) {
-  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400,
-                 "http1.invalid_transfer_encoding");
+  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+                 400, "http1.invalid_transfer_encoding");
 }
 
 TEST_F(HostileHttp1Test, GzipThenChunkedTransferEncodingGets400) {
   // Ends in chunked, so llhttp frames it, but bulwark does not decode gzip transfer codings.
-  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
-                 "http1.invalid_transfer_encoding");
+  expectRejected(
+      "POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400,
+      "http1.invalid_transfer_encoding");
 }
 
 TEST_F(HostileHttp1Test, DoubleChunkedTransferEncodingGets400) {
-  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 "0\r\n\r\n",
-                 400, "http1.invalid_transfer_encoding");
+  expectRejected(
+      "POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n"
+      "0\r\n\r\n",
+      400, "http1.invalid_transfer_encoding");
 }
 
 TEST_F(HostileHttp1Test, SpaceBeforeColonGets400) {
-  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400,
-                 "http1.invalid_header_name");
+  expectRejected("POST /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+                 400, "http1.invalid_header_name");
 }
 
 TEST_F(HostileHttp1Test, MissingHostOnHttp11Gets400) {
@@ -354,8 +388,9 @@ TEST_F(HostileHttp1Test, Http0VersionGets505) {
 // Connection header names stay on this hop.
 TEST_F(HostileHttp1Test, H2cUpgradeIsNotTunnelledAndHopByHopHeadersAreStripped) {
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("GET /upgrade HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"
-                             "Connection: Upgrade, HTTP2-Settings, X-Secret\r\nX-Secret: s\r\nX-Kept: k\r\n\r\n"));
+  ASSERT_TRUE(client.sendRaw(
+      "GET /upgrade HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"
+      "Connection: Upgrade, HTTP2-Settings, X-Secret\r\nX-Secret: s\r\nX-Kept: k\r\n\r\n"));
   auto r = client.readResponse(deadlineIn(3s));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(200, r->status);
@@ -366,7 +401,9 @@ TEST_F(HostileHttp1Test, H2cUpgradeIsNotTunnelledAndHopByHopHeadersAreStripped) 
     EXPECT_FALSE(req.header(name)) << name << " reached the upstream";
   }
   std::string connection = req.header("connection").value_or("");
-  for (auto& ch : connection) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (auto& ch : connection) {
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
   EXPECT_EQ(std::string::npos, connection.find("upgrade")) << "Connection: " << connection;
   EXPECT_EQ("k", req.header("x-kept").value_or(""));
 }
@@ -374,10 +411,11 @@ TEST_F(HostileHttp1Test, H2cUpgradeIsNotTunnelledAndHopByHopHeadersAreStripped) 
 // CL.TE (hostile-and-fault-tests.md §2.1): a front end trusting CL forwards "0\r\n\r\nG" as body,
 // a back end trusting TE sees "G..." start the next request. Bulwark must reject the message.
 TEST_F(HostileHttp1Test, ClTeSmugglingNeverReachesUpstream) {
-  expectRejected("POST /clte HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 "0\r\n\r\nG"
-                 "ET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
-                 400, "http1.content_length_and_transfer_encoding");
+  expectRejected(
+      "POST /clte HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\nG"
+      "ET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+      400, "http1.content_length_and_transfer_encoding");
 }
 
 // TE.CL: the chunked body hides a whole second request that a CL-trusting hop would parse.
@@ -385,9 +423,10 @@ TEST_F(HostileHttp1Test, TeClSmugglingNeverReachesUpstream) {
   std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nx=";
   char size[16];
   std::snprintf(size, sizeof(size), "%zx", smuggled.size());
-  expectRejected("POST /tecl HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n" +
-                     std::string(size) + "\r\n" + smuggled + "\r\n0\r\n\r\n",
-                 400, "http1.content_length_and_transfer_encoding");
+  expectRejected(
+      "POST /tecl HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n" +
+          std::string(size) + "\r\n" + smuggled + "\r\n0\r\n\r\n",
+      400, "http1.content_length_and_transfer_encoding");
 }
 
 // A valid request followed on the same connection by a smuggling shape: the first is answered,
@@ -395,9 +434,10 @@ TEST_F(HostileHttp1Test, TeClSmugglingNeverReachesUpstream) {
 TEST_F(HostileHttp1Test, SmugglingAfterAValidPipelinedRequestIsRejected) {
   double before = protocolErrors("http1.content_length_and_transfer_encoding");
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
-                             "POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
-                             "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"));
+  ASSERT_TRUE(client.sendRaw(
+      "GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
+      "POST /second HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"));
   auto first = client.readResponse(deadlineIn(3s));
   ASSERT_TRUE(first) << client.lastError();
   EXPECT_EQ(200, first->status);
@@ -410,7 +450,9 @@ TEST_F(HostileHttp1Test, SmugglingAfterAValidPipelinedRequestIsRejected) {
   std::string probe = expectStillServing();
   ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 2, deadlineIn(2s)));
   std::vector<std::string> paths;
-  for (const auto& req : newUpstreamRequests()) paths.push_back(req.path);
+  for (const auto& req : newUpstreamRequests()) {
+    paths.push_back(req.path);
+  }
   EXPECT_EQ((std::vector<std::string>{"/first", probe}), paths);
 }
 
@@ -419,8 +461,9 @@ TEST_F(HostileHttp1Test, SmugglingAfterAValidPipelinedRequestIsRejected) {
 TEST_F(HostileHttp1Test, BareLfInSecondPipelinedRequestGets400) {
   double before = protocolErrors("http1.bare_lf");
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
-                             "GET /second HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendRaw("GET /first HTTP/1.1\r\nHost: h\r\n\r\n"
+                     "GET /second HTTP/1.1\r\nHost: h\nX-A: b\r\n\r\n"));
   auto first = client.readResponse(deadlineIn(3s));
   ASSERT_TRUE(first) << client.lastError();
   EXPECT_EQ(200, first->status);
@@ -432,14 +475,17 @@ TEST_F(HostileHttp1Test, BareLfInSecondPipelinedRequestGets400) {
   std::string probe = expectStillServing();
   ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 2, deadlineIn(2s)));
   std::vector<std::string> paths;
-  for (const auto& req : newUpstreamRequests()) paths.push_back(req.path);
+  for (const auto& req : newUpstreamRequests()) {
+    paths.push_back(req.path);
+  }
   EXPECT_EQ((std::vector<std::string>{"/first", probe}), paths);
 }
 
 TEST_F(HostileHttp1Test, ObsFoldInSecondPipelinedRequestGets400) {
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("POST /first HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"
-                             "GET /second HTTP/1.1\r\nHost: h\r\nX-A: b\r\n c\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendRaw("POST /first HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"
+                     "GET /second HTTP/1.1\r\nHost: h\r\nX-A: b\r\n c\r\n\r\n"));
   auto first = client.readResponse(deadlineIn(3s));
   ASSERT_TRUE(first) << client.lastError();
   EXPECT_EQ(200, first->status);
@@ -451,7 +497,8 @@ TEST_F(HostileHttp1Test, ObsFoldInSecondPipelinedRequestGets400) {
 
 // llhttp skips empty lines before a request line; they must not end the hygiene scan early.
 TEST_F(HostileHttp1Test, ObsFoldAfterLeadingEmptyLinesGets400) {
-  expectRejected("\r\n\r\nGET /lead HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400, "http1.obs_fold");
+  expectRejected("\r\n\r\nGET /lead HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400,
+                 "http1.obs_fold");
 }
 
 TEST_F(HostileHttp1Test, BareLfEndOfHeadersAfterLeadingEmptyLinesGets400) {
@@ -462,7 +509,8 @@ TEST_F(HostileHttp1Test, BareLfEndOfHeadersAfterLeadingEmptyLinesGets400) {
 // fold) is payload, not a header-hygiene violation.
 TEST_F(HostileHttp1Test, ChunkedBodyWithLineFeedsPasses) {
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("POST /chunked-lf HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendRaw("POST /chunked-lf HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"));
   // The body in a separate write, so it is usually read after the headers were parsed (the
   // outcome must not depend on how the bytes are split into reads).
   std::string data = "a\nb\r\n c\n";
@@ -476,22 +524,25 @@ TEST_F(HostileHttp1Test, ChunkedBodyWithLineFeedsPasses) {
 }
 
 TEST_F(HostileHttp1Test, BareLfInChunkedTrailersGets400) {
-  expectRejected("POST /trailer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 "2\r\nok\r\n0\r\nX-T: a\nX-U: b\r\n\r\n",
-                 400, "http1.bare_lf", UpstreamSees::AtMostCutOff);
+  expectRejected(
+      "POST /trailer HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "2\r\nok\r\n0\r\nX-T: a\nX-U: b\r\n\r\n",
+      400, "http1.bare_lf", UpstreamSees::AtMostCutOff);
 }
 
 // --- Keep-alive behaviour under attack ---------------------------------------------------------
 
 TEST_F(HostileHttp1Test, PipelinedRequestsAnsweredInOrder) {
   Http1Client client(port());
-  auto responses = client.pipeline({http1Get("/p1"), http1Request("POST", "/p2", {}, "body-two"), http1Get("/p3")},
-                                   deadlineIn(3s));
+  auto responses = client.pipeline(
+      {http1Get("/p1"), http1Request("POST", "/p2", {}, "body-two"), http1Get("/p3")},
+      deadlineIn(3s));
   ASSERT_EQ(3u, responses.size()) << client.lastError();
   const char* paths[] = {"/p1", "/p2", "/p3"};
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(200, responses[i].status);
-    EXPECT_EQ(paths[i], responses[i].header("x-echo-path").value_or("")) << "response " << i << " out of order";
+    EXPECT_EQ(paths[i], responses[i].header("x-echo-path").value_or(""))
+        << "response " << i << " out of order";
     EXPECT_TRUE(responses[i].keep_alive);
   }
   EXPECT_EQ("body-two", responses[1].body);
@@ -501,7 +552,9 @@ TEST_F(HostileHttp1Test, PipelinedRequestsAnsweredInOrder) {
   EXPECT_EQ("/p4", again->header("x-echo-path").value_or(""));
   ASSERT_TRUE(upstream_->waitForRequests(baseline_ + 4, deadlineIn(2s)));
   std::vector<std::string> seen;
-  for (const auto& req : newUpstreamRequests()) seen.push_back(req.path);
+  for (const auto& req : newUpstreamRequests()) {
+    seen.push_back(req.path);
+  }
   EXPECT_EQ((std::vector<std::string>{"/p1", "/p2", "/p3", "/p4"}), seen);
 }
 
@@ -521,16 +574,20 @@ TEST_F(HostileHttp1Test, SlowlorisIsClosedAfterHeaderReadTimeout) {
       break;
     }
     closed = client.waitForClose(deadlineIn(100ms));
-    if (Clock::now() - start > kHeaderReadTimeout + 3s) break;
+    if (Clock::now() - start > kHeaderReadTimeout + 3s) {
+      break;
+    }
   }
   auto elapsed = Clock::now() - start;
   EXPECT_TRUE(closed) << "slowloris connection still open after "
-                      << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count() << " ms";
+                      << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                      << " ms";
   EXPECT_GE(elapsed, kHeaderReadTimeout - 100ms) << "closed before the header-read timeout";
   EXPECT_LE(elapsed, kHeaderReadTimeout + 1500ms);
-  EXPECT_TRUE(waitForMetric(bulwark_->adminPort(), kProtocolErrors,
-                            {{"listener", "public"}, {"reason", "header_read_timeout"}},
-                            [&](double v) { return v >= before + 1; }, deadlineIn(2s)));
+  EXPECT_TRUE(waitForMetric(
+      bulwark_->adminPort(), kProtocolErrors,
+      {{"listener", "public"}, {"reason", "header_read_timeout"}},
+      [&](double v) { return v >= before + 1; }, deadlineIn(2s)));
   std::string probe = expectStillServing();
   expectUpstreamSaw(UpstreamSees::Nothing, probe);
 }
@@ -582,7 +639,8 @@ TEST_F(HostileHttp1Test, ManyRejectionsLeaveBulwarkServing) {
   // A burst of mixed hostile connections, then normal traffic: nothing leaks into later requests.
   const std::vector<std::string> attacks = {
       "GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n",
-      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n0\r\n\r\n",
       "GET / HTTP/1.1\r\nX: y\r\n\r\n",
       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
   };

@@ -5,8 +5,6 @@
 // bulwark nor grow its memory. Requests that nghttp2's own client would refuse to send are
 // written as raw frames by RawH2Connection below.
 
-#include <gtest/gtest.h>
-#include <nghttp2/nghttp2.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,6 +18,9 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -102,7 +103,9 @@ public:
     nghttp2_hd_inflate_new(&inflater_);
   }
   ~RawH2Connection() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
     nghttp2_hd_deflate_del(deflater_);
     nghttp2_hd_inflate_del(inflater_);
   }
@@ -110,7 +113,9 @@ public:
   /** Connects and (unless told otherwise) sends the preface and an empty SETTINGS frame. */
   bool connect(bool handshake = true) {
     fd_ = connectTcp("127.0.0.1", port_, deadlineIn(2s), &error_, rcvbuf_);
-    if (fd_ < 0) return false;
+    if (fd_ < 0) {
+      return false;
+    }
     return !handshake || send(std::string(kPreface) + frame(kFrameSettings, 0, 0));
   }
 
@@ -123,34 +128,40 @@ public:
     std::vector<nghttp2_nv> nva;
     for (const auto& [name, value] : headers) {
       nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-                     NGHTTP2_NV_FLAG_NONE});
+                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                     value.size(), NGHTTP2_NV_FLAG_NONE});
     }
     std::string out(nghttp2_hd_deflate_bound(deflater_, nva.data(), nva.size()), '\0');
-    ssize_t n = nghttp2_hd_deflate_hd(deflater_, reinterpret_cast<uint8_t*>(out.data()), out.size(), nva.data(),
-                                      nva.size());
+    ssize_t n = nghttp2_hd_deflate_hd(deflater_, reinterpret_cast<uint8_t*>(out.data()), out.size(),
+                                      nva.data(), nva.size());
     out.resize(n < 0 ? 0 : static_cast<size_t>(n));
     return out;
   }
 
   /** A HEADERS frame (END_HEADERS) for a request on `stream_id`. */
   std::string headersFrame(uint32_t stream_id, const RawHeaders& headers, bool end_stream) {
-    return frame(kFrameHeaders, static_cast<uint8_t>(kFlagEndHeaders | (end_stream ? kFlagEndStream : 0)), stream_id,
-                 encode(headers));
+    return frame(kFrameHeaders,
+                 static_cast<uint8_t>(kFlagEndHeaders | (end_stream ? kFlagEndStream : 0)),
+                 stream_id, encode(headers));
   }
 
   static RawHeaders get(const std::string& path, RawHeaders extra = {}) {
-    RawHeaders h = {{":method", "GET"}, {":scheme", "http"}, {":authority", "bulwark.test"}, {":path", path}};
+    RawHeaders h = {
+        {":method", "GET"}, {":scheme", "http"}, {":authority", "bulwark.test"}, {":path", path}};
     h.insert(h.end(), extra.begin(), extra.end());
     return h;
   }
 
   /** Reads what is available (waiting up to the deadline for something) and parses frames. */
   bool pumpOnce(Deadline deadline) {
-    if (closed_) return false;
+    if (closed_) {
+      return false;
+    }
     char buf[16384];
     RecvResult r = recvSome(fd_, buf, sizeof(buf), deadline);
-    if (r.n == -2) return false;
+    if (r.n == -2) {
+      return false;
+    }
     if (r.n <= 0) {
       closed_ = true;
       return false;
@@ -163,7 +174,9 @@ public:
   /** Pumps until predicate holds, the peer closes, or the deadline passes. */
   bool runUntil(const std::function<bool()>& predicate, Deadline deadline = deadlineIn(3s)) {
     while (!predicate()) {
-      if (closed_ || Clock::now() >= deadline) return predicate();
+      if (closed_ || Clock::now() >= deadline) {
+        return predicate();
+      }
       pumpOnce(deadline);
     }
     return true;
@@ -193,7 +206,9 @@ private:
     while (in_.size() >= 9) {
       auto b = reinterpret_cast<const uint8_t*>(in_.data());
       size_t length = (size_t{b[0]} << 16) | (size_t{b[1]} << 8) | size_t{b[2]};
-      if (in_.size() < 9 + length) return;
+      if (in_.size() < 9 + length) {
+        return;
+      }
       uint8_t type = b[3];
       uint8_t flags = b[4];
       uint32_t sid = readU32(in_.data() + 5) & 0x7fffffff;
@@ -206,22 +221,32 @@ private:
   void onFrame(uint8_t type, uint8_t flags, uint32_t sid, const std::string& payload) {
     switch (type) {
       case kFrameSettings:
-        if ((flags & kFlagAck) == 0) send(frame(kFrameSettings, kFlagAck, 0));
+        if ((flags & kFlagAck) == 0) {
+          send(frame(kFrameSettings, kFlagAck, 0));
+        }
         break;
       case kFrameHeaders:
       case kFrameContinuation: {
         std::string block = payload;
         if (type == kFrameHeaders) {
           size_t pos = 0, pad = 0;
-          if (flags & 0x8) pad = static_cast<uint8_t>(block[pos++]);
-          if (flags & 0x20) pos += 5;
+          if (flags & 0x8) {
+            pad = static_cast<uint8_t>(block[pos++]);
+          }
+          if (flags & 0x20) {
+            pos += 5;
+          }
           block = block.substr(pos, block.size() - pos - pad);
-          if (flags & kFlagEndStream) pending_end_stream_ = true;
+          if (flags & kFlagEndStream) {
+            pending_end_stream_ = true;
+          }
         }
         header_block_ += block;
         if (flags & kFlagEndHeaders) {
           decodeBlock(sid);
-          if (pending_end_stream_) streams_[sid].end_stream = true;
+          if (pending_end_stream_) {
+            streams_[sid].end_stream = true;
+          }
           pending_end_stream_ = false;
         }
         break;
@@ -233,7 +258,9 @@ private:
           data = data.substr(1, data.size() - 1 - pad);
         }
         streams_[sid].body += data;
-        if (flags & kFlagEndStream) streams_[sid].end_stream = true;
+        if (flags & kFlagEndStream) {
+          streams_[sid].end_stream = true;
+        }
         break;
       }
       case kFrameRstStream:
@@ -244,8 +271,7 @@ private:
         goaway_ = true;
         goaway_code_ = payload.size() >= 8 ? readU32(payload.data() + 4) : 0;
         break;
-      default:
-        break;
+      default: break;
     }
   }
 
@@ -256,20 +282,25 @@ private:
       nghttp2_nv nv;
       int inflate_flags = 0;
       ssize_t n = nghttp2_hd_inflate_hd2(inflater_, &nv, &inflate_flags, in, left, 1);
-      if (n < 0) break;
+      if (n < 0) {
+        break;
+      }
       in += n;
       left -= static_cast<size_t>(n);
       if (inflate_flags & NGHTTP2_HD_INFLATE_EMIT) {
         std::string name(reinterpret_cast<char*>(nv.name), nv.namelen);
         if (name == ":status" && streams_[sid].status == 0) {
-          streams_[sid].status = std::stoi(std::string(reinterpret_cast<char*>(nv.value), nv.valuelen));
+          streams_[sid].status =
+              std::stoi(std::string(reinterpret_cast<char*>(nv.value), nv.valuelen));
         }
       }
       if (inflate_flags & NGHTTP2_HD_INFLATE_FINAL) {
         nghttp2_hd_inflate_end_headers(inflater_);
         break;
       }
-      if ((inflate_flags & NGHTTP2_HD_INFLATE_EMIT) == 0 && left == 0) break;
+      if ((inflate_flags & NGHTTP2_HD_INFLATE_EMIT) == 0 && left == 0) {
+        break;
+      }
     }
     header_block_.clear();
   }
@@ -302,15 +333,17 @@ protected:
                          ", maxRequestBodyBytes: " + std::to_string(kMaxBodyBytes) +
                          ", headerReadTimeout: 1s, idleTimeout: 30s}\n";
     std::string error;
-    bulwark_ = BulwarkProcess::start(simpleConfig("h2c", "http1", {upstream_->address()}, "", limits), {"public"},
-                                     &error)
-                   .release();
+    bulwark_ =
+        BulwarkProcess::start(simpleConfig("h2c", "http1", {upstream_->address()}, "", limits),
+                              {"public"}, &error)
+            .release();
     ASSERT_NE(bulwark_, nullptr) << error;
   }
 
   static void TearDownTestSuite() {
     if (bulwark_ != nullptr) {
-      EXPECT_EQ(0, bulwark_->stop(SIGTERM)) << "bulwark did not exit cleanly after the hostile suite";
+      EXPECT_EQ(0, bulwark_->stop(SIGTERM))
+          << "bulwark did not exit cleanly after the hostile suite";
     }
     delete bulwark_;
     bulwark_ = nullptr;
@@ -332,12 +365,14 @@ protected:
     return metrics ? metrics->sum(kProtocolErrors, {{"listener", "public"}}) : 0.0;
   }
   static double protocolErrors(const std::string& reason) {
-    return metricValue(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}})
+    return metricValue(bulwark_->adminPort(), kProtocolErrors,
+                       {{"listener", "public"}, {"reason", reason}})
         .value_or(0.0);
   }
   bool waitForProtocolError(const std::string& reason, double before) {
-    return waitForMetric(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}},
-                         [&](double v) { return v >= before + 1; }, deadlineIn(2s));
+    return waitForMetric(
+        bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}},
+        [&](double v) { return v >= before + 1; }, deadlineIn(2s));
   }
 
   std::vector<ReceivedRequest> newUpstreamRequests() const {
@@ -369,10 +404,14 @@ protected:
     std::string probe = expectStillServing();
     EXPECT_TRUE(upstream_->waitForRequests(baseline_ + allowed.size() + 1, deadlineIn(2s)));
     for (const auto& req : newUpstreamRequests()) {
-      if (req.path == probe) continue;
-      if (std::find(allowed.begin(), allowed.end(), req.path) != allowed.end()) continue;
-      EXPECT_FALSE(req.complete) << "a rejected request reached the upstream whole: " << req.method << " "
-                                 << req.path;
+      if (req.path == probe) {
+        continue;
+      }
+      if (std::find(allowed.begin(), allowed.end(), req.path) != allowed.end()) {
+        continue;
+      }
+      EXPECT_FALSE(req.complete) << "a rejected request reached the upstream whole: " << req.method
+                                 << " " << req.path;
     }
   }
 
@@ -392,8 +431,9 @@ TEST_F(HostileHttp2Test, BadPrefaceClosesConnection) {
   ASSERT_TRUE(conn.connect(/*handshake=*/false)) << conn.lastError();
   ASSERT_TRUE(conn.send("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + frame(kFrameSettings, 0, 0)));
   EXPECT_TRUE(conn.waitForClose(deadlineIn(3s))) << "bulwark kept a connection with a bad preface";
-  EXPECT_TRUE(waitForMetric(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}},
-                            [&](double v) { return v >= errors_before_ + 1; }, deadlineIn(2s)));
+  EXPECT_TRUE(waitForMetric(
+      bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}},
+      [&](double v) { return v >= errors_before_ + 1; }, deadlineIn(2s)));
   expectUpstreamSawOnly({});
 }
 
@@ -446,20 +486,19 @@ void expectResetOr400(const RawStream& s) {
 }
 
 TEST_F(HostileHttp2Test, UppercaseHeaderNameResetsOnlyThatStream) {
-  expectOnlyMiddleStreamRejected(port(), RawH2Connection::get("/bad", {{"X-Upper", "v"}}), expectResetOr400);
-  EXPECT_TRUE(waitForMetric(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}},
-                            [&](double v) { return v >= errors_before_ + 1; }, deadlineIn(2s)))
+  expectOnlyMiddleStreamRejected(port(), RawH2Connection::get("/bad", {{"X-Upper", "v"}}),
+                                 expectResetOr400);
+  EXPECT_TRUE(waitForMetric(
+      bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}},
+      [&](double v) { return v >= errors_before_ + 1; }, deadlineIn(2s)))
       << "the malformed stream was not counted";
   expectUpstreamSawOnly({"/ok-a", "/ok-b"});
 }
 
 TEST_F(HostileHttp2Test, ConnectionSpecificHeadersResetOnlyThatStream) {
-  const RawHeaders shapes[] = {{{"connection", "keep-alive"}},
-                               {{"transfer-encoding", "chunked"}},
-                               {{"keep-alive", "timeout=5"}},
-                               {{"proxy-connection", "keep-alive"}},
-                               {{"upgrade", "h2c"}},
-                               {{"te", "gzip"}}};
+  const RawHeaders shapes[] = {{{"connection", "keep-alive"}}, {{"transfer-encoding", "chunked"}},
+                               {{"keep-alive", "timeout=5"}},  {{"proxy-connection", "keep-alive"}},
+                               {{"upgrade", "h2c"}},           {{"te", "gzip"}}};
   for (const auto& extra : shapes) {
     SCOPED_TRACE(extra[0].first);
     expectOnlyMiddleStreamRejected(port(), RawH2Connection::get("/bad", extra), expectResetOr400);
@@ -477,13 +516,20 @@ TEST_F(HostileHttp2Test, BadPseudoHeadersAndCrlfResetOnlyThatStream) {
       // :path missing.
       {{":method", "GET"}, {":scheme", "http"}, {":authority", "a"}},
       // :path twice.
-      {{":method", "GET"}, {":scheme", "http"}, {":authority", "a"}, {":path", "/x"}, {":path", "/y"}},
+      {{":method", "GET"},
+       {":scheme", "http"},
+       {":authority", "a"},
+       {":path", "/x"},
+       {":path", "/y"}},
       // A pseudo-header after a regular one.
       {{":method", "GET"}, {":scheme", "http"}, {"x-a", "b"}, {":path", "/x"}},
       // Unknown pseudo-header.
       {{":method", "GET"}, {":scheme", "http"}, {":path", "/x"}, {":evil", "1"}},
       // CRLF injection in a value (H2 -> H1 downgrade smuggling).
-      {{":method", "GET"}, {":scheme", "http"}, {":path", "/x"}, {"x-a", "b\r\nTransfer-Encoding: chunked"}},
+      {{":method", "GET"},
+       {":scheme", "http"},
+       {":path", "/x"},
+       {"x-a", "b\r\nTransfer-Encoding: chunked"}},
       // NUL in a value.
       {{":method", "GET"}, {":scheme", "http"}, {":path", "/x"}, {"x-a", std::string("b\0c", 3)}},
       // Space in the path.
@@ -506,15 +552,21 @@ TEST_F(HostileHttp2Test, BadPseudoHeadersAndCrlfResetOnlyThatStream) {
 TEST_F(HostileHttp2Test, ContentLengthMismatchIsNeverForwardedWhole) {
   RawH2Connection conn(port());
   ASSERT_TRUE(conn.connect()) << conn.lastError();
-  RawHeaders headers = {{":method", "POST"},        {":scheme", "http"},   {":authority", "a"},
-                        {":path", "/h2cl"},         {"content-length", "5"}};
-  ASSERT_TRUE(conn.send(conn.headersFrame(1, headers, false) +
-                        frame(kFrameData, kFlagEndStream, 1, "helloGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")));
+  RawHeaders headers = {{":method", "POST"},
+                        {":scheme", "http"},
+                        {":authority", "a"},
+                        {":path", "/h2cl"},
+                        {"content-length", "5"}};
+  ASSERT_TRUE(conn.send(
+      conn.headersFrame(1, headers, false) +
+      frame(kFrameData, kFlagEndStream, 1, "helloGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n")));
   ASSERT_TRUE(conn.waitForStream(1));
   expectResetOr400(conn.stream(1));
   EXPECT_FALSE(conn.closed());
   expectUpstreamSawOnly({});
-  for (const auto& req : newUpstreamRequests()) EXPECT_NE("/smuggled", req.path);
+  for (const auto& req : newUpstreamRequests()) {
+    EXPECT_NE("/smuggled", req.path);
+  }
 }
 
 // H7/P9 (hostile-and-fault-tests.md): when :authority and host disagree, :authority wins, so the
@@ -522,8 +574,11 @@ TEST_F(HostileHttp2Test, ContentLengthMismatchIsNeverForwardedWhole) {
 TEST_F(HostileHttp2Test, AuthorityWinsOverHostHeader) {
   RawH2Connection conn(port());
   ASSERT_TRUE(conn.connect()) << conn.lastError();
-  RawHeaders headers = {{":method", "GET"}, {":scheme", "http"}, {":authority", "good.example"},
-                        {":path", "/authority"}, {"host", "evil.example"}};
+  RawHeaders headers = {{":method", "GET"},
+                        {":scheme", "http"},
+                        {":authority", "good.example"},
+                        {":path", "/authority"},
+                        {"host", "evil.example"}};
   ASSERT_TRUE(conn.send(conn.headersFrame(1, headers, true)));
   ASSERT_TRUE(conn.waitForStream(1));
   EXPECT_EQ(200, conn.stream(1).status);
@@ -540,7 +595,9 @@ TEST_F(HostileHttp2Test, TooManyHeadersGet431OtherStreamsUnaffected) {
   Http2Client client(port());
   ASSERT_TRUE(client.connect(deadlineIn(3s))) << client.lastError();
   Http2Request many = http2Get("/many");
-  for (uint32_t i = 0; i < kMaxHeadersCount + 5; ++i) many.withHeader("x-h" + std::to_string(i), "v");
+  for (uint32_t i = 0; i < kMaxHeadersCount + 5; ++i) {
+    many.withHeader("x-h" + std::to_string(i), "v");
+  }
   int32_t bad = client.submit(many);
   int32_t good = client.submit(http2Get("/fine"));
   ASSERT_TRUE(client.waitForResponses({bad, good}, deadlineIn(3s))) << client.lastError();
@@ -556,7 +613,8 @@ TEST_F(HostileHttp2Test, HeaderBytesOverLimitAreRefused) {
   // connection and its other streams survive.
   Http2Client client(port());
   ASSERT_TRUE(client.connect(deadlineIn(3s))) << client.lastError();
-  int32_t bad = client.submit(http2Get("/big", {{"x-big", std::string(kMaxHeaderBytes + 100, 'b')}}));
+  int32_t bad =
+      client.submit(http2Get("/big", {{"x-big", std::string(kMaxHeaderBytes + 100, 'b')}}));
   int32_t good = client.submit(http2Get("/fine"));
   ASSERT_TRUE(client.waitForResponses({bad, good}, deadlineIn(3s))) << client.lastError();
   const auto& r = client.response(bad);
@@ -570,8 +628,9 @@ TEST_F(HostileHttp2Test, DeclaredBodyOverLimitGets413) {
   Http2Client client(port());
   ASSERT_TRUE(client.connect(deadlineIn(3s))) << client.lastError();
   std::string body(kMaxBodyBytes + 1, 'x');
-  auto r = client.request(http2Request("POST", "/upload", {{"content-length", std::to_string(body.size())}}, body),
-                          deadlineIn(3s));
+  auto r = client.request(
+      http2Request("POST", "/upload", {{"content-length", std::to_string(body.size())}}, body),
+      deadlineIn(3s));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(413, r->status);
   EXPECT_TRUE(waitForProtocolError("http2.request_body_too_large", before));
@@ -638,13 +697,16 @@ TEST_F(HostileHttp2Test, RapidResetGetsGoAwayAndMemoryStaysBounded) {
         batch.clear();
       }
     }
-    if (!write_failed && !batch.empty()) conn.send(batch, deadlineIn(3s));
+    if (!write_failed && !batch.empty()) {
+      conn.send(batch, deadlineIn(3s));
+    }
     EXPECT_TRUE(conn.waitForClose(deadlineIn(3s))) << "the Rapid Reset connection was not closed";
     EXPECT_TRUE(conn.goAwayReceived()) << "closed without telling the client why";
     EXPECT_EQ(uint32_t{NGHTTP2_INTERNAL_ERROR}, conn.goAwayCode());
   }
-  EXPECT_TRUE(waitForMetric(bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}},
-                            [&](double v) { return v >= before + kConnections; }, deadlineIn(2s)))
+  EXPECT_TRUE(waitForMetric(
+      bulwark_->adminPort(), kProtocolErrors, {{"listener", "public"}, {"reason", reason}},
+      [&](double v) { return v >= before + kConnections; }, deadlineIn(2s)))
       << "Rapid Reset closes not counted as " << reason;
   ASSERT_TRUE(bulwark_->process().running()) << "bulwark crashed under Rapid Reset";
   expectStillServing();
@@ -668,7 +730,8 @@ TEST_F(HostileHttp2Test, MalformedHeadersFloodIsCutOff) {
   bool write_failed = false;
   uint32_t sent = 0;
   for (uint32_t i = 0; i < 5000 && !write_failed; ++i) {
-    batch += conn.headersFrame(1 + 2 * i, RawH2Connection::get("/malformed", {{"X-Upper", "v"}}), true);
+    batch +=
+        conn.headersFrame(1 + 2 * i, RawH2Connection::get("/malformed", {{"X-Upper", "v"}}), true);
     ++sent;
     if (batch.size() > 16 * 1024) {
       write_failed = !conn.send(batch, deadlineIn(3s));
@@ -678,8 +741,11 @@ TEST_F(HostileHttp2Test, MalformedHeadersFloodIsCutOff) {
       }
     }
   }
-  if (!write_failed && !batch.empty()) conn.send(batch, deadlineIn(3s));
-  EXPECT_TRUE(conn.waitForClose(deadlineIn(3s))) << "still open after " << sent << " malformed streams";
+  if (!write_failed && !batch.empty()) {
+    conn.send(batch, deadlineIn(3s));
+  }
+  EXPECT_TRUE(conn.waitForClose(deadlineIn(3s)))
+      << "still open after " << sent << " malformed streams";
   EXPECT_TRUE(conn.goAwayReceived());
   EXPECT_NE(uint32_t{NGHTTP2_NO_ERROR}, conn.goAwayCode());
   ASSERT_TRUE(bulwark_->process().running()) << "bulwark crashed under a malformed-HEADERS flood";
@@ -695,13 +761,19 @@ TEST_F(HostileHttp2Test, MalformedHeadersFloodIsCutOff) {
  */
 bool floodUntilClosed(uint16_t port, const std::string& unit, size_t* sent_units) {
   RawH2Connection conn(port, /*rcvbuf=*/1024);
-  if (!conn.connect()) return false;
+  if (!conn.connect()) {
+    return false;
+  }
   std::string batch;
-  for (int i = 0; i < 2048; ++i) batch += unit;
+  for (int i = 0; i < 2048; ++i) {
+    batch += unit;
+  }
   *sent_units = 0;
   auto deadline = deadlineIn(8s);
   while (*sent_units < 500000 && Clock::now() < deadline) {
-    if (!conn.send(batch, deadlineIn(2s))) break;  // reset/closed by bulwark, or it stopped reading
+    if (!conn.send(batch, deadlineIn(2s))) {
+      break;  // reset/closed by bulwark, or it stopped reading
+    }
     *sent_units += 2048;
   }
   // Now read: bulwark either already closed (we see GOAWAY then EOF/RST), or must close soon.
@@ -731,7 +803,8 @@ TEST_F(HostileHttp2Test, SettingsFloodFromNonReaderIsClosedOrAbsorbed) {
   auto rss_before = readRssBytes(pid);
   size_t sent = 0;
   bool closed = floodUntilClosed(port(), frame(kFrameSettings, 0, 0), &sent);
-  std::printf("SETTINGS flood: %s after %zu frames\n", closed ? "closed" : "absorbed by socket buffers", sent);
+  std::printf("SETTINGS flood: %s after %zu frames\n",
+              closed ? "closed" : "absorbed by socket buffers", sent);
   ASSERT_TRUE(bulwark_->process().running()) << "bulwark crashed under a SETTINGS flood";
   auto rss_after = readRssBytes(pid);
   ASSERT_TRUE(rss_before && rss_after);

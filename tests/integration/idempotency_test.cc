@@ -4,11 +4,12 @@
 // x-bulwark-reason) and at how many creates reached the backend (its task list, bulwark's
 // upstream attempt count).
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <regex>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -25,12 +26,16 @@ constexpr char kListener[] = "public";
 // sockets by the hash of its source port, so 16 miss a worker together once in 2^15.
 constexpr int kConnections = 16;
 
-nlohmann::json parseJson(const std::string& body) { return nlohmann::json::parse(body, nullptr, false); }
+nlohmann::json parseJson(const std::string& body) {
+  return nlohmann::json::parse(body, nullptr, false);
+}
 
 Http1Request createTask(const std::string& name, const std::string& key) {
-  nlohmann::json body = {{"name", name}, {"actions", nlohmann::json::array({{{"type", "transform"}}})}};
-  return http1Request("POST", "/v1/tasks",
-                      {{"Content-Type", "application/json"}, {"Idempotency-Key", "\"" + key + "\""}}, body.dump());
+  nlohmann::json body = {{"name", name},
+                         {"actions", nlohmann::json::array({{{"type", "transform"}}})}};
+  return http1Request(
+      "POST", "/v1/tasks",
+      {{"Content-Type", "application/json"}, {"Idempotency-Key", "\"" + key + "\""}}, body.dump());
 }
 
 /** One task-server and one bulwark (runtime.concurrency 2) for the suite. Thread: test thread. */
@@ -40,8 +45,11 @@ protected:
     std::string error;
     ProcessOptions options;
     options.path = TASK_SERVER_PATH;
-    options.args = {"--port", "0", "--replica-id", "task-0", "--control-port", "0", "--latency-scale", "0",
-                    "--data-file", writeTempFile("tasks.log", "")};
+    options.args = {"--port",          "0",
+                    "--replica-id",    "task-0",
+                    "--control-port",  "0",
+                    "--latency-scale", "0",
+                    "--data-file",     writeTempFile("tasks.log", "")};
     backend_ = ChildProcess::spawn(options, &error).release();
     if (backend_ == nullptr) {
       setup_error_ = error;
@@ -56,14 +64,17 @@ protected:
     backend_port_ = *port;
     control_port_ = static_cast<uint16_t>(std::stoi((*control)[1]));
     proxy_ = BulwarkProcess::start(
-                 simpleConfig("http1", "http1", {"127.0.0.1:" + std::to_string(backend_port_)},
-                              "  timeouts: {request: 5s}\n"
-                              "  idempotency:\n"
-                              "    header: Idempotency-Key\n"
-                              "    dedupe: {enabled: true, ttl: 1m, maxEntries: 1000, maxBodyBytes: 4Ki}\n"),
+                 simpleConfig(
+                     "http1", "http1", {"127.0.0.1:" + std::to_string(backend_port_)},
+                     "  timeouts: {request: 5s}\n"
+                     "  idempotency:\n"
+                     "    header: Idempotency-Key\n"
+                     "    dedupe: {enabled: true, ttl: 1m, maxEntries: 1000, maxBodyBytes: 4Ki}\n"),
                  {kListener}, &error)
                  .release();
-    if (proxy_ == nullptr) setup_error_ = error;
+    if (proxy_ == nullptr) {
+      setup_error_ = error;
+    }
   }
 
   static void TearDownTestSuite() {
@@ -82,23 +93,29 @@ protected:
   int tasksNamed(const std::string& name) {
     Http1Client direct(backend_port_);
     auto list = direct.get("/v1/tasks?limit=1000");
-    if (!list || list->status != 200) return -1;
+    if (!list || list->status != 200) {
+      return -1;
+    }
     int n = 0;
     for (const auto& task : parseJson(list->body).value("tasks", nlohmann::json::array())) {
-      if (task.value("name", "") == name) ++n;
+      if (task.value("name", "") == name) {
+        ++n;
+      }
     }
     return n;
   }
 
   double idempotencyResult(const std::string& result) {
-    return metricValue(adminPort(), "bulwark_idempotency_results_total", {{"route", "all"}, {"result", result}})
+    return metricValue(adminPort(), "bulwark_idempotency_results_total",
+                       {{"route", "all"}, {"result", result}})
         .value_or(0);
   }
 
   /** Sets the backend's fault knobs (latency) through its control port. */
   bool setBackendFault(const std::string& json) {
     Http1Client control(control_port_);
-    auto r = control.request(http1Request("POST", "/_fault", {{"Content-Type", "application/json"}}, json));
+    auto r = control.request(
+        http1Request("POST", "/_fault", {{"Content-Type", "application/json"}}, json));
     return r && r->status == 200;
   }
 
@@ -153,8 +170,9 @@ TEST_F(IdempotencyTest, ConcurrentDuplicateGets409) {
   const double proceeded = idempotencyResult("proceed");
   Http1Client first(proxyPort());
   ASSERT_TRUE(first.sendRequest(createTask(name, key)));
-  ASSERT_TRUE(waitForMetric(adminPort(), "bulwark_idempotency_results_total", {{"route", "all"}, {"result", "proceed"}},
-                            [&](double v) { return v >= proceeded + 1; }, deadlineIn(2s)));
+  ASSERT_TRUE(waitForMetric(
+      adminPort(), "bulwark_idempotency_results_total", {{"route", "all"}, {"result", "proceed"}},
+      [&](double v) { return v >= proceeded + 1; }, deadlineIn(2s)));
   Http1Client duplicate(proxyPort());
   auto conflict = duplicate.request(createTask(name, key));
   ASSERT_TRUE(conflict) << duplicate.lastError();
@@ -193,8 +211,9 @@ TEST_F(IdempotencyTest, StoreIsSharedAcrossWorkers) {
   auto first = client.request(createTask(name, key));
   ASSERT_TRUE(first) << client.lastError();
   ASSERT_EQ(201, first->status) << first->body;
-  const double attempts_before =
-      metricValue(adminPort(), "bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "initial"}}).value_or(-1);
+  const double attempts_before = metricValue(adminPort(), "bulwark_upstream_attempts_total",
+                                             {{"route", "all"}, {"kind", "initial"}})
+                                     .value_or(-1);
   for (int i = 0; i < kConnections; ++i) {
     Http1Client fresh(proxyPort());
     auto r = fresh.request(createTask(name, key));
@@ -202,9 +221,9 @@ TEST_F(IdempotencyTest, StoreIsSharedAcrossWorkers) {
     EXPECT_EQ(201, r->status) << i << ": " << r->body;
     EXPECT_EQ("true", r->header("x-bulwark-idempotent-replay").value_or("")) << "connection " << i;
   }
-  EXPECT_EQ(attempts_before,
-            metricValue(adminPort(), "bulwark_upstream_attempts_total", {{"route", "all"}, {"kind", "initial"}})
-                .value_or(-2));
+  EXPECT_EQ(attempts_before, metricValue(adminPort(), "bulwark_upstream_attempts_total",
+                                         {{"route", "all"}, {"kind", "initial"}})
+                                 .value_or(-2));
   EXPECT_EQ(1, tasksNamed(name));
 }
 
@@ -212,9 +231,10 @@ TEST_F(IdempotencyTest, StoreIsSharedAcrossWorkers) {
 TEST_F(IdempotencyTest, BodyAboveTheBoundIs413) {
   const std::string key = uniqueKey("large");
   Http1Client client(proxyPort());
-  auto r = client.request(http1Request("POST", "/v1/tasks",
-                                       {{"Content-Type", "application/json"}, {"Idempotency-Key", "\"" + key + "\""}},
-                                       std::string(8 * 1024, 'x')));
+  auto r = client.request(
+      http1Request("POST", "/v1/tasks",
+                   {{"Content-Type", "application/json"}, {"Idempotency-Key", "\"" + key + "\""}},
+                   std::string(8 * 1024, 'x')));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(413, r->status) << r->body;
   EXPECT_EQ("idempotency_body_too_large", r->header("x-bulwark-reason").value_or(""));

@@ -3,13 +3,13 @@
 // HTTP/2 flow-control windows), never be buffered whole. Issue 3 acceptance: RSS grows by less
 // than 64 MiB. Each case moves 1 GiB once over loopback, twice through the kernel.
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/fake_upstream.h"
@@ -50,7 +50,9 @@ public:
   void stop() {
     {
       std::lock_guard lock(mu_);
-      if (stop_) return;
+      if (stop_) {
+        return;
+      }
       stop_ = true;
     }
     cv_.notify_all();

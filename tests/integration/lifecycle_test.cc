@@ -5,13 +5,14 @@
 // requests finish on their old config), invalid reloads (old config keeps serving, failures
 // counted), and the exit codes of `bulwark check`.
 
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <atomic>
 #include <mutex>
 #include <sstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -167,7 +168,9 @@ TEST(LifecycleTest, SigtermSendsGoAwayAndFinishesOpenHttp2Streams) {
   Http2Client client(proxy->port("public"));
   ASSERT_TRUE(client.connect()) << client.lastError();
   std::vector<int32_t> ids;
-  for (int i = 0; i < kStreams; ++i) ids.push_back(client.submit(http2Get("/slow")));
+  for (int i = 0; i < kStreams; ++i) {
+    ids.push_back(client.submit(http2Get("/slow")));
+  }
   ASSERT_TRUE(
       client.runUntil([&] { return upstream->activeStreams() == kStreams; }, deadlineIn(5s)))
       << "in flight at the upstream: " << upstream->activeStreams();
@@ -370,7 +373,9 @@ public:
   void stop() {
     stop_ = true;
     for (auto& t : threads_) {
-      if (t.joinable()) t.join();
+      if (t.joinable()) {
+        t.join();
+      }
     }
   }
   uint64_t succeeded() const { return succeeded_.load(); }
@@ -382,12 +387,16 @@ public:
 private:
   void fail(const std::string& what) {
     std::lock_guard lock(mu_);
-    if (failures_.size() < 20) failures_.push_back(what);
+    if (failures_.size() < 20) {
+      failures_.push_back(what);
+    }
   }
   void http1Loop(bool reuse) {
     auto client = std::make_unique<Http1Client>(port_);
     for (uint64_t i = 0; !stop_; ++i) {
-      if (!reuse) client = std::make_unique<Http1Client>(port_);
+      if (!reuse) {
+        client = std::make_unique<Http1Client>(port_);
+      }
       auto r = client->get("/load", {}, deadlineIn(5s));
       if (!r) {
         fail("h1 request " + std::to_string(i) + ": " + client->lastError());
@@ -408,7 +417,9 @@ private:
     }
     for (uint64_t i = 0; !stop_; ++i) {
       std::vector<int32_t> ids;
-      for (int s = 0; s < 8; ++s) ids.push_back(client.submit(http2Get("/load")));
+      for (int s = 0; s < 8; ++s) {
+        ids.push_back(client.submit(http2Get("/load")));
+      }
       if (!client.waitForResponses(ids, deadlineIn(5s))) {
         fail("h2 batch " + std::to_string(i) + ": timeout " + client.lastError());
         return;
@@ -465,7 +476,9 @@ TEST(LifecycleTest, ReloadUnderLoadLosesNoRequestAndAppliesTheNewConfig) {
   for (int i = 0; i < kReloads; ++i) {
     const bool to_b = i % 2 == 0;
     o.backend_address = to_b ? b->address() : a->address();
-    if (i == kReloads - 1) o.fresh_address = fresh->address();
+    if (i == kReloads - 1) {
+      o.fresh_address = fresh->address();
+    }
     proxy->rewriteConfig(lifecycleConfig(o));
     if (i % 2 == 0) {
       ASSERT_TRUE(proxy->process().signal(SIGHUP));
@@ -523,7 +536,9 @@ TEST_P(ReloadInFlightTest, RequestsFinishOnTheOldConfigAcrossReload) {
   Http2Client h2(port);
   ASSERT_TRUE(h2.connect()) << h2.lastError();
   std::vector<int32_t> ids;
-  for (int i = 0; i < kRequests; ++i) ids.push_back(h2.submit(http2Get("/slow")));
+  for (int i = 0; i < kRequests; ++i) {
+    ids.push_back(h2.submit(http2Get("/slow")));
+  }
   ASSERT_TRUE(h2.runUntil([&] { return a->activeStreams() == 2 * kRequests; }, deadlineIn(5s)));
 
   o.backend_address = b->address();
@@ -707,9 +722,13 @@ std::optional<int> runCheck(const std::vector<std::string>& args) {
   options.args = args;
   std::string error;
   auto child = ChildProcess::spawn(options, &error);
-  if (!child) return std::nullopt;
+  if (!child) {
+    return std::nullopt;
+  }
   auto status = child->waitForExit(deadlineIn(5s));
-  if (!status || !status->exited) return std::nullopt;
+  if (!status || !status->exited) {
+    return std::nullopt;
+  }
   return status->code;
 }
 

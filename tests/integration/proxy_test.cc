@@ -2,12 +2,12 @@
 // (HTTP/1.1 and h2c downstream, HTTP/1.1 and HTTP/2 upstream), header handling, gRPC framing
 // and the error statuses bulwark generates itself.
 
-#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <fstream>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
@@ -30,7 +30,8 @@ protected:
     ASSERT_TRUE(proxy_) << error;
   }
   uint16_t port() const { return proxy_->port("public"); }
-  /** HTTP/1.1 both ways with the catch-all route narrowed to /api: anything else gets a local 404. */
+  /** HTTP/1.1 both ways with the catch-all route narrowed to /api: anything else gets a local 404.
+   */
   static std::string apiOnlyConfig(const FakeUpstream& up) {
     auto yaml = simpleConfig("http1", "http1", {up.address()});
     auto pos = yaml.find("prefix: /}");
@@ -61,7 +62,8 @@ TEST_F(ProxyTest, Http1ToHttp1ForwardsRequestAndResponse) {
   EXPECT_EQ("hello body", seen.body);
 }
 
-// Proves keep-alive on both sides: several requests on one client connection reuse one upstream connection.
+// Proves keep-alive on both sides: several requests on one client connection reuse one upstream
+// connection.
 TEST_F(ProxyTest, KeepAliveReusesConnections) {
   FakeUpstream up(Protocol::Http1);
   startProxy(simpleConfig("http1", "http1", {up.address()}));
@@ -80,7 +82,9 @@ TEST_F(ProxyTest, KeepAliveReusesConnections) {
 // Proves pipelined requests are answered in order.
 TEST_F(ProxyTest, PipelinedRequestsAnsweredInOrder) {
   FakeUpstream up(Protocol::Http1);
-  up.script().forPath("/slow", respond(200, {}, "slow").withDelay(50ms)).otherwise(respond(200, {}, "fast"));
+  up.script()
+      .forPath("/slow", respond(200, {}, "slow").withDelay(50ms))
+      .otherwise(respond(200, {}, "fast"));
   startProxy(simpleConfig("http1", "http1", {up.address()}));
   Http1Client client(port());
   auto responses = client.pipeline({http1Get("/slow"), http1Get("/fast"), http1Get("/fast")});
@@ -96,8 +100,9 @@ TEST_F(ProxyTest, ChunkedBodiesBothWays) {
   up.script().otherwise(respondChunked(200, {"ab", "cd", "ef"}, {{"x-trailer", "t"}}));
   startProxy(simpleConfig("http1", "http1", {up.address()}));
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                             "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendRaw("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"));
   auto r = client.readResponse();
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(200, r->status);
@@ -112,7 +117,8 @@ TEST_F(ProxyTest, ExpectContinue) {
   FakeUpstream up(Protocol::Http1);
   startProxy(simpleConfig("http1", "http1", {up.address()}));
   Http1Client client(port());
-  ASSERT_TRUE(client.sendRaw("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(client.sendRaw(
+      "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
   ASSERT_TRUE(client.sendRaw("12345"));
   auto r = client.readResponse();
   ASSERT_TRUE(r) << client.lastError();
@@ -152,11 +158,12 @@ TEST_F(ProxyTest, HopByHopAndForwardingHeaders) {
   FakeUpstream up(Protocol::Http1);
   startProxy(simpleConfig("http1", "http1", {up.address()}));
   Http1Client client(port());
-  auto r = client.request(http1Request("GET", "/h", {{"Connection", "keep-alive, x-secret"},
-                                                     {"x-secret", "drop-me"},
-                                                     {"Keep-Alive", "timeout=5"},
-                                                     {"Proxy-Connection", "keep-alive"},
-                                                     {"X-Forwarded-For", "10.1.2.3"}}));
+  auto r = client.request(http1Request("GET", "/h",
+                                       {{"Connection", "keep-alive, x-secret"},
+                                        {"x-secret", "drop-me"},
+                                        {"Keep-Alive", "timeout=5"},
+                                        {"Proxy-Connection", "keep-alive"},
+                                        {"X-Forwarded-For", "10.1.2.3"}}));
   ASSERT_TRUE(r) << client.lastError();
   ASSERT_EQ(1u, up.requestCount());
   auto seen = *up.request(0);
@@ -170,7 +177,8 @@ TEST_F(ProxyTest, HopByHopAndForwardingHeaders) {
   EXPECT_EQ(36u, id->size());  // UUIDv4
 }
 
-// Proves an incoming x-request-id is kept by default (preserveExternal) and one is generated otherwise.
+// Proves an incoming x-request-id is kept by default (preserveExternal) and one is generated
+// otherwise.
 TEST_F(ProxyTest, RequestIdPreserved) {
   FakeUpstream up(Protocol::Http1);
   startProxy(simpleConfig("http1", "http1", {up.address()}));
@@ -205,9 +213,13 @@ TEST_F(ProxyTest, H2cToHttp2Multiplexes) {
   Http2Client client(port());
   ASSERT_TRUE(client.connect()) << client.lastError();
   std::vector<int32_t> ids;
-  for (int i = 0; i < 50; ++i) ids.push_back(client.submit(http2Get("/m" + std::to_string(i))));
+  for (int i = 0; i < 50; ++i) {
+    ids.push_back(client.submit(http2Get("/m" + std::to_string(i))));
+  }
   ASSERT_TRUE(client.waitForResponses(ids, deadlineIn(5s))) << client.lastError();
-  for (auto id : ids) EXPECT_EQ(200, client.response(id).status);
+  for (auto id : ids) {
+    EXPECT_EQ(200, client.response(id).status);
+  }
   ASSERT_EQ(50u, up.requestCount());
   // One client connection is on one worker; its pool multiplexes onto one upstream connection.
   EXPECT_EQ(1u, up.totalConnections());
@@ -268,7 +280,8 @@ TEST_F(ProxyTest, ConnectFailureIs503) {
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(503, r->status);
   EXPECT_EQ("upstream_connect_failure", r->header("x-bulwark-reason").value_or(""));
-  EXPECT_EQ(1, metric("bulwark_local_replies_total", {{"route", "all"}, {"reason", "upstream_connect_failure"}}));
+  EXPECT_EQ(1, metric("bulwark_local_replies_total",
+                      {{"route", "all"}, {"reason", "upstream_connect_failure"}}));
 }
 
 // Proves an upstream reset before the response gives 502.
@@ -307,8 +320,12 @@ TEST_F(ProxyTest, RequestTimeoutIs504) {
   EXPECT_EQ(504, r->status);
   EXPECT_GE(elapsed, 190ms);
   EXPECT_LT(elapsed, 1500ms);
-  EXPECT_TRUE(waitFor([&] { auto req = up.request(0);
-    return req && req->cancelled_by_peer; }, deadlineIn(2s)));
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto req = up.request(0);
+        return req && req->cancelled_by_peer;
+      },
+      deadlineIn(2s)));
 }
 
 // Proves a midstream upstream reset after headers resets the downstream instead of faking success.
@@ -380,7 +397,8 @@ TEST_F(ProxyTest, NoRouteIs404AndMetricsCount) {
   ASSERT_TRUE(hit) << client.lastError();
   EXPECT_EQ(200, hit->status);
   EXPECT_EQ(1, metric("bulwark_requests_total", {{"route", "all"}, {"code_class", "2xx"}}));
-  EXPECT_EQ(1, metric("bulwark_local_replies_total", {{"route", ""}, {"reason", "route_not_found"}}));
+  EXPECT_EQ(1,
+            metric("bulwark_local_replies_total", {{"route", ""}, {"reason", "route_not_found"}}));
 }
 
 }  // namespace
@@ -399,9 +417,11 @@ TEST(AccessLogTest, JsonAndTextEntries) {
   FakeUpstream up(Protocol::Http1);
   for (const std::string format : {"json", "text"}) {
     std::string log_path = writeTempFile("access-" + format + ".log", "");
-    std::string top = "observability:\n  accessLog: {path: \"" + log_path + "\", format: " + format + "}\n";
+    std::string top =
+        "observability:\n  accessLog: {path: \"" + log_path + "\", format: " + format + "}\n";
     std::string error;
-    auto proxy = BulwarkProcess::start(simpleConfig("http1", "http1", {up.address()}, "", "", top), {"public"}, &error);
+    auto proxy = BulwarkProcess::start(simpleConfig("http1", "http1", {up.address()}, "", "", top),
+                                       {"public"}, &error);
     ASSERT_TRUE(proxy) << error;
     Http1Client client(proxy->port("public"));
     auto r = client.request(http1Request("GET", "/logged", {{"x-request-id", "log-id-1"}}));

@@ -19,8 +19,9 @@ protected:
   void startProxy(const std::string& listener_protocol, const std::string& upstream_protocol,
                   const std::vector<std::string>& endpoints, const std::string& route_extra) {
     std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig(listener_protocol, upstream_protocol, endpoints, route_extra),
-                                   {"public"}, &error);
+    proxy_ = BulwarkProcess::start(
+        simpleConfig(listener_protocol, upstream_protocol, endpoints, route_extra), {"public"},
+        &error);
     ASSERT_TRUE(proxy_) << error;
   }
   uint16_t port() const { return proxy_->port("public"); }
@@ -35,7 +36,8 @@ TEST_F(RetryTest, Retries503OnAnotherHost) {
   auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
   hosts.script().nthRequest(1, respond(503, {}, "busy")).otherwise(respond(200, {}, "ok"));
   startProxy("http1", "http1", hosts.addresses(),
-             "  retries: {attempts: 2, retryOn: [5xx], backoff: {baseInterval: 5ms, maxInterval: 20ms}}\n");
+             "  retries: {attempts: 2, retryOn: [5xx], backoff: {baseInterval: 5ms, maxInterval: "
+             "20ms}}\n");
   Http1Client client(port());
   auto r = client.get("/");
   ASSERT_TRUE(r) << client.lastError();
@@ -53,8 +55,9 @@ TEST_F(RetryTest, Retries503OnAnotherHost) {
 TEST_F(RetryTest, AttemptsExhaustedReturnsUpstreamAnswer) {
   FakeUpstream up(Protocol::Http1);
   up.script().otherwise(respond(503, {}, "down"));
-  startProxy("http1", "http1", {up.address()},
-             "  retries: {attempts: 3, retryOn: [5xx], backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  startProxy(
+      "http1", "http1", {up.address()},
+      "  retries: {attempts: 3, retryOn: [5xx], backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
   Http1Client client(port());
   auto r = client.get("/");
   ASSERT_TRUE(r) << client.lastError();
@@ -67,9 +70,12 @@ TEST_F(RetryTest, AttemptsExhaustedReturnsUpstreamAnswer) {
 // Proves a trailers-only gRPC UNAVAILABLE is retried and OK reaches the client.
 TEST_F(RetryTest, GrpcUnavailableRetried) {
   auto hosts = FakeUpstreamGroup::start(2, Protocol::Http2);
-  hosts.script().nthRequest(1, respondGrpc(GrpcStatus::Unavailable)).otherwise(respondGrpc(GrpcStatus::Ok, "ranked"));
+  hosts.script()
+      .nthRequest(1, respondGrpc(GrpcStatus::Unavailable))
+      .otherwise(respondGrpc(GrpcStatus::Ok, "ranked"));
   startProxy("h2c", "grpc", hosts.addresses(),
-             "  retries: {attempts: 2, retryOn: [unavailable], backoff: {baseInterval: 5ms, maxInterval: 10ms}}\n");
+             "  retries: {attempts: 2, retryOn: [unavailable], backoff: {baseInterval: 5ms, "
+             "maxInterval: 10ms}}\n");
   Http2Client client(port());
   ASSERT_TRUE(client.connect()) << client.lastError();
   auto rpc = client.grpcUnary("/ranking.v1.RankingService/Rank", "req", deadlineIn(3s));
@@ -86,10 +92,14 @@ TEST_F(RetryTest, GrpcUnavailableRetried) {
 // live on this route.
 TEST_F(RetryTest, GrpcOkNotRetriedWithNonIdempotentAlways) {
   auto hosts = FakeUpstreamGroup::start(2, Protocol::Http2);
-  hosts.script().nthRequest(1, respondGrpc(GrpcStatus::Unavailable)).otherwise(respondGrpc(GrpcStatus::Ok, "ranked"));
-  startProxy("h2c", "grpc", hosts.addresses(),
-             "  retries: {attempts: 2, perTryTimeout: 1s, retryOn: [unavailable, reset, connect-failure],\n"
-             "            nonIdempotent: always, backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  hosts.script()
+      .nthRequest(1, respondGrpc(GrpcStatus::Unavailable))
+      .otherwise(respondGrpc(GrpcStatus::Ok, "ranked"));
+  startProxy(
+      "h2c", "grpc", hosts.addresses(),
+      "  retries: {attempts: 2, perTryTimeout: 1s, retryOn: [unavailable, reset, "
+      "connect-failure],\n"
+      "            nonIdempotent: always, backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
   Http2Client client(port());
   ASSERT_TRUE(client.connect()) << client.lastError();
   constexpr int kCalls = 6;
@@ -126,7 +136,8 @@ TEST_F(RetryTest, PostWithKeyRetried) {
              "  retries: {attempts: 3, retryOn: [reset, 5xx], nonIdempotent: withIdempotencyKey,\n"
              "            backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
   Http1Client client(port());
-  auto r = client.request(http1Request("POST", "/v1/tasks", {{"Idempotency-Key", "k-1"}}, "{\"a\":1}"));
+  auto r =
+      client.request(http1Request("POST", "/v1/tasks", {{"Idempotency-Key", "k-1"}}, "{\"a\":1}"));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(201, r->status);
   ASSERT_EQ(2u, up.requestCount());
@@ -162,10 +173,13 @@ TEST_F(RetryTest, PostRetriedOnConnectFailure) {
 // Proves Retry-After: 1 delays the retry by at least a second.
 TEST_F(RetryTest, RetryAfterHonored) {
   FakeUpstream up(Protocol::Http1);
-  up.script().nthRequest(1, respond(503, {{"retry-after", "1"}}, "later")).otherwise(respond(200, {}, "ok"));
-  startProxy("http1", "http1", {up.address()},
-             "  timeouts: {request: 5s}\n"
-             "  retries: {attempts: 2, retryOn: [5xx], respectRetryAfter: true, maxRetryAfter: 2s}\n");
+  up.script()
+      .nthRequest(1, respond(503, {{"retry-after", "1"}}, "later"))
+      .otherwise(respond(200, {}, "ok"));
+  startProxy(
+      "http1", "http1", {up.address()},
+      "  timeouts: {request: 5s}\n"
+      "  retries: {attempts: 2, retryOn: [5xx], respectRetryAfter: true, maxRetryAfter: 2s}\n");
   Http1Client client(port());
   auto start = Clock::now();
   auto r = client.get("/", {}, deadlineIn(5s));
@@ -180,8 +194,9 @@ TEST_F(RetryTest, RetryAfterHonored) {
 TEST_F(RetryTest, LongRetryAfterNotWaited) {
   FakeUpstream up(Protocol::Http1);
   up.script().otherwise(respond(503, {{"retry-after", "30"}}, "come back later"));
-  startProxy("http1", "http1", {up.address()},
-             "  retries: {attempts: 3, retryOn: [5xx], respectRetryAfter: true, maxRetryAfter: 2s}\n");
+  startProxy(
+      "http1", "http1", {up.address()},
+      "  retries: {attempts: 3, retryOn: [5xx], respectRetryAfter: true, maxRetryAfter: 2s}\n");
   Http1Client client(port());
   auto start = Clock::now();
   auto r = client.get("/");
@@ -236,7 +251,9 @@ TEST_F(RetryTest, GrpcDeadlinePropagatedAndEnforced) {
 // Proves a hedged GET against one slow host returns at the fast host's latency.
 TEST_F(RetryTest, HedgedRequestWinsOnFastHost) {
   auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
-  hosts.script().nthRequest(1, respond(200, {}, "slow").withDelay(1500ms)).otherwise(respond(200, {}, "fast"));
+  hosts.script()
+      .nthRequest(1, respond(200, {}, "slow").withDelay(1500ms))
+      .otherwise(respond(200, {}, "fast"));
   startProxy("http1", "http1", hosts.addresses(),
              "  timeouts: {request: 3s}\n"
              "  retries: {attempts: 1}\n"
@@ -250,12 +267,15 @@ TEST_F(RetryTest, HedgedRequestWinsOnFastHost) {
   EXPECT_LT(elapsed, 700ms);
   EXPECT_EQ(1, metric("bulwark_hedges_total", {{"route", "all"}, {"result", "won"}}));
   // The losing attempt was cancelled at its host.
-  EXPECT_TRUE(waitFor([&] {
-    for (const auto& req : hosts.requests()) {
-      if (req.cancelled_by_peer) return true;
-    }
-    return false;
-  }, deadlineIn(2s)));
+  EXPECT_TRUE(waitFor(
+      [&] {
+        for (const auto& req : hosts.requests()) {
+          if (req.cancelled_by_peer)
+            return true;
+        }
+        return false;
+      },
+      deadlineIn(2s)));
 }
 
 }  // namespace

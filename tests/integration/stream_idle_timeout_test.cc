@@ -21,7 +21,8 @@ class StreamIdleTimeoutTest : public ::testing::Test {
 protected:
   void startProxy(const std::string& endpoint) {
     std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig("http1", "http1", {endpoint}, kTimeouts), {"public"}, &error);
+    proxy_ = BulwarkProcess::start(simpleConfig("http1", "http1", {endpoint}, kTimeouts),
+                                   {"public"}, &error);
     ASSERT_TRUE(proxy_) << error;
   }
   uint16_t port() const { return proxy_->port("public"); }
@@ -71,9 +72,9 @@ TEST_F(StreamIdleTimeoutTest, StallAfterHeadersResetsTheStream) {
   EXPECT_TRUE(client.peerClosed() || client.peerReset()) << r->error;
   EXPECT_GE(elapsed, 190ms);
   EXPECT_LT(elapsed, 1500ms);
-  EXPECT_TRUE(waitForMetric(proxy_->adminPort(), "bulwark_stream_idle_timeouts_total",
-                            {{"route", "all"}, {"action", "reset"}}, [](double v) { return v == 1; },
-                            deadlineIn(2s)));
+  EXPECT_TRUE(waitForMetric(
+      proxy_->adminPort(), "bulwark_stream_idle_timeouts_total",
+      {{"route", "all"}, {"action", "reset"}}, [](double v) { return v == 1; }, deadlineIn(2s)));
   // The reset closed the connection while its stream was finishing: bulwark must still be sound
   // and drain cleanly (this path once freed the stream after its connection manager).
   EXPECT_EQ(0, proxy_->stop(SIGTERM));

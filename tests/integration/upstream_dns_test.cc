@@ -2,10 +2,10 @@
 // (BULWARK_DNS_SERVER): records added and removed change the host set without a restart, and a
 // failing resolver keeps the last good set.
 
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -30,7 +30,8 @@ std::string dnsConfig(uint16_t port) {
     // Only 127.0.0.1 has a listener, so about half the requests need a retry once 127.0.0.2 is
     // added; the budget allows that many back to back (the default 20 % would not: it is not what
     // this test is about).
-    << "  retries: {attempts: 3, retryOn: [connect-failure], backoff: {baseInterval: 1ms, maxInterval: 5ms},\n"
+    << "  retries: {attempts: 3, retryOn: [connect-failure], backoff: {baseInterval: 1ms, "
+       "maxInterval: 5ms},\n"
     << "            budget: {percent: 100, minRetryConcurrency: 10}}\n";
   return y.str();
 }
@@ -64,7 +65,9 @@ TEST(UpstreamDnsTest, RecordsAddAndRemoveHostsWithoutRestart) {
   ASSERT_TRUE(waitFor([&] { return upstreamsContain(admin, added); }, deadlineIn(3s)));
   EXPECT_TRUE(waitForMetric(admin, "bulwark_upstream_endpoints", {{"upstream", "backend"}},
                             [](double v) { return v == 2; }));
-  for (int i = 0; i < 20; ++i) EXPECT_TRUE(ok());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_TRUE(ok());
+  }
   // ...and goes again.
   dns.setRecords("backend.bulwark.test", {"127.0.0.1"});
   ASSERT_TRUE(waitFor([&] { return !upstreamsContain(admin, added); }, deadlineIn(3s)));
@@ -73,7 +76,9 @@ TEST(UpstreamDnsTest, RecordsAddAndRemoveHostsWithoutRestart) {
   uint64_t queries = dns.queries();
   ASSERT_TRUE(waitFor([&] { return dns.queries() >= queries + 2; }, deadlineIn(5s)));
   EXPECT_TRUE(upstreamsContain(admin, live));
-  for (int i = 0; i < 10; ++i) EXPECT_TRUE(ok());
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(ok());
+  }
 }
 
 }  // namespace

@@ -8,8 +8,6 @@
 // these tests add the real gRPC stack on both sides, load while hosts change, and the backend's
 // own view of a cancelled stream.
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 
 #include <algorithm>
@@ -19,6 +17,9 @@
 #include <map>
 #include <set>
 #include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -35,8 +36,8 @@ using Json = nlohmann::json;
 
 // Small catalogs start fast; --model-cost-us 0 leaves only the real ranking work (~0.1 ms), so
 // the tests are bound by the proxy and the client, not by the latency model.
-const std::vector<std::string> kFastReplicaArgs = {"--model-cost-us", "0", "--items-per-tenant", "1000",
-                                                   "--candidate-window", "100"};
+const std::vector<std::string> kFastReplicaArgs = {
+    "--model-cost-us", "0", "--items-per-tenant", "1000", "--candidate-window", "100"};
 
 struct Replica {
   std::unique_ptr<ChildProcess> process;
@@ -53,7 +54,8 @@ Replica startReplica(const std::string& id, const std::vector<std::string>& extr
                      const std::string& host = "127.0.0.1", uint16_t port = 0) {
   ProcessOptions options;
   options.path = RANKING_SERVER_PATH;
-  options.args = {"--host", host, "--port", std::to_string(port), "--replica-id", id, "--control-port", "0"};
+  options.args = {"--host",       host, "--port",         std::to_string(port),
+                  "--replica-id", id,   "--control-port", "0"};
   options.args.insert(options.args.end(), kFastReplicaArgs.begin(), kFastReplicaArgs.end());
   options.args.insert(options.args.end(), extra.begin(), extra.end());
   std::string error;
@@ -62,9 +64,12 @@ Replica startReplica(const std::string& id, const std::vector<std::string>& extr
   r.host = host;
   r.process = ChildProcess::spawn(options, &error);
   EXPECT_TRUE(r.process) << error;
-  if (!r.process) return r;
+  if (!r.process) {
+    return r;
+  }
   auto control = r.process->waitForLine(std::string(R"(control port: (\d+))"), deadlineIn(10s));
-  auto listening = r.process->waitForLine(std::string(R"(listening on ([0-9.]+):(\d+))"), deadlineIn(10s));
+  auto listening =
+      r.process->waitForLine(std::string(R"(listening on ([0-9.]+):(\d+))"), deadlineIn(10s));
   EXPECT_TRUE(control && listening) << r.process->output();
   if (control && listening) {
     r.control_port = static_cast<uint16_t>(std::stoi((*control)[1]));
@@ -81,7 +86,8 @@ void setFault(const Replica& r, const std::string& json) {
 
 /** Flips the replica's grpc.health.v1 status. */
 void setServing(const Replica& r, bool serving) {
-  auto resp = adminPost(r.control_port, "/_fault/health", serving ? R"({"serving":true})" : R"({"serving":false})");
+  auto resp = adminPost(r.control_port, "/_fault/health",
+                        serving ? R"({"serving":true})" : R"({"serving":false})");
   ASSERT_TRUE(resp.ok && resp.status == 200) << resp.error << " " << resp.body;
 }
 
@@ -112,7 +118,9 @@ Json readReport(ChildProcess& client, Deadline deadline) {
 /** Runs ranking-client to completion and returns its JSON report. */
 Json runClient(std::vector<std::string> args, Deadline deadline = deadlineIn(60s)) {
   auto client = spawnClient(std::move(args));
-  if (!client) return {};
+  if (!client) {
+    return {};
+  }
   return readReport(*client, deadline);
 }
 
@@ -121,12 +129,16 @@ class BackgroundLoad {
 public:
   explicit BackgroundLoad(std::vector<std::string> args) : client_(spawnClient(std::move(args))) {}
   ~BackgroundLoad() {
-    if (client_ && client_->running()) client_->kill();
+    if (client_ && client_->running()) {
+      client_->kill();
+    }
   }
   bool started() const { return client_ != nullptr; }
   /** Stops issuing calls, lets the ones in flight finish and returns the report. */
   Json stop() {
-    if (!client_) return {};
+    if (!client_) {
+      return {};
+    }
     client_->signal(SIGTERM);
     return readReport(*client_, deadlineIn(20s));
   }
@@ -135,7 +147,8 @@ private:
   std::unique_ptr<ChildProcess> client_;
 };
 
-/** The replica's own counters (ranking.v1.ReplicaStats/Get, called directly, not through bulwark). */
+/** The replica's own counters (ranking.v1.ReplicaStats/Get, called directly, not through bulwark).
+ */
 Json replicaStats(const Replica& r) {
   return runClient({"--target", r.address(), "--method", "stats"}, deadlineIn(10s));
 }
@@ -187,15 +200,21 @@ std::vector<Replica> startReplicas(int n, const std::vector<std::string>& extra 
   std::vector<Replica> replicas;
   for (int i = 0; i < n; ++i) {
     replicas.push_back(startReplica("replica-" + std::to_string(i), extra));
-    if (replicas.back().port == 0) break;
+    if (replicas.back().port == 0) {
+      break;
+    }
   }
   return replicas;
 }
 
 bool allStarted(const std::vector<Replica>& replicas, size_t n) {
-  if (replicas.size() != n) return false;
+  if (replicas.size() != n) {
+    return false;
+  }
   for (const auto& r : replicas) {
-    if (r.port == 0) return false;
+    if (r.port == 0) {
+      return false;
+    }
   }
   return true;
 }
@@ -204,17 +223,29 @@ bool allStarted(const std::vector<Replica>& replicas, size_t n) {
 std::map<std::string, std::string> upstreamHosts(const BulwarkProcess& proxy) {
   std::map<std::string, std::string> hosts;
   auto resp = adminGet(proxy.adminPort(), "/upstreams");
-  if (!resp.ok || resp.status != 200) return hosts;
+  if (!resp.ok || resp.status != 200) {
+    return hosts;
+  }
   auto json = Json::parse(resp.body, nullptr, false);
-  if (json.is_discarded()) return hosts;
+  if (json.is_discarded()) {
+    return hosts;
+  }
   auto visit = [&](const Json& upstream) {
-    if (upstream.value("name", "") != "ranking" || !upstream.contains("hosts")) return;
-    for (const auto& h : upstream["hosts"]) hosts[h.value("address", "")] = h.value("health", "");
+    if (upstream.value("name", "") != "ranking" || !upstream.contains("hosts")) {
+      return;
+    }
+    for (const auto& h : upstream["hosts"]) {
+      hosts[h.value("address", "")] = h.value("health", "");
+    }
   };
   if (json.is_array()) {
-    for (const auto& u : json) visit(u);
+    for (const auto& u : json) {
+      visit(u);
+    }
   } else if (json.contains("upstreams")) {
-    for (const auto& u : json["upstreams"]) visit(u);
+    for (const auto& u : json["upstreams"]) {
+      visit(u);
+    }
   }
   return hosts;
 }
@@ -231,18 +262,23 @@ TEST(UpstreamGrpcLbTest, RoundRobinSpreadsOneConnectionsCallsEvenly) {
   constexpr int kCalls = 30000;
   auto replicas = startReplicas(3);
   ASSERT_TRUE(allStarted(replicas, 3));
-  auto proxy = startBulwark(grpcConfig(staticEndpoints(replicas), "  loadBalancer: {simple: ROUND_ROBIN}\n"));
+  auto proxy = startBulwark(
+      grpcConfig(staticEndpoints(replicas), "  loadBalancer: {simple: ROUND_ROBIN}\n"));
   ASSERT_NE(proxy, nullptr);
 
-  auto report = runClient({"--target", target(*proxy), "--method", "rank", "--tenant", "mixed", "--limit", "5",
-                           "--concurrency", "16", "--count", std::to_string(kCalls)});
+  auto report =
+      runClient({"--target", target(*proxy), "--method", "rank", "--tenant", "mixed", "--limit",
+                 "5", "--concurrency", "16", "--count", std::to_string(kCalls)});
   ASSERT_EQ(report.value("calls", 0), kCalls) << report.dump();
   EXPECT_EQ(report.value("ok", 0), kCalls) << report.dump();
   std::cout << "ROUND_ROBIN " << kCalls << " calls in " << report.value("elapsed_s", 0.0) << " s ("
-            << report.value("rps", 0.0) << " rps), by replica " << report["replicas"].dump() << "\n";
+            << report.value("rps", 0.0) << " rps), by replica " << report["replicas"].dump()
+            << "\n";
 
   // One grpc++ channel with a local subchannel pool is one HTTP/2 connection.
-  EXPECT_EQ(metricValue(proxy->adminPort(), "bulwark_downstream_connections_total", {{"listener", "public"}}), 1.0);
+  EXPECT_EQ(metricValue(proxy->adminPort(), "bulwark_downstream_connections_total",
+                        {{"listener", "public"}}),
+            1.0);
   for (const auto& r : replicas) {
     double client_share = static_cast<double>(replicaCount(report, r.id)) / kCalls;
     EXPECT_NEAR(client_share, 1.0 / 3.0, 0.02) << r.id << " " << report["replicas"].dump();
@@ -255,12 +291,13 @@ TEST(UpstreamGrpcLbTest, RoundRobinSpreadsOneConnectionsCallsEvenly) {
 
 void expectSlowReplicaAvoided(const std::string& policy) {
   constexpr int kCalls = 1500;
-  const std::vector<std::string> load = {"--method", "rank", "--tenant", "tenantA", "--limit", "5",
-                                         "--concurrency", "24"};
+  const std::vector<std::string> load = {"--method", "rank", "--tenant",      "tenantA",
+                                         "--limit",  "5",    "--concurrency", "24"};
   // Every replica waits 5 ms per call (fault knob latency) before its real work.
   auto replicas = startReplicas(3, {"--fault-latency-ms", "5"});
   ASSERT_TRUE(allStarted(replicas, 3));
-  auto proxy = startBulwark(grpcConfig(staticEndpoints(replicas), "  loadBalancer: {simple: " + policy + "}\n"));
+  auto proxy = startBulwark(
+      grpcConfig(staticEndpoints(replicas), "  loadBalancer: {simple: " + policy + "}\n"));
   ASSERT_NE(proxy, nullptr);
   auto args = [&](int calls) {
     std::vector<std::string> a = {"--target", target(*proxy), "--count", std::to_string(calls)};
@@ -282,8 +319,9 @@ void expectSlowReplicaAvoided(const std::string& policy) {
   ASSERT_EQ(report.value("calls", 0), kCalls) << report.dump();
   EXPECT_EQ(report.value("ok", 0), kCalls) << report.dump();
   uint64_t slow = replicaCount(report, "replica-0");
-  std::cout << policy << ": p50 " << normal_ms << " ms, replica-0 made " << slow_ms << " ms; it got " << slow
-            << " of " << kCalls << " calls (" << 100.0 * static_cast<double>(slow) / kCalls << " %), by replica "
+  std::cout << policy << ": p50 " << normal_ms << " ms, replica-0 made " << slow_ms
+            << " ms; it got " << slow << " of " << kCalls << " calls ("
+            << 100.0 * static_cast<double>(slow) / kCalls << " %), by replica "
             << report["replicas"].dump() << "\n";
   EXPECT_LE(static_cast<double>(slow) / kCalls, 0.10) << report.dump();
   EXPECT_EQ(static_cast<int64_t>(slow), rankCalls(replicas[0]) - slow_before);
@@ -311,7 +349,8 @@ std::string rankRequest(const std::string& tenant, const std::string& user) {
  * Calls Rank once per key with `x-user: key` over one new connection, 100 calls in flight at a
  * time; returns key -> x-replica-id of the answer.
  */
-std::map<std::string, std::string> replicaPerKey(uint16_t port, const std::vector<std::string>& keys) {
+std::map<std::string, std::string> replicaPerKey(uint16_t port,
+                                                 const std::vector<std::string>& keys) {
   std::map<std::string, std::string> owner;
   Http2Client c(port);
   EXPECT_TRUE(c.connect()) << c.lastError();
@@ -319,9 +358,10 @@ std::map<std::string, std::string> replicaPerKey(uint16_t port, const std::vecto
   for (size_t begin = 0; begin < keys.size(); begin += kWindow) {
     std::vector<std::pair<std::string, int32_t>> batch;
     for (size_t i = begin; i < std::min(keys.size(), begin + kWindow); ++i) {
-      auto request = http2Request("POST", "/ranking.v1.RankingService/Rank",
-                                  {{"content-type", "application/grpc"}, {"te", "trailers"}, {"x-user", keys[i]}},
-                                  encodeGrpcMessage(rankRequest("tenantA", keys[i])));
+      auto request = http2Request(
+          "POST", "/ranking.v1.RankingService/Rank",
+          {{"content-type", "application/grpc"}, {"te", "trailers"}, {"x-user", keys[i]}},
+          encodeGrpcMessage(rankRequest("tenantA", keys[i])));
       batch.emplace_back(keys[i], c.submit(request));
     }
     for (const auto& [key, id] : batch) {
@@ -338,32 +378,42 @@ TEST(UpstreamGrpcLbTest, RingHashKeepsKeysOnOneReplicaAndMovesFewWhenOneIsAdded)
   constexpr int kKeys = 3000;
   auto replicas = startReplicas(4);
   ASSERT_TRUE(allStarted(replicas, 4));
-  const std::string lb = "  loadBalancer: {simple: RING_HASH, consistentHash: {httpHeaderName: x-user}}\n";
+  const std::string lb =
+      "  loadBalancer: {simple: RING_HASH, consistentHash: {httpHeaderName: x-user}}\n";
   auto proxy = startBulwark(grpcConfig(staticEndpoints(replicas, 3), lb));
   ASSERT_NE(proxy, nullptr);
 
   std::vector<std::string> keys;
-  for (int i = 0; i < kKeys; ++i) keys.push_back("user-" + std::to_string(i));
+  for (int i = 0; i < kKeys; ++i) {
+    keys.push_back("user-" + std::to_string(i));
+  }
   auto before = replicaPerKey(proxy->port("public"), keys);
   // Each key sticks to one replica (asked twice, on another connection), and keys spread.
   EXPECT_EQ(replicaPerKey(proxy->port("public"), keys), before);
   std::map<std::string, int> per_replica;
-  for (const auto& [key, owner] : before) ++per_replica[owner];
+  for (const auto& [key, owner] : before) {
+    ++per_replica[owner];
+  }
   EXPECT_EQ(per_replica.size(), 3u);
-  for (const auto& [owner, n] : per_replica) EXPECT_GE(n, kKeys / 10) << owner;
+  for (const auto& [owner, n] : per_replica) {
+    EXPECT_GE(n, kKeys / 10) << owner;
+  }
 
   // replica-3 joins by a config reload (POST /reload after rewriting the file).
   proxy->rewriteConfig(grpcConfig(staticEndpoints(replicas), lb));
   auto reload = adminPost(proxy->adminPort(), "/reload");
   ASSERT_TRUE(reload.ok && reload.status == 200)
-      << reload.error << " " << reload.body << "\nbulwark running " << proxy->process().running() << ":\n"
+      << reload.error << " " << reload.body << "\nbulwark running " << proxy->process().running()
+      << ":\n"
       << proxy->process().output();
   ASSERT_TRUE(waitFor([&] { return upstreamHosts(*proxy).size() == 4; }, deadlineIn(5s)));
   auto after = replicaPerKey(proxy->port("public"), keys);
 
   int moved = 0;
   for (const auto& key : keys) {
-    if (after[key] == before[key]) continue;
+    if (after[key] == before[key]) {
+      continue;
+    }
     ++moved;
     // Consistent hashing: a key only moves to the new replica, never between old ones.
     EXPECT_EQ(after[key], "replica-3") << key << " moved from " << before[key];
@@ -374,69 +424,80 @@ TEST(UpstreamGrpcLbTest, RingHashKeepsKeysOnOneReplicaAndMovesFewWhenOneIsAdded)
   EXPECT_LE(static_cast<double>(moved) / kKeys, 1.0 / 4 + 0.05);
 }
 
-// --- 3. gRPC health checks: NOT_SERVING replica leaves and comes back, no client errors -------------
+// --- 3. gRPC health checks: NOT_SERVING replica leaves and comes back, no client errors
+// -------------
 
 TEST(UpstreamGrpcLbTest, NotServingReplicaStopsGettingCallsWithinTheThresholdAndReturns) {
   constexpr int kIntervalMs = 100;
   constexpr int kUnhealthyThreshold = 2;
   auto replicas = startReplicas(3);
   ASSERT_TRUE(allStarted(replicas, 3));
-  auto proxy = startBulwark(grpcConfig(
-      staticEndpoints(replicas),
-      "  loadBalancer: {simple: ROUND_ROBIN}\n"
-      "  healthCheck: {grpc: {service: ranking.v1.RankingService}, interval: " + std::to_string(kIntervalMs) +
-          "ms, timeout: 500ms, unhealthyThreshold: " + std::to_string(kUnhealthyThreshold) +
-          ", healthyThreshold: 1}\n"));
+  auto proxy = startBulwark(
+      grpcConfig(staticEndpoints(replicas),
+                 "  loadBalancer: {simple: ROUND_ROBIN}\n"
+                 "  healthCheck: {grpc: {service: ranking.v1.RankingService}, interval: " +
+                     std::to_string(kIntervalMs) + "ms, timeout: 500ms, unhealthyThreshold: " +
+                     std::to_string(kUnhealthyThreshold) + ", healthyThreshold: 1}\n"));
   ASSERT_NE(proxy, nullptr);
   auto all_healthy = [&] {
     auto hosts = upstreamHosts(*proxy);
-    return hosts.size() == 3 &&
-           std::all_of(hosts.begin(), hosts.end(), [](const auto& h) { return h.second == "healthy"; });
+    return hosts.size() == 3 && std::all_of(hosts.begin(), hosts.end(),
+                                            [](const auto& h) { return h.second == "healthy"; });
   };
-  ASSERT_TRUE(waitFor(all_healthy, deadlineIn(5s))) << adminGet(proxy->adminPort(), "/upstreams").body;
+  ASSERT_TRUE(waitFor(all_healthy, deadlineIn(5s)))
+      << adminGet(proxy->adminPort(), "/upstreams").body;
 
   // Calls flow the whole time: an open loop of 300 calls/s over one connection.
-  BackgroundLoad load({"--target", target(*proxy), "--method", "rank", "--tenant", "tenantA", "--limit", "5",
-                       "--rate", "300", "--concurrency", "64", "--duration-s", "60"});
+  BackgroundLoad load({"--target", target(*proxy), "--method", "rank", "--tenant", "tenantA",
+                       "--limit", "5", "--rate", "300", "--concurrency", "64", "--duration-s",
+                       "60"});
   ASSERT_TRUE(load.started());
   const Replica& sick = replicas[1];
   ASSERT_TRUE(waitFor([&] { return rankCalls(sick) > 20; }, deadlineIn(10s)));
 
   const auto flipped = Clock::now();
   setServing(sick, false);
-  ASSERT_TRUE(waitFor([&] { return upstreamHosts(*proxy)[sick.address()] == "unhealthy"; }, deadlineIn(5s)));
-  const auto detected = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - flipped);
+  ASSERT_TRUE(waitFor([&] { return upstreamHosts(*proxy)[sick.address()] == "unhealthy"; },
+                      deadlineIn(5s)));
+  const auto detected =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - flipped);
   // The first probe after the flip comes within one (±10 % jittered) interval; each further one
   // an interval later: interval x unhealthyThreshold, plus the jitter and scheduling slack.
   const auto bound = std::chrono::milliseconds(kIntervalMs * kUnhealthyThreshold * 11 / 10 + 100);
-  std::cout << "NOT_SERVING detected after " << detected.count() << " ms (interval x threshold = "
-            << kIntervalMs * kUnhealthyThreshold << " ms, bound " << bound.count() << " ms)\n";
+  std::cout << "NOT_SERVING detected after " << detected.count()
+            << " ms (interval x threshold = " << kIntervalMs * kUnhealthyThreshold << " ms, bound "
+            << bound.count() << " ms)\n";
   EXPECT_LE(detected, bound);
 
   // From now on the sick replica gets nothing while the others keep serving.
   const int64_t frozen = rankCalls(sick);
   const int64_t others = rankCalls(replicas[0]) + rankCalls(replicas[2]);
-  ASSERT_TRUE(waitFor([&] { return rankCalls(replicas[0]) + rankCalls(replicas[2]) >= others + 150; },
-                      deadlineIn(10s)));
+  ASSERT_TRUE(
+      waitFor([&] { return rankCalls(replicas[0]) + rankCalls(replicas[2]) >= others + 150; },
+              deadlineIn(10s)));
   EXPECT_EQ(rankCalls(sick), frozen);
 
   // It recovers, and it is used again.
   const auto recovered_at = Clock::now();
   setServing(sick, true);
   ASSERT_TRUE(waitFor([&] { return rankCalls(sick) > frozen + 20; }, deadlineIn(10s)));
-  std::cout << "SERVING again: calls back after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - recovered_at).count()
-            << " ms\n";
+  std::cout
+      << "SERVING again: calls back after "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - recovered_at).count()
+      << " ms\n";
 
   auto report = load.stop();
-  std::cout << "health-check run: " << report.value("calls", 0) << " calls, by status " << report["status"].dump()
-            << "\n";
+  std::cout << "health-check run: " << report.value("calls", 0) << " calls, by status "
+            << report["status"].dump() << "\n";
   EXPECT_GT(report.value("calls", 0), 300);
   EXPECT_EQ(report.value("errors", -1), 0) << report.dump();
-  EXPECT_EQ(metricValue(proxy->adminPort(), "bulwark_downstream_connections_total", {{"listener", "public"}}), 1.0);
+  EXPECT_EQ(metricValue(proxy->adminPort(), "bulwark_downstream_connections_total",
+                        {{"listener", "public"}}),
+            1.0);
 }
 
-// --- 4. DNS: records added and removed under load, no restart, no client errors ---------------------
+// --- 4. DNS: records added and removed under load, no restart, no client errors
+// ---------------------
 
 TEST(UpstreamGrpcLbTest, DnsRecordsAddAndRemoveReplicasUnderLoadWithoutClientErrors) {
   DnsServer dns;
@@ -452,17 +513,20 @@ TEST(UpstreamGrpcLbTest, DnsRecordsAddAndRemoveReplicasUnderLoadWithoutClientErr
   const std::string name = "ranking.bulwark.test";
   dns.setRecords(name, {"127.0.0.1", "127.0.0.2"});
   ::setenv("BULWARK_DNS_SERVER", dns.address().c_str(), 1);
-  auto proxy = startBulwark(grpcConfig("    dns: {name: " + name + ", port: " + std::to_string(replicas[0].port) +
+  auto proxy = startBulwark(grpcConfig("    dns: {name: " + name +
+                                           ", port: " + std::to_string(replicas[0].port) +
                                            ", refreshInterval: 100ms}\n",
                                        "  loadBalancer: {simple: ROUND_ROBIN}\n"));
   ::unsetenv("BULWARK_DNS_SERVER");
   ASSERT_NE(proxy, nullptr);
   ASSERT_TRUE(waitFor([&] { return upstreamHosts(*proxy).size() == 2; }, deadlineIn(5s)));
 
-  BackgroundLoad load({"--target", target(*proxy), "--method", "rank", "--tenant", "tenantA", "--limit", "5",
-                       "--rate", "300", "--concurrency", "64", "--duration-s", "60"});
+  BackgroundLoad load({"--target", target(*proxy), "--method", "rank", "--tenant", "tenantA",
+                       "--limit", "5", "--rate", "300", "--concurrency", "64", "--duration-s",
+                       "60"});
   ASSERT_TRUE(load.started());
-  ASSERT_TRUE(waitFor([&] { return rankCalls(replicas[0]) > 20 && rankCalls(replicas[1]) > 20; }, deadlineIn(10s)));
+  ASSERT_TRUE(waitFor([&] { return rankCalls(replicas[0]) > 20 && rankCalls(replicas[1]) > 20; },
+                      deadlineIn(10s)));
   EXPECT_EQ(rankCalls(replicas[2]), 0);
 
   // A record appears: the new replica gets calls, without a restart.
@@ -472,22 +536,25 @@ TEST(UpstreamGrpcLbTest, DnsRecordsAddAndRemoveReplicasUnderLoadWithoutClientErr
 
   // A record goes: that replica stops getting calls once bulwark dropped the host.
   dns.setRecords(name, {"127.0.0.1", "127.0.0.3"});
-  ASSERT_TRUE(waitFor([&] { return upstreamHosts(*proxy).count(replicas[1].address()) == 0; }, deadlineIn(5s)))
+  ASSERT_TRUE(waitFor([&] { return upstreamHosts(*proxy).count(replicas[1].address()) == 0; },
+                      deadlineIn(5s)))
       << adminGet(proxy->adminPort(), "/upstreams").body;
   const int64_t removed = rankCalls(replicas[1]);
   const int64_t others = rankCalls(replicas[0]) + rankCalls(replicas[2]);
-  ASSERT_TRUE(waitFor([&] { return rankCalls(replicas[0]) + rankCalls(replicas[2]) >= others + 150; },
-                      deadlineIn(10s)));
+  ASSERT_TRUE(
+      waitFor([&] { return rankCalls(replicas[0]) + rankCalls(replicas[2]) >= others + 150; },
+              deadlineIn(10s)));
   EXPECT_EQ(rankCalls(replicas[1]), removed);
 
   auto report = load.stop();
-  std::cout << "DNS run: " << report.value("calls", 0) << " calls, by replica " << report["replicas"].dump()
-            << ", by status " << report["status"].dump() << "\n";
+  std::cout << "DNS run: " << report.value("calls", 0) << " calls, by replica "
+            << report["replicas"].dump() << ", by status " << report["status"].dump() << "\n";
   EXPECT_EQ(report.value("errors", -1), 0) << report.dump();
   EXPECT_EQ(proxy->process().running(), true);
 }
 
-// --- 5. Cancelling a streaming call at the client cancels it at the backend -----------------------
+// --- 5. Cancelling a streaming call at the client cancels it at the backend
+// -----------------------
 
 TEST(UpstreamGrpcLbTest, ClientCancellingAStreamCancelsItAtTheBackend) {
   auto replicas = startReplicas(1);
@@ -498,8 +565,9 @@ TEST(UpstreamGrpcLbTest, ClientCancellingAStreamCancelsItAtTheBackend) {
   auto proxy = startBulwark(grpcConfig(staticEndpoints(replicas), ""));
   ASSERT_NE(proxy, nullptr);
 
-  auto report = runClient({"--target", target(*proxy), "--method", "stream", "--tenant", "tenantA", "--limit", "20",
-                           "--page-size", "1", "--cancel-after-pages", "2", "--count", "1"});
+  auto report =
+      runClient({"--target", target(*proxy), "--method", "stream", "--tenant", "tenantA", "--limit",
+                 "20", "--page-size", "1", "--cancel-after-pages", "2", "--count", "1"});
   EXPECT_EQ(report["status"].value("CANCELLED", 0), 1) << report.dump();
 
   // The backend's handler saw its call cancelled (it polls IsCancelled() while holding a page),

@@ -1,12 +1,12 @@
 // Per-request load balancing through the real binary: ROUND_ROBIN over one downstream h2c
 // connection, LEAST_REQUEST / PEAK_EWMA avoiding a 10x slower host, RING_HASH key affinity.
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -25,9 +25,13 @@ std::string lbConfig(const std::vector<std::string>& endpoints, const std::strin
     << "admin: {address: 127.0.0.1:0}\n"
     << "runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 5s}}\n"
     << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: h2c}\n"
-    << "upstreams:\n- name: backend\n  protocol: " << upstream_protocol << "\n  endpoints:\n    static:\n";
-  for (const auto& ep : endpoints) y << "    - address: \"" << ep << "\"\n";
-  y << upstream_extra << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n";
+    << "upstreams:\n- name: backend\n  protocol: " << upstream_protocol
+    << "\n  endpoints:\n    static:\n";
+  for (const auto& ep : endpoints) {
+    y << "    - address: \"" << ep << "\"\n";
+  }
+  y << upstream_extra
+    << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n";
   return y.str();
 }
 
@@ -43,9 +47,13 @@ std::map<int, int> sendMany(Http2Client& c, int n, int window, const Headers& he
   std::map<int, int> statuses;
   for (int sent = 0; sent < n;) {
     std::vector<int32_t> ids;
-    for (int i = 0; i < window && sent < n; ++i, ++sent) ids.push_back(c.submit(http2Get("/x", headers)));
+    for (int i = 0; i < window && sent < n; ++i, ++sent) {
+      ids.push_back(c.submit(http2Get("/x", headers)));
+    }
     EXPECT_TRUE(c.waitForResponses(ids, deadlineIn(10s))) << c.lastError();
-    for (int32_t id : ids) ++statuses[c.response(id).status];
+    for (int32_t id : ids) {
+      ++statuses[c.response(id).status];
+    }
   }
   return statuses;
 }
@@ -64,9 +72,12 @@ std::map<int, int> sendClosedLoop(Http2Client& c, int n, size_t window) {
       in_flight.push_back(c.submit(http2Get("/x")));
       ++sent;
     }
-    bool progressed = c.runUntil([&] { return std::any_of(in_flight.begin(), in_flight.end(), done); }, deadlineIn(10s));
+    bool progressed = c.runUntil(
+        [&] { return std::any_of(in_flight.begin(), in_flight.end(), done); }, deadlineIn(10s));
     EXPECT_TRUE(progressed) << c.lastError();
-    if (!progressed) break;
+    if (!progressed) {
+      break;
+    }
     for (auto it = in_flight.begin(); it != in_flight.end();) {
       if (done(*it)) {
         ++statuses[c.response(*it).status];
@@ -100,9 +111,11 @@ void expectSlowHostAvoided(const std::string& policy) {
   auto hosts = FakeUpstreamGroup::start(3, Protocol::Http2);
   for (size_t i = 0; i < 3; ++i) {
     auto delay = i == 0 ? 50ms : 5ms;
-    hosts[i].setHandler([delay](const ReceivedRequest&) { return respond(200, {}, "ok").withDelay(delay); });
+    hosts[i].setHandler(
+        [delay](const ReceivedRequest&) { return respond(200, {}, "ok").withDelay(delay); });
   }
-  auto proxy = startBulwark(lbConfig(hosts.addresses(), "  loadBalancer: {simple: " + policy + "}\n"));
+  auto proxy =
+      startBulwark(lbConfig(hosts.addresses(), "  loadBalancer: {simple: " + policy + "}\n"));
   ASSERT_NE(proxy, nullptr);
   Http2Client c(proxy->port("public"));
   ASSERT_TRUE(c.connect()) << c.lastError();
@@ -110,18 +123,22 @@ void expectSlowHostAvoided(const std::string& policy) {
   EXPECT_EQ(statuses[200], 600);
   size_t slow = hosts[0].requestCount();
   std::cout << policy << ": slow host got " << slow << " of 600\n";
-  EXPECT_LE(static_cast<double>(slow) / 600.0, 0.10) << policy << adminGet(proxy->adminPort(), "/upstreams").body;
+  EXPECT_LE(static_cast<double>(slow) / 600.0, 0.10)
+      << policy << adminGet(proxy->adminPort(), "/upstreams").body;
 }
 
-TEST(UpstreamLbTest, LeastRequestAvoidsATenTimesSlowerHost) { expectSlowHostAvoided("LEAST_REQUEST"); }
+TEST(UpstreamLbTest, LeastRequestAvoidsATenTimesSlowerHost) {
+  expectSlowHostAvoided("LEAST_REQUEST");
+}
 
 TEST(UpstreamLbTest, PeakEwmaAvoidsATenTimesSlowerHost) { expectSlowHostAvoided("PEAK_EWMA"); }
 
 // Proves the router hashes the configured header so each key sticks to one host.
 TEST(UpstreamLbTest, RingHashSendsEachKeyToOneHost) {
   auto hosts = FakeUpstreamGroup::start(3, Protocol::Http2);
-  auto proxy = startBulwark(lbConfig(
-      hosts.addresses(), "  loadBalancer: {simple: RING_HASH, consistentHash: {httpHeaderName: x-user}}\n"));
+  auto proxy = startBulwark(
+      lbConfig(hosts.addresses(),
+               "  loadBalancer: {simple: RING_HASH, consistentHash: {httpHeaderName: x-user}}\n"));
   ASSERT_NE(proxy, nullptr);
   Http2Client c(proxy->port("public"));
   ASSERT_TRUE(c.connect()) << c.lastError();
@@ -133,7 +150,9 @@ TEST(UpstreamLbTest, RingHashSendsEachKeyToOneHost) {
     }
   }
   std::map<std::string, std::set<std::string>> hosts_per_key;
-  for (const auto& r : hosts.requests()) hosts_per_key[*r.header("x-user")].insert(r.upstream);
+  for (const auto& r : hosts.requests()) {
+    hosts_per_key[*r.header("x-user")].insert(r.upstream);
+  }
   ASSERT_EQ(hosts_per_key.size(), 30u);
   std::set<std::string> used;
   for (const auto& [key, set] : hosts_per_key) {

@@ -2,12 +2,11 @@
 // takes it out of rotation (the upstream keeps serving from the others), /upstreams and the
 // metrics show it, and once healed the half-open probe brings it back.
 
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -27,8 +26,11 @@ std::string config(const std::vector<std::string>& endpoints, const std::string&
     << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: http1}\n"
     << "upstreams:\n- name: backend\n  protocol: http1\n  loadBalancer: {simple: ROUND_ROBIN}\n"
     << "  endpoints:\n    static:\n";
-  for (const auto& ep : endpoints) y << "    - address: \"" << ep << "\"\n";
-  y << upstream_extra << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n";
+  for (const auto& ep : endpoints) {
+    y << "    - address: \"" << ep << "\"\n";
+  }
+  y << upstream_extra
+    << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n";
   return y.str();
 }
 
@@ -36,11 +38,17 @@ std::string config(const std::vector<std::string>& endpoints, const std::string&
 nlohmann::json hostJson(uint16_t admin, const std::string& address) {
   auto r = adminGet(admin, "/upstreams");
   auto json = nlohmann::json::parse(r.body, nullptr, false);
-  if (json.is_discarded()) return {};
+  if (json.is_discarded()) {
+    return {};
+  }
   for (const auto& u : json) {
-    if (u.value("name", "") != "backend") continue;
+    if (u.value("name", "") != "backend") {
+      continue;
+    }
     for (const auto& h : u["hosts"]) {
-      if (h.value("address", "") == address) return h;
+      if (h.value("address", "") == address) {
+        return h;
+      }
     }
   }
   return {};
@@ -51,15 +59,18 @@ TEST(UpstreamPerHostBreakerTest, FailingHostIsTakenOutAloneAndProbedBackIn) {
   ASSERT_TRUE(hosts.ok());
   std::atomic<bool> broken{true};
   hosts[0].setHandler([](const ReceivedRequest&) { return respond(200, {}, "ok"); });
-  hosts[1].setHandler([&](const ReceivedRequest&) { return broken ? respond(500, {}, "") : respond(200, {}, "ok"); });
+  hosts[1].setHandler([&](const ReceivedRequest&) {
+    return broken ? respond(500, {}, "") : respond(200, {}, "ok");
+  });
   hosts[2].setHandler([](const ReceivedRequest&) { return respond(200, {}, "ok"); });
   const std::string bad = hosts[1].address();
   std::string error;
-  auto proxy = BulwarkProcess::start(
-      config(hosts.addresses(),
-             "  circuitBreaker: {perHost: true, failureRateThreshold: 50, minimumRequests: 4, window: 10s, "
-             "openDuration: 300ms, halfOpenRequests: 1}\n"),
-      {"public"}, &error);
+  auto proxy =
+      BulwarkProcess::start(config(hosts.addresses(),
+                                   "  circuitBreaker: {perHost: true, failureRateThreshold: 50, "
+                                   "minimumRequests: 4, window: 10s, "
+                                   "openDuration: 300ms, halfOpenRequests: 1}\n"),
+                            {"public"}, &error);
   ASSERT_NE(proxy, nullptr) << error;
   const uint16_t admin = proxy->adminPort();
   Http1Client c(proxy->port("public"));
@@ -74,10 +85,12 @@ TEST(UpstreamPerHostBreakerTest, FailingHostIsTakenOutAloneAndProbedBackIn) {
   EXPECT_EQ(errors, 4);
   // The router reports an attempt before answering the client, so the breaker opened before now.
   const auto opened_by = Clock::now();
-  ASSERT_TRUE(waitForMetric(admin, "bulwark_circuit_breaker_hosts", {{"upstream", "backend"}, {"state", "open"}},
-                            [](double v) { return v == 1; }, deadlineIn(2s)));
-  EXPECT_TRUE(waitForMetric(admin, "bulwark_upstream_endpoints", {{"upstream", "backend"}, {"health", "circuit_open"}},
-                            [](double v) { return v == 1; }, deadlineIn(2s)));
+  ASSERT_TRUE(waitForMetric(
+      admin, "bulwark_circuit_breaker_hosts", {{"upstream", "backend"}, {"state", "open"}},
+      [](double v) { return v == 1; }, deadlineIn(2s)));
+  EXPECT_TRUE(waitForMetric(
+      admin, "bulwark_upstream_endpoints", {{"upstream", "backend"}, {"health", "circuit_open"}},
+      [](double v) { return v == 1; }, deadlineIn(2s)));
   EXPECT_EQ(metricValue(admin, "bulwark_circuit_breaker_transitions_total",
                         {{"upstream", "backend"}, {"from", "closed"}, {"to", "open"}}),
             1.0);
@@ -103,7 +116,8 @@ TEST(UpstreamPerHostBreakerTest, FailingHostIsTakenOutAloneAndProbedBackIn) {
   ASSERT_TRUE(waitFor(
       [&] {
         auto r = c.get("/x");
-        return r && r->status == 200 && hostJson(admin, bad)["circuitBreaker"].value("state", "") == "closed";
+        return r && r->status == 200 &&
+               hostJson(admin, bad)["circuitBreaker"].value("state", "") == "closed";
       },
       deadlineIn(5s)));
   EXPECT_GT(hosts[1].requestCount(), seen);

@@ -1,14 +1,14 @@
 // Circuit breaker, outlier ejection of a dead host, active health checks and readiness,
 // through the real binary.
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
@@ -28,8 +28,11 @@ std::string config(const std::vector<std::string>& endpoints, const std::string&
     << "runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 5s}}\n"
     << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: http1}\n"
     << "upstreams:\n- name: backend\n  protocol: http1\n  endpoints:\n    static:\n";
-  for (const auto& ep : endpoints) y << "    - address: \"" << ep << "\"\n";
-  y << upstream_extra << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n" << route_extra;
+  for (const auto& ep : endpoints) {
+    y << "    - address: \"" << ep << "\"\n";
+  }
+  y << upstream_extra << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n"
+    << route_extra;
   return y.str();
 }
 
@@ -56,15 +59,15 @@ std::string deadAddress() {
 TEST(UpstreamResilienceTest, BreakerOpensOnErrorsFailsFastAndClosesAfterRecovery) {
   auto up = FakeUpstream::start(Protocol::Http1);
   std::atomic<bool> broken{true};
-  up->setHandler([&](const ReceivedRequest&) { 
+  up->setHandler([&](const ReceivedRequest&) {
     // No body: the router reports a response's status only when it ends at the headers (a body
     // makes it report 200; see the router).
     return broken ? respond(500, {}, "") : respond(200, {}, "ok");
   });
-  auto proxy = startBulwark(config(
-      {up->address()},
-      "  circuitBreaker: {failureRateThreshold: 50, minimumRequests: 5, window: 10s, openDuration: 1s, "
-      "halfOpenRequests: 2}\n"));
+  auto proxy = startBulwark(config({up->address()},
+                                   "  circuitBreaker: {failureRateThreshold: 50, minimumRequests: "
+                                   "5, window: 10s, openDuration: 1s, "
+                                   "halfOpenRequests: 2}\n"));
   ASSERT_NE(proxy, nullptr);
   Http1Client c(proxy->port("public"));
   for (int i = 0; i < 5; ++i) {
@@ -82,19 +85,23 @@ TEST(UpstreamResilienceTest, BreakerOpensOnErrorsFailsFastAndClosesAfterRecovery
   EXPECT_EQ(r->header("retry-after"), "1");
   EXPECT_LT(took, 100ms);
   EXPECT_EQ(up->requestCount(), seen);
-  EXPECT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_circuit_breaker_state", {{"upstream", "backend"}, {"state", "open"}},
+  EXPECT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_circuit_breaker_state",
+                            {{"upstream", "backend"}, {"state", "open"}},
                             [](double v) { return v == 1; }));
   // Healed: after openDuration the half-open probes succeed and the breaker closes.
   broken = false;
-  ASSERT_TRUE(waitFor([&] {
-    auto probe = c.get("/x");
-    return probe && probe->status == 200;
-  }, deadlineIn(5s)));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto probe = c.get("/x");
+        return probe && probe->status == 200;
+      },
+      deadlineIn(5s)));
   auto second = c.get("/x");
   ASSERT_TRUE(second);
   EXPECT_EQ(second->status, 200);
   EXPECT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_circuit_breaker_state",
-                            {{"upstream", "backend"}, {"state", "closed"}}, [](double v) { return v == 1; }));
+                            {{"upstream", "backend"}, {"state", "closed"}},
+                            [](double v) { return v == 1; }));
   auto json = adminGet(proxy->adminPort(), "/upstreams");
   EXPECT_NE(json.body.find("\"circuitBreaker\""), std::string::npos) << json.body;
 }
@@ -104,22 +111,26 @@ TEST(UpstreamResilienceTest, DeadHostIsEjectedAndRetriesHideIt) {
   auto endpoints = hosts.addresses();
   std::string dead = deadAddress();
   endpoints.push_back(dead);
-  auto proxy = startBulwark(config(
-      endpoints,
-      "  outlierDetection: {consecutiveLocalOriginFailures: 3, interval: 1s, baseEjectionTime: 30s, "
-      "maxEjectionPercent: 50}\n",
-      "  retries: {attempts: 3, retryOn: [connect-failure], backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n"));
+  auto proxy = startBulwark(config(endpoints,
+                                   "  outlierDetection: {consecutiveLocalOriginFailures: 3, "
+                                   "interval: 1s, baseEjectionTime: 30s, "
+                                   "maxEjectionPercent: 50}\n",
+                                   "  retries: {attempts: 3, retryOn: [connect-failure], backoff: "
+                                   "{baseInterval: 1ms, maxInterval: 5ms}}\n"));
   ASSERT_NE(proxy, nullptr);
   Http1Client c(proxy->port("public"));
   int errors = 0;
   for (int i = 0; i < 200; ++i) {
     auto r = c.get("/x");
-    if (!r || r->status != 200) ++errors;
+    if (!r || r->status != 200) {
+      ++errors;
+    }
   }
   EXPECT_EQ(errors, 0);
-  EXPECT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_ejections_total",
-                            {{"upstream", "backend"}, {"reason", "consecutive_local_origin_failure"}},
-                            [](double v) { return v >= 1; }));
+  EXPECT_TRUE(
+      waitForMetric(proxy->adminPort(), "bulwark_outlier_ejections_total",
+                    {{"upstream", "backend"}, {"reason", "consecutive_local_origin_failure"}},
+                    [](double v) { return v >= 1; }));
   auto json = adminGet(proxy->adminPort(), "/upstreams");
   EXPECT_NE(json.body.find("\"ejected\""), std::string::npos);
   // Once ejected, the dead host gets no more attempts: all traffic reaches the live ones.
@@ -137,27 +148,33 @@ TEST(UpstreamResilienceTest, FailingHealthChecksRemoveAHostAndRecoveryBringsItBa
   std::atomic<bool> sick{false};
   for (size_t i = 0; i < 2; ++i) {
     hosts[i].setHandler([&sick, i](const ReceivedRequest& r) {
-      if (r.path == "/healthz") return respond(i == 1 && sick ? 503 : 200, {}, "h");
+      if (r.path == "/healthz") {
+        return respond(i == 1 && sick ? 503 : 200, {}, "h");
+      }
       return respond(200, {}, "ok");
     });
   }
-  auto proxy = startBulwark(config(
-      hosts.addresses(),
-      "  healthCheck: {http: {path: /healthz}, interval: 100ms, timeout: 200ms, unhealthyThreshold: 2, "
-      "healthyThreshold: 1}\n",
-      "", "admin: {address: 127.0.0.1:0, readiness: {requireUpstreams: [backend]}}\n"));
+  auto proxy = startBulwark(
+      config(hosts.addresses(),
+             "  healthCheck: {http: {path: /healthz}, interval: 100ms, timeout: 200ms, "
+             "unhealthyThreshold: 2, "
+             "healthyThreshold: 1}\n",
+             "", "admin: {address: 127.0.0.1:0, readiness: {requireUpstreams: [backend]}}\n"));
   ASSERT_NE(proxy, nullptr);
   EXPECT_TRUE(waitForAdminStatus(proxy->adminPort(), "/ready", 200));
   sick = true;
   auto marked = Clock::now();
-  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_upstream_endpoints",
-                            {{"upstream", "backend"}, {"health", "unhealthy"}}, [](double v) { return v == 1; },
-                            deadlineIn(3s)));
+  ASSERT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_upstream_endpoints",
+      {{"upstream", "backend"}, {"health", "unhealthy"}}, [](double v) { return v == 1; },
+      deadlineIn(3s)));
   // interval × unhealthyThreshold plus jitter and a scrape.
   EXPECT_LT(Clock::now() - marked, 1s);
   auto count = [&] {
     size_t n = 0;
-    for (const auto& r : hosts[1].requests()) n += r.path == "/x" ? 1 : 0;
+    for (const auto& r : hosts[1].requests()) {
+      n += r.path == "/x" ? 1 : 0;
+    }
     return n;
   };
   size_t before = count();
@@ -169,13 +186,17 @@ TEST(UpstreamResilienceTest, FailingHealthChecksRemoveAHostAndRecoveryBringsItBa
   }
   EXPECT_EQ(count(), before);
   sick = false;
-  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_upstream_endpoints",
-                            {{"upstream", "backend"}, {"health", "healthy"}}, [](double v) { return v == 2; },
-                            deadlineIn(3s)));
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(c.get("/x"));
+  ASSERT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_upstream_endpoints",
+      {{"upstream", "backend"}, {"health", "healthy"}}, [](double v) { return v == 2; },
+      deadlineIn(3s)));
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(c.get("/x"));
+  }
   EXPECT_GT(count(), before);
   EXPECT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_health_checks_total",
-                            {{"upstream", "backend"}, {"result", "failure"}}, [](double v) { return v >= 2; }));
+                            {{"upstream", "backend"}, {"result", "failure"}},
+                            [](double v) { return v >= 2; }));
 }
 
 // Proves an outlier-ejected host that passes its active health checks is taken back at once
@@ -188,7 +209,9 @@ TEST(UpstreamResilienceTest, SuccessfulHealthCheckEndsAnOutlierEjection) {
   std::atomic<size_t> failures_served{0};  // host 1's 503s
   for (size_t i = 0; i < 2; ++i) {
     hosts[i].setHandler([&failing, &failures_served, i](const ReceivedRequest& r) {
-      if (r.path == "/healthz") return respond(200, {}, "h");
+      if (r.path == "/healthz") {
+        return respond(200, {}, "h");
+      }
       if (i == 1 && failing) {
         ++failures_served;
         return respond(503, {}, "");
@@ -196,25 +219,33 @@ TEST(UpstreamResilienceTest, SuccessfulHealthCheckEndsAnOutlierEjection) {
       return respond(200, {}, "");
     });
   }
-  auto proxy = startBulwark(config(
-      hosts.addresses(),
-      "  outlierDetection: {consecutive5xxErrors: 2, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50}\n"
-      "  healthCheck: {http: {path: /healthz}, interval: 100ms, timeout: 200ms, unhealthyThreshold: 2, "
-      "healthyThreshold: 1}\n"));
+  auto proxy = startBulwark(config(hosts.addresses(),
+                                   "  outlierDetection: {consecutive5xxErrors: 2, interval: 10s, "
+                                   "baseEjectionTime: 30s, maxEjectionPercent: 50}\n"
+                                   "  healthCheck: {http: {path: /healthz}, interval: 100ms, "
+                                   "timeout: 200ms, unhealthyThreshold: 2, "
+                                   "healthyThreshold: 1}\n"));
   ASSERT_NE(proxy, nullptr);
   Http1Client c(proxy->port("public"));
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(c.get("/x"));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.get("/x"));
+  }
   ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_ejections_total",
-                            {{"upstream", "backend"}, {"reason", "consecutive_5xx"}}, [](double v) { return v == 1; }));
+                            {{"upstream", "backend"}, {"reason", "consecutive_5xx"}},
+                            [](double v) { return v == 1; }));
   failing = false;
   // The next health check (every 100 ms) ends the 30 s ejection.
-  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_unejections_total",
-                            {{"upstream", "backend"}, {"reason", "active_health_check"}},
-                            [](double v) { return v == 1; }, deadlineIn(3s)));
-  auto json = nlohmann::json::parse(adminGet(proxy->adminPort(), "/upstreams").body, nullptr, false);
+  ASSERT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_outlier_unejections_total",
+      {{"upstream", "backend"}, {"reason", "active_health_check"}}, [](double v) { return v == 1; },
+      deadlineIn(3s)));
+  auto json =
+      nlohmann::json::parse(adminGet(proxy->adminPort(), "/upstreams").body, nullptr, false);
   nlohmann::json backend;
   for (const auto& u : json) {
-    if (u["name"] == "backend") backend = u;
+    if (u["name"] == "backend") {
+      backend = u;
+    }
   }
   ASSERT_TRUE(backend.is_object()) << json.dump();
   const auto& host = backend["hosts"][1];
@@ -235,17 +266,23 @@ TEST(UpstreamResilienceTest, SuccessfulHealthCheckEndsAnOutlierEjection) {
   // health check ends that ejection too.
   failing = true;
   failures_served = 0;
-  for (int i = 0; i < 50 && failures_served < 2; ++i) ASSERT_TRUE(c.get("/x")) << c.lastError();
+  for (int i = 0; i < 50 && failures_served < 2; ++i) {
+    ASSERT_TRUE(c.get("/x")) << c.lastError();
+  }
   ASSERT_EQ(failures_served, 2u);
-  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_ejections_total",
-                            {{"upstream", "backend"}, {"reason", "consecutive_5xx"}}, [](double v) { return v == 2; },
-                            deadlineIn(3s)));
-  ASSERT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_outlier_unejections_total",
-                            {{"upstream", "backend"}, {"reason", "active_health_check"}},
-                            [](double v) { return v == 2; }, deadlineIn(3s)));
+  ASSERT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_outlier_ejections_total",
+      {{"upstream", "backend"}, {"reason", "consecutive_5xx"}}, [](double v) { return v == 2; },
+      deadlineIn(3s)));
+  ASSERT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_outlier_unejections_total",
+      {{"upstream", "backend"}, {"reason", "active_health_check"}}, [](double v) { return v == 2; },
+      deadlineIn(3s)));
   json = nlohmann::json::parse(adminGet(proxy->adminPort(), "/upstreams").body, nullptr, false);
   for (const auto& u : json) {
-    if (u["name"] == "backend") backend = u;
+    if (u["name"] == "backend") {
+      backend = u;
+    }
   }
   EXPECT_EQ(backend["hosts"][1]["timesEjected"], 2) << backend.dump();
   EXPECT_EQ(backend["hosts"][1]["healthCheckUnejections"], 2) << backend.dump();
@@ -254,10 +291,11 @@ TEST(UpstreamResilienceTest, SuccessfulHealthCheckEndsAnOutlierEjection) {
 TEST(UpstreamResilienceTest, ReadinessNeedsAHealthyHost) {
   auto up = FakeUpstream::start(Protocol::Http1);
   up->setHandler([](const ReceivedRequest&) { return respond(503, {}, "down"); });
-  auto proxy = startBulwark(config({up->address()},
-                                   "  healthCheck: {http: {path: /healthz}, interval: 100ms, timeout: 200ms, "
-                                   "unhealthyThreshold: 1, healthyThreshold: 1}\n",
-                                   "", "admin: {address: 127.0.0.1:0, readiness: {requireUpstreams: [backend]}}\n"));
+  auto proxy = startBulwark(
+      config({up->address()},
+             "  healthCheck: {http: {path: /healthz}, interval: 100ms, timeout: 200ms, "
+             "unhealthyThreshold: 1, healthyThreshold: 1}\n",
+             "", "admin: {address: 127.0.0.1:0, readiness: {requireUpstreams: [backend]}}\n"));
   ASSERT_NE(proxy, nullptr);
   EXPECT_TRUE(waitForAdminStatus(proxy->adminPort(), "/ready", 503));
   up->setHandler([](const ReceivedRequest&) { return respond(200, {}, "up"); });
@@ -267,7 +305,8 @@ TEST(UpstreamResilienceTest, ReadinessNeedsAHealthyHost) {
 TEST(UpstreamResilienceTest, MaxRequestsOverflowIsAFast503) {
   auto up = FakeUpstream::start(Protocol::Http1);
   up->setHandler([](const ReceivedRequest&) { return hang(); });
-  auto proxy = startBulwark(config({up->address()}, "  connectionPool: {http: {maxRequests: 1}}\n"));
+  auto proxy =
+      startBulwark(config({up->address()}, "  connectionPool: {http: {maxRequests: 1}}\n"));
   ASSERT_NE(proxy, nullptr);
   Http1Client hung(proxy->port("public"));
   ASSERT_TRUE(hung.sendRaw("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -277,7 +316,8 @@ TEST(UpstreamResilienceTest, MaxRequestsOverflowIsAFast503) {
   ASSERT_TRUE(r) << c.lastError();
   EXPECT_EQ(r->status, 503);
   EXPECT_TRUE(waitForMetric(proxy->adminPort(), "bulwark_connection_pool_overflow_total",
-                            {{"upstream", "backend"}, {"limit", "requests"}}, [](double v) { return v >= 1; }));
+                            {{"upstream", "backend"}, {"limit", "requests"}},
+                            [](double v) { return v >= 1; }));
 }
 
 }  // namespace

@@ -11,7 +11,8 @@ namespace {
 // Each scrape/probe gets at most this long, so polling loops keep re-checking their deadline.
 constexpr std::chrono::milliseconds kPerAttempt{1000};
 
-AdminResponse oneShot(uint16_t port, const std::string& host, Http1Request request, Deadline deadline) {
+AdminResponse oneShot(uint16_t port, const std::string& host, Http1Request request,
+                      Deadline deadline) {
   AdminResponse out;
   Http1Client client(host, port);
   request.headers.emplace_back("Connection", "close");
@@ -30,20 +31,23 @@ AdminResponse oneShot(uint16_t port, const std::string& host, Http1Request reque
 
 }  // namespace
 
-AdminResponse adminGet(uint16_t port, const std::string& path, Deadline deadline, const std::string& host) {
+AdminResponse adminGet(uint16_t port, const std::string& path, Deadline deadline,
+                       const std::string& host) {
   return oneShot(port, host, http1Get(path), deadline);
 }
 
-AdminResponse adminPost(uint16_t port, const std::string& path, const std::string& body, Deadline deadline,
-                        const std::string& host) {
+AdminResponse adminPost(uint16_t port, const std::string& path, const std::string& body,
+                        Deadline deadline, const std::string& host) {
   return oneShot(port, host, http1Request("POST", path, {}, body), deadline);
 }
 
-std::optional<PrometheusText> fetchMetrics(uint16_t port, const std::string& path, Deadline deadline,
-                                           std::string* error) {
+std::optional<PrometheusText> fetchMetrics(uint16_t port, const std::string& path,
+                                           Deadline deadline, std::string* error) {
   const AdminResponse r = adminGet(port, path, deadline);
   if (!r.ok || r.status != 200) {
-    if (error) *error = r.ok ? "GET " + path + " answered " + std::to_string(r.status) : r.error;
+    if (error) {
+      *error = r.ok ? "GET " + path + " answered " + std::to_string(r.status) : r.error;
+    }
     return std::nullopt;
   }
   return PrometheusText::parse(r.body, error);
@@ -52,7 +56,9 @@ std::optional<PrometheusText> fetchMetrics(uint16_t port, const std::string& pat
 std::optional<double> metricValue(uint16_t port, const std::string& name, const Labels& labels,
                                   const std::string& path, Deadline deadline) {
   auto metrics = fetchMetrics(port, path, deadline);
-  if (!metrics) return std::nullopt;
+  if (!metrics) {
+    return std::nullopt;
+  }
   return metrics->value(name, labels);
 }
 
@@ -66,7 +72,8 @@ bool waitForAdminStatus(uint16_t port, const std::string& path, int status, Dead
 }
 
 bool waitForMetric(uint16_t port, const std::string& name, const Labels& labels,
-                   const std::function<bool(double)>& predicate, Deadline deadline, const std::string& path) {
+                   const std::function<bool(double)>& predicate, Deadline deadline,
+                   const std::string& path) {
   return waitFor(
       [&] {
         auto metrics = fetchMetrics(port, path, std::min(deadline, deadlineIn(kPerAttempt)));

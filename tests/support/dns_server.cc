@@ -19,7 +19,8 @@ constexpr uint16_t kRcodeServFail = 2;
 constexpr uint16_t kRcodeFormErr = 1;
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
@@ -37,7 +38,9 @@ void put32(std::string& out, uint32_t v) {
 
 DnsServer::DnsServer() {
   fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return;
+  if (fd_ < 0) {
+    return;
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -55,13 +58,18 @@ DnsServer::DnsServer() {
 
 DnsServer::~DnsServer() {
   stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-  if (fd_ >= 0) ::close(fd_);
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
 }
 
 std::string DnsServer::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
-void DnsServer::setRecords(const std::string& name, std::vector<std::string> addresses, uint32_t ttl_seconds) {
+void DnsServer::setRecords(const std::string& name, std::vector<std::string> addresses,
+                           uint32_t ttl_seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   if (addresses.empty()) {
     records_.erase(lower(name));
@@ -75,11 +83,15 @@ void DnsServer::run() {
   while (!stop_.load()) {
     pollfd p{fd_, POLLIN, 0};
     // Bounded wait so the destructor's stop flag is seen promptly.
-    if (::poll(&p, 1, 20) <= 0) continue;
+    if (::poll(&p, 1, 20) <= 0) {
+      continue;
+    }
     sockaddr_in peer{};
     socklen_t peer_len = sizeof(peer);
     ssize_t n = ::recvfrom(fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &peer_len);
-    if (n <= 0) continue;
+    if (n <= 0) {
+      continue;
+    }
     queries_.fetch_add(1);
     std::string reply = answer(buf, static_cast<size_t>(n));
     if (!reply.empty()) {
@@ -89,7 +101,9 @@ void DnsServer::run() {
 }
 
 std::string DnsServer::answer(const uint8_t* q, size_t len) {
-  if (len < 12) return {};
+  if (len < 12) {
+    return {};
+  }
   uint16_t id = static_cast<uint16_t>((q[0] << 8) | q[1]);
   uint16_t flags_in = static_cast<uint16_t>((q[2] << 8) | q[3]);
   uint16_t qdcount = static_cast<uint16_t>((q[4] << 8) | q[5]);
@@ -103,7 +117,9 @@ std::string DnsServer::answer(const uint8_t* q, size_t len) {
       ok = false;
       break;
     }
-    if (!name.empty()) name.push_back('.');
+    if (!name.empty()) {
+      name.push_back('.');
+    }
     name.append(reinterpret_cast<const char*>(q + pos + 1), label);
     pos += 1 + label;
   }
@@ -149,9 +165,14 @@ std::string DnsServer::answer(const uint8_t* q, size_t len) {
   uint16_t count = 0;
   for (const auto& a : entry.addresses) {
     bool v6 = a.find(':') != std::string::npos;
-    if ((qtype == kTypeA && v6) || (qtype == kTypeAaaa && !v6) || (qtype != kTypeA && qtype != kTypeAaaa)) continue;
+    if ((qtype == kTypeA && v6) || (qtype == kTypeAaaa && !v6) ||
+        (qtype != kTypeA && qtype != kTypeAaaa)) {
+      continue;
+    }
     uint8_t raw[16];
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, a.c_str(), raw) != 1) continue;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, a.c_str(), raw) != 1) {
+      continue;
+    }
     put16(answers, 0xc00c);  // name: pointer to the question
     put16(answers, qtype);
     put16(answers, 1);  // IN

@@ -31,7 +31,8 @@ public:
    * Sets the records of `name` (case-insensitive, no trailing dot): IPv4 literals become A
    * records, IPv6 literals AAAA records. An empty list removes the name (NXDOMAIN).
    */
-  void setRecords(const std::string& name, std::vector<std::string> addresses, uint32_t ttl_seconds = 30);
+  void setRecords(const std::string& name, std::vector<std::string> addresses,
+                  uint32_t ttl_seconds = 30);
   /** While on, every query is answered SERVFAIL. */
   void setFailing(bool failing) { failing_.store(failing); }
   /** Queries answered so far. */

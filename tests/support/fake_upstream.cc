@@ -75,7 +75,9 @@ const char* reasonPhrase(int status) {
   }
 }
 
-bool bodyForbidden(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+bool bodyForbidden(int status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
 
 /** A one-shot libevent timer owning its event. Thread: the owning loop. */
 class Timer {
@@ -88,7 +90,8 @@ public:
   Timer& operator=(const Timer&) = delete;
 
   void arm(std::chrono::milliseconds d) {
-    timeval tv{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
+    timeval tv{static_cast<time_t>(d.count() / 1000),
+               static_cast<suseconds_t>((d.count() % 1000) * 1000)};
     evtimer_add(ev_, &tv);
   }
   void cancel() { evtimer_del(ev_); }
@@ -109,7 +112,9 @@ public:
     if (r.generated_body_bytes) {
       total_ = *r.generated_body_bytes;
     } else if (!r.chunks.empty()) {
-      for (const auto& c : r.chunks) total_ += c.size();
+      for (const auto& c : r.chunks) {
+        total_ += c.size();
+      }
     } else {
       total_ = r.body.size();
     }
@@ -121,22 +126,26 @@ public:
 
   /** Next piece of at most `max` bytes; never crosses a chunk boundary. */
   std::string_view next(uint64_t max) {
-    if (done() || max == 0) return {};
+    if (done() || max == 0) {
+      return {};
+    }
     std::string_view piece;
     if (r_.generated_body_bytes) {
-      piece = std::string_view(bodyPatternAt(sent_),
-                               static_cast<size_t>(std::min<uint64_t>({max, kBodyPatternMaxSpan, total_ - sent_})));
+      piece = std::string_view(
+          bodyPatternAt(sent_),
+          static_cast<size_t>(std::min<uint64_t>({max, kBodyPatternMaxSpan, total_ - sent_})));
     } else if (!r_.chunks.empty()) {
       while (chunk_ < r_.chunks.size() && chunk_offset_ >= r_.chunks[chunk_].size()) {
         ++chunk_;
         chunk_offset_ = 0;
       }
       const std::string& c = r_.chunks[chunk_];
-      piece = std::string_view(c).substr(chunk_offset_, static_cast<size_t>(std::min<uint64_t>(max, c.size() - chunk_offset_)));
+      piece = std::string_view(c).substr(
+          chunk_offset_, static_cast<size_t>(std::min<uint64_t>(max, c.size() - chunk_offset_)));
       chunk_offset_ += piece.size();
     } else {
-      piece = std::string_view(r_.body).substr(static_cast<size_t>(sent_),
-                                               static_cast<size_t>(std::min<uint64_t>(max, total_ - sent_)));
+      piece = std::string_view(r_.body).substr(
+          static_cast<size_t>(sent_), static_cast<size_t>(std::min<uint64_t>(max, total_ - sent_)));
     }
     sent_ += piece.size();
     return piece;
@@ -182,22 +191,22 @@ public:
   uint16_t port_ = 0;
   std::string error_;
 
-  event_base* base_ = nullptr;           // loop
-  evconnlistener* listener_ = nullptr;   // loop
+  event_base* base_ = nullptr;          // loop
+  evconnlistener* listener_ = nullptr;  // loop
   event* wake_ = nullptr;
   event* reap_ = nullptr;
   std::thread thread_;
   std::thread::id loop_thread_id_;
-  bool stopped_ = false;  // main-side: stop() already ran
+  bool stopped_ = false;                                         // main-side: stop() already ran
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;  // loop
-  std::vector<std::unique_ptr<Connection>> graveyard_;            // loop
+  std::vector<std::unique_ptr<Connection>> graveyard_;           // loop
 
   mutable std::mutex mu_;
-  std::vector<ReceivedRequest> log_;      // guarded by mu_
-  Handler handler_;                       // guarded by mu_
+  std::vector<ReceivedRequest> log_;                             // guarded by mu_
+  Handler handler_;                                              // guarded by mu_
   std::shared_ptr<Script> script_ = std::make_shared<Script>();  // guarded by mu_
-  std::deque<std::function<void()>> tasks_;  // guarded by mu_
-  bool loop_running_ = false;                // guarded by mu_
+  std::deque<std::function<void()>> tasks_;                      // guarded by mu_
+  bool loop_running_ = false;                                    // guarded by mu_
 
   std::atomic<bool> store_bodies_{true};
   std::atomic<bool> blackhole_{false};
@@ -255,7 +264,9 @@ public:
 private:
   static void readCb(bufferevent*, void* arg) { static_cast<Connection*>(arg)->onRead(); }
   static void writeCb(bufferevent*, void* arg) { static_cast<Connection*>(arg)->onWrite(); }
-  static void eventCb(bufferevent*, short what, void* arg) { static_cast<Connection*>(arg)->onEvent(what); }
+  static void eventCb(bufferevent*, short what, void* arg) {
+    static_cast<Connection*>(arg)->onEvent(what);
+  }
 
   bufferevent* bev_;
   bool blackhole_;
@@ -287,7 +298,9 @@ public:
 
   void onData();
   void onWritable() {
-    if (state_ == State::Body && !waiting_timer_) pumpBody();
+    if (state_ == State::Body && !waiting_timer_) {
+      pumpBody();
+    }
   }
   void onConnectionClosed(bool by_peer);
   void goAway();
@@ -299,7 +312,9 @@ private:
   static H1Session& self(llhttp_t* p) { return *static_cast<H1Session*>(p->data); }
 
   void onTimer() {
-    if (conn_.closed()) return;
+    if (conn_.closed()) {
+      return;
+    }
     if (state_ == State::Delaying) {
       writeHead();
     } else if (waiting_timer_) {
@@ -380,7 +395,8 @@ llhttp_settings_t H1Session::makeSettings() {
     auto& h = self(p);
     h.headers_done_ = true;
     h.req_.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p)));
-    h.req_.http_version = std::to_string(llhttp_get_http_major(p)) + "." + std::to_string(llhttp_get_http_minor(p));
+    h.req_.http_version =
+        std::to_string(llhttp_get_http_major(p)) + "." + std::to_string(llhttp_get_http_minor(p));
     h.req_.authority = findHeader(h.req_.headers, "host").value_or("");
     h.req_.scheme = "http";
     h.req_.protocol = Protocol::Http1;
@@ -408,12 +424,16 @@ llhttp_settings_t H1Session::makeSettings() {
 }
 
 void H1Session::onData() {
-  if (in_on_data_) return;  // the loop below sees the state change
+  if (in_on_data_) {
+    return;  // the loop below sees the state change
+  }
   in_on_data_ = true;
   while (!paused_ && state_ == State::Reading && !conn_.closed()) {
     evbuffer* in = conn_.input();
     evbuffer_iovec vec;
-    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1 || vec.iov_len == 0) break;
+    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1 || vec.iov_len == 0) {
+      break;
+    }
     const char* data = static_cast<const char*>(vec.iov_base);
     const llhttp_errno_t err = llhttp_execute(&parser_, data, vec.iov_len);
     if (err == HPE_OK) {
@@ -462,9 +482,7 @@ void H1Session::dispatch() {
 
 void H1Session::startResponse() {
   switch (resp_.action) {
-    case ResponseAction::Hang:
-      state_ = State::Hanging;
-      return;
+    case ResponseAction::Hang: state_ = State::Hanging; return;
     case ResponseAction::Refuse:
     case ResponseAction::CloseBeforeHeaders:
     case ResponseAction::GoAwayUnprocessed:
@@ -488,8 +506,7 @@ void H1Session::startResponse() {
         responseFinished();
       }
       return;
-    case ResponseAction::Respond:
-      break;
+    case ResponseAction::Respond: break;
   }
   if (resp_.delay.count() > 0) {
     state_ = State::Delaying;
@@ -506,9 +523,11 @@ void H1Session::writeHead() {
   const bool no_body = bodyForbidden(resp_.status);
   chunked_enc_ = !user_length && !no_body && !head_request_ &&
                  (resp_.chunked || !resp_.chunks.empty() || !resp_.trailers.empty());
-  close_after_response_ = close_after_response_ || resp_.close_connection || resp_.goaway_before || !keep_alive_;
+  close_after_response_ =
+      close_after_response_ || resp_.close_connection || resp_.goaway_before || !keep_alive_;
 
-  std::string head = "HTTP/1.1 " + std::to_string(resp_.status) + " " + reasonPhrase(resp_.status) + "\r\n";
+  std::string head =
+      "HTTP/1.1 " + std::to_string(resp_.status) + " " + reasonPhrase(resp_.status) + "\r\n";
   for (const auto& [k, v] : resp_.headers) {
     head += k + ": " + v + "\r\n";
   }
@@ -548,12 +567,16 @@ void H1Session::writePiece(std::string_view piece) {
   } else {
     evbuffer_add(out, piece.data(), piece.size());
   }
-  if (chunked_enc_) evbuffer_add(out, "\r\n", 2);
+  if (chunked_enc_) {
+    evbuffer_add(out, "\r\n", 2);
+  }
   conn_.server_.body_sent_ += piece.size();
 }
 
 void H1Session::pumpBody() {
-  if (state_ != State::Body || conn_.closed()) return;
+  if (state_ != State::Body || conn_.closed()) {
+    return;
+  }
   while (conn_.outputLength() < kOutputHighWater) {
     if (resp_.fault != MidResponseFault::None && body_->sent() >= resp_.fault_after_body_bytes) {
       applyFault();
@@ -562,7 +585,9 @@ void H1Session::pumpBody() {
     if (body_->done()) {
       if (chunked_enc_) {
         std::string tail = "0\r\n";
-        for (const auto& [k, v] : resp_.trailers) tail += k + ": " + v + "\r\n";
+        for (const auto& [k, v] : resp_.trailers) {
+          tail += k + ": " + v + "\r\n";
+        }
         tail += "\r\n";
         evbuffer_add(conn_.output(), tail.data(), tail.size());
       }
@@ -573,7 +598,9 @@ void H1Session::pumpBody() {
     if (resp_.fault != MidResponseFault::None) {
       max = std::min(max, resp_.fault_after_body_bytes - body_->sent());
     }
-    if (resp_.drip_bytes > 0) max = std::min<uint64_t>(max, resp_.drip_bytes);
+    if (resp_.drip_bytes > 0) {
+      max = std::min<uint64_t>(max, resp_.drip_bytes);
+    }
     writePiece(body_->next(max));
     if (resp_.drip_bytes > 0 && !body_->done()) {
       waiting_timer_ = true;
@@ -625,7 +652,9 @@ void H1Session::onConnectionClosed(bool by_peer) {
     conn_.server_.markResponse(req_.sequence, false, true);
   }
   state_ = State::Closed;
-  if (timer_) timer_->cancel();
+  if (timer_) {
+    timer_->cancel();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,8 +691,8 @@ public:
   void pump();
   void onConnectionClosed(bool by_peer);
   void goAway(uint32_t code) {
-    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_), code,
-                          nullptr, 0);
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), code, nullptr, 0);
     pump();
   }
   void reapStreams() { dead_.clear(); }
@@ -687,15 +716,16 @@ private:
   void armWait(H2Stream& s, std::chrono::milliseconds d);
 
   static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* ud);
-  static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                      const uint8_t* value, size_t valuelen, uint8_t flags, void* ud);
+  static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                      size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
+                      void* ud);
   static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* ud);
-  static int onDataChunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data, size_t len,
-                         void* ud);
+  static int onDataChunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
+                         size_t len, void* ud);
   static int onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* ud);
   static int onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* ud);
-  static ssize_t readBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags,
-                          nghttp2_data_source* source, void* ud);
+  static ssize_t readBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                          uint32_t* flags, nghttp2_data_source* source, void* ud);
 
   Connection& conn_;
   nghttp2_session* session_ = nullptr;
@@ -732,8 +762,11 @@ void H2Session::onData() {
   evbuffer* in = conn_.input();
   while (!failed_ && !conn_.closed()) {
     evbuffer_iovec vec;
-    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1 || vec.iov_len == 0) break;
-    const ssize_t rv = nghttp2_session_mem_recv(session_, static_cast<const uint8_t*>(vec.iov_base), vec.iov_len);
+    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1 || vec.iov_len == 0) {
+      break;
+    }
+    const ssize_t rv =
+        nghttp2_session_mem_recv(session_, static_cast<const uint8_t*>(vec.iov_base), vec.iov_len);
     if (rv < 0) {
       // nghttp2 queued a GOAWAY for protocol errors; flush it, then close.
       failed_ = true;
@@ -746,7 +779,9 @@ void H2Session::onData() {
 }
 
 void H2Session::pump() {
-  if (in_pump_ || conn_.closed()) return;
+  if (in_pump_ || conn_.closed()) {
+    return;
+  }
   in_pump_ = true;
   while (!conn_.closing() && conn_.outputLength() < kOutputHighWater) {
     const uint8_t* data = nullptr;
@@ -755,7 +790,9 @@ void H2Session::pump() {
       failed_ = true;
       break;
     }
-    if (n == 0) break;
+    if (n == 0) {
+      break;
+    }
     evbuffer_add(conn_.output(), data, static_cast<size_t>(n));
   }
   in_pump_ = false;
@@ -766,7 +803,9 @@ void H2Session::pump() {
 
 void H2Session::onConnectionClosed(bool by_peer) {
   for (auto& [id, s] : streams_) {
-    if (s->timer) s->timer->cancel();
+    if (s->timer) {
+      s->timer->cancel();
+    }
     endActive(*s);
     if (s->headers_done && !s->request_done) {
       s->req.complete = false;
@@ -780,7 +819,9 @@ void H2Session::onConnectionClosed(bool by_peer) {
 
 int H2Session::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
   auto& h = self(ud);
-  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+    return 0;
+  }
   auto s = std::make_unique<H2Stream>();
   s->id = frame->hd.stream_id;
   s->req.protocol = Protocol::Http2;
@@ -792,10 +833,12 @@ int H2Session::onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void
   return 0;
 }
 
-int H2Session::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
-                        const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
+int H2Session::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                        size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
   H2Stream* s = self(ud).stream(frame->hd.stream_id);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    return 0;
+  }
   std::string n(reinterpret_cast<const char*>(name), namelen);
   std::string v(reinterpret_cast<const char*>(value), valuelen);
   if (s->headers_done) {
@@ -809,7 +852,9 @@ int H2Session::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint
   } else if (n == ":scheme") {
     s->req.scheme = std::move(v);
   } else {
-    if (n == "host" && s->req.authority.empty()) s->req.authority = v;
+    if (n == "host" && s->req.authority.empty()) {
+      s->req.authority = v;
+    }
     s->req.headers.emplace_back(std::move(n), std::move(v));
   }
   return 0;
@@ -818,7 +863,9 @@ int H2Session::onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint
 int H2Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
   auto& h = self(ud);
   H2Stream* s = h.stream(frame->hd.stream_id);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    return 0;
+  }
   if (frame->hd.type == NGHTTP2_HEADERS && !s->headers_done) {
     s->headers_done = true;
     s->req.arrival_time = Clock::now();
@@ -833,20 +880,26 @@ int H2Session::onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* u
   return 0;
 }
 
-int H2Session::onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
-                           void* ud) {
+int H2Session::onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                           size_t len, void* ud) {
   auto& h = self(ud);
   H2Stream* s = h.stream(stream_id);
-  if (s != nullptr) h.conn_.server_.onBodyBytes(s->req, reinterpret_cast<const char*>(data), len);
+  if (s != nullptr) {
+    h.conn_.server_.onBodyBytes(s->req, reinterpret_cast<const char*>(data), len);
+  }
   return 0;
 }
 
 int H2Session::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* ud) {
   auto& h = self(ud);
   auto it = h.streams_.find(stream_id);
-  if (it == h.streams_.end()) return 0;
+  if (it == h.streams_.end()) {
+    return 0;
+  }
   H2Stream& s = *it->second;
-  if (s.timer) s.timer->cancel();
+  if (s.timer) {
+    s.timer->cancel();
+  }
   // Counters first, then the log (which wakes waiters): a test woken by the log entry must
   // already see the stream gone from activeStreams().
   const bool was_active = s.active;
@@ -868,7 +921,9 @@ int H2Session::onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void
 int H2Session::onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
   auto& h = self(ud);
   H2Stream* s = h.stream(frame->hd.stream_id);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    return 0;
+  }
   if (frame->hd.type == NGHTTP2_DATA) {
     s->data_sent += frame->hd.length;
     h.conn_.server_.body_sent_ += frame->hd.length;
@@ -914,7 +969,9 @@ void H2Session::armWait(H2Stream& s, std::chrono::milliseconds d) {
     const int32_t id = s.id;
     s.timer = std::make_unique<Timer>(conn_.base_, [this, id] {
       H2Stream* st = stream(id);
-      if (st == nullptr || conn_.closed()) return;
+      if (st == nullptr || conn_.closed()) {
+        return;
+      }
       st->waiting = false;
       if (!st->response_started) {
         submitResponse(*st);
@@ -930,15 +987,15 @@ void H2Session::armWait(H2Stream& s, std::chrono::milliseconds d) {
 void H2Session::startResponse(H2Stream& s) {
   const Response& r = s.resp;
   switch (r.action) {
-    case ResponseAction::Hang:
-      return;
+    case ResponseAction::Hang: return;
     case ResponseAction::Refuse:
     case ResponseAction::ResetBeforeHeaders:
     case ResponseAction::Raw:
       s.response_done = true;
       endActive(s);
-      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id,
-                                r.action == ResponseAction::Refuse ? uint32_t{NGHTTP2_REFUSED_STREAM} : r.h2_error_code);
+      nghttp2_submit_rst_stream(
+          session_, NGHTTP2_FLAG_NONE, s.id,
+          r.action == ResponseAction::Refuse ? uint32_t{NGHTTP2_REFUSED_STREAM} : r.h2_error_code);
       return;
     case ResponseAction::CloseBeforeHeaders:
       s.response_done = true;
@@ -948,11 +1005,11 @@ void H2Session::startResponse(H2Stream& s) {
     case ResponseAction::GoAwayUnprocessed:
       s.response_done = true;
       endActive(s);
-      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, std::max(0, s.id - 2), r.goaway_error_code, nullptr, 0);
+      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, std::max(0, s.id - 2), r.goaway_error_code,
+                            nullptr, 0);
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_REFUSED_STREAM);
       return;
-    case ResponseAction::Respond:
-      break;
+    case ResponseAction::Respond: break;
   }
   if (r.delay.count() > 0) {
     armWait(s, r.delay);
@@ -975,11 +1032,13 @@ void H2Session::submitResponse(H2Stream& s) {
     storage.push_back(std::move(value));
     const std::string& v = storage.back();
     nva.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
-                             reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                             NGHTTP2_NV_FLAG_NONE});
+                             reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(),
+                             v.size(), NGHTTP2_NV_FLAG_NONE});
   };
   add(":status", std::to_string(r.status));
-  for (const auto& [k, v] : r.headers) add(k, v);
+  for (const auto& [k, v] : r.headers) {
+    add(k, v);
+  }
   if (plain && s.body->total() > 0 && !findHeader(r.headers, "content-length")) {
     add("content-length", std::to_string(s.body->total()));
   }
@@ -992,9 +1051,12 @@ void H2Session::submitResponse(H2Stream& s) {
     prd.source.ptr = &s;
     prd.read_callback = &H2Session::readBody;
     nghttp2_submit_response(session_, s.id, nva.data(), nva.size(), &prd);
-    if (r.body_delay.count() > 0) armWait(s, r.body_delay);
+    if (r.body_delay.count() > 0) {
+      armWait(s, r.body_delay);
+    }
   } else if (!r.trailers.empty()) {
-    nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, nva.data(), nva.size(), nullptr);
+    nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, nva.data(), nva.size(),
+                           nullptr);
     std::vector<nghttp2_nv> tnv;
     std::vector<std::string> tstore;
     tstore.reserve(2 * r.trailers.size());
@@ -1013,18 +1075,24 @@ void H2Session::submitResponse(H2Stream& s) {
   }
 }
 
-ssize_t H2Session::readBody(nghttp2_session* session, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
-                            nghttp2_data_source* source, void* ud) {
+ssize_t H2Session::readBody(nghttp2_session* session, int32_t, uint8_t* buf, size_t length,
+                            uint32_t* flags, nghttp2_data_source* source, void* ud) {
   auto& h = self(ud);
   H2Stream& s = *static_cast<H2Stream*>(source->ptr);
   const Response& r = s.resp;
-  if (s.waiting) return NGHTTP2_ERR_DEFERRED;
+  if (s.waiting) {
+    return NGHTTP2_ERR_DEFERRED;
+  }
   uint64_t max = length;
   if (r.fault != MidResponseFault::None) {
-    if (s.body->sent() >= r.fault_after_body_bytes) return NGHTTP2_ERR_DEFERRED;  // onFrameSend applies it
+    if (s.body->sent() >= r.fault_after_body_bytes) {
+      return NGHTTP2_ERR_DEFERRED;  // onFrameSend applies it
+    }
     max = std::min(max, r.fault_after_body_bytes - s.body->sent());
   }
-  if (r.drip_bytes > 0) max = std::min<uint64_t>(max, r.drip_bytes);
+  if (r.drip_bytes > 0) {
+    max = std::min<uint64_t>(max, r.drip_bytes);
+  }
   const std::string_view piece = s.body->next(max);
   std::memcpy(buf, piece.data(), piece.size());
   if (s.body->done()) {
@@ -1073,7 +1141,9 @@ Connection::~Connection() {
 }
 
 void Connection::onRead() {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   if (sniffing_) {
     evbuffer* in = input();
     const size_t len = evbuffer_get_length(in);
@@ -1105,9 +1175,13 @@ void Connection::onRead() {
 }
 
 void Connection::onWrite() {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   if (close_after_flush_) {
-    if (outputLength() == 0) finish(abortive_, false);
+    if (outputLength() == 0) {
+      finish(abortive_, false);
+    }
     return;
   }
   if (h1_) {
@@ -1118,14 +1192,18 @@ void Connection::onWrite() {
 }
 
 void Connection::onEvent(short what) {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
     finish(false, true);
   }
 }
 
 void Connection::closeAfterFlush(bool abortive) {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   close_after_flush_ = true;
   abortive_ = abortive_ || abortive;
   // Never close synchronously: nghttp2 reports a frame as sent before mem_send hands its bytes
@@ -1134,14 +1212,22 @@ void Connection::closeAfterFlush(bool abortive) {
 }
 
 void Connection::closeIfFlushed() {
-  if (!closed_ && close_after_flush_ && outputLength() == 0) finish(abortive_, false);
+  if (!closed_ && close_after_flush_ && outputLength() == 0) {
+    finish(abortive_, false);
+  }
 }
 
 void Connection::finish(bool abortive, bool by_peer) {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   closed_ = true;
-  if (h1_) h1_->onConnectionClosed(by_peer);
-  if (h2_) h2_->onConnectionClosed(by_peer);
+  if (h1_) {
+    h1_->onConnectionClosed(by_peer);
+  }
+  if (h2_) {
+    h2_->onConnectionClosed(by_peer);
+  }
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
   if (abortive) {
     // SO_LINGER 0 turns close() into a TCP RST: the "backend crashed" signal.
@@ -1152,7 +1238,9 @@ void Connection::finish(bool abortive, bool by_peer) {
 }
 
 void Connection::goAway(uint32_t code) {
-  if (closed_) return;
+  if (closed_) {
+    return;
+  }
   if (h2_) {
     h2_->goAway(code);
   } else if (h1_) {
@@ -1163,7 +1251,9 @@ void Connection::goAway(uint32_t code) {
 }
 
 void Connection::reapStreams() {
-  if (h2_) h2_->reapStreams();
+  if (h2_) {
+    h2_->reapStreams();
+  }
 }
 
 }  // namespace
@@ -1193,11 +1283,13 @@ bool FakeUpstream::Impl::startLoop() {
   sin.sin_family = AF_INET;
   sin.sin_port = htons(options_.port);
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  listener_ = evconnlistener_new_bind(base_, &Impl::onAccept, this,
-                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-                                      reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+  listener_ =
+      evconnlistener_new_bind(base_, &Impl::onAccept, this,
+                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+                              1024, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
   if (listener_ == nullptr) {
-    error_ = std::string("bind 127.0.0.1:") + std::to_string(options_.port) + ": " + std::strerror(errno);
+    error_ = std::string("bind 127.0.0.1:") + std::to_string(options_.port) + ": " +
+             std::strerror(errno);
     return false;
   }
   sockaddr_in bound{};
@@ -1223,7 +1315,9 @@ bool FakeUpstream::Impl::startLoop() {
 }
 
 void FakeUpstream::Impl::stop() {
-  if (stopped_) return;
+  if (stopped_) {
+    return;
+  }
   stopped_ = true;
   if (thread_.joinable()) {
     runInLoop([this] {
@@ -1232,8 +1326,12 @@ void FakeUpstream::Impl::stop() {
         listener_ = nullptr;
       }
       std::vector<Connection*> open;
-      for (auto& [id, c] : connections_) open.push_back(c.get());
-      for (Connection* c : open) c->finish(false, false);
+      for (auto& [id, c] : connections_) {
+        open.push_back(c.get());
+      }
+      for (Connection* c : open) {
+        c->finish(false, false);
+      }
       event_base_loopbreak(base_);
     });
     thread_.join();
@@ -1242,12 +1340,20 @@ void FakeUpstream::Impl::stop() {
   }
   graveyard_.clear();
   connections_.clear();
-  if (listener_ != nullptr) evconnlistener_free(listener_);
+  if (listener_ != nullptr) {
+    evconnlistener_free(listener_);
+  }
   listener_ = nullptr;
-  if (wake_ != nullptr) event_free(wake_);
-  if (reap_ != nullptr) event_free(reap_);
+  if (wake_ != nullptr) {
+    event_free(wake_);
+  }
+  if (reap_ != nullptr) {
+    event_free(reap_);
+  }
   wake_ = reap_ = nullptr;
-  if (base_ != nullptr) event_base_free(base_);
+  if (base_ != nullptr) {
+    event_base_free(base_);
+  }
   base_ = nullptr;
   notifyWaiters();
 }
@@ -1261,7 +1367,9 @@ void FakeUpstream::Impl::runInLoop(const std::function<void()>& fn) {
   auto fut = done->get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!loop_running_) return;
+    if (!loop_running_) {
+      return;
+    }
     tasks_.push_back([fn, done] {
       fn();
       done->set_value();
@@ -1278,14 +1386,18 @@ void FakeUpstream::Impl::onWake(evutil_socket_t, short, void* arg) {
     std::lock_guard<std::mutex> lock(self->mu_);
     tasks.swap(self->tasks_);
   }
-  for (auto& t : tasks) t();
+  for (auto& t : tasks) {
+    t();
+  }
 }
 
 void FakeUpstream::Impl::onReap(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Impl*>(arg);
   self->graveyard_.clear();
   std::vector<Connection*> open;
-  for (auto& [id, c] : self->connections_) open.push_back(c.get());
+  for (auto& [id, c] : self->connections_) {
+    open.push_back(c.get());
+  }
   for (Connection* c : open) {
     c->reapStreams();
     c->closeIfFlushed();  // may retire c into the graveyard (freed on the next pass)
@@ -1293,7 +1405,9 @@ void FakeUpstream::Impl::onReap(evutil_socket_t, short, void* arg) {
 }
 
 void FakeUpstream::Impl::scheduleReap() {
-  if (reap_ != nullptr) event_active(reap_, EV_READ, 0);
+  if (reap_ != nullptr) {
+    event_active(reap_, EV_READ, 0);
+  }
 }
 
 void FakeUpstream::Impl::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
@@ -1340,7 +1454,9 @@ void FakeUpstream::Impl::markResponse(uint64_t sequence, bool finished, bool can
         it->cancelled_by_peer = it->cancelled_by_peer || cancelled;
         break;
       }
-      if (it->sequence < sequence) break;
+      if (it->sequence < sequence) {
+        break;
+      }
     }
   }
   notifyWaiters();
@@ -1358,22 +1474,27 @@ Response FakeUpstream::Impl::dispatch(const ReceivedRequest& request) {
 }
 
 void FakeUpstream::Impl::onBodyBytes(ReceivedRequest& request, const char* data, size_t len) {
-  if (request.body_matches_pattern && !matchesBodyPattern(request.body_bytes, std::string_view(data, len))) {
+  if (request.body_matches_pattern &&
+      !matchesBodyPattern(request.body_bytes, std::string_view(data, len))) {
     request.body_matches_pattern = false;
   }
   request.body_bytes += len;
-  if (storeBodies()) request.body.append(data, len);
+  if (storeBodies()) {
+    request.body.append(data, len);
+  }
   body_received_ += len;
 }
 
 // ---------------------------------------------------------------------------------------------
 // FakeUpstream
 
-FakeUpstream::FakeUpstream(FakeUpstreamOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+FakeUpstream::FakeUpstream(FakeUpstreamOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {
   impl_->startLoop();
 }
 
-FakeUpstream::FakeUpstream(Protocol protocol) : FakeUpstream(FakeUpstreamOptions().withProtocol(protocol)) {}
+FakeUpstream::FakeUpstream(Protocol protocol)
+    : FakeUpstream(FakeUpstreamOptions().withProtocol(protocol)) {}
 
 FakeUpstream::~FakeUpstream() { stop(); }
 
@@ -1421,7 +1542,9 @@ std::vector<ReceivedRequest> FakeUpstream::requests() const {
 
 std::optional<ReceivedRequest> FakeUpstream::request(size_t i) const {
   std::lock_guard<std::mutex> lock(impl_->mu_);
-  if (i >= impl_->log_.size()) return std::nullopt;
+  if (i >= impl_->log_.size()) {
+    return std::nullopt;
+  }
   return impl_->log_[i];
 }
 
@@ -1454,16 +1577,24 @@ size_t FakeUpstream::parseErrors() const { return impl_->parse_errors_.load(); }
 void FakeUpstream::goAwayAll(uint32_t error_code) {
   impl_->runInLoop([this, error_code] {
     std::vector<Connection*> open;
-    for (auto& [id, c] : impl_->connections_) open.push_back(c.get());
-    for (Connection* c : open) c->goAway(error_code);
+    for (auto& [id, c] : impl_->connections_) {
+      open.push_back(c.get());
+    }
+    for (Connection* c : open) {
+      c->goAway(error_code);
+    }
   });
 }
 
 void FakeUpstream::closeAllConnections(bool abortive) {
   impl_->runInLoop([this, abortive] {
     std::vector<Connection*> open;
-    for (auto& [id, c] : impl_->connections_) open.push_back(c.get());
-    for (Connection* c : open) c->finish(abortive, false);
+    for (auto& [id, c] : impl_->connections_) {
+      open.push_back(c.get());
+    }
+    for (Connection* c : open) {
+      c->finish(abortive, false);
+    }
   });
 }
 
@@ -1480,7 +1611,9 @@ FakeUpstreamGroup FakeUpstreamGroup::start(size_t n, const FakeUpstreamOptions& 
   FakeUpstreamGroup group;
   for (size_t i = 0; i < n; ++i) {
     FakeUpstreamOptions o = options;
-    if (o.name.empty()) o.name = "upstream-" + std::to_string(i);
+    if (o.name.empty()) {
+      o.name = "upstream-" + std::to_string(i);
+    }
     auto upstream = FakeUpstream::start(std::move(o));
     upstream->setScript(group.script_);
     group.upstreams_.push_back(std::move(upstream));
@@ -1493,18 +1626,24 @@ bool FakeUpstreamGroup::ok() const {
 }
 
 void FakeUpstreamGroup::setHandler(const Handler& handler) {
-  for (auto& u : upstreams_) u->setHandler(handler);
+  for (auto& u : upstreams_) {
+    u->setHandler(handler);
+  }
 }
 
 std::vector<std::string> FakeUpstreamGroup::addresses() const {
   std::vector<std::string> out;
-  for (const auto& u : upstreams_) out.push_back(u->address());
+  for (const auto& u : upstreams_) {
+    out.push_back(u->address());
+  }
   return out;
 }
 
 std::vector<uint16_t> FakeUpstreamGroup::ports() const {
   std::vector<uint16_t> out;
-  for (const auto& u : upstreams_) out.push_back(u->port());
+  for (const auto& u : upstreams_) {
+    out.push_back(u->port());
+  }
   return out;
 }
 
@@ -1514,13 +1653,16 @@ std::vector<ReceivedRequest> FakeUpstreamGroup::requests() const {
     auto r = u->requests();
     out.insert(out.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.sequence < b.sequence; });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.sequence < b.sequence; });
   return out;
 }
 
 size_t FakeUpstreamGroup::requestCount() const {
   size_t n = 0;
-  for (const auto& u : upstreams_) n += u->requestCount();
+  for (const auto& u : upstreams_) {
+    n += u->requestCount();
+  }
   return n;
 }
 
@@ -1530,19 +1672,25 @@ bool FakeUpstreamGroup::waitForRequests(size_t n, Deadline deadline) const {
 
 std::vector<size_t> FakeUpstreamGroup::requestCountsPerUpstream() const {
   std::vector<size_t> out;
-  for (const auto& u : upstreams_) out.push_back(u->requestCount());
+  for (const auto& u : upstreams_) {
+    out.push_back(u->requestCount());
+  }
   return out;
 }
 
 int FakeUpstreamGroup::indexOf(std::string_view address) const {
   for (size_t i = 0; i < upstreams_.size(); ++i) {
-    if (upstreams_[i]->address() == address) return static_cast<int>(i);
+    if (upstreams_[i]->address() == address) {
+      return static_cast<int>(i);
+    }
   }
   return -1;
 }
 
 void FakeUpstreamGroup::stop() {
-  for (auto& u : upstreams_) u->stop();
+  for (auto& u : upstreams_) {
+    u->stop();
+  }
 }
 
 }  // namespace bulwark::testing

@@ -89,7 +89,9 @@ struct ReceivedRequest {
   Clock::time_point completion_time{};
 
   /** First value of a request header (case-insensitive). */
-  std::optional<std::string> header(std::string_view name) const { return findHeader(headers, name); }
+  std::optional<std::string> header(std::string_view name) const {
+    return findHeader(headers, name);
+  }
   /** First value of a request trailer (case-insensitive). */
   std::optional<std::string> trailer(std::string_view name) const {
     return findHeader(trailers, name);
@@ -278,10 +280,10 @@ private:
     Handler handler;
   };
   mutable std::mutex mu_;
-  size_t counter_ = 0;                                  // guarded by mu_
-  std::vector<std::pair<size_t, Response>> nth_;        // guarded by mu_
-  std::vector<Rule> rules_;                             // guarded by mu_
-  Handler otherwise_;                                   // guarded by mu_
+  size_t counter_ = 0;                            // guarded by mu_
+  std::vector<std::pair<size_t, Response>> nth_;  // guarded by mu_
+  std::vector<Rule> rules_;                       // guarded by mu_
+  Handler otherwise_;                             // guarded by mu_
 };
 
 /** Options for one FakeUpstream. Thread: value type. */
@@ -303,12 +305,30 @@ struct FakeUpstreamOptions {
   // Fluent setters: g++ 12 warns (-Wmissing-field-initializers, an error under -Werror) on
   // designated initializers that skip fields, so write
   // FakeUpstreamOptions().withProtocol(Protocol::Http2).withName("a") instead.
-  FakeUpstreamOptions& withProtocol(Protocol p) { protocol = p; return *this; }
-  FakeUpstreamOptions& withName(std::string n) { name = std::move(n); return *this; }
-  FakeUpstreamOptions& withStoreBodies(bool on) { store_bodies = on; return *this; }
-  FakeUpstreamOptions& withH2MaxConcurrentStreams(uint32_t n) { h2_max_concurrent_streams = n; return *this; }
-  FakeUpstreamOptions& withH2InitialWindowSize(uint32_t n) { h2_initial_window_size = n; return *this; }
-  FakeUpstreamOptions& withH2ConnectionWindowSize(uint32_t n) { h2_connection_window_size = n; return *this; }
+  FakeUpstreamOptions& withProtocol(Protocol p) {
+    protocol = p;
+    return *this;
+  }
+  FakeUpstreamOptions& withName(std::string n) {
+    name = std::move(n);
+    return *this;
+  }
+  FakeUpstreamOptions& withStoreBodies(bool on) {
+    store_bodies = on;
+    return *this;
+  }
+  FakeUpstreamOptions& withH2MaxConcurrentStreams(uint32_t n) {
+    h2_max_concurrent_streams = n;
+    return *this;
+  }
+  FakeUpstreamOptions& withH2InitialWindowSize(uint32_t n) {
+    h2_initial_window_size = n;
+    return *this;
+  }
+  FakeUpstreamOptions& withH2ConnectionWindowSize(uint32_t n) {
+    h2_connection_window_size = n;
+    return *this;
+  }
 };
 
 /**

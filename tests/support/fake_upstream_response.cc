@@ -7,12 +7,9 @@ namespace bulwark::testing {
 
 const char* protocolName(Protocol protocol) {
   switch (protocol) {
-    case Protocol::Http1:
-      return "HTTP/1.1";
-    case Protocol::Http2:
-      return "HTTP/2";
-    case Protocol::Auto:
-      return "auto";
+    case Protocol::Http1: return "HTTP/1.1";
+    case Protocol::Http2: return "HTTP/2";
+    case Protocol::Auto: return "auto";
   }
   return "?";
 }
@@ -256,12 +253,10 @@ Script& Script::forPath(std::string path, Response response) {
       std::move(response));
 }
 
-Script& Script::matching(std::function<bool(const ReceivedRequest&)> predicate,
-                         Response response) {
-  return matching(std::move(predicate),
-                  Handler([response = std::move(response)](const ReceivedRequest&) {
-                    return response;
-                  }));
+Script& Script::matching(std::function<bool(const ReceivedRequest&)> predicate, Response response) {
+  return matching(
+      std::move(predicate),
+      Handler([response = std::move(response)](const ReceivedRequest&) { return response; }));
 }
 
 Script& Script::matching(std::function<bool(const ReceivedRequest&)> predicate, Handler handler) {

@@ -5,12 +5,23 @@
 namespace bulwark::testing {
 
 const char* grpcStatusName(GrpcStatus status) {
-  static constexpr const char* kNames[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",   "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE", "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   const int i = static_cast<int>(status);
   return (i >= 0 && i <= 16) ? kNames[i] : "INVALID_CODE";
 }
@@ -38,8 +49,8 @@ std::optional<std::vector<std::string>> decodeGrpcMessages(std::string_view body
       return std::nullopt;
     }
     const auto* p = reinterpret_cast<const unsigned char*>(body.data());
-    const uint64_t len = (uint64_t{p[1]} << 24) | (uint64_t{p[2]} << 16) |
-                         (uint64_t{p[3]} << 8) | uint64_t{p[4]};
+    const uint64_t len =
+        (uint64_t{p[1]} << 24) | (uint64_t{p[2]} << 16) | (uint64_t{p[3]} << 8) | uint64_t{p[4]};
     if (body.size() - 5 < len) {
       return std::nullopt;
     }
@@ -51,14 +62,21 @@ std::optional<std::vector<std::string>> decodeGrpcMessages(std::string_view body
 
 std::string decodeGrpcMessageHeader(std::string_view value) {
   auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+      return c - 'A' + 10;
+    }
     return -1;
   };
   std::string out;
   for (size_t i = 0; i < value.size(); ++i) {
-    if (value[i] == '%' && i + 2 < value.size() && hex(value[i + 1]) >= 0 && hex(value[i + 2]) >= 0) {
+    if (value[i] == '%' && i + 2 < value.size() && hex(value[i + 1]) >= 0 &&
+        hex(value[i + 2]) >= 0) {
       out.push_back(static_cast<char>(hex(value[i + 1]) * 16 + hex(value[i + 2])));
       i += 2;
     } else {

@@ -41,7 +41,8 @@ struct Http1Request {
 /** GET path with extra headers. */
 Http1Request http1Get(std::string path, Headers headers = {});
 /** method path with body. */
-Http1Request http1Request(std::string method, std::string path, Headers headers = {}, std::string body = {});
+Http1Request http1Request(std::string method, std::string path, Headers headers = {},
+                          std::string body = {});
 
 /** How readResponse() treats the body. Thread: value type. */
 struct Http1ReadOptions {
@@ -79,8 +80,12 @@ struct Http1Response {
   Clock::time_point headers_time{};
   Clock::time_point complete_time{};
 
-  std::optional<std::string> header(std::string_view name) const { return findHeader(headers, name); }
-  std::optional<std::string> trailer(std::string_view name) const { return findHeader(trailers, name); }
+  std::optional<std::string> header(std::string_view name) const {
+    return findHeader(headers, name);
+  }
+  std::optional<std::string> trailer(std::string_view name) const {
+    return findHeader(trailers, name);
+  }
 };
 
 /**
@@ -128,13 +133,15 @@ public:
   std::optional<Http1Response> readResponse(Deadline deadline = defaultDeadline(),
                                             const Http1ReadOptions& options = {});
   /** sendRequest() + readResponse() (HEAD handled). Connects first if needed. */
-  std::optional<Http1Response> request(const Http1Request& request, Deadline deadline = defaultDeadline(),
+  std::optional<Http1Response> request(const Http1Request& request,
+                                       Deadline deadline = defaultDeadline(),
                                        Http1ReadOptions options = {});
   /** GET shortcut. */
-  std::optional<Http1Response> get(std::string path, Headers headers = {}, Deadline deadline = defaultDeadline());
+  std::optional<Http1Response> get(std::string path, Headers headers = {},
+                                   Deadline deadline = defaultDeadline());
   /**
-   * Pipelining: writes every request back to back before reading anything, then reads the responses in order. Stops at the
-   * first failure, so the result may be shorter than `requests`.
+   * Pipelining: writes every request back to back before reading anything, then reads the responses
+   * in order. Stops at the first failure, so the result may be shorter than `requests`.
    */
   std::vector<Http1Response> pipeline(const std::vector<Http1Request>& requests,
                                       Deadline deadline = defaultDeadline());

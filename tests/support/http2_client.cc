@@ -30,10 +30,12 @@ constexpr std::chrono::milliseconds kPollSlice{5};
 
 Http2Client& client(void* user_data) { return *static_cast<Http2Client*>(user_data); }
 
-int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen, const uint8_t* value,
-             size_t valuelen, uint8_t, void* ud) {
+int onHeader(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+             const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
   auto* s = client(ud).streamState(frame->hd.stream_id);
-  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) return 0;
+  if (s == nullptr || frame->hd.type != NGHTTP2_HEADERS) {
+    return 0;
+  }
   std::string n(reinterpret_cast<const char*>(name), namelen);
   std::string v(reinterpret_cast<const char*>(value), valuelen);
   Http2Response& r = s->response;
@@ -51,16 +53,19 @@ int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
   auto& c = client(ud);
   switch (frame->hd.type) {
     case NGHTTP2_SETTINGS:
-      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) c.onSettings();
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) {
+        c.onSettings();
+      }
       return 0;
     case NGHTTP2_GOAWAY:
       c.onGoAway(frame->goaway.error_code, frame->goaway.last_stream_id);
       return 0;
-    default:
-      break;
+    default: break;
   }
   auto* s = c.streamState(frame->hd.stream_id);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    return 0;
+  }
   Http2Response& r = s->response;
   if (frame->hd.type == NGHTTP2_HEADERS && !r.headers_received) {
     if (r.status >= 200) {
@@ -82,23 +87,34 @@ int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
   return 0;
 }
 
-int onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len, void* ud) {
+int onDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
+                void* ud) {
   auto* s = client(ud).streamState(stream_id);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    return 0;
+  }
   Http2Response& r = s->response;
   const std::string_view chunk(reinterpret_cast<const char*>(data), len);
-  if (r.body_matches_pattern && !matchesBodyPattern(r.body_bytes, chunk)) r.body_matches_pattern = false;
+  if (r.body_matches_pattern && !matchesBodyPattern(r.body_bytes, chunk)) {
+    r.body_matches_pattern = false;
+  }
   r.body_bytes += len;
-  if (!s->request.discard_body) r.body.append(chunk);
+  if (!s->request.discard_body) {
+    r.body.append(chunk);
+  }
   return 0;
 }
 
 int onStreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* ud) {
   auto* s = client(ud).streamState(stream_id);
-  if (s == nullptr) return 0;
+  if (s == nullptr) {
+    return 0;
+  }
   s->response.closed = true;
   s->response.close_time = Clock::now();
-  if (!s->response.reset_by_peer) s->response.error_code = error_code;
+  if (!s->response.reset_by_peer) {
+    s->response.error_code = error_code;
+  }
   return 0;
 }
 
@@ -107,8 +123,8 @@ std::vector<nghttp2_nv> makeNva(const std::vector<std::pair<std::string, std::st
   nva.reserve(fields.size());
   for (const auto& [k, v] : fields) {
     nva.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(k.data())),
-                             reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), k.size(), v.size(),
-                             NGHTTP2_NV_FLAG_NONE});
+                             reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), k.size(),
+                             v.size(), NGHTTP2_NV_FLAG_NONE});
   }
   return nva;
 }
@@ -116,12 +132,14 @@ std::vector<nghttp2_nv> makeNva(const std::vector<std::pair<std::string, std::st
 Headers lowerNames(const Headers& headers) {
   Headers out;
   out.reserve(headers.size());
-  for (const auto& [k, v] : headers) out.emplace_back(toLower(k), v);
+  for (const auto& [k, v] : headers) {
+    out.emplace_back(toLower(k), v);
+  }
   return out;
 }
 
-ssize_t readRequestBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags,
-                        nghttp2_data_source* source, void*) {
+ssize_t readRequestBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                        uint32_t* flags, nghttp2_data_source* source, void*) {
   auto* s = static_cast<Http2Client::StreamState*>(source->ptr);
   const Http2Request& req = s->request;
   const uint64_t total = req.generated_body_bytes ? *req.generated_body_bytes : req.body.size();
@@ -168,9 +186,13 @@ Http2Client::Http2Client(std::string host, uint16_t port, Http2ClientOptions opt
 Http2Client::~Http2Client() { close(); }
 
 void Http2Client::close() {
-  if (session_ != nullptr) nghttp2_session_del(session_);
+  if (session_ != nullptr) {
+    nghttp2_session_del(session_);
+  }
   session_ = nullptr;
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
   fd_ = -1;
 }
 
@@ -194,7 +216,9 @@ bool Http2Client::connect(Deadline deadline) {
   peer_closed_ = goaway_received_ = settings_received_ = false;
   goaway_last_stream_id_ = -1;
   fd_ = connectTcp(host_, port_, deadline, &error_, options_.receive_buffer);
-  if (fd_ < 0) return false;
+  if (fd_ < 0) {
+    return false;
+  }
 
   nghttp2_session_callbacks* cbs;
   nghttp2_session_callbacks_new(&cbs);
@@ -204,7 +228,9 @@ bool Http2Client::connect(Deadline deadline) {
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &onStreamClose);
   nghttp2_option* opt;
   nghttp2_option_new(&opt);
-  if (options_.manual_flow_control) nghttp2_option_set_no_auto_window_update(opt, 1);
+  if (options_.manual_flow_control) {
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+  }
   // Tests open thousands of streams on purpose; nghttp2's closed-stream bookkeeping is enough.
   nghttp2_session_client_new2(&session_, cbs, this, opt);
   nghttp2_option_del(opt);
@@ -220,7 +246,9 @@ bool Http2Client::connect(Deadline deadline) {
                                           static_cast<int32_t>(options_.connection_window_size));
   }
   if (!runUntil([this] { return settings_received_; }, deadline)) {
-    if (error_.empty()) error_ = "no SETTINGS from peer";
+    if (error_.empty()) {
+      error_ = "no SETTINGS from peer";
+    }
     return false;
   }
   return true;
@@ -239,14 +267,17 @@ int32_t Http2Client::submit(const Http2Request& request) {
                  {":scheme", request.scheme},
                  {":authority", authority},
                  {":path", request.path}};
-  for (const auto& h : lowerNames(request.headers)) fields.push_back(h);
+  for (const auto& h : lowerNames(request.headers)) {
+    fields.push_back(h);
+  }
   auto nva = makeNva(fields);
-  const bool has_body = request.generated_body_bytes ? true : (!request.body.empty() || !request.trailers.empty());
+  const bool has_body =
+      request.generated_body_bytes ? true : (!request.body.empty() || !request.trailers.empty());
   nghttp2_data_provider prd;
   prd.source.ptr = state.get();
   prd.read_callback = &readRequestBody;
-  const int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(), has_body ? &prd : nullptr,
-                                            nullptr);
+  const int32_t id = nghttp2_submit_request(session_, nullptr, nva.data(), nva.size(),
+                                            has_body ? &prd : nullptr, nullptr);
   if (id < 0) {
     error_ = std::string("nghttp2_submit_request: ") + nghttp2_strerror(id);
     return -1;
@@ -257,7 +288,9 @@ int32_t Http2Client::submit(const Http2Request& request) {
 }
 
 bool Http2Client::writePending(Deadline deadline, bool block) {
-  if (fd_ < 0 || session_ == nullptr) return false;
+  if (fd_ < 0 || session_ == nullptr) {
+    return false;
+  }
   while (true) {
     while (out_.size() < kMaxPendingOutput) {
       const uint8_t* data = nullptr;
@@ -267,7 +300,9 @@ bool Http2Client::writePending(Deadline deadline, bool block) {
         peer_closed_ = true;  // the session is unusable; stop every wait
         return false;
       }
-      if (n == 0) break;
+      if (n == 0) {
+        break;
+      }
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     while (!out_.empty()) {
@@ -276,13 +311,19 @@ bool Http2Client::writePending(Deadline deadline, bool block) {
         out_.erase(0, static_cast<size_t>(n));
         continue;
       }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        break;
+      }
       error_ = std::string("send: ") + std::strerror(errno);
       peer_closed_ = true;
       return false;
     }
-    if (!block || (out_.empty() && !nghttp2_session_want_write(session_))) return true;
+    if (!block || (out_.empty() && !nghttp2_session_want_write(session_))) {
+      return true;
+    }
     if (!out_.empty() && pollFd(fd_, POLLOUT, deadline) == 0) {
       error_ = "send: deadline exceeded";
       return false;
@@ -295,15 +336,20 @@ bool Http2Client::writePending(Deadline deadline, bool block) {
 }
 
 bool Http2Client::pumpOnce(Deadline deadline) {
-  if (!writePending(deadline, false)) return false;
+  if (!writePending(deadline, false)) {
+    return false;
+  }
   const short events = static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT));
   const short re = pollFd(fd_, events, deadline);
-  if (re == 0) return false;
+  if (re == 0) {
+    return false;
+  }
   if (re & (POLLIN | POLLHUP | POLLERR)) {
     char buf[kReadChunk];
     const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n > 0) {
-      const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(buf), static_cast<size_t>(n));
+      const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(buf),
+                                                  static_cast<size_t>(n));
       if (rv < 0) {
         error_ = std::string("nghttp2_session_mem_recv: ") + nghttp2_strerror(static_cast<int>(rv));
         writePending(deadline, false);  // the GOAWAY nghttp2 queued
@@ -327,12 +373,18 @@ bool Http2Client::pumpOnce(Deadline deadline) {
 
 bool Http2Client::runUntil(const std::function<bool()>& predicate, Deadline deadline) {
   while (true) {
-    if (predicate()) return true;
-    if (fd_ < 0 || session_ == nullptr || peer_closed_) return predicate();
+    if (predicate()) {
+      return true;
+    }
+    if (fd_ < 0 || session_ == nullptr || peer_closed_) {
+      return predicate();
+    }
     // Poll in short slices: the predicate may depend on state outside this socket (an
     // upstream's counters), which no socket event would announce.
     const Deadline slice = std::min(deadline, Clock::now() + kPollSlice);
-    if (!pumpOnce(slice) && Clock::now() >= deadline) return predicate();
+    if (!pumpOnce(slice) && Clock::now() >= deadline) {
+      return predicate();
+    }
   }
 }
 
@@ -344,7 +396,9 @@ bool Http2Client::waitForResponse(int32_t stream_id, Deadline deadline) {
 
 bool Http2Client::waitForResponses(const std::vector<int32_t>& ids, Deadline deadline) {
   return runUntil(
-      [&] { return std::all_of(ids.begin(), ids.end(), [&](int32_t id) { return response(id).closed; }); },
+      [&] {
+        return std::all_of(ids.begin(), ids.end(), [&](int32_t id) { return response(id).closed; });
+      },
       deadline);
 }
 
@@ -365,34 +419,51 @@ const Http2Response& Http2Client::response(int32_t stream_id) const {
 
 std::optional<Http2Response> Http2Client::request(const Http2Request& request, Deadline deadline) {
   const int32_t id = submit(request);
-  if (id < 0) return std::nullopt;
+  if (id < 0) {
+    return std::nullopt;
+  }
   if (!waitForResponse(id, deadline)) {
-    if (error_.empty()) error_ = "deadline exceeded waiting for stream " + std::to_string(id);
+    if (error_.empty()) {
+      error_ = "deadline exceeded waiting for stream " + std::to_string(id);
+    }
     return std::nullopt;
   }
   return response(id);
 }
 
-std::optional<Http2Response> Http2Client::get(std::string path, Headers headers, Deadline deadline) {
+std::optional<Http2Response> Http2Client::get(std::string path, Headers headers,
+                                              Deadline deadline) {
   return request(http2Get(std::move(path), std::move(headers)), deadline);
 }
 
 bool Http2Client::resetStream(int32_t stream_id, uint32_t error_code, Deadline deadline) {
-  if (session_ == nullptr) return false;
-  if (nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, error_code) != 0) return false;
+  if (session_ == nullptr) {
+    return false;
+  }
+  if (nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, error_code) != 0) {
+    return false;
+  }
   return flush(deadline);
 }
 
 bool Http2Client::sendGoAway(uint32_t error_code, Deadline deadline) {
-  if (session_ == nullptr) return false;
+  if (session_ == nullptr) {
+    return false;
+  }
   const int32_t last = nghttp2_session_get_last_proc_stream_id(session_);
-  if (nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last, error_code, nullptr, 0) != 0) return false;
+  if (nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, last, error_code, nullptr, 0) != 0) {
+    return false;
+  }
   return flush(deadline);
 }
 
 bool Http2Client::consume(int32_t stream_id, size_t bytes, Deadline deadline) {
-  if (session_ == nullptr) return false;
-  if (nghttp2_session_consume(session_, stream_id, bytes) != 0) return false;
+  if (session_ == nullptr) {
+    return false;
+  }
+  if (nghttp2_session_consume(session_, stream_id, bytes) != 0) {
+    return false;
+  }
   return flush(deadline);
 }
 
@@ -405,25 +476,35 @@ bool Http2Client::waitForClose(Deadline deadline) {
 }
 
 bool Http2Client::sendRaw(std::string_view bytes, Deadline deadline) {
-  if (fd_ < 0) return false;
-  if (!writePending(deadline, true)) return false;
+  if (fd_ < 0) {
+    return false;
+  }
+  if (!writePending(deadline, true)) {
+    return false;
+  }
   return sendAll(fd_, bytes, deadline, &error_);
 }
 
 size_t Http2Client::openStreams() const {
-  return static_cast<size_t>(
-      std::count_if(streams_.begin(), streams_.end(), [](const auto& s) { return !s.second->response.closed; }));
+  return static_cast<size_t>(std::count_if(
+      streams_.begin(), streams_.end(), [](const auto& s) { return !s.second->response.closed; }));
 }
 
-GrpcResponse Http2Client::grpcUnary(const std::string& path, std::string_view message, Deadline deadline,
-                                    Headers metadata, std::optional<std::chrono::milliseconds> grpc_timeout) {
-  Http2Request req = http2Request("POST", path, {{"content-type", "application/grpc"}, {"te", "trailers"}},
-                                  encodeGrpcMessage(message));
-  if (grpc_timeout) req.headers.emplace_back("grpc-timeout", std::to_string(grpc_timeout->count()) + "m");
+GrpcResponse Http2Client::grpcUnary(const std::string& path, std::string_view message,
+                                    Deadline deadline, Headers metadata,
+                                    std::optional<std::chrono::milliseconds> grpc_timeout) {
+  Http2Request req =
+      http2Request("POST", path, {{"content-type", "application/grpc"}, {"te", "trailers"}},
+                   encodeGrpcMessage(message));
+  if (grpc_timeout) {
+    req.headers.emplace_back("grpc-timeout", std::to_string(grpc_timeout->count()) + "m");
+  }
   req.headers.insert(req.headers.end(), metadata.begin(), metadata.end());
   GrpcResponse out;
   const int32_t id = submit(req);
-  if (id < 0) return out;
+  if (id < 0) {
+    return out;
+  }
   waitForResponse(id, deadline);
   out.http = response(id);
   const Http2Response& r = out.http;
@@ -432,9 +513,13 @@ GrpcResponse Http2Client::grpcUnary(const std::string& path, std::string_view me
     status = findHeader(r.headers, "grpc-status");
     out.trailers_only = status.has_value();
   }
-  if (status) out.grpc_status_code = std::atoi(status->c_str());
+  if (status) {
+    out.grpc_status_code = std::atoi(status->c_str());
+  }
   const Headers& status_block = out.trailers_only ? r.headers : r.trailers;
-  if (auto m = findHeader(status_block, "grpc-message")) out.grpc_message = decodeGrpcMessageHeader(*m);
+  if (auto m = findHeader(status_block, "grpc-message")) {
+    out.grpc_message = decodeGrpcMessageHeader(*m);
+  }
   if (auto msgs = decodeGrpcMessages(r.body)) {
     out.messages = std::move(*msgs);
   } else {

@@ -44,7 +44,8 @@ struct Http2Request {
 /** GET path with extra headers. */
 Http2Request http2Get(std::string path, Headers headers = {});
 /** method path with a body. */
-Http2Request http2Request(std::string method, std::string path, Headers headers = {}, std::string body = {});
+Http2Request http2Request(std::string method, std::string path, Headers headers = {},
+                          std::string body = {});
 
 /** What happened on one stream. Thread: value type. */
 struct Http2Response {
@@ -69,8 +70,12 @@ struct Http2Response {
   Clock::time_point headers_time{};
   Clock::time_point close_time{};
 
-  std::optional<std::string> header(std::string_view name) const { return findHeader(headers, name); }
-  std::optional<std::string> trailer(std::string_view name) const { return findHeader(trailers, name); }
+  std::optional<std::string> header(std::string_view name) const {
+    return findHeader(headers, name);
+  }
+  std::optional<std::string> trailer(std::string_view name) const {
+    return findHeader(trailers, name);
+  }
 };
 
 /** Outcome of a gRPC call made by Http2Client::grpcUnary(). Thread: value type. */
@@ -108,9 +113,18 @@ struct Http2ClientOptions {
    */
   bool manual_flow_control = false;
 
-  Http2ClientOptions& withInitialWindowSize(uint32_t n) { initial_window_size = n; return *this; }
-  Http2ClientOptions& withConnectionWindowSize(uint32_t n) { connection_window_size = n; return *this; }
-  Http2ClientOptions& withManualFlowControl(bool on = true) { manual_flow_control = on; return *this; }
+  Http2ClientOptions& withInitialWindowSize(uint32_t n) {
+    initial_window_size = n;
+    return *this;
+  }
+  Http2ClientOptions& withConnectionWindowSize(uint32_t n) {
+    connection_window_size = n;
+    return *this;
+  }
+  Http2ClientOptions& withManualFlowControl(bool on = true) {
+    manual_flow_control = on;
+    return *this;
+  }
 };
 
 /**
@@ -166,12 +180,15 @@ public:
   /** State of a submitted stream (an empty response for unknown ids). */
   const Http2Response& response(int32_t stream_id) const;
   /** submit() + waitForResponse(); nullopt on submit failure or deadline. */
-  std::optional<Http2Response> request(const Http2Request& request, Deadline deadline = defaultDeadline());
+  std::optional<Http2Response> request(const Http2Request& request,
+                                       Deadline deadline = defaultDeadline());
   /** GET shortcut. */
-  std::optional<Http2Response> get(std::string path, Headers headers = {}, Deadline deadline = defaultDeadline());
+  std::optional<Http2Response> get(std::string path, Headers headers = {},
+                                   Deadline deadline = defaultDeadline());
 
   /** Sends RST_STREAM(error_code) for a stream now. Default CANCEL (0x8). */
-  bool resetStream(int32_t stream_id, uint32_t error_code = 0x8, Deadline deadline = defaultDeadline());
+  bool resetStream(int32_t stream_id, uint32_t error_code = 0x8,
+                   Deadline deadline = defaultDeadline());
   /** Sends GOAWAY(error_code) now. */
   bool sendGoAway(uint32_t error_code = 0, Deadline deadline = defaultDeadline());
   /** Manual flow control: gives `bytes` of window back for the stream (and the connection). */
@@ -196,8 +213,9 @@ public:
    * A unary gRPC call: POST path with content-type application/grpc, te: trailers, the message
    * framed, optional grpc-timeout and metadata.
    */
-  GrpcResponse grpcUnary(const std::string& path, std::string_view message, Deadline deadline = defaultDeadline(),
-                         Headers metadata = {}, std::optional<std::chrono::milliseconds> grpc_timeout = std::nullopt);
+  GrpcResponse grpcUnary(const std::string& path, std::string_view message,
+                         Deadline deadline = defaultDeadline(), Headers metadata = {},
+                         std::optional<std::chrono::milliseconds> grpc_timeout = std::nullopt);
 
   /**
    * Writes bytes straight to the socket, bypassing nghttp2 (hostile frames). The session does

@@ -1,20 +1,20 @@
 #include "tests/support/process.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
 
 extern char** environ;
 
@@ -24,20 +24,27 @@ namespace {
 // The first line of a report by ASan/LSan ("==PID==ERROR: AddressSanitizer: ..."), TSan
 // ("WARNING: ThreadSanitizer: data race ...") or UBSan ("file.cc:12:5: runtime error: ...").
 bool startsSanitizerReport(const std::string& text) {
-  return (text.find("==ERROR: ") != std::string::npos && text.find("Sanitizer") != std::string::npos) ||
-         text.rfind("WARNING: ThreadSanitizer: ", 0) == 0 || text.find(": runtime error: ") != std::string::npos;
+  return (text.find("==ERROR: ") != std::string::npos &&
+          text.find("Sanitizer") != std::string::npos) ||
+         text.rfind("WARNING: ThreadSanitizer: ", 0) == 0 ||
+         text.find(": runtime error: ") != std::string::npos;
 }
 
 }  // namespace
 
-std::unique_ptr<ChildProcess> ChildProcess::spawn(const ProcessOptions& options, std::string* error) {
+std::unique_ptr<ChildProcess> ChildProcess::spawn(const ProcessOptions& options,
+                                                  std::string* error) {
   auto fail = [&](const std::string& what) {
-    if (error) *error = what;
+    if (error) {
+      *error = what;
+    }
     return nullptr;
   };
   int out_pipe[2];
   int err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return fail(std::string("pipe2: ") + std::strerror(errno));
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    return fail(std::string("pipe2: ") + std::strerror(errno));
+  }
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
     ::close(out_pipe[0]);
     ::close(out_pipe[1]);
@@ -48,7 +55,9 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const ProcessOptions& options,
   std::vector<std::string> argv_store{options.path};
   argv_store.insert(argv_store.end(), options.args.begin(), options.args.end());
   std::vector<char*> argv;
-  for (auto& a : argv_store) argv.push_back(a.data());
+  for (auto& a : argv_store) {
+    argv.push_back(a.data());
+  }
   argv.push_back(nullptr);
 
   std::map<std::string, std::string> env_map;
@@ -56,14 +65,22 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const ProcessOptions& options,
     for (char** e = environ; *e != nullptr; ++e) {
       const std::string kv(*e);
       const auto eq = kv.find('=');
-      if (eq != std::string::npos) env_map[kv.substr(0, eq)] = kv.substr(eq + 1);
+      if (eq != std::string::npos) {
+        env_map[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
     }
   }
-  for (const auto& [k, v] : options.env) env_map[k] = v;
+  for (const auto& [k, v] : options.env) {
+    env_map[k] = v;
+  }
   std::vector<std::string> env_store;
-  for (const auto& [k, v] : env_map) env_store.push_back(k + "=" + v);
+  for (const auto& [k, v] : env_map) {
+    env_store.push_back(k + "=" + v);
+  }
   std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
+  for (auto& e : env_store) {
+    envp.push_back(e.data());
+  }
   envp.push_back(nullptr);
 
   posix_spawn_file_actions_t actions;
@@ -98,7 +115,8 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const ProcessOptions& options,
   }
   std::unique_ptr<ChildProcess> child(new ChildProcess());
   child->pid_ = pid;
-  child->reader_ = std::thread([c = child.get(), o = out_pipe[0], e = err_pipe[0]] { c->readerLoop(o, e); });
+  child->reader_ =
+      std::thread([c = child.get(), o = out_pipe[0], e = err_pipe[0]] { c->readerLoop(o, e); });
   return child;
 }
 
@@ -107,14 +125,20 @@ ChildProcess::~ChildProcess() {
     ::kill(pid_, SIGKILL);
     reap(true);
   }
-  if (reader_.joinable()) reader_.join();
+  if (reader_.joinable()) {
+    reader_.join();
+  }
   // A sanitized child's report fails the test that ran it. Its stderr is shown only when the
   // test fails for another reason, and most tests SIGKILL their children at the end, so a
   // use-after-free on a worker thread or a data race would otherwise pass unnoticed.
   for (size_t i = 0; i < lines_.size(); ++i) {
-    if (!lines_[i].from_stderr || !startsSanitizerReport(lines_[i].text)) continue;
+    if (!lines_[i].from_stderr || !startsSanitizerReport(lines_[i].text)) {
+      continue;
+    }
     std::string report;
-    for (size_t j = i; j < lines_.size() && j < i + 60; ++j) report += lines_[j].text + "\n";
+    for (size_t j = i; j < lines_.size() && j < i + 60; ++j) {
+      report += lines_[j].text + "\n";
+    }
     ADD_FAILURE() << "child pid " << pid_ << " printed a sanitizer report:\n" << report;
     break;
   }
@@ -134,11 +158,15 @@ void ChildProcess::readerLoop(int out_fd, int err_fd) {
   };
   while (open_count > 0) {
     if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       break;
     }
     for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      if (fds[i].fd < 0 || fds[i].revents == 0) {
+        continue;
+      }
       const ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
       if (n > 0) {
         partial[i].append(buf, static_cast<size_t>(n));
@@ -148,7 +176,9 @@ void ChildProcess::readerLoop(int out_fd, int err_fd) {
           partial[i].erase(0, nl + 1);
         }
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        if (!partial[i].empty()) flushLine(i, std::move(partial[i]));
+        if (!partial[i].empty()) {
+          flushLine(i, std::move(partial[i]));
+        }
         partial[i].clear();
         ::close(fds[i].fd);
         fds[i].fd = -1;
@@ -163,7 +193,8 @@ void ChildProcess::readerLoop(int out_fd, int err_fd) {
   notifyWaiters();
 }
 
-std::optional<std::vector<std::string>> ChildProcess::waitForLine(const std::regex& pattern, Deadline deadline) {
+std::optional<std::vector<std::string>> ChildProcess::waitForLine(const std::regex& pattern,
+                                                                  Deadline deadline) {
   std::optional<std::vector<std::string>> found;
   size_t scanned = 0;
   waitFor(
@@ -173,7 +204,9 @@ std::optional<std::vector<std::string>> ChildProcess::waitForLine(const std::reg
           std::smatch m;
           if (std::regex_search(lines_[scanned].text, m, pattern)) {
             std::vector<std::string> groups;
-            for (const auto& g : m) groups.push_back(g.str());
+            for (const auto& g : m) {
+              groups.push_back(g.str());
+            }
             found = std::move(groups);
             return true;
           }
@@ -184,15 +217,21 @@ std::optional<std::vector<std::string>> ChildProcess::waitForLine(const std::reg
   return found;
 }
 
-std::optional<std::vector<std::string>> ChildProcess::waitForLine(const std::string& pattern, Deadline deadline) {
+std::optional<std::vector<std::string>> ChildProcess::waitForLine(const std::string& pattern,
+                                                                  Deadline deadline) {
   return waitForLine(std::regex(pattern), deadline);
 }
 
-std::optional<uint16_t> ChildProcess::waitForListeningPort(Deadline deadline, const std::string& pattern) {
+std::optional<uint16_t> ChildProcess::waitForListeningPort(Deadline deadline,
+                                                           const std::string& pattern) {
   auto groups = waitForLine(pattern, deadline);
-  if (!groups || groups->size() < 2) return std::nullopt;
+  if (!groups || groups->size() < 2) {
+    return std::nullopt;
+  }
   const int port = std::atoi((*groups)[1].c_str());
-  if (port <= 0 || port > 65535) return std::nullopt;
+  if (port <= 0 || port > 65535) {
+    return std::nullopt;
+  }
   return static_cast<uint16_t>(port);
 }
 
@@ -213,11 +252,15 @@ std::string ChildProcess::output() const {
 bool ChildProcess::reap(bool block) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (exit_) return true;
+    if (exit_) {
+      return true;
+    }
   }
   int status = 0;
   const pid_t r = waitpid(pid_, &status, block ? 0 : WNOHANG);
-  if (r != pid_) return false;
+  if (r != pid_) {
+    return false;
+  }
   ExitStatus e;
   if (WIFEXITED(status)) {
     e.exited = true;
@@ -237,13 +280,17 @@ bool ChildProcess::reap(bool block) {
 bool ChildProcess::running() { return !reap(false); }
 
 bool ChildProcess::signal(int sig) {
-  if (!running()) return false;
+  if (!running()) {
+    return false;
+  }
   return ::kill(pid_, sig) == 0;
 }
 
 std::optional<ExitStatus> ChildProcess::waitForExit(Deadline deadline) {
   // waitpid has no timeout; poll it with waitFor's short condition-variable waits.
-  if (!waitFor([&] { return reap(false); }, deadline)) return std::nullopt;
+  if (!waitFor([&] { return reap(false); }, deadline)) {
+    return std::nullopt;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   return exit_;
 }
@@ -257,7 +304,9 @@ std::optional<uint64_t> readStatusKb(pid_t pid, const std::string& key) {
     if (line.rfind(key + ":", 0) == 0) {
       std::istringstream fields(line.substr(key.size() + 1));
       uint64_t kb = 0;
-      if (fields >> kb) return kb * 1024;
+      if (fields >> kb) {
+        return kb * 1024;
+      }
     }
   }
   return std::nullopt;
@@ -273,27 +322,39 @@ std::optional<std::chrono::microseconds> readCpuTime(pid_t pid) {
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // The command name (field 2) may contain spaces and ')': parse after the last ')'.
   const auto close = content.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  if (close == std::string::npos) {
+    return std::nullopt;
+  }
   std::istringstream fields(content.substr(close + 2));
   std::string field;
   uint64_t utime = 0;
   uint64_t stime = 0;
   // After ')' come fields 3..; utime and stime are fields 14 and 15.
   for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
+    if (i == 14) {
+      utime = std::stoull(field);
+    }
+    if (i == 15) {
+      stime = std::stoull(field);
+    }
   }
   const long ticks = sysconf(_SC_CLK_TCK);
-  if (ticks <= 0) return std::nullopt;
+  if (ticks <= 0) {
+    return std::nullopt;
+  }
   return std::chrono::microseconds((utime + stime) * 1000000 / static_cast<uint64_t>(ticks));
 }
 
 std::optional<size_t> countOpenFds(pid_t pid) {
   DIR* dir = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (dir == nullptr) return std::nullopt;
+  if (dir == nullptr) {
+    return std::nullopt;
+  }
   size_t n = 0;
   while (dirent* e = readdir(dir)) {
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] != '.') {
+      ++n;
+    }
   }
   closedir(dir);
   return n;

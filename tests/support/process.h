@@ -71,7 +71,8 @@ struct OutputLine {
 class ChildProcess {
 public:
   /** Starts the child. nullptr on failure with *error set. */
-  static std::unique_ptr<ChildProcess> spawn(const ProcessOptions& options, std::string* error = nullptr);
+  static std::unique_ptr<ChildProcess> spawn(const ProcessOptions& options,
+                                             std::string* error = nullptr);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
@@ -91,8 +92,9 @@ public:
    * Waits for "listening on 127.0.0.1:PORT" (or a custom pattern whose group 1 is the port)
    * and returns the port.
    */
-  std::optional<uint16_t> waitForListeningPort(Deadline deadline = defaultDeadline(),
-                                               const std::string& pattern = R"(listening on 127\.0\.0\.1:(\d+))");
+  std::optional<uint16_t> waitForListeningPort(
+      Deadline deadline = defaultDeadline(),
+      const std::string& pattern = R"(listening on 127\.0\.0\.1:(\d+))");
   /** Every line so far. */
   std::vector<OutputLine> lines() const;
   /** All output so far joined with '\n' (for failure messages). */
@@ -115,9 +117,9 @@ private:
   pid_t pid_ = -1;
   std::thread reader_;
   mutable std::mutex mu_;
-  std::vector<OutputLine> lines_;       // guarded by mu_
-  bool output_closed_ = false;          // guarded by mu_
-  std::optional<ExitStatus> exit_;      // guarded by mu_
+  std::vector<OutputLine> lines_;   // guarded by mu_
+  bool output_closed_ = false;      // guarded by mu_
+  std::optional<ExitStatus> exit_;  // guarded by mu_
 };
 
 /** Resident set size of a process (VmRSS in /proc/PID/status), in bytes. */

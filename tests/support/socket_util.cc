@@ -17,7 +17,8 @@ namespace bulwark::testing {
 namespace {
 
 int remainingMs(Deadline deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   // Round up so a sub-millisecond remainder still waits instead of spinning.
   return static_cast<int>(std::clamp<long long>(left + 1, 0, 1000 * 1000));
 }
@@ -29,16 +30,23 @@ short pollFd(int fd, short events, Deadline deadline) {
     pollfd p{fd, events, 0};
     const int ms = Clock::now() >= deadline ? 0 : remainingMs(deadline);
     const int rc = poll(&p, 1, ms);
-    if (rc > 0) return p.revents;
+    if (rc > 0) {
+      return p.revents;
+    }
     if (rc == 0) {
-      if (Clock::now() >= deadline) return 0;
+      if (Clock::now() >= deadline) {
+        return 0;
+      }
       continue;
     }
-    if (errno != EINTR) return POLLERR;
+    if (errno != EINTR) {
+      return POLLERR;
+    }
   }
 }
 
-int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::string* error, int rcvbuf) {
+int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::string* error,
+               int rcvbuf) {
   sockaddr_storage ss{};
   socklen_t sslen;
   int family;
@@ -53,19 +61,27 @@ int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::s
     sin6->sin6_port = htons(port);
     sslen = sizeof(sockaddr_in6);
   } else {
-    if (error) *error = "not a numeric address: " + host;
+    if (error) {
+      *error = "not a numeric address: " + host;
+    }
     return -1;
   }
   const int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    if (error) *error = std::string("socket: ") + std::strerror(errno);
+    if (error) {
+      *error = std::string("socket: ") + std::strerror(errno);
+    }
     return -1;
   }
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (rcvbuf > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), sslen) != 0 && errno != EINPROGRESS) {
-    if (error) *error = "connect " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
+    if (error) {
+      *error = "connect " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
+    }
     ::close(fd);
     return -1;
   }
@@ -91,23 +107,31 @@ bool sendAll(int fd, std::string_view data, Deadline deadline, std::string* erro
       data.remove_prefix(static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       const short re = pollFd(fd, POLLOUT, deadline);
       if (re == 0) {
-        if (error) *error = "send: deadline exceeded";
+        if (error) {
+          *error = "send: deadline exceeded";
+        }
         return false;
       }
       if (re & (POLLERR | POLLNVAL)) {
         // Fall through to send() again, which reports the precise error.
         if (::send(fd, data.data(), 0, MSG_NOSIGNAL) < 0) {
-          if (error) *error = std::string("send: ") + std::strerror(errno);
+          if (error) {
+            *error = std::string("send: ") + std::strerror(errno);
+          }
           return false;
         }
       }
       continue;
     }
-    if (error) *error = std::string("send: ") + std::strerror(errno);
+    if (error) {
+      *error = std::string("send: ") + std::strerror(errno);
+    }
     return false;
   }
   return true;
@@ -116,11 +140,19 @@ bool sendAll(int fd, std::string_view data, Deadline deadline, std::string* erro
 RecvResult recvSome(int fd, char* buf, size_t len, Deadline deadline) {
   while (true) {
     const ssize_t n = ::recv(fd, buf, len, 0);
-    if (n >= 0) return RecvResult{n, 0};
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return RecvResult{-1, errno};
+    if (n >= 0) {
+      return RecvResult{n, 0};
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      return RecvResult{-1, errno};
+    }
     const short re = pollFd(fd, POLLIN, deadline);
-    if (re == 0) return RecvResult{-2, ETIMEDOUT};
+    if (re == 0) {
+      return RecvResult{-2, ETIMEDOUT};
+    }
   }
 }
 

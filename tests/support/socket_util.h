@@ -19,7 +19,8 @@ namespace bulwark::testing {
  * numeric IPv4 or IPv6 address. `rcvbuf` > 0 sets SO_RCVBUF before connecting (slow-reader
  * and zero-window tests). Returns the fd, or -1 with *error set.
  */
-int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::string* error, int rcvbuf = 0);
+int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::string* error,
+               int rcvbuf = 0);
 
 /** poll() for `events` until the deadline. Returns revents, or 0 on timeout. */
 short pollFd(int fd, short events, Deadline deadline);

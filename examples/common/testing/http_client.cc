@@ -42,7 +42,9 @@ ParseState& stateOf(llhttp_t* parser) { return *static_cast<ParseState*>(parser-
 
 int onHeaderField(llhttp_t* p, const char* at, size_t len) {
   auto& s = stateOf(p);
-  if (s.in_value) s.flushHeader();
+  if (s.in_value) {
+    s.flushHeader();
+  }
   s.field.append(at, len);
   return 0;
 }
@@ -89,7 +91,9 @@ const char* toString(HttpOutcome outcome) {
 
 Result<std::unique_ptr<HttpConnection>> HttpConnection::connect(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::error(std::string("socket: ") + strerror(errno));
+  if (fd < 0) {
+    return Status::error(std::string("socket: ") + strerror(errno));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -123,9 +127,11 @@ HttpCallResult HttpConnection::request(const std::string& method, const std::str
     return result;
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string wire = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                     std::to_string(port_) + "\r\n";
-  for (const auto& [name, value] : headers) wire += name + ": " + value + "\r\n";
+  std::string wire =
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) + "\r\n";
+  for (const auto& [name, value] : headers) {
+    wire += name + ": " + value + "\r\n";
+  }
   if (!body.empty() || method == "POST" || method == "PUT") {
     wire += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
@@ -133,10 +139,12 @@ HttpCallResult HttpConnection::request(const std::string& method, const std::str
   size_t sent = 0;
   while (sent < wire.size()) {
     ssize_t n = ::send(fd_, wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n <= 0) {
-      result.outcome = errno == ECONNRESET ? HttpOutcome::ConnectionReset
-                                           : HttpOutcome::ConnectionClosed;
+      result.outcome =
+          errno == ECONNRESET ? HttpOutcome::ConnectionReset : HttpOutcome::ConnectionClosed;
       result.detail = std::string("send: ") + strerror(errno);
       closeSocket();
       return result;
@@ -163,7 +171,9 @@ HttpCallResult HttpConnection::request(const std::string& method, const std::str
         deadline - std::chrono::steady_clock::now());
     pollfd pfd{fd_, POLLIN, 0};
     int ready = left.count() > 0 ? poll(&pfd, 1, static_cast<int>(left.count())) : 0;
-    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
     if (ready <= 0) {
       result.outcome = HttpOutcome::Timeout;
       result.detail = "no complete response within " + std::to_string(timeout.count()) + " ms";
@@ -171,17 +181,21 @@ HttpCallResult HttpConnection::request(const std::string& method, const std::str
       return result;
     }
     ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n < 0) {
-      result.outcome = errno == ECONNRESET ? HttpOutcome::ConnectionReset
-                                           : HttpOutcome::ConnectionClosed;
+      result.outcome =
+          errno == ECONNRESET ? HttpOutcome::ConnectionReset : HttpOutcome::ConnectionClosed;
       result.detail = std::string("recv: ") + strerror(errno);
       closeSocket();
       return result;
     }
     if (n == 0) {
       // EOF: complete only when the response is delimited by the close itself.
-      if (llhttp_finish(&parser) == HPE_OK && state.complete) break;
+      if (llhttp_finish(&parser) == HPE_OK && state.complete) {
+        break;
+      }
       result.outcome = HttpOutcome::ConnectionClosed;
       result.detail = "server closed the connection before the response was complete";
       closeSocket();
@@ -195,7 +209,9 @@ HttpCallResult HttpConnection::request(const std::string& method, const std::str
       return result;
     }
   }
-  if (!state.keep_alive) closeSocket();
+  if (!state.keep_alive) {
+    closeSocket();
+  }
   return result;
 }
 

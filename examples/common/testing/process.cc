@@ -21,7 +21,9 @@ int remainingMs(std::chrono::steady_clock::time_point deadline) {
 }
 
 Result<int> parsePort(const Result<std::string>& text) {
-  if (!text) return text.status();
+  if (!text) {
+    return text.status();
+  }
   char* end = nullptr;
   long port = std::strtol(text->c_str(), &end, 10);
   if (end == text->c_str() || port <= 0 || port > 65535) {
@@ -35,13 +37,17 @@ Result<int> parsePort(const Result<std::string>& text) {
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& path,
                                                           const std::vector<std::string>& args) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return Status::error(std::string("pipe: ") + strerror(errno));
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return Status::error(std::string("pipe: ") + strerror(errno));
+  }
   // Build argv before fork: after fork only async-signal-safe calls are allowed.
   std::vector<std::string> storage;
   storage.push_back(path);
   storage.insert(storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
-  for (auto& s : storage) argv.push_back(s.data());
+  for (auto& s : storage) {
+    argv.push_back(s.data());
+  }
   argv.push_back(nullptr);
   pid_t parent = getpid();
   pid_t pid = fork();
@@ -52,7 +58,9 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& pat
   }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
+    if (getppid() != parent) {
+      _exit(127);
+    }
     dup2(fds[1], STDOUT_FILENO);
     // The test runner may block signals in its threads; the server expects the defaults.
     sigset_t none;
@@ -70,16 +78,22 @@ ChildProcess::~ChildProcess() {
     sendSignal(SIGKILL);
     waitExit(std::chrono::seconds(5));
   }
-  if (stdout_fd_ >= 0) close(stdout_fd_);
+  if (stdout_fd_ >= 0) {
+    close(stdout_fd_);
+  }
 }
 
 bool ChildProcess::readMore(std::chrono::steady_clock::time_point deadline) {
   pollfd pfd{stdout_fd_, POLLIN, 0};
   int n = poll(&pfd, 1, remainingMs(deadline));
-  if (n <= 0) return false;
+  if (n <= 0) {
+    return false;
+  }
   char buf[4096];
   ssize_t got = read(stdout_fd_, buf, sizeof(buf));
-  if (got <= 0) return false;
+  if (got <= 0) {
+    return false;
+  }
   output_.append(buf, static_cast<size_t>(got));
   return true;
 }
@@ -91,7 +105,9 @@ Result<std::string> ChildProcess::waitForLine(const std::string& prefix,
     size_t start = 0;
     while (true) {
       size_t end = output_.find('\n', start);
-      if (end == std::string::npos) break;
+      if (end == std::string::npos) {
+        break;
+      }
       if (output_.compare(start, prefix.size(), prefix) == 0) {
         return output_.substr(start + prefix.size(), end - start - prefix.size());
       }
@@ -115,7 +131,9 @@ Result<int> ChildProcess::waitForControlPort(std::chrono::milliseconds timeout) 
 }
 
 void ChildProcess::sendSignal(int signal) {
-  if (!exit_status_) kill(pid_, signal);
+  if (!exit_status_) {
+    kill(pid_, signal);
+  }
 }
 
 std::optional<int> ChildProcess::waitExit(std::chrono::milliseconds timeout) {
@@ -131,7 +149,9 @@ std::optional<int> ChildProcess::waitExit(std::chrono::milliseconds timeout) {
       exit_status_ = -1;
       break;
     }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return std::nullopt;
+    }
     // waitpid has no timeout; poll it at a fine grain until the deadline.
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -139,22 +159,30 @@ std::optional<int> ChildProcess::waitExit(std::chrono::milliseconds timeout) {
 }
 
 bool ChildProcess::running() {
-  if (exit_status_) return false;
+  if (exit_status_) {
+    return false;
+  }
   return !waitExit(std::chrono::milliseconds(0)).has_value();
 }
 
 Result<SpawnedServer> spawnServer(const std::string& path, const std::vector<std::string>& args,
                                   std::chrono::milliseconds timeout) {
   auto child = ChildProcess::spawn(path, args);
-  if (!child) return child.status();
+  if (!child) {
+    return child.status();
+  }
   SpawnedServer server;
   server.process = std::move(*child);
   auto port = server.process->waitForListeningPort(timeout);
-  if (!port) return port.status();
+  if (!port) {
+    return port.status();
+  }
   server.port = *port;
   if (server.process->output().find("control port: ") != std::string::npos) {
     auto control = server.process->waitForControlPort(std::chrono::milliseconds(0));
-    if (!control) return control.status();
+    if (!control) {
+      return control.status();
+    }
     server.control_port = *control;
   }
   return server;

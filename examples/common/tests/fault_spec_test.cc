@@ -22,8 +22,8 @@ TEST(LatencyDistributionTest, ParsesEveryKindAndRoundTrips) {
 }
 
 TEST(LatencyDistributionTest, RejectsMalformedText) {
-  for (std::string text : {"exp", "exp:-1", "exp:1:2", "uniform:9:3", "gamma:1", "normal:x:1",
-                           "uniform:1"}) {
+  for (std::string text :
+       {"exp", "exp:-1", "exp:1:2", "uniform:9:3", "gamma:1", "normal:x:1", "uniform:1"}) {
     EXPECT_FALSE(LatencyDistribution::parse(text)) << text;
   }
 }
@@ -44,7 +44,9 @@ TEST(LatencyDistributionTest, SamplesHaveTheRequestedShape) {
 
   auto lognormal = *LatencyDistribution::parse("lognormal:45:0.5");
   std::vector<double> samples;
-  for (int i = 0; i < kN; ++i) samples.push_back(lognormal.sampleMs(random));
+  for (int i = 0; i < kN; ++i) {
+    samples.push_back(lognormal.sampleMs(random));
+  }
   std::nth_element(samples.begin(), samples.begin() + kN / 2, samples.end());
   EXPECT_NEAR(samples[kN / 2], 45, 2.5);
 }

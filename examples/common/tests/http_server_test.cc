@@ -34,15 +34,14 @@ protected:
     options.replica_id = "echo-1";
     options.seed = 42;
     options.drain_timeout = milliseconds(1000);
-    auto server = HttpServer::create(base_, injector_, options,
-                                     [this](const std::shared_ptr<HttpExchange>& ex) {
-                                       ++handled_;
-                                       HttpResponse r;
-                                       r.body = "{\"pad\":\"" + std::string(kBodySize - 11, 'x') +
-                                                "\"}";
-                                       r.body.push_back('\n');
-                                       ex->reply(std::move(r));
-                                     });
+    auto server = HttpServer::create(
+        base_, injector_, options, [this](const std::shared_ptr<HttpExchange>& ex) {
+          ++handled_;
+          HttpResponse r;
+          r.body = "{\"pad\":\"" + std::string(kBodySize - 11, 'x') + "\"}";
+          r.body.push_back('\n');
+          ex->reply(std::move(r));
+        });
     ASSERT_TRUE(server) << server.error();
     server_ = std::move(*server);
     thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
@@ -147,7 +146,9 @@ TEST_F(ServerFixture, HangNeverAnswersUntilTurnedOff) {
   // The client gave up and closed: the server notices and forgets the hung request.
   size_t live = 1;
   auto deadline = Clock::now() + milliseconds(1000);
-  while (live != 0 && Clock::now() < deadline) onLoop([&] { live = server_->liveRequests(); });
+  while (live != 0 && Clock::now() < deadline) {
+    onLoop([&] { live = server_->liveRequests(); });
+  }
   EXPECT_EQ(live, 0u);
   setFaults("{}");
   expectHealthy();
@@ -159,7 +160,7 @@ TEST_F(ServerFixture, ResetCutsTheResponseShort) {
   EXPECT_TRUE(r.outcome == HttpOutcome::ConnectionReset ||
               r.outcome == HttpOutcome::ConnectionClosed)
       << toString(r.outcome);
-  EXPECT_EQ(r.response.status, 200);  // headers arrived ...
+  EXPECT_EQ(r.response.status, 200);             // headers arrived ...
   EXPECT_LT(r.response.body.size(), kBodySize);  // ... the body did not
   EXPECT_EQ(handled_.load(), 1);  // the work was done: this is what makes retries dangerous
   setFaults("{}");
@@ -205,7 +206,9 @@ TEST_F(ServerFixture, DrainFinishesInFlightAndStopsAccepting) {
   EXPECT_EQ(slow.response.status, 200);
   EXPECT_EQ(slow.response.header("connection"), "close");
   deadline = Clock::now() + milliseconds(1000);
-  while (!drained.load() && Clock::now() < deadline) std::this_thread::yield();
+  while (!drained.load() && Clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   EXPECT_TRUE(drained.load());
   EXPECT_EQ(get().outcome, HttpOutcome::ConnectFailed);
 }

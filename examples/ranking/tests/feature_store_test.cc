@@ -1,8 +1,8 @@
 #include "examples/ranking/feature_store.h"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
+
+#include <gtest/gtest.h>
 
 #include "examples/ranking/in_memory_feature_store.h"
 #include "examples/ranking/redis_feature_store.h"

@@ -1,7 +1,6 @@
 #include "examples/ranking/load_report.h"
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 namespace bulwark::examples::ranking {

@@ -1,9 +1,9 @@
 #include "examples/ranking/ranker.h"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 #include "examples/ranking/in_memory_feature_store.h"
 

@@ -1,14 +1,14 @@
 // Integration tests: a real ranking-server process on port 0, a real gRPC client.
 #include <signal.h>
 
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include "examples/common/testing/http_client.h"
 #include "examples/common/testing/process.h"

@@ -1,14 +1,14 @@
 // Integration test with a real Redis (Debian's redis-server) as the feature store.
-#include <hiredis.h>
 #include <signal.h>
 #include <stdlib.h>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
 #include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <hiredis.h>
 
 #include "examples/common/testing/process.h"
 #include "examples/ranking/catalog.h"

@@ -40,7 +40,9 @@ TEST(BackpressureTest, ZeroQueueRejectsAtOnce) {
 TEST(TenantRateLimiterTest, BurstThenWaitThenRefill) {
   TenantRateLimiter limiter(2, 3);  // 2/s, burst 3
   auto t0 = TenantRateLimiter::Clock::time_point{} + std::chrono::hours(1);
-  for (int i = 0; i < 3; ++i) EXPECT_FALSE(limiter.tryAcquire("a", t0)) << i;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(limiter.tryAcquire("a", t0)) << i;
+  }
   auto wait = limiter.tryAcquire("a", t0);
   ASSERT_TRUE(wait);
   EXPECT_EQ(std::chrono::duration_cast<milliseconds>(*wait).count(), 500);
@@ -53,7 +55,9 @@ TEST(TenantRateLimiterTest, BurstThenWaitThenRefill) {
 TEST(TenantRateLimiterTest, DisabledAtZeroRate) {
   TenantRateLimiter limiter(0, 0);
   auto t0 = TenantRateLimiter::Clock::now();
-  for (int i = 0; i < 1000; ++i) ASSERT_FALSE(limiter.tryAcquire("a", t0));
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_FALSE(limiter.tryAcquire("a", t0));
+  }
 }
 
 TEST(TenantRateLimiterTest, RetryAfterRoundsUp) {

@@ -21,18 +21,20 @@ using testing::httpRequest;
 class RecommendationServerTest : public ::testing::Test {
 protected:
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--port", "0", "--control-port", "0", "--replica-id",
-                                     "rec-test", "--items-per-tenant", "2000"};
+    std::vector<std::string> args = {"--port",       "0",        "--control-port",     "0",
+                                     "--replica-id", "rec-test", "--items-per-tenant", "2000"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto server = testing::spawnServer(RECOMMENDATION_SERVER_PATH, args);
     ASSERT_TRUE(server) << server.error();
     server_ = std::move(*server);
   }
 
-  HttpCallResult call(const std::string& path, const std::string& tenant, const nlohmann::json& body,
-                      milliseconds timeout = milliseconds(2000)) {
+  HttpCallResult call(const std::string& path, const std::string& tenant,
+                      const nlohmann::json& body, milliseconds timeout = milliseconds(2000)) {
     testing::HttpHeaders headers = {{"Content-Type", "application/json"}};
-    if (!tenant.empty()) headers.emplace_back("X-Tenant-Id", tenant);
+    if (!tenant.empty()) {
+      headers.emplace_back("X-Tenant-Id", tenant);
+    }
     return httpRequest(server_.port, "POST", path, headers, body.dump(), timeout);
   }
 
@@ -49,8 +51,12 @@ protected:
   std::vector<HttpCallResult> concurrent(int n) {
     std::vector<HttpCallResult> results(static_cast<size_t>(n));
     std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) threads.emplace_back([&, i] { results[i] = recommend(); });
-    for (auto& t : threads) t.join();
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] { results[i] = recommend(); });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
     return results;
   }
 
@@ -96,13 +102,15 @@ TEST_F(RecommendationServerTest, TenantIsRequiredAndIsolated) {
 }
 
 TEST_F(RecommendationServerTest, BackpressureAnswers503WithRetryAfter) {
-  start({"--max-inflight", "1", "--max-queue", "1", "--fetch-latency-ms", "300",
-         "--retry-after-s", "2"});
+  start({"--max-inflight", "1", "--max-queue", "1", "--fetch-latency-ms", "300", "--retry-after-s",
+         "2"});
   auto results = concurrent(3);
   int ok = 0;
   int rejected = 0;
   for (const auto& r : results) {
-    if (r.response.status == 200) ++ok;
+    if (r.response.status == 200) {
+      ++ok;
+    }
     if (r.response.status == 503) {
       ++rejected;
       EXPECT_EQ(r.response.header("retry-after"), "2");
@@ -120,7 +128,9 @@ TEST_F(RecommendationServerTest, BackpressureLimitsComeFromTheSeedEnvironment) {
   unsetenv("RECSYS_BACKPRESSURE_MAX_QUEUE");
   auto results = concurrent(2);
   int rejected = 0;
-  for (const auto& r : results) rejected += r.response.status == 503 ? 1 : 0;
+  for (const auto& r : results) {
+    rejected += r.response.status == 503 ? 1 : 0;
+  }
   EXPECT_EQ(rejected, 1);
 }
 
@@ -141,8 +151,8 @@ TEST_F(RecommendationServerTest, FaultKnobsApplyAndTurnOff) {
   EXPECT_EQ(r.response.status, 429);
   EXPECT_EQ(r.response.header("retry-after"), "1");
   faults(R"({"hang_rate": 1.0})");
-  auto hung = call("/v1/recommend", "demo", {{"surface", "home"}, {"user_id", "u"}},
-                   milliseconds(300));
+  auto hung =
+      call("/v1/recommend", "demo", {{"surface", "home"}, {"user_id", "u"}}, milliseconds(300));
   EXPECT_EQ(hung.outcome, HttpOutcome::Timeout);
   faults(R"({"reset_rate": 1.0})");
   auto reset = recommend();

@@ -29,7 +29,9 @@ TEST(RecommenderTest, TopKIsSortedAndComplete) {
   EXPECT_EQ(ids.size(), 25u);
   // The top 10 are the first 10 of the top 25: the heap keeps exactly the best k.
   auto top10 = model.recommend("demo", "home", "user-1", 10);
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ((*top10)[i].item_id, (*items)[i].item_id);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ((*top10)[i].item_id, (*items)[i].item_id);
+  }
 }
 
 TEST(RecommenderTest, TopKEqualsTheHeadOfAFullRanking) {
@@ -40,7 +42,9 @@ TEST(RecommenderTest, TopKEqualsTheHeadOfAFullRanking) {
   ASSERT_EQ(all->size(), 150u);
   for (size_t k : {1, 5, 20}) {
     auto top = model.recommend("demo", "home", "user-9", k);
-    for (size_t i = 0; i < k; ++i) EXPECT_EQ((*top)[i].item_id, (*all)[i].item_id) << k;
+    for (size_t i = 0; i < k; ++i) {
+      EXPECT_EQ((*top)[i].item_id, (*all)[i].item_id) << k;
+    }
   }
 }
 
@@ -57,10 +61,13 @@ TEST(RecommenderTest, DeterministicAcrossInstancesAndPersonalised) {
   Recommender b(smallOptions());
   auto ra = a.recommend("demo", "home", "user-1", 10);
   auto rb = b.recommend("demo", "home", "user-1", 10);
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ((*ra)[i].item_id, (*rb)[i].item_id);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ((*ra)[i].item_id, (*rb)[i].item_id);
+  }
   auto other_user = a.recommend("demo", "home", "user-2", 10);
   auto other_surface = a.recommend("demo", "cart", "user-1", 10);
-  EXPECT_NE((*ra)[0].item_id + (*ra)[1].item_id, (*other_user)[0].item_id + (*other_user)[1].item_id);
+  EXPECT_NE((*ra)[0].item_id + (*ra)[1].item_id,
+            (*other_user)[0].item_id + (*other_user)[1].item_id);
   EXPECT_NE((*ra)[0].item_id + (*ra)[1].item_id,
             (*other_surface)[0].item_id + (*other_surface)[1].item_id);
 }
@@ -70,7 +77,9 @@ TEST(RecommenderTest, TenantsNeverSeeEachOthersItems) {
   for (const std::string tenant : {"tenantA", "tenantB"}) {
     auto items = model.recommend(tenant, "home", "same-user", 50);
     ASSERT_TRUE(items);
-    for (const auto& item : *items) EXPECT_EQ(item.item_id.rfind(tenant + "-item-", 0), 0u);
+    for (const auto& item : *items) {
+      EXPECT_EQ(item.item_id.rfind(tenant + "-item-", 0), 0u);
+    }
   }
   EXPECT_TRUE(model.hasItem("tenantA", "tenantA-item-00001"));
   EXPECT_FALSE(model.hasItem("tenantB", "tenantA-item-00001"));

@@ -33,7 +33,9 @@ TEST(LatencyModelTest, SampledQuantilesMatchTheSeedWithinTolerance) {
   auto model = LatencyModel::seed();
   policies::SeededRandom random(2024);
   std::vector<double> samples;
-  for (int i = 0; i < 50000; ++i) samples.push_back(model.sampleMs(random));
+  for (int i = 0; i < 50000; ++i) {
+    samples.push_back(model.sampleMs(random));
+  }
   EXPECT_NEAR(sampledQuantile(samples, 0.5), kSeedP50Ms, 0.08 * kSeedP50Ms);
   EXPECT_NEAR(sampledQuantile(samples, 0.9), kSeedP90Ms, 0.10 * kSeedP90Ms);
   EXPECT_NEAR(sampledQuantile(samples, 0.99), kSeedP99Ms, 0.10 * kSeedP99Ms);
@@ -45,10 +47,14 @@ TEST(LatencyModelTest, ScaleMultipliesAndZeroDisables) {
   policies::SeededRandom b(1);
   auto one = LatencyModel::seed(1.0);
   auto two = LatencyModel::seed(2.0);
-  for (int i = 0; i < 100; ++i) EXPECT_DOUBLE_EQ(two.sampleMs(b), 2 * one.sampleMs(a));
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_DOUBLE_EQ(two.sampleMs(b), 2 * one.sampleMs(a));
+  }
   auto off = LatencyModel::seed(0);
   policies::SeededRandom c(1);
-  for (int i = 0; i < 100; ++i) EXPECT_EQ(off.sampleMs(c), 0);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(off.sampleMs(c), 0);
+  }
 }
 
 TEST(LatencyModelTest, FitRejectsDegenerateInput) {

@@ -29,8 +29,8 @@ const std::string kBody = R"({"name":"report","actions":[{"type":"fetch"}]})";
 class TaskServerTest : public ::testing::Test {
 protected:
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--port", "0", "--control-port", "0", "--replica-id",
-                                     "task-test", "--seed", "7"};
+    std::vector<std::string> args = {"--port",       "0",         "--control-port", "0",
+                                     "--replica-id", "task-test", "--seed",         "7"};
     args.insert(args.end(), extra.begin(), extra.end());
     auto server = testing::spawnServer(TASK_SERVER_PATH, args);
     ASSERT_TRUE(server) << server.error();
@@ -41,7 +41,9 @@ protected:
   HttpCallResult post(const std::string& body, const std::string& key = "",
                       milliseconds timeout = milliseconds(2000)) {
     testing::HttpHeaders headers = {{"Content-Type", "application/json"}};
-    if (!key.empty()) headers.emplace_back("Idempotency-Key", "\"" + key + "\"");
+    if (!key.empty()) {
+      headers.emplace_back("Idempotency-Key", "\"" + key + "\"");
+    }
     return httpRequest(server_.port, "POST", "/v1/tasks", headers, body, timeout);
   }
 
@@ -65,8 +67,7 @@ protected:
 };
 
 std::string tempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          (name + "_" + std::to_string(getpid())))
+  return (std::filesystem::temp_directory_path() / (name + "_" + std::to_string(getpid())))
       .string();
 }
 
@@ -112,7 +113,8 @@ TEST_F(TaskServerTest, IdempotencyKeyReplaysRejectsMismatchAndCreatesOnce) {
 }
 
 TEST_F(TaskServerTest, KeyStillInProgressIs409) {
-  // Executions take >= ~85 ms at scale 5 (and the seed fixes the samples), so the second request finds the key claimed.
+  // Executions take >= ~85 ms at scale 5 (and the seed fixes the samples), so the second request
+  // finds the key claimed.
   start({"--latency-scale", "5"});
   HttpCallResult a;
   std::thread first([&] { a = post(kBody, "slow-1"); });
@@ -133,11 +135,15 @@ TEST_F(TaskServerTest, ConcurrencyCapAnswers503WithRetryAfter) {
   for (int i = 0; i < 3; ++i) {
     clients.emplace_back([&, i] { results[i] = post(kBody); });
   }
-  for (auto& c : clients) c.join();
+  for (auto& c : clients) {
+    c.join();
+  }
   int created = 0;
   int rejected = 0;
   for (const auto& r : results) {
-    if (r.response.status == 201) ++created;
+    if (r.response.status == 201) {
+      ++created;
+    }
     if (r.response.status == 503) {
       ++rejected;
       EXPECT_EQ(r.response.header("retry-after"), "3");

@@ -58,12 +58,13 @@ TEST(TaskInputTest, FingerprintIgnoresFormattingButNotContent) {
 
 TEST(TaskStoreTest, ExecutesActionsAndFailsOnAFailAction) {
   auto store = memoryStore();
-  auto ok = store->create(*parseTaskInput(R"({"name":"a","actions":[{"type":"x"},{"type":"y"}]})"), 1);
+  auto ok =
+      store->create(*parseTaskInput(R"({"name":"a","actions":[{"type":"x"},{"type":"y"}]})"), 1);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, "succeeded");
   EXPECT_EQ(ok->actions_run, 2);
-  auto failed = store->create(
-      *parseTaskInput(R"({"name":"b","actions":[{"type":"fail"},{"type":"y"}]})"), 2);
+  auto failed =
+      store->create(*parseTaskInput(R"({"name":"b","actions":[{"type":"fail"},{"type":"y"}]})"), 2);
   ASSERT_TRUE(failed);
   EXPECT_EQ(failed->status, "failed");
   EXPECT_EQ(failed->actions_run, 1);

@@ -7,13 +7,13 @@
 
 #include <sys/types.h>
 
-#include <yaml-cpp/yaml.h>
-
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <yaml-cpp/yaml.h>
 
 #include "tests/support/http1_client.h"
 #include "tests/support/process.h"
@@ -37,7 +37,8 @@ struct Replica {
  * (small catalogs by default so scoring costs little next to the proxy). nullptr and *error on
  * failure.
  */
-std::unique_ptr<Replica> spawnRecommendation(const std::string& id, const std::vector<std::string>& extra,
+std::unique_ptr<Replica> spawnRecommendation(const std::string& id,
+                                             const std::vector<std::string>& extra,
                                              std::string* error);
 
 /** The listener name of examples/recommendation/bulwark.yaml. */
@@ -56,9 +57,11 @@ Http1Request recommendRequest(const std::string& tenant, uint64_t user);
 
 /** The host entry of `address` in bulwark's /upstreams for upstream `upstream`, as JSON text
  *  fields: health ("healthy", "ejected", "circuit_open", ...); nullopt when unreachable. */
-std::optional<std::string> hostHealth(uint16_t admin_port, const std::string& upstream, const std::string& address);
+std::optional<std::string> hostHealth(uint16_t admin_port, const std::string& upstream,
+                                      const std::string& address);
 /** The circuit-breaker state of one host (perHost) or of the upstream (address ""). */
-std::optional<std::string> breakerState(uint16_t admin_port, const std::string& upstream, const std::string& address);
+std::optional<std::string> breakerState(uint16_t admin_port, const std::string& upstream,
+                                        const std::string& address);
 
 /** Peak resident set (VmHWM) of `pid` in KiB, from /proc/<pid>/status; 0 when unreadable. */
 uint64_t peakRssKiB(pid_t pid);

@@ -116,7 +116,8 @@ std::vector<double> latenciesMs(const std::vector<Sample>& samples);
 std::vector<double> serviceTimesMs(const std::vector<Sample>& samples);
 
 /** The samples for which `keep` holds. */
-std::vector<Sample> select(const std::vector<Sample>& samples, const std::function<bool(const Sample&)>& keep);
+std::vector<Sample> select(const std::vector<Sample>& samples,
+                           const std::function<bool(const Sample&)>& keep);
 
 /** "status:count ..." (reason in brackets for local replies) for failure messages. */
 std::string statusHistogram(const std::vector<Sample>& samples);
@@ -125,7 +126,8 @@ std::string statusHistogram(const std::vector<Sample>& samples);
  * Prints one result line of a run, "FAULT | what | measured | bound | ok/MISSED", to stdout, so
  * the ctest log holds the measurements whatever the outcome. Returns `ok` for EXPECT_TRUE.
  */
-bool report(const std::string& what, const std::string& measured, const std::string& bound, bool ok);
+bool report(const std::string& what, const std::string& measured, const std::string& bound,
+            bool ok);
 
 /** fmt-free printf-style formatting for the lines above. */
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -18,7 +18,8 @@ TEST(FakeUpstreamH1Test, EchoesRequestAndLogsHeadersInOrder) {
   FakeUpstream upstream(Protocol::Http1);
   ASSERT_TRUE(upstream.ok()) << upstream.error();
   Http1Client client(upstream.port());
-  auto r = client.request(http1Request("POST", "/echo?q=1", {{"X-B", "2"}, {"X-A", "1"}, {"X-A", "3"}}, "hello"));
+  auto r = client.request(
+      http1Request("POST", "/echo?q=1", {{"X-B", "2"}, {"X-A", "1"}, {"X-A", "3"}}, "hello"));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(200, r->status);
   EXPECT_EQ("hello", r->body);
@@ -170,7 +171,8 @@ TEST(FakeUpstreamH1Test, HangUntilPeerCloses) {
   EXPECT_FALSE(client.readResponse(deadlineIn(50ms)));
   EXPECT_EQ(1u, upstream.activeStreams());
   client.close();
-  EXPECT_TRUE(waitFor([&] { return upstream.activeStreams() == 0 && upstream.connectionCount() == 0; }));
+  EXPECT_TRUE(
+      waitFor([&] { return upstream.activeStreams() == 0 && upstream.connectionCount() == 0; }));
   EXPECT_TRUE(upstream.request(0)->cancelled_by_peer);
   EXPECT_FALSE(upstream.request(0)->response_finished);
 }
@@ -191,8 +193,9 @@ TEST(FakeUpstreamH1Test, IncompleteUploadIsLogged) {
 TEST(FakeUpstreamH1Test, RawSmugglingProbeIsRejected) {
   FakeUpstream upstream(Protocol::Http1);
   Http1Client client(upstream.port());
-  ASSERT_TRUE(client.sendRaw(
-      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendRaw("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n0\r\n\r\n"));
   auto r = client.readResponse();
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(400, r->status);

@@ -68,15 +68,21 @@ TEST_F(FakeUpstreamH2Test, TrailersWithEmptyBody) {
 TEST_F(FakeUpstreamH2Test, HundredConcurrentStreamsOnOneConnection) {
   upstream_.script().otherwise(hang());
   std::vector<int32_t> ids;
-  for (int i = 0; i < 100; ++i) ids.push_back(client_.submit(http2Get("/s/" + std::to_string(i))));
+  for (int i = 0; i < 100; ++i) {
+    ids.push_back(client_.submit(http2Get("/s/" + std::to_string(i))));
+  }
   ASSERT_TRUE(client_.flush());
   // All 100 are open at the upstream at the same time: truly concurrent.
   ASSERT_TRUE(client_.runUntil([&] { return upstream_.activeStreams() == 100; }));
   upstream_.script().otherwise(respond(200, {}, "ok"));
   upstream_.clearRequests();
-  for (int32_t id : ids) ASSERT_TRUE(client_.resetStream(id));
+  for (int32_t id : ids) {
+    ASSERT_TRUE(client_.resetStream(id));
+  }
   std::vector<int32_t> second;
-  for (int i = 0; i < 100; ++i) second.push_back(client_.submit(http2Get("/r/" + std::to_string(i))));
+  for (int i = 0; i < 100; ++i) {
+    second.push_back(client_.submit(http2Get("/r/" + std::to_string(i))));
+  }
   ASSERT_TRUE(client_.waitForResponses(second));
   for (int32_t id : second) {
     EXPECT_EQ(200, client_.response(id).status);
@@ -103,7 +109,8 @@ TEST_F(FakeUpstreamH2Test, DelayDoesNotBlockOtherStreams) {
 
 // Reset after headers: the client sees headers, then RST_STREAM with the scripted code.
 TEST_F(FakeUpstreamH2Test, ResetAfterHeaders) {
-  upstream_.script().otherwise(respond(200, {}, "never").withResetAfterHeaders(h2_error::kInternalError));
+  upstream_.script().otherwise(
+      respond(200, {}, "never").withResetAfterHeaders(h2_error::kInternalError));
   auto r = client_.get("/");
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->headers_received);
@@ -115,7 +122,8 @@ TEST_F(FakeUpstreamH2Test, ResetAfterHeaders) {
 
 // Reset mid-body after exactly N bytes.
 TEST_F(FakeUpstreamH2Test, ResetAfterBodyBytes) {
-  upstream_.script().otherwise(respondGenerated(200, 1 << 20).withResetAfterBodyBytes(5000, h2_error::kCancel));
+  upstream_.script().otherwise(
+      respondGenerated(200, 1 << 20).withResetAfterBodyBytes(5000, h2_error::kCancel));
   auto r = client_.get("/");
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->reset_by_peer);
@@ -230,7 +238,8 @@ TEST(FakeUpstreamH2FlowTest, ManualFlowControlStallsTheUpstream) {
   ASSERT_TRUE(client.connect());
   const int32_t id = client.submit(http2Get("/"));
   ASSERT_TRUE(client.runUntil([&] { return client.response(id).body_bytes == 65535; }));
-  EXPECT_FALSE(client.runUntil([&] { return client.response(id).body_bytes > 65535; }, deadlineIn(50ms)));
+  EXPECT_FALSE(
+      client.runUntil([&] { return client.response(id).body_bytes > 65535; }, deadlineIn(50ms)));
   ASSERT_TRUE(client.consume(id, 65535));
   EXPECT_TRUE(client.runUntil([&] { return client.response(id).body_bytes > 65535; }));
 }

@@ -70,7 +70,9 @@ TEST(ChildProcessTest, ListeningPortSignalsAndExit) {
   EXPECT_EQ(0, status->code);
   EXPECT_FALSE(child->running());
   bool saw_stderr = false;
-  for (const auto& line : child->lines()) saw_stderr |= line.from_stderr && line.text == "starting up";
+  for (const auto& line : child->lines()) {
+    saw_stderr |= line.from_stderr && line.text == "starting up";
+  }
   EXPECT_TRUE(saw_stderr) << child->output();
 }
 
@@ -177,7 +179,8 @@ TEST(PrometheusTextTest, ParsesAndLooksUp) {
   ASSERT_TRUE(m) << error;
   EXPECT_EQ("counter", m->type("bulwark_upstream_rq_retries_total"));
   EXPECT_EQ("Retries.", m->help("bulwark_upstream_rq_retries_total"));
-  EXPECT_EQ(2, m->value("bulwark_upstream_rq_retries_total", {{"route", "rank"}, {"reason", "unavailable"}}));
+  EXPECT_EQ(2, m->value("bulwark_upstream_rq_retries_total",
+                        {{"route", "rank"}, {"reason", "unavailable"}}));
   EXPECT_EQ(5, m->value("bulwark_upstream_rq_retries_total", {{"route", "tasks"}}));
   EXPECT_FALSE(m->value("bulwark_upstream_rq_retries_total", {{"route", "rank"}}));  // ambiguous
   EXPECT_EQ(3, m->sum("bulwark_upstream_rq_retries_total", {{"route", "rank"}}));
@@ -204,7 +207,8 @@ TEST(PrometheusTextTest, RejectsMalformedLines) {
 // The admin helpers read status, body and metrics from a real HTTP server.
 TEST(AdminClientTest, GetPostAndMetrics) {
   FakeUpstream admin(Protocol::Http1);
-  admin.script().forPath("/metrics", respond(200, {{"content-type", "text/plain; version=0.0.4"}}, kExposition));
+  admin.script().forPath(
+      "/metrics", respond(200, {{"content-type", "text/plain; version=0.0.4"}}, kExposition));
   admin.script().forPath("/ready", respond(503, {}, "draining"));
   const AdminResponse ready = adminGet(admin.port(), "/ready");
   ASSERT_TRUE(ready.ok) << ready.error;
@@ -240,7 +244,8 @@ TEST(AdminClientTest, RefusedPortIsAnError) {
 
 // gRPC framing round-trips, truncation is detected, grpc-message is percent-coded.
 TEST(GrpcCodecTest, FramingAndMessageEncoding) {
-  const std::string body = encodeGrpcMessage("ab") + encodeGrpcMessage("") + encodeGrpcMessage("xyz");
+  const std::string body =
+      encodeGrpcMessage("ab") + encodeGrpcMessage("") + encodeGrpcMessage("xyz");
   auto msgs = decodeGrpcMessages(body);
   ASSERT_TRUE(msgs);
   EXPECT_EQ((std::vector<std::string>{"ab", "", "xyz"}), *msgs);

@@ -1,11 +1,11 @@
 #include "bench/loadgen/histogram.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace bulwark::bench {
 namespace {
@@ -13,7 +13,8 @@ namespace {
 // Nearest-rank percentile of the exact samples: the reference the histogram approximates.
 double exactPercentile(std::vector<int64_t> values, double p) {
   std::sort(values.begin(), values.end());
-  const auto rank = std::max<size_t>(1, static_cast<size_t>(std::ceil(p / 100.0 * values.size() - 1e-9)));
+  const auto rank =
+      std::max<size_t>(1, static_cast<size_t>(std::ceil(p / 100.0 * values.size() - 1e-9)));
   return static_cast<double>(values[rank - 1]);
 }
 
@@ -21,8 +22,8 @@ double exactPercentile(std::vector<int64_t> values, double p) {
 // low edge: the < 1 % precision promise.
 TEST(LatencyHistogramTest, BucketsContainTheirValuesAndAreNarrow) {
   for (int64_t v : {int64_t{0}, int64_t{1}, int64_t{255}, int64_t{256}, int64_t{257}, int64_t{511},
-                    int64_t{512}, int64_t{1000}, int64_t{20'000}, int64_t{123'457}, int64_t{1'000'000},
-                    int64_t{59'999'999}, LatencyHistogram::kMaxValueUs}) {
+                    int64_t{512}, int64_t{1000}, int64_t{20'000}, int64_t{123'457},
+                    int64_t{1'000'000}, int64_t{59'999'999}, LatencyHistogram::kMaxValueUs}) {
     const size_t i = LatencyHistogram::bucketIndex(v);
     EXPECT_LE(LatencyHistogram::bucketLow(i), v) << v;
     EXPECT_GE(LatencyHistogram::bucketHigh(i), v) << v;

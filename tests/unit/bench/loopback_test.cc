@@ -1,7 +1,6 @@
 // bulwark-loadgen against real loopback peers (tests/support FakeUpstream): the measurements
 // the scenarios rely on. Each run is at most ~1.5 s of schedule.
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,8 +8,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "bench/loadgen/generator.h"
 #include "tests/support/fake_upstream.h"
@@ -189,7 +190,7 @@ TEST(LoadgenLoopbackTest, GrpcCountsStatuses) {
   ASSERT_TRUE(up.ok()) << up.error();
   up.script()
       .forPath("/pkg.Svc/Ok", respondGrpc(GrpcStatus::Ok, "reply"))
-      .forPath("/pkg.Svc/Down", respondGrpc(GrpcStatus::Unavailable))                  // Trailers-Only
+      .forPath("/pkg.Svc/Down", respondGrpc(GrpcStatus::Unavailable))  // Trailers-Only
       .forPath("/pkg.Svc/Late", respondGrpc(GrpcStatus::DeadlineExceeded, "partial"))  // trailers
       .forPath("/pkg.Svc/Proxy", respond(503, {}, "no upstream"));
   LoadgenOptions o = optionsFor(up.address(), "steady:300:1s");
@@ -231,12 +232,13 @@ TEST(LoadgenLoopbackTest, ConnectRefused) {
   EXPECT_EQ(0u, r.total.answered());
   EXPECT_EQ(0u, r.connections_opened);
 
-  const auto out =
-      std::filesystem::temp_directory_path() / ("loadgen-refused-" + std::to_string(::getpid()) + ".json");
+  const auto out = std::filesystem::temp_directory_path() /
+                   ("loadgen-refused-" + std::to_string(::getpid()) + ".json");
   const std::string target = port.address();
   const std::string json_out = out.string();
-  const char* argv[] = {"bulwark-loadgen", "--target", target.c_str(), "--rate",     "20",
-                        "--duration",      "200ms",    "--quiet",      "--json-out", json_out.c_str()};
+  const char* argv[] = {
+      "bulwark-loadgen", "--target", target.c_str(), "--rate",     "20",
+      "--duration",      "200ms",    "--quiet",      "--json-out", json_out.c_str()};
   EXPECT_EQ(1, runCommandLine(static_cast<int>(std::size(argv)), argv));
   std::ifstream in(out);
   const auto doc = nlohmann::json::parse(in, nullptr, false);
@@ -258,8 +260,9 @@ TEST(LoadgenLoopbackTest, HttpErrorKinds) {
       .forPath("/reset", testing::resetBeforeHeaders())
       .forPath("/garbage", testing::respondRaw("NOT HTTP AT ALL\r\n\r\n"));
   LoadgenOptions o = optionsFor(up.address(), "steady:300:500ms");
-  o.requests = {requestFor("503", "/503"), requestFor("500", "/500"),     requestFor("404", "/404"),
-                requestFor("429", "/429"), requestFor("reset", "/reset"), requestFor("garbage", "/garbage")};
+  o.requests = {requestFor("503", "/503"),     requestFor("500", "/500"),
+                requestFor("404", "/404"),     requestFor("429", "/429"),
+                requestFor("reset", "/reset"), requestFor("garbage", "/garbage")};
   const Report r = run(o);
   EXPECT_EQ(150u, r.total.completed());
   EXPECT_EQ(byRequest(r, "503").sent(), r.total.errors("http_503"));
@@ -267,7 +270,8 @@ TEST(LoadgenLoopbackTest, HttpErrorKinds) {
   EXPECT_EQ(byRequest(r, "404").sent(), r.total.errors("http_4xx"));
   EXPECT_EQ(byRequest(r, "429").sent(), r.total.errors("http_429"));
   EXPECT_EQ(byRequest(r, "reset").sent(), r.total.errors("reset"));
-  EXPECT_EQ(byRequest(r, "garbage").sent(), r.total.errors("protocol")) << r.toJson()["total"].dump();
+  EXPECT_EQ(byRequest(r, "garbage").sent(), r.total.errors("protocol"))
+      << r.toJson()["total"].dump();
   EXPECT_EQ(0u, r.total.ok());
   // Statuses are answers (latency recorded); resets and garbage are not.
   EXPECT_EQ(r.total.completed() - byRequest(r, "reset").sent() - byRequest(r, "garbage").sent(),
@@ -287,7 +291,8 @@ TEST(LoadgenLoopbackTest, TimeoutsBothProtocols) {
     const auto start = std::chrono::steady_clock::now();
     const Report r = run(o);
     const auto took = std::chrono::steady_clock::now() - start;
-    EXPECT_EQ(20u, r.total.errors("timeout")) << protocolName(protocol) << r.toJson()["total"].dump();
+    EXPECT_EQ(20u, r.total.errors("timeout"))
+        << protocolName(protocol) << r.toJson()["total"].dump();
     EXPECT_EQ(0u, r.total.answered());
     EXPECT_LT(took, 1500ms);
     EXPECT_GE(r.elapsed_s, 0.55);  // last request due at 380 ms + 200 ms
@@ -337,7 +342,10 @@ namespace {
 TEST(LoadgenLoopbackTest, H2UnprocessedStreamsAreResent) {
   FakeUpstream up(Protocol::Http2);
   ASSERT_TRUE(up.ok()) << up.error();
-  up.script().nthRequest(30, testing::goAway()).forPath("/refuse", testing::refuse()).otherwise(respond(200));
+  up.script()
+      .nthRequest(30, testing::goAway())
+      .forPath("/refuse", testing::refuse())
+      .otherwise(respond(200));
   LoadgenOptions o = optionsFor(up.address(), "steady:200:300ms");
   o.protocol = LoadProtocol::H2c;
   o.connections = 1;

@@ -1,12 +1,13 @@
 #include "bench/loadgen/options.h"
 
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace bulwark::bench {
 namespace {
@@ -101,11 +102,14 @@ TEST(LoadgenOptionsTest, BadArgumentsExitTwo) {
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--protocol", "h3"},
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--timeout", "soon"},
       {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--header", "novalue"},
-      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--protocol", "grpc"},  // no method
-      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--body", "a", "--body-file", "b"},
-      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--requests", "/nonexistent.json"},
-      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--threads", "4", "--connections",
-       "2"},
+      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--protocol",
+       "grpc"},  // no method
+      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--body", "a", "--body-file",
+       "b"},
+      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--requests",
+       "/nonexistent.json"},
+      {"--target", "127.0.0.1:80", "--rate", "10", "--duration", "1s", "--threads", "4",
+       "--connections", "2"},
   };
   for (const auto& args : bad) {
     auto cli = parse(args);
@@ -120,8 +124,8 @@ TEST(LoadgenOptionsTest, BadArgumentsExitTwo) {
 }
 
 TEST(LoadgenOptionsTest, GrpcTemplate) {
-  auto cli = parse({"--target", "127.0.0.1:50051", "--protocol", "grpc", "--grpc-method", "/pkg.Svc/Get",
-                    "--body", "msg", "--rate", "1", "--duration", "1s"});
+  auto cli = parse({"--target", "127.0.0.1:50051", "--protocol", "grpc", "--grpc-method",
+                    "/pkg.Svc/Get", "--body", "msg", "--rate", "1", "--duration", "1s"});
   ASSERT_TRUE(cli.options) << cli.message;
   EXPECT_EQ(LoadProtocol::Grpc, cli.options->protocol);
   EXPECT_EQ("/pkg.Svc/Get", cli.options->requests[0].grpc_method);
@@ -136,8 +140,8 @@ TEST(LoadgenOptionsTest, RequestsFile) {
     {"name": "tenantA", "weight": 3, "path": "/feed?t=A", "headers": {"x-tenant": "A"}},
     {"name": "tenantB", "method": "POST", "path": "/feed", "body_file": "b.json"}
   ])");
-  auto cli = parse({"--target", "127.0.0.1:80", "--requests", file, "--header", "x-tenant: default", "--rate",
-                    "1", "--duration", "1s"});
+  auto cli = parse({"--target", "127.0.0.1:80", "--requests", file, "--header", "x-tenant: default",
+                    "--rate", "1", "--duration", "1s"});
   ASSERT_TRUE(cli.options) << cli.message;
   const auto& r = cli.options->requests;
   ASSERT_EQ(2u, r.size());
@@ -152,8 +156,9 @@ TEST(LoadgenOptionsTest, RequestsFile) {
   EXPECT_EQ("default", r[1].headers[0].second);
   EXPECT_EQ(file, cli.options->requests_file);
 
-  for (const char* bad : {"{}", "[]", "[1]", R"([{"weight": "x"}])", R"([{"headers": {"a": 1}}])",
-                          R"([{"weight": 0}])", R"([{"body": "a", "body_file": "b.json"}])", "[{"}) {
+  for (const char* bad :
+       {"{}", "[]", "[1]", R"([{"weight": "x"}])", R"([{"headers": {"a": 1}}])",
+        R"([{"weight": 0}])", R"([{"body": "a", "body_file": "b.json"}])", "[{"}) {
     EXPECT_FALSE(loadRequestsFile(dir.write("bad.json", bad)).isOk()) << bad;
   }
 }

@@ -82,8 +82,8 @@ TEST(LoadgenReportTest, ContractFields) {
   EXPECT_EQ(10.0, j["phases"][1]["start_s"].get<double>());
   EXPECT_EQ(5.0, j["phases"][1]["duration_s"].get<double>());
   EXPECT_EQ("steady", j["phases"][0]["name"]);
-  for (const char* key :
-       {"sent", "completed", "ok", "degraded", "errors", "error_rate", "achieved_rps", "latency_ms"}) {
+  for (const char* key : {"sent", "completed", "ok", "degraded", "errors", "error_rate",
+                          "achieved_rps", "latency_ms"}) {
     EXPECT_TRUE(j["total"].contains(key)) << key;
     EXPECT_TRUE(j["phases"][0].contains(key)) << key;
   }
@@ -96,7 +96,8 @@ TEST(LoadgenReportTest, ContractFields) {
   const auto& t1 = j["timeline"][1];
   EXPECT_EQ(1, t1["t"].get<int>());
   EXPECT_EQ(1, t1["errors"]["http_5xx"].get<int>());
-  for (const char* key : {"sent", "ok", "degraded", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms"}) {
+  for (const char* key :
+       {"sent", "ok", "degraded", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms"}) {
     EXPECT_TRUE(t1.contains(key)) << key;
   }
   EXPECT_EQ(7.0, t1["max_ms"].get<double>());

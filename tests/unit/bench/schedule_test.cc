@@ -1,9 +1,9 @@
 #include "bench/loadgen/schedule.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace bulwark::bench {
 namespace {
@@ -108,7 +108,8 @@ TEST(ArrivalScheduleTest, ParseDurationAndPhase) {
   EXPECT_EQ(100.0, p.rps_from);
   EXPECT_EQ(2000.5, p.rps_to);
   EXPECT_EQ(30s, p.duration);
-  for (const char* bad : {"steady", "steady:100", ":100:1s", "a:x:1s", "a:100:0s", "a:100-:1s", "a:-5:1s"}) {
+  for (const char* bad :
+       {"steady", "steady:100", ":100:1s", "a:x:1s", "a:100:0s", "a:100-:1s", "a:-5:1s"}) {
     EXPECT_FALSE(parsePhase(bad).isOk()) << bad;
   }
 }

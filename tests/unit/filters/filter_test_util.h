@@ -4,9 +4,6 @@
 // FactoryContext with its own metric registry and shared-state map, and a real Dispatcher
 // (timers and posts are run by pumping its loop without blocking).
 
-#include <event2/event.h>
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <functional>
 #include <map>
@@ -14,6 +11,9 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <event2/event.h>
+#include <gtest/gtest.h>
 
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"

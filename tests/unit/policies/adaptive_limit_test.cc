@@ -101,8 +101,8 @@ AimdLimit::Options aimdOpts(uint32_t initial) {
 TEST(AimdLimitTest, AdditiveIncreaseMultiplicativeDecrease) {
   AimdLimit limit(aimdOpts(20));
   EXPECT_EQ(21u, limit.update(window(10ms, 20)));
-  EXPECT_EQ(22u, limit.update(window(10ms, 11)));  // 11 * 2 >= 21
-  EXPECT_EQ(22u, limit.update(window(10ms, 10)));  // app-limited: 10 * 2 < 22
+  EXPECT_EQ(22u, limit.update(window(10ms, 11)));        // 11 * 2 >= 21
+  EXPECT_EQ(22u, limit.update(window(10ms, 10)));        // app-limited: 10 * 2 < 22
   EXPECT_EQ(19u, limit.update(window(10ms, 22, true)));  // floor(22 * 0.9)
   for (int i = 0; i < 50; ++i) {
     limit.update(window(10ms, 100));
@@ -117,7 +117,7 @@ TEST(AimdLimitTest, AdditiveIncreaseMultiplicativeDecrease) {
 // AIMD also backs off on latency: relative to its baseline, or above an absolute threshold.
 TEST(AimdLimitTest, LatencyCongestion) {
   AimdLimit relative(aimdOpts(20));
-  relative.update(window(10ms, 20));                       // baseline 10 ms, limit 21
+  relative.update(window(10ms, 20));                  // baseline 10 ms, limit 21
   EXPECT_EQ(22u, relative.update(window(20ms, 21)));  // exactly 2x baseline: not congested
   EXPECT_EQ(19u, relative.update(window(25ms, 22)));  // above 2x: floor(22 * 0.9)
 

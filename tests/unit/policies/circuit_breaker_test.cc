@@ -96,14 +96,14 @@ TEST(CircuitBreakerTest, ThresholdEdgeAndNonFailures) {
 TEST(CircuitBreakerTest, SlidingWindowBucketExpiry) {
   CircuitBreaker breaker(opts(50, 10, 5s));
   SimulatedTime t;
-  record(breaker, t, 5, 5);     // five failures in bucket 0
-  t.advance(9s);                // bucket 9: the failures are still in the window
+  record(breaker, t, 5, 5);  // five failures in bucket 0
+  t.advance(9s);             // bucket 9: the failures are still in the window
   EXPECT_EQ(5u, breaker.window(t.now()).failures);
-  t.advance(1s);                // bucket 10: bucket 0 has left the 10 s window
+  t.advance(1s);  // bucket 10: bucket 0 has left the 10 s window
   EXPECT_EQ(0u, breaker.window(t.now()).calls);
-  record(breaker, t, 5, 5);     // five new failures alone are below minimumRequests
+  record(breaker, t, 5, 5);  // five new failures alone are below minimumRequests
   EXPECT_EQ(BreakerState::Closed, breaker.state());
-  record(breaker, t, 5, 0);     // 5 of 10 in the window: trips now
+  record(breaker, t, 5, 0);  // 5 of 10 in the window: trips now
   EXPECT_EQ(BreakerState::Open, breaker.state());
 }
 
@@ -115,7 +115,7 @@ TEST(CircuitBreakerTest, SlidingWindowKeepsRecentBuckets) {
   t.advance(9s);
   record(breaker, t, 4, 0);
   EXPECT_EQ(BreakerState::Closed, breaker.state());  // 5 / 9 calls: below minimumRequests
-  record(breaker, t, 1, 0);                           // 5 / 10 = 50 %
+  record(breaker, t, 1, 0);                          // 5 / 10 = 50 %
   EXPECT_EQ(BreakerState::Open, breaker.state());
 }
 
@@ -130,13 +130,13 @@ TEST(CircuitBreakerTest, SlowCallRate) {
   record(breaker, t, 7, 0, 401ms);
   EXPECT_EQ(7u, breaker.window(t.now()).slow);
   EXPECT_EQ(BreakerState::Closed, breaker.state());  // 9 calls: below the minimum
-  record(breaker, t, 1, 0, 10ms);                      // 7 / 10 slow = 70 %
+  record(breaker, t, 1, 0, 10ms);                    // 7 / 10 slow = 70 %
   EXPECT_EQ(BreakerState::Closed, breaker.state());
-  record(breaker, t, 1, 0, 500ms);                     // 8 / 11 = 72 %
+  record(breaker, t, 1, 0, 500ms);  // 8 / 11 = 72 %
   EXPECT_EQ(BreakerState::Closed, breaker.state());
-  record(breaker, t, 2, 0, 500ms);                     // 10 / 13 = 76.9 %
+  record(breaker, t, 2, 0, 500ms);  // 10 / 13 = 76.9 %
   EXPECT_EQ(BreakerState::Closed, breaker.state());
-  record(breaker, t, 2, 0, 500ms);                     // 12 / 15 = 80 %
+  record(breaker, t, 2, 0, 500ms);  // 12 / 15 = 80 %
   EXPECT_EQ(BreakerState::Open, breaker.state());
 }
 

@@ -1,7 +1,6 @@
-#include "policies/retry/hedge_policy.h"
-
 #include <gtest/gtest.h>
 
+#include "policies/retry/hedge_policy.h"
 #include "tests/support/simulated_time.h"
 
 namespace bulwark::policies {

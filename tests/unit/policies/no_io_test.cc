@@ -21,13 +21,16 @@ const std::vector<Rule>& rules() {
   static const std::vector<Rule> kRules = {
       {"libevent include", std::regex(R"(#\s*include\s*[<"]event2/)")},
       {"nghttp2 include", std::regex(R"(#\s*include\s*[<"]nghttp2/)")},
-      {"socket include", std::regex(R"(#\s*include\s*[<"](sys/socket|netinet/|arpa/inet|netdb)\.?h?)")},
+      {"socket include",
+       std::regex(R"(#\s*include\s*[<"](sys/socket|netinet/|arpa/inet|netdb)\.?h?)")},
       {"openssl/c-ares include", std::regex(R"(#\s*include\s*[<"](openssl/|ares\.h))")},
       {"<thread> include", std::regex(R"(#\s*include\s*<thread>)")},
       {"sleep", std::regex(R"(\b(sleep_for|sleep_until|usleep|nanosleep)\s*\()")},
       {"sleep()", std::regex(R"((^|[^_\w.:>])sleep\s*\()")},
-      {"clock read", std::regex(R"(\b(steady_clock|system_clock|high_resolution_clock)\s*::\s*now\b)")},
-      {"C clock read", std::regex(R"(\b(clock_gettime|gettimeofday)\s*\(|\btime\s*\(\s*(nullptr|NULL|0)\s*\))")},
+      {"clock read",
+       std::regex(R"(\b(steady_clock|system_clock|high_resolution_clock)\s*::\s*now\b)")},
+      {"C clock read",
+       std::regex(R"(\b(clock_gettime|gettimeofday)\s*\(|\btime\s*\(\s*(nullptr|NULL|0)\s*\))")},
   };
   return kRules;
 }

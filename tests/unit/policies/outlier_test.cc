@@ -1,7 +1,6 @@
-#include "policies/outlier/outlier_detector.h"
-
 #include <gtest/gtest.h>
 
+#include "policies/outlier/outlier_detector.h"
 #include "tests/support/simulated_time.h"
 
 namespace bulwark::policies {
@@ -150,7 +149,7 @@ TEST(OutlierDetectorTest, EarlyUnejectLetsFreshFailuresEjectAgain) {
   EXPECT_FALSE(d.isEjected(0, t.now()));
   EXPECT_EQ(0u, d.ejectedCount(t.now()));
   EXPECT_EQ(1u, d.timesEjected(0));
-  EXPECT_FALSE(d.uneject(0, t.now()));  // already back
+  EXPECT_FALSE(d.uneject(0, t.now()));                     // already back
   EXPECT_FALSE(feed(d, 0, Outcome::Http5xx, 4, t.now()));  // counting from zero again
   const auto ev = d.onResult(0, Outcome::Http5xx, t.now());
   ASSERT_TRUE(ev);
@@ -309,8 +308,8 @@ TEST(OutlierDetectorTest, PanicMode) {
   EXPECT_FALSE(inPanicMode(5, 10, 50));  // exactly 50 %: not panic
   EXPECT_TRUE(inPanicMode(4, 10, 50));
   EXPECT_TRUE(inPanicMode(0, 3, 50));
-  EXPECT_FALSE(inPanicMode(0, 3, 0));    // disabled
-  EXPECT_FALSE(inPanicMode(0, 0, 50));   // no hosts: nothing to spread over
+  EXPECT_FALSE(inPanicMode(0, 3, 0));   // disabled
+  EXPECT_FALSE(inPanicMode(0, 0, 50));  // no hosts: nothing to spread over
   EXPECT_FALSE(inPanicMode(3, 3, 100));
   EXPECT_TRUE(inPanicMode(2, 3, 100));
 }

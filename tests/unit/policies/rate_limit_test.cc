@@ -1,7 +1,6 @@
-#include "policies/rate_limit/token_bucket.h"
-
 #include <gtest/gtest.h>
 
+#include "policies/rate_limit/token_bucket.h"
 #include "tests/support/simulated_time.h"
 
 namespace bulwark::policies {
@@ -102,7 +101,7 @@ TEST(RateLimiterTest, LruEvictionBoundsMemory) {
   EXPECT_EQ(1u, limiter.evictedTotal());
   EXPECT_FALSE(limiter.tryAcquire("a", t.now()).allowed);  // "a" kept its empty bucket
   EXPECT_FALSE(limiter.tryAcquire("c", t.now()).allowed);
-  EXPECT_TRUE(limiter.tryAcquire("b", t.now()).allowed);   // "b" came back full
+  EXPECT_TRUE(limiter.tryAcquire("b", t.now()).allowed);  // "b" came back full
   for (int i = 0; i < 1000; ++i) {
     limiter.tryAcquire("k" + std::to_string(i), t.now());
   }

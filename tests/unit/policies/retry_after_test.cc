@@ -55,8 +55,8 @@ TEST(RetryAfterTest, GarbageIsIgnored) {
 // Values too large to represent saturate, so any cap turns them into "stop retrying".
 TEST(RetryAfterTest, HugeValuesSaturate) {
   const WallTime now = SimulatedTime().wallNow();
-  for (const char* v : {"9223372036854775807", "99999999999999999999999999999",
-                        "18446744073709551616"}) {
+  for (const char* v :
+       {"9223372036854775807", "99999999999999999999999999999", "18446744073709551616"}) {
     const auto p = parseRetryAfter(v, now);
     EXPECT_EQ(Pushback::Kind::Delay, p.kind) << v;
     EXPECT_EQ(kMaxDuration, p.delay) << v;

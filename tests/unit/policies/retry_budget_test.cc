@@ -22,7 +22,9 @@ TEST(RetryBudgetTest, ReserveWithoutTrafficIsARate) {
   SimulatedTime t;
   RetryBudget budget({20.0, 10, 10s, 10, 3});
   EXPECT_EQ(3u, budget.snapshot(t.now()).available);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.tryWithdraw(t.now())) << i;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(budget.tryWithdraw(t.now())) << i;
+  }
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
   // The starting burst was an advance on the rate: 300 ms repay it, then 100 ms earn a token.
   t.advance(399ms);
@@ -31,13 +33,17 @@ TEST(RetryBudgetTest, ReserveWithoutTrafficIsARate) {
   EXPECT_TRUE(budget.tryWithdraw(t.now()));
   t.advance(10s);  // idle time does not pile up: still the burst
   EXPECT_EQ(3u, budget.snapshot(t.now()).available);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(budget.tryWithdraw(t.now())) << i;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(budget.tryWithdraw(t.now())) << i;
+  }
   EXPECT_FALSE(budget.tryWithdraw(t.now()));
   // Over 10 s of steady withdrawals the reserve grants 10/s.
   int granted = 0;
   for (int ms = 0; ms < 10000; ++ms) {
     t.advance(1ms);
-    if (budget.tryWithdraw(t.now())) ++granted;
+    if (budget.tryWithdraw(t.now())) {
+      ++granted;
+    }
   }
   EXPECT_EQ(100, granted);
   EXPECT_EQ(3u + 10000u - 100u, budget.exhaustedTotal());
@@ -178,13 +184,16 @@ TEST(RetryBudgetTest, StormBoundHoldsAtEveryWindowPhase) {
       ++upstream_attempts;
       budget.recordRequest(t.now());
       // Every attempt fails; a failed original may retry (1 ms backoff) while the budget allows.
-      if (budget.tryWithdraw(t.now())) retries.push_back(t.now() + 1ms);
+      if (budget.tryWithdraw(t.now())) {
+        retries.push_back(t.now() + 1ms);
+      }
       t.advance(1ms);
     }
     upstream_attempts += retries.size();  // due right after the end: count them too
     const double bound = 1.2 * static_cast<double>(client_requests) + 10.0 * kSeconds + 3;
     EXPECT_LE(static_cast<double>(upstream_attempts), bound)
-        << "phase " << phase.count() << " ms: " << upstream_attempts << " attempts for " << client_requests;
+        << "phase " << phase.count() << " ms: " << upstream_attempts << " attempts for "
+        << client_requests;
     EXPECT_GE(static_cast<double>(upstream_attempts), 1.2 * static_cast<double>(client_requests))
         << "phase " << phase.count() << " ms";
   }
@@ -198,8 +207,10 @@ TEST(RetryBudgetTest, OutOfOrderInstantsDoNotLeak) {
   RetryBudget budget({20.0, 0, 10s, 10, 3});
   t.advance(999ms);
   const MonotonicTime earlier = t.now();
-  for (int i = 0; i < 5; ++i) budget.recordRequest(earlier);  // 20 % of 5 = one retry
-  t.advance(1ms);                                              // the next bucket
+  for (int i = 0; i < 5; ++i) {
+    budget.recordRequest(earlier);  // 20 % of 5 = one retry
+  }
+  t.advance(1ms);  // the next bucket
   ASSERT_TRUE(budget.tryWithdraw(t.now()));
   EXPECT_FALSE(budget.tryWithdraw(earlier));  // the worker whose clock read came first
   EXPECT_EQ(1u, budget.snapshot(t.now()).retries);
@@ -228,7 +239,9 @@ TEST(ConcurrentRetryLimitTest, BoundAndPermits) {
 TEST(RetryBudgetTest, ConcurrentWithdrawalsAreExact) {
   SimulatedTime t;
   RetryBudget budget({50.0, 1, 1s, 1, 1});  // 50 % of 100 requests + the reserve token: 51 retries
-  for (int i = 0; i < 100; ++i) budget.recordRequest(t.now());
+  for (int i = 0; i < 100; ++i) {
+    budget.recordRequest(t.now());
+  }
   std::atomic<int> granted{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {

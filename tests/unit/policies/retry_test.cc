@@ -1,10 +1,9 @@
-#include "policies/retry/retry_policy.h"
-
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "policies/retry/retry_policy.h"
 #include "tests/support/fixed_random.h"
 #include "tests/support/simulated_time.h"
 
@@ -53,10 +52,10 @@ TEST(RetryOnTest, ParseRejectsUnknownTokens) {
   auto bad_code = RetryOn::parse({"retriable-status-codes"}, {429, 700});
   ASSERT_FALSE(bad_code.isOk());
   EXPECT_NE(std::string::npos, bad_code.error().find("700"));
-  auto all = RetryOn::parse({"5xx", "gateway-error", "reset", "reset-before-request",
-                             "connect-failure", "refused-stream", "retriable-4xx",
-                             "retriable-status-codes", "cancelled", "deadline-exceeded",
-                             "internal", "resource-exhausted", "unavailable"});
+  auto all =
+      RetryOn::parse({"5xx", "gateway-error", "reset", "reset-before-request", "connect-failure",
+                      "refused-stream", "retriable-4xx", "retriable-status-codes", "cancelled",
+                      "deadline-exceeded", "internal", "resource-exhausted", "unavailable"});
   ASSERT_TRUE(all.isOk()) << all.error();
   EXPECT_EQ((1u << 13) - 1, all->conditions());
 }
@@ -258,7 +257,8 @@ TEST_F(RetryPolicyTest, NonIdempotentRules) {
 // after the call was sent still obeys the non-idempotent rule.
 TEST_F(RetryPolicyTest, GrpcStatusTokenIsAnOptIn) {
   RetryPolicy policy(options({"unavailable", "reset"}));
-  EXPECT_TRUE(policy.decide(request(grpc(GrpcStatus::Unavailable), "POST"), nullptr, random_).retry);
+  EXPECT_TRUE(
+      policy.decide(request(grpc(GrpcStatus::Unavailable), "POST"), nullptr, random_).retry);
   AttemptResult reset = local(LocalFailure::Reset, true);
   reset.grpc = true;
   EXPECT_EQ(NoRetryReason::NonIdempotent,

@@ -1,10 +1,10 @@
 #include "filters/bulkhead/bulkhead_filter.h"
 
-#include <event2/thread.h>
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <thread>
+
+#include <event2/thread.h>
+#include <gtest/gtest.h>
 
 #include "tests/unit/filters/filter_test_util.h"
 

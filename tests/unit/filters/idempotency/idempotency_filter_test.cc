@@ -32,7 +32,9 @@ config::RouteSpec routeWith(config::IdempotencySpec spec) {
 
 /** An evbuffer holding `text`, freed with the test. */
 struct Buffer {
-  explicit Buffer(std::string_view text) : buf(evbuffer_new()) { evbuffer_add(buf, text.data(), text.size()); }
+  explicit Buffer(std::string_view text) : buf(evbuffer_new()) {
+    evbuffer_add(buf, text.data(), text.size());
+  }
   ~Buffer() { evbuffer_free(buf); }
   evbuffer* buf;
 };
@@ -47,14 +49,18 @@ protected:
   static IdempotencyState& state(FakeFactoryContext& ctx) {
     return *std::static_pointer_cast<IdempotencyState>(ctx.onlyState());
   }
-  /** Starts a request (headers, then `body` in one chunk when not empty). @return the last status. */
-  std::unique_ptr<FilterUnderTest> request(const http::FilterFactoryCb& cb, std::string key, std::string body,
-                                           http::FilterStatus* status, std::string method = "POST",
+  /** Starts a request (headers, then `body` in one chunk when not empty). @return the last status.
+   */
+  std::unique_ptr<FilterUnderTest> request(const http::FilterFactoryCb& cb, std::string key,
+                                           std::string body, http::FilterStatus* status,
+                                           std::string method = "POST",
                                            std::string path = "/v1/tasks") {
     auto r = std::make_unique<FilterUnderTest>(dispatcher_, cb);
     r->callbacks->headers.method = std::move(method);
     r->callbacks->headers.path = std::move(path);
-    if (!key.empty()) r->callbacks->headers.headers.add("idempotency-key", key);
+    if (!key.empty()) {
+      r->callbacks->headers.headers.add("idempotency-key", key);
+    }
     *status = r->filter->onRequestHeaders(r->callbacks->headers, body.empty());
     if (*status == http::FilterStatus::StopIterationAndBuffer) {
       Buffer b(body);
@@ -178,7 +184,8 @@ TEST_F(IdempotencyFilterTest, BodyBounds) {
   r->callbacks->headers.method = "POST";
   r->callbacks->headers.path = "/v1/tasks";
   r->callbacks->headers.headers.add("idempotency-key", "k4");
-  ASSERT_EQ(r->filter->onRequestHeaders(r->callbacks->headers, false), http::FilterStatus::StopIterationAndBuffer);
+  ASSERT_EQ(r->filter->onRequestHeaders(r->callbacks->headers, false),
+            http::FilterStatus::StopIterationAndBuffer);
   Buffer part("12345678");
   EXPECT_EQ(r->filter->onRequestData(part.buf, false), http::FilterStatus::StopIterationAndBuffer);
   Buffer whole("123456789");
@@ -221,7 +228,9 @@ TEST_F(IdempotencyFilterTest, TtlExpiry) {
   http::FilterStatus status;
   auto first = request(cb, "k6", "x", &status);
   respond(*first, 200, "ok");
-  auto gauge = gaugeFamily(ctx.stats().registry(), "bulwark_idempotency_entries", "").Add({{"route", "tasks"}}).Value();
+  auto gauge = gaugeFamily(ctx.stats().registry(), "bulwark_idempotency_entries", "")
+                   .Add({{"route", "tasks"}})
+                   .Value();
   EXPECT_EQ(gauge, 1);
   time_.advance(59min);
   auto replay = request(cb, "k6", "x", &status);
@@ -234,7 +243,8 @@ TEST_F(IdempotencyFilterTest, TtlExpiry) {
 // sha256Hex reads every chunk of a buffer (the empty string's digest is the known constant).
 TEST(Sha256HexTest, KnownDigests) {
   Buffer empty("");
-  EXPECT_EQ(sha256Hex(empty.buf), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256Hex(empty.buf),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   Buffer abc("ab");
   evbuffer* more = evbuffer_new();
   evbuffer_add(more, "c", 1);

@@ -1,12 +1,12 @@
 #include "policies/idempotency/idempotency_store.h"
 
-#include <gtest/gtest.h>
-
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "tests/support/simulated_time.h"
 
@@ -208,8 +208,8 @@ TEST(IdempotencyStorableTest, StatusTable) {
   for (uint32_t s : {200u, 201u, 202u, 204u, 303u, 400u, 404u, 410u, 412u, 413u, 422u}) {
     EXPECT_TRUE(IdempotencyStore::isStorable(s)) << s;
   }
-  for (uint32_t s : {0u, 100u, 103u, 401u, 403u, 407u, 408u, 409u, 425u, 429u, 500u, 502u,
-                     503u, 504u, 600u}) {
+  for (uint32_t s :
+       {0u, 100u, 103u, 401u, 403u, 407u, 408u, 409u, 425u, 429u, 500u, 502u, 503u, 504u, 600u}) {
     EXPECT_FALSE(IdempotencyStore::isStorable(s)) << s;
   }
 }

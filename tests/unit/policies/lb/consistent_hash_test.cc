@@ -1,10 +1,10 @@
 // Properties RING_HASH and MAGLEV share: stickiness, determinism, even spread, bounded
 // movement when a host is added, weights, and failover of an unavailable host's keys.
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "policies/lb/hash.h"
 #include "tests/unit/policies/lb/lb_test_util.h"

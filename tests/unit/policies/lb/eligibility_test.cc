@@ -1,11 +1,11 @@
 // The eligibility rules every algorithm shares (load_balancer.h): unavailable hosts skipped,
 // panic mode, retries avoiding attempted hosts, live flags seen without a rebuild.
 
-#include <gtest/gtest.h>
-
 #include <set>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "policies/lb/hash.h"
 #include "tests/unit/policies/lb/lb_test_util.h"

@@ -1,11 +1,11 @@
 #include "policies/lb/lb_host.h"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cmath>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "tests/support/simulated_time.h"
 

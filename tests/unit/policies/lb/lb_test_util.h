@@ -3,12 +3,12 @@
 // Shared fixtures for load-balancer tests: host sets with live state, pickers built through the
 // real registry, and pick counting.
 
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "policies/lb/load_balancer.h"
 #include "policies/lb/register_builtin_lb.h"

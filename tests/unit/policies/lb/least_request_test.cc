@@ -1,8 +1,8 @@
 #include "policies/lb/least_request.h"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
+
+#include <gtest/gtest.h>
 
 #include "tests/support/fixed_random.h"
 #include "tests/support/simulated_time.h"
@@ -63,8 +63,8 @@ TEST(LeastRequestTest, SlowHostReceivesLittleTrafficUnderLoad) {
   auto picker = makeBalancer(kLeastRequestName, hosts)->createPicker(random);
   testing::SimulatedTime t;
   const auto picks = lbtest::simulateLoad(
-      *picker, hosts, {.latencies = {10ms, 10ms, 100ms}, .arrival_interval = 1ms, .requests = 20000},
-      t.now());
+      *picker, hosts,
+      {.latencies = {10ms, 10ms, 100ms}, .arrival_interval = 1ms, .requests = 20000}, t.now());
   EXPECT_LE(picks[2], 20000 / 10);
 }
 

@@ -1,8 +1,8 @@
 #include "policies/lb/peak_ewma.h"
 
-#include <gtest/gtest.h>
-
 #include <chrono>
+
+#include <gtest/gtest.h>
 
 #include "policies/lb/random_lb.h"
 #include "tests/support/fixed_random.h"

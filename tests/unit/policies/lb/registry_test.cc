@@ -1,7 +1,6 @@
-#include "policies/lb/load_balancer.h"
-
 #include <gtest/gtest.h>
 
+#include "policies/lb/load_balancer.h"
 #include "policies/lb/register_builtin_lb.h"
 #include "policies/lb/round_robin.h"
 #include "tests/unit/policies/lb/lb_test_util.h"

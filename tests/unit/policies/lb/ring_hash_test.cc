@@ -1,9 +1,9 @@
 #include "policies/lb/ring_hash.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "policies/lb/hash.h"
 #include "tests/unit/policies/lb/lb_test_util.h"

@@ -1,8 +1,8 @@
 #include "policies/lb/round_robin.h"
 
-#include <gtest/gtest.h>
-
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "tests/support/fixed_random.h"
 #include "tests/unit/policies/lb/lb_test_util.h"

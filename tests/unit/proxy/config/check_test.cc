@@ -61,14 +61,16 @@ TEST(CheckTest, InvalidFileExitsOneWithSummary) {
   CheckRun run = check(path, /*print_effective=*/true);
   EXPECT_EQ(run.code, kCheckInvalid);
   EXPECT_EQ(run.out, "");  // nothing effective to print
-  EXPECT_EQ(run.err,
-            path + ":6:9: error: listeners[1].name: duplicate listener name \"main\" (first "
-                   "defined on line 4)\n" +
-                path + ":12:9: error: upstreams[1].name: duplicate upstream name \"backend\" "
-                       "(first defined on line 9)\n" +
-                path + ":18:9: error: routes[1].name: duplicate route name \"all\" (first "
-                       "defined on line 16)\n"
-                       "3 errors, 0 warnings\n");
+  EXPECT_EQ(run.err, path +
+                         ":6:9: error: listeners[1].name: duplicate listener name \"main\" (first "
+                         "defined on line 4)\n" +
+                         path +
+                         ":12:9: error: upstreams[1].name: duplicate upstream name \"backend\" "
+                         "(first defined on line 9)\n" +
+                         path +
+                         ":18:9: error: routes[1].name: duplicate route name \"all\" (first "
+                         "defined on line 16)\n"
+                         "3 errors, 0 warnings\n");
 }
 
 // Missing files and directories exit 2.

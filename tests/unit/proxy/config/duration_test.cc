@@ -44,7 +44,8 @@ struct Invalid {
 TEST(DurationTest, RejectsWithHint) {
   const Invalid cases[] = {
       {"", "expected a duration like \"250ms\", got an empty string"},
-      {"0.25s", "expected a duration like \"250ms\", got \"0.25s\" (no fractions: write \"250ms\")"},
+      {"0.25s",
+       "expected a duration like \"250ms\", got \"0.25s\" (no fractions: write \"250ms\")"},
       {"1.5m", "expected a duration like \"250ms\", got \"1.5m\" (no fractions: write \"1m30s\")"},
       {"0.0001ms", "expected a duration like \"250ms\", got \"0.0001ms\" (no fractions)"},
       {"250", "expected a duration like \"250ms\", got \"250\" (add a unit: h, m, s or ms)"},
@@ -54,8 +55,9 @@ TEST(DurationTest, RejectsWithHint) {
       {"5us", "expected a duration like \"250ms\", got \"5us\" (units are h, m, s and ms)"},
       {"1d", "expected a duration like \"250ms\", got \"1d\" (units are h, m, s and ms)"},
       {"2sec", "expected a duration like \"250ms\", got \"2sec\" (units are h, m, s and ms)"},
-      {"1h30", "expected a duration like \"250ms\", got \"1h30\" (every number needs a unit: h, "
-               "m, s or ms)"},
+      {"1h30",
+       "expected a duration like \"250ms\", got \"1h30\" (every number needs a unit: h, "
+       "m, s or ms)"},
       {"abc", "expected a duration like \"250ms\", got \"abc\""},
       {"s", "expected a duration like \"250ms\", got \"s\""},
       {"1 s", "expected a duration like \"250ms\", got \"1 s\" (units are h, m, s and ms)"},

@@ -57,7 +57,9 @@ TEST(EffectiveJsonTest, EdgeExampleRoundTrips) {
 }
 
 // The effective JSON of every block of the schema loads back to itself.
-TEST(EffectiveJsonTest, FullSchemaRoundTrips) { expectRoundTrip(test::loadUngated(test::kFullSchemaYaml)); }
+TEST(EffectiveJsonTest, FullSchemaRoundTrips) {
+  expectRoundTrip(test::loadUngated(test::kFullSchemaYaml));
+}
 
 }  // namespace
 }  // namespace bulwark::config

@@ -55,7 +55,8 @@ TEST(ParserTest, LoadsEdgeExample) {
   EXPECT_EQ(pub.name, "public-http");
   EXPECT_EQ(pub.address, "0.0.0.0:8080");
   EXPECT_EQ(pub.protocol, ListenerProtocol::Auto);
-  EXPECT_THAT(pub.routes, ElementsAre("ranking-grpc", "task-create", "task-read", "recommendations"));
+  EXPECT_THAT(pub.routes,
+              ElementsAre("ranking-grpc", "task-create", "task-read", "recommendations"));
   EXPECT_EQ(pub.limits.max_request_headers_bytes, 32u * 1024);
   EXPECT_EQ(pub.limits.max_headers_count, 64u);
   EXPECT_EQ(pub.limits.max_request_body_bytes, uint64_t{1} << 30);
@@ -314,8 +315,13 @@ routes:
 
 // The format is exactly FILE:LINE:COL: severity: PATH: MESSAGE, parts left out when unknown.
 TEST(ParserTest, DiagnosticFormat) {
-  ConfigDiagnostic d{"/etc/bulwark.yaml", 41, 9, "routes[2].timeouts.request",
-                     "expected a duration like \"250ms\"", false, "BW0103"};
+  ConfigDiagnostic d{"/etc/bulwark.yaml",
+                     41,
+                     9,
+                     "routes[2].timeouts.request",
+                     "expected a duration like \"250ms\"",
+                     false,
+                     "BW0103"};
   EXPECT_EQ(d.format(),
             "/etc/bulwark.yaml:41:9: error: routes[2].timeouts.request: expected a duration like "
             "\"250ms\"");
@@ -469,9 +475,9 @@ TEST(ParserTest, MissingFileIsUnreadable) {
   EXPECT_TRUE(result.unreadable);
   EXPECT_FALSE(result.ok());
   ASSERT_EQ(result.diagnostics.size(), 1u);
-  EXPECT_EQ(result.diagnostics[0].format(),
-            dataPath("does-not-exist.yaml") +
-                ": error: cannot read the file: No such file or directory");
+  EXPECT_EQ(
+      result.diagnostics[0].format(),
+      dataPath("does-not-exist.yaml") + ": error: cannot read the file: No such file or directory");
   LoadResult dir = loadConfigFile(dataPath("good"));
   EXPECT_TRUE(dir.unreadable);
   EXPECT_THAT(dir.diagnostics[0].message, HasSubstr("Is a directory"));

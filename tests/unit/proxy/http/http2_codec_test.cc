@@ -1,28 +1,28 @@
 // HTTP/2 server and client codecs wired to each other (or to a hand-written peer) over a
 // socketpair on one dispatcher in the test thread.
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/thread.h>
-#include <gtest/gtest.h>
-#include <nghttp2/nghttp2.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
-
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+#include <spawn.h>
 
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/http2_client_codec.h"
@@ -46,7 +46,9 @@ bool runUntil(event::Dispatcher& dispatcher, const std::function<bool()>& pred,
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto wake = dispatcher.createTimer([] {});
   while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return false;
+    }
     wake->enableTimer(5ms);
     event_base_loop(dispatcher.base(), EVLOOP_ONCE);
   }
@@ -78,8 +80,12 @@ struct ServerRequest : public RequestDecoder, public StreamCallbacks {
     headers = std::move(h);
     headers_end = end_stream;
     end = end_stream;
-    if (on_headers) on_headers(*this);
-    if (end && on_end) on_end(*this);
+    if (on_headers) {
+      on_headers(*this);
+    }
+    if (end && on_end) {
+      on_end(*this);
+    }
   }
   void decodeData(evbuffer* data, bool end_stream) override {
     EXPECT_FALSE(reset.has_value());
@@ -91,14 +97,20 @@ struct ServerRequest : public RequestDecoder, public StreamCallbacks {
       evbuffer_drain(data, n);
     }
     end = end_stream;
-    if (on_data) on_data(*this);
-    if (end && on_end) on_end(*this);
+    if (on_data) {
+      on_data(*this);
+    }
+    if (end && on_end) {
+      on_end(*this);
+    }
   }
   void decodeTrailers(HeaderMap&& t) override {
     EXPECT_FALSE(reset.has_value());
     trailers = std::move(t);
     end = true;
-    if (on_end) on_end(*this);
+    if (on_end) {
+      on_end(*this);
+    }
   }
   void onResetStream(StreamResetReason reason, std::string_view detail) override {
     EXPECT_FALSE(reset.has_value()) << "reset reported twice";
@@ -128,7 +140,8 @@ public:
     }
   }
   void onEvent(network::ConnectionEvent event) override {
-    if (event == network::ConnectionEvent::RemoteClose || event == network::ConnectionEvent::LocalClose) {
+    if (event == network::ConnectionEvent::RemoteClose ||
+        event == network::ConnectionEvent::LocalClose) {
       closed = true;
       codec->onConnectionClosed();
     }
@@ -146,7 +159,9 @@ public:
     ServerRequest& r = *requests.back();
     r.encoder = &encoder;
     encoder.stream().setCallbacks(&r);
-    if (on_new_stream) on_new_stream(r);
+    if (on_new_stream) {
+      on_new_stream(r);
+    }
     return r;
   }
   void onProtocolError(std::string_view details) override { protocol_errors.emplace_back(details); }
@@ -198,7 +213,9 @@ struct ClientResponse : public ResponseDecoder, public StreamCallbacks {
       evbuffer_drain(data, n);
     }
     end = end_stream;
-    if (on_data) on_data(*this);
+    if (on_data) {
+      on_data(*this);
+    }
   }
   void decodeTrailers(HeaderMap&& t) override {
     EXPECT_FALSE(reset.has_value());
@@ -212,11 +229,15 @@ struct ClientResponse : public ResponseDecoder, public StreamCallbacks {
   }
   void onAboveWriteBufferHighWatermark() override {
     ++above;
-    if (on_above) on_above();
+    if (on_above) {
+      on_above();
+    }
   }
   void onBelowWriteBufferLowWatermark() override {
     ++below;
-    if (on_below) on_below();
+    if (on_below) {
+      on_below();
+    }
   }
 };
 
@@ -246,7 +267,8 @@ public:
     }
   }
   void onEvent(network::ConnectionEvent event) override {
-    if (event == network::ConnectionEvent::RemoteClose || event == network::ConnectionEvent::LocalClose) {
+    if (event == network::ConnectionEvent::RemoteClose ||
+        event == network::ConnectionEvent::LocalClose) {
       closed = true;
       codec->onConnectionClosed(false);
     }
@@ -280,7 +302,9 @@ public:
   }
   void onData(evbuffer* input) override { received += drainToString(input); }
   void onEvent(network::ConnectionEvent event) override {
-    if (event != network::ConnectionEvent::Connected) closed = true;
+    if (event != network::ConnectionEvent::Connected) {
+      closed = true;
+    }
   }
   void send(const std::string& bytes) { connection->write(bytes); }
 
@@ -294,11 +318,15 @@ public:
   std::vector<Frame> frames() const {
     std::vector<Frame> out;
     size_t pos = 0;
-    if (received.rfind(NGHTTP2_CLIENT_MAGIC, 0) == 0) pos = NGHTTP2_CLIENT_MAGIC_LEN;
+    if (received.rfind(NGHTTP2_CLIENT_MAGIC, 0) == 0) {
+      pos = NGHTTP2_CLIENT_MAGIC_LEN;
+    }
     while (received.size() - pos >= 9) {
       auto b = [&](size_t i) { return static_cast<uint8_t>(received[pos + i]); };
       size_t len = (size_t{b(0)} << 16) | (size_t{b(1)} << 8) | b(2);
-      if (received.size() - pos - 9 < len) break;
+      if (received.size() - pos - 9 < len) {
+        break;
+      }
       Frame f{b(3), b(4),
               ((uint32_t{b(5)} << 24) | (uint32_t{b(6)} << 16) | (uint32_t{b(7)} << 8) | b(8)) &
                   0x7fffffffu,
@@ -310,7 +338,9 @@ public:
   }
   std::optional<Frame> find(uint8_t type, uint32_t stream_id = 0xffffffffu) const {
     for (auto& f : frames()) {
-      if (f.type == type && (stream_id == 0xffffffffu || f.stream_id == stream_id)) return f;
+      if (f.type == type && (stream_id == 0xffffffffu || f.stream_id == stream_id)) {
+        return f;
+      }
     }
     return std::nullopt;
   }
@@ -332,13 +362,17 @@ std::string frame(uint8_t type, uint8_t flags, uint32_t stream_id, const std::st
   out.push_back(static_cast<char>(payload.size() & 0xff));
   out.push_back(static_cast<char>(type));
   out.push_back(static_cast<char>(flags));
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((stream_id >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((stream_id >> shift) & 0xff));
+  }
   return out + payload;
 }
 
 std::string u32(uint32_t v) {
   std::string out;
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+  }
   return out;
 }
 
@@ -375,7 +409,8 @@ protected:
 
   void SetUp() override { ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds_)); }
 
-  void connectCodecs(const ServerCodecLimits& limits = {}, const Http2ClientSettings& settings = {}) {
+  void connectCodecs(const ServerCodecLimits& limits = {},
+                     const Http2ClientSettings& settings = {}) {
     server_ = std::make_unique<ServerSide>(dispatcher_, fds_[0], limits);
     client_ = std::make_unique<ClientSide>(dispatcher_, fds_[1], settings);
   }
@@ -386,8 +421,12 @@ protected:
 
   void TearDown() override {
     // Codecs first (they reference the connections), then the connections.
-    if (client_) client_->codec.reset();
-    if (server_) server_->codec.reset();
+    if (client_) {
+      client_->codec.reset();
+    }
+    if (server_) {
+      server_->codec.reset();
+    }
     client_.reset();
     server_.reset();
     raw_.reset();
@@ -435,8 +474,10 @@ TEST_F(Http2CodecTest, HeadersBodyTrailersBothWays) {
   trailers.add("x-request-trailer", "1");
   resp.encoder->encodeTrailers(trailers);
 
-  ASSERT_TRUE(run([&] { return resp.trailers.has_value() && client_->codec->activeStreams() == 0 &&
-                               server_->codec->activeStreams() == 0; }));
+  ASSERT_TRUE(run([&] {
+    return resp.trailers.has_value() && client_->codec->activeStreams() == 0 &&
+           server_->codec->activeStreams() == 0;
+  }));
   ASSERT_EQ(1u, server_->requests.size());
   ServerRequest& sr = *server_->requests[0];
   EXPECT_EQ("POST", sr.headers->method);
@@ -497,7 +538,9 @@ TEST_F(Http2CodecTest, GrpcTrailersOnlyAndNormalTrailers) {
 
   ASSERT_TRUE(run([&] { return a.end && b.end; }));
   ASSERT_EQ(2u, server_->requests.size());
-  for (auto& r : server_->requests) EXPECT_EQ("trailers", r->headers->headers.get("te").value_or(""));
+  for (auto& r : server_->requests) {
+    EXPECT_EQ("trailers", r->headers->headers.get("te").value_or(""));
+  }
   EXPECT_TRUE(a.headers_end);
   EXPECT_EQ("14", a.headers->headers.get("grpc-status").value_or(""));
   EXPECT_FALSE(a.trailers.has_value());
@@ -560,7 +603,9 @@ public:
     pump();
   }
   void pump() {
-    if (pumping_) return;
+    if (pumping_) {
+      return;
+    }
     pumping_ = true;
     static const std::string kChunk(64 * 1024, 'x');
     while (!blocked_ && sent_ < total_) {
@@ -617,7 +662,8 @@ TEST_F(Http2CodecTest, LargeBodyBothWaysWithBackpressure) {
   // Pause the receiver; the sender must stall with bounded buffering.
   sreq->encoder->stream().readDisable(true);
   uint64_t at_disable = sreq->body_bytes;
-  ASSERT_TRUE(run([&] { return upload.blocked() && upload.sent() - sreq->body_bytes > 2 * kDisabledBound; }));
+  ASSERT_TRUE(run(
+      [&] { return upload.blocked() && upload.sent() - sreq->body_bytes > 2 * kDisabledBound; }));
   // Give in-flight frames time to land, then check the receiver got at most one window.
   ASSERT_FALSE(run([&] { return sreq->body_bytes - at_disable > kDisabledBound; }, 100ms));
   EXPECT_LE(server_->codec->bufferedInboundBytes(), 0u);
@@ -645,7 +691,9 @@ TEST_F(Http2CodecTest, LargeBodyBothWaysWithBackpressure) {
   resp.encoder->stream().readDisable(true);
   resp.encoder->stream().readDisable(true);  // nested: needs two enables
   at_disable = resp.body_bytes;
-  ASSERT_TRUE(run([&] { return download.blocked() && download.sent() - resp.body_bytes > 2 * kDisabledBound; }));
+  ASSERT_TRUE(run([&] {
+    return download.blocked() && download.sent() - resp.body_bytes > 2 * kDisabledBound;
+  }));
   ASSERT_FALSE(run([&] { return resp.body_bytes - at_disable > kDisabledBound; }, 100ms));
   resp.encoder->stream().readDisable(false);
   ASSERT_FALSE(run([&] { return resp.body_bytes - at_disable > kDisabledBound; }, 50ms));
@@ -653,7 +701,9 @@ TEST_F(Http2CodecTest, LargeBodyBothWaysWithBackpressure) {
   ASSERT_TRUE(run([&] { return resp.end; }, 10000ms));
   EXPECT_EQ(kTotal, resp.body_bytes);
   EXPECT_LE(download.maxBuffered(), kSendBound);
-  ASSERT_TRUE(run([&] { return client_->codec->activeStreams() == 0 && server_->codec->activeStreams() == 0; }));
+  ASSERT_TRUE(run([&] {
+    return client_->codec->activeStreams() == 0 && server_->codec->activeStreams() == 0;
+  }));
   EXPECT_FALSE(resp.reset.has_value());
 }
 
@@ -666,7 +716,9 @@ TEST_F(Http2CodecTest, ClientResetPropagatesToServer) {
   ServerRequest& sr = *server_->requests[0];
   ASSERT_TRUE(run([&] { return sr.reset.has_value(); }));
   EXPECT_EQ(StreamResetReason::RemoteReset, *sr.reset);
-  ASSERT_TRUE(run([&] { return client_->codec->activeStreams() == 0 && server_->codec->activeStreams() == 0; }));
+  ASSERT_TRUE(run([&] {
+    return client_->codec->activeStreams() == 0 && server_->codec->activeStreams() == 0;
+  }));
   EXPECT_FALSE(resp.reset.has_value());
   EXPECT_EQ(1, client_->streams_closed);
 }
@@ -810,8 +862,9 @@ TEST_F(Http2CodecTest, DrainSequenceOnTheWire) {
   server_ = std::make_unique<ServerSide>(dispatcher_, fds_[0], ServerCodecLimits{});
   raw_ = std::make_unique<RawPeer>(dispatcher_, fds_[1]);
   auto request = [](uint32_t id) {
-    return frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id,
-                 hpack({{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":authority", "x"}}));
+    return frame(
+        NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id,
+        hpack({{":method", "GET"}, {":path", "/"}, {":scheme", "http"}, {":authority", "x"}}));
   };
   raw_->send(std::string(NGHTTP2_CLIENT_MAGIC) + frame(NGHTTP2_SETTINGS, 0, 0, "") + request(1));
   ASSERT_TRUE(run([&] { return server_->requests.size() == 1; }));
@@ -822,10 +875,13 @@ TEST_F(Http2CodecTest, DrainSequenceOnTheWire) {
   EXPECT_EQ(0x7fffffffu, be32(notice->payload, 0));
   EXPECT_FALSE(server_->codec->wantsClose());
   // A request already in flight when the notice arrived still counts; then the PING ACK.
-  raw_->send(request(3) + frame(NGHTTP2_PING, NGHTTP2_FLAG_ACK, 0, raw_->find(NGHTTP2_PING)->payload));
+  raw_->send(request(3) +
+             frame(NGHTTP2_PING, NGHTTP2_FLAG_ACK, 0, raw_->find(NGHTTP2_PING)->payload));
   auto final_goaway = [&]() -> std::optional<RawPeer::Frame> {
     for (auto& f : raw_->frames()) {
-      if (f.type == NGHTTP2_GOAWAY && be32(f.payload, 0) != 0x7fffffffu) return f;
+      if (f.type == NGHTTP2_GOAWAY && be32(f.payload, 0) != 0x7fffffffu) {
+        return f;
+      }
     }
     return std::nullopt;
   };
@@ -852,10 +908,14 @@ TEST_F(Http2CodecTest, PingFloodFromNonReadingPeerIsCut) {
   raw_->send(std::string(NGHTTP2_CLIENT_MAGIC) + frame(NGHTTP2_SETTINGS, 0, 0, ""));
   // Batches below nghttp2's 1000-ACK limit even when one socket read takes several.
   std::string batch;
-  for (int i = 0; i < 300; ++i) batch += frame(NGHTTP2_PING, 0, 0, std::string(8, 'p'));
+  for (int i = 0; i < 300; ++i) {
+    batch += frame(NGHTTP2_PING, 0, 0, std::string(8, 'p'));
+  }
   auto acks = [&] {
     size_t n = 0;
-    for (auto& f : raw_->frames()) n += f.type == NGHTTP2_PING ? 1 : 0;
+    for (auto& f : raw_->frames()) {
+      n += f.type == NGHTTP2_PING ? 1 : 0;
+    }
     return n;
   };
   // A peer that reads its ACKs is fine.
@@ -869,7 +929,8 @@ TEST_F(Http2CodecTest, PingFloodFromNonReadingPeerIsCut) {
   while (server_->dispatch_error.empty() && batches < 1000) {
     raw_->send(batch);
     ++batches;
-    run([&] { return raw_->connection->outputLength() == 0 || !server_->dispatch_error.empty(); }, 200ms);
+    run([&] { return raw_->connection->outputLength() == 0 || !server_->dispatch_error.empty(); },
+        200ms);
   }
   EXPECT_NE(std::string::npos, server_->dispatch_error.find("Flood")) << server_->dispatch_error;
   EXPECT_LT(server_->connection->outputLength(), 1024u * 1024u);
@@ -904,8 +965,11 @@ TEST_F(Http2CodecTest, BadHpackClosesWithGoAway) {
 TEST_F(Http2CodecTest, InvalidHeaderNameResetsStream) {
   server_ = std::make_unique<ServerSide>(dispatcher_, fds_[0], ServerCodecLimits{});
   raw_ = std::make_unique<RawPeer>(dispatcher_, fds_[1]);
-  std::string block = hpack({{":method", "GET"}, {":path", "/"}, {":scheme", "http"},
-                             {":authority", "x"}, {"Bad-Name", "v"}});
+  std::string block = hpack({{":method", "GET"},
+                             {":path", "/"},
+                             {":scheme", "http"},
+                             {":authority", "x"},
+                             {"Bad-Name", "v"}});
   raw_->send(std::string(NGHTTP2_CLIENT_MAGIC) + frame(NGHTTP2_SETTINGS, 0, 0, "") +
              frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1, block));
   ASSERT_TRUE(run([&] { return raw_->find(NGHTTP2_RST_STREAM, 1).has_value(); }));
@@ -923,7 +987,9 @@ TEST_F(Http2CodecTest, HeaderCountLimitReplies431) {
   limits.max_headers_count = 3;
   connectCodecs(limits);
   RequestHeaders req = makeRequest("GET", "/");
-  for (int i = 0; i < 5; ++i) req.headers.add("x-h" + std::to_string(i), "v");
+  for (int i = 0; i < 5; ++i) {
+    req.headers.add("x-h" + std::to_string(i), "v");
+  }
   ClientResponse& resp = client_->start(req, true);
   ASSERT_TRUE(run([&] { return resp.end; }));
   EXPECT_EQ(431u, resp.headers->status);
@@ -1029,7 +1095,9 @@ TEST_F(Http2CodecTest, ConnectionCloseResetsStreams) {
 // streams in flight and expects every response to be a 200.
 TEST_F(Http2CodecTest, RealClientH2load) {
   const char* h2load = "/usr/bin/h2load";
-  if (access(h2load, X_OK) != 0) GTEST_SKIP() << "h2load not installed";
+  if (access(h2load, X_OK) != 0) {
+    GTEST_SKIP() << "h2load not installed";
+  }
   int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   ASSERT_GE(lfd, 0);
   sockaddr_in addr{};
@@ -1047,38 +1115,47 @@ TEST_F(Http2CodecTest, RealClientH2load) {
     int lfd;
     std::vector<std::unique_ptr<ServerSide>>* servers;
   } accept_ctx{&dispatcher_, lfd, &servers};
-  ::event* ev = event_new(dispatcher_.base(), lfd, EV_READ | EV_PERSIST, [](evutil_socket_t fd, short, void* arg) {
-    auto* ctx = static_cast<Accept*>(arg);
-    int cfd = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK);
-    if (cfd < 0) return;
-    auto side = std::make_unique<ServerSide>(*ctx->dispatcher, cfd, ServerCodecLimits{});
-    side->on_new_stream = [](ServerRequest& r) {
-      r.keep_body = false;
-      r.on_end = [](ServerRequest& req) {
-        ResponseHeaders h;
-        std::string size = std::to_string(req.body_bytes);
-        h.headers.add("content-length", std::to_string(size.size()));
-        req.encoder->encodeHeaders(h, false);
-        evbuffer* body = evbuffer_new();
-        evbuffer_add(body, size.data(), size.size());
-        req.encoder->encodeData(body, true);
-        evbuffer_free(body);
-      };
-    };
-    ctx->servers->push_back(std::move(side));
-  }, &accept_ctx);
+  ::event* ev = event_new(
+      dispatcher_.base(), lfd, EV_READ | EV_PERSIST,
+      [](evutil_socket_t fd, short, void* arg) {
+        auto* ctx = static_cast<Accept*>(arg);
+        int cfd = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK);
+        if (cfd < 0) {
+          return;
+        }
+        auto side = std::make_unique<ServerSide>(*ctx->dispatcher, cfd, ServerCodecLimits{});
+        side->on_new_stream = [](ServerRequest& r) {
+          r.keep_body = false;
+          r.on_end = [](ServerRequest& req) {
+            ResponseHeaders h;
+            std::string size = std::to_string(req.body_bytes);
+            h.headers.add("content-length", std::to_string(size.size()));
+            req.encoder->encodeHeaders(h, false);
+            evbuffer* body = evbuffer_new();
+            evbuffer_add(body, size.data(), size.size());
+            req.encoder->encodeData(body, true);
+            evbuffer_free(body);
+          };
+        };
+        ctx->servers->push_back(std::move(side));
+      },
+      &accept_ctx);
   event_add(ev, nullptr);
 
-  std::string upload = std::filesystem::temp_directory_path() / ("h2load_body_" + std::to_string(getpid()));
+  std::string upload =
+      std::filesystem::temp_directory_path() / ("h2load_body_" + std::to_string(getpid()));
   std::string out = upload + ".out";
   { std::ofstream(upload) << std::string(100 * 1024, 'u'); }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   std::vector<std::string> args = {h2load, "-n", "200", "-c", "2", "-m", "20", "-d", upload, url};
   std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
+  for (auto& a : args) {
+    argv.push_back(a.data());
+  }
   argv.push_back(nullptr);
   pid_t pid = -1;
   ASSERT_EQ(0, posix_spawn(&pid, h2load, &actions, nullptr, argv.data(), environ));
@@ -1100,7 +1177,9 @@ TEST_F(Http2CodecTest, RealClientH2load) {
   EXPECT_NE(std::string::npos, report.find("200 succeeded, 0 failed")) << report;
   EXPECT_NE(std::string::npos, report.find("status codes: 200 2xx")) << report;
   for (auto& side : servers) {
-    for (auto& r : side->requests) EXPECT_EQ(100u * 1024u, r->body_bytes);
+    for (auto& r : side->requests) {
+      EXPECT_EQ(100u * 1024u, r->body_bytes);
+    }
     side->codec.reset();
   }
 }

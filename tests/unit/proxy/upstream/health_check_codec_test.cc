@@ -21,7 +21,8 @@ TEST(GrpcHealthCodecTest, DecodesTheStatus) {
   // Unknown fields are skipped.
   EXPECT_EQ(grpc_health::decodeCheckResponse(std::string("\0\0\0\0\x05\x12\x01x\x08\x01", 10)), 1u);
   EXPECT_EQ(grpc_health::decodeCheckResponse(std::string("\0\0\0\0\x05\x08", 6)), std::nullopt);
-  EXPECT_EQ(grpc_health::decodeCheckResponse(std::string("\x01\0\0\0\x02\x08\x01", 7)), std::nullopt);
+  EXPECT_EQ(grpc_health::decodeCheckResponse(std::string("\x01\0\0\0\x02\x08\x01", 7)),
+            std::nullopt);
 }
 
 }  // namespace

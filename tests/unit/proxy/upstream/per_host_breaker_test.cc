@@ -3,10 +3,10 @@
 // of failing the upstream. Admit and pick run as the router runs them (admitAttempt, then
 // pickHost with the permit); time is simulated through the instants passed in.
 
-#include <gtest/gtest.h>
-
 #include <map>
 #include <random>
+
+#include <gtest/gtest.h>
 
 #include "proxy/upstream/thread_local_upstream.h"
 #include "proxy/upstream/upstream.h"
@@ -21,7 +21,9 @@ config::UpstreamSpec perHostSpec(size_t hosts) {
   config::UpstreamSpec spec;
   spec.name = "u";
   spec.load_balancer.policy = config::LbPolicy::RoundRobin;
-  for (size_t i = 0; i < hosts; ++i) spec.static_endpoints.push_back({"127.0.0.1:" + std::to_string(9000 + i), 1});
+  for (size_t i = 0; i < hosts; ++i) {
+    spec.static_endpoints.push_back({"127.0.0.1:" + std::to_string(9000 + i), 1});
+  }
   config::CircuitBreakerSpec cb;
   cb.per_host = true;
   cb.minimum_requests = 4;
@@ -55,8 +57,11 @@ protected:
 
   Attempt start(Clock::time_point now) {
     auto admitted = upstream_->admitAttempt(now);
-    EXPECT_TRUE(std::holds_alternative<AttemptPermitPtr>(admitted)) << "the upstream itself must not refuse";
-    if (!std::holds_alternative<AttemptPermitPtr>(admitted)) return {};
+    EXPECT_TRUE(std::holds_alternative<AttemptPermitPtr>(admitted))
+        << "the upstream itself must not refuse";
+    if (!std::holds_alternative<AttemptPermitPtr>(admitted)) {
+      return {};
+    }
     Attempt a{std::move(std::get<AttemptPermitPtr>(admitted)), nullptr};
     LbContext ctx;
     ctx.permit = a.permit.get();
@@ -77,7 +82,9 @@ protected:
       auto a = start(now);
       bool hit = a.host.get() == target;
       finish(std::move(a), hit ? 503 : 200, now);
-      if (hit) ++failed;
+      if (hit) {
+        ++failed;
+      }
     }
     ASSERT_EQ(failed, n);
   }
@@ -86,7 +93,9 @@ protected:
     std::map<std::string, int> counts;
     for (int i = 0; i < n; ++i) {
       auto a = start(now);
-      if (a.host) ++counts[a.host->address];
+      if (a.host) {
+        ++counts[a.host->address];
+      }
       finish(std::move(a), 200, now);
     }
     return counts;
@@ -105,7 +114,8 @@ protected:
 TEST_F(PerHostBreakerTest, FailingHostIsTakenOutWhileTheUpstreamServes) {
   make(perHostSpec(3));
   auto now = Clock::now();
-  EXPECT_FALSE(upstream_->breakerState().has_value()) << "perHost replaces the upstream-wide breaker";
+  EXPECT_FALSE(upstream_->breakerState().has_value())
+      << "perHost replaces the upstream-wide breaker";
   failHost(0, 4, now);
   EXPECT_EQ(stateOf(0), policies::BreakerState::Open);
   EXPECT_EQ(stateOf(1), policies::BreakerState::Closed);
@@ -153,8 +163,12 @@ TEST_F(PerHostBreakerTest, AfterOpenDurationProbesCloseItAndExtraPicksGoElsewher
   EXPECT_EQ(others.size(), 10u);
   EXPECT_EQ(stateOf(0), policies::BreakerState::HalfOpen);
   EXPECT_GT(upstream_->toJson(later)["circuitBreaker"]["rejectedTotal"].get<uint64_t>(), 0u);
-  for (auto& a : probes) finish(std::move(a), 200, later);
-  for (auto& a : others) finish(std::move(a), 200, later);
+  for (auto& a : probes) {
+    finish(std::move(a), 200, later);
+  }
+  for (auto& a : others) {
+    finish(std::move(a), 200, later);
+  }
   EXPECT_EQ(stateOf(0), policies::BreakerState::Closed);
   auto counts = pickCounts(30, later);
   EXPECT_NEAR(counts[bad.address], 10, 1);

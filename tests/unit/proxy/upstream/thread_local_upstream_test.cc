@@ -1,8 +1,8 @@
 #include "proxy/upstream/thread_local_upstream.h"
 
-#include <gtest/gtest.h>
-
 #include <map>
+
+#include <gtest/gtest.h>
 
 #include "policies/lb/hash.h"
 
@@ -13,7 +13,9 @@ config::UpstreamSpec specWith(size_t hosts, config::LbPolicy policy) {
   config::UpstreamSpec spec;
   spec.name = "u";
   spec.load_balancer.policy = policy;
-  for (size_t i = 0; i < hosts; ++i) spec.static_endpoints.push_back({"127.0.0.1:" + std::to_string(9000 + i), 1});
+  for (size_t i = 0; i < hosts; ++i) {
+    spec.static_endpoints.push_back({"127.0.0.1:" + std::to_string(9000 + i), 1});
+  }
   return spec;
 }
 
@@ -24,7 +26,9 @@ protected:
     for (int i = 0; i < n; ++i) {
       auto h = tlu.pickHost(rng_, ctx);
       EXPECT_NE(h, nullptr);
-      if (h) ++counts[h->address];
+      if (h) {
+        ++counts[h->address];
+      }
     }
     return counts;
   }
@@ -38,7 +42,9 @@ TEST_F(ThreadLocalUpstreamTest, RoundRobinIsEvenPerPick) {
   ThreadLocalUpstream tlu(dispatcher_, u);
   auto counts = pickMany(tlu, 300);
   ASSERT_EQ(counts.size(), 3u);
-  for (const auto& [address, n] : counts) EXPECT_EQ(n, 100) << address;
+  for (const auto& [address, n] : counts) {
+    EXPECT_EQ(n, 100) << address;
+  }
 }
 
 TEST_F(ThreadLocalUpstreamTest, WeightsAreHonoured) {

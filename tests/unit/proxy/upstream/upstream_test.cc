@@ -1,8 +1,8 @@
 #include "proxy/upstream/upstream.h"
 
-#include <gtest/gtest.h>
-
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace bulwark::upstream {
 namespace {
@@ -13,7 +13,9 @@ using Clock = std::chrono::steady_clock;
 config::UpstreamSpec specWith(size_t hosts) {
   config::UpstreamSpec spec;
   spec.name = "u";
-  for (size_t i = 0; i < hosts; ++i) spec.static_endpoints.push_back({"127.0.0.1:" + std::to_string(9000 + i), 1});
+  for (size_t i = 0; i < hosts; ++i) {
+    spec.static_endpoints.push_back({"127.0.0.1:" + std::to_string(9000 + i), 1});
+  }
   return spec;
 }
 
@@ -32,7 +34,8 @@ policies::AttemptResult connectFailure() {
 
 AttemptPermitPtr admitted(std::variant<AttemptPermitPtr, AdmitRejection> v) {
   EXPECT_TRUE(std::holds_alternative<AttemptPermitPtr>(v));
-  return std::holds_alternative<AttemptPermitPtr>(v) ? std::move(std::get<AttemptPermitPtr>(v)) : nullptr;
+  return std::holds_alternative<AttemptPermitPtr>(v) ? std::move(std::get<AttemptPermitPtr>(v))
+                                                     : nullptr;
 }
 
 TEST(UpstreamTest, MaxRequestsIsExactAndReleasedWithThePermit) {
@@ -106,7 +109,8 @@ TEST(UpstreamTest, SlowCallsTripTheBreaker) {
   Upstream u(spec, buildStaticHostSet(spec));
   auto now = Clock::now();
   for (int i = 0; i < 2; ++i) {
-    u.onAttemptComplete(*u.hosts()->hosts[0], status(200), milliseconds(300), admitted(u.admitAttempt(now)), now);
+    u.onAttemptComplete(*u.hosts()->hosts[0], status(200), milliseconds(300),
+                        admitted(u.admitAttempt(now)), now);
   }
   EXPECT_EQ(u.breakerState(), policies::BreakerState::Open);
 }
@@ -121,7 +125,9 @@ TEST(UpstreamTest, ConnectFailuresEjectAHostUntilItsTimeIsUp) {
   Upstream u(spec, buildStaticHostSet(spec));
   Host& dead = *u.hosts()->hosts[1];
   auto now = Clock::now();
-  for (int i = 0; i < 2; ++i) u.onAttemptComplete(dead, connectFailure(), milliseconds(1), nullptr, now);
+  for (int i = 0; i < 2; ++i) {
+    u.onAttemptComplete(dead, connectFailure(), milliseconds(1), nullptr, now);
+  }
   EXPECT_FALSE(dead.ejected());
   u.onAttemptComplete(dead, connectFailure(), milliseconds(1), nullptr, now);
   EXPECT_TRUE(dead.ejected());
@@ -150,7 +156,9 @@ TEST(UpstreamTest, SuccessfulHealthCheckUnejectsAHost) {
   auto now = Clock::now();
   u.onActiveHealthCheckSuccess(other, now);  // not ejected: nothing to do
   EXPECT_EQ(other.health_check_unejections.load(), 0u);
-  for (int i = 0; i < 2; ++i) u.onAttemptComplete(h, connectFailure(), milliseconds(1), nullptr, now);
+  for (int i = 0; i < 2; ++i) {
+    u.onAttemptComplete(h, connectFailure(), milliseconds(1), nullptr, now);
+  }
   ASSERT_TRUE(h.ejected());
   EXPECT_EQ(u.toJson(now)["hosts"][1]["health"], "ejected");
   u.onActiveHealthCheckSuccess(h, now);
@@ -186,7 +194,9 @@ TEST(UpstreamTest, HostUnejectedByAHealthCheckIsEjectedAgainByNewFailures) {
   Host& c = *u.hosts()->hosts[3];
   auto now = Clock::now();
   auto fail = [&](Host& h, int n, Clock::time_point at) {
-    for (int i = 0; i < n; ++i) u.onAttemptComplete(h, connectFailure(), milliseconds(1), nullptr, at);
+    for (int i = 0; i < n; ++i) {
+      u.onAttemptComplete(h, connectFailure(), milliseconds(1), nullptr, at);
+    }
   };
   fail(a, 2, now);
   fail(b, 2, now);
@@ -237,7 +247,8 @@ TEST(UpstreamTest, FiveHundredsAreCountedPerHostAndSuccessResets) {
 TEST(UpstreamTest, HostSetRefreshKeepsHostObjectsOfUnchangedAddresses) {
   auto first = buildHostSet({{"10.0.0.1:80", 1}, {"10.0.0.2:80", 1}}, nullptr);
   first->hosts[0]->requests_total = 7;
-  auto second = buildHostSet({{"10.0.0.2:80", 1}, {"10.0.0.1:80", 1}, {"10.0.0.3:80", 1}, {"10.0.0.3:80", 1}}, first);
+  auto second = buildHostSet(
+      {{"10.0.0.2:80", 1}, {"10.0.0.1:80", 1}, {"10.0.0.3:80", 1}, {"10.0.0.3:80", 1}}, first);
   ASSERT_EQ(second->hosts.size(), 3u);
   EXPECT_EQ(second->hosts[1], first->hosts[0]);
   EXPECT_EQ(second->hosts[1]->requests_total.load(), 7u);
