@@ -8,8 +8,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/version.h"
 #include "filters/builtin.h"
-#include "proxy/common/version.h"
 #include "proxy/config/check.h"
 #include "proxy/config/parser.h"
 #include "proxy/server/server.h"

@@ -4,7 +4,7 @@
 
 #include "bench/loadgen/options.h"
 #include "bench/loadgen/stats.h"
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 namespace bulwark::bench {
 

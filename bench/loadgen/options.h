@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "bench/loadgen/schedule.h"
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 namespace bulwark::bench {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 namespace bulwark::bench {
 

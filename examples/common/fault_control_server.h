@@ -4,8 +4,8 @@
 #include <memory>
 #include <thread>
 
+#include "common/result.h"
 #include "examples/common/fault_injector.h"
-#include "proxy/common/result.h"
 
 struct event_base;
 struct evhttp;

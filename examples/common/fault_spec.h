@@ -9,8 +9,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/result.h"
 #include "policies/random.h"
-#include "proxy/common/result.h"
 
 namespace CLI {
 class App;

@@ -9,10 +9,10 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/result.h"
 #include "examples/common/fault_injector.h"
 #include "examples/common/http_util.h"
 #include "policies/random.h"
-#include "proxy/common/result.h"
 
 struct event;
 struct event_base;

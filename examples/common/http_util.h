@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 struct evhttp;
 struct evhttp_bound_socket;

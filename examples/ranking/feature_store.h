@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "examples/ranking/features.h"
-#include "proxy/common/result.h"
 
 namespace bulwark::examples::ranking {
 

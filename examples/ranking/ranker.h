@@ -5,10 +5,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "examples/ranking/catalog.h"
 #include "examples/ranking/feature_store.h"
 #include "examples/ranking/model.h"
-#include "proxy/common/result.h"
 
 namespace bulwark::examples::ranking {
 

@@ -4,13 +4,13 @@
 #include <memory>
 #include <string>
 
+#include "common/result.h"
 #include "examples/ranking/catalog.h"
 #include "examples/ranking/drain_signal.h"
 #include "examples/ranking/feature_store.h"
 #include "examples/ranking/model.h"
 #include "examples/ranking/ranker.h"
 #include "examples/ranking/ranking_service.h"
-#include "proxy/common/result.h"
 
 namespace grpc {
 class Server;

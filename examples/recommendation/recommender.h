@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 namespace bulwark::examples::recommendation {
 

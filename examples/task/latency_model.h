@@ -3,8 +3,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.h"
 #include "policies/random.h"
-#include "proxy/common/result.h"
 
 namespace bulwark::examples::task {
 

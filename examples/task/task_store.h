@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 namespace bulwark::examples::task {
 

@@ -23,10 +23,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "policies/lb/lb_host.h"
 #include "policies/random.h"
 #include "policies/time.h"
-#include "proxy/common/result.h"
 
 namespace bulwark::policies::lb {
 

@@ -2,13 +2,13 @@
 
 #include <utility>
 
+#include "common/assert.h"
 #include "policies/lb/least_request.h"
 #include "policies/lb/maglev.h"
 #include "policies/lb/peak_ewma.h"
 #include "policies/lb/random_lb.h"
 #include "policies/lb/ring_hash.h"
 #include "policies/lb/round_robin.h"
-#include "proxy/common/assert.h"
 
 namespace bulwark::policies::lb {
 namespace {

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "policies/random.h"
 #include "policies/time.h"
-#include "proxy/common/result.h"
 
 namespace bulwark::policies {
 

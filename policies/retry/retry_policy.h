@@ -11,13 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.h"
 #include "policies/outcome.h"
 #include "policies/random.h"
 #include "policies/retry/backoff.h"
 #include "policies/retry/retry_after.h"
 #include "policies/retry/retry_budget.h"
 #include "policies/time.h"
-#include "proxy/common/result.h"
 
 namespace bulwark::policies {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 namespace bulwark::config {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 #include "proxy/config/spec.h"
 
 namespace bulwark::config {

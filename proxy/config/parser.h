@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 #include "proxy/config/diagnostic.h"
 #include "proxy/config/spec.h"
 

@@ -2,7 +2,7 @@
 
 #include <event2/thread.h>
 
-#include "proxy/common/assert.h"
+#include "common/assert.h"
 
 namespace bulwark::event {
 

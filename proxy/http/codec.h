@@ -12,7 +12,7 @@
 
 #include <event2/buffer.h>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 #include "proxy/http/headers.h"
 #include "proxy/network/connection.h"
 

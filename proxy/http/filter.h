@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/headers.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "proxy/common/assert.h"
+#include "common/assert.h"
 
 namespace bulwark::http {
 namespace {

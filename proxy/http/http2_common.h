@@ -16,7 +16,7 @@
 #include <event2/buffer.h>
 #include <nghttp2/nghttp2.h>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
 #include "proxy/http/headers.h"

@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "proxy/common/assert.h"
+#include "common/assert.h"
 
 namespace bulwark::network {
 namespace {

@@ -4,6 +4,7 @@
 
 #include "policies/retry/retry_after.h"
 #include "proxy/http/grpc.h"
+#include "proxy/network/buffer.h"
 #include "proxy/upstream/hash_key.h"
 
 namespace bulwark::router {
@@ -19,380 +20,10 @@ private:
   std::mt19937_64& engine_;
 };
 
-void copyBuffer(evbuffer* from, evbuffer* to) {
-  int n = evbuffer_peek(from, -1, nullptr, nullptr, 0);
-  if (n <= 0) {
-    return;
-  }
-  std::vector<evbuffer_iovec> vec(static_cast<size_t>(n));
-  evbuffer_peek(from, -1, nullptr, vec.data(), n);
-  for (const auto& v : vec) {
-    evbuffer_add(to, v.iov_base, v.iov_len);
-  }
-}
-
-policies::LocalFailure toLocalFailure(http::StreamResetReason reason) {
-  switch (reason) {
-    case http::StreamResetReason::ConnectionFailure: return policies::LocalFailure::ConnectFailure;
-    case http::StreamResetReason::ConnectTimeout: return policies::LocalFailure::ConnectTimeout;
-    case http::StreamResetReason::RefusedStream: return policies::LocalFailure::RefusedStream;
-    case http::StreamResetReason::GoAwayBeforeProcessing: return policies::LocalFailure::GoAway;
-    case http::StreamResetReason::ProtocolError: return policies::LocalFailure::ProtocolError;
-    default: return policies::LocalFailure::Reset;
-  }
-}
-
 }  // namespace
 
-/**
- * One attempt: a stream on a pooled connection to one host, its per-try timer, and the request
- * bytes it still has to send. Thread: owning worker. Owned by the Router.
- */
-class UpstreamRequest : public http::ResponseDecoder,
-                        public http::StreamCallbacks,
-                        public upstream::ConnPoolCallbacks {
-public:
-  UpstreamRequest(Router& router, Router::AttemptKind kind, uint32_t number,
-                  upstream::HostSharedPtr host, upstream::AttemptPermitPtr permit)
-      : router_(router),
-        kind_(kind),
-        number_(number),
-        host_(std::move(host)),
-        permit_(std::move(permit)),
-        start_(std::chrono::steady_clock::now()) {
-    pending_ = evbuffer_new();
-    host_->active_requests.fetch_add(1, std::memory_order_relaxed);
-    host_->requests_total.fetch_add(1, std::memory_order_relaxed);
-    router_.route_.upstream->requests_active.fetch_add(1, std::memory_order_relaxed);
-    router_.route_.upstream->requests_total.fetch_add(1, std::memory_order_relaxed);
-  }
-
-  ~UpstreamRequest() override {
-    cancel();
-    evbuffer_free(pending_);
-    if (!reported_) {
-      host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
-      router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
-    }
-  }
-
-  void start(upstream::ConnPool& pool, std::chrono::nanoseconds per_try) {
-    if (per_try.count() > 0) {
-      per_try_timer_ = router_.ctx_.dispatcher.createTimer([this] { onPerTryTimeout(); });
-      per_try_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(per_try));
-    }
-    // onPoolReady/onPoolFailure may run before newStream returns.
-    pool_handle_ = pool.newStream(*this, *this);
-  }
-
-  /** Queues or sends request body. data is copied when `copy`, else moved. */
-  void sendBody(evbuffer* data, bool end_stream, bool copy) {
-    if (finished_) {
-      return;
-    }
-    if (encoder_ != nullptr) {
-      if (copy) {
-        evbuffer* tmp = evbuffer_new();
-        copyBuffer(data, tmp);
-        encoder_->encodeData(tmp, end_stream);
-        evbuffer_free(tmp);
-      } else {
-        encoder_->encodeData(data, end_stream);
-      }
-      if (end_stream) {
-        end_sent_ = true;
-      }
-      return;
-    }
-    if (copy) {
-      copyBuffer(data, pending_);
-    } else {
-      evbuffer_add_buffer(pending_, data);
-    }
-    pending_end_ = pending_end_ || end_stream;
-  }
-
-  void sendTrailers(const http::HeaderMap& trailers) {
-    if (finished_) {
-      return;
-    }
-    if (encoder_ != nullptr) {
-      encoder_->encodeTrailers(trailers);
-      end_sent_ = true;
-    } else {
-      pending_trailers_ = trailers;
-      pending_end_ = true;
-    }
-  }
-
-  /** Abandons the attempt: drops a queued pool request or resets the stream. No callbacks. */
-  void cancel() {
-    if (per_try_timer_) {
-      per_try_timer_->disableTimer();
-    }
-    if (pool_handle_ != nullptr) {
-      pool_handle_->cancel();
-      pool_handle_ = nullptr;
-    }
-    if (encoder_ != nullptr) {
-      auto* encoder = encoder_;
-      encoder_ = nullptr;
-      encoder->stream().setCallbacks(nullptr);
-      if (!complete_) {
-        encoder->stream().resetStream(http::StreamResetReason::LocalReset);
-      }
-    }
-    finished_ = true;
-  }
-
-  void readDisable(bool disable) {
-    if (encoder_ != nullptr && !complete_) {
-      encoder_->stream().readDisable(disable);
-    }
-  }
-
-  /** The attempt's result from its response so far (status and grpc-status seen in headers). */
-  policies::AttemptResult responseResult() const {
-    policies::AttemptResult r = result(response_status_, nullptr);
-    r.grpc_status = response_grpc_status_;
-    return r;
-  }
-
-  policies::AttemptResult result(uint32_t status, const http::ResponseHeaders* headers) const {
-    policies::AttemptResult r;
-    r.http_status = status;
-    r.request_sent = request_sent_;
-    r.grpc = router_.grpc_;
-    if (headers != nullptr) {
-      if (auto gs = headers->headers.get("grpc-status")) {
-        r.grpc_status = policies::parseGrpcStatus(*gs);
-      }
-    }
-    return r;
-  }
-
-  /** Abandoned without a result (lost hedge, client gone): frees the permit, teaches nothing. */
-  void reportCancelled() {
-    if (reported_) {
-      return;
-    }
-    reported_ = true;
-    host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
-    router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
-    router_.route_.upstream->onAttemptCancelled(std::move(permit_));
-  }
-
-  /** Hands the result and the permit to the upstream (breaker, outlier detection, counters). */
-  void report(const policies::AttemptResult& result) {
-    if (reported_) {
-      return;
-    }
-    reported_ = true;
-    host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
-    router_.route_.upstream->requests_active.fetch_sub(1, std::memory_order_relaxed);
-    auto now = std::chrono::steady_clock::now();
-    auto latency = now - start_;
-    router_.route_.stats->attempt_duration->Observe(std::chrono::duration<double>(latency).count());
-    router_.route_.upstream->onAttemptComplete(*host_, result, latency, std::move(permit_), now);
-  }
-
-  // upstream::ConnPoolCallbacks
-  void onPoolReady(http::RequestEncoder& encoder, const upstream::Host&) override {
-    pool_handle_ = nullptr;
-    encoder_ = &encoder;
-    encoder_->stream().setCallbacks(this);
-    // A request that can be replayed (retries, hedging) keeps its original headers for the next
-    // attempt; one that cannot is sent as is, without a copy on the common path.
-    std::optional<http::RequestHeaders> copy;
-    if (router_.mayReplay()) {
-      copy.emplace(*router_.request_);
-    }
-    http::RequestHeaders& headers = copy ? *copy : *router_.request_;
-    headers.headers.set("x-bulwark-attempt", std::to_string(number_));
-    if (router_.grpc_) {
-      if (number_ > 1) {
-        headers.headers.set("grpc-previous-rpc-attempts", std::to_string(number_ - 1));
-      }
-      // The upstream sees the deadline this attempt actually has left.
-      auto left = router_.remaining();
-      if (router_.deadline_) {
-        headers.headers.set(
-            "grpc-timeout",
-            http::grpc::encodeTimeout(std::chrono::duration_cast<std::chrono::microseconds>(left)));
-      }
-    }
-    bool has_body = evbuffer_get_length(pending_) > 0 || pending_trailers_.has_value();
-    bool end_now = pending_end_ && !has_body;
-    request_sent_ = true;
-    encoder_->encodeHeaders(headers, end_now);
-    if (encoder_ == nullptr) {
-      return;  // reset inline
-    }
-    if (end_now) {
-      end_sent_ = true;
-      return;
-    }
-    if (evbuffer_get_length(pending_) > 0 || (pending_end_ && !pending_trailers_)) {
-      encoder_->encodeData(pending_, pending_end_ && !pending_trailers_);
-      if (pending_end_ && !pending_trailers_) {
-        end_sent_ = true;
-      }
-    }
-    if (encoder_ != nullptr && pending_trailers_) {
-      encoder_->encodeTrailers(*pending_trailers_);
-      pending_trailers_.reset();
-      end_sent_ = true;
-    }
-  }
-
-  void onPoolFailure(upstream::PoolFailureReason reason, std::string_view detail) override {
-    pool_handle_ = nullptr;
-    finished_ = true;
-    if (per_try_timer_) {
-      per_try_timer_->disableTimer();
-    }
-    policies::AttemptResult r = result(0, nullptr);
-    switch (reason) {
-      case upstream::PoolFailureReason::Overflow:
-        r.local_failure = policies::LocalFailure::ConnectFailure;
-        router_.onAttemptFailed(*this, r, "upstream_overflow", detail, 503, nullptr);
-        return;
-      case upstream::PoolFailureReason::ConnectTimeout:
-        r.local_failure = policies::LocalFailure::ConnectTimeout;
-        router_.onAttemptFailed(*this, r, "upstream_connect_timeout", detail, 503, nullptr);
-        return;
-      default:
-        r.local_failure = policies::LocalFailure::ConnectFailure;
-        router_.onAttemptFailed(*this, r, "upstream_connect_failure", detail, 503, nullptr);
-        return;
-    }
-  }
-
-  // http::ResponseDecoder
-  void decode1xxHeaders(http::ResponseHeadersPtr&&) override {
-    // 100 Continue is not forwarded: the downstream codec answered the client's Expect itself.
-  }
-  void decodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override {
-    headers_received_ = true;
-    if (end_stream) {
-      streamEnded();
-    }
-    response_status_ = headers->status;
-    if (auto gs = headers->headers.get("grpc-status")) {
-      response_grpc_status_ = policies::parseGrpcStatus(*gs);
-    }
-    if (per_try_timer_) {
-      per_try_timer_->disableTimer();
-    }
-    if (end_stream) {
-      complete_ = true;
-    }
-    router_.onAttemptHeaders(*this, std::move(headers), end_stream);
-  }
-  void decodeData(evbuffer* data, bool end_stream) override {
-    if (end_stream) {
-      streamEnded();
-    }
-    router_.onAttemptData(*this, data, end_stream);
-  }
-  void decodeTrailers(http::HeaderMap&& trailers) override {
-    streamEnded();
-    router_.onAttemptTrailers(*this, std::move(trailers));
-  }
-
-  // http::StreamCallbacks
-  void onResetStream(http::StreamResetReason reason, std::string_view detail) override {
-    encoder_ = nullptr;
-    finished_ = true;
-    if (per_try_timer_) {
-      per_try_timer_->disableTimer();
-    }
-    policies::AttemptResult r = result(0, nullptr);
-    r.local_failure = toLocalFailure(reason);
-    if (reason == http::StreamResetReason::ConnectionFailure && !request_sent_) {
-      r.local_failure = policies::LocalFailure::ConnectFailure;
-    }
-    std::string_view why = "upstream_reset";
-    uint32_t status = 502;
-    switch (r.local_failure) {
-      case policies::LocalFailure::ConnectFailure:
-        why = "upstream_connect_failure";
-        status = 503;
-        break;
-      case policies::LocalFailure::ConnectTimeout:
-        why = "upstream_connect_timeout";
-        status = 503;
-        break;
-      case policies::LocalFailure::RefusedStream:
-      case policies::LocalFailure::GoAway:
-        why = "upstream_refused_stream";
-        status = 503;
-        break;
-      case policies::LocalFailure::ProtocolError:
-        why = "upstream_protocol_error";
-        status = 502;
-        break;
-      default: break;
-    }
-    router_.onAttemptFailed(*this, r, why, detail, status, nullptr);
-  }
-  void onAboveWriteBufferHighWatermark() override { router_.onAttemptWritable(*this, false); }
-  void onBelowWriteBufferLowWatermark() override { router_.onAttemptWritable(*this, true); }
-
-  bool headersReceived() const { return headers_received_; }
-
-  // The response is complete: the codec ends the stream itself and may free it (with its
-  // connection) at any time after this, so the attempt lets go of the encoder now.
-  void streamEnded() {
-    complete_ = true;
-    finished_ = true;
-    if (per_try_timer_) {
-      per_try_timer_->disableTimer();
-    }
-    if (encoder_ != nullptr) {
-      encoder_->stream().setCallbacks(nullptr);
-      encoder_ = nullptr;
-    }
-  }
-  bool complete() const { return complete_; }
-  const upstream::Host& host() const { return *host_; }
-  Router::AttemptKind kind() const { return kind_; }
-
-private:
-  void onPerTryTimeout() {
-    if (headers_received_ || finished_) {
-      return;
-    }
-    auto r = result(0, nullptr);
-    r.local_failure = policies::LocalFailure::PerTryTimeout;
-    cancel();
-    router_.onAttemptFailed(*this, r, "upstream_per_try_timeout", "per-try timeout", 504, nullptr);
-  }
-
-  Router& router_;
-  Router::AttemptKind kind_;
-  uint32_t number_;
-  upstream::HostSharedPtr host_;
-  upstream::AttemptPermitPtr permit_;
-  std::chrono::steady_clock::time_point start_;
-  upstream::Cancellable* pool_handle_ = nullptr;
-  http::RequestEncoder* encoder_ = nullptr;
-  evbuffer* pending_;
-  bool pending_end_ = false;
-  std::optional<http::HeaderMap> pending_trailers_;
-  bool request_sent_ = false;
-  uint32_t response_status_ = 0;
-  std::optional<policies::GrpcStatus> response_grpc_status_;
-  bool end_sent_ = false;
-  bool headers_received_ = false;
-  bool complete_ = false;
-  bool finished_ = false;
-  bool reported_ = false;
-  event::TimerPtr per_try_timer_;
-};
-
-Router::Router(server::WorkerContext& ctx, RouterCallbacks& callbacks,
-               const server::RouteEntry& route, std::string downstream_address)
+Router::Router(RouterContext& ctx, RouterCallbacks& callbacks, const RouteEntry& route,
+               std::string downstream_address)
     : ctx_(ctx),
       callbacks_(callbacks),
       route_(route),
@@ -405,6 +36,29 @@ Router::~Router() {
   *alive_ = false;
   attempts_.clear();
   evbuffer_free(replay_body_);
+}
+
+http::RequestHeaders& Router::headersForAttempt(uint32_t number,
+                                                std::optional<http::RequestHeaders>& scratch) {
+  // A request that can be replayed (retries, hedging) keeps its original headers for the next
+  // attempt; one that cannot is sent as is, without a copy on the common path.
+  if (mayReplay()) {
+    scratch.emplace(*request_);
+  }
+  http::RequestHeaders& headers = scratch ? *scratch : *request_;
+  headers.headers.set("x-bulwark-attempt", std::to_string(number));
+  if (grpc_) {
+    if (number > 1) {
+      headers.headers.set("grpc-previous-rpc-attempts", std::to_string(number - 1));
+    }
+    // The upstream sees the deadline this attempt actually has left.
+    if (deadline_) {
+      headers.headers.set("grpc-timeout",
+                          http::grpc::encodeTimeout(
+                              std::chrono::duration_cast<std::chrono::microseconds>(remaining())));
+    }
+  }
+  return headers;
 }
 
 std::chrono::nanoseconds Router::remaining() const {
@@ -507,8 +161,8 @@ void Router::startAttempt(AttemptKind kind) {
     case AttemptKind::Retry: route_.stats->attempts_retry->Increment(); break;
     case AttemptKind::Hedge: route_.stats->attempts_hedge->Increment(); break;
   }
-  auto attempt =
-      std::make_unique<UpstreamRequest>(*this, kind, attempts_started_, host, std::move(permit));
+  auto attempt = std::make_unique<UpstreamRequest>(*this, ctx_.dispatcher, route_, kind,
+                                                   attempts_started_, host, std::move(permit));
   auto* raw = attempt.get();
   attempts_.push_back(std::move(attempt));
   // Everything the downstream sent so far goes to the new attempt first.
@@ -542,7 +196,7 @@ void Router::onRequestData(evbuffer* data, bool end_stream) {
   if (may_replay && !body_overflowed_) {
     if (evbuffer_get_length(replay_body_) + evbuffer_get_length(data) <=
         route_.route->retries().retry_buffer_limit) {
-      copyBuffer(data, replay_body_);
+      network::copyBuffer(data, replay_body_);
     } else {
       // Too large to replay: this request will not be retried (retryBufferLimit).
       body_overflowed_ = true;
@@ -621,8 +275,7 @@ bool Router::maybeRetry(const policies::AttemptResult& result,
   // Retries in flight at once are capped too (Envoy's form); the permit lives until the request
   // ends.
   if (!retry_permit_) {
-    retry_permit_ =
-        route_.route->retryConcurrency().tryAcquire(route_.upstream->requests_active.load());
+    retry_permit_ = route_.route->retryConcurrency().tryAcquire(route_.upstream->activeRequests());
     if (!retry_permit_) {
       route_.stats->retryBudgetExhausted();
       return false;

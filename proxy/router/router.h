@@ -12,9 +12,9 @@
 #include "policies/random.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
-#include "proxy/server/config_snapshot.h"
-#include "proxy/server/worker_context.h"
-#include "proxy/upstream/conn_pool.h"
+#include "proxy/router/route_entry.h"
+#include "proxy/router/router_context.h"
+#include "proxy/router/upstream_request.h"
 
 namespace bulwark::router {
 
@@ -39,8 +39,6 @@ public:
   virtual bool downstreamResponseStarted() const = 0;
 };
 
-class UpstreamRequest;
-
 /**
  * The terminal stage: owns the deadline and the attempts (UpstreamRequest) of one downstream
  * request — retries with backoff, budget and pushback, per-try timeouts and hedging — and relays
@@ -48,11 +46,11 @@ class UpstreamRequest;
  * Retries are never started inline: always from a timer (Envoy's RetryState rule).
  * Thread: owning worker.
  */
-class Router {
+class Router : public UpstreamRequestCallbacks {
 public:
-  Router(server::WorkerContext& ctx, RouterCallbacks& callbacks, const server::RouteEntry& route,
+  Router(RouterContext& ctx, RouterCallbacks& callbacks, const RouteEntry& route,
          std::string downstream_address);
-  ~Router();
+  ~Router() override;
 
   void onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream);
   void onRequestData(evbuffer* data, bool end_stream);
@@ -68,23 +66,24 @@ public:
   uint32_t attempts() const { return attempts_started_; }
 
 private:
-  friend class UpstreamRequest;
-  enum class AttemptKind { Initial, Retry, Hedge };
+  // UpstreamRequestCallbacks
+  http::RequestHeaders& headersForAttempt(uint32_t number,
+                                          std::optional<http::RequestHeaders>& scratch) override;
+  bool isGrpc() const override { return grpc_; }
+  void onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers,
+                        bool end_stream) override;
+  void onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_stream) override;
+  void onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers) override;
+  void onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result,
+                       std::string_view reason, std::string_view detail, uint32_t status,
+                       const http::ResponseHeaders* headers) override;
+  void onAttemptWritable(UpstreamRequest& attempt, bool writable) override;
 
   void startAttempt(AttemptKind kind);
   void scheduleRetry(std::chrono::nanoseconds delay);
   void armHedgeTimer();
   void onHedgeTimer();
   void onRequestTimeout();
-  // From UpstreamRequest.
-  void onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers,
-                        bool end_stream);
-  void onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_stream);
-  void onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers);
-  void onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result,
-                       std::string_view reason, std::string_view detail, uint32_t status,
-                       const http::ResponseHeaders* headers);
-  void onAttemptWritable(UpstreamRequest& attempt, bool writable);
   /** Ends one attempt: report to the upstream, drop it (deferred). */
   void retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result);
   void resetOtherAttempts(UpstreamRequest* keep);
@@ -98,9 +97,9 @@ private:
     return route_.route->retries().attempts > 1 || route_.route->hedgePolicy() != nullptr;
   }
 
-  server::WorkerContext& ctx_;
+  RouterContext& ctx_;
   RouterCallbacks& callbacks_;
-  const server::RouteEntry& route_;
+  const RouteEntry& route_;
   std::string downstream_address_;
   std::unique_ptr<policies::Random> random_;
 

@@ -174,7 +174,7 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
     routes_by_name[r.name] = &r;
   }
   for (const auto& ls : spec.listeners) {
-    ListenerConfig lc;
+    router::ListenerConfig lc;
     lc.spec = ls;
     std::vector<std::string> names = ls.routes;
     if (names.empty()) {
@@ -188,7 +188,7 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
         return Status::error(fmt::format("listener {}: unknown route {}", ls.name, name));
       }
       const auto& rs = *it->second;
-      RouteEntry entry;
+      router::RouteEntry entry;
       auto compiled = router::Route::create(rs);
       if (!compiled) {
         return compiled.status();

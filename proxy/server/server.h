@@ -9,7 +9,7 @@
 
 #include <event2/http.h>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/filter.h"

@@ -70,8 +70,8 @@ void Worker::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, 
     return;
   }
   auto connection = std::make_unique<network::Connection>(self->dispatcher_, fd, formatPeer(addr));
-  auto manager = std::make_unique<http::ConnectionManager>(
-      self->ctx_, std::move(connection), handle->name, [self](http::ConnectionManager& cm) {
+  auto manager = std::make_unique<ConnectionManager>(
+      self->ctx_, std::move(connection), handle->name, [self](ConnectionManager& cm) {
         auto it = self->connections_.find(&cm);
         if (it == self->connections_.end()) {
           return;
@@ -101,7 +101,7 @@ void Worker::drain() {
       handle->listener = nullptr;
     }
     listeners_.clear();
-    std::vector<http::ConnectionManager*> all;
+    std::vector<ConnectionManager*> all;
     for (auto& [ptr, owned] : connections_) {
       all.push_back(ptr);
     }

@@ -10,7 +10,7 @@
 #include <event2/listener.h>
 
 #include "proxy/event/dispatcher.h"
-#include "proxy/http/connection_manager.h"
+#include "proxy/server/connection_manager.h"
 #include "proxy/server/worker_context.h"
 
 namespace bulwark::server {
@@ -56,7 +56,7 @@ private:
   uint32_t max_connections_;
   std::thread thread_;
   std::vector<std::unique_ptr<ListenerHandle>> listeners_;
-  std::map<http::ConnectionManager*, std::unique_ptr<http::ConnectionManager>> connections_;
+  std::map<ConnectionManager*, std::unique_ptr<ConnectionManager>> connections_;
   std::atomic<uint64_t> connection_count_{0};
   std::atomic<int64_t> heartbeat_{0};
   event::TimerPtr heartbeat_timer_;

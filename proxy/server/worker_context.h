@@ -9,6 +9,7 @@
 
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/access_log.h"
+#include "proxy/router/router_context.h"
 #include "proxy/server/config_snapshot.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/conn_pool.h"
@@ -17,14 +18,13 @@
 namespace bulwark::server {
 
 /** Per-worker state shared by all connections of the worker. Thread: owning worker. */
-struct WorkerContext {
-  explicit WorkerContext(event::Dispatcher& d, stats::Stats& s, uint32_t index)
-      : dispatcher(d),
+struct WorkerContext : public router::RouterContext {
+  WorkerContext(event::Dispatcher& d, stats::Stats& s, uint32_t index)
+      : RouterContext(d, std::random_device{}() ^ (uint64_t{index} << 32)),
         stats(s),
-        worker_index(index),
-        rng(std::random_device{}() ^ (uint64_t{index} << 32)) {}
+        worker_index(index) {}
 
-  upstream::ThreadLocalUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream);
+  upstream::ThreadLocalUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream) override;
   /**
    * Installs a new snapshot. Per-upstream state of upstreams no longer in it is retired: kept
    * until no attempt uses its pools any more (in-flight requests finish on the old snapshot),
@@ -35,10 +35,8 @@ struct WorkerContext {
   void reapRetiredUpstreams();
   void armReapTimer();
 
-  event::Dispatcher& dispatcher;
   stats::Stats& stats;
   uint32_t worker_index;
-  std::mt19937_64 rng;
   ConfigSnapshotConstSharedPtr snapshot;
   bool draining = false;
   uint64_t active_streams = 0;

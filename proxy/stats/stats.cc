@@ -9,7 +9,7 @@
 #include <dirent.h>
 #include <prometheus/text_serializer.h>
 
-#include "proxy/common/version.h"
+#include "common/version.h"
 
 namespace bulwark::stats {
 

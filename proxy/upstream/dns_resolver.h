@@ -10,7 +10,7 @@
 
 #include <ares.h>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 #include "proxy/event/dispatcher.h"
 
 struct event;

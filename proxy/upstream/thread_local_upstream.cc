@@ -149,7 +149,7 @@ ConnPool& ThreadLocalUpstream::poolFor(const HostSharedPtr& host) {
 }
 
 bool ThreadLocalUpstream::inUse() const {
-  if (upstream_->requests_active.load(std::memory_order_relaxed) > 0) {
+  if (upstream_->activeRequests() > 0) {
     return true;
   }
   for (const auto& [host, pool] : pools_) {

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/assert.h"
 #include "policies/lb/register_builtin_lb.h"
 #include "proxy/config/effective_json.h"
 
@@ -100,10 +101,22 @@ policies::OutlierDetector::Options outlierOptions(const config::OutlierDetection
  */
 class UpstreamAttemptPermit : public AttemptPermit {
 public:
-  UpstreamAttemptPermit(std::atomic<uint64_t>& counter, const Upstream& upstream,
-                        std::chrono::steady_clock::time_point admitted_at)
-      : upstream(upstream), admitted_at(admitted_at), counter_(counter) {}
-  ~UpstreamAttemptPermit() override { counter_.fetch_sub(1, std::memory_order_acq_rel); }
+  UpstreamAttemptPermit(std::atomic<uint64_t>& active, std::atomic<uint64_t>& total,
+                        const Upstream& upstream, std::chrono::steady_clock::time_point admitted_at)
+      : upstream(upstream), admitted_at(admitted_at), active_(active), total_(total) {}
+  ~UpstreamAttemptPermit() override {
+    if (counted_host_) {
+      counted_host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
+    }
+    active_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  void countOn(HostSharedPtr host) override {
+    BULWARK_ASSERT(!counted_host_);
+    counted_host_ = std::move(host);
+    counted_host_->active_requests.fetch_add(1, std::memory_order_relaxed);
+    counted_host_->requests_total.fetch_add(1, std::memory_order_relaxed);
+    total_.fetch_add(1, std::memory_order_relaxed);
+  }
 
   const Upstream& upstream;
   const std::chrono::steady_clock::time_point admitted_at;
@@ -113,7 +126,9 @@ public:
   std::optional<policies::CircuitBreaker::Permit> host_permit;
 
 private:
-  std::atomic<uint64_t>& counter_;
+  std::atomic<uint64_t>& active_;
+  std::atomic<uint64_t>& total_;
+  HostSharedPtr counted_host_;  // the host this attempt is counted on, once it has one
 };
 
 /** Rounds up, so a Retry-After of "0" is never sent while the breaker is still open. */
@@ -306,7 +321,8 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(
     countOverflow(OverflowLimit::Requests);
     return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
   }
-  auto permit = std::make_unique<UpstreamAttemptPermit>(attempts_active_, *this, now);
+  auto permit =
+      std::make_unique<UpstreamAttemptPermit>(attempts_active_, requests_total_, *this, now);
   if (breaker_) {
     auto breaker_permit = breaker_->tryAcquire(now);
     if (!breaker_permit) {
@@ -653,8 +669,8 @@ nlohmann::json Upstream::toJson(std::chrono::steady_clock::time_point now) const
   }
   nlohmann::json out = {{"name", spec_.name},
                         {"loadBalancer", lbPolicyName(spec_.load_balancer.policy)},
-                        {"activeRequests", requests_active.load()},
-                        {"requestsTotal", requests_total.load()},
+                        {"activeRequests", activeRequests()},
+                        {"requestsTotal", requestsTotal()},
                         {"connectionsActive", activeConnections()},
                         {"pendingRequests", pending_active_.load()},
                         {"retriesActive", retries_active_.load()},

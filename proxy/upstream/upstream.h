@@ -32,6 +32,11 @@ namespace bulwark::upstream {
 class AttemptPermit {
 public:
   virtual ~AttemptPermit() = default;
+  /**
+   * The attempt goes to `host`: counted in flight there (what LEAST_REQUEST and PEAK_EWMA read)
+   * and in the host's total until the permit is released. Call once, when the attempt starts.
+   */
+  virtual void countOn(HostSharedPtr host) = 0;
 };
 using AttemptPermitPtr = std::unique_ptr<AttemptPermit>;
 
@@ -243,8 +248,11 @@ public:
   nlohmann::json toJson(std::chrono::steady_clock::time_point now) const;
   const UpstreamStatsSharedPtr& stats() const { return stats_; }
 
-  std::atomic<uint64_t> requests_total{0};
-  std::atomic<uint64_t> requests_active{0};
+  /** Attempts admitted and not yet released (counted by their permits). */
+  uint64_t activeRequests() const { return attempts_active_.load(std::memory_order_relaxed); }
+  /** Attempts started on a host since this upstream object was built. */
+  uint64_t requestsTotal() const { return requests_total_.load(std::memory_order_relaxed); }
+
   std::atomic<uint64_t> connect_failures_total{0};
   std::atomic<uint64_t> overflow_total{0};
 
@@ -264,7 +272,8 @@ private:
   mutable std::mutex hosts_mutex_;
   LbSnapshotConstSharedPtr snapshot_;  // guarded by hosts_mutex_
   std::atomic<uint64_t> connections_active_{0};
-  std::atomic<uint64_t> attempts_active_{0};  // for maxRequests (exact)
+  std::atomic<uint64_t> attempts_active_{0};  // for maxRequests (exact), held by AttemptPermits
+  std::atomic<uint64_t> requests_total_{0};   // counted by AttemptPermit::countOn
   std::atomic<uint64_t> retries_active_{0};   // for maxRetries (exact)
   std::atomic<uint64_t> pending_active_{0};   // for maxPendingRequests (exact)
   std::unique_ptr<policies::CircuitBreaker> breaker_;

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/common/result.h"
+#include "common/result.h"
 
 namespace bulwark::examples::testing {
 

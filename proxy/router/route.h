@@ -6,10 +6,10 @@
 
 #include <re2/re2.h>
 
+#include "common/result.h"
 #include "policies/retry/hedge_policy.h"
 #include "policies/retry/retry_budget.h"
 #include "policies/retry/retry_policy.h"
-#include "proxy/common/result.h"
 #include "proxy/config/spec.h"
 #include "proxy/http/headers.h"
 
@@ -53,16 +53,5 @@ private:
   std::unique_ptr<policies::HedgePolicy> hedge_policy_;
 };
 using RouteConstSharedPtr = std::shared_ptr<const Route>;
-
-/** Routes of one listener, in match order (first match wins). Immutable. Thread: any. */
-class RouteTable {
-public:
-  void add(RouteConstSharedPtr route) { routes_.push_back(std::move(route)); }
-  const Route* match(const http::RequestHeaders& headers) const;
-  const std::vector<RouteConstSharedPtr>& routes() const { return routes_; }
-
-private:
-  std::vector<RouteConstSharedPtr> routes_;
-};
 
 }  // namespace bulwark::router

@@ -1,4 +1,4 @@
-#include "proxy/router/route_table.h"
+#include "proxy/router/route.h"
 
 #include <algorithm>
 #include <map>
@@ -171,15 +171,6 @@ bool Route::matches(const http::RequestHeaders& req) const {
     }
   }
   return true;
-}
-
-const Route* RouteTable::match(const http::RequestHeaders& headers) const {
-  for (const auto& route : routes_) {
-    if (route->matches(headers)) {
-      return route.get();
-    }
-  }
-  return nullptr;
 }
 
 }  // namespace bulwark::router

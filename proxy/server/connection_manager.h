@@ -9,13 +9,13 @@
 #include "proxy/http/codec.h"
 #include "proxy/http/filter.h"
 #include "proxy/network/connection.h"
-#include "proxy/router/router.h"
+#include "proxy/router/route_entry.h"
 #include "proxy/server/config_snapshot.h"
 #include "proxy/server/worker_context.h"
 
-namespace bulwark::http {
+namespace bulwark::server {
 
-class AccessLog;
+class ActiveStream;
 
 /**
  * One downstream connection: picks the codec (HTTP/1.1, h2c, or sniffs the HTTP/2 preface),
@@ -23,13 +23,13 @@ class AccessLog;
  * Owns its network::Connection. Thread: owning worker.
  */
 class ConnectionManager : public network::ConnectionCallbacks,
-                          public ServerConnectionCallbacks,
+                          public http::ServerConnectionCallbacks,
                           public event::DeferredDeletable {
 public:
   /** Called when the connection is gone so the owner can forget and defer-delete it. */
   using CloseCallback = std::function<void(ConnectionManager&)>;
 
-  ConnectionManager(server::WorkerContext& ctx, network::ConnectionPtr&& connection,
+  ConnectionManager(WorkerContext& ctx, network::ConnectionPtr&& connection,
                     std::string listener_name, CloseCallback on_close);
   ~ConnectionManager() override;
 
@@ -42,14 +42,13 @@ public:
   void onEvent(network::ConnectionEvent event) override;
   void onAboveWriteBufferHighWatermark() override;
   void onBelowWriteBufferLowWatermark() override;
-  // ServerConnectionCallbacks
-  RequestDecoder& newStream(ResponseEncoder& encoder) override;
+  // http::ServerConnectionCallbacks
+  http::RequestDecoder& newStream(http::ResponseEncoder& encoder) override;
   void onProtocolError(std::string_view details) override;
 
-  class ActiveStream;
   void onStreamDone(ActiveStream& stream);
-  server::WorkerContext& context() { return ctx_; }
-  const server::ListenerConfig* listenerConfig() const;
+  WorkerContext& context() { return ctx_; }
+  const router::ListenerConfig* listenerConfig() const;
   const std::string& listenerName() const { return listener_name_; }
   network::Connection& connection() { return *connection_; }
 
@@ -59,12 +58,12 @@ private:
   void onIdleTimeout();
   void closeConnection(network::Connection::CloseType type);
 
-  server::WorkerContext& ctx_;
+  WorkerContext& ctx_;
   network::ConnectionPtr connection_;
   std::string listener_name_;
   CloseCallback on_close_;
-  server::ConfigSnapshotConstSharedPtr snapshot_;  // the config this connection started with
-  ServerConnectionPtr codec_;
+  ConfigSnapshotConstSharedPtr snapshot_;  // the config this connection started with
+  http::ServerConnectionPtr codec_;
   bool is_http2_ = false;
   std::list<std::unique_ptr<ActiveStream>> streams_;
   event::TimerPtr idle_timer_;
@@ -74,4 +73,4 @@ private:
   prometheus::Gauge* cx_active_ = nullptr;
 };
 
-}  // namespace bulwark::http
+}  // namespace bulwark::server

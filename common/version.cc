@@ -1,4 +1,4 @@
-#include "proxy/common/version.h"
+#include "common/version.h"
 
 namespace bulwark {
 

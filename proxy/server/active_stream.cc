@@ -1,0 +1,571 @@
+#include "proxy/server/active_stream.h"
+
+#include <event2/buffer.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "proxy/http/grpc.h"
+#include "proxy/server/connection_manager.h"
+
+namespace bulwark::server {
+namespace {
+
+std::string uuid4(std::mt19937_64& rng) {
+  uint64_t a = rng();
+  uint64_t b = rng();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff,
+                     b >> 48, b & 0xffffffffffffULL);
+}
+
+std::string peerIp(const std::string& peer) {
+  if (!peer.empty() && peer[0] == '[') {
+    return peer.substr(1, peer.find(']') - 1);
+  }
+  auto colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
+}  // namespace
+
+ActiveStream::ActiveStream(ConnectionManager& parent, http::ResponseEncoder& encoder)
+    : parent_(parent),
+      ctx_(parent.context()),
+      encoder_(&encoder),
+      snapshot_(ctx_.snapshot),
+      start_(std::chrono::steady_clock::now()),
+      start_wall_(std::chrono::system_clock::now()) {
+  encoder.stream().setCallbacks(this);
+  ++ctx_.active_streams;
+  if (ctx_.global_active_streams) {
+    ctx_.global_active_streams->fetch_add(1);
+  }
+}
+
+ActiveStream::~ActiveStream() {
+  router_.reset();
+  filters_.clear();
+  if (pending_body_) {
+    evbuffer_free(pending_body_);
+  }
+  --ctx_.active_streams;
+  if (ctx_.global_active_streams) {
+    ctx_.global_active_streams->fetch_sub(1);
+  }
+}
+
+void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_stream) {
+  request_method_ = headers->method;
+  request_path_ = headers->path;
+  authority_ = headers->authority;
+  grpc_ = headers->isGrpc();
+  if (auto ua = headers->headers.get("user-agent")) {
+    user_agent_ = std::string(*ua);
+  }
+  const auto& obs = snapshot_->spec.observability;
+  auto existing_id = headers->headers.get("x-request-id");
+  if (!existing_id || !obs.request_id.preserve_external) {
+    if (obs.request_id.generate) {
+      headers->headers.set("x-request-id", uuid4(ctx_.rng));
+    }
+  }
+  if (auto id = headers->headers.get("x-request-id")) {
+    request_id_ = std::string(*id);
+  }
+  // X-Forwarded-For / -Proto (config-and-operations.md §5.4): append the peer we saw.
+  std::string ip = peerIp(parent_.connection().peerAddress());
+  if (auto xff = headers->headers.getJoined("x-forwarded-for")) {
+    headers->headers.set("x-forwarded-for", *xff + ", " + ip);
+  } else {
+    headers->headers.add("x-forwarded-for", ip);
+  }
+  headers->headers.set("x-forwarded-proto", headers->scheme.empty() ? "http" : headers->scheme);
+  xff_ = std::string(*headers->headers.get("x-forwarded-for"));
+
+  auto listener_it = snapshot_->listeners.find(parent_.listenerName());
+  const router::RouteEntry* entry =
+      listener_it == snapshot_->listeners.end() ? nullptr : listener_it->second.match(*headers);
+  if (entry == nullptr) {
+    http::LocalReply reply;
+    reply.status = 404;
+    reply.reason = "route_not_found";
+    reply.grpc_status = "UNIMPLEMENTED";
+    localReply(std::move(reply));
+    return;
+  }
+  route_ = entry;
+  route_->stats->active->Increment();
+  active_gauge_ = true;
+  // timeouts.idle (Envoy's stream_idle_timeout): re-armed by every byte either way.
+  idle_timeout_ = route_->route->timeouts().idle;
+  if (idle_timeout_.count() > 0) {
+    stream_idle_timer_ = ctx_.dispatcher.createTimer([this] { onStreamIdleTimeout(); });
+    stream_idle_timer_->enableTimer(idle_timeout_);
+  }
+  request_headers_ = std::move(headers);
+  request_end_stream_ = end_stream;
+  for (const auto& make : route_->filters) {
+    filters_.push_back(make());
+    filters_.back()->setCallbacks(*this);
+  }
+  runFilters();
+}
+
+void ActiveStream::runFilters() {
+  while (next_filter_ < filters_.size()) {
+    auto& filter = filters_[next_filter_++];
+    const http::FilterStatus status = filter->onRequestHeaders(*request_headers_, request_end_stream_);
+    if (status == http::FilterStatus::StopIterationAndBuffer && !done_) {
+      // The filter needs the body before deciding (idempotency fingerprint): keep reading it.
+      buffering_ = true;
+      if (paused_read_) {
+        paused_read_ = false;
+        if (encoder_ != nullptr) {
+          encoder_->stream().readDisable(false);
+        }
+      }
+      if (request_end_stream_ || pending_end_stream_) {
+        deliverBuffered();
+      }
+      return;
+    }
+    if (status != http::FilterStatus::Continue) {
+      if (!done_ && !paused_read_) {
+        // Hold the body while a filter waits (bulkhead queue); bounded by reading no further.
+        paused_read_ = true;
+        if (encoder_ != nullptr) {
+          encoder_->stream().readDisable(true);
+        }
+      }
+      return;
+    }
+    if (done_) {
+      return;
+    }
+  }
+  if (paused_read_) {
+    paused_read_ = false;
+    if (encoder_ != nullptr) {
+      encoder_->stream().readDisable(false);
+    }
+  }
+  router_ = std::make_unique<router::Router>(ctx_, *this, *route_,
+                                             parent_.connection().peerAddress());
+  router_->onRequestHeaders(std::move(request_headers_), request_end_stream_ && !pending_body_);
+  if (pending_body_ != nullptr && !done_ && router_) {
+    router_->onRequestData(pending_body_, pending_end_stream_ && !pending_trailers_);
+  }
+  if (pending_trailers_ && !done_ && router_) {
+    router_->onRequestTrailers(std::move(*pending_trailers_));
+    pending_trailers_.reset();
+  }
+}
+
+void ActiveStream::deliverBuffered() {
+  const bool end = request_end_stream_ || pending_end_stream_;
+  evbuffer* empty = pending_body_ == nullptr ? evbuffer_new() : nullptr;
+  const http::FilterStatus status = filters_[next_filter_ - 1]->onRequestData(
+      pending_body_ != nullptr ? pending_body_ : empty, end);
+  if (empty != nullptr) {
+    evbuffer_free(empty);
+  }
+  if (done_ || (status == http::FilterStatus::StopIterationAndBuffer && !end)) {
+    return;
+  }
+  buffering_ = false;
+  if (status == http::FilterStatus::StopIteration) {
+    return;  // answered, or continueRequest() later
+  }
+  runFilters();
+}
+
+void ActiveStream::continueRequest() {
+  if (done_ || router_ || next_filter_ == 0) {
+    return;
+  }
+  // Never re-enter a filter from inside its own call: resume on the next loop turn.
+  std::weak_ptr<bool> alive = alive_;
+  ctx_.dispatcher.post([this, alive] {
+    if (!alive.expired() && !done_ && !router_) {
+      runFilters();
+    }
+  });
+}
+
+const std::string& ActiveStream::downstreamAddress() const {
+  return parent_.connection().peerAddress();
+}
+
+void ActiveStream::decodeData(evbuffer* data, bool end_stream) {
+  bytes_received_ += evbuffer_get_length(data);
+  touch();
+  if (router_ && !done_) {
+    router_->onRequestData(data, end_stream);
+  } else if (!done_ && route_ != nullptr) {
+    // A filter holds the request: keep the body for the router.
+    if (pending_body_ == nullptr) {
+      pending_body_ = evbuffer_new();
+    }
+    evbuffer_add_buffer(pending_body_, data);
+    pending_end_stream_ = end_stream;
+    if (buffering_) {
+      deliverBuffered();
+    }
+  } else {
+    evbuffer_drain(data, evbuffer_get_length(data));
+  }
+}
+
+void ActiveStream::decodeTrailers(http::HeaderMap&& trailers) {
+  touch();
+  if (router_ && !done_) {
+    router_->onRequestTrailers(std::move(trailers));
+  } else if (!done_ && route_ != nullptr) {
+    pending_trailers_ = std::move(trailers);
+    pending_end_stream_ = true;
+    if (buffering_) {
+      deliverBuffered();
+    }
+  }
+}
+
+void ActiveStream::onResetStream(http::StreamResetReason reason, std::string_view detail) {
+  encoder_ = nullptr;
+  if (done_) {
+    return;
+  }
+  if (detail_.empty()) {
+    detail_ = fmt::format("downstream_reset:{}", http::toString(reason));
+  }
+  (void)detail;
+  if (router_) {
+    router_->onDownstreamReset();
+  }
+  finish();
+}
+
+void ActiveStream::onAboveWriteBufferHighWatermark() {
+  touch();
+  if (router_) {
+    router_->onDownstreamAboveWriteBufferHighWatermark();
+  }
+}
+
+void ActiveStream::onBelowWriteBufferLowWatermark() {
+  touch();  // the downstream read what we buffered: the stream is not idle
+  if (router_) {
+    router_->onDownstreamBelowWriteBufferLowWatermark();
+  }
+}
+
+void ActiveStream::encodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) {
+  if (encoder_ == nullptr || done_) {
+    return;
+  }
+  touch();
+  response_started_ = true;
+  status_ = headers->status;
+  if (grpc_ && end_stream) {
+    if (auto gs = headers->headers.get("grpc-status")) {
+      grpc_status_ = http::grpc::parseStatus(*gs);
+    }
+  }
+  if (snapshot_->spec.observability.request_id.return_in_response && !request_id_.empty()) {
+    headers->headers.set("x-request-id", request_id_);
+  }
+  if (!local_reply_) {
+    for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+      (*it)->onResponseHeaders(*headers, end_stream);
+    }
+  }
+  auto* encoder = encoder_;
+  if (end_stream) {
+    finishBeforeEncode();
+  }
+  encoder->encodeHeaders(*headers, end_stream);
+  if (end_stream) {
+    finish();
+  }
+}
+
+void ActiveStream::encodeData(evbuffer* data, bool end_stream) {
+  if (encoder_ == nullptr || done_) {
+    evbuffer_drain(data, evbuffer_get_length(data));
+    return;
+  }
+  bytes_sent_ += evbuffer_get_length(data);
+  touch();
+  if (!local_reply_) {
+    for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+      (*it)->onResponseData(data, end_stream);
+    }
+  }
+  auto* encoder = encoder_;
+  if (end_stream) {
+    finishBeforeEncode();
+  }
+  encoder->encodeData(data, end_stream);
+  if (end_stream) {
+    finish();
+  }
+}
+
+void ActiveStream::encodeTrailers(http::HeaderMap&& trailers) {
+  if (encoder_ == nullptr || done_) {
+    return;
+  }
+  touch();
+  if (grpc_) {
+    if (auto gs = trailers.get("grpc-status")) {
+      grpc_status_ = http::grpc::parseStatus(*gs);
+    }
+  }
+  if (!local_reply_) {
+    for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+      (*it)->onResponseTrailers(trailers);
+    }
+  }
+  auto* encoder = encoder_;
+  finishBeforeEncode();
+  encoder->encodeTrailers(trailers);
+  finish();
+}
+
+void ActiveStream::sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
+                    std::string_view fallback_trigger, const http::HeaderMap& extra_headers) {
+  http::LocalReply reply;
+  reply.status = status;
+  reply.reason = std::string(reason);
+  reply.grpc_status = std::string(grpc_status);
+  reply.fallback_trigger = std::string(fallback_trigger);
+  reply.headers = extra_headers;
+  localReply(std::move(reply));
+}
+
+bool ActiveStream::fallbackReplaces(std::string_view trigger) const {
+  if (route_ == nullptr || !route_->route->spec().policies.fallback) {
+    return false;
+  }
+  const auto& on = route_->route->spec().policies.fallback->on;
+  return std::find(on.begin(), on.end(), trigger) != on.end();
+}
+
+void ActiveStream::localReply(http::LocalReply reply) {
+  if (done_) {
+    return;
+  }
+  if (detail_.empty()) {
+    detail_ = reply.reason;
+  }
+  local_reply_ = true;
+  ctx_.stats.localReply(route_ ? route_->route->name() : "", reply.reason).Increment();
+  if (encoder_ == nullptr) {
+    finish();
+    return;
+  }
+  if (response_started_) {
+    // Headers already went out: the only honest signal left is a reset.
+    auto* encoder = encoder_;
+    encoder_ = nullptr;
+    encoder->stream().setCallbacks(nullptr);
+    encoder->stream().resetStream(http::StreamResetReason::LocalReset);
+    finish();
+    return;
+  }
+  if (!reply.fallback_trigger.empty() && fallbackReplaces(reply.fallback_trigger)) {
+    sendFallback(reply);
+    return;
+  }
+  auto headers = std::make_unique<http::ResponseHeaders>();
+  if (reply.verbatim) {
+    headers->status = reply.status;
+    for (auto& [name, value] : reply.headers.entries()) {
+      headers->headers.add(name, value);
+    }
+    headers->headers.set("content-length", std::to_string(reply.body.size()));
+    sendWithBody(std::move(headers), reply.body);
+    return;
+  }
+  if (grpc_) {
+    // gRPC errors are trailers-only responses: HTTP 200 with grpc-status in the headers.
+    int code = http::grpc::statusFromName(reply.grpc_status)
+                   .value_or(static_cast<int>(http::grpc::Status::Unknown));
+    headers->status = 200;
+    headers->headers.add("content-type", "application/grpc");
+    headers->headers.add("grpc-status", std::to_string(code));
+    headers->headers.add("grpc-message", reply.reason);
+    headers->headers.add("x-bulwark-reason", reply.reason);
+    for (auto& [name, value] : reply.headers.entries()) {
+      headers->headers.add(name, value);
+    }
+    encodeHeaders(std::move(headers), true);
+    return;
+  }
+  headers->status = reply.status;
+  std::string body = reply.body.empty() ? fmt::format("{}\n", reply.reason) : reply.body;
+  headers->headers.add("content-type", "text/plain");
+  headers->headers.add("content-length", std::to_string(body.size()));
+  headers->headers.add("x-bulwark-reason", reply.reason);
+  for (auto& [name, value] : reply.headers.entries()) {
+    headers->headers.add(name, value);
+  }
+  sendWithBody(std::move(headers), body);
+}
+
+void ActiveStream::touch() {
+  if (stream_idle_timer_ && !done_) {
+    stream_idle_timer_->enableTimer(idle_timeout_);
+  }
+}
+
+void ActiveStream::onStreamIdleTimeout() {
+  if (done_) {
+    return;
+  }
+  route_->stats->streamIdleTimeout(response_started_);
+  if (router_) {
+    router_->onDownstreamReset();
+  }
+  http::LocalReply reply;
+  reply.status = 504;
+  reply.reason = "stream_idle_timeout";
+  reply.grpc_status = "DEADLINE_EXCEEDED";
+  reply.fallback_trigger = "timeout";
+  localReply(std::move(reply));
+}
+
+void ActiveStream::sendFallback(const http::LocalReply& reply) {
+  const auto& fb = *route_->route->spec().policies.fallback;
+  ctx_.stats.fallback(route_->route->name(), reply.fallback_trigger).Increment();
+  detail_ = "fallback:" + reply.fallback_trigger;
+  auto headers = std::make_unique<http::ResponseHeaders>();
+  if (grpc_) {
+    int code = http::grpc::statusFromName(fb.grpc_status.empty() ? "UNAVAILABLE" : fb.grpc_status)
+                   .value_or(static_cast<int>(http::grpc::Status::Unavailable));
+    headers->status = 200;
+    headers->headers.add("content-type", "application/grpc");
+    headers->headers.add("grpc-status", std::to_string(code));
+    headers->headers.add("grpc-message",
+                         fb.grpc_message.empty() ? reply.reason : fb.grpc_message);
+    headers->headers.add("x-bulwark-degraded", "true");
+    encodeHeaders(std::move(headers), true);
+    return;
+  }
+  headers->status = fb.status;
+  for (const auto& [name, value] : fb.headers) {
+    std::string lower = name;
+    http::toLowerInPlace(lower);
+    if (lower != "content-length") {
+      headers->headers.add(lower, value);
+    }
+  }
+  headers->headers.set("x-bulwark-degraded", "true");
+  headers->headers.set("content-length", std::to_string(fb.body.size()));
+  sendWithBody(std::move(headers), fb.body);
+}
+
+void ActiveStream::sendWithBody(http::ResponseHeadersPtr headers, const std::string& body) {
+  bool head = request_method_ == "HEAD";
+  bool no_body = head || body.empty();
+  encodeHeaders(std::move(headers), no_body);
+  if (!no_body) {
+    evbuffer* buf = evbuffer_new();
+    evbuffer_add(buf, body.data(), body.size());
+    encodeData(buf, true);
+    evbuffer_free(buf);
+  }
+}
+
+void ActiveStream::readDisableDownstream(bool disable) {
+  if (encoder_ != nullptr) {
+    encoder_->stream().readDisable(disable);
+  }
+}
+
+void ActiveStream::recordStats() {
+  if (stats_recorded_) {
+    return;
+  }
+  stats_recorded_ = true;
+  auto elapsed = std::chrono::steady_clock::now() - start_;
+  double seconds = std::chrono::duration<double>(elapsed).count();
+  if (route_) {
+    size_t cls = stats::codeClassIndex(status_);
+    if (grpc_ && grpc_status_) {
+      route_->stats->grpcStatus(std::string(http::grpc::statusName(*grpc_status_))).Increment();
+    } else {
+      route_->stats->requests[cls]->Increment();
+    }
+    route_->stats->duration[cls]->Observe(seconds);
+    if (active_gauge_) {
+      route_->stats->active->Decrement();
+      active_gauge_ = false;
+    }
+  }
+  auto& log = ctx_.access_log;
+  if (log && log->sampled(ctx_.rng())) {
+    nlohmann::json entry;
+    auto wall =
+        std::chrono::duration_cast<std::chrono::milliseconds>(start_wall_.time_since_epoch())
+            .count();
+    entry["start_time"] = wall;
+    entry["method"] = request_method_;
+    entry["path"] = request_path_;
+    entry["protocol"] = encoder_ ? std::string(encoder_->protocol()) : std::string();
+    entry["response_code"] = status_;
+    entry["response_code_details"] = detail_.empty() ? "via_upstream" : detail_;
+    entry["bytes_received"] = bytes_received_;
+    entry["bytes_sent"] = bytes_sent_;
+    entry["duration"] = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    entry["upstream_host"] = router_ ? router_->upstreamHost() : "";
+    entry["upstream_cluster"] = route_ ? route_->upstream->name() : "";
+    entry["route_name"] = route_ ? route_->route->name() : "";
+    entry["request_id"] = request_id_;
+    entry["authority"] = authority_;
+    entry["user_agent"] = user_agent_;
+    entry["x_forwarded_for"] = xff_;
+    entry["downstream_remote_address"] = parent_.connection().peerAddress();
+    entry["attempts"] = router_ ? router_->attempts() : 0;
+    if (grpc_status_) {
+      entry["grpc_status"] = std::string(http::grpc::statusName(*grpc_status_));
+    }
+    log->write(entry);
+  }
+}
+
+void ActiveStream::finish() {
+  if (done_) {
+    return;
+  }
+  done_ = true;
+  if (stream_idle_timer_) {
+    stream_idle_timer_->disableTimer();
+  }
+  recordStats();
+  if (!filters_.empty()) {
+    http::StreamInfo info;
+    info.route = route_ ? route_->route->name() : "";
+    info.upstream = route_ ? route_->upstream->name() : "";
+    info.status = status_;
+    info.grpc_status = grpc_status_;
+    info.local_reply = local_reply_;
+    info.response_detail = detail_.empty() ? "via_upstream" : detail_;
+    info.duration = std::chrono::steady_clock::now() - start_;
+    info.grpc = grpc_;
+    for (auto& filter : filters_) {
+      filter->onStreamComplete(info);
+    }
+  }
+  if (encoder_ != nullptr) {
+    encoder_->stream().setCallbacks(nullptr);
+  }
+  encoder_ = nullptr;
+  parent_.onStreamDone(*this);
+}
+
+
+}  // namespace bulwark::server

@@ -1,0 +1,245 @@
+#include "proxy/server/connection_manager.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "proxy/http/grpc.h"
+#include "proxy/http/http1_server_codec.h"
+#include "proxy/http/http2_server_codec.h"
+#include "proxy/server/active_stream.h"
+
+namespace bulwark::server {
+namespace {
+
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+}  // namespace
+
+ConnectionManager::ConnectionManager(WorkerContext& ctx, network::ConnectionPtr&& connection,
+                                     std::string listener_name, CloseCallback on_close)
+    : ctx_(ctx),
+      connection_(std::move(connection)),
+      listener_name_(std::move(listener_name)),
+      on_close_(std::move(on_close)),
+      snapshot_(ctx.snapshot) {
+  connection_->setCallbacks(this);
+  idle_timer_ = ctx_.dispatcher.createTimer([this] { onIdleTimeout(); });
+  header_timer_ = ctx_.dispatcher.createTimer([this] {
+    ctx_.stats.protocolError(listener_name_, "header_read_timeout").Increment();
+    closeConnection(network::Connection::CloseType::NoFlush);
+  });
+  cx_active_ = &ctx_.stats.downstreamConnectionsActive(listener_name_);
+  cx_active_->Increment();
+  ctx_.stats.downstreamConnectionsTotal(listener_name_).Increment();
+  armTimers();
+}
+
+ConnectionManager::~ConnectionManager() {
+  // Streams first: their routers reference this connection's worker state.
+  streams_.clear();
+  codec_.reset();
+  cx_active_->Decrement();
+}
+
+const router::ListenerConfig* ConnectionManager::listenerConfig() const {
+  auto it = snapshot_->listeners.find(listener_name_);
+  return it == snapshot_->listeners.end() ? nullptr : &it->second;
+}
+
+bool ConnectionManager::createCodec(evbuffer* input) {
+  const auto* listener = listenerConfig();
+  if (listener == nullptr) {
+    return false;
+  }
+  const auto& limits_spec = listener->spec.limits;
+  http::ServerCodecLimits limits;
+  limits.max_request_headers_bytes = limits_spec.max_request_headers_bytes;
+  limits.max_headers_count = limits_spec.max_headers_count;
+  limits.max_request_body_bytes = limits_spec.max_request_body_bytes;
+  limits.max_concurrent_streams = limits_spec.max_concurrent_streams;
+  switch (listener->spec.protocol) {
+    case config::ListenerProtocol::Http1: is_http2_ = false; break;
+    case config::ListenerProtocol::H2c: is_http2_ = true; break;
+    case config::ListenerProtocol::Auto: {
+      // Sniff the HTTP/2 connection preface; wait until enough bytes decide it.
+      size_t len = evbuffer_get_length(input);
+      size_t check = std::min(len, kHttp2Preface.size());
+      std::string head(check, '\0');
+      evbuffer_copyout(input, head.data(), check);
+      if (head != kHttp2Preface.substr(0, check)) {
+        is_http2_ = false;
+      } else if (check < kHttp2Preface.size()) {
+        return false;  // Need more bytes.
+      } else {
+        is_http2_ = true;
+      }
+      break;
+    }
+  }
+  if (is_http2_) {
+    codec_ = std::make_unique<http::Http2ServerConnection>(*connection_, *this, limits);
+  } else {
+    codec_ = std::make_unique<http::Http1ServerConnection>(*connection_, *this, limits);
+  }
+  if (draining_) {
+    codec_->shutdownNotice();
+  }
+  return true;
+}
+
+void ConnectionManager::onData(evbuffer* input) {
+  if (closed_) {
+    return;
+  }
+  if (!codec_) {
+    if (!createCodec(input)) {
+      if (listenerConfig() == nullptr) {
+        closeConnection(network::Connection::CloseType::NoFlush);
+      }
+      return;
+    }
+    if (is_http2_) {
+      // The preface arrived: an HTTP/2 connection without a stream is idle, not slow (gRPC
+      // channels connect ahead of their first call); idleTimeout governs it from now on.
+      header_timer_->disableTimer();
+    }
+  }
+  if (streams_.empty() && !is_http2_ && !header_timer_->enabled()) {
+    // Bytes of a new request started arriving: the whole header block must follow in time.
+    idle_timer_->disableTimer();
+    header_timer_->enableTimer(listenerConfig()->spec.limits.header_read_timeout);
+  }
+  auto status = codec_->dispatch(input);
+  if (!status.isOk()) {
+    // The codec already answered (400/413/431) or sent GOAWAY; it closes after flushing.
+    if (!connection_->closing()) {
+      closeConnection(network::Connection::CloseType::FlushWrite);
+    }
+    return;
+  }
+  if (codec_->wantsClose()) {
+    closeConnection(network::Connection::CloseType::FlushWrite);
+  }
+}
+
+void ConnectionManager::onEvent(network::ConnectionEvent event) {
+  if (event == network::ConnectionEvent::Connected) {
+    return;
+  }
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  idle_timer_->disableTimer();
+  header_timer_->disableTimer();
+  if (codec_) {
+    codec_->onConnectionClosed();
+  }
+  // Streams the codec did not reset (none should remain) go with the connection.
+  auto on_close = on_close_;
+  on_close(*this);
+}
+
+void ConnectionManager::onAboveWriteBufferHighWatermark() {
+  if (codec_) {
+    codec_->onUnderlyingConnectionAboveWriteBufferHighWatermark();
+  }
+}
+
+void ConnectionManager::onBelowWriteBufferLowWatermark() {
+  if (codec_) {
+    codec_->onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  }
+}
+
+http::RequestDecoder& ConnectionManager::newStream(http::ResponseEncoder& encoder) {
+  idle_timer_->disableTimer();
+  header_timer_->disableTimer();
+  streams_.push_back(std::make_unique<ActiveStream>(*this, encoder));
+  return *streams_.back();
+}
+
+void ConnectionManager::onProtocolError(std::string_view details) {
+  ctx_.stats.protocolError(listener_name_, std::string(details)).Increment();
+}
+
+void ConnectionManager::onStreamDone(ActiveStream& stream) {
+  // Once closed, on_close_ has queued this manager for deferred deletion: a stream queued after
+  // it would be destroyed after it, and ~ActiveStream reaches parent_ (a stream reset after its
+  // response started closes an HTTP/1 connection before it finishes). It stays in streams_, which
+  // ~ConnectionManager destroys first.
+  if (closed_) {
+    return;
+  }
+  for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+    if (it->get() == &stream) {
+      struct Holder : event::DeferredDeletable {
+        std::unique_ptr<ActiveStream> stream;
+      };
+      auto holder = std::make_unique<Holder>();
+      holder->stream = std::move(*it);
+      streams_.erase(it);
+      ctx_.dispatcher.deferredDelete(std::move(holder));
+      break;
+    }
+  }
+  if (streams_.empty()) {
+    if (draining_ && !is_http2_) {
+      closeConnection(network::Connection::CloseType::FlushWrite);
+      return;
+    }
+    if (codec_ && codec_->wantsClose()) {
+      closeConnection(network::Connection::CloseType::FlushWrite);
+      return;
+    }
+    armTimers();
+  }
+}
+
+void ConnectionManager::armTimers() {
+  const auto* listener = listenerConfig();
+  if (listener == nullptr) {
+    return;
+  }
+  if (listener->spec.limits.idle_timeout.count() > 0) {
+    idle_timer_->enableTimer(listener->spec.limits.idle_timeout);
+  }
+  if (!is_http2_ && !codec_) {
+    // A new connection must send its first request headers in time (slowloris).
+    header_timer_->enableTimer(listener->spec.limits.header_read_timeout);
+  }
+}
+
+void ConnectionManager::onIdleTimeout() {
+  if (!streams_.empty()) {
+    return;
+  }
+  if (codec_ && is_http2_) {
+    codec_->shutdownNotice();
+  }
+  closeConnection(network::Connection::CloseType::FlushWrite);
+}
+
+void ConnectionManager::shutdownNotice() {
+  if (draining_) {
+    return;
+  }
+  draining_ = true;
+  if (codec_) {
+    codec_->shutdownNotice();
+  }
+  if (streams_.empty()) {
+    closeConnection(network::Connection::CloseType::FlushWrite);
+  }
+}
+
+void ConnectionManager::closeConnection(network::Connection::CloseType type) {
+  if (closed_) {
+    return;
+  }
+  connection_->close(type);
+}
+
+}  // namespace bulwark::server
