@@ -31,7 +31,6 @@ inline constexpr std::string_view kInconsistentValues = "BW0305";
 inline constexpr std::string_view kGrpcRetryOn5xx = "BW0401";
 inline constexpr std::string_view kUnsafeRetry = "BW0402";
 inline constexpr std::string_view kIneffectiveSetting = "BW0403";
-inline constexpr std::string_view kNotImplemented = "BW0501";
 }  // namespace codes
 
 /** One problem in a config file. line/column are 1-based; 0 = unknown. */
@@ -84,7 +83,6 @@ public:
   void add(ConfigDiagnostic diagnostic) { diagnostics_.push_back(std::move(diagnostic)); }
 
   const std::string& file() const { return file_; }
-  bool hasErrors() const { return countErrors(diagnostics_) != 0; }
   std::vector<ConfigDiagnostic>& diagnostics() { return diagnostics_; }
 
 private:

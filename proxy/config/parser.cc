@@ -12,7 +12,6 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
-#include "proxy/config/feature_gate.h"
 #include "proxy/config/inheritance.h"
 #include "proxy/config/suggest.h"
 #include "proxy/config/validate.h"
@@ -1015,8 +1014,7 @@ Result<ProxyConfigSpec> LoadResult::toResult() && {
   return Status::error(errorText());
 }
 
-LoadResult loadConfigString(std::string_view text, const std::string& pseudo_path,
-                            const LoadOptions& options) {
+LoadResult loadConfigString(std::string_view text, const std::string& pseudo_path) {
   LoadResult result;
   DiagnosticSink sink(pseudo_path);
   LoadContext ctx{sink, result.marks};
@@ -1057,11 +1055,6 @@ LoadResult loadConfigString(std::string_view text, const std::string& pseudo_pat
         validateNames(ctx, spec);
         applyInheritance(spec);
         validateEffective(ctx, spec);
-        if (options.feature_gate) {
-          for (ConfigDiagnostic& d : checkFeatureGate(spec, result.marks, pseudo_path)) {
-            sink.add(std::move(d));
-          }
-        }
       } catch (const YAML::Exception& e) {
         reportYamlException(sink, e);
       }
@@ -1076,7 +1069,7 @@ LoadResult loadConfigString(std::string_view text, const std::string& pseudo_pat
   return result;
 }
 
-LoadResult loadConfigFile(const std::string& path, const LoadOptions& options) {
+LoadResult loadConfigFile(const std::string& path) {
   std::string text;
   int read_errno = 0;
   errno = 0;
@@ -1102,7 +1095,7 @@ LoadResult loadConfigFile(const std::string& path, const LoadOptions& options) {
     result.diagnostics = std::move(sink.diagnostics());
     return result;
   }
-  return loadConfigString(text, path, options);
+  return loadConfigString(text, path);
 }
 
 }  // namespace bulwark::config

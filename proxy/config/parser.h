@@ -20,12 +20,6 @@ namespace bulwark::config {
 inline constexpr std::string_view kApiVersion = "bulwark.dev/v1alpha1";
 inline constexpr std::string_view kKind = "ProxyConfig";
 
-struct LoadOptions {
-  /** Report blocks the data path does not enforce yet (feature_gate.h). Tests of the full
-   *  schema turn it off; bulwark itself never does. */
-  bool feature_gate = true;
-};
-
 /** Outcome of one load. Thread: value type, any. */
 struct LoadResult {
   /** Set only when there is no error (warnings allowed); inheritance already applied. */
@@ -48,12 +42,11 @@ struct LoadResult {
  * Reads and validates a config file.
  * @param path file to read; also the FILE part of every diagnostic and spec.source_path.
  */
-LoadResult loadConfigFile(const std::string& path, const LoadOptions& options = {});
+LoadResult loadConfigFile(const std::string& path);
 
 /**
  * Validates config text; `pseudo_path` names it in diagnostics (e.g. "<inline>").
  */
-LoadResult loadConfigString(std::string_view text, const std::string& pseudo_path,
-                            const LoadOptions& options = {});
+LoadResult loadConfigString(std::string_view text, const std::string& pseudo_path);
 
 }  // namespace bulwark::config

@@ -1,8 +1,8 @@
 #pragma once
 
-#include <event2/buffer.h>
-
 #include <vector>
+
+#include <event2/buffer.h>
 
 namespace bulwark::network {
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/assert.h"
 #include "policies/retry/retry_after.h"
 #include "proxy/http/grpc.h"
 #include "proxy/network/buffer.h"
@@ -69,6 +70,7 @@ std::chrono::nanoseconds Router::remaining() const {
 }
 
 void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream) {
+  BULWARK_ASSERT(ctx_.dispatcher.isThisThread());
   request_ = std::move(headers);
   request_complete_ = end_stream;
   grpc_ = request_->isGrpc();

@@ -62,7 +62,6 @@ public:
   void onDownstreamBelowWriteBufferLowWatermark();
 
   const std::string& upstreamHost() const { return last_host_; }
-  const std::string& responseDetail() const { return detail_; }
   uint32_t attempts() const { return attempts_started_; }
 
 private:

@@ -1,8 +1,8 @@
 #include "proxy/router/upstream_request.h"
 
-#include <event2/buffer.h>
-
 #include <string>
+
+#include <event2/buffer.h>
 
 #include "proxy/network/buffer.h"
 
@@ -22,10 +22,9 @@ policies::LocalFailure toLocalFailure(http::StreamResetReason reason) {
 
 }  // namespace
 
-UpstreamRequest::UpstreamRequest(UpstreamRequestCallbacks& callbacks,
-                                 event::Dispatcher& dispatcher, const RouteEntry& route,
-                                 AttemptKind kind, uint32_t number, upstream::HostSharedPtr host,
-                                 upstream::AttemptPermitPtr permit)
+UpstreamRequest::UpstreamRequest(UpstreamRequestCallbacks& callbacks, event::Dispatcher& dispatcher,
+                                 const RouteEntry& route, AttemptKind kind, uint32_t number,
+                                 upstream::HostSharedPtr host, upstream::AttemptPermitPtr permit)
     : callbacks_(callbacks),
       dispatcher_(dispatcher),
       route_(route),
@@ -279,8 +278,7 @@ void UpstreamRequest::onPerTryTimeout() {
   auto r = result(0, nullptr);
   r.local_failure = policies::LocalFailure::PerTryTimeout;
   cancel();
-  callbacks_.onAttemptFailed(*this, r, "upstream_per_try_timeout", "per-try timeout", 504,
-                             nullptr);
+  callbacks_.onAttemptFailed(*this, r, "upstream_per_try_timeout", "per-try timeout", 504, nullptr);
 }
 
 }  // namespace bulwark::router

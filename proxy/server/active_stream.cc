@@ -1,9 +1,8 @@
 #include "proxy/server/active_stream.h"
 
-#include <event2/buffer.h>
-
 #include <algorithm>
 
+#include <event2/buffer.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -118,7 +117,8 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
 void ActiveStream::runFilters() {
   while (next_filter_ < filters_.size()) {
     auto& filter = filters_[next_filter_++];
-    const http::FilterStatus status = filter->onRequestHeaders(*request_headers_, request_end_stream_);
+    const http::FilterStatus status =
+        filter->onRequestHeaders(*request_headers_, request_end_stream_);
     if (status == http::FilterStatus::StopIterationAndBuffer && !done_) {
       // The filter needs the body before deciding (idempotency fingerprint): keep reading it.
       buffering_ = true;
@@ -153,8 +153,8 @@ void ActiveStream::runFilters() {
       encoder_->stream().readDisable(false);
     }
   }
-  router_ = std::make_unique<router::Router>(ctx_, *this, *route_,
-                                             parent_.connection().peerAddress());
+  router_ =
+      std::make_unique<router::Router>(ctx_, *this, *route_, parent_.connection().peerAddress());
   router_->onRequestHeaders(std::move(request_headers_), request_end_stream_ && !pending_body_);
   if (pending_body_ != nullptr && !done_ && router_) {
     router_->onRequestData(pending_body_, pending_end_stream_ && !pending_trailers_);
@@ -335,8 +335,9 @@ void ActiveStream::encodeTrailers(http::HeaderMap&& trailers) {
   finish();
 }
 
-void ActiveStream::sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
-                    std::string_view fallback_trigger, const http::HeaderMap& extra_headers) {
+void ActiveStream::sendLocalReply(uint32_t status, std::string_view reason,
+                                  std::string_view grpc_status, std::string_view fallback_trigger,
+                                  const http::HeaderMap& extra_headers) {
   http::LocalReply reply;
   reply.status = status;
   reply.reason = std::string(reason);
@@ -449,8 +450,7 @@ void ActiveStream::sendFallback(const http::LocalReply& reply) {
     headers->status = 200;
     headers->headers.add("content-type", "application/grpc");
     headers->headers.add("grpc-status", std::to_string(code));
-    headers->headers.add("grpc-message",
-                         fb.grpc_message.empty() ? reply.reason : fb.grpc_message);
+    headers->headers.add("grpc-message", fb.grpc_message.empty() ? reply.reason : fb.grpc_message);
     headers->headers.add("x-bulwark-degraded", "true");
     encodeHeaders(std::move(headers), true);
     return;
@@ -566,6 +566,5 @@ void ActiveStream::finish() {
   encoder_ = nullptr;
   parent_.onStreamDone(*this);
 }
-
 
 }  // namespace bulwark::server

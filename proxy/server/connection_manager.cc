@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "common/assert.h"
 #include "proxy/http/grpc.h"
 #include "proxy/http/http1_server_codec.h"
 #include "proxy/http/http2_server_codec.h"
@@ -90,6 +91,7 @@ bool ConnectionManager::createCodec(evbuffer* input) {
 }
 
 void ConnectionManager::onData(evbuffer* input) {
+  BULWARK_ASSERT(ctx_.dispatcher.isThisThread());
   if (closed_) {
     return;
   }
@@ -155,6 +157,7 @@ void ConnectionManager::onBelowWriteBufferLowWatermark() {
 }
 
 http::RequestDecoder& ConnectionManager::newStream(http::ResponseEncoder& encoder) {
+  BULWARK_ASSERT(ctx_.dispatcher.isThisThread());
   idle_timer_->disableTimer();
   header_timer_->disableTimer();
   streams_.push_back(std::make_unique<ActiveStream>(*this, encoder));

@@ -354,10 +354,6 @@ void Server::onSignal(evutil_socket_t sig, short, void* arg) {
   self->startDrain();
 }
 
-void Server::requestShutdown() {
-  dispatcher_.post([this] { startDrain(); });
-}
-
 void Server::startDrain() {
   if (draining_.exchange(true)) {
     return;

@@ -28,7 +28,7 @@ struct ServerOptions {
 
 /**
  * The process: main event loop (admin, signals, drain, reload), the workers, and the live
- * upstreams reconciled across reloads. Thread: main, except requestShutdown().
+ * upstreams reconciled across reloads. Thread: main.
  */
 class Server {
 public:
@@ -41,8 +41,6 @@ public:
   Status start();
   /** Runs the main loop until drained; returns the process exit code. */
   int run();
-  /** Thread: any. Starts the graceful drain (as SIGTERM does). */
-  void requestShutdown();
 
   /** Validates the file and swaps the config; keeps the old one on any error. */
   Status reload();

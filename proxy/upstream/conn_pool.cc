@@ -1,5 +1,6 @@
 #include "proxy/upstream/conn_pool.h"
 
+#include "common/assert.h"
 #include "proxy/http/http1_client_codec.h"
 #include "proxy/upstream/client_codec_factory.h"
 #include "proxy/upstream/upstream.h"
@@ -181,6 +182,7 @@ void ConnPool::attach(ActiveClient& client, http::ResponseDecoder& decoder,
 }
 
 Cancellable* ConnPool::newStream(http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks) {
+  BULWARK_ASSERT(dispatcher_.isThisThread());
   if (auto* client = findReadyClient()) {
     attach(*client, decoder, callbacks);
     return nullptr;

@@ -24,9 +24,9 @@ struct Floor {
 
 const std::vector<Floor>& floors() {
   static const std::vector<Floor> kFloors = {
-      {"common", 0},        {"policies", 1},      {"proxy/config", 1},   {"proxy/event", 2},
-      {"proxy/network", 3}, {"proxy/stats", 3},   {"proxy/http", 4},     {"proxy/upstream", 5},
-      {"proxy/router", 6},  {"filters", 7},       {"proxy/server", 8},   {"proxy", 9},
+      {"common", 0},        {"policies", 1},    {"proxy/config", 1}, {"proxy/event", 2},
+      {"proxy/network", 3}, {"proxy/stats", 3}, {"proxy/http", 4},   {"proxy/upstream", 5},
+      {"proxy/router", 6},  {"filters", 7},     {"proxy/server", 8}, {"proxy", 9},
   };
   return kFloors;
 }
@@ -64,9 +64,9 @@ std::vector<std::string> violations(const std::string& file, const std::string& 
     if (!to || to->folder == from->folder || to->level < from->level) {
       continue;
     }
-    found.push_back(file + ":" + std::to_string(number) + ": includes \"" + m[1].str() +
-                    "\" (" + to->folder + ", floor " + std::to_string(to->level) + ") from " +
-                    from->folder + " (floor " + std::to_string(from->level) + ")");
+    found.push_back(file + ":" + std::to_string(number) + ": includes \"" + m[1].str() + "\" (" +
+                    to->folder + ", floor " + std::to_string(to->level) + ") from " + from->folder +
+                    " (floor " + std::to_string(from->level) + ")");
   }
   return found;
 }

@@ -46,7 +46,7 @@ TEST(EffectiveJsonTest, ShowsResolvedConfigInSchemaNames) {
 void expectRoundTrip(const LoadResult& first) {
   ASSERT_TRUE(first.ok()) << ::testing::PrintToString(test::formatted(first));
   const json j = toJson(*first.config);
-  LoadResult second = test::loadUngated(j.dump(2));
+  LoadResult second = test::loadText(j.dump(2));
   ASSERT_TRUE(second.ok()) << ::testing::PrintToString(test::formatted(second)) << j.dump(2);
   EXPECT_EQ(toJson(*second.config), j);
 }
@@ -58,7 +58,7 @@ TEST(EffectiveJsonTest, EdgeExampleRoundTrips) {
 
 // The effective JSON of every block of the schema loads back to itself.
 TEST(EffectiveJsonTest, FullSchemaRoundTrips) {
-  expectRoundTrip(test::loadUngated(test::kFullSchemaYaml));
+  expectRoundTrip(test::loadText(test::kFullSchemaYaml));
 }
 
 }  // namespace

@@ -22,11 +22,7 @@ inline std::vector<std::string> formatted(const LoadResult& result) {
   return lines;
 }
 
-inline LoadResult loadUngated(const std::string& text) {
-  LoadOptions options;
-  options.feature_gate = false;
-  return loadConfigString(text, "test.yaml", options);
-}
+inline LoadResult loadText(const std::string& text) { return loadConfigString(text, "test.yaml"); }
 
 /** A valid header + listener + upstream, to which a test appends routes or sections. */
 inline constexpr const char* kPreamble = R"(apiVersion: bulwark.dev/v1alpha1
