@@ -2,65 +2,6 @@
 
 namespace bulwark::policies {
 
-std::optional<GrpcStatus> grpcStatusFromCode(uint32_t code) {
-  if (code > static_cast<uint32_t>(GrpcStatus::Unauthenticated)) {
-    return std::nullopt;
-  }
-  return static_cast<GrpcStatus>(code);
-}
-
-std::optional<GrpcStatus> parseGrpcStatus(std::string_view value) {
-  // PROTOCOL-HTTP2.md: decimal, no leading zeros; 0..16 fit in two digits.
-  if (value.empty() || value.size() > 2 || (value.size() == 2 && value[0] == '0')) {
-    return std::nullopt;
-  }
-  uint32_t code = 0;
-  for (const char c : value) {
-    if (c < '0' || c > '9') {
-      return std::nullopt;
-    }
-    code = code * 10 + static_cast<uint32_t>(c - '0');
-  }
-  return grpcStatusFromCode(code);
-}
-
-std::string_view grpcStatusName(GrpcStatus status) {
-  switch (status) {
-    case GrpcStatus::Ok: return "OK";
-    case GrpcStatus::Cancelled: return "CANCELLED";
-    case GrpcStatus::Unknown: return "UNKNOWN";
-    case GrpcStatus::InvalidArgument: return "INVALID_ARGUMENT";
-    case GrpcStatus::DeadlineExceeded: return "DEADLINE_EXCEEDED";
-    case GrpcStatus::NotFound: return "NOT_FOUND";
-    case GrpcStatus::AlreadyExists: return "ALREADY_EXISTS";
-    case GrpcStatus::PermissionDenied: return "PERMISSION_DENIED";
-    case GrpcStatus::ResourceExhausted: return "RESOURCE_EXHAUSTED";
-    case GrpcStatus::FailedPrecondition: return "FAILED_PRECONDITION";
-    case GrpcStatus::Aborted: return "ABORTED";
-    case GrpcStatus::OutOfRange: return "OUT_OF_RANGE";
-    case GrpcStatus::Unimplemented: return "UNIMPLEMENTED";
-    case GrpcStatus::Internal: return "INTERNAL";
-    case GrpcStatus::Unavailable: return "UNAVAILABLE";
-    case GrpcStatus::DataLoss: return "DATA_LOSS";
-    case GrpcStatus::Unauthenticated: return "UNAUTHENTICATED";
-  }
-  return "UNKNOWN";
-}
-
-GrpcStatus grpcStatusFromHttp(uint32_t http_status) {
-  switch (http_status) {
-    case 400: return GrpcStatus::Internal;
-    case 401: return GrpcStatus::Unauthenticated;
-    case 403: return GrpcStatus::PermissionDenied;
-    case 404: return GrpcStatus::Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504: return GrpcStatus::Unavailable;
-    default: return GrpcStatus::Unknown;
-  }
-}
-
 namespace {
 
 Outcome classifyGrpc(GrpcStatus status) {

@@ -8,45 +8,9 @@
 #include <optional>
 #include <string_view>
 
+#include "common/grpc_status.h"
+
 namespace bulwark::policies {
-
-/** gRPC status codes (google.rpc.Code). Values are the wire numbers. */
-enum class GrpcStatus : uint8_t {
-  Ok = 0,
-  Cancelled = 1,
-  Unknown = 2,
-  InvalidArgument = 3,
-  DeadlineExceeded = 4,
-  NotFound = 5,
-  AlreadyExists = 6,
-  PermissionDenied = 7,
-  ResourceExhausted = 8,
-  FailedPrecondition = 9,
-  Aborted = 10,
-  OutOfRange = 11,
-  Unimplemented = 12,
-  Internal = 13,
-  Unavailable = 14,
-  DataLoss = 15,
-  Unauthenticated = 16,
-};
-
-/** @return the status for a decimal `grpc-status` value, or nullopt if it is not 0..16. */
-std::optional<GrpcStatus> grpcStatusFromCode(uint32_t code);
-
-/** @return the status for the header text ("14"), or nullopt for anything else ("014", "x"). */
-std::optional<GrpcStatus> parseGrpcStatus(std::string_view value);
-
-/** @return the canonical upper-case name, e.g. "UNAVAILABLE" (metric label `grpc_status`). */
-std::string_view grpcStatusName(GrpcStatus status);
-
-/**
- * @return the status a gRPC client synthesises when a response carries no `grpc-status`
- *         (grpc/grpc http-grpc-status-mapping.md, as Envoy's httpToGrpcStatus): 400 INTERNAL,
- *         401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 UNIMPLEMENTED, 429/502/503/504
- *         UNAVAILABLE, anything else UNKNOWN.
- */
-GrpcStatus grpcStatusFromHttp(uint32_t http_status);
 
 /** What went wrong locally when no complete response arrived. */
 enum class LocalFailure : uint8_t {

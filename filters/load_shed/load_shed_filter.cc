@@ -13,8 +13,6 @@ namespace {
 // Bounded window buffer: the percentile of 1024 reservoir samples is plenty for one window and
 // keeps the once-per-window sort short.
 constexpr size_t kWindowSamples = 1024;
-constexpr int kGrpcDeadlineExceeded = 4;
-constexpr int kGrpcUnavailable = 14;
 
 }  // namespace
 
@@ -72,7 +70,8 @@ std::optional<bool> sampleKind(const http::StreamInfo& info) {
     return std::nullopt;  // downstream reset before the answer
   }
   if (info.grpc && info.grpc_status) {
-    return *info.grpc_status == kGrpcUnavailable || *info.grpc_status == kGrpcDeadlineExceeded;
+    return *info.grpc_status == GrpcStatus::Unavailable ||
+           *info.grpc_status == GrpcStatus::DeadlineExceeded;
   }
   return info.status == 503 || info.status == 504;
 }

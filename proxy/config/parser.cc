@@ -12,6 +12,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/grpc_status.h"
 #include "proxy/config/inheritance.h"
 #include "proxy/config/suggest.h"
 #include "proxy/config/validate.h"
@@ -124,10 +125,12 @@ void readGrpcStatus(LoadContext& ctx, MapReader& m, std::string_view field, std:
   if (!m.str(field, value)) {
     return;
   }
-  if (!grpcStatusCode(value)) {
+  const auto& names = grpcStatusNames();
+  if (std::find(names.begin(), names.end(), value) == names.end()) {
+    const std::vector<std::string> candidates(names.begin(), names.end());
     ctx.sink.error(
         m.fieldMark(field), m.fieldPath(field),
-        fmt::format("unknown gRPC status \"{}\"{}", value, didYouMean(value, grpcStatusNames())),
+        fmt::format("unknown gRPC status \"{}\"{}", value, didYouMean(value, candidates)),
         codes::kInvalidValue);
     return;
   }

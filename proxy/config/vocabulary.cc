@@ -35,37 +35,6 @@ const std::vector<std::string>& httpMethods() {
   return kMethods;
 }
 
-const std::vector<std::string>& grpcStatusNames() {
-  static const std::vector<std::string> kNames = {"OK",
-                                                  "CANCELLED",
-                                                  "UNKNOWN",
-                                                  "INVALID_ARGUMENT",
-                                                  "DEADLINE_EXCEEDED",
-                                                  "NOT_FOUND",
-                                                  "ALREADY_EXISTS",
-                                                  "PERMISSION_DENIED",
-                                                  "RESOURCE_EXHAUSTED",
-                                                  "FAILED_PRECONDITION",
-                                                  "ABORTED",
-                                                  "OUT_OF_RANGE",
-                                                  "UNIMPLEMENTED",
-                                                  "INTERNAL",
-                                                  "UNAVAILABLE",
-                                                  "DATA_LOSS",
-                                                  "UNAUTHENTICATED"};
-  return kNames;
-}
-
-std::optional<int> grpcStatusCode(std::string_view name) {
-  const auto& names = grpcStatusNames();
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == name) {
-      return static_cast<int>(i);
-    }
-  }
-  return std::nullopt;
-}
-
 const std::vector<std::string>& fallbackTriggers() {
   static const std::vector<std::string> kTriggers = {"circuitOpen", "shed", "rateLimited",
                                                      "timeout", "upstream5xx"};

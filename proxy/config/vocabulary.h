@@ -21,11 +21,6 @@ const std::vector<std::string>& allRetryOnTokens();
 /** Request methods a route may match (RFC 9110 plus PATCH). */
 const std::vector<std::string>& httpMethods();
 
-/** gRPC status names in code order: "OK" is 0, "UNAVAILABLE" is 14. */
-const std::vector<std::string>& grpcStatusNames();
-/** The numeric code of a gRPC status name ("UNAVAILABLE" -> 14). */
-std::optional<int> grpcStatusCode(std::string_view name);
-
 /** fallback.on triggers. */
 const std::vector<std::string>& fallbackTriggers();
 

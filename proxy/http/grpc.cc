@@ -4,62 +4,6 @@
 
 namespace bulwark::http::grpc {
 
-std::string_view statusName(int code) {
-  static constexpr std::string_view kNames[] = {"OK",
-                                                "CANCELLED",
-                                                "UNKNOWN",
-                                                "INVALID_ARGUMENT",
-                                                "DEADLINE_EXCEEDED",
-                                                "NOT_FOUND",
-                                                "ALREADY_EXISTS",
-                                                "PERMISSION_DENIED",
-                                                "RESOURCE_EXHAUSTED",
-                                                "FAILED_PRECONDITION",
-                                                "ABORTED",
-                                                "OUT_OF_RANGE",
-                                                "UNIMPLEMENTED",
-                                                "INTERNAL",
-                                                "UNAVAILABLE",
-                                                "DATA_LOSS",
-                                                "UNAUTHENTICATED"};
-  if (code < 0 || code > 16) {
-    return "UNKNOWN";
-  }
-  return kNames[code];
-}
-
-std::optional<int> parseStatus(std::string_view value) {
-  int code = 0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), code);
-  if (ec != std::errc() || ptr != value.data() + value.size()) {
-    return std::nullopt;
-  }
-  return code;
-}
-
-std::optional<int> statusFromName(std::string_view name) {
-  for (int i = 0; i <= 16; ++i) {
-    if (statusName(i) == name) {
-      return i;
-    }
-  }
-  return parseStatus(name);
-}
-
-int statusFromHttp(uint32_t http_status) {
-  switch (http_status) {
-    case 400: return static_cast<int>(Status::Internal);
-    case 401: return static_cast<int>(Status::Unauthenticated);
-    case 403: return static_cast<int>(Status::PermissionDenied);
-    case 404: return static_cast<int>(Status::Unimplemented);
-    case 429:
-    case 502:
-    case 503:
-    case 504: return static_cast<int>(Status::Unavailable);
-    default: return static_cast<int>(Status::Unknown);
-  }
-}
-
 std::optional<std::chrono::microseconds> parseTimeout(std::string_view value) {
   if (value.size() < 2 || value.size() > 9) {
     return std::nullopt;

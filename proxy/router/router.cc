@@ -439,7 +439,7 @@ void Router::onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trail
   }
   auto result = attempt.responseResult();
   if (auto gs = trailers.get("grpc-status")) {
-    result.grpc_status = policies::parseGrpcStatus(*gs);
+    result.grpc_status = bulwark::parseGrpcStatus(*gs);
   }
   attempt.report(result);
   route_.stats->attempts_per_request->Observe(attempts_started_);

@@ -125,7 +125,7 @@ policies::AttemptResult UpstreamRequest::result(uint32_t status,
   r.grpc = callbacks_.isGrpc();
   if (headers != nullptr) {
     if (auto gs = headers->headers.get("grpc-status")) {
-      r.grpc_status = policies::parseGrpcStatus(*gs);
+      r.grpc_status = bulwark::parseGrpcStatus(*gs);
     }
   }
   return r;
@@ -203,7 +203,7 @@ void UpstreamRequest::decodeHeaders(http::ResponseHeadersPtr&& headers, bool end
   }
   response_status_ = headers->status;
   if (auto gs = headers->headers.get("grpc-status")) {
-    response_grpc_status_ = policies::parseGrpcStatus(*gs);
+    response_grpc_status_ = bulwark::parseGrpcStatus(*gs);
   }
   if (per_try_timer_) {
     per_try_timer_->disableTimer();

@@ -118,7 +118,7 @@ private:
   std::optional<http::HeaderMap> pending_trailers_;
   bool request_sent_ = false;
   uint32_t response_status_ = 0;
-  std::optional<policies::GrpcStatus> response_grpc_status_;
+  std::optional<bulwark::GrpcStatus> response_grpc_status_;
   bool headers_received_ = false;
   bool complete_ = false;
   bool finished_ = false;

@@ -271,7 +271,7 @@ void ActiveStream::encodeHeaders(http::ResponseHeadersPtr&& headers, bool end_st
   status_ = headers->status;
   if (grpc_ && end_stream) {
     if (auto gs = headers->headers.get("grpc-status")) {
-      grpc_status_ = http::grpc::parseStatus(*gs);
+      grpc_status_ = parseGrpcStatus(*gs).value_or(GrpcStatus::Unknown);
     }
   }
   if (snapshot_->spec.observability.request_id.return_in_response && !request_id_.empty()) {
@@ -321,7 +321,7 @@ void ActiveStream::encodeTrailers(http::HeaderMap&& trailers) {
   touch();
   if (grpc_) {
     if (auto gs = trailers.get("grpc-status")) {
-      grpc_status_ = http::grpc::parseStatus(*gs);
+      grpc_status_ = parseGrpcStatus(*gs).value_or(GrpcStatus::Unknown);
     }
   }
   if (!local_reply_) {
@@ -393,8 +393,8 @@ void ActiveStream::localReply(http::LocalReply reply) {
   }
   if (grpc_) {
     // gRPC errors are trailers-only responses: HTTP 200 with grpc-status in the headers.
-    int code = http::grpc::statusFromName(reply.grpc_status)
-                   .value_or(static_cast<int>(http::grpc::Status::Unknown));
+    const auto code =
+        static_cast<int>(grpcStatusFromName(reply.grpc_status).value_or(GrpcStatus::Unknown));
     headers->status = 200;
     headers->headers.add("content-type", "application/grpc");
     headers->headers.add("grpc-status", std::to_string(code));
@@ -445,8 +445,8 @@ void ActiveStream::sendFallback(const http::LocalReply& reply) {
   detail_ = "fallback:" + reply.fallback_trigger;
   auto headers = std::make_unique<http::ResponseHeaders>();
   if (grpc_) {
-    int code = http::grpc::statusFromName(fb.grpc_status.empty() ? "UNAVAILABLE" : fb.grpc_status)
-                   .value_or(static_cast<int>(http::grpc::Status::Unavailable));
+    const auto code =
+        static_cast<int>(grpcStatusFromName(fb.grpc_status).value_or(GrpcStatus::Unavailable));
     headers->status = 200;
     headers->headers.add("content-type", "application/grpc");
     headers->headers.add("grpc-status", std::to_string(code));
@@ -496,7 +496,7 @@ void ActiveStream::recordStats() {
   if (route_) {
     size_t cls = stats::codeClassIndex(status_);
     if (grpc_ && grpc_status_) {
-      route_->stats->grpcStatus(std::string(http::grpc::statusName(*grpc_status_))).Increment();
+      route_->stats->grpcStatus(std::string(grpcStatusName(*grpc_status_))).Increment();
     } else {
       route_->stats->requests[cls]->Increment();
     }
@@ -531,7 +531,7 @@ void ActiveStream::recordStats() {
     entry["downstream_remote_address"] = parent_.connection().peerAddress();
     entry["attempts"] = router_ ? router_->attempts() : 0;
     if (grpc_status_) {
-      entry["grpc_status"] = std::string(http::grpc::statusName(*grpc_status_));
+      entry["grpc_status"] = std::string(grpcStatusName(*grpc_status_));
     }
     log->write(entry);
   }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/grpc_status.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
 #include "proxy/http/filter.h"
@@ -106,7 +107,7 @@ private:
   std::chrono::system_clock::time_point start_wall_;
   std::string request_method_, request_path_, authority_, user_agent_, request_id_, xff_, detail_;
   bool grpc_ = false;
-  std::optional<int> grpc_status_;
+  std::optional<GrpcStatus> grpc_status_;
   uint32_t status_ = 0;
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;

@@ -294,7 +294,7 @@ private:
   }
 
   void onGrpcStatus(std::string_view grpc_status) {
-    if (grpc_status != "0") {
+    if (parseGrpcStatus(grpc_status) != GrpcStatus::Ok) {
       finish(HealthCheckResult::Failure, "grpc-status " + std::string(grpc_status));
       return;
     }

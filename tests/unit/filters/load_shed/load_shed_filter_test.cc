@@ -177,9 +177,9 @@ TEST(SampleKindTest, ClassifiesCompletions) {
   EXPECT_EQ(sampleKind(info), std::nullopt);
   info.grpc = true;
   info.status = 200;
-  info.grpc_status = 14;
+  info.grpc_status = GrpcStatus::Unavailable;
   EXPECT_EQ(sampleKind(info), true);
-  info.grpc_status = 0;
+  info.grpc_status = GrpcStatus::Ok;
   EXPECT_EQ(sampleKind(info), false);
   info.local_reply = true;
   info.response_detail = "bulkhead_full";

@@ -74,14 +74,10 @@ TEST(AddressTest, ParsesHostPort) {
   EXPECT_FALSE(parseHostPort("-bad:80").isOk());
 }
 
-// The gRPC status table is in code order.
-TEST(VocabularyTest, GrpcStatusCodes) {
-  EXPECT_EQ(grpcStatusCode("OK"), 0);
-  EXPECT_EQ(grpcStatusCode("DEADLINE_EXCEEDED"), 4);
-  EXPECT_EQ(grpcStatusCode("UNAVAILABLE"), 14);
-  EXPECT_EQ(grpcStatusCode("UNAUTHENTICATED"), 16);
-  EXPECT_EQ(grpcStatusCode("unavailable"), std::nullopt);
+TEST(VocabularyTest, AllRetryOnTokensAreHttpThenGrpc) {
   EXPECT_EQ(allRetryOnTokens().size(), httpRetryOnTokens().size() + grpcRetryOnTokens().size());
+  EXPECT_EQ(allRetryOnTokens().front(), httpRetryOnTokens().front());
+  EXPECT_EQ(allRetryOnTokens().back(), grpcRetryOnTokens().back());
 }
 
 }  // namespace
