@@ -112,10 +112,10 @@ http::FilterStatus BulkheadFilter::onRequestHeaders(http::RequestHeaders& header
       admit(std::move(*admission.permit));
       return http::FilterStatus::Continue;
     case policies::Bulkhead::Decision::RejectedPartition:
-      reject(kReasonPartitionFull, metrics.partition_full);
+      reject(http::LocalReplyKind::BulkheadPartitionFull, metrics.partition_full);
       return http::FilterStatus::StopIteration;
     case policies::Bulkhead::Decision::RejectedFull:
-      reject(kReasonFull, metrics.full);
+      reject(http::LocalReplyKind::BulkheadFull, metrics.full);
       return http::FilterStatus::StopIteration;
     case policies::Bulkhead::Decision::Queued: break;
   }
@@ -157,7 +157,7 @@ void BulkheadFilter::onQueueTimeout() {
   leaveQueue();
   // Last action: the local reply completes the stream (onStreamComplete runs re-entrantly and
   // finds nothing held); this object stays valid until the loop's deferred deletion.
-  reject(kReasonQueueTimeout, state_->metrics().queue_timeout);
+  reject(http::LocalReplyKind::BulkheadQueueTimeout, state_->metrics().queue_timeout);
 }
 
 void BulkheadFilter::leaveQueue() {
@@ -182,13 +182,9 @@ void BulkheadFilter::releaseAll() {
   }
 }
 
-void BulkheadFilter::reject(std::string_view reason, prometheus::Counter* counter) {
+void BulkheadFilter::reject(http::LocalReplyKind kind, prometheus::Counter* counter) {
   counter->Increment();
-  http::LocalReply reply;
-  reply.status = 503;
-  reply.reason = std::string(reason);
-  reply.grpc_status = "UNAVAILABLE";
-  reply.fallback_trigger = std::string(kFallbackTrigger);
+  http::LocalReply reply(kind);
   reply.headers.add("x-bulwark-overloaded", "true");
   if (!callbacks_->isGrpc()) {
     // Short, as config-and-operations.md §5.1 recommends for a full bulkhead: slots free as

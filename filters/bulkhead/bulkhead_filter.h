@@ -22,13 +22,6 @@
 
 namespace bulwark::filters::bulkhead {
 
-/** Fallback trigger of every bulkhead rejection (route `fallback.on`): it is load shedding. */
-inline constexpr std::string_view kFallbackTrigger = "shed";
-/** Local reply details (x-bulwark-reason, bulwark_local_replies_total{reason}). */
-inline constexpr std::string_view kReasonFull = "bulkhead_full";
-inline constexpr std::string_view kReasonPartitionFull = "bulkhead_partition_full";
-inline constexpr std::string_view kReasonQueueTimeout = "bulkhead_queue_timeout";
-
 class BulkheadFilter;
 
 /** Metric handles of one route (label route). Thread: any (prometheus-cpp atomics). */
@@ -138,7 +131,7 @@ private:
   void admit(policies::PartitionedConcurrencyLimit::Permit permit);
   void leaveQueue();
   void releaseAll();
-  void reject(std::string_view reason, prometheus::Counter* counter);
+  void reject(http::LocalReplyKind kind, prometheus::Counter* counter);
 
   BulkheadStateSharedPtr state_;
   std::shared_ptr<const BulkheadConfig> config_;

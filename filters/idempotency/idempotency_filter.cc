@@ -107,14 +107,13 @@ IdempotencyFilter::~IdempotencyFilter() {
   }
 }
 
-void IdempotencyFilter::reject(uint32_t status, std::string_view reason, std::string_view title,
+void IdempotencyFilter::reject(http::LocalReplyKind kind, std::string_view title,
                                std::string_view detail, bool retry_after) {
-  http::LocalReply reply;
-  reply.status = status;
-  reply.reason = std::string(reason);
+  http::LocalReply reply(kind);
+  const uint32_t status = reply.httpStatus();
   reply.verbatim = true;
   reply.headers.add("content-type", "application/problem+json");
-  reply.headers.add("x-bulwark-reason", std::string(reason));
+  reply.headers.add("x-bulwark-reason", std::string(reply.reason()));
   if (retry_after) {
     reply.headers.add("retry-after", "1");
   }
@@ -136,7 +135,7 @@ http::FilterStatus IdempotencyFilter::onRequestHeaders(http::RequestHeaders& hea
       return http::FilterStatus::Continue;
     }
     state_->result("missing_key").Increment();
-    reject(400, kReasonMissing, "Idempotency-Key is missing",
+    reject(http::LocalReplyKind::IdempotencyKeyMissing, "Idempotency-Key is missing",
            "This operation requires an Idempotency-Key header.");
     return http::FilterStatus::StopIteration;
   }
@@ -145,7 +144,7 @@ http::FilterStatus IdempotencyFilter::onRequestHeaders(http::RequestHeaders& hea
   }
   if (key->empty() || key->size() > kMaxKeyLength) {
     state_->result("invalid_key").Increment();
-    reject(400, kReasonInvalid, "Idempotency-Key is invalid",
+    reject(http::LocalReplyKind::IdempotencyKeyInvalid, "Idempotency-Key is invalid",
            "The Idempotency-Key header must be 1 to 255 characters.");
     return http::FilterStatus::StopIteration;
   }
@@ -167,7 +166,8 @@ http::FilterStatus IdempotencyFilter::onRequestHeaders(http::RequestHeaders& hea
 http::FilterStatus IdempotencyFilter::onRequestData(evbuffer* buffered, bool end_stream) {
   if (evbuffer_get_length(buffered) > settings_->spec.dedupe_max_body_bytes) {
     state_->result("body_too_large").Increment();
-    reject(413, kReasonTooLarge, "Request body too large for Idempotency-Key deduplication",
+    reject(http::LocalReplyKind::IdempotencyBodyTooLarge,
+           "Request body too large for Idempotency-Key deduplication",
            "The body exceeds the route's idempotency.dedupe.maxBodyBytes.");
     return http::FilterStatus::StopIteration;
   }
@@ -197,9 +197,8 @@ http::FilterStatus IdempotencyFilter::begin(std::string_view body_sha256_hex) {
       state_->updateEntries();
       return http::FilterStatus::Continue;
     case BeginOutcome::Replay: {
-      http::LocalReply reply;
+      http::LocalReply reply(http::LocalReplyKind::IdempotentReplay);
       reply.status = result.response->status;
-      reply.reason = std::string(kReasonReplay);
       reply.verbatim = true;
       for (const auto& [name, value] : result.response->headers) {
         reply.headers.add(name, value);
@@ -210,15 +209,17 @@ http::FilterStatus IdempotencyFilter::begin(std::string_view body_sha256_hex) {
       return http::FilterStatus::StopIteration;
     }
     case BeginOutcome::Conflict:
-      reject(409, kReasonConflict, "A request with this Idempotency-Key is being processed",
+      reject(http::LocalReplyKind::IdempotencyKeyInFlight,
+             "A request with this Idempotency-Key is being processed",
              "Retry after the first request completes.", true);
       return http::FilterStatus::StopIteration;
     case BeginOutcome::Mismatch:
-      reject(422, kReasonMismatch, "Idempotency-Key reused with a different request",
+      reject(http::LocalReplyKind::IdempotencyKeyMismatch,
+             "Idempotency-Key reused with a different request",
              "The key was used for a request with another method, path or body.");
       return http::FilterStatus::StopIteration;
     case BeginOutcome::StoreFull:
-      reject(503, kReasonStoreFull, "Idempotency store full",
+      reject(http::LocalReplyKind::IdempotencyStoreFull, "Idempotency store full",
              "Every stored key is in flight; retry shortly.", true);
       return http::FilterStatus::StopIteration;
   }

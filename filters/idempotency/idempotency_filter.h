@@ -25,15 +25,6 @@ namespace bulwark::filters::idempotency {
 /** Marks a replayed stored response (value "true"). */
 inline constexpr std::string_view kReplayHeader = "x-bulwark-idempotent-replay";
 
-/** Local reply details (x-bulwark-reason, response_code_details, bulwark_local_replies_total). */
-inline constexpr std::string_view kReasonReplay = "idempotent_replay";
-inline constexpr std::string_view kReasonConflict = "idempotency_key_in_flight";
-inline constexpr std::string_view kReasonMismatch = "idempotency_key_mismatch";
-inline constexpr std::string_view kReasonStoreFull = "idempotency_store_full";
-inline constexpr std::string_view kReasonMissing = "idempotency_key_missing";
-inline constexpr std::string_view kReasonInvalid = "idempotency_key_invalid";
-inline constexpr std::string_view kReasonTooLarge = "idempotency_body_too_large";
-
 /** Longest accepted key value; longer keys get 400 (the draft leaves the bound to servers). */
 inline constexpr size_t kMaxKeyLength = 255;
 
@@ -111,8 +102,8 @@ public:
 private:
   /** Claims the key with the fingerprint of what was read; answers unless it may proceed. */
   http::FilterStatus begin(std::string_view body_sha256_hex);
-  void reject(uint32_t status, std::string_view reason, std::string_view title,
-              std::string_view detail, bool retry_after = false);
+  void reject(http::LocalReplyKind kind, std::string_view title, std::string_view detail,
+              bool retry_after = false);
 
   IdempotencySettingsConstSharedPtr settings_;
   IdempotencyStateSharedPtr state_;

@@ -92,11 +92,9 @@ http::FilterStatus LoadShedFilter::onRequestHeaders(http::RequestHeaders& header
   }
   config_->shed[static_cast<size_t>(priority)]->Increment();
   const config::RejectSpec& reject = config_->reject;
-  http::LocalReply reply;
+  http::LocalReply reply(http::LocalReplyKind::LoadShed);
   reply.status = reject.http_status;
-  reply.reason = std::string(kReason);
-  reply.grpc_status = reject.grpc_status;
-  reply.fallback_trigger = std::string(kFallbackTrigger);
+  reply.grpc_status = grpcStatusFromName(reject.grpc_status).value_or(GrpcStatus::Unavailable);
   reply.headers.add("x-bulwark-overloaded", "true");
   const auto retry_after = std::chrono::duration_cast<policies::Duration>(reject.retry_after);
   if (retry_after > policies::Duration::zero()) {

@@ -23,11 +23,6 @@
 
 namespace bulwark::filters::load_shed {
 
-/** Local reply detail (x-bulwark-reason, bulwark_local_replies_total{reason}). */
-inline constexpr std::string_view kReason = "load_shed";
-/** Fallback trigger of the rejection (route `fallback.on`). */
-inline constexpr std::string_view kFallbackTrigger = "shed";
-
 /**
  * One route's adaptive limit, in-flight counter and latency window, shared by all workers and
  * kept across reloads while the adaptiveConcurrency block is unchanged.

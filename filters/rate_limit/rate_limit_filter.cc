@@ -35,11 +35,7 @@ http::FilterStatus RateLimitFilter::onRequestHeaders(http::RequestHeaders& heade
     return http::FilterStatus::Continue;
   }
   state_->limited.Increment();
-  http::LocalReply reply;
-  reply.status = 429;
-  reply.reason = std::string(kReason);
-  reply.grpc_status = "UNAVAILABLE";
-  reply.fallback_trigger = std::string(kFallbackTrigger);
+  http::LocalReply reply(http::LocalReplyKind::RateLimited);
   reply.headers.add("retry-after", retryAfterValue(decision.retry_after));
   if (callbacks_->isGrpc()) {
     reply.headers.add("grpc-retry-pushback-ms", pushbackMillisValue(decision.retry_after));

@@ -16,11 +16,6 @@
 
 namespace bulwark::filters::rate_limit {
 
-/** Local reply detail (x-bulwark-reason, bulwark_local_replies_total{reason}). */
-inline constexpr std::string_view kReason = "rate_limited";
-/** Fallback trigger of the 429 (route `fallback.on`). */
-inline constexpr std::string_view kFallbackTrigger = "rateLimited";
-
 /**
  * One route's buckets and metric handles, shared by every worker and kept across reloads while
  * the block is unchanged (FactoryContext::sharedState), so a reload does not refill buckets.

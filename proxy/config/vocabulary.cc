@@ -41,4 +41,21 @@ const std::vector<std::string>& fallbackTriggers() {
   return kTriggers;
 }
 
+std::string_view fallbackTriggerName(FallbackTrigger trigger) {
+  if (trigger == FallbackTrigger::None) {
+    return "";
+  }
+  return fallbackTriggers()[static_cast<size_t>(trigger) - 1];
+}
+
+std::optional<FallbackTrigger> fallbackTriggerFromName(std::string_view name) {
+  const auto& names = fallbackTriggers();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) {
+      return static_cast<FallbackTrigger>(i + 1);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace bulwark::config

@@ -18,6 +18,7 @@
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/headers.h"
+#include "proxy/http/local_reply.h"
 
 struct evbuffer;
 
@@ -50,23 +51,6 @@ struct StreamInfo {
   std::string response_detail;            // reason of a local reply, or "via_upstream"
   std::chrono::steady_clock::duration duration{};
   bool grpc = false;
-};
-
-/** A local reply a filter asks for. Thread: value type. */
-struct LocalReply {
-  uint32_t status = 503;
-  std::string reason;  // response detail, metric label, x-bulwark-reason
-  std::string grpc_status = "UNAVAILABLE";
-  HeaderMap headers;  // extra headers (Retry-After, RateLimit, ...)
-  std::string body;   // empty = "<reason>\n"
-  /** Fallback trigger this reply corresponds to (circuitOpen, shed, rateLimited, timeout). */
-  std::string fallback_trigger;
-  /**
-   * Send `status`, `headers` and `body` as given (a replayed stored response, a problem+json
-   * answer): no generated content-type or x-bulwark-reason, no fallback; content-length is set
-   * from the body. `reason` still names the reply in metrics and the access log. HTTP only.
-   */
-  bool verbatim = false;
 };
 
 /** What a filter may do to its stream. Thread: owning worker. */

@@ -97,6 +97,26 @@ Route::Route(const config::RouteSpec& spec)
       header_regexes_.push_back(nullptr);
     }
   }
+  if (const auto& fb = spec_.policies.fallback) {
+    Fallback compiled;
+    for (const auto& name : fb->on) {
+      if (auto trigger = config::fallbackTriggerFromName(name)) {
+        compiled.triggers |= 1u << static_cast<uint32_t>(*trigger);
+      }
+    }
+    compiled.status = fb->status;
+    for (const auto& [name, value] : fb->headers) {
+      std::string lower = name;
+      http::toLowerInPlace(lower);
+      if (lower != "content-length") {
+        compiled.headers.add(lower, value);
+      }
+    }
+    compiled.body = fb->body;
+    compiled.grpc_status = grpcStatusFromName(fb->grpc_status).value_or(GrpcStatus::Unavailable);
+    compiled.grpc_message = fb->grpc_message;
+    fallback_ = std::move(compiled);
+  }
   if (spec_.match.grpc) {
     grpc_prefix_ = "/" + spec_.match.grpc->service + "/";
     if (!spec_.match.grpc->method.empty()) {

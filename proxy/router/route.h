@@ -1,19 +1,37 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <re2/re2.h>
 
+#include "common/grpc_status.h"
 #include "common/result.h"
 #include "policies/retry/hedge_policy.h"
 #include "policies/retry/retry_budget.h"
 #include "policies/retry/retry_policy.h"
 #include "proxy/config/spec.h"
+#include "proxy/config/vocabulary.h"
 #include "proxy/http/headers.h"
 
 namespace bulwark::router {
+
+/** A route's `fallback` block, ready to send. Immutable. Thread: any. */
+struct Fallback {
+  uint32_t triggers = 0;  // bit (1 << FallbackTrigger) for each trigger in `on`
+  uint32_t status = 200;
+  http::HeaderMap headers;  // lower-cased names, without content-length
+  std::string body;
+  GrpcStatus grpc_status = GrpcStatus::Unavailable;
+  std::string grpc_message;
+
+  bool answers(config::FallbackTrigger trigger) const {
+    return (triggers & (1u << static_cast<uint32_t>(trigger))) != 0;
+  }
+};
 
 /** A compiled route: matcher plus what the router needs. Immutable. Thread: any. */
 class Route {
@@ -29,6 +47,8 @@ public:
     return spec_.policies.timeouts.value_or(config::TimeoutsSpec{});
   }
   bool isGrpcRoute() const { return spec_.match.grpc.has_value(); }
+  /** The route's fallback answer, or null when it has none. */
+  const Fallback* fallback() const { return fallback_ ? &*fallback_ : nullptr; }
 
   /** Retry decisions for this route (attempts = 1 when the route has no retries block). */
   const policies::RetryPolicy& retryPolicy() const { return *retry_policy_; }
@@ -51,6 +71,7 @@ private:
   std::shared_ptr<policies::RetryBudget> retry_budget_;
   std::shared_ptr<policies::ConcurrentRetryLimit> retry_concurrency_;
   std::unique_ptr<policies::HedgePolicy> hedge_policy_;
+  std::optional<Fallback> fallback_;
 };
 using RouteConstSharedPtr = std::shared_ptr<const Route>;
 

@@ -1,7 +1,5 @@
 #include "proxy/router/router.h"
 
-#include <fmt/format.h>
-
 #include "common/assert.h"
 #include "policies/retry/retry_after.h"
 #include "proxy/http/grpc.h"
@@ -125,18 +123,18 @@ void Router::startAttempt(AttemptKind kind) {
     if (!attempts_.empty()) {
       return;  // a hedge that cannot start: the other attempts go on
     }
-    http::HeaderMap extra;
-    std::string trigger;
-    if (rejection->reason == "circuit_open") {
-      trigger = "circuitOpen";
-      auto secs = std::max<int64_t>(1, (rejection->retry_after.count() + 999) / 1000);
-      if (grpc_) {
-        extra.add("grpc-retry-pushback-ms", std::to_string(rejection->retry_after.count()));
-      } else {
-        extra.add("retry-after", std::to_string(secs));
-      }
+    if (rejection->reason == upstream::AdmitRejection::Reason::Overflow) {
+      failRequest(http::LocalReply(http::LocalReplyKind::UpstreamOverflow));
+      return;
     }
-    failRequest(503, rejection->reason, "UNAVAILABLE", trigger, extra);
+    http::LocalReply reply(http::LocalReplyKind::CircuitOpen);
+    if (grpc_) {
+      reply.headers.add("grpc-retry-pushback-ms", std::to_string(rejection->retry_after.count()));
+    } else {
+      auto secs = std::max<int64_t>(1, (rejection->retry_after.count() + 999) / 1000);
+      reply.headers.add("retry-after", std::to_string(secs));
+    }
+    failRequest(std::move(reply));
     return;
   }
   auto permit = std::move(std::get<upstream::AttemptPermitPtr>(admitted));
@@ -151,7 +149,7 @@ void Router::startAttempt(AttemptKind kind) {
   auto host = tlu.pickHost(ctx_.rng, lb);
   if (!host) {
     if (attempts_.empty()) {
-      failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+      failRequest(http::LocalReply(http::LocalReplyKind::NoHealthyUpstream));
     }
     return;
   }
@@ -318,7 +316,7 @@ void Router::scheduleRetry(std::chrono::nanoseconds delay) {
     retry_pending_ = false;
     startAttempt(AttemptKind::Retry);
     if (!done_ && attempts_.empty()) {
-      failRequest(503, "no_healthy_upstream", "UNAVAILABLE", "upstream5xx");
+      failRequest(http::LocalReply(http::LocalReplyKind::NoHealthyUpstream));
     }
   });
   retry_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(delay));
@@ -388,10 +386,12 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
       return;
     }
   }
-  if (status >= 500 && callbacks_.fallbackReplaces("upstream5xx")) {
+  if (status >= 500 && callbacks_.fallbackReplaces(config::FallbackTrigger::Upstream5xx)) {
     attempt.cancel();
     retireAttempt(attempt, result);
-    failRequest(status, "upstream_5xx", "UNAVAILABLE", "upstream5xx");
+    http::LocalReply reply(http::LocalReplyKind::Upstream5xx);
+    reply.status = status;
+    failRequest(std::move(reply));
     return;
   }
   winner_ = &attempt;
@@ -447,8 +447,7 @@ void Router::onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trail
 }
 
 void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result,
-                             std::string_view reason, std::string_view detail, uint32_t status,
-                             const http::ResponseHeaders* headers) {
+                             http::LocalReplyKind kind) {
   if (done_) {
     retireAttempt(attempt, result);
     return;
@@ -456,12 +455,10 @@ void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult r
   if (winner_ == &attempt) {
     // The response already started downstream: nothing to retry; the stream must be reset.
     retireAttempt(attempt, result);
-    detail_ = std::string(reason);
-    failRequest(status, reason, "UNAVAILABLE", "");
+    failRequest(http::LocalReply(kind));
     return;
   }
-  detail_ = fmt::format("{}: {}", reason, detail);
-  bool retrying = maybeRetry(result, headers);
+  bool retrying = maybeRetry(result, nullptr);
   retireAttempt(attempt, result);
   if (retrying) {
     return;
@@ -474,12 +471,7 @@ void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult r
   if (retry_pending_) {
     return;
   }
-  std::string_view grpc_status = result.local_failure == policies::LocalFailure::PerTryTimeout
-                                     ? "DEADLINE_EXCEEDED"
-                                     : "UNAVAILABLE";
-  std::string_view trigger =
-      result.local_failure == policies::LocalFailure::PerTryTimeout ? "timeout" : "upstream5xx";
-  failRequest(status, reason, grpc_status, trigger);
+  failRequest(http::LocalReply(kind));
 }
 
 void Router::retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result) {
@@ -515,8 +507,7 @@ void Router::resetOtherAttempts(UpstreamRequest* keep) {
   }
 }
 
-void Router::failRequest(uint32_t status, std::string_view reason, std::string_view grpc_status,
-                         std::string_view fallback_trigger, const http::HeaderMap& extra) {
+void Router::failRequest(http::LocalReply reply) {
   if (done_) {
     return;
   }
@@ -530,11 +521,8 @@ void Router::failRequest(uint32_t status, std::string_view reason, std::string_v
   if (hedge_timer_) {
     hedge_timer_->disableTimer();
   }
-  if (detail_.empty()) {
-    detail_ = std::string(reason);
-  }
   route_.stats->attempts_per_request->Observe(attempts_started_);
-  callbacks_.sendLocalReply(status, reason, grpc_status, fallback_trigger, extra);
+  callbacks_.sendLocalReply(std::move(reply));
 }
 
 void Router::onRequestTimeout() {
@@ -553,7 +541,7 @@ void Router::onRequestTimeout() {
   }
   winner_ = nullptr;
   route_.stats->deadlineExceeded();
-  failRequest(504, "request_timeout", "DEADLINE_EXCEEDED", "timeout");
+  failRequest(http::LocalReply(http::LocalReplyKind::RequestTimeout));
 }
 
 void Router::onDownstreamReset() {

@@ -26,14 +26,12 @@ public:
   virtual void encodeData(evbuffer* data, bool end_stream) = 0;
   virtual void encodeTrailers(http::HeaderMap&& trailers) = 0;
   /**
-   * Generates a response locally (or resets the stream when headers already went out).
-   * fallback_trigger names the route-fallback trigger this failure corresponds to.
+   * Generates a response locally (or resets the stream when headers already went out); the
+   * route's fallback answers instead when its `on` list has the reply kind's trigger.
    */
-  virtual void sendLocalReply(uint32_t status, std::string_view reason,
-                              std::string_view grpc_status, std::string_view fallback_trigger,
-                              const http::HeaderMap& extra_headers) = 0;
-  /** True when the route answers this trigger (e.g. "upstream5xx") with its fallback. */
-  virtual bool fallbackReplaces(std::string_view trigger) const = 0;
+  virtual void sendLocalReply(http::LocalReply reply) = 0;
+  /** True when the route answers `trigger` with its fallback. */
+  virtual bool fallbackReplaces(config::FallbackTrigger trigger) const = 0;
   /** Stops/resumes reading the downstream request body (backpressure). */
   virtual void readDisableDownstream(bool disable) = 0;
   virtual bool downstreamResponseStarted() const = 0;
@@ -74,8 +72,7 @@ private:
   void onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_stream) override;
   void onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers) override;
   void onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result,
-                       std::string_view reason, std::string_view detail, uint32_t status,
-                       const http::ResponseHeaders* headers) override;
+                       http::LocalReplyKind kind) override;
   void onAttemptWritable(UpstreamRequest& attempt, bool writable) override;
 
   void startAttempt(AttemptKind kind);
@@ -87,8 +84,7 @@ private:
   void retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result);
   void resetOtherAttempts(UpstreamRequest* keep);
   bool maybeRetry(const policies::AttemptResult& result, const http::ResponseHeaders* headers);
-  void failRequest(uint32_t status, std::string_view reason, std::string_view grpc_status,
-                   std::string_view fallback_trigger, const http::HeaderMap& extra = {});
+  void failRequest(http::LocalReply reply);
   std::chrono::nanoseconds remaining() const;
   bool canReplayBody() const { return !body_overflowed_; }
   /** The route may send this request more than once (retries or hedging). */
@@ -128,7 +124,6 @@ private:
       upstream_retry_permits_;  // maxRetries slots, held to the end
   bool done_ = false;
   std::string last_host_;
-  std::string detail_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

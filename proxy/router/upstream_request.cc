@@ -169,7 +169,7 @@ void UpstreamRequest::onPoolReady(http::RequestEncoder& encoder, const upstream:
   }
 }
 
-void UpstreamRequest::onPoolFailure(upstream::PoolFailureReason reason, std::string_view detail) {
+void UpstreamRequest::onPoolFailure(upstream::PoolFailureReason reason, std::string_view) {
   pool_handle_ = nullptr;
   finished_ = true;
   if (per_try_timer_) {
@@ -179,15 +179,15 @@ void UpstreamRequest::onPoolFailure(upstream::PoolFailureReason reason, std::str
   switch (reason) {
     case upstream::PoolFailureReason::Overflow:
       r.local_failure = policies::LocalFailure::ConnectFailure;
-      callbacks_.onAttemptFailed(*this, r, "upstream_overflow", detail, 503, nullptr);
+      callbacks_.onAttemptFailed(*this, r, http::LocalReplyKind::UpstreamOverflow);
       return;
     case upstream::PoolFailureReason::ConnectTimeout:
       r.local_failure = policies::LocalFailure::ConnectTimeout;
-      callbacks_.onAttemptFailed(*this, r, "upstream_connect_timeout", detail, 503, nullptr);
+      callbacks_.onAttemptFailed(*this, r, http::LocalReplyKind::UpstreamConnectTimeout);
       return;
     default:
       r.local_failure = policies::LocalFailure::ConnectFailure;
-      callbacks_.onAttemptFailed(*this, r, "upstream_connect_failure", detail, 503, nullptr);
+      callbacks_.onAttemptFailed(*this, r, http::LocalReplyKind::UpstreamConnectFailure);
       return;
   }
 }
@@ -223,7 +223,7 @@ void UpstreamRequest::decodeTrailers(http::HeaderMap&& trailers) {
   callbacks_.onAttemptTrailers(*this, std::move(trailers));
 }
 
-void UpstreamRequest::onResetStream(http::StreamResetReason reason, std::string_view detail) {
+void UpstreamRequest::onResetStream(http::StreamResetReason reason, std::string_view) {
   encoder_ = nullptr;
   finished_ = true;
   if (per_try_timer_) {
@@ -234,29 +234,22 @@ void UpstreamRequest::onResetStream(http::StreamResetReason reason, std::string_
   if (reason == http::StreamResetReason::ConnectionFailure && !request_sent_) {
     r.local_failure = policies::LocalFailure::ConnectFailure;
   }
-  std::string_view why = "upstream_reset";
-  uint32_t status = 502;
+  auto kind = http::LocalReplyKind::UpstreamReset;
   switch (r.local_failure) {
     case policies::LocalFailure::ConnectFailure:
-      why = "upstream_connect_failure";
-      status = 503;
+      kind = http::LocalReplyKind::UpstreamConnectFailure;
       break;
     case policies::LocalFailure::ConnectTimeout:
-      why = "upstream_connect_timeout";
-      status = 503;
+      kind = http::LocalReplyKind::UpstreamConnectTimeout;
       break;
     case policies::LocalFailure::RefusedStream:
-    case policies::LocalFailure::GoAway:
-      why = "upstream_refused_stream";
-      status = 503;
-      break;
+    case policies::LocalFailure::GoAway: kind = http::LocalReplyKind::UpstreamRefusedStream; break;
     case policies::LocalFailure::ProtocolError:
-      why = "upstream_protocol_error";
-      status = 502;
+      kind = http::LocalReplyKind::UpstreamProtocolError;
       break;
     default: break;
   }
-  callbacks_.onAttemptFailed(*this, r, why, detail, status, nullptr);
+  callbacks_.onAttemptFailed(*this, r, kind);
 }
 
 void UpstreamRequest::streamEnded() {
@@ -278,7 +271,7 @@ void UpstreamRequest::onPerTryTimeout() {
   auto r = result(0, nullptr);
   r.local_failure = policies::LocalFailure::PerTryTimeout;
   cancel();
-  callbacks_.onAttemptFailed(*this, r, "upstream_per_try_timeout", "per-try timeout", 504, nullptr);
+  callbacks_.onAttemptFailed(*this, r, http::LocalReplyKind::UpstreamPerTryTimeout);
 }
 
 }  // namespace bulwark::router

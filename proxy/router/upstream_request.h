@@ -8,6 +8,7 @@
 #include "policies/outcome.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
+#include "proxy/http/local_reply.h"
 #include "proxy/router/route_entry.h"
 #include "proxy/upstream/conn_pool.h"
 #include "proxy/upstream/upstream.h"
@@ -39,10 +40,12 @@ public:
                                 bool end_stream) = 0;
   virtual void onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_stream) = 0;
   virtual void onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trailers) = 0;
-  /** The attempt failed before its response started (connect, reset, per-try timeout). */
+  /**
+   * The attempt failed before its response started (connect, reset, per-try timeout); `kind` is
+   * the local reply it becomes when nothing retries it.
+   */
   virtual void onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult result,
-                               std::string_view reason, std::string_view detail, uint32_t status,
-                               const http::ResponseHeaders* headers) = 0;
+                               http::LocalReplyKind kind) = 0;
   /** The upstream stream's send buffer crossed its high (false) or low (true) watermark. */
   virtual void onAttemptWritable(UpstreamRequest& attempt, bool writable) = 0;
 };

@@ -89,11 +89,7 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   const router::RouteEntry* entry =
       listener_it == snapshot_->listeners.end() ? nullptr : listener_it->second.match(*headers);
   if (entry == nullptr) {
-    http::LocalReply reply;
-    reply.status = 404;
-    reply.reason = "route_not_found";
-    reply.grpc_status = "UNIMPLEMENTED";
-    localReply(std::move(reply));
+    localReply(http::LocalReply(http::LocalReplyKind::RouteNotFound));
     return;
   }
   route_ = entry;
@@ -335,35 +331,21 @@ void ActiveStream::encodeTrailers(http::HeaderMap&& trailers) {
   finish();
 }
 
-void ActiveStream::sendLocalReply(uint32_t status, std::string_view reason,
-                                  std::string_view grpc_status, std::string_view fallback_trigger,
-                                  const http::HeaderMap& extra_headers) {
-  http::LocalReply reply;
-  reply.status = status;
-  reply.reason = std::string(reason);
-  reply.grpc_status = std::string(grpc_status);
-  reply.fallback_trigger = std::string(fallback_trigger);
-  reply.headers = extra_headers;
-  localReply(std::move(reply));
-}
-
-bool ActiveStream::fallbackReplaces(std::string_view trigger) const {
-  if (route_ == nullptr || !route_->route->spec().policies.fallback) {
-    return false;
-  }
-  const auto& on = route_->route->spec().policies.fallback->on;
-  return std::find(on.begin(), on.end(), trigger) != on.end();
+bool ActiveStream::fallbackReplaces(config::FallbackTrigger trigger) const {
+  return route_ != nullptr && route_->route->fallback() != nullptr &&
+         route_->route->fallback()->answers(trigger);
 }
 
 void ActiveStream::localReply(http::LocalReply reply) {
   if (done_) {
     return;
   }
+  const http::LocalReplyInfo& info = reply.info();
   if (detail_.empty()) {
-    detail_ = reply.reason;
+    detail_ = std::string(info.reason);
   }
   local_reply_ = true;
-  ctx_.stats.localReply(route_ ? route_->route->name() : "", reply.reason).Increment();
+  ctx_.stats.localReply(route_ ? route_->route->name() : "", std::string(info.reason)).Increment();
   if (encoder_ == nullptr) {
     finish();
     return;
@@ -377,13 +359,14 @@ void ActiveStream::localReply(http::LocalReply reply) {
     finish();
     return;
   }
-  if (!reply.fallback_trigger.empty() && fallbackReplaces(reply.fallback_trigger)) {
+  if (info.fallback_trigger != config::FallbackTrigger::None &&
+      fallbackReplaces(info.fallback_trigger)) {
     sendFallback(reply);
     return;
   }
   auto headers = std::make_unique<http::ResponseHeaders>();
   if (reply.verbatim) {
-    headers->status = reply.status;
+    headers->status = reply.httpStatus();
     for (auto& [name, value] : reply.headers.entries()) {
       headers->headers.add(name, value);
     }
@@ -393,24 +376,22 @@ void ActiveStream::localReply(http::LocalReply reply) {
   }
   if (grpc_) {
     // gRPC errors are trailers-only responses: HTTP 200 with grpc-status in the headers.
-    const auto code =
-        static_cast<int>(grpcStatusFromName(reply.grpc_status).value_or(GrpcStatus::Unknown));
     headers->status = 200;
     headers->headers.add("content-type", "application/grpc");
-    headers->headers.add("grpc-status", std::to_string(code));
-    headers->headers.add("grpc-message", reply.reason);
-    headers->headers.add("x-bulwark-reason", reply.reason);
+    headers->headers.add("grpc-status", std::to_string(static_cast<int>(reply.grpcStatus())));
+    headers->headers.add("grpc-message", std::string(info.reason));
+    headers->headers.add("x-bulwark-reason", std::string(info.reason));
     for (auto& [name, value] : reply.headers.entries()) {
       headers->headers.add(name, value);
     }
     encodeHeaders(std::move(headers), true);
     return;
   }
-  headers->status = reply.status;
-  std::string body = reply.body.empty() ? fmt::format("{}\n", reply.reason) : reply.body;
+  headers->status = reply.httpStatus();
+  std::string body = reply.body.empty() ? fmt::format("{}\n", info.reason) : reply.body;
   headers->headers.add("content-type", "text/plain");
   headers->headers.add("content-length", std::to_string(body.size()));
-  headers->headers.add("x-bulwark-reason", reply.reason);
+  headers->headers.add("x-bulwark-reason", std::string(info.reason));
   for (auto& [name, value] : reply.headers.entries()) {
     headers->headers.add(name, value);
   }
@@ -431,37 +412,28 @@ void ActiveStream::onStreamIdleTimeout() {
   if (router_) {
     router_->onDownstreamReset();
   }
-  http::LocalReply reply;
-  reply.status = 504;
-  reply.reason = "stream_idle_timeout";
-  reply.grpc_status = "DEADLINE_EXCEEDED";
-  reply.fallback_trigger = "timeout";
-  localReply(std::move(reply));
+  localReply(http::LocalReply(http::LocalReplyKind::StreamIdleTimeout));
 }
 
 void ActiveStream::sendFallback(const http::LocalReply& reply) {
-  const auto& fb = *route_->route->spec().policies.fallback;
-  ctx_.stats.fallback(route_->route->name(), reply.fallback_trigger).Increment();
-  detail_ = "fallback:" + reply.fallback_trigger;
+  const router::Fallback& fb = *route_->route->fallback();
+  const std::string trigger(config::fallbackTriggerName(reply.info().fallback_trigger));
+  ctx_.stats.fallback(route_->route->name(), trigger).Increment();
+  detail_ = "fallback:" + trigger;
   auto headers = std::make_unique<http::ResponseHeaders>();
   if (grpc_) {
-    const auto code =
-        static_cast<int>(grpcStatusFromName(fb.grpc_status).value_or(GrpcStatus::Unavailable));
     headers->status = 200;
     headers->headers.add("content-type", "application/grpc");
-    headers->headers.add("grpc-status", std::to_string(code));
-    headers->headers.add("grpc-message", fb.grpc_message.empty() ? reply.reason : fb.grpc_message);
+    headers->headers.add("grpc-status", std::to_string(static_cast<int>(fb.grpc_status)));
+    headers->headers.add("grpc-message",
+                         fb.grpc_message.empty() ? std::string(reply.reason()) : fb.grpc_message);
     headers->headers.add("x-bulwark-degraded", "true");
     encodeHeaders(std::move(headers), true);
     return;
   }
   headers->status = fb.status;
-  for (const auto& [name, value] : fb.headers) {
-    std::string lower = name;
-    http::toLowerInPlace(lower);
-    if (lower != "content-length") {
-      headers->headers.add(lower, value);
-    }
+  for (const auto& [name, value] : fb.headers.entries()) {
+    headers->headers.add(name, value);
   }
   headers->headers.set("x-bulwark-degraded", "true");
   headers->headers.set("content-length", std::to_string(fb.body.size()));

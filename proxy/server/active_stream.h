@@ -65,10 +65,7 @@ public:
   void encodeHeaders(http::ResponseHeadersPtr&& headers, bool end_stream) override;
   void encodeData(evbuffer* data, bool end_stream) override;
   void encodeTrailers(http::HeaderMap&& trailers) override;
-  void sendLocalReply(uint32_t status, std::string_view reason, std::string_view grpc_status,
-                      std::string_view fallback_trigger,
-                      const http::HeaderMap& extra_headers) override;
-  bool fallbackReplaces(std::string_view trigger) const override;
+  bool fallbackReplaces(config::FallbackTrigger trigger) const override;
 
   void localReply(http::LocalReply reply);
 

@@ -319,7 +319,7 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(
     std::chrono::steady_clock::time_point now) {
   if (!tryIncrementBelow(attempts_active_, spec_.connection_pool.max_requests)) {
     countOverflow(OverflowLimit::Requests);
-    return AdmitRejection{"upstream_overflow", std::chrono::milliseconds(0)};
+    return AdmitRejection{AdmitRejection::Reason::Overflow, std::chrono::milliseconds(0)};
   }
   auto permit =
       std::make_unique<UpstreamAttemptPermit>(attempts_active_, requests_total_, *this, now);
@@ -331,7 +331,7 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(
       }
       // HALF_OPEN with every probe out has no deadline: a short hint until the probes report.
       auto left = breaker_->remainingOpen(now);
-      return AdmitRejection{"circuit_open",
+      return AdmitRejection{AdmitRejection::Reason::CircuitOpen,
                             left.count() > 0 ? ceilMillis(left) : std::chrono::milliseconds(1000)};
     }
     permit->breaker_permit.emplace(std::move(*breaker_permit));

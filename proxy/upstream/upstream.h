@@ -42,7 +42,8 @@ using AttemptPermitPtr = std::unique_ptr<AttemptPermit>;
 
 /** Why an attempt was not admitted. */
 struct AdmitRejection {
-  std::string reason;                        // "circuit_open" | "upstream_overflow"
+  enum class Reason { CircuitOpen, Overflow };
+  Reason reason;
   std::chrono::milliseconds retry_after{0};  // time left open (breaker), for Retry-After / pushback
 };
 

@@ -75,9 +75,9 @@ TEST_F(BulkheadFilterTest, AdmitsUpToMaxThenRejectsFull) {
   auto c = start(cb);
   EXPECT_EQ(status_, http::FilterStatus::StopIteration);
   const http::LocalReply& reply = c->callbacks->reply();
-  EXPECT_EQ(reply.status, 503u);
-  EXPECT_EQ(reply.reason, "bulkhead_full");
-  EXPECT_EQ(reply.fallback_trigger, "shed");
+  EXPECT_EQ(reply.httpStatus(), 503u);
+  EXPECT_EQ(reply.reason(), "bulkhead_full");
+  EXPECT_EQ(reply.info().fallback_trigger, config::FallbackTrigger::Shed);
   EXPECT_EQ(c->callbacks->replyHeader("retry-after"), "1");
   EXPECT_EQ(gauge(ctx, "bulwark_bulkhead_active"), 2);
   EXPECT_EQ(rejected(ctx, "full"), 1);
@@ -99,7 +99,7 @@ TEST_F(BulkheadFilterTest, QueuedRequestProceedsWhenSlotFrees) {
   EXPECT_TRUE(filter(*waiter).queuedForTest());
   EXPECT_EQ(gauge(ctx, "bulwark_bulkhead_queued"), 1);
   auto overflow = start(cb);
-  EXPECT_EQ(overflow->callbacks->reply().reason, "bulkhead_full");
+  EXPECT_EQ(overflow->callbacks->reply().reason(), "bulkhead_full");
   a->complete();
   EXPECT_EQ(waiter->callbacks->continued, 1);
   EXPECT_TRUE(filter(*waiter).holdsPermitForTest());
@@ -139,8 +139,8 @@ TEST_F(BulkheadFilterTest, QueueTimeoutRejects) {
     waiter->complete(503, true, "bulkhead_queue_timeout");
   };
   ASSERT_TRUE(test::runUntil(dispatcher_, [&] { return !waiter->callbacks->replies.empty(); }));
-  EXPECT_EQ(waiter->callbacks->reply().reason, "bulkhead_queue_timeout");
-  EXPECT_EQ(waiter->callbacks->reply().status, 503u);
+  EXPECT_EQ(waiter->callbacks->reply().reason(), "bulkhead_queue_timeout");
+  EXPECT_EQ(waiter->callbacks->reply().httpStatus(), 503u);
   EXPECT_EQ(state(ctx).engine().queued(), 0u);
   EXPECT_EQ(gauge(ctx, "bulwark_bulkhead_queued"), 0);
   EXPECT_EQ(rejected(ctx, "queue_timeout"), 1);
@@ -158,7 +158,7 @@ TEST_F(BulkheadFilterTest, QueueWaitDefaultsToRequestTimeout) {
   auto a = start(cb);
   auto waiter = start(cb);
   ASSERT_TRUE(test::runUntil(dispatcher_, [&] { return !waiter->callbacks->replies.empty(); }));
-  EXPECT_EQ(waiter->callbacks->reply().reason, "bulkhead_queue_timeout");
+  EXPECT_EQ(waiter->callbacks->reply().reason(), "bulkhead_queue_timeout");
 }
 
 // A partition at its own limit is refused at once (never queued, even with queue room), while
@@ -169,7 +169,7 @@ TEST_F(BulkheadFilterTest, PartitionLimitIsolatesTenants) {
   auto a1 = start(cb, "a");
   auto a2 = start(cb, "a");
   auto a3 = start(cb, "a");
-  EXPECT_EQ(a3->callbacks->reply().reason, "bulkhead_partition_full");
+  EXPECT_EQ(a3->callbacks->reply().reason(), "bulkhead_partition_full");
   EXPECT_EQ(state(ctx).engine().queued(), 0u);
   auto b1 = start(cb, "b");
   EXPECT_EQ(status_, http::FilterStatus::Continue);
@@ -295,7 +295,7 @@ TEST_F(BulkheadFilterTest, ReloadKeepsCountsWhileBlockUnchanged) {
   auto a = start(old_chain);
   auto new_chain = test::createOrFail(*factory_, ctx);
   auto b = start(new_chain);
-  EXPECT_EQ(b->callbacks->reply().reason, "bulkhead_full");
+  EXPECT_EQ(b->callbacks->reply().reason(), "bulkhead_full");
 }
 
 // maxConcurrentPerPartition without partitionBy is refused by the factory.

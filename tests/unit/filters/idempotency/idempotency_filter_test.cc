@@ -120,8 +120,8 @@ TEST_F(IdempotencyFilterTest, ReplaysTheStoredResponse) {
   EXPECT_EQ(status, http::FilterStatus::StopIteration);
   const http::LocalReply& reply = again->callbacks->reply();
   EXPECT_TRUE(reply.verbatim);
-  EXPECT_EQ(reply.status, 201u);
-  EXPECT_EQ(reply.reason, "idempotent_replay");
+  EXPECT_EQ(reply.httpStatus(), 201u);
+  EXPECT_EQ(reply.reason(), "idempotent_replay");
   EXPECT_EQ(reply.body, R"({"id":"t1"})");
   EXPECT_EQ(again->callbacks->replyHeader("x-bulwark-idempotent-replay"), "true");
   EXPECT_EQ(again->callbacks->replyHeader("content-type"), "application/json");
@@ -140,14 +140,14 @@ TEST_F(IdempotencyFilterTest, ConflictWhileInFlightAndMismatchOnOtherBody) {
   ASSERT_EQ(status, http::FilterStatus::Continue);
   auto dup = request(cb, "k2", "body-a", &status);
   EXPECT_EQ(status, http::FilterStatus::StopIteration);
-  EXPECT_EQ(dup->callbacks->reply().status, 409u);
+  EXPECT_EQ(dup->callbacks->reply().httpStatus(), 409u);
   EXPECT_EQ(dup->callbacks->replyHeader("x-bulwark-reason"), "idempotency_key_in_flight");
   EXPECT_EQ(dup->callbacks->replyHeader("content-type"), "application/problem+json");
   EXPECT_EQ(dup->callbacks->replyHeader("retry-after"), "1");
   auto other = request(cb, "k2", "body-b", &status);
-  EXPECT_EQ(other->callbacks->reply().status, 422u);
+  EXPECT_EQ(other->callbacks->reply().httpStatus(), 422u);
   auto other_path = request(cb, "k2", "body-a", &status, "POST", "/v1/tasks/x");
-  EXPECT_EQ(other_path->callbacks->reply().status, 422u);
+  EXPECT_EQ(other_path->callbacks->reply().httpStatus(), 422u);
   EXPECT_EQ(result(ctx, "conflict"), 1);
   EXPECT_EQ(result(ctx, "mismatch"), 2);
   EXPECT_EQ(state(ctx).store.size(), 1u);
@@ -190,7 +190,7 @@ TEST_F(IdempotencyFilterTest, BodyBounds) {
   EXPECT_EQ(r->filter->onRequestData(part.buf, false), http::FilterStatus::StopIterationAndBuffer);
   Buffer whole("123456789");
   EXPECT_EQ(r->filter->onRequestData(whole.buf, false), http::FilterStatus::StopIteration);
-  EXPECT_EQ(r->callbacks->reply().status, 413u);
+  EXPECT_EQ(r->callbacks->reply().httpStatus(), 413u);
   EXPECT_EQ(result(ctx, "body_too_large"), 1);
 
   http::FilterStatus status;
@@ -213,10 +213,10 @@ TEST_F(IdempotencyFilterTest, MissingKeyAndMethods) {
   EXPECT_EQ(status, http::FilterStatus::Continue);
   auto post = request(cb, "", "x", &status);
   EXPECT_EQ(status, http::FilterStatus::StopIteration);
-  EXPECT_EQ(post->callbacks->reply().status, 400u);
+  EXPECT_EQ(post->callbacks->reply().httpStatus(), 400u);
   EXPECT_EQ(post->callbacks->replyHeader("x-bulwark-reason"), "idempotency_key_missing");
   auto too_long = request(cb, std::string(300, 'k'), "x", &status);
-  EXPECT_EQ(too_long->callbacks->reply().status, 400u);
+  EXPECT_EQ(too_long->callbacks->reply().httpStatus(), 400u);
   EXPECT_EQ(result(ctx, "missing_key"), 1);
   EXPECT_EQ(result(ctx, "invalid_key"), 1);
 }

@@ -110,9 +110,9 @@ TEST_F(LoadShedFilterTest, RejectionIs503WithRetryAfter) {
   auto holder = start(cb);
   auto rejected = start(cb);
   const http::LocalReply& reply = rejected->callbacks->reply();
-  EXPECT_EQ(reply.status, 503u);
-  EXPECT_EQ(reply.reason, "load_shed");
-  EXPECT_EQ(reply.fallback_trigger, "shed");
+  EXPECT_EQ(reply.httpStatus(), 503u);
+  EXPECT_EQ(reply.reason(), "load_shed");
+  EXPECT_EQ(reply.info().fallback_trigger, config::FallbackTrigger::Shed);
   EXPECT_EQ(rejected->callbacks->replyHeader("retry-after"), "2");
   EXPECT_EQ(rejected->callbacks->replyHeader("x-bulwark-overloaded"), "true");
 }
@@ -123,7 +123,7 @@ TEST_F(LoadShedFilterTest, GrpcRejectionCarriesPushback) {
   auto cb = build(ctx);
   auto holder = start(cb);
   auto rejected = start(cb, "", true);
-  EXPECT_EQ(rejected->callbacks->reply().grpc_status, "UNAVAILABLE");
+  EXPECT_EQ(rejected->callbacks->reply().grpcStatus(), GrpcStatus::Unavailable);
   EXPECT_EQ(rejected->callbacks->replyHeader("grpc-retry-pushback-ms"), "1500");
   EXPECT_FALSE(rejected->callbacks->replyHeader("retry-after"));
 }

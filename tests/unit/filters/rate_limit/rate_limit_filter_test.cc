@@ -74,9 +74,9 @@ TEST_F(RateLimitFilterTest, BurstThen429WithHeaders) {
   EXPECT_TRUE(pass(cb));
   EXPECT_FALSE(pass(cb));
   const http::LocalReply& reply = last_->callbacks->reply();
-  EXPECT_EQ(reply.status, 429u);
-  EXPECT_EQ(reply.reason, "rate_limited");
-  EXPECT_EQ(reply.fallback_trigger, "rateLimited");
+  EXPECT_EQ(reply.httpStatus(), 429u);
+  EXPECT_EQ(reply.reason(), "rate_limited");
+  EXPECT_EQ(reply.info().fallback_trigger, config::FallbackTrigger::RateLimited);
   EXPECT_EQ(last_->callbacks->replyHeader("retry-after"), "1");
   EXPECT_EQ(last_->callbacks->replyHeader("ratelimit-policy"), "\"api\";q=2;w=2");
   EXPECT_EQ(last_->callbacks->replyHeader("ratelimit"), "\"api\";r=0;t=2");
@@ -159,7 +159,7 @@ TEST_F(RateLimitFilterTest, GrpcRejectionCarriesPushback) {
   last_ = std::make_unique<FilterUnderTest>(dispatcher_, cb);
   last_->callbacks->grpc = true;
   EXPECT_EQ(last_->start(), http::FilterStatus::StopIteration);
-  EXPECT_EQ(last_->callbacks->reply().grpc_status, "UNAVAILABLE");
+  EXPECT_EQ(last_->callbacks->reply().grpcStatus(), GrpcStatus::Unavailable);
   EXPECT_EQ(last_->callbacks->replyHeader("grpc-retry-pushback-ms"), "500");
 }
 

@@ -47,7 +47,7 @@ TEST(UpstreamTest, MaxRequestsIsExactAndReleasedWithThePermit) {
   auto b = admitted(u.admitAttempt(now));
   auto c = u.admitAttempt(now);
   ASSERT_TRUE(std::holds_alternative<AdmitRejection>(c));
-  EXPECT_EQ(std::get<AdmitRejection>(c).reason, "upstream_overflow");
+  EXPECT_EQ(std::get<AdmitRejection>(c).reason, upstream::AdmitRejection::Reason::Overflow);
   EXPECT_EQ(u.overflow_total.load(), 1u);
   u.onAttemptComplete(*u.hosts()->hosts[0], status(200), milliseconds(1), std::move(a), now);
   EXPECT_TRUE(std::holds_alternative<AttemptPermitPtr>(u.admitAttempt(now)));
@@ -87,7 +87,7 @@ TEST(UpstreamTest, BreakerOpensFailsFastWithRetryAfterAndClosesAfterProbes) {
   EXPECT_EQ(u.breakerState(), policies::BreakerState::Open);
   auto rejected = u.admitAttempt(now + milliseconds(500));
   ASSERT_TRUE(std::holds_alternative<AdmitRejection>(rejected));
-  EXPECT_EQ(std::get<AdmitRejection>(rejected).reason, "circuit_open");
+  EXPECT_EQ(std::get<AdmitRejection>(rejected).reason, upstream::AdmitRejection::Reason::CircuitOpen);
   EXPECT_EQ(std::get<AdmitRejection>(rejected).retry_after, milliseconds(1500));
   // After openDuration: exactly halfOpenRequests probes, then refusals until they report.
   auto later = now + milliseconds(2001);
