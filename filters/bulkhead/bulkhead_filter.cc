@@ -239,9 +239,8 @@ public:
     const std::string fingerprint = fmt::format(
         "bulkhead:{}/{}/{}/{}", options.max_concurrent_requests, options.max_queued_requests,
         spec.partition_header, options.max_concurrent_per_partition);
-    auto state = std::static_pointer_cast<BulkheadState>(ctx.sharedState(fingerprint, [&] {
-      return std::static_pointer_cast<void>(std::make_shared<BulkheadState>(options, metrics));
-    }));
+    auto state = ctx.sharedState<BulkheadState>(
+        fingerprint, [&] { return std::make_shared<BulkheadState>(options, metrics); });
 
     auto config = std::make_shared<BulkheadConfig>();
     config->partition_header = spec.partition_header;

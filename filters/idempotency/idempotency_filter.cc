@@ -327,10 +327,9 @@ public:
         gaugeFamily(ctx.stats().registry(), "bulwark_idempotency_entries",
                     "Idempotency-Keys held by the route's dedupe store (in flight and stored)")
             .Add({{"route", route.name}});
-    auto state = std::static_pointer_cast<IdempotencyState>(ctx.sharedState(fingerprint, [&] {
-      return std::static_pointer_cast<void>(
-          std::make_shared<IdempotencyState>(spec, results, completions, entries, route.name));
-    }));
+    auto state = ctx.sharedState<IdempotencyState>(fingerprint, [&] {
+      return std::make_shared<IdempotencyState>(spec, results, completions, entries, route.name);
+    });
     auto settings = std::make_shared<const IdempotencySettings>(spec);
     return http::FilterFactoryCb([settings, state]() -> http::HttpFilterPtr {
       return std::make_unique<IdempotencyFilter>(settings, state);

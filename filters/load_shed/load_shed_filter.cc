@@ -152,10 +152,9 @@ public:
         fmt::format("load_shed:{}/{}/{}/{}/{}", ac.algorithm, ac.min_limit, ac.max_limit,
                     ac.latency_percentile, ac.window.count());
     std::unique_ptr<policies::AdaptiveLimit> limit = std::move(*made);
-    auto state = std::static_pointer_cast<LoadShedState>(ctx.sharedState(fingerprint, [&] {
-      return std::static_pointer_cast<void>(
-          std::make_shared<LoadShedState>(std::move(limit), ac, limit_gauge));
-    }));
+    auto state = ctx.sharedState<LoadShedState>(fingerprint, [&] {
+      return std::make_shared<LoadShedState>(std::move(limit), ac, limit_gauge);
+    });
 
     auto config = std::make_shared<LoadShedConfig>();
     config->priority_header = spec.priority_header;

@@ -87,10 +87,9 @@ public:
         counterFamily(ctx.stats().registry(), "bulwark_rate_limited_total",
                       "Requests answered 429 by a route rate limit")
             .Add({{"route", route.name}});
-    auto state = std::static_pointer_cast<RateLimitState>(ctx.sharedState(fingerprint, [&] {
-      return std::static_pointer_cast<void>(
-          std::make_shared<RateLimitState>(spec, *style, route.name, limited));
-    }));
+    auto state = ctx.sharedState<RateLimitState>(fingerprint, [&] {
+      return std::make_shared<RateLimitState>(spec, *style, route.name, limited);
+    });
     return http::FilterFactoryCb(
         [state]() -> http::HttpFilterPtr { return std::make_unique<RateLimitFilter>(state); });
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/grpc_status.h"
+#include "common/reload_state.h"
 #include "common/result.h"
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"
@@ -121,12 +122,19 @@ public:
   virtual ~FactoryContext() = default;
   virtual stats::Stats& stats() = 0;
   virtual const config::RouteSpec& route() const = 0;
+  /** State that survives reloads (the server's one store of it). */
+  virtual ReloadableState& reloadableState() = 0;
+
   /**
-   * Shared state that survives reloads while `fingerprint` is unchanged (e.g. a route's bulkhead
-   * semaphore, so a reload does not reset in-flight counts). make() runs when absent.
+   * This route's state of type T that survives reloads while `fingerprint` (the settings it
+   * depends on) is unchanged, e.g. a bulkhead's semaphore, so a reload does not reset in-flight
+   * counts. make() runs when there is none.
    */
-  virtual std::shared_ptr<void> sharedState(const std::string& fingerprint,
-                                            const std::function<std::shared_ptr<void>()>& make) = 0;
+  template <typename T>
+  std::shared_ptr<T> sharedState(const std::string& fingerprint,
+                                 const std::function<std::shared_ptr<T>()>& make) {
+    return reloadableState().getOrCreate<T>("route/" + route().name + "/" + fingerprint, make);
+  }
 };
 
 /** Builds one filter type from its spec block. Thread: main. */

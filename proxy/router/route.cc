@@ -1,8 +1,6 @@
 #include "proxy/router/route.h"
 
 #include <algorithm>
-#include <map>
-#include <mutex>
 
 namespace bulwark::router {
 namespace {
@@ -28,17 +26,12 @@ policies::NonIdempotentPolicy toPolicy(config::NonIdempotentPolicy p) {
 
 // Retry budgets are per upstream (Linkerd/Finagle): every route to the same upstream with the same
 // budget settings draws from one budget, across workers and across reloads.
-// NOTE: the registry only grows by distinct (upstream, percent, minRetryConcurrency) keys, which
-// come from config files, so it stays small.
-std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream,
+std::shared_ptr<policies::RetryBudget> sharedBudget(ReloadableState& state,
+                                                    const std::string& upstream,
                                                     const config::RetryBudgetSpec& spec) {
-  static std::mutex mutex;
-  static std::map<std::string, std::shared_ptr<policies::RetryBudget>> budgets;
-  std::string key = upstream + "|" + std::to_string(spec.percent) + "|" +
-                    std::to_string(spec.min_retry_concurrency);
-  std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = budgets[key];
-  if (!slot) {
+  const std::string key = "retry-budget/" + upstream + "|" + std::to_string(spec.percent) + "|" +
+                          std::to_string(spec.min_retry_concurrency);
+  return state.getOrCreate<policies::RetryBudget>(key, [&] {
     policies::RetryBudget::Options options;
     options.percent = spec.percent;
     // The reserve stays Linkerd's 10 retries/s (so a 100%-failing upstream sees at most
@@ -46,35 +39,72 @@ std::shared_ptr<policies::RetryBudget> sharedBudget(const std::string& upstream,
     // (Envoy's form) through the route's ConcurrentRetryLimit, and is also the reserve's burst:
     // that many retries may go at once on a quiet upstream.
     options.reserve_burst = spec.min_retry_concurrency;
-    slot = std::make_shared<policies::RetryBudget>(options);
+    return std::make_shared<policies::RetryBudget>(options);
+  });
+}
+
+std::optional<Fallback> compileFallback(const std::optional<config::FallbackSpec>& spec) {
+  if (!spec) {
+    return std::nullopt;
   }
-  return slot;
+  Fallback compiled;
+  for (const auto& name : spec->on) {
+    if (auto trigger = config::fallbackTriggerFromName(name)) {
+      compiled.triggers |= 1u << static_cast<uint32_t>(*trigger);
+    }
+  }
+  compiled.status = spec->status;
+  for (const auto& [name, value] : spec->headers) {
+    std::string lower = name;
+    http::toLowerInPlace(lower);
+    if (lower != "content-length") {
+      compiled.headers.add(lower, value);
+    }
+  }
+  compiled.body = spec->body;
+  compiled.grpc_status = grpcStatusFromName(spec->grpc_status).value_or(GrpcStatus::Unavailable);
+  compiled.grpc_message = spec->grpc_message;
+  return compiled;
+}
+
+RouteTimeouts compileTimeouts(const config::TimeoutsSpec& spec) {
+  RouteTimeouts t;
+  t.request = spec.request;
+  t.idle = spec.idle;
+  t.honor_grpc_deadline = spec.grpc.honor_deadline;
+  t.grpc_deadline_offset = spec.grpc.deadline_offset;
+  t.grpc_max_deadline = spec.grpc.max_deadline;
+  return t;
 }
 
 }  // namespace
 
-Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec) {
-  auto route = std::make_shared<Route>(spec);
-  auto retry_on =
-      policies::RetryOn::parse(route->retries_.retry_on, route->retries_.retriable_status_codes);
+Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec,
+                                                   ReloadableState& state) {
+  const config::RetriesSpec retries = spec.policies.retries.value_or(config::RetriesSpec{});
+  auto retry_on = policies::RetryOn::parse(retries.retry_on, retries.retriable_status_codes);
   if (!retry_on) {
     return Status::error("routes " + spec.name + ": retryOn: " + retry_on.error());
   }
+  std::shared_ptr<Route> route(new Route(spec));
   policies::RetryPolicy::Options options;
   options.retry_on = *retry_on;
-  options.attempts = std::max<uint32_t>(route->retries_.attempts, 1);
-  options.backoff.base_interval = route->retries_.backoff.base_interval;
-  options.backoff.max_interval = route->retries_.backoff.max_interval;
-  options.backoff.jitter = toPolicy(route->retries_.backoff.jitter);
-  options.respect_retry_after = route->retries_.respect_retry_after;
-  options.max_retry_after = route->retries_.max_retry_after;
-  options.non_idempotent = toPolicy(route->retries_.non_idempotent);
+  options.attempts = std::max<uint32_t>(retries.attempts, 1);
+  options.backoff.base_interval = retries.backoff.base_interval;
+  options.backoff.max_interval = retries.backoff.max_interval;
+  options.backoff.jitter = toPolicy(retries.backoff.jitter);
+  options.respect_retry_after = retries.respect_retry_after;
+  options.max_retry_after = retries.max_retry_after;
+  options.non_idempotent = toPolicy(retries.non_idempotent);
   route->retry_policy_ = std::make_shared<policies::RetryPolicy>(options);
-  route->retry_budget_ = sharedBudget(spec.upstream, route->retries_.budget);
+  route->retry_budget_ = sharedBudget(state, spec.upstream, retries.budget);
   policies::ConcurrentRetryLimit::Options concurrency;
-  concurrency.percent = route->retries_.budget.percent;
-  concurrency.min_retry_concurrency = route->retries_.budget.min_retry_concurrency;
+  concurrency.percent = retries.budget.percent;
+  concurrency.min_retry_concurrency = retries.budget.min_retry_concurrency;
   route->retry_concurrency_ = std::make_shared<policies::ConcurrentRetryLimit>(concurrency);
+  route->retry_settings_.per_try_timeout = retries.per_try_timeout;
+  route->retry_settings_.ignore_previous_hosts = retries.retry_ignore_previous_hosts;
+  route->retry_settings_.buffer_limit = retries.retry_buffer_limit;
   if (spec.policies.hedging) {
     policies::HedgePolicy::Options hedge;
     hedge.delay = spec.policies.hedging->delay;
@@ -85,48 +115,34 @@ Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec
 }
 
 Route::Route(const config::RouteSpec& spec)
-    : spec_(spec), retries_(spec.policies.retries.value_or(config::RetriesSpec{})) {
+    : name_(spec.name),
+      match_(spec.match),
+      timeouts_(compileTimeouts(spec.policies.timeouts.value_or(config::TimeoutsSpec{}))),
+      fallback_(compileFallback(spec.policies.fallback)) {
+  idempotency_key_header_ =
+      spec.policies.idempotency ? spec.policies.idempotency->header : "idempotency-key";
+  http::toLowerInPlace(idempotency_key_header_);
   using Kind = config::PathMatchSpec::Kind;
-  if (spec_.match.path.kind == Kind::Regex) {
-    path_regex_ = std::make_unique<re2::RE2>(spec_.match.path.value);
+  if (match_.path.kind == Kind::Regex) {
+    path_regex_ = std::make_unique<re2::RE2>(match_.path.value);
   }
-  for (const auto& h : spec_.match.headers) {
+  for (const auto& h : match_.headers) {
     if (h.kind == config::HeaderMatchSpec::Kind::Regex) {
       header_regexes_.push_back(std::make_unique<re2::RE2>(h.value));
     } else {
       header_regexes_.push_back(nullptr);
     }
   }
-  if (const auto& fb = spec_.policies.fallback) {
-    Fallback compiled;
-    for (const auto& name : fb->on) {
-      if (auto trigger = config::fallbackTriggerFromName(name)) {
-        compiled.triggers |= 1u << static_cast<uint32_t>(*trigger);
-      }
-    }
-    compiled.status = fb->status;
-    for (const auto& [name, value] : fb->headers) {
-      std::string lower = name;
-      http::toLowerInPlace(lower);
-      if (lower != "content-length") {
-        compiled.headers.add(lower, value);
-      }
-    }
-    compiled.body = fb->body;
-    compiled.grpc_status = grpcStatusFromName(fb->grpc_status).value_or(GrpcStatus::Unavailable);
-    compiled.grpc_message = fb->grpc_message;
-    fallback_ = std::move(compiled);
-  }
-  if (spec_.match.grpc) {
-    grpc_prefix_ = "/" + spec_.match.grpc->service + "/";
-    if (!spec_.match.grpc->method.empty()) {
-      grpc_prefix_ += spec_.match.grpc->method;
+  if (match_.grpc) {
+    grpc_prefix_ = "/" + match_.grpc->service + "/";
+    if (!match_.grpc->method.empty()) {
+      grpc_prefix_ += match_.grpc->method;
     }
   }
 }
 
 bool Route::matches(const http::RequestHeaders& req) const {
-  const auto& m = spec_.match;
+  const auto& m = match_;
   // The query string never takes part in path matching (Envoy's default).
   std::string_view path = req.path;
   if (auto q = path.find('?'); q != std::string_view::npos) {
@@ -160,7 +176,7 @@ bool Route::matches(const http::RequestHeaders& req) const {
     if (!req.isGrpc()) {
       return false;
     }
-    if (!spec_.match.grpc->method.empty()) {
+    if (!match_.grpc->method.empty()) {
       if (path != grpc_prefix_) {
         return false;
       }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <re2/re2.h>
 
 #include "common/grpc_status.h"
+#include "common/reload_state.h"
 #include "common/result.h"
 #include "policies/retry/hedge_policy.h"
 #include "policies/retry/retry_budget.h"
@@ -33,20 +35,42 @@ struct Fallback {
   }
 };
 
-/** A compiled route: matcher plus what the router needs. Immutable. Thread: any. */
+/** A route's `timeouts` block. Zero means none. */
+struct RouteTimeouts {
+  std::chrono::milliseconds request{0};
+  std::chrono::milliseconds idle{0};  // per stream, bytes either way
+  bool honor_grpc_deadline = true;    // a gRPC client's grpc-timeout tightens `request`
+  std::chrono::milliseconds grpc_deadline_offset{0};
+  std::chrono::milliseconds grpc_max_deadline{0};
+};
+
+/** The parts of a route's `retries` block the router reads per attempt. */
+struct RetrySettings {
+  std::chrono::nanoseconds per_try_timeout{0};  // 0 = bounded by the request deadline only
+  bool ignore_previous_hosts = true;
+  uint64_t buffer_limit = 0;  // request body bytes kept for replay
+};
+
+/**
+ * A compiled route: matcher and everything the router and the connection manager read per
+ * request, built once from the validated spec so the request path reads no config. Immutable.
+ * Thread: any.
+ */
 class Route {
 public:
-  /** Compiles a validated spec; fails only on what the loader cannot see (never in practice). */
-  static Result<std::shared_ptr<const Route>> create(const config::RouteSpec& spec);
-  explicit Route(const config::RouteSpec& spec);
+  /**
+   * Compiles a validated spec. State that must survive reloads (the retry budget, shared by
+   * every route to the same upstream with the same budget settings) comes from `state`.
+   * Fails only on what the loader cannot see (never in practice).
+   */
+  static Result<std::shared_ptr<const Route>> create(const config::RouteSpec& spec,
+                                                     ReloadableState& state);
   bool matches(const http::RequestHeaders& headers) const;
-  const config::RouteSpec& spec() const { return spec_; }
-  const std::string& name() const { return spec_.name; }
-  const std::string& upstreamName() const { return spec_.upstream; }
-  config::TimeoutsSpec timeouts() const {
-    return spec_.policies.timeouts.value_or(config::TimeoutsSpec{});
-  }
-  bool isGrpcRoute() const { return spec_.match.grpc.has_value(); }
+  const std::string& name() const { return name_; }
+  const RouteTimeouts& timeouts() const { return timeouts_; }
+  const RetrySettings& retrySettings() const { return retry_settings_; }
+  /** Lower-case name of the header carrying the idempotency key. */
+  const std::string& idempotencyKeyHeader() const { return idempotency_key_header_; }
   /** The route's fallback answer, or null when it has none. */
   const Fallback* fallback() const { return fallback_ ? &*fallback_ : nullptr; }
 
@@ -56,17 +80,21 @@ public:
   policies::RetryBudget& retryBudget() const { return *retry_budget_; }
   /** Hedging, when the route has a hedging block. */
   const policies::HedgePolicy* hedgePolicy() const { return hedge_policy_.get(); }
-  const config::RetriesSpec& retries() const { return retries_; }
   /** Retries in flight at once (Envoy's budget form: max(percent x active, minRetryConcurrency)).
    */
   policies::ConcurrentRetryLimit& retryConcurrency() const { return *retry_concurrency_; }
 
 private:
-  config::RouteSpec spec_;
+  explicit Route(const config::RouteSpec& spec);
+
+  std::string name_;
+  config::RouteMatchSpec match_;
   std::unique_ptr<re2::RE2> path_regex_;
-  std::vector<std::unique_ptr<re2::RE2>> header_regexes_;  // parallel to spec_.match.headers
+  std::vector<std::unique_ptr<re2::RE2>> header_regexes_;  // parallel to match_.headers
   std::string grpc_prefix_;  // "/pkg.Service/" or "/pkg.Service/Method"
-  config::RetriesSpec retries_;
+  RouteTimeouts timeouts_;
+  RetrySettings retry_settings_;
+  std::string idempotency_key_header_;
   std::shared_ptr<const policies::RetryPolicy> retry_policy_;
   std::shared_ptr<policies::RetryBudget> retry_budget_;
   std::shared_ptr<policies::ConcurrentRetryLimit> retry_concurrency_;

@@ -72,26 +72,22 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
   request_ = std::move(headers);
   request_complete_ = end_stream;
   grpc_ = request_->isGrpc();
-  const auto& spec = route_.route->spec();
-  std::string key_header =
-      spec.policies.idempotency ? spec.policies.idempotency->header : "idempotency-key";
-  http::toLowerInPlace(key_header);
-  has_idempotency_key_ = request_->headers.has(key_header);
+  has_idempotency_key_ = request_->headers.has(route_.route->idempotencyKeyHeader());
 
   // Deadline: the route's request timeout, tightened by the client's grpc-timeout when honored.
-  auto timeouts = route_.route->timeouts();
+  const RouteTimeouts& timeouts = route_.route->timeouts();
   std::chrono::microseconds budget =
       std::chrono::duration_cast<std::chrono::microseconds>(timeouts.request);
-  if (grpc_ && timeouts.grpc.honor_deadline) {
+  if (grpc_ && timeouts.honor_grpc_deadline) {
     if (auto value = request_->headers.get("grpc-timeout")) {
       if (auto client = http::grpc::parseTimeout(*value)) {
         auto effective = *client;
-        if (timeouts.grpc.max_deadline.count() > 0) {
+        if (timeouts.grpc_max_deadline.count() > 0) {
           effective = std::min(effective, std::chrono::duration_cast<std::chrono::microseconds>(
-                                              timeouts.grpc.max_deadline));
+                                              timeouts.grpc_max_deadline));
         }
         effective -=
-            std::chrono::duration_cast<std::chrono::microseconds>(timeouts.grpc.deadline_offset);
+            std::chrono::duration_cast<std::chrono::microseconds>(timeouts.grpc_deadline_offset);
         if (effective.count() < 0) {
           effective = std::chrono::microseconds(0);
         }
@@ -142,7 +138,7 @@ void Router::startAttempt(AttemptKind kind) {
   upstream::LbContext lb;
   lb.permit = permit.get();
   lb.hash_key = upstream::hashKeyFor(route_.upstream->spec(), *request_, downstream_address_);
-  if (route_.route->retries().retry_ignore_previous_hosts) {
+  if (route_.route->retrySettings().ignore_previous_hosts) {
     lb.attempted =
         std::span<const upstream::Host* const>(attempted_hosts_.data(), attempted_hosts_.size());
   }
@@ -176,8 +172,7 @@ void Router::startAttempt(AttemptKind kind) {
   if (request_trailers_) {
     raw->sendTrailers(*request_trailers_);
   }
-  auto per_try =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(route_.route->retries().per_try_timeout);
+  auto per_try = route_.route->retrySettings().per_try_timeout;
   if (per_try.count() > 0 && deadline_) {
     per_try = std::min(per_try, remaining());
   }
@@ -195,7 +190,7 @@ void Router::onRequestData(evbuffer* data, bool end_stream) {
   bool may_replay = mayReplay();
   if (may_replay && !body_overflowed_) {
     if (evbuffer_get_length(replay_body_) + evbuffer_get_length(data) <=
-        route_.route->retries().retry_buffer_limit) {
+        route_.route->retrySettings().buffer_limit) {
       network::copyBuffer(data, replay_body_);
     } else {
       // Too large to replay: this request will not be retried (retryBufferLimit).

@@ -89,7 +89,8 @@ private:
   bool canReplayBody() const { return !body_overflowed_; }
   /** The route may send this request more than once (retries or hedging). */
   bool mayReplay() const {
-    return route_.route->retries().attempts > 1 || route_.route->hedgePolicy() != nullptr;
+    return route_.route->retryPolicy().options().attempts > 1 ||
+           route_.route->hedgePolicy() != nullptr;
   }
 
   RouterContext& ctx_;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/http/grpc.h"
+#include "proxy/network/address.h"
 #include "proxy/server/connection_manager.h"
 
 namespace bulwark::server {
@@ -19,14 +20,6 @@ std::string uuid4(std::mt19937_64& rng) {
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
   return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff,
                      b >> 48, b & 0xffffffffffffULL);
-}
-
-std::string peerIp(const std::string& peer) {
-  if (!peer.empty() && peer[0] == '[') {
-    return peer.substr(1, peer.find(']') - 1);
-  }
-  auto colon = peer.rfind(':');
-  return colon == std::string::npos ? peer : peer.substr(0, colon);
 }
 
 }  // namespace
@@ -76,7 +69,7 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
     request_id_ = std::string(*id);
   }
   // X-Forwarded-For / -Proto (config-and-operations.md §5.4): append the peer we saw.
-  std::string ip = peerIp(parent_.connection().peerAddress());
+  const std::string ip(network::addressIp(parent_.connection().peerAddress()));
   if (auto xff = headers->headers.getJoined("x-forwarded-for")) {
     headers->headers.set("x-forwarded-for", *xff + ", " + ip);
   } else {

@@ -116,24 +116,16 @@ namespace {
 /** FactoryContext for one route while a snapshot is built. Thread: main. */
 class RouteFactoryContext : public http::FactoryContext {
 public:
-  RouteFactoryContext(stats::Stats& stats, const config::RouteSpec& route,
-                      std::map<std::string, std::shared_ptr<void>>& state)
+  RouteFactoryContext(stats::Stats& stats, const config::RouteSpec& route, ReloadableState& state)
       : stats_(stats), route_(route), state_(state) {}
   stats::Stats& stats() override { return stats_; }
   const config::RouteSpec& route() const override { return route_; }
-  std::shared_ptr<void> sharedState(const std::string& fingerprint,
-                                    const std::function<std::shared_ptr<void>()>& make) override {
-    auto& slot = state_[route_.name + "/" + fingerprint];
-    if (!slot) {
-      slot = make();
-    }
-    return slot;
-  }
+  ReloadableState& reloadableState() override { return state_; }
 
 private:
   stats::Stats& stats_;
   const config::RouteSpec& route_;
-  std::map<std::string, std::shared_ptr<void>>& state_;
+  ReloadableState& state_;
 };
 
 }  // namespace
@@ -165,6 +157,7 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->spec = spec;
   snapshot->generation = ++generation_;
+  reloadable_state_.beginBuild();
   // Unchanged upstreams keep their live state (connections, counters, health) across a reload.
   for (auto& [name, u] : upstream_manager_->prepare(spec.upstreams)) {
     snapshot->upstreams[name] = u;
@@ -189,7 +182,7 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
       }
       const auto& rs = *it->second;
       router::RouteEntry entry;
-      auto compiled = router::Route::create(rs);
+      auto compiled = router::Route::create(rs, reloadable_state_);
       if (!compiled) {
         return compiled.status();
       }
@@ -197,7 +190,7 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
       entry.upstream = snapshot->upstreams.at(rs.upstream);
       entry.stats = stats_->routeStats(ls.name, rs.name, rs.upstream);
       if (filters_ != nullptr) {
-        RouteFactoryContext ctx(*stats_, rs, filter_state_);
+        RouteFactoryContext ctx(*stats_, rs, reloadable_state_);
         for (const auto& factory : filters_->factories()) {
           if (!factory->enabledFor(rs)) {
             continue;
@@ -214,6 +207,9 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
     }
     snapshot->listeners[ls.name] = std::move(lc);
   }
+  // Built: state the previous config held and this one did not ask for goes (a failed build
+  // returns before this and keeps everything).
+  reloadable_state_.endBuild();
   return ConfigSnapshotConstSharedPtr(snapshot);
 }
 

@@ -62,7 +62,8 @@ private:
   ServerOptions options_;
   const http::FilterRegistry* filters_;
   // Filter state that survives reloads while its fingerprint is unchanged (FactoryContext).
-  std::map<std::string, std::shared_ptr<void>> filter_state_;
+  // Retry budgets and filter state that survive reloads (see buildSnapshot).
+  ReloadableState reloadable_state_;
   config::ProxyConfigSpec spec_;
   event::Dispatcher dispatcher_;
   std::unique_ptr<stats::Stats> stats_;

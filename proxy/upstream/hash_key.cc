@@ -1,6 +1,7 @@
 #include "proxy/upstream/hash_key.h"
 
 #include "policies/lb/hash.h"
+#include "proxy/network/address.h"
 
 namespace bulwark::upstream {
 namespace {
@@ -44,19 +45,6 @@ std::optional<std::string_view> findCookie(const http::HeaderMap& headers, std::
   return std::nullopt;
 }
 
-std::string_view addressIp(std::string_view address) {
-  if (!address.empty() && address.front() == '[') {
-    size_t close = address.find(']');
-    return close == std::string_view::npos ? address : address.substr(1, close - 1);
-  }
-  size_t colon = address.rfind(':');
-  // One colon: "ip:port". Several without brackets: a bare IPv6 address.
-  if (colon != std::string_view::npos && address.find(':') == colon) {
-    return address.substr(0, colon);
-  }
-  return address;
-}
-
 std::optional<uint64_t> hashKeyFor(const config::UpstreamSpec& spec,
                                    const http::RequestHeaders& headers,
                                    std::string_view downstream_address) {
@@ -79,7 +67,7 @@ std::optional<uint64_t> hashKeyFor(const config::UpstreamSpec& spec,
     }
   }
   if (ch.use_source_ip && !downstream_address.empty()) {
-    return policies::lb::hashKey(addressIp(downstream_address));
+    return policies::lb::hashKey(network::addressIp(downstream_address));
   }
   return std::nullopt;
 }

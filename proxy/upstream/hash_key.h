@@ -27,6 +27,5 @@ std::optional<uint64_t> hashKeyFor(const config::UpstreamSpec& spec,
 std::optional<std::string_view> findCookie(const http::HeaderMap& headers, std::string_view name);
 
 /** @return the IP part of "ip:port" / "[v6]:port" (the input itself when it has no port). */
-std::string_view addressIp(std::string_view address);
 
 }  // namespace bulwark::upstream

@@ -72,22 +72,21 @@ public:
 
   stats::Stats& stats() override { return stats_; }
   const config::RouteSpec& route() const override { return route_; }
-  std::shared_ptr<void> sharedState(const std::string& fingerprint,
-                                    const std::function<std::shared_ptr<void>()>& make) override {
-    auto& slot = state_[route_.name + "/" + fingerprint];
-    if (!slot) {
-      slot = make();
-    }
-    return slot;
-  }
+  ReloadableState& reloadableState() override { return state_; }
   void setRoute(config::RouteSpec route) { route_ = std::move(route); }
   size_t stateCount() const { return state_.size(); }
-  std::shared_ptr<void> onlyState() const { return state_.begin()->second; }
+  /** The one state object of type T this context holds. */
+  template <typename T>
+  std::shared_ptr<T> onlyState() const {
+    auto all = state_.all<T>();
+    EXPECT_EQ(all.size(), 1u);
+    return all.empty() ? nullptr : all.front();
+  }
 
 private:
   stats::Stats stats_;
   config::RouteSpec route_;
-  std::map<std::string, std::shared_ptr<void>> state_;
+  ReloadableState state_;
 };
 
 /** One request through one filter: its callbacks and the filter. Thread: test. */

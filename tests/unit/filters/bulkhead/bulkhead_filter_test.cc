@@ -34,9 +34,7 @@ config::RouteSpec routeWith(uint32_t max, uint32_t queued = 0,
 
 class BulkheadFilterTest : public ::testing::Test {
 protected:
-  static BulkheadState& state(FakeFactoryContext& ctx) {
-    return *std::static_pointer_cast<BulkheadState>(ctx.onlyState());
-  }
+  static BulkheadState& state(FakeFactoryContext& ctx) { return *ctx.onlyState<BulkheadState>(); }
   std::unique_ptr<FilterUnderTest> start(const http::FilterFactoryCb& cb, std::string tenant = "",
                                          event::Dispatcher* dispatcher = nullptr) {
     auto r = std::make_unique<FilterUnderTest>(dispatcher ? *dispatcher : dispatcher_, cb);

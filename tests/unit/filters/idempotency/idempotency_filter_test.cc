@@ -47,7 +47,7 @@ protected:
     return cb;
   }
   static IdempotencyState& state(FakeFactoryContext& ctx) {
-    return *std::static_pointer_cast<IdempotencyState>(ctx.onlyState());
+    return *ctx.onlyState<IdempotencyState>();
   }
   /** Starts a request (headers, then `body` in one chunk when not empty). @return the last status.
    */

@@ -37,9 +37,7 @@ protected:
     state(ctx).clock().setNowForTest([this] { return time_.now(); });
     return cb;
   }
-  static LoadShedState& state(FakeFactoryContext& ctx) {
-    return *std::static_pointer_cast<LoadShedState>(ctx.onlyState());
-  }
+  static LoadShedState& state(FakeFactoryContext& ctx) { return *ctx.onlyState<LoadShedState>(); }
   /** Starts one request with the given priority header value ("" = none). */
   std::unique_ptr<FilterUnderTest> start(const http::FilterFactoryCb& cb, std::string priority = "",
                                          bool grpc = false) {

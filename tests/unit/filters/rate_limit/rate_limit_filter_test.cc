@@ -33,9 +33,7 @@ protected:
   /** Builds the route's filter factory with the simulated clock installed. */
   http::FilterFactoryCb build(FakeFactoryContext& ctx) {
     auto cb = test::createOrFail(*factory_, ctx);
-    std::static_pointer_cast<RateLimitState>(ctx.onlyState())->clock.setNowForTest([this] {
-      return time_.now();
-    });
+    ctx.onlyState<RateLimitState>()->clock.setNowForTest([this] { return time_.now(); });
     return cb;
   }
   /** Runs one request with `headers`/`peer`; @return true when it passed the filter. */

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "policies/lb/hash.h"
+#include "proxy/network/address.h"
 
 namespace bulwark::upstream {
 namespace {
@@ -40,10 +41,10 @@ TEST(HashKeyTest, NoKeyWithoutConsistentHashingOrInput) {
 }
 
 TEST(HashKeyTest, AddressIpStripsPortsAndBrackets) {
-  EXPECT_EQ(addressIp("1.2.3.4:80"), "1.2.3.4");
-  EXPECT_EQ(addressIp("[::1]:80"), "::1");
-  EXPECT_EQ(addressIp("::1"), "::1");
-  EXPECT_EQ(addressIp("1.2.3.4"), "1.2.3.4");
+  EXPECT_EQ(network::addressIp("1.2.3.4:80"), "1.2.3.4");
+  EXPECT_EQ(network::addressIp("[::1]:80"), "::1");
+  EXPECT_EQ(network::addressIp("::1"), "::1");
+  EXPECT_EQ(network::addressIp("1.2.3.4"), "1.2.3.4");
 }
 
 TEST(HashKeyTest, CookieNamesMatchExactly) {

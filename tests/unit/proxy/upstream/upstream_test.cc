@@ -87,7 +87,8 @@ TEST(UpstreamTest, BreakerOpensFailsFastWithRetryAfterAndClosesAfterProbes) {
   EXPECT_EQ(u.breakerState(), policies::BreakerState::Open);
   auto rejected = u.admitAttempt(now + milliseconds(500));
   ASSERT_TRUE(std::holds_alternative<AdmitRejection>(rejected));
-  EXPECT_EQ(std::get<AdmitRejection>(rejected).reason, upstream::AdmitRejection::Reason::CircuitOpen);
+  EXPECT_EQ(std::get<AdmitRejection>(rejected).reason,
+            upstream::AdmitRejection::Reason::CircuitOpen);
   EXPECT_EQ(std::get<AdmitRejection>(rejected).retry_after, milliseconds(1500));
   // After openDuration: exactly halfOpenRequests probes, then refusals until they report.
   auto later = now + milliseconds(2001);
