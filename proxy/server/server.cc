@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <fstream>
@@ -329,6 +330,14 @@ Status Server::start() {
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
   spdlog::info("bulwark started: {} workers, {} listeners, {} routes", workers_.size(),
                spec_.listeners.size(), spec_.routes.size());
+  notifier_.ready(fmt::format("serving with {} workers", workers_.size()));
+  // The watchdog pings while every worker loop turns, the same test as /live.
+  notifier_.startWatchdog(dispatcher_, [this] {
+    auto now = std::chrono::steady_clock::now();
+    return std::all_of(workers_.begin(), workers_.end(), [now](const auto& w) {
+      return now - w->lastHeartbeat() <= std::chrono::seconds(10);
+    });
+  });
   return Status::ok();
 }
 
@@ -355,6 +364,7 @@ void Server::startDrain() {
     return;
   }
   stats_->setServerState("draining");
+  notifier_.stopping();
   spdlog::info("drain started: /ready now fails; waiting drain.minDuration {}ms",
                spec_.runtime.drain.min_duration.count());
   drain_timer_ = dispatcher_.createTimer([this] {
@@ -404,6 +414,12 @@ void Server::stopAll() {
 }
 
 Status Server::reload() {
+  notifier_.reloading();
+  // READY=1 again whichever way the reload ends: a rejected file keeps the old config serving.
+  struct ReadyAgain {
+    SystemdNotifier& notifier;
+    ~ReadyAgain() { notifier.ready("serving"); }
+  } ready_again{notifier_};
   auto loaded = config::loadConfigFile(options_.config_path);
   std::string errors;
   for (const auto& d : loaded.diagnostics) {
@@ -539,8 +555,6 @@ void Server::handleAdmin(evhttp_request* req) {
     for (const auto& [name, u] : upstreams_) {
       stats_->upstreamGauge("connections_active", name)
           .Set(static_cast<double>(u->activeConnections()));
-      stats_->upstreamGauge("connect_failures", name)
-          .Set(static_cast<double>(u->connect_failures_total.load()));
     }
     upstream_manager_->refreshGauges();
     reply(req, 200, stats_->serialize(), "text/plain; version=0.0.4");

@@ -14,6 +14,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/filter.h"
 #include "proxy/server/config_snapshot.h"
+#include "proxy/server/systemd_notify.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/upstream_manager.h"
@@ -84,6 +85,8 @@ private:
   std::atomic<bool> listeners_bound_{false};
   bool stopped_ = false;
   uint64_t generation_ = 0;
+  // After dispatcher_: its watchdog timer lives on that loop and must go first.
+  SystemdNotifier notifier_ = SystemdNotifier::fromEnvironment();
 };
 
 /** Number of workers for "auto": the cgroup CPU quota, else online CPUs; at least 1. */
