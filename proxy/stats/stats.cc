@@ -1,5 +1,6 @@
 #include "proxy/stats/stats.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +13,45 @@
 #include "common/version.h"
 
 namespace bulwark::stats {
+namespace {
+
+/** /proc/self/stat split into its fields (1-based in proc(5), so field N is [N-1]). */
+std::vector<std::string> procSelfStatFields() {
+  std::ifstream stat("/proc/self/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+  auto close_paren = content.rfind(')');
+  if (close_paren == std::string::npos) {
+    return {};
+  }
+  std::vector<std::string> fields = {"pid", "comm"};
+  std::istringstream rest(content.substr(close_paren + 1));
+  for (std::string field; rest >> field;) {
+    fields.push_back(field);
+  }
+  return fields;
+}
+
+/** Boot time plus the process's start in ticks (field 22), as the standard collectors report. */
+double processStartTimeSeconds() {
+  auto fields = procSelfStatFields();
+  std::ifstream proc_stat("/proc/stat");
+  std::string line;
+  double boot_time = -1;
+  while (std::getline(proc_stat, line)) {
+    if (line.rfind("btime ", 0) == 0) {
+      boot_time = std::stod(line.substr(6));
+    }
+  }
+  if (fields.size() < 22 || boot_time < 0) {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+  }
+  return boot_time + std::stod(fields[21]) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
 
 prometheus::Counter& RouteStats::grpcStatus(const std::string& status_name) {
   std::lock_guard<std::mutex> lock(grpc_mutex);
@@ -160,35 +200,44 @@ Stats::Stats(std::vector<double> latency_buckets)
                              .Name("bulwark_upstream_endpoints")
                              .Help("Endpoints per upstream")
                              .Register(*registry_);
-  upstream_connect_failures_ = &BuildGauge()
-                                    .Name("bulwark_upstream_connect_failures")
-                                    .Help("Upstream connect failures since start")
-                                    .Register(*registry_);
   auto& build = BuildGauge().Name("bulwark_build_info").Help("Build metadata").Register(*registry_);
   build.Add({{"version", kVersion}, {"compiler", __VERSION__}}).Set(1);
-  process_ = &BuildGauge()
-                  .Name("process_resident_memory_bytes")
-                  .Help("Resident memory size in bytes")
-                  .Register(*registry_);
-  rss_ = &process_->Add({});
-  cpu_ = &BuildGauge()
+  rss_ = &BuildGauge()
+              .Name("process_resident_memory_bytes")
+              .Help("Resident memory size in bytes.")
+              .Register(*registry_)
+              .Add({});
+  virtual_memory_ = &BuildGauge()
+                         .Name("process_virtual_memory_bytes")
+                         .Help("Virtual memory size in bytes.")
+                         .Register(*registry_)
+                         .Add({});
+  virtual_memory_max_ = &BuildGauge()
+                             .Name("process_virtual_memory_max_bytes")
+                             .Help("Maximum amount of virtual memory available in bytes.")
+                             .Register(*registry_)
+                             .Add({});
+  cpu_ = &BuildCounter()
               .Name("process_cpu_seconds_total")
-              .Help("User and system CPU time")
+              .Help("Total user and system CPU time spent in seconds.")
               .Register(*registry_)
               .Add({});
   fds_ = &BuildGauge()
               .Name("process_open_fds")
-              .Help("Open file descriptors")
+              .Help("Number of open file descriptors.")
               .Register(*registry_)
               .Add({});
+  max_fds_ = &BuildGauge()
+                  .Name("process_max_fds")
+                  .Help("Maximum number of open file descriptors.")
+                  .Register(*registry_)
+                  .Add({});
   start_time_ = &BuildGauge()
                      .Name("process_start_time_seconds")
-                     .Help("Start time since the epoch")
+                     .Help("Start time of the process since unix epoch in seconds.")
                      .Register(*registry_)
                      .Add({});
-  start_time_->Set(static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count()));
+  start_time_->Set(processStartTimeSeconds());
   setServerState("initializing");
 }
 
@@ -259,43 +308,42 @@ prometheus::Gauge& Stats::upstreamGauge(const std::string& family, const std::st
   if (family == "connections_active") {
     return upstream_cx_active_->Add({{"upstream", upstream}});
   }
-  if (family == "connect_failures") {
-    return upstream_connect_failures_->Add({{"upstream", upstream}});
-  }
   return upstream_endpoints_->Add({{"upstream", upstream}, {"health", "healthy"}});
 }
 
 void Stats::refreshProcessGauges() {
+  const double page_size = static_cast<double>(sysconf(_SC_PAGESIZE));
   std::ifstream statm("/proc/self/statm");
   long pages_total = 0;
   long pages_resident = 0;
   if (statm >> pages_total >> pages_resident) {
-    rss_->Set(static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+    virtual_memory_->Set(static_cast<double>(pages_total) * page_size);
+    rss_->Set(static_cast<double>(pages_resident) * page_size);
   }
-  std::ifstream stat("/proc/self/stat");
-  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  auto close_paren = content.rfind(')');
-  if (close_paren != std::string::npos) {
-    std::istringstream rest(content.substr(close_paren + 2));
-    std::string field;
-    // Fields after ")": state(3) ... utime(14) stime(15).
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      static double utime = 0;
-      if (i == 14) {
-        utime = std::stod(field);
-      }
-      if (i == 15) {
-        cpu_->Set((utime + std::stod(field)) / static_cast<double>(sysconf(_SC_CLK_TCK)));
-      }
+  if (auto fields = procSelfStatFields(); fields.size() >= 15) {
+    // Fields 14 and 15 (1-based, see proc(5)) are utime and stime in clock ticks.
+    double cpu_seconds =
+        (std::stod(fields[13]) + std::stod(fields[14])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    // A counter only moves forward: add what was used since the last scrape.
+    if (cpu_seconds > cpu_->Value()) {
+      cpu_->Increment(cpu_seconds - cpu_->Value());
     }
   }
-  int fds = 0;
+  int entries = 0;
   if (DIR* dir = opendir("/proc/self/fd")) {
     while (readdir(dir) != nullptr) {
-      ++fds;
+      ++entries;
     }
     closedir(dir);
-    fds_->Set(fds - 2);
+    fds_->Set(entries - 3);  // ".", ".." and the descriptor of the listing itself
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    max_fds_->Set(limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<double>(limit.rlim_cur));
+  }
+  if (getrlimit(RLIMIT_AS, &limit) == 0) {
+    // Unlimited is reported as the largest value, as the standard collectors do.
+    virtual_memory_max_->Set(static_cast<double>(limit.rlim_cur));
   }
 }
 

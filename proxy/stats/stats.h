@@ -80,7 +80,7 @@ public:
   prometheus::Gauge& lastReloadTimestamp() { return *last_reload_ts_; }
   void setServerState(const std::string& state);
 
-  /** Refreshes gauges computed at scrape time (process and upstream gauges). Thread: main. */
+  /** Refreshes the process metrics, which are read at scrape time. Thread: main. */
   void refreshProcessGauges();
   prometheus::Gauge& upstreamGauge(const std::string& family, const std::string& upstream);
 
@@ -113,14 +113,16 @@ private:
   prometheus::Family<prometheus::Gauge>* server_state_;
   prometheus::Family<prometheus::Gauge>* upstream_cx_active_;
   prometheus::Family<prometheus::Gauge>* upstream_endpoints_;
-  prometheus::Family<prometheus::Gauge>* upstream_connect_failures_;
-  prometheus::Family<prometheus::Gauge>* process_;
   prometheus::Counter* reload_failures_;
   prometheus::Gauge* last_reload_ok_;
   prometheus::Gauge* last_reload_ts_;
+  // The standard process collector's names, types and help (client_golang, client_python).
   prometheus::Gauge* rss_;
-  prometheus::Gauge* cpu_;
+  prometheus::Gauge* virtual_memory_;
+  prometheus::Gauge* virtual_memory_max_;
+  prometheus::Counter* cpu_;
   prometheus::Gauge* fds_;
+  prometheus::Gauge* max_fds_;
   prometheus::Gauge* start_time_;
 };
 

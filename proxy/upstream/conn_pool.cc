@@ -268,6 +268,9 @@ void ConnPool::onClientClosed(ActiveClient& client, bool connect_failed, PoolFai
   if (connect_failed) {
     host_->connect_failures_total.fetch_add(1, std::memory_order_relaxed);
     upstream_.connect_failures_total.fetch_add(1, std::memory_order_relaxed);
+    if (upstream_.stats()) {
+      upstream_.stats()->connectFailure();
+    }
     // A failed connect fails the oldest waiting request (HTTP/1: one connection was made for it).
     size_t to_fail = settings_.protocol == PoolProtocol::Http2
                          ? pending_.size()

@@ -38,6 +38,11 @@ UpstreamStats::UpstreamStats(prometheus::Registry& registry, std::string upstrea
                             .Help("Attempts refused by an open circuit breaker")
                             .Register(registry_)
                             .Add({{"upstream", upstream_}})),
+      connect_failures_(prometheus::BuildCounter()
+                            .Name("bulwark_upstream_connect_failures_total")
+                            .Help("Connections to the upstream's hosts that failed to open")
+                            .Register(registry_)
+                            .Add({{"upstream", upstream_}})),
       ejections_(prometheus::BuildCounter()
                      .Name("bulwark_outlier_ejections_total")
                      .Help("Hosts ejected by outlier detection")
@@ -106,6 +111,8 @@ void UpstreamStats::hostBreakerStates(size_t closed, size_t open, size_t half_op
 }
 
 void UpstreamStats::breakerRejected() { breaker_rejected_.Increment(); }
+
+void UpstreamStats::connectFailure() { connect_failures_.Increment(); }
 
 void UpstreamStats::ejection(policies::EjectionReason reason) {
   ejections_

@@ -40,6 +40,8 @@ public:
   /** perHost: hosts whose breaker is in each state (bulwark_circuit_breaker_hosts), at scrape. */
   void hostBreakerStates(size_t closed, size_t open, size_t half_open);
   void breakerRejected();
+  /** A connection to one of the upstream's hosts failed (refused, timed out, reset early). */
+  void connectFailure();
   void ejection(policies::EjectionReason reason);
   /** An ejection ended before its time; reason: "active_health_check". */
   void unejection(std::string_view reason);
@@ -58,6 +60,7 @@ private:
   prometheus::Family<prometheus::Counter>& breaker_transitions_;
   prometheus::Family<prometheus::Gauge>& breaker_hosts_;
   prometheus::Counter& breaker_rejected_;
+  prometheus::Counter& connect_failures_;
   prometheus::Family<prometheus::Counter>& ejections_;
   prometheus::Family<prometheus::Counter>& unejections_;
   prometheus::Gauge& ejected_endpoints_;
