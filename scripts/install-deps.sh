@@ -14,15 +14,32 @@ BUILD_PACKAGES=(
 # Tools used by tests, the demo and benchmarks: real peers, load generators, plots. The demo
 # (scripts/demo.sh, bench/scenarios) needs python3 with python3-yaml and python3-matplotlib, and
 # redis-server as the ranking example's feature store.
+# The shipping checks (tests/deploy) need promtool (Debian's prometheus package; its server is
+# not started), the Kubernetes API models of python3-kubernetes, and systemd-analyze.
 RUNTIME_PACKAGES=(
   curl nghttp2-client wrk python3 python3-yaml python3-matplotlib redis-server procps iproute2
+  prometheus python3-kubernetes systemd
 )
+# Packages wanted only for a command that is missing: `kubectl kustomize` renders deploy/k8s.
+# Any kubectl will do (a cloud SDK's one may already own /usr/bin/kubectl); else Debian's.
+COMMAND_PACKAGES=(kubectl:kubernetes-client)
 # bench/compare runs the chaos scenario through haproxy too; bench/scenarios/eaglerank runs seed
 # 000's Locust test with gRPC users (python3-grpcio, python3-protobuf for the generated messages).
 BENCH_PACKAGES=(haproxy nginx hey apache2-utils python3-locust python3-grpcio python3-protobuf)
+# scripts/package.sh and `ctest -L package`: the .deb (dpkg-shlibdeps is in dpkg-dev, part of
+# build-essential) and a clean bookworm root to install it into (mmdebstrap).
+PACKAGING_PACKAGES=(dpkg-dev mmdebstrap)
 
-want=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
+# BULWARK_DEPS=build: the build packages only (the container's build stage runs no tests).
+want=("${BUILD_PACKAGES[@]}")
+if [[ "${BULWARK_DEPS:-all}" != "build" ]]; then want+=("${RUNTIME_PACKAGES[@]}"); fi
 if [[ "${BULWARK_WITH_BENCH:-0}" == "1" ]]; then want+=("${BENCH_PACKAGES[@]}"); fi
+if [[ "${BULWARK_WITH_PACKAGING:-0}" == "1" ]]; then want+=("${PACKAGING_PACKAGES[@]}"); fi
+if [[ "${BULWARK_DEPS:-all}" != "build" ]]; then
+  for entry in "${COMMAND_PACKAGES[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || want+=("${entry#*:}")
+  done
+fi
 
 missing=()
 for pkg in "${want[@]}"; do
