@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "bulwark/build_info.h"  // generated in the build tree
 #include "common/version.h"
 #include "filters/builtin.h"
 #include "proxy/config/check.h"
@@ -126,7 +127,11 @@ int main(int argc, char** argv) {
   }
   if (*version) {
     if (version_json) {
-      std::cout << nlohmann::json{{"version", bulwark::kVersion}, {"compiler", __VERSION__}}.dump()
+      std::cout << nlohmann::json{{"version", bulwark::kVersion},
+                                  {"revision", bulwark::build_info::kGitRevision},
+                                  {"revisionDirty", bulwark::build_info::kGitDirty},
+                                  {"compiler", __VERSION__}}
+                       .dump()
                 << "\n";
     } else {
       std::cout << "bulwark " << bulwark::kVersion << "\n";

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -14,7 +15,11 @@ namespace {
 std::atomic<int> temp_counter{0};
 }  // namespace
 
-std::string bulwarkBinary() { return BULWARK_BINARY_PATH; }
+std::string bulwarkBinary() {
+  // An installed binary instead of the build's (tests/package runs the suite against the .deb).
+  const char* installed = std::getenv("BULWARK_TEST_BINARY");
+  return installed != nullptr && *installed != '\0' ? installed : BULWARK_BINARY_PATH;
+}
 
 std::string writeTempFile(const std::string& name, const std::string& text) {
   auto dir =

@@ -15,7 +15,7 @@
 
 namespace bulwark::testing {
 
-/** Path of the bulwark binary under test (set by CMake). */
+/** Path of the bulwark binary under test: $BULWARK_TEST_BINARY if set, else the build's. */
 std::string bulwarkBinary();
 
 /** Writes text to a fresh file in a per-test temp dir and returns its path. */
