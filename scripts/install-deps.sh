@@ -27,8 +27,9 @@ COMMAND_PACKAGES=(kubectl:kubernetes-client)
 # 000's Locust test with gRPC users (python3-grpcio, python3-protobuf for the generated messages).
 BENCH_PACKAGES=(haproxy nginx hey apache2-utils python3-locust python3-grpcio python3-protobuf)
 # scripts/package.sh and `ctest -L package`: the .deb (dpkg-shlibdeps is in dpkg-dev, part of
-# build-essential) and a clean bookworm root to install it into (mmdebstrap).
-PACKAGING_PACKAGES=(dpkg-dev mmdebstrap)
+# build-essential), a clean bookworm root to install it into (mmdebstrap), and podman with runc
+# to build and run deploy/container/Containerfile.
+PACKAGING_PACKAGES=(dpkg-dev mmdebstrap podman runc)
 
 # BULWARK_DEPS=build: the build packages only (the container's build stage runs no tests).
 want=("${BUILD_PACKAGES[@]}")
