@@ -26,16 +26,19 @@ COMMAND_PACKAGES=(kubectl:kubernetes-client)
 # bench/compare runs the chaos scenario through haproxy too; bench/scenarios/eaglerank runs seed
 # 000's Locust test with gRPC users (python3-grpcio, python3-protobuf for the generated messages).
 BENCH_PACKAGES=(haproxy nginx hey apache2-utils python3-locust python3-grpcio python3-protobuf)
-# scripts/package.sh and `ctest -L package`: the .deb (dpkg-shlibdeps is in dpkg-dev, part of
-# build-essential), a clean bookworm root to install it into (mmdebstrap), and podman with runc
-# to build and run deploy/container/Containerfile.
-PACKAGING_PACKAGES=(dpkg-dev mmdebstrap podman runc)
+# scripts/package.sh (BULWARK_WITH_PACKAGING=1): the .deb needs dpkg-shlibdeps (dpkg-dev) and
+# file (CPack's DEB generator runs it on every installed file).
+PACKAGING_PACKAGES=(dpkg-dev file)
+# `ctest -L package` (BULWARK_WITH_PACKAGE_TESTS=1): a clean bookworm root to install the .deb
+# into (mmdebstrap), and podman with runc to build and run deploy/container/Containerfile.
+PACKAGE_TEST_PACKAGES=(dpkg-dev file mmdebstrap podman runc)
 
 # BULWARK_DEPS=build: the build packages only (the container's build stage runs no tests).
 want=("${BUILD_PACKAGES[@]}")
 if [[ "${BULWARK_DEPS:-all}" != "build" ]]; then want+=("${RUNTIME_PACKAGES[@]}"); fi
 if [[ "${BULWARK_WITH_BENCH:-0}" == "1" ]]; then want+=("${BENCH_PACKAGES[@]}"); fi
 if [[ "${BULWARK_WITH_PACKAGING:-0}" == "1" ]]; then want+=("${PACKAGING_PACKAGES[@]}"); fi
+if [[ "${BULWARK_WITH_PACKAGE_TESTS:-0}" == "1" ]]; then want+=("${PACKAGE_TEST_PACKAGES[@]}"); fi
 if [[ "${BULWARK_DEPS:-all}" != "build" ]]; then
   for entry in "${COMMAND_PACKAGES[@]}"; do
     command -v "${entry%%:*}" >/dev/null 2>&1 || want+=("${entry#*:}")

@@ -11,7 +11,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 if [[ $(id -u) -ne 0 ]]; then echo "FAIL: needs root"; exit 1; fi
 command -v podman >/dev/null ||
-  { echo "FAIL: podman missing (BULWARK_WITH_PACKAGING=1 scripts/install-deps.sh)"; exit 1; }
+  { echo "FAIL: podman missing (BULWARK_WITH_PACKAGE_TESTS=1 scripts/install-deps.sh)"; exit 1; }
 
 # This sandbox has no CAP_SYS_RESOURCE (podman's default ulimits cannot be applied) and a hybrid
 # cgroup layout crun refuses; runc and no default ulimits work. Both are harmless elsewhere.

@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 if [[ $(id -u) -ne 0 ]]; then echo "FAIL: needs root (chroot)"; exit 1; fi
 command -v mmdebstrap >/dev/null ||
-  { echo "FAIL: mmdebstrap missing (BULWARK_WITH_PACKAGING=1 scripts/install-deps.sh)"; exit 1; }
+  { echo "FAIL: mmdebstrap missing (BULWARK_WITH_PACKAGE_TESTS=1 scripts/install-deps.sh)"; exit 1; }
 
 deb=$("$SOURCE_DIR/scripts/package.sh" "$BUILD_DIR" | grep '/bulwark_[^/]*\.deb$') ||
   { echo "FAIL: scripts/package.sh"; exit 1; }
