@@ -57,6 +57,10 @@ echo "served by the upstream" >"$work/hello.txt"
 upstream_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server --bind 127.0.0.1 --directory "$work" "$upstream_port" >/dev/null 2>&1 &
 upstream_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf --max-time 1 "http://127.0.0.1:$upstream_port/hello.txt" >/dev/null && break
+  sleep 0.1
+done
 cat >"$work/bulwark.yaml" <<YAML
 apiVersion: bulwark.dev/v1alpha1
 kind: ProxyConfig
