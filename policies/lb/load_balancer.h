@@ -102,6 +102,27 @@ public:
 using LoadBalancerConstSharedPtr = std::shared_ptr<const LoadBalancer>;
 
 /**
+ * The LoadBalancer of a policy whose pickers all read one immutable structure built per
+ * snapshot (a ring, a Maglev table, the host set with its weights): `Shared` has a `hosts`
+ * member, and `Picker` is constructed from (shared_ptr<const Shared>, Random&).
+ * Thread: any (const).
+ */
+template <typename Picker, typename Shared>
+class SharedStateLoadBalancer : public LoadBalancer {
+public:
+  explicit SharedStateLoadBalancer(std::shared_ptr<const Shared> shared)
+      : shared_(std::move(shared)) {}
+
+  LbPickerPtr createPicker(Random& random) const override {
+    return std::make_unique<Picker>(shared_, random);
+  }
+  const LbHostSet& hosts() const override { return *shared_->hosts; }
+
+private:
+  std::shared_ptr<const Shared> shared_;
+};
+
+/**
  * Control-plane half: validates configuration and builds a LoadBalancer per snapshot.
  * Thread: main (config load, host-set updates). Stateless.
  */

@@ -118,20 +118,7 @@ private:
   HostFilter filter_;
 };
 
-class MaglevLoadBalancer : public LoadBalancer {
-public:
-  explicit MaglevLoadBalancer(std::shared_ptr<const MaglevTable> table)
-      : table_(std::move(table)) {}
-
-  LbPickerPtr createPicker(Random& random) const override {
-    return std::make_unique<MaglevPicker>(table_, random);
-  }
-
-  const LbHostSet& hosts() const override { return *table_->hosts; }
-
-private:
-  std::shared_ptr<const MaglevTable> table_;
-};
+using MaglevLoadBalancer = SharedStateLoadBalancer<MaglevPicker, MaglevTable>;
 
 class MaglevFactory : public LbFactory {
 public:

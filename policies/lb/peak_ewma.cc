@@ -3,79 +3,28 @@
 #include <utility>
 #include <vector>
 
-#include "policies/lb/host_filter.h"
+#include "policies/lb/choice_picker.h"
 #include "policies/lb/least_request.h"
 
 namespace bulwark::policies::lb {
 namespace {
 
-struct PeakEwmaShared {
-  PeakEwmaShared(LbHostSetConstSharedPtr h, const LbConfig& c)
-      : hosts(std::move(h)), config(c), weights(*hosts) {}
-
-  LbHostSetConstSharedPtr hosts;
-  LbConfig config;
-  CumulativeWeights weights;
-};
-
-class PeakEwmaPicker : public LbPicker {
-public:
-  PeakEwmaPicker(std::shared_ptr<const PeakEwmaShared> shared, Random& random)
-      : shared_(std::move(shared)),
-        random_(random),
-        filter_(shared_->config.panic_threshold_percent) {}
-
-  std::optional<uint32_t> pick(const LbContext& ctx) override {
-    const LbHostSet& hosts = *shared_->hosts;
-    filter_.compute(hosts, ctx);
-    if (filter_.allowedCount() == 0) {
-      return std::nullopt;
-    }
-    shared_->weights.sampleDistinct(hosts, filter_, random_, shared_->config.choice_count,
-                                    candidates_, scratch_);
-    uint32_t best = candidates_.front();
-    double best_cost = cost(hosts[best], ctx.now);
-    for (size_t c = 1; c < candidates_.size(); ++c) {
-      const uint32_t candidate = candidates_[c];
-      const double candidate_cost = cost(hosts[candidate], ctx.now);
-      if (candidate_cost < best_cost) {
-        best = candidate;
-        best_cost = candidate_cost;
-      }
-    }
-    return best;
+/** Lower expected latency (peak EWMA x (in flight + 1) / weight) is better. */
+struct LowestEwmaCost {
+  static bool better(const LbConfig& config, const LbHost& a, const LbHost& b, MonotonicTime now) {
+    return cost(config, a, now) < cost(config, b, now);
   }
-
-private:
-  double cost(const LbHost& host, MonotonicTime now) const {
+  static double cost(const LbConfig& config, const LbHost& host, MonotonicTime now) {
     const Duration latency =
-        ewmaLatency(*host.state, now, shared_->config.ewma_decay, shared_->config.ewma_default_rtt);
+        ewmaLatency(*host.state, now, config.ewma_decay, config.ewma_default_rtt);
     const uint32_t active = host.state->active_requests.load(std::memory_order_relaxed);
     return static_cast<double>(latency.count()) * (static_cast<double>(active) + 1.0) /
            static_cast<double>(host.weight);
   }
-
-  std::shared_ptr<const PeakEwmaShared> shared_;
-  Random& random_;
-  HostFilter filter_;
-  std::vector<uint32_t> candidates_;
-  std::vector<uint32_t> scratch_;
 };
 
-class PeakEwmaLoadBalancer : public LoadBalancer {
-public:
-  explicit PeakEwmaLoadBalancer(std::shared_ptr<const PeakEwmaShared> shared)
-      : shared_(std::move(shared)) {}
-
-  LbPickerPtr createPicker(Random& random) const override {
-    return std::make_unique<PeakEwmaPicker>(shared_, random);
-  }
-
-  const LbHostSet& hosts() const override { return *shared_->hosts; }
-
-private:
-  std::shared_ptr<const PeakEwmaShared> shared_;
-};
+using PeakEwmaPicker = ChoicePicker<LowestEwmaCost>;
+using PeakEwmaLoadBalancer = SharedStateLoadBalancer<PeakEwmaPicker, WeightedHosts>;
 
 class PeakEwmaFactory : public LbFactory {
 public:
@@ -101,7 +50,7 @@ protected:
   LoadBalancerConstSharedPtr build(LbHostSetConstSharedPtr hosts,
                                    const LbConfig& config) const override {
     return std::make_shared<PeakEwmaLoadBalancer>(
-        std::make_shared<const PeakEwmaShared>(std::move(hosts), config));
+        std::make_shared<const WeightedHosts>(std::move(hosts), config));
   }
 };
 

@@ -2,23 +2,14 @@
 
 #include <utility>
 
-#include "policies/lb/host_filter.h"
+#include "policies/lb/choice_picker.h"
 
 namespace bulwark::policies::lb {
 namespace {
 
-struct RandomShared {
-  RandomShared(LbHostSetConstSharedPtr h, const LbConfig& c)
-      : hosts(std::move(h)), config(c), weights(*hosts) {}
-
-  LbHostSetConstSharedPtr hosts;
-  LbConfig config;
-  CumulativeWeights weights;
-};
-
 class RandomPicker : public LbPicker {
 public:
-  RandomPicker(std::shared_ptr<const RandomShared> shared, Random& random)
+  RandomPicker(std::shared_ptr<const WeightedHosts> shared, Random& random)
       : shared_(std::move(shared)),
         random_(random),
         filter_(shared_->config.panic_threshold_percent) {}
@@ -32,25 +23,12 @@ public:
   }
 
 private:
-  std::shared_ptr<const RandomShared> shared_;
+  std::shared_ptr<const WeightedHosts> shared_;
   Random& random_;
   HostFilter filter_;
 };
 
-class RandomLoadBalancer : public LoadBalancer {
-public:
-  explicit RandomLoadBalancer(std::shared_ptr<const RandomShared> shared)
-      : shared_(std::move(shared)) {}
-
-  LbPickerPtr createPicker(Random& random) const override {
-    return std::make_unique<RandomPicker>(shared_, random);
-  }
-
-  const LbHostSet& hosts() const override { return *shared_->hosts; }
-
-private:
-  std::shared_ptr<const RandomShared> shared_;
-};
+using RandomLoadBalancer = SharedStateLoadBalancer<RandomPicker, WeightedHosts>;
 
 class RandomFactory : public LbFactory {
 public:
@@ -60,7 +38,7 @@ protected:
   LoadBalancerConstSharedPtr build(LbHostSetConstSharedPtr hosts,
                                    const LbConfig& config) const override {
     return std::make_shared<RandomLoadBalancer>(
-        std::make_shared<const RandomShared>(std::move(hosts), config));
+        std::make_shared<const WeightedHosts>(std::move(hosts), config));
   }
 };
 

@@ -99,19 +99,7 @@ private:
   HostFilter filter_;
 };
 
-class RingHashLoadBalancer : public LoadBalancer {
-public:
-  explicit RingHashLoadBalancer(std::shared_ptr<const Ring> ring) : ring_(std::move(ring)) {}
-
-  LbPickerPtr createPicker(Random& random) const override {
-    return std::make_unique<RingHashPicker>(ring_, random);
-  }
-
-  const LbHostSet& hosts() const override { return *ring_->hosts; }
-
-private:
-  std::shared_ptr<const Ring> ring_;
-};
+using RingHashLoadBalancer = SharedStateLoadBalancer<RingHashPicker, Ring>;
 
 class RingHashFactory : public LbFactory {
 public:

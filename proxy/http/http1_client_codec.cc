@@ -166,54 +166,34 @@ Status Http1ClientConnection::dispatch(evbuffer* input) {
 int Http1ClientConnection::onMessageBegin(llhttp_t* p) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
   self->response_ = std::make_unique<ResponseHeaders>();
-  self->current_field_.clear();
-  self->current_value_.clear();
-  self->in_value_ = false;
+  self->header_reader_.reset();
   self->in_trailers_ = false;
   self->trailers_ = HeaderMap();
-  self->header_bytes_ = 0;
   return 0;
 }
 
 int Http1ClientConnection::onStatus(llhttp_t*, const char*, size_t) { return 0; }
 
 void Http1ClientConnection::finishHeader() {
-  if (current_field_.empty()) {
-    return;
-  }
-  toLowerInPlace(current_field_);
-  std::string value = trimOws(current_value_);
-  if (in_trailers_) {
-    trailers_.add(std::move(current_field_), std::move(value));
-  } else {
-    response_->headers.add(std::move(current_field_), std::move(value));
-  }
-  current_field_.clear();
-  current_value_.clear();
-  in_value_ = false;
+  header_reader_.finish(in_trailers_ ? trailers_ : response_->headers);
 }
 
 int Http1ClientConnection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
-  if (self->in_value_) {
-    self->finishHeader();
-  }
-  self->header_bytes_ += len;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
+  if (!self->header_reader_.count(len, kMaxResponseHeaderBytes)) {
     return HPE_USER;
   }
-  self->current_field_.append(at, len);
+  self->header_reader_.appendName({at, len},
+                                  self->in_trailers_ ? self->trailers_ : self->response_->headers);
   return 0;
 }
 
 int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
-  self->in_value_ = true;
-  self->header_bytes_ += len;
-  if (self->header_bytes_ > kMaxResponseHeaderBytes) {
+  if (!self->header_reader_.count(len, kMaxResponseHeaderBytes)) {
     return HPE_USER;
   }
-  self->current_value_.append(at, len);
+  self->header_reader_.appendValue({at, len});
   return 0;
 }
 
@@ -275,7 +255,7 @@ int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
   if (!self->response_headers_seen_) {
     return 0;  // End of a 1xx message; the final response follows.
   }
-  if (self->in_value_) {
+  if (self->header_reader_.inValue()) {
     self->finishHeader();
   }
   // llhttp counts content_length down while reading the body, so the "no body" decision made
@@ -307,10 +287,7 @@ void Http1ClientConnection::completeStream() {
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
   ++completed_streams_;
-  if (read_disable_count_ > 0) {
-    connection_.readDisable(false);
-    read_disable_count_ = 0;
-  }
+  read_disable_.clear(connection_);
   callbacks_.onStreamClosed();
 }
 
@@ -337,26 +314,14 @@ void Http1ClientConnection::resetStream(StreamResetReason) {
   connection_.close(network::Connection::CloseType::NoFlush);
 }
 
-void Http1ClientConnection::readDisable(bool disable) {
-  if (disable) {
-    ++read_disable_count_;
-    connection_.readDisable(true);
-  } else if (read_disable_count_ > 0) {
-    --read_disable_count_;
-    connection_.readDisable(false);
-  }
-}
+void Http1ClientConnection::readDisable(bool disable) { read_disable_.apply(connection_, disable); }
 
 void Http1ClientConnection::onUnderlyingConnectionAboveWriteBufferHighWatermark() {
-  if (stream_active_ && stream_callbacks_) {
-    stream_callbacks_->onAboveWriteBufferHighWatermark();
-  }
+  forwardWatermark(stream_active_, stream_callbacks_, true);
 }
 
 void Http1ClientConnection::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
-  if (stream_active_ && stream_callbacks_) {
-    stream_callbacks_->onBelowWriteBufferLowWatermark();
-  }
+  forwardWatermark(stream_active_, stream_callbacks_, false);
 }
 
 void Http1ClientConnection::onConnectionClosed(bool connect_failed) {

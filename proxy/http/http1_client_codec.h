@@ -3,6 +3,7 @@
 #include <llhttp.h>
 
 #include "proxy/http/codec.h"
+#include "proxy/http/http1_common.h"
 
 namespace bulwark::http {
 
@@ -61,9 +62,7 @@ private:
   ResponseDecoder* decoder_ = nullptr;
   StreamCallbacks* stream_callbacks_ = nullptr;
   ResponseHeadersPtr response_;
-  std::string current_field_;
-  std::string current_value_;
-  bool in_value_ = false;
+  Http1HeaderReader header_reader_;
   bool in_trailers_ = false;
   HeaderMap trailers_;
   evbuffer* body_buffer_;
@@ -76,9 +75,8 @@ private:
   bool head_request_ = false;
   bool go_away_ = false;
   bool dead_ = false;
-  int read_disable_count_ = 0;
+  Http1ReadDisable read_disable_;
   uint64_t completed_streams_ = 0;
-  size_t header_bytes_ = 0;
 };
 
 }  // namespace bulwark::http

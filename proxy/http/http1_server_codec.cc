@@ -201,12 +201,9 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
 int Http1ServerConnection::onMessageBegin(llhttp_t* p) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
   self->request_ = std::make_unique<RequestHeaders>();
-  self->current_field_.clear();
-  self->current_value_.clear();
-  self->in_value_ = false;
+  self->header_reader_.reset();
   self->in_trailers_ = false;
   self->trailers_ = HeaderMap();
-  self->header_bytes_ = 0;
   self->body_bytes_ = 0;
   self->request_complete_ = false;
   self->response_started_ = false;
@@ -221,8 +218,7 @@ int Http1ServerConnection::onMessageBegin(llhttp_t* p) {
 
 int Http1ServerConnection::onUrl(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
-  self->header_bytes_ += len;
-  if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
+  if (!self->header_reader_.count(len, self->limits_.max_request_headers_bytes)) {
     self->sendProtocolError(431, "http1.request_line_too_large");
     return HPE_USER;
   }
@@ -231,49 +227,32 @@ int Http1ServerConnection::onUrl(llhttp_t* p, const char* at, size_t len) {
 }
 
 void Http1ServerConnection::finishHeader() {
-  if (current_field_.empty()) {
-    return;
-  }
-  toLowerInPlace(current_field_);
-  std::string value = trimOws(current_value_);
-  if (in_trailers_) {
-    trailers_.add(std::move(current_field_), std::move(value));
-  } else {
-    request_->headers.add(std::move(current_field_), std::move(value));
-  }
-  current_field_.clear();
-  current_value_.clear();
-  in_value_ = false;
+  header_reader_.finish(in_trailers_ ? trailers_ : request_->headers);
 }
 
 int Http1ServerConnection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
-  if (self->in_value_) {
-    self->finishHeader();
-  }
-  self->header_bytes_ += len;
-  if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
+  if (!self->header_reader_.count(len, self->limits_.max_request_headers_bytes)) {
     self->sendProtocolError(431, "http1.headers_too_large");
     return HPE_USER;
   }
-  self->current_field_.append(at, len);
+  self->header_reader_.appendName({at, len},
+                                  self->in_trailers_ ? self->trailers_ : self->request_->headers);
   return 0;
 }
 
 int Http1ServerConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
-  if (self->current_field_.empty()) {
+  if (!self->header_reader_.hasName()) {
     // ": value": without this the value would be glued onto the next header's value.
     self->sendProtocolError(400, "http1.invalid_header_name");
     return HPE_USER;
   }
-  self->in_value_ = true;
-  self->header_bytes_ += len;
-  if (self->header_bytes_ > self->limits_.max_request_headers_bytes) {
+  if (!self->header_reader_.count(len, self->limits_.max_request_headers_bytes)) {
     self->sendProtocolError(431, "http1.headers_too_large");
     return HPE_USER;
   }
-  self->current_value_.append(at, len);
+  self->header_reader_.appendValue({at, len});
   return 0;
 }
 
@@ -433,7 +412,7 @@ void Http1ServerConnection::flushBody(bool end_stream) {
 
 int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
-  if (self->in_value_) {
+  if (self->header_reader_.inValue()) {
     self->finishHeader();
   }
   self->request_complete_ = true;
@@ -622,10 +601,7 @@ void Http1ServerConnection::onResponseComplete() {
     decoder_ = nullptr;
     stream_active_ = false;
     stream_callbacks_ = nullptr;
-    if (read_disable_count_ > 0) {
-      connection_.readDisable(false);
-      read_disable_count_ = 0;
-    }
+    read_disable_.clear(connection_);
     return;
   }
   if (!request_complete_) {
@@ -641,10 +617,7 @@ void Http1ServerConnection::onResponseComplete() {
   stream_active_ = false;
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
-  if (read_disable_count_ > 0) {
-    connection_.readDisable(false);
-    read_disable_count_ = 0;
-  }
+  read_disable_.clear(connection_);
   if (close_after_response_) {
     dead_ = true;
     connection_.close(network::Connection::CloseType::FlushWrite);
@@ -671,26 +644,14 @@ void Http1ServerConnection::resetStream(StreamResetReason) {
   connection_.close(network::Connection::CloseType::FlushWrite);
 }
 
-void Http1ServerConnection::readDisable(bool disable) {
-  if (disable) {
-    ++read_disable_count_;
-    connection_.readDisable(true);
-  } else if (read_disable_count_ > 0) {
-    --read_disable_count_;
-    connection_.readDisable(false);
-  }
-}
+void Http1ServerConnection::readDisable(bool disable) { read_disable_.apply(connection_, disable); }
 
 void Http1ServerConnection::onUnderlyingConnectionAboveWriteBufferHighWatermark() {
-  if (stream_active_ && stream_callbacks_) {
-    stream_callbacks_->onAboveWriteBufferHighWatermark();
-  }
+  forwardWatermark(stream_active_, stream_callbacks_, true);
 }
 
 void Http1ServerConnection::onUnderlyingConnectionBelowWriteBufferLowWatermark() {
-  if (stream_active_ && stream_callbacks_) {
-    stream_callbacks_->onBelowWriteBufferLowWatermark();
-  }
+  forwardWatermark(stream_active_, stream_callbacks_, false);
 }
 
 void Http1ServerConnection::onConnectionClosed() {

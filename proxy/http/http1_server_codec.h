@@ -6,6 +6,7 @@
 #include <llhttp.h>
 
 #include "proxy/http/codec.h"
+#include "proxy/http/http1_common.h"
 
 namespace bulwark::http {
 
@@ -69,12 +70,9 @@ private:
 
   // Current request being parsed.
   RequestHeadersPtr request_;
-  std::string current_field_;
-  std::string current_value_;
-  bool in_value_ = false;
+  Http1HeaderReader header_reader_;
   bool in_trailers_ = false;
   HeaderMap trailers_;
-  size_t header_bytes_ = 0;
   uint64_t body_bytes_ = 0;
   evbuffer* body_buffer_;
   RequestDecoder* decoder_ = nullptr;
@@ -110,7 +108,7 @@ private:
   bool draining_ = false;
   bool read_disabled_by_stream_ = false;
   bool paused_ = false;
-  int read_disable_count_ = 0;
+  Http1ReadDisable read_disable_;
   bool dispatching_ = false;
   bool dead_ = false;
 };

@@ -45,20 +45,8 @@ public:
     submitHeaders(block, end_stream);
   }
 
-  void encodeData(evbuffer* data, bool end_stream) override {
-    if (!headers_submitted_) {
-      evbuffer_drain(data, evbuffer_get_length(data));
-      return;
-    }
-    encodeDataImpl(data, end_stream);
-  }
-
-  void encodeTrailers(const HeaderMap& trailers) override {
-    if (!headers_submitted_) {
-      return;
-    }
-    encodeTrailersImpl(trailers);
-  }
+  void encodeData(evbuffer* data, bool end_stream) override { encodeDataImpl(data, end_stream); }
+  void encodeTrailers(const HeaderMap& trailers) override { encodeTrailersImpl(trailers); }
 
   Stream& stream() override { return *this; }
 

@@ -140,7 +140,7 @@ void Http2StreamBase::submitHeaders(Http2HeaderBlock& block, bool end_stream) {
 }
 
 void Http2StreamBase::encodeDataImpl(evbuffer* data, bool end_stream) {
-  if (local_reset_ || closed_ || local_end_requested_) {
+  if (!headers_submitted_ || local_reset_ || closed_ || local_end_requested_) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
@@ -157,7 +157,7 @@ void Http2StreamBase::encodeDataImpl(evbuffer* data, bool end_stream) {
 }
 
 void Http2StreamBase::encodeTrailersImpl(const HeaderMap& trailers) {
-  if (local_reset_ || closed_ || local_end_requested_) {
+  if (!headers_submitted_ || local_reset_ || closed_ || local_end_requested_) {
     return;
   }
   if (trailers.empty()) {

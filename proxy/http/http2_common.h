@@ -104,7 +104,9 @@ protected:
 
   /** Submits headers; with a data provider unless end_stream. */
   void submitHeaders(Http2HeaderBlock& block, bool end_stream);
+  /** Queues body bytes; dropped unless headers went first and the stream is still open. */
   void encodeDataImpl(evbuffer* data, bool end_stream);
+  /** Queues trailers (empty: ends the stream with an empty DATA frame); same conditions. */
   void encodeTrailersImpl(const HeaderMap& trailers);
   /** Tells the owner the stream is gone (once; never after a local reset) and stops events. */
   void notifyReset(StreamResetReason reason, std::string_view detail);

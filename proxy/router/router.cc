@@ -317,15 +317,19 @@ void Router::scheduleRetry(std::chrono::nanoseconds delay) {
   retry_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(delay));
 }
 
-void Router::armHedgeTimer() {
-  const auto* hedge = route_.route->hedgePolicy();
+policies::HedgePolicy::Request Router::hedgeRequest() const {
   policies::HedgePolicy::Request request;
   request.method = request_->method;
   request.grpc = grpc_;
   request.has_idempotency_key = has_idempotency_key_;
   request.attempts_started = attempts_started_;
   request.response_started = winner_ != nullptr;
-  if (!hedge->eligible(request)) {
+  return request;
+}
+
+void Router::armHedgeTimer() {
+  const auto* hedge = route_.route->hedgePolicy();
+  if (!hedge->eligible(hedgeRequest())) {
     return;
   }
   hedge_timer_ = ctx_.dispatcher.createTimer([this] { onHedgeTimer(); });
@@ -336,15 +340,8 @@ void Router::onHedgeTimer() {
   if (done_ || winner_ != nullptr || !request_complete_ || !canReplayBody()) {
     return;
   }
-  const auto* hedge = route_.route->hedgePolicy();
-  policies::HedgePolicy::Request request;
-  request.method = request_->method;
-  request.grpc = grpc_;
-  request.has_idempotency_key = has_idempotency_key_;
-  request.attempts_started = attempts_started_;
-  request.response_started = false;
-  if (hedge->decide(request, &route_.route->retryBudget())) {
-    return;  // reason why not
+  if (route_.route->hedgePolicy()->decide(hedgeRequest(), &route_.route->retryBudget())) {
+    return;  // the reason why not
   }
   route_.stats->hedge("started");
   startAttempt(AttemptKind::Hedge);
@@ -398,12 +395,7 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
   }
   resetOtherAttempts(&attempt);
   if (end_stream) {
-    done_ = true;
-    if (request_timer_) {
-      request_timer_->disableTimer();
-    }
-    attempt.report(result);
-    route_.stats->attempts_per_request->Observe(attempts_started_);
+    completeWith(attempt, result);
   }
   callbacks_.encodeHeaders(std::move(headers), end_stream);
 }
@@ -414,12 +406,7 @@ void Router::onAttemptData(UpstreamRequest& attempt, evbuffer* data, bool end_st
     return;
   }
   if (end_stream) {
-    done_ = true;
-    if (request_timer_) {
-      request_timer_->disableTimer();
-    }
-    attempt.report(attempt.responseResult());
-    route_.stats->attempts_per_request->Observe(attempts_started_);
+    completeWith(attempt, attempt.responseResult());
   }
   callbacks_.encodeData(data, end_stream);
 }
@@ -428,16 +415,11 @@ void Router::onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trail
   if (winner_ != &attempt) {
     return;
   }
-  done_ = true;
-  if (request_timer_) {
-    request_timer_->disableTimer();
-  }
   auto result = attempt.responseResult();
   if (auto gs = trailers.get("grpc-status")) {
     result.grpc_status = bulwark::parseGrpcStatus(*gs);
   }
-  attempt.report(result);
-  route_.stats->attempts_per_request->Observe(attempts_started_);
+  completeWith(attempt, result);
   callbacks_.encodeTrailers(std::move(trailers));
 }
 
@@ -502,20 +484,29 @@ void Router::resetOtherAttempts(UpstreamRequest* keep) {
   }
 }
 
+void Router::stopTimers() {
+  for (auto* timer : {&request_timer_, &retry_timer_, &hedge_timer_}) {
+    if (*timer) {
+      (*timer)->disableTimer();
+    }
+  }
+}
+
+void Router::completeWith(UpstreamRequest& attempt, const policies::AttemptResult& result) {
+  done_ = true;
+  if (request_timer_) {
+    request_timer_->disableTimer();
+  }
+  attempt.report(result);
+  route_.stats->attempts_per_request->Observe(attempts_started_);
+}
+
 void Router::failRequest(http::LocalReply reply) {
   if (done_) {
     return;
   }
   done_ = true;
-  if (request_timer_) {
-    request_timer_->disableTimer();
-  }
-  if (retry_timer_) {
-    retry_timer_->disableTimer();
-  }
-  if (hedge_timer_) {
-    hedge_timer_->disableTimer();
-  }
+  stopTimers();
   route_.stats->attempts_per_request->Observe(attempts_started_);
   callbacks_.sendLocalReply(std::move(reply));
 }
@@ -541,15 +532,7 @@ void Router::onRequestTimeout() {
 
 void Router::onDownstreamReset() {
   done_ = true;
-  if (request_timer_) {
-    request_timer_->disableTimer();
-  }
-  if (retry_timer_) {
-    retry_timer_->disableTimer();
-  }
-  if (hedge_timer_) {
-    hedge_timer_->disableTimer();
-  }
+  stopTimers();
   std::vector<UpstreamRequest*> all;
   for (auto& a : attempts_) {
     all.push_back(a.get());

@@ -77,6 +77,8 @@ private:
 
   void startAttempt(AttemptKind kind);
   void scheduleRetry(std::chrono::nanoseconds delay);
+  /** What the hedge policy judges: this request as it stands. */
+  policies::HedgePolicy::Request hedgeRequest() const;
   void armHedgeTimer();
   void onHedgeTimer();
   void onRequestTimeout();
@@ -85,6 +87,9 @@ private:
   void resetOtherAttempts(UpstreamRequest* keep);
   bool maybeRetry(const policies::AttemptResult& result, const http::ResponseHeaders* headers);
   void failRequest(http::LocalReply reply);
+  /** The winning attempt's response ended: the request is done, its result reported. */
+  void completeWith(UpstreamRequest& attempt, const policies::AttemptResult& result);
+  void stopTimers();
   std::chrono::nanoseconds remaining() const;
   bool canReplayBody() const { return !body_overflowed_; }
   /** The route may send this request more than once (retries or hedging). */

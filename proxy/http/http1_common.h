@@ -1,0 +1,107 @@
+#pragma once
+
+// What the HTTP/1 server and client codecs share: reading header fields that llhttp hands over
+// in pieces, the counted read-disable of their connection, and passing the connection's
+// watermarks on to the one active stream.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "proxy/http/codec.h"
+#include "proxy/http/headers.h"
+#include "proxy/network/connection.h"
+
+namespace bulwark::http {
+
+/**
+ * One header section being read from llhttp callbacks: a field's name and value may each
+ * arrive in several pieces, and the section's size is bounded. Thread: owning worker.
+ */
+class Http1HeaderReader {
+public:
+  /** A new message: nothing read, nothing counted. */
+  void reset() {
+    field_.clear();
+    value_.clear();
+    in_value_ = false;
+    bytes_ = 0;
+  }
+  /** Counts `len` more bytes of the header section. @return false once they pass `limit`. */
+  bool count(size_t len, size_t limit) {
+    bytes_ += len;
+    return bytes_ <= limit;
+  }
+  /** A piece of a field name; the field whose value was being read ends first, into `into`. */
+  void appendName(std::string_view piece, HeaderMap& into) {
+    if (in_value_) {
+      finish(into);
+    }
+    field_.append(piece);
+  }
+  void appendValue(std::string_view piece) {
+    in_value_ = true;
+    value_.append(piece);
+  }
+  bool hasName() const { return !field_.empty(); }
+  bool inValue() const { return in_value_; }
+  /** Ends the field being read, if any: name lower-cased, value trimmed, added to `into`. */
+  void finish(HeaderMap& into) {
+    if (field_.empty()) {
+      return;
+    }
+    toLowerInPlace(field_);
+    into.add(std::move(field_), trimOws(value_));
+    field_.clear();
+    value_.clear();
+    in_value_ = false;
+  }
+
+private:
+  std::string field_;
+  std::string value_;
+  bool in_value_ = false;
+  size_t bytes_ = 0;
+};
+
+/**
+ * Read-disable requests counted, so the connection reads again only when every disable has
+ * been matched by an enable (the stream and the codec may both hold one). Thread: owning worker.
+ */
+class Http1ReadDisable {
+public:
+  void apply(network::Connection& connection, bool disable) {
+    if (disable) {
+      ++count_;
+      connection.readDisable(true);
+    } else if (count_ > 0) {
+      --count_;
+      connection.readDisable(false);
+    }
+  }
+
+  /** The stream is gone: whatever it held is released (one enable, as the codecs always did). */
+  void clear(network::Connection& connection) {
+    if (count_ > 0) {
+      connection.readDisable(false);
+      count_ = 0;
+    }
+  }
+
+private:
+  int count_ = 0;
+};
+
+/** Tells the active stream, if any, that the connection's send buffer crossed a watermark. */
+inline void forwardWatermark(bool stream_active, StreamCallbacks* callbacks, bool above_high) {
+  if (!stream_active || callbacks == nullptr) {
+    return;
+  }
+  if (above_high) {
+    callbacks->onAboveWriteBufferHighWatermark();
+  } else {
+    callbacks->onBelowWriteBufferLowWatermark();
+  }
+}
+
+}  // namespace bulwark::http
