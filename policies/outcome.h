@@ -1,8 +1,8 @@
 #pragma once
 
 // One classification of every attempt result, shared by retries, the circuit breaker, outlier
-// detection and metrics so that they can never disagree about what happened (architecture
-// §11.2 `Outcome`; resilience-features.md idea 2: one trailers-aware classifier for everything).
+// detection and metrics so that they can never disagree about what happened: one trailers-aware
+// classifier for everything.
 
 #include <cstdint>
 #include <optional>

@@ -1,7 +1,7 @@
 #pragma once
 
 // Randomness for policy engines comes through this interface so tests can seed or script it
-// (tests/support/fixed_random.h). Workers own one SeededRandom each (architecture §11.7).
+// (tests/support/fixed_random.h). Workers own one SeededRandom each.
 
 #include <cstdint>
 #include <random>

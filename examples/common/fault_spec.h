@@ -1,6 +1,6 @@
 #pragma once
 
-// The fault knobs every example backend shares (issue 4): what to inject, parsed from command-line
+// The fault knobs every example backend shares: what to inject, parsed from command-line
 // flags at start and from JSON on the control endpoint at run time.
 
 #include <cstdint>

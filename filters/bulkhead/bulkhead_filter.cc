@@ -187,7 +187,7 @@ void BulkheadFilter::reject(http::LocalReplyKind kind, prometheus::Counter* coun
   http::LocalReply reply(kind);
   reply.headers.add("x-bulwark-overloaded", "true");
   if (!callbacks_->isGrpc()) {
-    // Short, as config-and-operations.md §5.1 recommends for a full bulkhead: slots free as
+    // Short for a full bulkhead: slots free as
     // soon as requests finish.
     reply.headers.add("retry-after", "1");
   }

@@ -1,6 +1,6 @@
 #pragma once
 
-// Route `bulkhead` (issue 6, architecture §11.11): at most maxConcurrentRequests requests of a
+// Route `bulkhead`: at most maxConcurrentRequests requests of a
 // route in flight across all workers (exact CAS), an optional bounded wait queue with a
 // timeout, and per-partition (tenant) limits so that one tenant cannot take every slot.
 
@@ -37,7 +37,7 @@ struct BulkheadMetrics {
  * One route's bulkhead: the engine (slots and queue slots, exact across workers) plus the wait
  * queues, one FIFO per worker (keyed by the worker's dispatcher).
  *
- * NOTE: the queue is a per-worker FIFO approximation of one global FIFO (architecture §11.6).
+ * NOTE: the queue is a per-worker FIFO approximation of one global FIFO.
  * The queue *bound* (maxQueuedRequests) is global and exact; the *order* is FIFO only among
  * waiters of one worker. A slot released on worker A first admits A's waiters (same thread, no
  * hand-off); if slots are still free afterwards and another worker has waiters, A posts a

@@ -1,6 +1,6 @@
 #pragma once
 
-// Route `idempotency` (issue 5; draft-ietf-httpapi-idempotency-key-header): requests of the
+// Route `idempotency` (draft-ietf-httpapi-idempotency-key-header): requests of the
 // `requiredFor` methods without the key header are refused when `onMissing: reject`; with
 // `dedupe.enabled`, the first request per key is forwarded and its completed response stored,
 // a repeat gets the stored response replayed (x-bulwark-idempotent-replay: true), 409 while the

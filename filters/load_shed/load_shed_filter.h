@@ -1,6 +1,6 @@
 #pragma once
 
-// Route `loadShedding` (issue 6, architecture §11.6): an adaptive concurrency limit (gradient or
+// Route `loadShedding`: an adaptive concurrency limit (gradient or
 // AIMD over observed latency) with priority admission, rejecting early and cheaply:
 // 503 + Retry-After, or gRPC UNAVAILABLE + grpc-retry-pushback-ms.
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// Route `rateLimit` (issue 6): a token bucket per route, or per key (a request header or the
+// Route `rateLimit`: a token bucket per route, or per key (a request header or the
 // client IP), answering 429 + Retry-After + RateLimit headers when empty.
 
 #include <memory>
@@ -36,8 +36,8 @@ using RateLimitStateSharedPtr = std::shared_ptr<RateLimitState>;
 
 /**
  * Takes one token for the request's key in onRequestHeaders. Empty bucket: local reply 429
- * (gRPC: UNAVAILABLE + grpc-retry-pushback-ms, Envoy's default for local rate limits and what
- * config-and-operations.md §4.6 maps 429 to) with Retry-After and, unless `headers: off`, the
+ * (gRPC: UNAVAILABLE + grpc-retry-pushback-ms, Envoy's default for local rate limits and the
+ * gRPC mapping of 429) with Retry-After and, unless `headers: off`, the
  * RateLimit headers. Allowed requests carry the RateLimit headers on their response.
  * The key is the header's first value (requests without it share the "" bucket, so omitting
  * the header does not escape the limit) or the TCP peer's IP (never X-Forwarded-For, which the

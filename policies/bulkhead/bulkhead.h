@@ -1,6 +1,6 @@
 #pragma once
 
-// Route bulkhead decisions (architecture §11.11): a total concurrency limit, optional
+// Route bulkhead decisions: a total concurrency limit, optional
 // per-partition (tenant) limits, and the admit / queue / reject rule. The wait queue itself is
 // a per-worker FIFO in the bulkhead filter; this class only counts its slots so that
 // maxQueuedRequests holds across all workers.

@@ -1,8 +1,8 @@
 #pragma once
 
 // Exact concurrency limits: a CAS semaphore that is never exceeded, as HAProxy's
-// assign_server_and_queue and unlike Envoy's ResourceManagerImpl (which may overshoot;
-// architecture §12). Used for upstream thresholds (maxRequests, maxPendingRequests,
+// assign_server_and_queue and unlike Envoy's ResourceManagerImpl (which may overshoot).
+// Used for upstream thresholds (maxRequests, maxPendingRequests,
 // maxRetries), route bulkheads and the concurrent retry budget.
 
 #include <atomic>

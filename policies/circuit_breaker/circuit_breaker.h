@@ -1,8 +1,8 @@
 #pragma once
 
-// CLOSED / OPEN / HALF_OPEN circuit breaker with Resilience4j semantics (resilience-features.md
-// §2b): failure-rate and slow-call-rate thresholds over a time-bucketed window, a minimum number
-// of calls, a fixed open duration and a fixed number of half-open probes.
+// CLOSED / OPEN / HALF_OPEN circuit breaker with Resilience4j semantics: failure-rate and
+// slow-call-rate thresholds over a time-bucketed window, a minimum number of calls, a fixed open
+// duration and a fixed number of half-open probes.
 
 #include <array>
 #include <atomic>
@@ -26,7 +26,7 @@ std::string_view breakerStateLabel(BreakerState state);
 
 /**
  * One circuit breaker (per upstream, or per host with `perHost`), consulted by the Router at
- * every attempt so that retries and hedges count (architecture §11.6).
+ * every attempt so that retries and hedges count.
  *
  *   CLOSED     every call is permitted. Each result is recorded in the bucket of its completion.
  *              After a result, if the window holds >= minimum_requests calls and

@@ -1,7 +1,7 @@
 #pragma once
 
-// Proxy-side Idempotency-Key deduplication (route `idempotency.dedupe`, issue 5;
-// draft-ietf-httpapi-idempotency-key-header-07 as summarised in config-and-operations.md §5.3):
+// Proxy-side Idempotency-Key deduplication (route `idempotency.dedupe`;
+// draft-ietf-httpapi-idempotency-key-header-07):
 // the first request with a key proceeds; a repeat while it is in flight gets 409; a repeat
 // after it completed gets the stored response replayed; a repeat with a different payload
 // fingerprint gets 422.

@@ -10,7 +10,8 @@
 
 namespace bulwark::policies::lb {
 
-/** The host set with its cumulative weights and the config: what weighted pickers read. Immutable. */
+/** The host set with its cumulative weights and the config: what weighted pickers read. Immutable.
+ */
 struct WeightedHosts {
   WeightedHosts(LbHostSetConstSharedPtr h, const LbConfig& c)
       : hosts(std::move(h)), config(c), weights(*hosts) {}

@@ -1,6 +1,6 @@
 #pragma once
 
-// The load-balancer seam (architecture §11.11), split as gRPC splits it: a LoadBalancer is built
+// The load-balancer seam, split as gRPC splits it: a LoadBalancer is built
 // once per host-set snapshot on the main thread (it holds the expensive immutable parts: ring,
 // Maglev table, cumulative weights) and hands out one LbPicker per worker (the cheap mutable
 // parts: round-robin cursor, RNG). Workers call only LbPicker::pick().

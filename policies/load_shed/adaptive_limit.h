@@ -1,7 +1,7 @@
 #pragma once
 
-// Adaptive concurrency limits over observed latency (resilience-features.md §5 "Adaptive
-// concurrency"; Netflix concurrency-limits). The load_shed filter feeds per-worker latency
+// Adaptive concurrency limits over observed latency (Netflix concurrency-limits, Envoy's
+// adaptive concurrency filter). The load_shed filter feeds per-worker latency
 // samples; a main-thread timer aggregates them once per `window` into a LimitSample and calls
 // update(); every worker reads limit() (one atomic load) for admission.
 

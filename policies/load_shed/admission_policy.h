@@ -1,7 +1,7 @@
 #pragma once
 
 // Priority-aware admission against a (possibly adaptive) concurrency limit: shed the lowest
-// priority first (issue 6; resilience-features.md ask 12).
+// priority first.
 
 #include <atomic>
 #include <cstdint>

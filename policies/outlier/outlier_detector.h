@@ -1,6 +1,6 @@
 #pragma once
 
-// Passive outlier detection per upstream (Envoy outlier detection, resilience-features.md §2c):
+// Passive outlier detection per upstream (Envoy outlier detection):
 // consecutive 5xx, consecutive gateway errors, consecutive local-origin failures and the
 // failure-percentage sweep; ejection time = base × times ejected, capped; maxEjectionPercent;
 // and the panic-threshold helper.
@@ -62,7 +62,7 @@ struct OutlierEvent {
  *
  * Thread: any. A mutex guards all per-host state; calls are short and O(1) except onInterval()
  * and setHostCount(), which are O(hosts). The picker should not call isEjected() per pick: the
- * caller mirrors events into its Host objects' atomics (architecture §11.6).
+ * caller mirrors events into its Host objects' atomics.
  */
 class OutlierDetector {
 public:

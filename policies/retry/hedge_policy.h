@@ -1,6 +1,6 @@
 #pragma once
 
-// Hedging (route `hedging: {delay, maxRequests}`, issue 5): after `delay` without a response,
+// Hedging (route `hedging: {delay, maxRequests}`): after `delay` without a response,
 // send another attempt to a different host; the first complete response wins. This is the
 // decision taken when the Router's hedge timer fires; the Router owns timers and cancellation.
 
@@ -34,7 +34,7 @@ std::string_view noHedgeReasonLabel(NoHedgeReason reason);
  *   - at most max_requests attempts in total, including the original;
  *   - not once a response has started;
  *   - not when now + delay would reach the deadline (the hedge could not win anyway);
- *   - each hedge withdraws from the RetryBudget (issue 5: hedges count against the budget),
+ *   - each hedge withdraws from the RetryBudget,
  *     checked last.
  * Thread: any (immutable; the budget is thread-safe).
  */

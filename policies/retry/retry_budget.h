@@ -1,7 +1,7 @@
 #pragma once
 
-// Retry budgets: the defence against retry storms (resilience-features.md §1 "Retry budget",
-// idea 1 "dual retry budget, on by default").
+// Retry budgets: the defence against retry storms (Finagle/Linkerd's ratio budget with a
+// reserve, Envoy's concurrent-retry form), on by default.
 
 #include <atomic>
 #include <cstdint>

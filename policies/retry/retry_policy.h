@@ -1,6 +1,6 @@
 #pragma once
 
-// The retry decision (architecture §11.4 step 6f, §11.6): one pure function of the failed
+// The retry decision: one pure function of the failed
 // attempt, the request and the route's retry policy. The Router calls decide() after every
 // failed attempt and, on Retry, arms a timer for the delay (never retries inline).
 
@@ -22,7 +22,7 @@
 namespace bulwark::policies {
 
 /**
- * The `retryOn` conditions (Envoy/Istio vocabulary, config-and-operations.md §2.9) plus
+ * The `retryOn` conditions (Envoy/Istio vocabulary) plus
  * `retriableStatusCodes`. Semantics follow Envoy's RetryStateImpl:
  *   5xx                     any 5xx, and every "no response" failure (connect failure/timeout,
  *                           reset, refused stream, GOAWAY, per-try timeout, protocol error)
@@ -146,7 +146,7 @@ struct RetryRequest {
  * the upstream's retry budget, in that order, into one RetryDecision. The first failing check
  * names the reason; the budget is consulted last because withdrawing from it is a side effect.
  *
- * Idempotency (issue 5): a non-idempotent request (POST, PATCH, ...) is retried only when it
+ * Idempotency: a non-idempotent request (POST, PATCH, ...) is retried only when it
  * provably never reached the host (requestNeverProcessed()), unless nonIdempotent is `always`,
  * or `withIdempotencyKey` and the request carries the key. A gRPC-status token match is exempt
  * (see RetryOn::matchesGrpcStatusToken).

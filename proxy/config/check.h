@@ -1,6 +1,6 @@
 #pragma once
 
-// `bulwark check -c FILE [--print-effective] [--output json]` (config-and-operations.md §2.7):
+// `bulwark check -c FILE [--print-effective] [--output json]`:
 // validates without binding anything. Thread: main (writes to the given streams).
 
 #include <ostream>

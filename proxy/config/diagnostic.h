@@ -12,7 +12,7 @@
 
 namespace bulwark::config {
 
-/** Searchable codes (config-and-operations.md §2.7), one per kind of problem. */
+/** Searchable codes (docs/configuration.md lists them), one per kind of problem. */
 namespace codes {
 inline constexpr std::string_view kUnreadable = "BW0001";
 inline constexpr std::string_view kYamlSyntax = "BW0002";

@@ -1,6 +1,6 @@
 #pragma once
 
-// defaults -> routes inheritance (config-and-operations.md §2.9): a route that does not set a
+// defaults -> routes inheritance: a route that does not set a
 // block gets a copy of the `defaults` block; a route's own block REPLACES the inherited one
 // (Linkerd semantics: no field-by-field merge). Thread: any (pure function).
 

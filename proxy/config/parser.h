@@ -1,6 +1,6 @@
 #pragma once
 
-// Strict YAML -> ProxyConfigSpec (config-and-operations.md §2.9): every problem in the file is
+// Strict YAML -> ProxyConfigSpec: every problem in the file is
 // reported at once, each with file:line:col and a field path; `defaults` are inherited by routes;
 // the feature gate runs last. Nothing here binds sockets or resolves names, so `bulwark check`,
 // start-up and reload share it. Thread: any (no shared state).

@@ -1,6 +1,6 @@
 #pragma once
 
-// Plain structs for a validated ProxyConfig (config-and-operations.md §2.9). The parser fills
+// Plain structs for a validated ProxyConfig. The parser fills
 // them strictly (unknown field = error with a field path); the compiler turns them into the
 // runtime snapshot. Defaults here are the documented defaults. Thread: value types, any.
 
@@ -61,7 +61,7 @@ struct ObservabilitySpec {
 
 enum class ListenerProtocol { Http1, H2c, Auto };
 
-/** Per-listener protection limits (hostile-and-fault-tests.md). */
+/** Per-listener protection limits against hostile or broken clients. */
 struct ListenerLimitsSpec {
   uint32_t max_request_headers_bytes = 60 * 1024;  // request line + headers; over -> 431
   uint32_t max_headers_count = 100;                // over -> 431

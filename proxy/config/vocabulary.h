@@ -1,6 +1,6 @@
 #pragma once
 
-// Fixed word lists the schema accepts (config-and-operations.md §2.9): retryOn tokens, HTTP
+// Fixed word lists the schema accepts: retryOn tokens, HTTP
 // methods, gRPC status names, fallback triggers. Kept apart from the parser so the router and
 // filters can share the same spelling. Thread: any (constant data).
 

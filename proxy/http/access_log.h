@@ -10,7 +10,7 @@
 namespace bulwark::http {
 
 /**
- * JSON-lines access log with Istio's keys (config-and-operations.md §3.7), optionally sampled.
+ * JSON-lines access log with Istio's keys, optionally sampled.
  * Thread: any (one mutex around a buffered FILE*; off by default for benchmarks).
  */
 class AccessLog {

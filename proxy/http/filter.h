@@ -1,6 +1,6 @@
 #pragma once
 
-// The filter seam (architecture §11.1 seam 1, §11.5): request-scoped stages built per route.
+// The filter seam: request-scoped stages built per route.
 // A route's chain is fixed when the config snapshot is built: a route without `bulkhead:` has no
 // bulkhead filter. Factories get the already-validated spec block (the config loader parses
 // strictly, with field paths and did-you-mean, in one place), not raw YAML.

@@ -306,7 +306,7 @@ int Http1ServerConnection::headersComplete() {
   }
   if (cl_count > 1) {
     // Strict, like llhttp (which already rejects any duplicate before we get here): even
-    // identical duplicates are refused (hostile-and-fault-tests.md §2.1).
+    // identical duplicates are refused.
     sendProtocolError(400, "http1.duplicate_content_length");
     return HPE_USER;
   }

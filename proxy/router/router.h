@@ -40,7 +40,7 @@ public:
 /**
  * The terminal stage: owns the deadline and the attempts (UpstreamRequest) of one downstream
  * request — retries with backoff, budget and pushback, per-try timeouts and hedging — and relays
- * the request body to the attempt and the winning response back (architecture §11.4).
+ * the request body to the attempt and the winning response back.
  * Retries are never started inline: always from a timer (Envoy's RetryState rule).
  * Thread: owning worker.
  */

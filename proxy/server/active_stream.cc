@@ -68,7 +68,7 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   if (auto id = headers->headers.get("x-request-id")) {
     request_id_ = std::string(*id);
   }
-  // X-Forwarded-For / -Proto (config-and-operations.md §5.4): append the peer we saw.
+  // X-Forwarded-For / -Proto: append the peer we saw.
   const std::string ip(network::addressIp(parent_.connection().peerAddress()));
   if (auto xff = headers->headers.getJoined("x-forwarded-for")) {
     headers->headers.set("x-forwarded-for", *xff + ", " + ip);

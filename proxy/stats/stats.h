@@ -57,7 +57,7 @@ struct RouteStats {
 };
 
 /**
- * The process-wide registry and metric families (config-and-operations.md §3.5).
+ * The process-wide registry and metric families.
  * Thread: any.
  */
 class Stats {

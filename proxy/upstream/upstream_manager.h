@@ -18,7 +18,7 @@
 namespace bulwark::upstream {
 
 /**
- * The upstreams' main-thread machinery (architecture §11.7): reconciles upstreams across
+ * The upstreams' main-thread machinery: reconciles upstreams across
  * reloads, and owns per upstream the active health checker, the outlier-detection timer and DNS
  * discovery (refresh every min(refreshInterval, TTL), several addresses per name, the last good
  * set kept when a lookup fails, unchanged addresses keep their Host object).

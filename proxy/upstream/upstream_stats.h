@@ -21,7 +21,7 @@ enum class OverflowLimit { Connections, Pending, Requests, Retries };
 std::string_view overflowLimitLabel(OverflowLimit limit);
 
 /**
- * Metric handles of one upstream (config-and-operations.md §3.5): limits, breaker, outlier
+ * Metric handles of one upstream: limits, breaker, outlier
  * detection, health checks and endpoint counts. Families are looked up by name in the process
  * registry (prometheus-cpp merges a family registered twice under one name), so upstreams created
  * by a reload reuse the same series.
