@@ -1,5 +1,11 @@
 #include "proxy/config/effective_json.h"
 
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 #include "proxy/config/duration.h"
 #include "proxy/config/parser.h"
 
@@ -8,262 +14,75 @@ namespace {
 
 using nlohmann::json;
 
-std::string d(Duration duration) { return formatDuration(duration); }
+template <typename T>
+struct IsOptional : std::false_type {};
+template <typename T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+template <typename T>
+struct IsVector : std::false_type {};
+template <typename T>
+struct IsVector<std::vector<T>> : std::true_type {};
 
-json timeoutsJson(const TimeoutsSpec& t) {
-  return {{"request", d(t.request)},
-          {"idle", d(t.idle)},
-          {"grpc",
-           {{"honorDeadline", t.grpc.honor_deadline},
-            {"deadlineOffset", d(t.grpc.deadline_offset)},
-            {"maxDeadline", d(t.grpc.max_deadline)}}}};
-}
+/** Writes the fields a spec struct lists (spec.h, `fields(v)`) into a JSON object. */
+class JsonWriter {
+public:
+  explicit JsonWriter(json& out) : out_(out) {}
 
-json retriesJson(const RetriesSpec& r) {
-  return {
-      {"attempts", r.attempts},
-      {"perTryTimeout", d(r.per_try_timeout)},
-      {"retryOn", r.retry_on},
-      {"retriableStatusCodes", r.retriable_status_codes},
-      {"backoff",
-       {{"baseInterval", d(r.backoff.base_interval)},
-        {"maxInterval", d(r.backoff.max_interval)},
-        {"jitter", toString(r.backoff.jitter)}}},
-      {"budget",
-       {{"percent", r.budget.percent}, {"minRetryConcurrency", r.budget.min_retry_concurrency}}},
-      {"retryIgnorePreviousHosts", r.retry_ignore_previous_hosts},
-      {"respectRetryAfter", r.respect_retry_after},
-      {"maxRetryAfter", d(r.max_retry_after)},
-      {"nonIdempotent", toString(r.non_idempotent)},
-      {"retryBufferLimit", r.retry_buffer_limit}};
-}
-
-json bulkheadJson(const BulkheadSpec& b) {
-  json j = {{"maxConcurrentRequests", b.max_concurrent_requests},
-            {"maxQueuedRequests", b.max_queued_requests},
-            {"queueTimeout", d(b.queue_timeout)}};
-  if (!b.partition_header.empty()) {
-    j["partitionBy"] = {{"header", b.partition_header}};
-    j["maxConcurrentPerPartition"] = b.max_concurrent_per_partition;
-  }
-  return j;
-}
-
-json loadSheddingJson(const LoadSheddingSpec& s) {
-  json j = json::object();
-  if (s.adaptive_concurrency) {
-    const AdaptiveConcurrencySpec& a = *s.adaptive_concurrency;
-    j["adaptiveConcurrency"] = {{"algorithm", a.algorithm},
-                                {"minLimit", a.min_limit},
-                                {"maxLimit", a.max_limit},
-                                {"latencyPercentile", a.latency_percentile},
-                                {"window", d(a.window)}};
-  }
-  if (!s.priority_header.empty()) {
-    j["priorityHeader"] = s.priority_header;
-  }
-  j["reject"] = {{"httpStatus", s.reject.http_status},
-                 {"grpcStatus", s.reject.grpc_status},
-                 {"retryAfter", d(s.reject.retry_after)}};
-  return j;
-}
-
-json rateLimitJson(const RateLimitSpec& r) {
-  json j = {
-      {"requestsPerSecond", r.requests_per_second}, {"burst", r.burst}, {"headers", r.headers}};
-  if (!r.key_header.empty()) {
-    j["key"] = {{"header", r.key_header}};
-  } else if (r.key_client_ip) {
-    j["key"] = {{"clientIp", true}};
-  }
-  return j;
-}
-
-json idempotencyJson(const IdempotencySpec& i) {
-  return {{"header", i.header},
-          {"requiredFor", i.required_for},
-          {"onMissing", i.on_missing},
-          {"dedupe",
-           {{"enabled", i.dedupe_enabled},
-            {"ttl", d(i.dedupe_ttl)},
-            {"maxEntries", i.dedupe_max_entries},
-            {"fingerprint", i.dedupe_fingerprint},
-            {"maxBodyBytes", i.dedupe_max_body_bytes}}}};
-}
-
-json fallbackJson(const FallbackSpec& f) {
-  json j = {{"on", f.on}};
-  if (!f.grpc_status.empty()) {
-    j["grpc"] = {{"status", f.grpc_status}, {"message", f.grpc_message}};
-  } else {
-    json headers = json::object();
-    for (const auto& [name, value] : f.headers) {
-      headers[name] = value;
-    }
-    j["response"] = {{"status", f.status}, {"headers", headers}, {"body", f.body}};
-  }
-  return j;
-}
-
-json policyBlocksJson(const PolicyBlocks& p) {
-  json j = json::object();
-  if (p.timeouts) {
-    j["timeouts"] = timeoutsJson(*p.timeouts);
-  }
-  if (p.retries) {
-    j["retries"] = retriesJson(*p.retries);
-  }
-  if (p.hedging) {
-    j["hedging"] = {{"delay", d(p.hedging->delay)}, {"maxRequests", p.hedging->max_requests}};
-  }
-  if (p.bulkhead) {
-    j["bulkhead"] = bulkheadJson(*p.bulkhead);
-  }
-  if (p.load_shedding) {
-    j["loadShedding"] = loadSheddingJson(*p.load_shedding);
-  }
-  if (p.rate_limit) {
-    j["rateLimit"] = rateLimitJson(*p.rate_limit);
-  }
-  if (p.idempotency) {
-    j["idempotency"] = idempotencyJson(*p.idempotency);
-  }
-  if (p.fallback) {
-    j["fallback"] = fallbackJson(*p.fallback);
-  }
-  return j;
-}
-
-json listenerJson(const ListenerSpec& l) {
-  const ListenerLimitsSpec& s = l.limits;
-  return {{"name", l.name},
-          {"address", l.address},
-          {"protocol", toString(l.protocol)},
-          {"routes", l.routes},
-          {"limits",
-           {{"maxRequestHeadersBytes", s.max_request_headers_bytes},
-            {"maxHeadersCount", s.max_headers_count},
-            {"maxRequestBodyBytes", s.max_request_body_bytes},
-            {"headerReadTimeout", d(s.header_read_timeout)},
-            {"idleTimeout", d(s.idle_timeout)},
-            {"maxConcurrentStreams", s.max_concurrent_streams}}}};
-}
-
-json upstreamJson(const UpstreamSpec& u) {
-  json j = {{"name", u.name}, {"protocol", toString(u.protocol)}};
-  if (u.dns) {
-    j["endpoints"] = {{"dns",
-                       {{"name", u.dns->name},
-                        {"port", u.dns->port},
-                        {"refreshInterval", d(u.dns->refresh_interval)}}}};
-  } else {
-    json endpoints = json::array();
-    for (const EndpointSpec& e : u.static_endpoints) {
-      endpoints.push_back({{"address", e.address}, {"weight", e.weight}});
-    }
-    j["endpoints"] = {{"static", endpoints}};
-  }
-  json lb = {{"simple", toString(u.load_balancer.policy)},
-             {"choiceCount", u.load_balancer.choice_count}};
-  if (u.load_balancer.consistent_hash) {
-    const ConsistentHashSpec& h = *u.load_balancer.consistent_hash;
-    if (!h.http_header_name.empty()) {
-      lb["consistentHash"] = {{"httpHeaderName", h.http_header_name}};
-    } else if (!h.http_cookie_name.empty()) {
-      lb["consistentHash"] = {{"httpCookie", {{"name", h.http_cookie_name}}}};
-    } else {
-      lb["consistentHash"] = {{"useSourceIp", h.use_source_ip}};
-    }
-  }
-  j["loadBalancer"] = lb;
-  const ConnectionPoolSpec& p = u.connection_pool;
-  j["connectionPool"] = {{"tcp",
-                          {{"maxConnections", p.max_connections},
-                           {"connectTimeout", d(p.connect_timeout)},
-                           {"idleTimeout", d(p.idle_timeout)}}},
-                         {"http",
-                          {{"maxPendingRequests", p.max_pending_requests},
-                           {"maxRequests", p.max_requests},
-                           {"maxRequestsPerConnection", p.max_requests_per_connection},
-                           {"maxRetries", p.max_retries},
-                           {"maxConcurrentStreams", p.max_concurrent_streams}}}};
-  if (u.outlier_detection) {
-    const OutlierDetectionSpec& o = *u.outlier_detection;
-    j["outlierDetection"] = {
-        {"consecutive5xxErrors", o.consecutive_5xx_errors},
-        {"consecutiveGatewayErrors", o.consecutive_gateway_errors},
-        {"consecutiveLocalOriginFailures", o.consecutive_local_origin_failures},
-        {"failurePercentageThreshold", o.failure_percentage_threshold},
-        {"failurePercentageMinimumHosts", o.failure_percentage_minimum_hosts},
-        {"failurePercentageRequestVolume", o.failure_percentage_request_volume},
-        {"interval", d(o.interval)},
-        {"baseEjectionTime", d(o.base_ejection_time)},
-        {"maxEjectionTime", d(o.max_ejection_time)},
-        {"maxEjectionPercent", o.max_ejection_percent},
-        {"panicThresholdPercent", o.panic_threshold_percent}};
-  }
-  if (u.circuit_breaker) {
-    const CircuitBreakerSpec& c = *u.circuit_breaker;
-    j["circuitBreaker"] = {{"failureRateThreshold", c.failure_rate_threshold},
-                           {"slowCallDurationThreshold", d(c.slow_call_duration_threshold)},
-                           {"slowCallRateThreshold", c.slow_call_rate_threshold},
-                           {"minimumRequests", c.minimum_requests},
-                           {"window", d(c.window)},
-                           {"openDuration", d(c.open_duration)},
-                           {"halfOpenRequests", c.half_open_requests},
-                           {"perHost", c.per_host}};
-  }
-  if (u.health_check) {
-    const HealthCheckSpec& h = *u.health_check;
-    json hc = {{"interval", d(h.interval)},
-               {"timeout", d(h.timeout)},
-               {"unhealthyThreshold", h.unhealthy_threshold},
-               {"healthyThreshold", h.healthy_threshold}};
-    switch (h.kind) {
-      case HealthCheckSpec::Kind::Http:
-        hc["http"] = {{"path", h.http_path}, {"expectedStatuses", h.expected_statuses}};
-        break;
-      case HealthCheckSpec::Kind::Grpc: hc["grpc"] = {{"service", h.grpc_service}}; break;
-      case HealthCheckSpec::Kind::Tcp: hc["tcp"] = json::object(); break;
-    }
-    j["healthCheck"] = hc;
-  }
-  return j;
-}
-
-json matchJson(const RouteMatchSpec& m) {
-  json j = json::object();
-  switch (m.path.kind) {
-    case PathMatchSpec::Kind::Any: break;
-    case PathMatchSpec::Kind::Prefix: j["path"] = {{"prefix", m.path.value}}; break;
-    case PathMatchSpec::Kind::Exact: j["path"] = {{"exact", m.path.value}}; break;
-    case PathMatchSpec::Kind::Regex: j["path"] = {{"regex", m.path.value}}; break;
-  }
-  if (!m.methods.empty()) {
-    j["methods"] = m.methods;
-  }
-  if (!m.headers.empty()) {
-    json headers = json::array();
-    for (const HeaderMatchSpec& h : m.headers) {
-      json hj = {{"name", h.name}, {"invert", h.invert}};
-      switch (h.kind) {
-        case HeaderMatchSpec::Kind::Exact: hj["exact"] = h.value; break;
-        case HeaderMatchSpec::Kind::Prefix: hj["prefix"] = h.value; break;
-        case HeaderMatchSpec::Kind::Regex: hj["regex"] = h.value; break;
-        case HeaderMatchSpec::Kind::Present: hj["present"] = true; break;
+  template <typename T>
+  void operator()(std::string_view name, const T& value) {
+    if constexpr (IsOptional<T>::value) {
+      if (value) {
+        (*this)(name, *value);
       }
-      headers.push_back(hj);
-    }
-    j["headers"] = headers;
-  }
-  if (m.grpc) {
-    j["grpc"] = {{"service", m.grpc->service}};
-    if (!m.grpc->method.empty()) {
-      j["grpc"]["method"] = m.grpc->method;
+    } else {
+      out_[std::string(name)] = toJsonValue(value);
     }
   }
-  return j;
-}
+  template <typename F>
+  void group(std::string_view name, F&& fill) {
+    json sub = json::object();
+    JsonWriter writer(sub);
+    fill(writer);
+    out_[std::string(name)] = std::move(sub);
+  }
+  template <typename F>
+  void when(bool condition, F&& fill) {
+    if (condition) {
+      fill(*this);
+    }
+  }
+
+  template <typename T>
+  static json toJsonValue(const T& value) {
+    if constexpr (requires(JsonWriter & w) { value.fields(w); }) {
+      json object = json::object();
+      JsonWriter writer(object);
+      value.fields(writer);
+      return object;
+    } else if constexpr (std::is_same_v<T, Duration>) {
+      return formatDuration(value);
+    } else if constexpr (std::is_enum_v<T>) {
+      return std::string(toString(value));
+    } else if constexpr (std::is_same_v<T, std::vector<std::pair<std::string, std::string>>>) {
+      json object = json::object();  // header lists print as a map
+      for (const auto& [key, item] : value) {
+        object[key] = item;
+      }
+      return object;
+    } else if constexpr (IsVector<T>::value) {
+      json array = json::array();
+      for (const auto& item : value) {
+        array.push_back(toJsonValue(item));
+      }
+      return array;
+    } else {
+      return json(value);
+    }
+  }
+
+private:
+  json& out_;
+};
 
 }  // namespace
 
@@ -316,47 +135,9 @@ std::string_view toString(NonIdempotentPolicy policy) {
 }
 
 nlohmann::json toJson(const ProxyConfigSpec& spec) {
-  json j;
+  json j = JsonWriter::toJsonValue(spec);
   j["apiVersion"] = kApiVersion;
   j["kind"] = kKind;
-  j["metadata"] = {{"name", spec.name}};
-  j["admin"] = {{"address", spec.admin.address},
-                {"readiness", {{"requireUpstreams", spec.admin.require_upstreams}}}};
-  json concurrency = spec.runtime.concurrency == 0 ? json("auto") : json(spec.runtime.concurrency);
-  j["runtime"] = {{"concurrency", concurrency},
-                  {"drain",
-                   {{"minDuration", d(spec.runtime.drain.min_duration)},
-                    {"timeout", d(spec.runtime.drain.timeout)},
-                    {"exitOnZeroActive", spec.runtime.drain.exit_on_zero_active}}},
-                  {"maxConnectionsPerWorker", spec.runtime.max_connections_per_worker}};
-  const ObservabilitySpec& o = spec.observability;
-  j["observability"] = {
-      {"accessLog",
-       {{"path", o.access_log.path},
-        {"format", o.access_log.format},
-        {"sample", o.access_log.sample}}},
-      {"metrics", {{"path", o.metrics_path}, {"latencyBuckets", o.latency_buckets}}},
-      {"tracing",
-       {{"propagation", o.trace_propagation},
-        {"requestId",
-         {{"generate", o.request_id.generate},
-          {"preserveExternal", o.request_id.preserve_external},
-          {"returnInResponse", o.request_id.return_in_response}}}}}};
-  j["defaults"] = policyBlocksJson(spec.defaults);
-  j["listeners"] = json::array();
-  for (const ListenerSpec& l : spec.listeners) {
-    j["listeners"].push_back(listenerJson(l));
-  }
-  j["upstreams"] = json::array();
-  for (const UpstreamSpec& u : spec.upstreams) {
-    j["upstreams"].push_back(upstreamJson(u));
-  }
-  j["routes"] = json::array();
-  for (const RouteSpec& r : spec.routes) {
-    json route = {{"name", r.name}, {"match", matchJson(r.match)}, {"upstream", r.upstream}};
-    route.update(policyBlocksJson(r.policies));
-    j["routes"].push_back(route);
-  }
   return j;
 }
 

@@ -1,8 +1,15 @@
 #pragma once
 
-// Plain structs for a validated ProxyConfig. The parser fills
-// them strictly (unknown field = error with a field path); the compiler turns them into the
-// runtime snapshot. Defaults here are the documented defaults. Thread: value types, any.
+// Plain structs for a validated ProxyConfig. The parser fills them strictly (unknown field =
+// error with a field path); routes, upstreams and filters compile them into the runtime
+// snapshot. Defaults here are the documented defaults. Thread: value types, any.
+//
+// Each struct lists its fields once, by their YAML names, in `fields(v)`: `v(name, member)` for a
+// value (a nested struct, an optional block or a list of structs is visited in turn),
+// `v.group(name, f)` for a YAML map whose fields live flat in this struct, and `v.when(cond, f)`
+// for fields that appear only in some shapes (a group or value is visited only when `cond`).
+// `bulwark check --print-effective` and `/config` print the config from these lists
+// (effective_json.cc), so a new field is printed once it is listed here.
 
 #include <chrono>
 #include <cstdint>
@@ -24,30 +31,65 @@ struct Mark {
 struct AdminSpec {
   std::string address = "127.0.0.1:9901";
   std::vector<std::string> require_upstreams;  // readiness.requireUpstreams
+
+  template <typename V>
+  void fields(V& v) const {
+    v("address", address);
+    v.group("readiness", [&](V& g) { g("requireUpstreams", require_upstreams); });
+  }
 };
 
 struct DrainSpec {
   Duration min_duration{0};
   Duration timeout{25000};
   bool exit_on_zero_active = true;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("minDuration", min_duration);
+    v("timeout", timeout);
+    v("exitOnZeroActive", exit_on_zero_active);
+  }
 };
 
 struct RuntimeSpec {
   int concurrency = 0;  // 0 = auto (CPU quota, min 1)
   DrainSpec drain;
   uint32_t max_connections_per_worker = 0;  // 0 = unlimited
+
+  template <typename V>
+  void fields(V& v) const {
+    v.when(concurrency == 0, [&](V& w) { w("concurrency", std::string("auto")); });
+    v.when(concurrency != 0, [&](V& w) { w("concurrency", concurrency); });
+    v("drain", drain);
+    v("maxConnectionsPerWorker", max_connections_per_worker);
+  }
 };
 
 struct AccessLogSpec {
   std::string path;             // empty = off
   std::string format = "json";  // json | text
   double sample = 1.0;          // 0..1
+
+  template <typename V>
+  void fields(V& v) const {
+    v("path", path);
+    v("format", format);
+    v("sample", sample);
+  }
 };
 
 struct RequestIdSpec {
   bool generate = true;
   bool preserve_external = true;
   bool return_in_response = false;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("generate", generate);
+    v("preserveExternal", preserve_external);
+    v("returnInResponse", return_in_response);
+  }
 };
 
 struct ObservabilitySpec {
@@ -57,6 +99,19 @@ struct ObservabilitySpec {
                                          0.5,   0.75, 1,     2.5,  5,     7.5, 10};
   RequestIdSpec request_id;
   std::vector<std::string> trace_propagation = {"w3c"};  // tracing.propagation: w3c | b3
+
+  template <typename V>
+  void fields(V& v) const {
+    v("accessLog", access_log);
+    v.group("metrics", [&](V& g) {
+      g("path", metrics_path);
+      g("latencyBuckets", latency_buckets);
+    });
+    v.group("tracing", [&](V& g) {
+      g("propagation", trace_propagation);
+      g("requestId", request_id);
+    });
+  }
 };
 
 enum class ListenerProtocol { Http1, H2c, Auto };
@@ -69,6 +124,16 @@ struct ListenerLimitsSpec {
   Duration header_read_timeout{10000};             // slowloris: close when headers are slower
   Duration idle_timeout{60000};                    // idle downstream connection close
   uint32_t max_concurrent_streams = 100;           // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+
+  template <typename V>
+  void fields(V& v) const {
+    v("maxRequestHeadersBytes", max_request_headers_bytes);
+    v("maxHeadersCount", max_headers_count);
+    v("maxRequestBodyBytes", max_request_body_bytes);
+    v("headerReadTimeout", header_read_timeout);
+    v("idleTimeout", idle_timeout);
+    v("maxConcurrentStreams", max_concurrent_streams);
+  }
 };
 
 struct ListenerSpec {
@@ -78,6 +143,15 @@ struct ListenerSpec {
   std::vector<std::string> routes;  // route names, in match order; empty = all routes
   ListenerLimitsSpec limits;
   Mark mark;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("name", name);
+    v("address", address);
+    v("protocol", protocol);
+    v("routes", routes);
+    v("limits", limits);
+  }
 };
 
 enum class UpstreamProtocol { Http1, Http2, Grpc };
@@ -85,12 +159,25 @@ enum class UpstreamProtocol { Http1, Http2, Grpc };
 struct EndpointSpec {
   std::string address;  // host:port (IPv4 literal, [IPv6] literal, or a name resolved at load)
   uint32_t weight = 1;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("address", address);
+    v("weight", weight);
+  }
 };
 
 struct DnsSpec {
   std::string name;
   uint16_t port = 0;
   Duration refresh_interval{5000};
+
+  template <typename V>
+  void fields(V& v) const {
+    v("name", name);
+    v("port", port);
+    v("refreshInterval", refresh_interval);
+  }
 };
 
 enum class LbPolicy { RoundRobin, LeastRequest, Random, RingHash, Maglev, PeakEwma };
@@ -99,12 +186,28 @@ struct ConsistentHashSpec {
   std::string http_header_name;
   std::string http_cookie_name;
   bool use_source_ip = false;
+
+  template <typename V>
+  void fields(V& v) const {
+    v.when(!http_header_name.empty(), [&](V& w) { w("httpHeaderName", http_header_name); });
+    v.when(http_header_name.empty() && !http_cookie_name.empty(),
+           [&](V& w) { w.group("httpCookie", [&](V& g) { g("name", http_cookie_name); }); });
+    v.when(http_header_name.empty() && http_cookie_name.empty(),
+           [&](V& w) { w("useSourceIp", use_source_ip); });
+  }
 };
 
 struct LoadBalancerSpec {
   LbPolicy policy = LbPolicy::RoundRobin;
   uint32_t choice_count = 2;
   std::optional<ConsistentHashSpec> consistent_hash;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("simple", policy);
+    v("choiceCount", choice_count);
+    v("consistentHash", consistent_hash);
+  }
 };
 
 struct ConnectionPoolSpec {
@@ -116,6 +219,22 @@ struct ConnectionPoolSpec {
   uint32_t max_requests_per_connection = 0;  // 0 = unlimited
   uint32_t max_retries = 3;
   uint32_t max_concurrent_streams = 100;  // HTTP/2 streams per upstream connection
+
+  template <typename V>
+  void fields(V& v) const {
+    v.group("tcp", [&](V& g) {
+      g("maxConnections", max_connections);
+      g("connectTimeout", connect_timeout);
+      g("idleTimeout", idle_timeout);
+    });
+    v.group("http", [&](V& g) {
+      g("maxPendingRequests", max_pending_requests);
+      g("maxRequests", max_requests);
+      g("maxRequestsPerConnection", max_requests_per_connection);
+      g("maxRetries", max_retries);
+      g("maxConcurrentStreams", max_concurrent_streams);
+    });
+  }
 };
 
 struct OutlierDetectionSpec {
@@ -130,6 +249,21 @@ struct OutlierDetectionSpec {
   Duration max_ejection_time{300000};
   uint32_t max_ejection_percent = 10;
   uint32_t panic_threshold_percent = 50;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("consecutive5xxErrors", consecutive_5xx_errors);
+    v("consecutiveGatewayErrors", consecutive_gateway_errors);
+    v("consecutiveLocalOriginFailures", consecutive_local_origin_failures);
+    v("failurePercentageThreshold", failure_percentage_threshold);
+    v("failurePercentageMinimumHosts", failure_percentage_minimum_hosts);
+    v("failurePercentageRequestVolume", failure_percentage_request_volume);
+    v("interval", interval);
+    v("baseEjectionTime", base_ejection_time);
+    v("maxEjectionTime", max_ejection_time);
+    v("maxEjectionPercent", max_ejection_percent);
+    v("panicThresholdPercent", panic_threshold_percent);
+  }
 };
 
 struct CircuitBreakerSpec {
@@ -141,6 +275,18 @@ struct CircuitBreakerSpec {
   Duration open_duration{5000};
   uint32_t half_open_requests = 5;
   bool per_host = false;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("failureRateThreshold", failure_rate_threshold);
+    v("slowCallDurationThreshold", slow_call_duration_threshold);
+    v("slowCallRateThreshold", slow_call_rate_threshold);
+    v("minimumRequests", minimum_requests);
+    v("window", window);
+    v("openDuration", open_duration);
+    v("halfOpenRequests", half_open_requests);
+    v("perHost", per_host);
+  }
 };
 
 struct HealthCheckSpec {
@@ -152,6 +298,23 @@ struct HealthCheckSpec {
   Duration timeout{1000};
   uint32_t unhealthy_threshold = 3;
   uint32_t healthy_threshold = 2;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("interval", interval);
+    v("timeout", timeout);
+    v("unhealthyThreshold", unhealthy_threshold);
+    v("healthyThreshold", healthy_threshold);
+    v.when(kind == Kind::Http, [&](V& w) {
+      w.group("http", [&](V& g) {
+        g("path", http_path);
+        g("expectedStatuses", expected_statuses);
+      });
+    });
+    v.when(kind == Kind::Grpc,
+           [&](V& w) { w.group("grpc", [&](V& g) { g("service", grpc_service); }); });
+    v.when(kind == Kind::Tcp, [&](V& w) { w.group("tcp", [](V&) {}); });
+  }
 };
 
 struct UpstreamSpec {
@@ -165,11 +328,33 @@ struct UpstreamSpec {
   std::optional<CircuitBreakerSpec> circuit_breaker;
   std::optional<HealthCheckSpec> health_check;
   Mark mark;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("name", name);
+    v("protocol", protocol);
+    v.group("endpoints", [&](V& g) {
+      g.when(dns.has_value(), [&](V& w) { w("dns", dns); });
+      g.when(!dns.has_value(), [&](V& w) { w("static", static_endpoints); });
+    });
+    v("loadBalancer", load_balancer);
+    v("connectionPool", connection_pool);
+    v("outlierDetection", outlier_detection);
+    v("circuitBreaker", circuit_breaker);
+    v("healthCheck", health_check);
+  }
 };
 
 struct PathMatchSpec {
   enum class Kind { Any, Prefix, Exact, Regex } kind = Kind::Any;
   std::string value;
+
+  template <typename V>
+  void fields(V& v) const {
+    v.when(kind == Kind::Prefix, [&](V& w) { w("prefix", value); });
+    v.when(kind == Kind::Exact, [&](V& w) { w("exact", value); });
+    v.when(kind == Kind::Regex, [&](V& w) { w("regex", value); });
+  }
 };
 
 struct HeaderMatchSpec {
@@ -177,11 +362,27 @@ struct HeaderMatchSpec {
   enum class Kind { Exact, Prefix, Regex, Present } kind = Kind::Present;
   std::string value;
   bool invert = false;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("name", name);
+    v("invert", invert);
+    v.when(kind == Kind::Exact, [&](V& w) { w("exact", value); });
+    v.when(kind == Kind::Prefix, [&](V& w) { w("prefix", value); });
+    v.when(kind == Kind::Regex, [&](V& w) { w("regex", value); });
+    v.when(kind == Kind::Present, [&](V& w) { w("present", true); });
+  }
 };
 
 struct GrpcMatchSpec {
   std::string service;  // e.g. ranking.v1.RankingService
   std::string method;   // empty = all methods
+
+  template <typename V>
+  void fields(V& v) const {
+    v("service", service);
+    v.when(!method.empty(), [&](V& w) { w("method", method); });
+  }
 };
 
 struct RouteMatchSpec {
@@ -189,18 +390,40 @@ struct RouteMatchSpec {
   std::vector<std::string> methods;  // upper-case; empty = any
   std::vector<HeaderMatchSpec> headers;
   std::optional<GrpcMatchSpec> grpc;
+
+  template <typename V>
+  void fields(V& v) const {
+    v.when(path.kind != PathMatchSpec::Kind::Any, [&](V& w) { w("path", path); });
+    v.when(!methods.empty(), [&](V& w) { w("methods", methods); });
+    v.when(!headers.empty(), [&](V& w) { w("headers", headers); });
+    v("grpc", grpc);
+  }
 };
 
 struct GrpcTimeoutSpec {
   bool honor_deadline = true;
   Duration deadline_offset{0};
   Duration max_deadline{0};  // 0 = no cap
+
+  template <typename V>
+  void fields(V& v) const {
+    v("honorDeadline", honor_deadline);
+    v("deadlineOffset", deadline_offset);
+    v("maxDeadline", max_deadline);
+  }
 };
 
 struct TimeoutsSpec {
   Duration request{15000};  // 0 = none
   Duration idle{0};         // per-stream idle; 0 = none
   GrpcTimeoutSpec grpc;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("request", request);
+    v("idle", idle);
+    v("grpc", grpc);
+  }
 };
 
 enum class Jitter { Full, Equal, None };
@@ -210,11 +433,24 @@ struct BackoffSpec {
   Duration base_interval{25};
   Duration max_interval{250};
   Jitter jitter = Jitter::Full;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("baseInterval", base_interval);
+    v("maxInterval", max_interval);
+    v("jitter", jitter);
+  }
 };
 
 struct RetryBudgetSpec {
   double percent = 20.0;
   uint32_t min_retry_concurrency = 3;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("percent", percent);
+    v("minRetryConcurrency", min_retry_concurrency);
+  }
 };
 
 struct RetriesSpec {
@@ -229,11 +465,32 @@ struct RetriesSpec {
   Duration max_retry_after{2000};
   NonIdempotentPolicy non_idempotent = NonIdempotentPolicy::Never;
   uint64_t retry_buffer_limit = 64 * 1024;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("attempts", attempts);
+    v("perTryTimeout", per_try_timeout);
+    v("retryOn", retry_on);
+    v("retriableStatusCodes", retriable_status_codes);
+    v("backoff", backoff);
+    v("budget", budget);
+    v("retryIgnorePreviousHosts", retry_ignore_previous_hosts);
+    v("respectRetryAfter", respect_retry_after);
+    v("maxRetryAfter", max_retry_after);
+    v("nonIdempotent", non_idempotent);
+    v("retryBufferLimit", retry_buffer_limit);
+  }
 };
 
 struct HedgingSpec {
   Duration delay{100};
   uint32_t max_requests = 2;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("delay", delay);
+    v("maxRequests", max_requests);
+  }
 };
 
 struct BulkheadSpec {
@@ -242,6 +499,17 @@ struct BulkheadSpec {
   Duration queue_timeout{0};
   std::string partition_header;  // partitionBy.header; empty = no partitions
   uint32_t max_concurrent_per_partition = 0;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("maxConcurrentRequests", max_concurrent_requests);
+    v("maxQueuedRequests", max_queued_requests);
+    v("queueTimeout", queue_timeout);
+    v.when(!partition_header.empty(), [&](V& w) {
+      w.group("partitionBy", [&](V& g) { g("header", partition_header); });
+      w("maxConcurrentPerPartition", max_concurrent_per_partition);
+    });
+  }
 };
 
 struct AdaptiveConcurrencySpec {
@@ -250,18 +518,41 @@ struct AdaptiveConcurrencySpec {
   uint32_t max_limit = 1024;
   double latency_percentile = 0.9;
   Duration window{1000};
+
+  template <typename V>
+  void fields(V& v) const {
+    v("algorithm", algorithm);
+    v("minLimit", min_limit);
+    v("maxLimit", max_limit);
+    v("latencyPercentile", latency_percentile);
+    v("window", window);
+  }
 };
 
 struct RejectSpec {
   uint32_t http_status = 503;
   std::string grpc_status = "UNAVAILABLE";
   Duration retry_after{1000};
+
+  template <typename V>
+  void fields(V& v) const {
+    v("httpStatus", http_status);
+    v("grpcStatus", grpc_status);
+    v("retryAfter", retry_after);
+  }
 };
 
 struct LoadSheddingSpec {
   std::optional<AdaptiveConcurrencySpec> adaptive_concurrency;
   std::string priority_header;
   RejectSpec reject;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("adaptiveConcurrency", adaptive_concurrency);
+    v.when(!priority_header.empty(), [&](V& w) { w("priorityHeader", priority_header); });
+    v("reject", reject);
+  }
 };
 
 struct RateLimitSpec {
@@ -270,6 +561,17 @@ struct RateLimitSpec {
   std::string key_header;  // empty = one bucket for the route
   bool key_client_ip = false;
   std::string headers = "draft";  // draft | legacy | off
+
+  template <typename V>
+  void fields(V& v) const {
+    v("requestsPerSecond", requests_per_second);
+    v("burst", burst);
+    v("headers", headers);
+    v.when(!key_header.empty(),
+           [&](V& w) { w.group("key", [&](V& g) { g("header", key_header); }); });
+    v.when(key_header.empty() && key_client_ip,
+           [&](V& w) { w.group("key", [&](V& g) { g("clientIp", true); }); });
+  }
 };
 
 struct IdempotencySpec {
@@ -283,6 +585,20 @@ struct IdempotencySpec {
   // Bound on the request body buffered for the fingerprint (larger: 413) and on the response
   // body stored for replay (larger: forwarded, not stored, the key released).
   uint64_t dedupe_max_body_bytes = 1024 * 1024;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("header", header);
+    v("requiredFor", required_for);
+    v("onMissing", on_missing);
+    v.group("dedupe", [&](V& g) {
+      g("enabled", dedupe_enabled);
+      g("ttl", dedupe_ttl);
+      g("maxEntries", dedupe_max_entries);
+      g("fingerprint", dedupe_fingerprint);
+      g("maxBodyBytes", dedupe_max_body_bytes);
+    });
+  }
 };
 
 struct FallbackSpec {
@@ -292,6 +608,24 @@ struct FallbackSpec {
   std::string body;
   std::string grpc_status;  // gRPC routes: status name to answer with
   std::string grpc_message;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("on", on);
+    v.when(!grpc_status.empty(), [&](V& w) {
+      w.group("grpc", [&](V& g) {
+        g("status", grpc_status);
+        g("message", grpc_message);
+      });
+    });
+    v.when(grpc_status.empty(), [&](V& w) {
+      w.group("response", [&](V& g) {
+        g("status", status);
+        g("headers", headers);
+        g("body", body);
+      });
+    });
+  }
 };
 
 /** Blocks that `defaults` can carry; a route's block replaces the inherited one. */
@@ -304,6 +638,18 @@ struct PolicyBlocks {
   std::optional<RateLimitSpec> rate_limit;
   std::optional<IdempotencySpec> idempotency;
   std::optional<FallbackSpec> fallback;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("timeouts", timeouts);
+    v("retries", retries);
+    v("hedging", hedging);
+    v("bulkhead", bulkhead);
+    v("loadShedding", load_shedding);
+    v("rateLimit", rate_limit);
+    v("idempotency", idempotency);
+    v("fallback", fallback);
+  }
 };
 
 struct RouteSpec {
@@ -312,6 +658,14 @@ struct RouteSpec {
   std::string upstream;
   PolicyBlocks policies;  // after inheritance: defaults merged in (block-wise replacement)
   Mark mark;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("name", name);
+    v("match", match);
+    v("upstream", upstream);
+    policies.fields(v);  // the blocks sit beside name and match
+  }
 };
 
 struct ProxyConfigSpec {
@@ -324,6 +678,18 @@ struct ProxyConfigSpec {
   std::vector<ListenerSpec> listeners;
   std::vector<UpstreamSpec> upstreams;
   std::vector<RouteSpec> routes;
+
+  template <typename V>
+  void fields(V& v) const {
+    v.group("metadata", [&](V& g) { g("name", name); });
+    v("admin", admin);
+    v("runtime", runtime);
+    v("observability", observability);
+    v("defaults", defaults);
+    v("listeners", listeners);
+    v("upstreams", upstreams);
+    v("routes", routes);
+  }
 };
 
 }  // namespace bulwark::config
