@@ -31,6 +31,8 @@ inline constexpr std::string_view kInconsistentValues = "BW0305";
 inline constexpr std::string_view kGrpcRetryOn5xx = "BW0401";
 inline constexpr std::string_view kUnsafeRetry = "BW0402";
 inline constexpr std::string_view kIneffectiveSetting = "BW0403";
+/** A bug in bulwark's config reader (an exception it did not expect); never a user error. */
+inline constexpr std::string_view kInternal = "BW0901";
 }  // namespace codes
 
 /** One problem in a config file. line/column are 1-based; 0 = unknown. */

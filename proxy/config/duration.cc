@@ -1,7 +1,5 @@
 #include "proxy/config/duration.h"
 
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -12,6 +10,17 @@ namespace {
 
 constexpr size_t kMaxDigitsPerPart = 5;
 constexpr int kMaxParts = 4;
+// A part with more digits is "too large" whatever its unit. 12 digits times the largest unit
+// (1h = 3.6e6 ms) stays below 2^63, so one part never overflows; sums are checked.
+constexpr size_t kMaxDigitsRead = 12;
+// The lenient reading keeps at most this many significant digits and decimals, for the same
+// reason: significand x unit and 10^decimals both fit in int64_t.
+constexpr size_t kMaxLenientDigits = 12;
+constexpr size_t kMaxLenientDecimals = 18;
+
+constexpr int64_t kHourMs = 3600 * 1000;
+constexpr int64_t kMinuteMs = 60 * 1000;
+constexpr int64_t kSecondMs = 1000;
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -23,50 +32,101 @@ size_t unitAt(std::string_view text, size_t i, int64_t& unit_ms) {
   }
   if (i < text.size()) {
     switch (text[i]) {
-      case 'h': unit_ms = 3600 * 1000; return 1;
-      case 'm': unit_ms = 60 * 1000; return 1;
-      case 's': unit_ms = 1000; return 1;
+      case 'h': unit_ms = kHourMs; return 1;
+      case 'm': unit_ms = kMinuteMs; return 1;
+      case 's': unit_ms = kSecondMs; return 1;
       default: break;
     }
   }
   return 0;
 }
 
+/** Value of a run of at most 18 decimal digits (the caller bounds the length). */
+int64_t digitsValue(std::string_view digits) {
+  int64_t value = 0;
+  for (char c : digits) {
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+/**
+ * `number` x `unit_ms` for a decimal number with at most one '.', when that is a whole number of
+ * milliseconds that fits; exact integer arithmetic, so "0.1s" is 100 and nothing rounds.
+ */
+std::optional<int64_t> exactPartMillis(std::string_view number, int64_t unit_ms) {
+  const size_t dot = number.find('.');
+  std::string_view whole = number.substr(0, dot);
+  std::string_view fraction =
+      dot == std::string_view::npos ? std::string_view() : number.substr(dot + 1);
+  while (!whole.empty() && whole.front() == '0') {
+    whole.remove_prefix(1);
+  }
+  while (!fraction.empty() && fraction.back() == '0') {
+    fraction.remove_suffix(1);
+  }
+  // Significant digits: the whole part, then the fraction (its leading zeros only count as
+  // decimals when there is no whole part).
+  std::string_view leading_fraction = fraction;
+  if (whole.empty()) {
+    while (!leading_fraction.empty() && leading_fraction.front() == '0') {
+      leading_fraction.remove_prefix(1);
+    }
+  }
+  if (whole.size() + leading_fraction.size() > kMaxLenientDigits ||
+      fraction.size() > kMaxLenientDecimals) {
+    return std::nullopt;
+  }
+  int64_t significand = digitsValue(whole);
+  for (char c : leading_fraction) {
+    significand = significand * 10 + (c - '0');
+  }
+  int64_t scale = 1;
+  for (size_t i = 0; i < fraction.size(); ++i) {
+    scale *= 10;
+  }
+  const int64_t scaled = significand * unit_ms;  // < 10^12 x 3.6e6 < 2^63
+  if (scaled % scale != 0) {
+    return std::nullopt;
+  }
+  return scaled / scale;
+}
+
 /**
  * Go-style reading (fractions, any number of digits and parts) used only to suggest the right
- * spelling of a value the strict grammar rejects, e.g. "0.25s" -> 250ms.
+ * spelling of a value the strict grammar rejects, e.g. "0.25s" -> 250ms. nullopt when the value
+ * is not a whole number of milliseconds or has no GEP-2257 spelling (above kMaxConfigDuration).
  */
 std::optional<int64_t> lenientMillis(std::string_view text) {
-  double total = 0;
-  size_t i = 0;
   if (text.empty()) {
     return std::nullopt;
   }
+  int64_t total = 0;
+  size_t i = 0;
   while (i < text.size()) {
-    size_t start = i;
+    const size_t start = i;
+    size_t dots = 0;
     while (i < text.size() && (isDigit(text[i]) || text[i] == '.')) {
+      dots += text[i] == '.' ? 1 : 0;
       ++i;
     }
-    if (i == start) {
-      return std::nullopt;
-    }
-    std::string number(text.substr(start, i - start));
-    if (number == "." || std::count(number.begin(), number.end(), '.') > 1) {
+    const std::string_view number = text.substr(start, i - start);
+    if (number.empty() || number == "." || dots > 1) {
       return std::nullopt;
     }
     int64_t unit_ms = 0;
-    size_t unit_len = unitAt(text, i, unit_ms);
+    const size_t unit_len = unitAt(text, i, unit_ms);
     if (unit_len == 0) {
       return std::nullopt;
     }
     i += unit_len;
-    total += std::stod(number) * static_cast<double>(unit_ms);
+    const std::optional<int64_t> part = exactPartMillis(number, unit_ms);
+    if (!part || *part > kMaxConfigDuration.count() - total) {
+      return std::nullopt;
+    }
+    total += *part;
   }
-  double rounded = std::round(total);
-  if (std::fabs(total - rounded) > 1e-6 || rounded > 1e15) {
-    return std::nullopt;
-  }
-  return static_cast<int64_t>(rounded);
+  return total;
 }
 
 Status fail(std::string_view text, std::string_view reason) {
@@ -119,12 +179,14 @@ Result<Duration> parseDuration(std::string_view text) {
       clean = false;
       break;
     }
-    if (digits > 12) {
+    if (digits > kMaxDigitsRead) {
       return fail(text, " (too large)");
     }
     too_many_digits = too_many_digits || digits > kMaxDigitsPerPart;
-    int64_t value = std::stoll(std::string(text.substr(start, digits)));
-    total += value * unit_ms;
+    const int64_t part_ms = digitsValue(text.substr(start, digits)) * unit_ms;
+    if (__builtin_add_overflow(total, part_ms, &total)) {
+      return fail(text, " (too large)");
+    }
     i += unit_len;
     ++parts;
   }
@@ -135,6 +197,10 @@ Result<Duration> parseDuration(std::string_view text) {
     }
     if (parts > kMaxParts) {
       return fail(text, suggestion(text, "at most 4 parts"));
+    }
+    if (total > kMaxConfigDuration.count()) {
+      return fail(text,
+                  fmt::format(" (too large: at most {})", formatDuration(kMaxConfigDuration)));
     }
     return Duration(total);
   }
@@ -153,32 +219,22 @@ Result<Duration> parseDuration(std::string_view text) {
 }
 
 std::string formatDuration(Duration duration) {
-  int64_t ms = duration.count();
+  const int64_t ms = duration.count();
   if (ms == 0) {
     return "0s";
   }
-  std::string out;
-  if (ms < 0) {
-    out = "-";
-    ms = -ms;
-  }
-  const int64_t hours = ms / 3600000;
-  ms %= 3600000;
-  const int64_t minutes = ms / 60000;
-  ms %= 60000;
-  const int64_t seconds = ms / 1000;
-  ms %= 1000;
-  if (hours != 0) {
-    out += fmt::format("{}h", hours);
-  }
-  if (minutes != 0) {
-    out += fmt::format("{}m", minutes);
-  }
-  if (seconds != 0) {
-    out += fmt::format("{}s", seconds);
-  }
-  if (ms != 0) {
-    out += fmt::format("{}ms", ms);
+  std::string out = ms < 0 ? "-" : "";
+  uint64_t rest = ms < 0 ? 0 - static_cast<uint64_t>(ms) : static_cast<uint64_t>(ms);
+  struct Unit {
+    const char* name;
+    uint64_t ms;
+  };
+  constexpr Unit kUnits[] = {{"h", kHourMs}, {"m", kMinuteMs}, {"s", kSecondMs}, {"ms", 1}};
+  for (const Unit& unit : kUnits) {
+    if (rest >= unit.ms) {
+      out += fmt::format("{}{}", rest / unit.ms, unit.name);
+      rest %= unit.ms;
+    }
   }
   return out;
 }

@@ -16,13 +16,26 @@ namespace bulwark::config {
 inline constexpr std::string_view kDurationHint = "expected a duration like \"250ms\"";
 
 /**
- * Parses a GEP-2257 duration.
- * @return the duration, or an error that starts with kDurationHint and says what was wrong
- *         ("0.25s" gets `no fractions: write "250ms"`, a bare number gets "add a unit").
+ * The largest duration a GEP-2257 duration can be formatted as, "99999h59m59s999ms" (about 11.4
+ * years). The grammar spells larger sums ("99999h99999m"), but they have no canonical spelling,
+ * so parseDuration rejects them as too large (as the Gateway API's own implementations do), and
+ * sums of a few parsed durations cannot overflow.
+ */
+inline constexpr Duration kMaxConfigDuration{99999LL * 3600000 + 59 * 60000 + 59 * 1000 + 999};
+
+/**
+ * Parses a GEP-2257 duration. Never throws; every input, however long, gets a value or an error.
+ * @return the duration (at most kMaxConfigDuration), or an error that starts with kDurationHint
+ *         and says what was wrong ("0.25s" gets `no fractions: write "250ms"`, a bare number gets
+ *         "add a unit").
  */
 Result<Duration> parseDuration(std::string_view text);
 
-/** Shortest GEP-2257 spelling: 0 -> "0s", 90000ms -> "1m30s", 1500ms -> "1s500ms". */
+/**
+ * GEP-2257's canonical spelling, each unit once, greatest first: 0 -> "0s", 90000ms -> "1m30s",
+ * 1500ms -> "1s500ms". Every value up to kMaxConfigDuration (everything parseDuration returns)
+ * parses back to itself; larger ones print with more than five hour digits, which does not.
+ */
 std::string formatDuration(Duration duration);
 
 }  // namespace bulwark::config

@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/grpc_status.h"
+#include "proxy/config/duration.h"
 #include "proxy/config/inheritance.h"
 #include "proxy/config/suggest.h"
 #include "proxy/config/validate.h"
@@ -243,7 +244,9 @@ RetriesSpec parseRetries(LoadContext& ctx, MapReader& m) {
     const bool has_base = b->duration("baseInterval", r.backoff.base_interval);
     const bool has_max = b->duration("maxInterval", r.backoff.max_interval);
     if (has_base && !b->has("maxInterval")) {
-      r.backoff.max_interval = r.backoff.base_interval * 10;  // Envoy: max defaults to 10x base
+      // Envoy: max defaults to 10x base. Capped at the largest duration a config can spell, so
+      // `check --print-effective` prints a value that parses back.
+      r.backoff.max_interval = std::min(r.backoff.base_interval * 10, kMaxConfigDuration);
     }
     if (has_base && has_max && r.backoff.base_interval > r.backoff.max_interval) {
       ctx.sink.error(b->fieldMark("baseInterval"), b->fieldPath("baseInterval"),
@@ -1017,7 +1020,9 @@ Result<ProxyConfigSpec> LoadResult::toResult() && {
   return Status::error(errorText());
 }
 
-LoadResult loadConfigString(std::string_view text, const std::string& pseudo_path) {
+namespace {
+
+LoadResult loadUnguarded(std::string_view text, const std::string& pseudo_path) {
   LoadResult result;
   DiagnosticSink sink(pseudo_path);
   LoadContext ctx{sink, result.marks};
@@ -1070,6 +1075,24 @@ LoadResult loadConfigString(std::string_view text, const std::string& pseudo_pat
     result.config = std::move(spec);
   }
   return result;
+}
+
+}  // namespace
+
+LoadResult loadConfigString(std::string_view text, const std::string& pseudo_path) {
+  // Every reader reports bad values as diagnostics and never throws; this is the last line of
+  // defence, so that a bug in one of them fails a reload or `bulwark check` with a message
+  // instead of terminating the process.
+  try {
+    return loadUnguarded(text, pseudo_path);
+  } catch (const std::exception& e) {
+    LoadResult result;
+    DiagnosticSink sink(pseudo_path);
+    sink.error(Mark{}, "", fmt::format("internal error while reading the config: {}", e.what()),
+               codes::kInternal);
+    result.diagnostics = std::move(sink.diagnostics());
+    return result;
+  }
 }
 
 LoadResult loadConfigFile(const std::string& path) {

@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <regex>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -55,14 +54,45 @@ bool isTyped(const YAML::Node& node) {
          hasTag(node, kTagBool);
 }
 
-bool looksLikeInteger(const std::string& s) {
-  static const std::regex kInt("[-+]?[0-9]+");
-  return std::regex_match(s, kInt);
+// Hand-written scanners instead of std::regex: libstdc++'s regex matcher recurses once per
+// character, so a long scalar (a few hundred kilobytes of digits) overflows the stack.
+
+/** Skips a run of digits at s[i]; returns how many there were. */
+size_t skipDigits(std::string_view s, size_t& i) {
+  const size_t start = i;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+    ++i;
+  }
+  return i - start;
 }
 
-bool looksLikeNumber(const std::string& s) {
-  static const std::regex kNumber("[-+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][-+]?[0-9]+)?");
-  return std::regex_match(s, kNumber);
+/** [-+]?[0-9]+ */
+bool looksLikeInteger(std::string_view s) {
+  size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  return skipDigits(s, i) > 0 && i == s.size();
+}
+
+/** [-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)? */
+bool looksLikeNumber(std::string_view s) {
+  size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  size_t mantissa_digits = skipDigits(s, i);
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    mantissa_digits += skipDigits(s, i);
+  }
+  if (mantissa_digits == 0) {
+    return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
+      ++i;
+    }
+    if (skipDigits(s, i) == 0) {
+      return false;
+    }
+  }
+  return i == s.size();
 }
 
 std::string formatNumber(double v) { return fmt::format("{}", v); }

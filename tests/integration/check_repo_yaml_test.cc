@@ -1,7 +1,7 @@
 // `bulwark check` accepts every bulwark config shipped in the repository (examples, benchmarks,
 // good test data, later deploy/), so a file cannot drift from what the loader accepts. Files
-// meant to be rejected (tests/data/config/bad/) and build trees are skipped; YAML that is not a
-// bulwark config (Kubernetes manifests, compose files) is skipped by its top-level
+// meant to be rejected (tests/data/config/bad/, the fuzz corpora) and build trees are skipped; YAML
+// that is not a bulwark config (Kubernetes manifests, compose files) is skipped by its top-level
 // `kind: ProxyConfig`.
 
 #include <algorithm>
@@ -33,7 +33,8 @@ bool skipDirectory(const fs::path& dir) {
   if (fs::exists(dir / "CMakeCache.txt")) {
     return true;
   }
-  return fs::relative(dir, kRepo) == fs::path("tests/data/config/bad");
+  const fs::path relative = fs::relative(dir, kRepo);
+  return relative == fs::path("tests/data/config/bad") || relative == fs::path("tests/fuzz/corpus");
 }
 
 /** A top-level `kind: ProxyConfig` line; nested (indented) ones, e.g. in a ConfigMap, don't count.

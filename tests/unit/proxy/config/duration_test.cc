@@ -1,5 +1,8 @@
 #include "proxy/config/duration.h"
 
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace bulwark::config {
@@ -89,6 +92,95 @@ TEST(DurationTest, FormatsShortestSpellingAndRoundTrips) {
     ASSERT_TRUE(parsed.isOk()) << ms;
     EXPECT_EQ(parsed->count(), ms);
   }
+}
+
+// Parse, print, re-parse: every accepted spelling prints canonically (each unit once, greatest
+// first) and the printed form parses to the same value. Sums above the largest canonical value
+// are too large: 99999h99999m used to be accepted and printed as "101665h39m", which the parser
+// rejects.
+TEST(DurationTest, ParsePrintReparseRoundTrips) {
+  for (const char* text : {"99999h59m59s999ms", "99999h", "5000m", "90000s", "99999ms99999s",
+                           "1h1m1s1ms", "0ms", "99999m99999s", "99998h119m", "30s1m"}) {
+    auto parsed = parseDuration(text);
+    ASSERT_TRUE(parsed.isOk()) << text << ": " << parsed.error();
+    const std::string printed = formatDuration(*parsed);
+    auto reparsed = parseDuration(printed);
+    ASSERT_TRUE(reparsed.isOk()) << text << " printed as " << printed << ": " << reparsed.error();
+    EXPECT_EQ(reparsed->count(), parsed->count()) << text << " printed as " << printed;
+  }
+  EXPECT_EQ(formatDuration(kMaxConfigDuration), "99999h59m59s999ms");
+  EXPECT_EQ(parseDuration("99999h59m59s999ms")->count(), kMaxConfigDuration.count());
+  for (const char* text : {"99999h99999m", "99999h60m", "99999h59m60s", "99999h59m59s1000ms",
+                           "99999h99999h", "99999h99999m99999s99999ms"}) {
+    auto parsed = parseDuration(text);
+    ASSERT_FALSE(parsed.isOk()) << text;
+    EXPECT_EQ(parsed.error(), std::string("expected a duration like \"250ms\", got \"") + text +
+                                  "\" (too large: at most 99999h59m59s999ms)");
+  }
+}
+
+// Every value from 0 to kMaxConfigDuration formats to a spelling that parses back: the values
+// around each unit boundary and the maximum, and a deterministic spread of others.
+TEST(DurationTest, EveryValueUpToTheMaximumRoundTrips) {
+  std::vector<int64_t> values = {0, kMaxConfigDuration.count(), kMaxConfigDuration.count() - 1};
+  for (int64_t unit : {int64_t{1}, int64_t{1000}, int64_t{60000}, int64_t{3600000}}) {
+    for (int64_t k : {1, 59, 60, 999, 1000, 99998, 99999}) {
+      values.push_back(k * unit);
+      values.push_back(k * unit - 1);
+      values.push_back(k * unit + 1);
+    }
+  }
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 20000; ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    values.push_back(
+        static_cast<int64_t>((state >> 11) % static_cast<uint64_t>(kMaxConfigDuration.count())));
+  }
+  for (int64_t ms : values) {
+    if (ms < 0 || ms > kMaxConfigDuration.count()) {
+      continue;
+    }
+    const std::string printed = formatDuration(Duration(ms));
+    auto parsed = parseDuration(printed);
+    ASSERT_TRUE(parsed.isOk()) << ms << " printed as " << printed << ": " << parsed.error();
+    ASSERT_EQ(parsed->count(), ms) << printed;
+  }
+  EXPECT_EQ(formatDuration(kMaxConfigDuration + Duration(1)), "100000h")
+      << "above the maximum there is no spelling";
+}
+
+// Numbers that used to escape as exceptions (std::stod out_of_range in the "did you mean"
+// reading) or overflow a signed sum are ordinary errors now, with the usual hints.
+TEST(DurationTest, HostileNumbersAreErrorsNotExceptions) {
+  const std::string zeros(400, '0');
+  const std::string nines(400, '9');
+  const Invalid cases[] = {
+      {"999999999999h999999999999h999999999999h", " (too large)"},
+      {"999999999999h999999999999h", " (at most 5 digits per unit)"},
+      {"99999h99999h99999h99999h99999h", " (at most 4 parts)"},
+      {"0.0000125h", " (no fractions: write \"45ms\")"},
+      {"1.50000000000000000000000000000s", " (no fractions: write \"1s500ms\")"},
+      {"99999.5h", " (no fractions: write \"99999h30m\")"},
+      {"100000.5h", " (no fractions)"},  // more than the maximum: no suggestion
+  };
+  for (const Invalid& c : cases) {
+    auto parsed = parseDuration(c.text);
+    ASSERT_FALSE(parsed.isOk()) << c.text;
+    EXPECT_TRUE(parsed.error().ends_with(c.message)) << parsed.error();
+  }
+  for (const std::string& text : {"0." + zeros + "1s", nines + ".5s", "1." + zeros + "1ms",
+                                  "." + nines + "h", nines + "." + nines + "ms"}) {
+    auto parsed = parseDuration(text);
+    ASSERT_FALSE(parsed.isOk()) << text;
+    EXPECT_TRUE(parsed.error().ends_with(" (no fractions)")) << parsed.error();
+  }
+  std::string many_parts;
+  for (int i = 0; i < 10000; ++i) {
+    many_parts += "1s";
+  }
+  auto parsed = parseDuration(many_parts);
+  ASSERT_FALSE(parsed.isOk());
+  EXPECT_TRUE(parsed.error().ends_with(" (at most 4 parts: write \"2h46m40s\")")) << parsed.error();
 }
 
 }  // namespace
