@@ -27,7 +27,11 @@ nlohmann::json diagnosticJson(const ConfigDiagnostic& d) {
 
 int runCheck(const std::string& path, bool print_effective, bool json_output, std::ostream& out,
              std::ostream& err) {
-  LoadResult result = loadConfigFile(path);
+  return reportCheck(loadConfigFile(path), path, print_effective, json_output, out, err);
+}
+
+int reportCheck(const LoadResult& result, const std::string& path, bool print_effective,
+                bool json_output, std::ostream& out, std::ostream& err) {
   const size_t errors = countErrors(result.diagnostics);
   const size_t warnings = countWarnings(result.diagnostics);
   const int code = result.unreadable ? kCheckUnreadable : result.ok() ? kCheckValid : kCheckInvalid;
@@ -42,7 +46,7 @@ int runCheck(const std::string& path, bool print_effective, bool json_output, st
     if (print_effective && result.ok()) {
       doc["effective"] = toJson(*result.config);
     }
-    out << doc.dump(2) << '\n';
+    out << dumpJson(doc) << '\n';
     return code;
   }
 
@@ -56,7 +60,7 @@ int runCheck(const std::string& path, bool print_effective, bool json_output, st
     }
     err << '\n';
     if (print_effective) {
-      out << toJson(*result.config).dump(2) << '\n';
+      out << dumpJson(toJson(*result.config)) << '\n';
     }
   } else if (!result.unreadable) {
     err << plural(errors, "error") << ", " << plural(warnings, "warning") << '\n';

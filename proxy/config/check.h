@@ -6,6 +6,8 @@
 #include <ostream>
 #include <string>
 
+#include "proxy/config/parser.h"
+
 namespace bulwark::config {
 
 /** Exit codes of `bulwark check`. */
@@ -24,5 +26,9 @@ inline constexpr int kCheckUnreadable = 2;  // missing file, permission, directo
  */
 int runCheck(const std::string& path, bool print_effective, bool json_output, std::ostream& out,
              std::ostream& err);
+
+/** The reporting half of runCheck, for a result already loaded from `path`. */
+int reportCheck(const LoadResult& result, const std::string& path, bool print_effective,
+                bool json_output, std::ostream& out, std::ostream& err);
 
 }  // namespace bulwark::config

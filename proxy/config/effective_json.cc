@@ -134,6 +134,10 @@ std::string_view toString(NonIdempotentPolicy policy) {
   return "never";
 }
 
+std::string dumpJson(const nlohmann::json& json, int indent) {
+  return json.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json toJson(const ProxyConfigSpec& spec) {
   json j = JsonWriter::toJsonValue(spec);
   j["apiVersion"] = kApiVersion;

@@ -5,6 +5,7 @@
 // and the admin `/config` endpoint. The output is itself a valid config file.
 // Thread: any (pure function).
 
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,13 @@
 namespace bulwark::config {
 
 nlohmann::json toJson(const ProxyConfigSpec& spec);
+
+/**
+ * JSON text of `json` (indented by `indent`, -1 for one line) that never throws: YAML strings
+ * may hold bytes that are not UTF-8 (yaml-cpp passes them through), which nlohmann's dump()
+ * rejects with an exception; here each becomes U+FFFD.
+ */
+std::string dumpJson(const nlohmann::json& json, int indent = 2);
 
 /** Schema spellings of enum values, shared with messages elsewhere. */
 std::string_view toString(ListenerProtocol protocol);

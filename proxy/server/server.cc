@@ -498,7 +498,7 @@ std::string Server::readinessReport(bool& ok) const {
   return out;
 }
 
-std::string Server::upstreamsJson() const { return upstream_manager_->toJson().dump(2); }
+std::string Server::upstreamsJson() const { return config::dumpJson(upstream_manager_->toJson()); }
 
 void Server::onAdminRequest(evhttp_request* req, void* arg) {
   static_cast<Server*>(arg)->handleAdmin(req);
@@ -561,7 +561,7 @@ void Server::handleAdmin(evhttp_request* req) {
     return;
   }
   if (path == "/config" || path == "/config_dump") {
-    reply(req, 200, config::toJson(spec_).dump(2), "application/json");
+    reply(req, 200, config::dumpJson(config::toJson(spec_)), "application/json");
     return;
   }
   if (path == "/upstreams" || path == "/clusters") {

@@ -125,5 +125,38 @@ TEST(CheckTest, JsonOutput) {
   EXPECT_EQ(ok_doc["effective"]["routes"][0]["name"], "all");
 }
 
+// YAML strings may hold bytes that are not UTF-8 (yaml-cpp passes them through). The JSON
+// report used to throw on them (exit 134); now each such byte is U+FFFD, in a diagnostic that
+// echoes an unknown field name and in an effective config holding such a value alike.
+TEST(CheckTest, JsonOutputReplacesBytesThatAreNotUtf8) {
+  const std::string invalid = writeTemp("not-utf8-invalid.yaml", std::string(test::kPreamble) +
+                                                                     "routes:\n"
+                                                                     "- name: r\n"
+                                                                     "  upstream: backend\n"
+                                                                     "  upstrea\x80: x\n");
+  CheckRun run = check(invalid, false, true);
+  EXPECT_EQ(run.code, kCheckInvalid);
+  auto doc = nlohmann::json::parse(run.out);
+  ASSERT_EQ(doc["diagnostics"].size(), 1u) << run.out;
+  EXPECT_THAT(doc["diagnostics"][0]["message"].get<std::string>(),
+              HasSubstr("unknown field \"upstrea\xEF\xBF\xBD\""));
+
+  const std::string valid =
+      writeTemp("not-utf8-valid.yaml", std::string(test::kPreamble) +
+                                           "routes:\n"
+                                           "- name: r\n"
+                                           "  upstream: backend\n"
+                                           "  match: {path: {prefix: /caf\xE9}}\n");
+  for (const bool json_output : {false, true}) {
+    CheckRun ok = check(valid, true, json_output);
+    EXPECT_EQ(ok.code, kCheckValid) << ok.err;
+    auto effective = nlohmann::json::parse(ok.out);
+    if (json_output) {
+      effective = effective["effective"];
+    }
+    EXPECT_EQ(effective["routes"][0]["match"]["path"]["prefix"], "/caf\xEF\xBF\xBD");
+  }
+}
+
 }  // namespace
 }  // namespace bulwark::config
