@@ -1,5 +1,6 @@
 #include "proxy/http/grpc.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace bulwark::http::grpc {
@@ -39,7 +40,9 @@ std::string encodeTimeout(std::chrono::microseconds timeout) {
   if (s < 100000000ULL) {
     return std::to_string(s) + "S";
   }
-  return std::to_string(s / 3600) + "H";
+  // TimeoutValue has at most 8 digits: a longer deadline goes out as the longest one there is
+  // (99999999H, over 11,000 years), never as a header the upstream must reject.
+  return std::to_string(std::min<uint64_t>(s / 3600, 99999999ULL)) + "H";
 }
 
 }  // namespace bulwark::http::grpc
