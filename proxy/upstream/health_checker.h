@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "proxy/event/dispatcher.h"
+#include "proxy/upstream/grpc_health.h"
 #include "proxy/upstream/upstream.h"
 
 namespace bulwark::upstream {
@@ -17,22 +18,6 @@ enum class HealthCheckResult { Success, Failure, Timeout };
 
 /** @return "success", "failure" or "timeout" (label `result` of bulwark_health_checks_total). */
 std::string_view healthCheckResultLabel(HealthCheckResult result);
-
-/**
- * The grpc.health.v1 wire format, hand-framed (two tiny messages do not justify generated code
- * in the data plane). Thread: any (pure).
- */
-namespace grpc_health {
-/** A gRPC length-prefixed HealthCheckRequest{service = 1}. */
-std::string encodeCheckRequest(std::string_view service);
-/**
- * @param body the response's DATA (one length-prefixed HealthCheckResponse).
- * @return the `status` enum (field 1; SERVING = 1), or nullopt when malformed. An empty message
- *         is status 0 (UNKNOWN).
- */
-std::optional<uint32_t> decodeCheckResponse(std::string_view body);
-inline constexpr uint32_t kServing = 1;
-}  // namespace grpc_health
 
 /**
  * Active health checks for one upstream's hosts (upstream `healthCheck`): HTTP GET `path`
