@@ -32,6 +32,9 @@ PACKAGING_PACKAGES=(dpkg-dev file)
 # `ctest -L package` (BULWARK_WITH_PACKAGE_TESTS=1): a clean bookworm root to install the .deb
 # into (mmdebstrap), and podman with runc to build and run deploy/container/Containerfile.
 PACKAGE_TEST_PACKAGES=(dpkg-dev file mmdebstrap podman runc)
+# scripts/fuzz-smoke.sh and -DBULWARK_FUZZ=ON builds: clang 14 with libFuzzer and the sanitizer
+# runtimes (libclang_rt.fuzzer, .asan, .ubsan live in libclang-rt-14-dev).
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 # BULWARK_DEPS=build: the build packages only (the container's build stage runs no tests).
 want=("${BUILD_PACKAGES[@]}")
@@ -44,6 +47,7 @@ if [[ "${BULWARK_DEPS:-all}" != "build" ]]; then
     command -v "${entry%%:*}" >/dev/null 2>&1 || want+=("${entry#*:}")
   done
 fi
+if [[ "${BULWARK_WITH_FUZZ:-0}" == "1" ]]; then want+=("${FUZZ_PACKAGES[@]}"); fi
 
 missing=()
 for pkg in "${want[@]}"; do
