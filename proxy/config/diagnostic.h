@@ -16,6 +16,7 @@ namespace bulwark::config {
 namespace codes {
 inline constexpr std::string_view kUnreadable = "BW0001";
 inline constexpr std::string_view kYamlSyntax = "BW0002";
+inline constexpr std::string_view kTooLarge = "BW0003";
 inline constexpr std::string_view kUnknownField = "BW0101";
 inline constexpr std::string_view kWrongType = "BW0102";
 inline constexpr std::string_view kInvalidValue = "BW0103";

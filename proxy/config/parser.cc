@@ -396,7 +396,7 @@ FallbackSpec parseFallback(LoadContext& ctx, MapReader& m) {
             r->fieldMark("headers"), headers_path,
             fmt::format("expected a mapping of header names to values, got {}", describe(headers)),
             codes::kWrongType);
-      } else {
+      } else if (takeValues(ctx, headers.size(), r->fieldMark("headers"))) {
         for (auto it = headers.begin(); it != headers.end(); ++it) {
           std::string name;
           std::string value;

@@ -136,6 +136,23 @@ std::string indexPath(const std::string& parent, size_t index) {
   return fmt::format("{}[{}]", parent, index);
 }
 
+bool takeValues(LoadContext& ctx, size_t count, Mark mark) {
+  if (ctx.values_read > kMaxConfigValues) {
+    return false;  // reported once already
+  }
+  ctx.values_read += count;
+  if (ctx.values_read <= kMaxConfigValues) {
+    return true;
+  }
+  ctx.sink.error(mark, "",
+                 fmt::format("the config has more than {} values once YAML aliases are expanded "
+                             "(an alias repeated inside aliased lists multiplies them); reading "
+                             "stops here",
+                             kMaxConfigValues),
+                 codes::kTooLarge);
+  return false;
+}
+
 bool isPlainScalar(const YAML::Node& node) { return node.IsScalar() && node.Tag() == "?"; }
 
 bool readString(LoadContext& ctx, const YAML::Node& node, const std::string& path, Mark mark,
@@ -271,6 +288,9 @@ MapReader::MapReader(LoadContext& ctx, const YAML::Node& node, std::string path,
   if (!node.IsMap()) {
     ctx_.sink.error(mark_, path_, fmt::format("expected a mapping, got {}", describe(node)),
                     codes::kWrongType);
+    return;
+  }
+  if (!takeValues(ctx_, node.size(), mark_)) {
     return;
   }
   is_map_ = true;
@@ -446,6 +466,9 @@ std::vector<ListItem> MapReader::list(std::string_view name) {
   if (!e->value.IsSequence()) {
     ctx_.sink.error(fieldMark(name), fieldPath(name),
                     fmt::format("expected a list, got {}", describe(e->value)), codes::kWrongType);
+    return items;
+  }
+  if (!takeValues(ctx_, e->value.size(), fieldMark(name))) {
     return items;
   }
   size_t i = 0;

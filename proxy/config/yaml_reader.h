@@ -22,11 +22,27 @@
 
 namespace bulwark::config {
 
+/**
+ * The most map entries and list items one load reads. A YAML alias is read again at each use,
+ * so a file of a few kilobytes that repeats aliases of lists inside aliased lists would
+ * otherwise keep the reader busy for hours (20 KB: over two minutes). Without aliases a file
+ * needs about 1.5 MB of YAML to get there; the full schema example has a few hundred values.
+ */
+inline constexpr size_t kMaxConfigValues = 100000;
+
 /** Shared state of one load. Thread: the loading thread. */
 struct LoadContext {
   DiagnosticSink& sink;
   MarkTable& marks;
+  /** Map entries and list items read so far, aliases counted at each use. */
+  size_t values_read = 0;
 };
+
+/**
+ * Counts `count` more values read at `mark`. Past kMaxConfigValues reports one error and
+ * returns false: callers then read nothing more, so the load ends quickly.
+ */
+bool takeValues(LoadContext& ctx, size_t count, Mark mark);
 
 /** 1-based position of a node; {0,0} when yaml-cpp has none. */
 Mark markOf(const YAML::Node& node);

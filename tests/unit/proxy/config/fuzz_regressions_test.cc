@@ -1,7 +1,8 @@
 // Inputs the config fuzzer (tests/fuzz) kept: each once crashed `bulwark check` and a reload
-// (an exception out of the loader, a signed overflow, a stack overflow) or was accepted with an
-// effective config that did not load back. Each must now be an ordinary diagnostic at the field that holds
-// the bad value, from the reader of that value rather than the loader's last-resort catch.
+// (an exception out of the loader, a signed overflow, a stack overflow), kept the loader busy for
+// minutes, or was accepted with an effective config that did not load back. Each must now be an
+// ordinary diagnostic at the field that holds the bad value, from the reader of that value rather
+// than the loader's last-resort catch.
 
 #include <algorithm>
 #include <filesystem>
@@ -63,6 +64,21 @@ TEST(FuzzRegressionsTest, KeptCrashInputsAreDiagnostics) {
     EXPECT_THAT(d.message, ::testing::HasSubstr(e.message_part)) << e.file;
     EXPECT_EQ(d.code, codes::kInvalidValue) << e.file;
   }
+}
+
+// A few kilobytes of aliases nested in aliases expand to a million values: the load stops at
+// kMaxConfigValues with one error instead of reading (and compiling regexes) for minutes.
+TEST(FuzzRegressionsTest, AliasExpansionStopsAtTheValueLimit) {
+  const auto files = keptInputs("hang-");
+  ASSERT_EQ(files.size(), 1u);
+  const LoadResult result = loadConfigFile(files[0]);
+  EXPECT_FALSE(result.ok());
+  size_t too_large = 0;
+  for (const ConfigDiagnostic& d : result.diagnostics) {
+    too_large += d.code == codes::kTooLarge ? 1 : 0;
+  }
+  EXPECT_EQ(too_large, 1u) << ::testing::PrintToString(test::formatted(result));
+  EXPECT_LT(result.diagnostics.size(), 100u) << "bounded: one per route read before the limit";
 }
 
 /** toJson output loads back to the same effective config. */
