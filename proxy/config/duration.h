@@ -17,9 +17,9 @@ inline constexpr std::string_view kDurationHint = "expected a duration like \"25
 
 /**
  * The largest duration a GEP-2257 duration can be formatted as, "99999h59m59s999ms" (about 11.4
- * years). The grammar spells larger sums ("99999h99999m"), but they have no canonical spelling,
- * so parseDuration rejects them as too large (as the Gateway API's own implementations do), and
- * sums of a few parsed durations cannot overflow.
+ * years). The grammar spells larger sums ("99999h99999m"), but they have no canonical spelling
+ * (each unit once, greatest first), so parseDuration rejects them as too large; sums of a few
+ * parsed durations cannot overflow either.
  */
 inline constexpr Duration kMaxConfigDuration{99999LL * 3600000 + 59 * 60000 + 59 * 1000 + 999};
 
