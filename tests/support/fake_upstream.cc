@@ -1279,24 +1279,41 @@ bool FakeUpstream::Impl::startLoop() {
     error_ = "event_base_new failed";
     return false;
   }
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(options_.port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // A numeric IPv4 or IPv6 host (e.g. "::1" for AAAA discovery tests); IPv6 addresses are
+  // written in brackets in address().
+  sockaddr_storage ss{};
+  socklen_t ss_len = 0;
+  const bool v6 = options_.host.find(':') != std::string::npos;
+  if (v6) {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(options_.port);
+    ss_len = inet_pton(AF_INET6, options_.host.c_str(), &sin6->sin6_addr) == 1 ? sizeof(*sin6) : 0;
+  } else {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(options_.port);
+    ss_len = inet_pton(AF_INET, options_.host.c_str(), &sin->sin_addr) == 1 ? sizeof(*sin) : 0;
+  }
+  if (ss_len == 0) {
+    error_ = "not a numeric address: " + options_.host;
+    return false;
+  }
   listener_ =
       evconnlistener_new_bind(base_, &Impl::onAccept, this,
                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-                              1024, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+                              1024, reinterpret_cast<sockaddr*>(&ss), static_cast<int>(ss_len));
   if (listener_ == nullptr) {
-    error_ = std::string("bind 127.0.0.1:") + std::to_string(options_.port) + ": " +
-             std::strerror(errno);
+    error_ =
+        "bind " + options_.host + ":" + std::to_string(options_.port) + ": " + std::strerror(errno);
     return false;
   }
-  sockaddr_in bound{};
+  sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   getsockname(evconnlistener_get_fd(listener_), reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(bound.sin_port);
-  address_ = "127.0.0.1:" + std::to_string(port_);
+  port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  address_ = (v6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(port_);
   wake_ = event_new(base_, -1, 0, &Impl::onWake, this);
   reap_ = event_new(base_, -1, 0, &Impl::onReap, this);
   {
@@ -1513,7 +1530,7 @@ std::unique_ptr<FakeUpstream> FakeUpstream::start(FakeUpstreamOptions options) {
 bool FakeUpstream::ok() const { return impl_->error_.empty() && impl_->port_ != 0; }
 const std::string& FakeUpstream::error() const { return impl_->error_; }
 uint16_t FakeUpstream::port() const { return impl_->port_; }
-std::string FakeUpstream::host() const { return "127.0.0.1"; }
+std::string FakeUpstream::host() const { return impl_->options_.host; }
 std::string FakeUpstream::address() const { return impl_->address_; }
 const FakeUpstreamOptions& FakeUpstream::options() const { return impl_->options_; }
 

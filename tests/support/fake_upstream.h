@@ -291,6 +291,8 @@ struct FakeUpstreamOptions {
   Protocol protocol = Protocol::Http1;
   /** Shown in x-upstream-name and ReceivedRequest::upstream_name. */
   std::string name;
+  /** Numeric address to listen on: "127.0.0.1", another loopback address, or "::1". */
+  std::string host = "127.0.0.1";
   /** 0 = ephemeral (always use 0 in tests; the bound port is read back with port()). */
   uint16_t port = 0;
   /** Keep request bodies in the log. Turn off for huge uploads: bytes are still counted. */
@@ -307,6 +309,10 @@ struct FakeUpstreamOptions {
   // FakeUpstreamOptions().withProtocol(Protocol::Http2).withName("a") instead.
   FakeUpstreamOptions& withProtocol(Protocol p) {
     protocol = p;
+    return *this;
+  }
+  FakeUpstreamOptions& withHost(std::string h) {
+    host = std::move(h);
     return *this;
   }
   FakeUpstreamOptions& withName(std::string n) {
@@ -365,9 +371,9 @@ public:
   const std::string& error() const;
 
   uint16_t port() const;
-  /** "127.0.0.1". */
+  /** The listening host (FakeUpstreamOptions::host, "127.0.0.1" by default). */
   std::string host() const;
-  /** "127.0.0.1:PORT". */
+  /** "127.0.0.1:PORT" ("[::1]:PORT" for an IPv6 host). */
   std::string address() const;
   const FakeUpstreamOptions& options() const;
 

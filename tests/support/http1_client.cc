@@ -125,7 +125,7 @@ bool Http1Client::connect(Deadline deadline) {
   buf_.clear();
   peer_closed_ = peer_reset_ = false;
   bytes_received_ = 0;
-  fd_ = connectTcp(host_, port_, deadline, &error_, rcvbuf_);
+  fd_ = connectTcp(host_, port_, deadline, &error_, rcvbuf_, source_host_);
   return fd_ >= 0;
 }
 

@@ -112,6 +112,8 @@ public:
 
   /** SO_RCVBUF for the next connect() (slow-reader tests). */
   void setReceiveBufferSize(int bytes) { rcvbuf_ = bytes; }
+  /** Connect from this local address (numeric), e.g. "127.0.0.2"; before the first connect. */
+  void setSourceAddress(std::string host) { source_host_ = std::move(host); }
   /** Opens the connection (closing any previous one). */
   bool connect(Deadline deadline = defaultDeadline());
   bool isConnected() const { return fd_ >= 0; }
@@ -167,6 +169,7 @@ private:
   bool readMore(Deadline deadline);
 
   std::string host_;
+  std::string source_host_;
   uint16_t port_;
   int fd_ = -1;
   int rcvbuf_ = 0;

@@ -46,7 +46,7 @@ short pollFd(int fd, short events, Deadline deadline) {
 }
 
 int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::string* error,
-               int rcvbuf) {
+               int rcvbuf, const std::string& source_host) {
   sockaddr_storage ss{};
   socklen_t sslen;
   int family;
@@ -77,6 +77,23 @@ int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::s
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (rcvbuf > 0) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
+  if (!source_host.empty()) {
+    sockaddr_storage local{};
+    auto* local4 = reinterpret_cast<sockaddr_in*>(&local);
+    auto* local6 = reinterpret_cast<sockaddr_in6*>(&local);
+    bool parsed = family == AF_INET
+                      ? inet_pton(AF_INET, source_host.c_str(), &local4->sin_addr) == 1
+                      : inet_pton(AF_INET6, source_host.c_str(), &local6->sin6_addr) == 1;
+    local.ss_family = static_cast<sa_family_t>(family);
+    if (!parsed || bind(fd, reinterpret_cast<sockaddr*>(&local), sslen) != 0) {
+      if (error) {
+        *error =
+            "bind source " + source_host + ": " + (parsed ? std::strerror(errno) : "bad address");
+      }
+      close(fd);
+      return -1;
+    }
   }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), sslen) != 0 && errno != EINPROGRESS) {
     if (error) {

@@ -17,10 +17,12 @@ namespace bulwark::testing {
 /**
  * Connects a TCP socket (non-blocking, close-on-exec, TCP_NODELAY) to host:port. `host` is a
  * numeric IPv4 or IPv6 address. `rcvbuf` > 0 sets SO_RCVBUF before connecting (slow-reader
- * and zero-window tests). Returns the fd, or -1 with *error set.
+ * and zero-window tests). A non-empty `source_host` (numeric, same family) is bound as the local
+ * address first, so a test can connect from 127.0.0.2 or another local address (source-IP
+ * hashing, loopback-only endpoints). Returns the fd, or -1 with *error set.
  */
 int connectTcp(const std::string& host, uint16_t port, Deadline deadline, std::string* error,
-               int rcvbuf = 0);
+               int rcvbuf = 0, const std::string& source_host = "");
 
 /** poll() for `events` until the deadline. Returns revents, or 0 on timeout. */
 short pollFd(int fd, short events, Deadline deadline);
