@@ -495,6 +495,8 @@ void ActiveStream::recordStats() {
     entry["x_forwarded_for"] = xff_;
     entry["downstream_remote_address"] = parent_.connection().peerAddress();
     entry["attempts"] = router_ ? router_->attempts() : 0;
+    // Which worker served it: shows SO_REUSEPORT spreading connections over the workers.
+    entry["worker"] = ctx_.worker_index;
     if (grpc_status_) {
       entry["grpc_status"] = std::string(grpcStatusName(*grpc_status_));
     }
