@@ -2,31 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/policies/attempt_results.h"
+
 namespace bulwark::policies {
 namespace {
 
-AttemptResult http(uint32_t status) {
-  AttemptResult r;
-  r.http_status = status;
-  r.request_sent = true;
-  return r;
-}
-
-AttemptResult grpc(GrpcStatus status) {
-  AttemptResult r;
-  r.http_status = 200;
-  r.grpc = true;
-  r.grpc_status = status;
-  r.request_sent = true;
-  return r;
-}
-
-AttemptResult local(LocalFailure failure, bool sent) {
-  AttemptResult r;
-  r.local_failure = failure;
-  r.request_sent = sent;
-  return r;
-}
+using test::grpc;
+using test::http;
+using test::local;
 
 struct ClassifyCase {
   const char* name;

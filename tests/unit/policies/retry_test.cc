@@ -6,6 +6,7 @@
 #include "policies/retry/retry_policy.h"
 #include "tests/support/fixed_random.h"
 #include "tests/support/simulated_time.h"
+#include "tests/unit/policies/attempt_results.h"
 
 namespace bulwark::policies {
 namespace {
@@ -14,28 +15,9 @@ using namespace std::chrono_literals;
 using bulwark::testing::FixedRandom;
 using bulwark::testing::SimulatedTime;
 
-AttemptResult http(uint32_t status) {
-  AttemptResult r;
-  r.http_status = status;
-  r.request_sent = true;
-  return r;
-}
-
-AttemptResult grpc(GrpcStatus status) {
-  AttemptResult r;
-  r.http_status = 200;
-  r.grpc = true;
-  r.grpc_status = status;
-  r.request_sent = true;
-  return r;
-}
-
-AttemptResult local(LocalFailure failure, bool sent) {
-  AttemptResult r;
-  r.local_failure = failure;
-  r.request_sent = sent;
-  return r;
-}
+using test::grpc;
+using test::http;
+using test::local;
 
 RetryOn on(std::vector<std::string> tokens, std::vector<uint32_t> codes = {}) {
   auto parsed = RetryOn::parse(tokens, codes);
