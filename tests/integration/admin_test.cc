@@ -2,7 +2,14 @@
 // /metrics (Prometheus text counting proxied traffic), /config (effective config as JSON),
 // /upstreams (hosts and their counters), and that mutating endpoints need POST.
 
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <optional>
+
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
@@ -22,10 +29,11 @@ protected:
         FakeUpstream::start(FakeUpstreamOptions().withProtocol(Protocol::Http1).withName("a"));
     ASSERT_TRUE(upstream_);
     upstream_->script().otherwise(respond(200, {}, "ok"));
-    std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig("http1", "http1", {upstream_->address()}),
-                                   {"public"}, &error);
-    ASSERT_TRUE(proxy_) << error;
+    // The route sets no policy block: it inherits retries from `defaults` and gets the built-in
+    // timeouts; nothing else is set that /config reports below.
+    proxy_ = startBulwark(simpleConfig("http1", "http1", {upstream_->address()}, "", "",
+                                       "defaults:\n  retries: {attempts: 3, retryOn: [5xx]}\n"));
+    ASSERT_TRUE(proxy_);
   }
 
   void sendRequests(int n) {
@@ -103,9 +111,18 @@ TEST_F(AdminTest, ConfigIsTheEffectiveConfigAsJson) {
   EXPECT_EQ(upstream_->address(),
             json["upstreams"][0]["endpoints"]["static"][0].value("address", ""));
   ASSERT_EQ(1u, json["routes"].size());
-  EXPECT_EQ("all", json["routes"][0].value("name", ""));
-  // Defaults are filled in: the effective config, not the file.
-  EXPECT_TRUE(json["runtime"].contains("drain")) << json["runtime"].dump();
+  const auto& route = json["routes"][0];
+  EXPECT_EQ("all", route.value("name", ""));
+  // The effective config, not the file: built-in defaults the file does not set...
+  EXPECT_EQ(true, json["runtime"]["drain"]["exitOnZeroActive"]) << json["runtime"].dump();
+  EXPECT_EQ(1024, json["upstreams"][0]["connectionPool"]["tcp"]["maxConnections"]);
+  EXPECT_EQ(100, json["listeners"][0]["limits"]["maxHeadersCount"]);
+  EXPECT_EQ("15s", route["timeouts"]["request"]) << route.dump();
+  // ...and the retries block the route inherits from `defaults`, with that block's own defaults.
+  ASSERT_TRUE(route.contains("retries")) << route.dump();
+  EXPECT_EQ(3, route["retries"]["attempts"]) << route.dump();
+  EXPECT_EQ(nlohmann::json::array({"5xx"}), route["retries"]["retryOn"]) << route.dump();
+  EXPECT_EQ("never", route["retries"]["nonIdempotent"]) << route.dump();
 }
 
 TEST_F(AdminTest, UpstreamsListsHostsWithCounters) {
@@ -148,10 +165,87 @@ TEST_F(AdminTest, GetDrainDoesNotDrain) {
   ASSERT_NO_FATAL_FAILURE(sendRequests(1));
 }
 
-// POST /drain and /reload answer only to loopback peers. Proving the refusal needs a
-// connection from a non-loopback address, i.e. binding the admin port on a routable
-// interface, which these loopback-only tests do not do; the loopback side is covered by
-// LifecycleTest (POST /drain, POST /reload).
+/** An address of this host on a non-loopback interface that is up, or "" when there is none. */
+std::string nonLoopbackAddress() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) {
+    return "";
+  }
+  std::string found;
+  for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET ||
+        (i->ifa_flags & IFF_UP) == 0 || (i->ifa_flags & IFF_LOOPBACK) != 0) {
+      continue;
+    }
+    char text[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
+                sizeof(text));
+    found = text;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+/** POST `path` to the admin at host:port from the local address `source`. */
+std::optional<Http1Response> postFrom(const std::string& source, const std::string& host,
+                                      uint16_t port, const std::string& path) {
+  Http1Client client(host, port);
+  client.setSourceAddress(source);
+  auto r = client.request(http1Request("POST", path), deadlineIn(3s));
+  EXPECT_TRUE(r) << "POST " << path << " from " << source << ": " << client.lastError();
+  return r;
+}
+
+// POST /drain and /reload answer only to loopback peers, whatever address the admin listens on.
+// The admin listens on every address; a peer connecting from another loopback address
+// (127.0.0.2) is let through, one connecting from this host's own non-loopback address is
+// refused with 403 and nothing happens. Both connections stay inside this host's kernel.
+TEST(AdminLoopbackTest, MutatingEndpointsRefuseANonLoopbackPeer) {
+  const std::string outside = nonLoopbackAddress();
+  if (outside.empty()) {
+    GTEST_SKIP() << "this host has no non-loopback IPv4 address to connect from";
+  }
+  auto upstream = FakeUpstream::start(Protocol::Http1);
+  auto proxy = startBulwark(ConfigBuilder()
+                                .adminAddress("0.0.0.0:0")
+                                .listener("http1")
+                                .upstream("http1", {upstream->address()})
+                                .route()
+                                .yaml());
+  ASSERT_TRUE(proxy);
+  const uint16_t admin = proxy->adminPort();
+
+  // Reading is allowed from anywhere the admin listens.
+  Http1Client reader(outside, admin);
+  reader.setSourceAddress(outside);
+  auto live = reader.get("/live", {}, deadlineIn(3s));
+  ASSERT_TRUE(live) << reader.lastError();
+  EXPECT_EQ(200, live->status);
+
+  for (const char* path : {"/reload", "/drain"}) {
+    auto refused = postFrom(outside, outside, admin, path);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(403, refused->status) << path << ": " << refused->body;
+  }
+  EXPECT_EQ(
+      0, metricValue(admin, "bulwark_config_reloads_total", {{"result", "success"}}).value_or(0));
+  EXPECT_EQ(200, adminGet(admin, "/ready").status) << "a refused POST /drain started a drain";
+
+  // Another loopback address is loopback: the reload applies, the drain drains.
+  auto reload = postFrom("127.0.0.2", "127.0.0.1", admin, "/reload");
+  ASSERT_TRUE(reload);
+  EXPECT_EQ(200, reload->status) << reload->body;
+  EXPECT_TRUE(waitForMetric(
+      admin, "bulwark_config_reloads_total", {{"result", "success"}},
+      [](double v) { return v == 1; }, deadlineIn(2s)));
+  auto drain = postFrom("127.0.0.2", "127.0.0.1", admin, "/drain");
+  ASSERT_TRUE(drain);
+  EXPECT_EQ(200, drain->status) << drain->body;
+  auto status = proxy->process().waitForExit(deadlineIn(10s));
+  ASSERT_TRUE(status) << "POST /drain from 127.0.0.2 did not drain";
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(0, status->code);
+}
 
 }  // namespace
 }  // namespace bulwark::testing

@@ -1,6 +1,8 @@
 #include "tests/integration/bulwark_process.h"
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,11 +10,21 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
+
+#include <gtest/gtest.h>
 
 namespace bulwark::testing {
 namespace {
 std::atomic<int> temp_counter{0};
+
+/** "NAME listening on HOST:PORT" (IPv6 hosts in brackets): host and port are groups 1 and 2. */
+std::regex announcement(const std::string& prefix) {
+  return std::regex(prefix + R"( listening on (\[[0-9a-fA-F:.]+\]|[0-9.]+):(\d+))");
+}
+
+std::string unbracketed(const std::string& host) {
+  return host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+}
 }  // namespace
 
 std::string bulwarkBinary() {
@@ -32,41 +44,58 @@ std::string writeTempFile(const std::string& name, const std::string& text) {
   return path.string();
 }
 
-std::unique_ptr<BulwarkProcess> BulwarkProcess::start(
-    const std::string& yaml, const std::vector<std::string>& listener_names, std::string* error,
-    std::vector<std::string> extra_args) {
+std::unique_ptr<BulwarkProcess> BulwarkProcess::start(const std::string& yaml,
+                                                      const BulwarkStartOptions& options,
+                                                      std::string* error) {
   auto self = std::unique_ptr<BulwarkProcess>(new BulwarkProcess());
   self->config_path_ = writeTempFile("bulwark.yaml", yaml);
-  ProcessOptions options;
-  options.path = bulwarkBinary();
-  options.args = {"run", "-c", self->config_path_, "--log-level", "warn"};
-  for (auto& a : extra_args) {
-    options.args.push_back(std::move(a));
+  ProcessOptions process;
+  process.path = bulwarkBinary();
+  process.args = {"run"};
+  if (options.config_flag) {
+    process.args.insert(process.args.end(), {"-c", self->config_path_});
+  } else {
+    process.env.emplace_back("BULWARK_CONFIG", self->config_path_);
   }
-  self->child_ = ChildProcess::spawn(options, error);
+  if (!options.log_level.empty()) {
+    process.args.insert(process.args.end(), {"--log-level", options.log_level});
+  }
+  process.args.insert(process.args.end(), options.extra_args.begin(), options.extra_args.end());
+  process.env.insert(process.env.end(), options.env.begin(), options.env.end());
+  self->child_ = ChildProcess::spawn(process, error);
   if (!self->child_) {
     return nullptr;
   }
-  auto admin = self->child_->waitForLine(std::regex(R"(admin listening on 127\.0\.0\.1:(\d+))"));
+  auto admin = self->child_->waitForLine(announcement("admin"));
   if (!admin) {
     if (error) {
       *error = "admin port not announced; output:\n" + self->child_->output();
     }
     return nullptr;
   }
-  self->admin_port_ = static_cast<uint16_t>(std::stoi((*admin)[1]));
-  for (const auto& name : listener_names) {
-    auto line = self->child_->waitForLine(
-        std::regex("listener " + name + R"( listening on 127\.0\.0\.1:(\d+))"));
+  self->admin_host_ = unbracketed((*admin)[1]);
+  self->admin_port_ = static_cast<uint16_t>(std::stoi((*admin)[2]));
+  for (const auto& name : options.listeners) {
+    auto line = self->child_->waitForLine(announcement("listener " + name));
     if (!line) {
       if (error) {
         *error = "listener " + name + " not announced; output:\n" + self->child_->output();
       }
       return nullptr;
     }
-    self->ports_[name] = static_cast<uint16_t>(std::stoi((*line)[1]));
+    self->hosts_[name] = unbracketed((*line)[1]);
+    self->ports_[name] = static_cast<uint16_t>(std::stoi((*line)[2]));
   }
   return self;
+}
+
+std::unique_ptr<BulwarkProcess> BulwarkProcess::start(
+    const std::string& yaml, const std::vector<std::string>& listener_names, std::string* error,
+    std::vector<std::string> extra_args) {
+  BulwarkStartOptions options;
+  options.listeners = listener_names;
+  options.extra_args = std::move(extra_args);
+  return start(yaml, options, error);
 }
 
 BulwarkProcess::~BulwarkProcess() {
@@ -94,33 +123,68 @@ std::optional<int> BulwarkProcess::stop(int sig, std::chrono::milliseconds timeo
   return status->exited ? status->code : -status->signal;
 }
 
-std::string simpleConfig(const std::string& listener_protocol, const std::string& upstream_protocol,
-                         const std::vector<std::string>& endpoints, const std::string& route_extra,
-                         const std::string& listener_extra, const std::string& top_extra) {
-  std::ostringstream y;
-  y << "apiVersion: bulwark.dev/v1alpha1\n"
-    << "kind: ProxyConfig\n"
-    << "metadata: {name: test}\n"
-    << "admin: {address: 127.0.0.1:0}\n"
-    << "runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 10s}}\n"
-    << top_extra << "listeners:\n"
-    << "- name: public\n"
-    << "  address: 127.0.0.1:0\n"
-    << "  protocol: " << listener_protocol << "\n"
-    << listener_extra << "upstreams:\n"
-    << "- name: backend\n"
-    << "  protocol: " << upstream_protocol << "\n"
-    << "  endpoints:\n"
-    << "    static:\n";
-  for (const auto& ep : endpoints) {
-    y << "    - address: \"" << ep << "\"\n";
+std::unique_ptr<BulwarkProcess> startBulwark(const std::string& yaml,
+                                             const BulwarkStartOptions& options) {
+  std::string error;
+  auto proxy = BulwarkProcess::start(yaml, options, &error);
+  if (!proxy) {
+    ADD_FAILURE() << "bulwark did not start: " << error << "\nconfig:\n" << yaml;
   }
-  y << "routes:\n"
-    << "- name: all\n"
-    << "  match: {path: {prefix: /}}\n"
-    << "  upstream: backend\n"
-    << route_extra;
-  return y.str();
+  return proxy;
 }
+
+CliRun runBulwarkCli(const std::vector<std::string>& args,
+                     const std::vector<std::pair<std::string, std::string>>& env,
+                     Deadline deadline) {
+  CliRun run;
+  ProcessOptions options;
+  options.path = bulwarkBinary();
+  options.args = args;
+  options.env = env;
+  std::string error;
+  auto child = ChildProcess::spawn(options, &error);
+  if (!child) {
+    run.stderr_text = "spawn failed: " + error;
+    return run;
+  }
+  auto status = child->waitForExit(deadline);
+  // Waiting for a line no output contains returns once the child's pipes are closed, so every
+  // line it printed has been read.
+  (void)child->waitForLine(std::regex(R"(^\x01never\x01$)"), deadline);
+  for (const auto& line : child->lines()) {
+    (line.from_stderr ? run.stderr_text : run.stdout_text) += line.text + "\n";
+  }
+  if (status && status->exited) {
+    run.code = status->code;
+  }
+  return run;
+}
+
+RefusingPort::RefusingPort(uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // A port just released may still have connections in TIME_WAIT.
+  const int one = 1;
+  ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  socklen_t len = sizeof(a);
+  // No listen(): a SYN to a bound socket that does not listen is answered with a reset.
+  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ADD_FAILURE() << "cannot bind a refusing port on 127.0.0.1:" << port;
+    return;
+  }
+  port_ = ntohs(a.sin_port);
+}
+
+RefusingPort::~RefusingPort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+std::string RefusingPort::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
 }  // namespace bulwark::testing

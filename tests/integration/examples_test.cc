@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "tests/integration/bulwark_process.h"
+#include "tests/integration/ranking_backend.h"
 #include "tests/support/admin_client.h"
 #include "tests/support/http1_client.h"
 #include "tests/support/process.h"
@@ -126,28 +127,6 @@ Http1Request recommend(const std::string& path, const nlohmann::json& body,
     headers.emplace_back("X-Tenant-Id", "demo");
   }
   return http1Request("POST", path, headers, body.dump());
-}
-
-nlohmann::json runRankingClient(const std::vector<std::string>& args) {
-  ProcessOptions options;
-  options.path = RANKING_CLIENT_PATH;
-  options.args = args;
-  options.args.push_back("--json");
-  std::string error;
-  auto client = ChildProcess::spawn(options, &error);
-  EXPECT_TRUE(client) << error;
-  if (!client) {
-    return {};
-  }
-  // The line may still be in the reader thread when the exit is reaped: wait for it.
-  auto line = client->waitForLine(std::regex(R"(^\{.*\}$)"), deadlineIn(20s));
-  auto status = client->waitForExit(deadlineIn(5s));
-  EXPECT_TRUE(status && status->exited) << client->output();
-  if (!line) {
-    ADD_FAILURE() << "no JSON from ranking-client: " << client->output();
-    return {};
-  }
-  return nlohmann::json::parse((*line)[0], nullptr, false);
 }
 
 /**

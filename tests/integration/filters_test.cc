@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <iostream>
-#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -28,31 +27,23 @@ struct RouteLines {
   std::string extra;
 };
 
+/** One listener, upstream "backend" with one endpoint, and the routes in order. */
 std::string multiRouteConfig(const std::string& listener_protocol,
                              const std::string& upstream_protocol, const std::string& endpoint,
                              const std::vector<RouteLines>& routes) {
-  std::ostringstream y;
-  y << "apiVersion: bulwark.dev/v1alpha1\nkind: ProxyConfig\nmetadata: {name: filters}\n"
-    << "admin: {address: 127.0.0.1:0}\n"
-    << "runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 5s}}\n"
-    << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: " << listener_protocol << "}\n"
-    << "upstreams:\n- name: backend\n  protocol: " << upstream_protocol
-    << "\n  endpoints:\n    static: [{address: \"" << endpoint << "\"}]\n"
-    << "routes:\n";
+  ConfigBuilder builder;
+  builder.listener(listener_protocol).upstream(upstream_protocol, {endpoint});
   for (const auto& r : routes) {
-    y << "- name: " << r.name << "\n  match: {path: {prefix: " << r.prefix
-      << "}}\n  upstream: backend\n"
-      << r.extra;
+    builder.route(r.extra, r.prefix, r.name);
   }
-  return y.str();
+  return builder.yaml();
 }
 
 class FiltersTest : public ::testing::Test {
 protected:
   void startProxy(const std::string& yaml) {
-    std::string error;
-    proxy_ = BulwarkProcess::start(yaml, {"public"}, &error);
-    ASSERT_TRUE(proxy_) << error;
+    proxy_ = startBulwark(yaml);
+    ASSERT_TRUE(proxy_);
   }
   uint16_t port() const { return proxy_->port("public"); }
   double metric(const std::string& name, const Labels& labels) {
@@ -135,14 +126,13 @@ TEST_F(FiltersTest, RateLimitPerTenantKeys) {
 // at once, maxQueuedRequests (2) wait and then proceed, and the other 3 get a fast 503.
 TEST_F(FiltersTest, BulkheadBoundsConcurrencyQueuesAndRejectsOverflow) {
   FakeUpstream up(Protocol::Http1);
-  up.script().otherwise(respond(200, {}, "slow").withDelay(600ms));
+  up.script().otherwise(respond(200, {}, "slow").withDelay(2s));
   startProxy(simpleConfig(
       "http1", "http1", {up.address()},
-      "  bulkhead: {maxConcurrentRequests: 3, maxQueuedRequests: 2, queueTimeout: 5s}\n"));
-  const auto start = Clock::now();
+      "  bulkhead: {maxConcurrentRequests: 3, maxQueuedRequests: 2, queueTimeout: 10s}\n"));
   auto clients = sendAll(8, http1Get("/work"));
   const uint16_t admin = proxy_->adminPort();
-  // Before the first answer (600 ms): 3 rejected, 2 queued, 3 at the upstream.
+  // Before the first answer: 3 rejected, 2 queued, 3 at the upstream.
   ASSERT_TRUE(waitForMetric(
       admin, "bulwark_bulkhead_rejected_total", {{"reason", "full"}},
       [](double v) { return v == 3; }, deadlineIn(2s)));
@@ -153,10 +143,12 @@ TEST_F(FiltersTest, BulkheadBoundsConcurrencyQueuesAndRejectsOverflow) {
   EXPECT_EQ(3u, up.activeStreams());
   EXPECT_EQ(3u, up.requestCount());
   EXPECT_EQ(3, metric("bulwark_bulkhead_active", {{"route", "all"}}));
-  // All of that was seen before the first upstream answer: the overflow 503s did not wait.
-  const bool before_first_answer = Clock::now() - start < 550ms;
-  EXPECT_TRUE(before_first_answer);
-  auto responses = readAll(clients, deadlineIn(5s));
+  // All of that was seen while no upstream answer had gone out: the overflow 503s did not wait
+  // for a slot.
+  for (const auto& r : up.requests()) {
+    EXPECT_FALSE(r.response_finished) << "an upstream answer went out before the checks above";
+  }
+  auto responses = readAll(clients, deadlineIn(10s));
   EXPECT_EQ(5u, countStatus(responses, 200));
   EXPECT_EQ(3u, countStatus(responses, 503));
   for (const auto& r : responses) {
@@ -166,13 +158,11 @@ TEST_F(FiltersTest, BulkheadBoundsConcurrencyQueuesAndRejectsOverflow) {
     }
   }
   EXPECT_EQ(5u, up.requestCount());
-  if (before_first_answer) {
-    // Queued requests reached the upstream only after a slot freed (one delay later).
-    auto seen = up.requests();
-    std::sort(seen.begin(), seen.end(),
-              [](const auto& a, const auto& b) { return a.arrival_time < b.arrival_time; });
-    EXPECT_GE(seen[3].arrival_time - seen[0].arrival_time, 500ms);
-  }
+  // Queued requests reached the upstream only after a slot freed (one delay later).
+  auto seen = up.requests();
+  std::sort(seen.begin(), seen.end(),
+            [](const auto& a, const auto& b) { return a.arrival_time < b.arrival_time; });
+  EXPECT_GE(seen[3].arrival_time - seen[0].arrival_time, 1900ms);
   ASSERT_TRUE(waitForMetric(
       admin, "bulwark_bulkhead_active", {{"route", "all"}}, [](double v) { return v == 0; },
       deadlineIn(2s)));
@@ -181,7 +171,7 @@ TEST_F(FiltersTest, BulkheadBoundsConcurrencyQueuesAndRejectsOverflow) {
 // bulkhead.queueTimeout: a request still queued after it gets 503 bulkhead_queue_timeout.
 TEST_F(FiltersTest, BulkheadQueueTimeout) {
   FakeUpstream up(Protocol::Http1);
-  up.script().otherwise(respond(200, {}, "slow").withDelay(800ms));
+  up.script().otherwise(respond(200, {}, "slow").withDelay(3s));
   startProxy(simpleConfig(
       "http1", "http1", {up.address()},
       "  bulkhead: {maxConcurrentRequests: 1, maxQueuedRequests: 1, queueTimeout: 100ms}\n"));
@@ -194,12 +184,13 @@ TEST_F(FiltersTest, BulkheadQueueTimeout) {
   ASSERT_TRUE(r) << waiter.lastError();
   EXPECT_EQ(503, r->status);
   EXPECT_EQ("bulkhead_queue_timeout", r->header("x-bulwark-reason").value_or(""));
+  // Answered after its queue timeout, long before the slot it waited for freed up (3 s).
   EXPECT_GE(waited, 90ms);
-  EXPECT_LT(waited, 700ms);
+  EXPECT_LT(waited, 2s);
   EXPECT_EQ(1u, up.requestCount());
   EXPECT_EQ(1, metric("bulwark_bulkhead_rejected_total",
                       {{"route", "all"}, {"reason", "queue_timeout"}}));
-  EXPECT_EQ(200, holder[0]->readResponse(deadlineIn(3s))->status);
+  EXPECT_EQ(200, holder[0]->readResponse(deadlineIn(5s))->status);
 }
 
 // bulkhead partitions: a tenant sending far more than its share gets 503 partition_full beyond
@@ -273,10 +264,10 @@ TEST_F(FiltersTest, LoadSheddingShedsSheddableFirstAndRejectsFast) {
   std::cout << "load-shed rejection round trip (client side, loopback): p50=" << p50
             << "us p99=" << p99 << "us\n";
   RecordProperty("shed_p99_us", std::to_string(p99));
-  // The typical rejection is well under a millisecond end to end; the tail bound is loose for
-  // a shared CI machine (scheduling hiccups), the point being that none waited for a slot.
-  EXPECT_LT(p50, 1000);
-  EXPECT_LT(p99, 50000);
+  // The typical rejection takes well under a millisecond on an idle machine; the bounds leave room
+  // for a loaded one, the point being that none waited for a slot (held for 1.5 s).
+  EXPECT_LT(p50, 50000);
+  EXPECT_LT(p99, 500000);
   EXPECT_EQ(6u, up.requestCount());  // no rejection reached the upstream
   EXPECT_EQ(51, metric("bulwark_load_shed_total", {{"route", "all"}, {"priority", "sheddable"}}));
   EXPECT_EQ(1, metric("bulwark_load_shed_total", {{"route", "all"}, {"priority", "default"}}));

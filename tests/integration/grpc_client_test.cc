@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/bulwark_process.h"
+#include "tests/integration/ranking_backend.h"
 #include "tests/support/admin_client.h"
 #include "tests/support/process.h"
 
@@ -16,72 +17,25 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Replica {
-  std::unique_ptr<ChildProcess> process;
-  std::string address;
-};
-
-Replica startReplica(const std::string& id, const std::vector<std::string>& extra_args = {}) {
-  ProcessOptions options;
-  options.path = RANKING_SERVER_PATH;
-  options.args = {"--port", "0", "--replica-id", id, "--control-port", "-1"};
-  options.args.insert(options.args.end(), extra_args.begin(), extra_args.end());
-  std::string error;
-  Replica r;
-  r.process = ChildProcess::spawn(options, &error);
-  EXPECT_TRUE(r.process) << error;
-  if (!r.process) {
-    return r;
-  }
-  auto port = r.process->waitForListeningPort(deadlineIn(10s));
-  EXPECT_TRUE(port) << r.process->output();
-  if (port) {
-    r.address = "127.0.0.1:" + std::to_string(*port);
-  }
-  return r;
-}
-
-nlohmann::json runClient(const std::vector<std::string>& args) {
-  ProcessOptions options;
-  options.path = RANKING_CLIENT_PATH;
-  options.args = args;
-  options.args.push_back("--json");
-  std::string error;
-  auto client = ChildProcess::spawn(options, &error);
-  EXPECT_TRUE(client) << error;
-  if (!client) {
-    return {};
-  }
-  // Wait for the output line itself: the process can be reaped before its output is read.
-  auto json = client->waitForLine(std::string(R"(^(\{.*\})$)"), deadlineIn(60s));
-  auto status = client->waitForExit(deadlineIn(10s));
-  EXPECT_TRUE(status && status->exited) << client->output();
-  if (!json) {
-    ADD_FAILURE() << "no JSON from ranking-client: " << client->output();
-    return {};
-  }
-  return nlohmann::json::parse((*json)[1]);
-}
+nlohmann::json runClient(const std::vector<std::string>& args) { return runRankingClient(args); }
 
 class GrpcClientTest : public ::testing::Test {
 protected:
   void SetUp() override {
     for (int i = 0; i < 3; ++i) {
-      replicas_.push_back(startReplica("replica-" + std::to_string(i)));
-      ASSERT_FALSE(replicas_.back().address.empty());
+      replicas_.push_back(startRankingReplica("replica-" + std::to_string(i)));
+      ASSERT_NE(replicas_.back().port, 0);
     }
     std::vector<std::string> endpoints;
     for (auto& r : replicas_) {
-      endpoints.push_back(r.address);
+      endpoints.push_back(r.address());
     }
-    std::string error;
-    proxy_ = BulwarkProcess::start(
-        simpleConfig("h2c", "grpc", endpoints, "  timeouts: {request: 5s}\n"), {"public"}, &error);
-    ASSERT_TRUE(proxy_) << error;
+    proxy_ = startBulwark(simpleConfig("h2c", "grpc", endpoints, "  timeouts: {request: 5s}\n"));
+    ASSERT_TRUE(proxy_);
     target_ = "127.0.0.1:" + std::to_string(proxy_->port("public"));
   }
 
-  std::vector<Replica> replicas_;
+  std::vector<RankingReplica> replicas_;
   std::unique_ptr<BulwarkProcess> proxy_;
   std::string target_;
 };
@@ -120,14 +74,12 @@ protected:
              const std::string& route_extra) {
     std::vector<std::string> endpoints;
     for (size_t i = 0; i < replica_args.size(); ++i) {
-      replicas_.push_back(startReplica("replica-" + std::to_string(i), replica_args[i]));
-      ASSERT_FALSE(replicas_.back().address.empty());
-      endpoints.push_back(replicas_.back().address);
+      replicas_.push_back(startRankingReplica("replica-" + std::to_string(i), replica_args[i]));
+      ASSERT_NE(replicas_.back().port, 0);
+      endpoints.push_back(replicas_.back().address());
     }
-    std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig("h2c", "grpc", endpoints, route_extra), {"public"},
-                                   &error);
-    ASSERT_TRUE(proxy_) << error;
+    proxy_ = startBulwark(simpleConfig("h2c", "grpc", endpoints, route_extra));
+    ASSERT_TRUE(proxy_);
     target_ = "127.0.0.1:" + std::to_string(proxy_->port("public"));
   }
   double metricSum(const std::string& name, const Labels& labels) {
@@ -136,7 +88,7 @@ protected:
     return text ? text->sum(name, labels) : -1;
   }
 
-  std::vector<Replica> replicas_;
+  std::vector<RankingReplica> replicas_;
   std::unique_ptr<BulwarkProcess> proxy_;
   std::string target_;
 };

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/integration/bulwark_process.h"
+#include "tests/integration/hostile_fixture.h"
 #include "tests/support/admin_client.h"
 #include "tests/support/fake_upstream.h"
 #include "tests/support/http1_client.h"
@@ -26,11 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 
-constexpr uint32_t kMaxHeaderBytes = 4096;
-constexpr uint32_t kMaxHeadersCount = 20;
-constexpr uint64_t kMaxBodyBytes = 1024;
 constexpr auto kHeaderReadTimeout = 1s;
-constexpr const char* kProtocolErrors = "bulwark_downstream_protocol_errors_total";
 
 /** What the upstream may have seen of a rejected request. */
 enum class UpstreamSees {
@@ -40,75 +36,13 @@ enum class UpstreamSees {
   AtMostCutOff,
 };
 
-/**
- * One bulwark (HTTP/1.1 listener with small limits) in front of one FakeUpstream, shared by the
- * suite: each start costs a process spawn, and every test checks that bulwark still serves
- * after its attack, so a crash would fail the test that caused it. Thread: the test thread.
- */
-class HostileHttp1Test : public ::testing::Test {
+/** The shared bulwark with an HTTP/1.1 listener. */
+class HostileHttp1Test : public HostileProxyTest {
 protected:
-  static void SetUpTestSuite() {
-    upstream_ = new FakeUpstream(Protocol::Http1);
-    std::string limits = "  limits: {maxRequestHeadersBytes: " + std::to_string(kMaxHeaderBytes) +
-                         ", maxHeadersCount: " + std::to_string(kMaxHeadersCount) +
-                         ", maxRequestBodyBytes: " + std::to_string(kMaxBodyBytes) +
-                         ", headerReadTimeout: 1s, idleTimeout: 30s}\n";
-    std::string error;
-    bulwark_ =
-        BulwarkProcess::start(simpleConfig("http1", "http1", {upstream_->address()}, "", limits),
-                              {"public"}, &error)
-            .release();
-    ASSERT_NE(bulwark_, nullptr) << error;
-  }
+  static void SetUpTestSuite() { startShared("http1"); }
+  static void TearDownTestSuite() { stopShared(); }
 
-  static void TearDownTestSuite() {
-    if (bulwark_ != nullptr) {
-      EXPECT_EQ(0, bulwark_->stop(SIGTERM))
-          << "bulwark did not exit cleanly after the hostile suite";
-    }
-    delete bulwark_;
-    bulwark_ = nullptr;
-    delete upstream_;
-    upstream_ = nullptr;
-  }
-
-  void SetUp() override {
-    ASSERT_NE(bulwark_, nullptr);
-    ASSERT_TRUE(bulwark_->process().running()) << "bulwark died in an earlier test";
-    baseline_ = upstream_->requestCount();
-  }
-
-  uint16_t port() const { return bulwark_->port("public"); }
-
-  static double protocolErrors(const std::string& reason) {
-    return metricValue(bulwark_->adminPort(), kProtocolErrors,
-                       {{"listener", "public"}, {"reason", reason}})
-        .value_or(0.0);
-  }
-
-  /** Requests the upstream logged since SetUp(). */
-  std::vector<ReceivedRequest> newUpstreamRequests() const {
-    auto all = upstream_->requests();
-    return std::vector<ReceivedRequest>(all.begin() + static_cast<long>(baseline_), all.end());
-  }
-
-  /**
-   * A normal request on a fresh connection gets 200 from the upstream and the process is alive.
-   * Returns the probe's path so upstream checks can tell it from attack traffic.
-   */
-  std::string expectStillServing() {
-    static std::atomic<int> probe{0};
-    std::string path = "/alive-" + std::to_string(probe.fetch_add(1));
-    EXPECT_TRUE(bulwark_->process().running());
-    Http1Client client(port());
-    auto r = client.get(path, {}, deadlineIn(3s));
-    EXPECT_TRUE(r) << client.lastError();
-    if (r) {
-      EXPECT_EQ(200, r->status);
-      EXPECT_EQ(path, r->header("x-echo-path").value_or(""));
-    }
-    return path;
-  }
+  static std::string expectStillServing() { return expectStillServingOver<Http1Client>(); }
 
   /** Everything the upstream logged since SetUp() is either the probe or allowed by `sees`. */
   void expectUpstreamSaw(UpstreamSees sees, const std::string& probe_path) {
@@ -154,14 +88,7 @@ protected:
     std::string probe = expectStillServing();
     expectUpstreamSaw(sees, probe);
   }
-
-  static FakeUpstream* upstream_;
-  static BulwarkProcess* bulwark_;
-  size_t baseline_ = 0;
 };
-
-FakeUpstream* HostileHttp1Test::upstream_ = nullptr;
-BulwarkProcess* HostileHttp1Test::bulwark_ = nullptr;
 
 std::string headerLines(int count) {
   std::string out;

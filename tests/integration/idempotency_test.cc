@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <regex>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -24,18 +25,21 @@ using namespace std::chrono_literals;
 constexpr char kListener[] = "public";
 // Fresh connections used to reach both workers: each lands on one of the two SO_REUSEPORT
 // sockets by the hash of its source port, so 16 miss a worker together once in 2^15.
-constexpr int kConnections = 16;
+constexpr size_t kConnections = 16;
 
 nlohmann::json parseJson(const std::string& body) {
   return nlohmann::json::parse(body, nullptr, false);
 }
 
-Http1Request createTask(const std::string& name, const std::string& key) {
+Http1Request createTask(const std::string& name, const std::string& key,
+                        const std::string& request_id = "") {
   nlohmann::json body = {{"name", name},
                          {"actions", nlohmann::json::array({{{"type", "transform"}}})}};
-  return http1Request(
-      "POST", "/v1/tasks",
-      {{"Content-Type", "application/json"}, {"Idempotency-Key", "\"" + key + "\""}}, body.dump());
+  Headers headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", "\"" + key + "\""}};
+  if (!request_id.empty()) {
+    headers.emplace_back("x-request-id", request_id);
+  }
+  return http1Request("POST", "/v1/tasks", headers, body.dump());
 }
 
 /** One task-server and one bulwark (runtime.concurrency 2) for the suite. Thread: test thread. */
@@ -63,13 +67,15 @@ protected:
     }
     backend_port_ = *port;
     control_port_ = static_cast<uint16_t>(std::stoi((*control)[1]));
+    // The access log goes to stdout, where the test reads which worker served each request.
     proxy_ = BulwarkProcess::start(
                  simpleConfig(
                      "http1", "http1", {"127.0.0.1:" + std::to_string(backend_port_)},
                      "  timeouts: {request: 5s}\n"
                      "  idempotency:\n"
                      "    header: Idempotency-Key\n"
-                     "    dedupe: {enabled: true, ttl: 1m, maxEntries: 1000, maxBodyBytes: 4Ki}\n"),
+                     "    dedupe: {enabled: true, ttl: 1m, maxEntries: 1000, maxBodyBytes: 4Ki}\n",
+                     "", "observability:\n  accessLog: {path: /dev/stdout}\n"),
                  {kListener}, &error)
                  .release();
     if (proxy_ == nullptr) {
@@ -203,7 +209,8 @@ TEST_F(IdempotencyTest, DifferentBodySameKeyGets422) {
 }
 
 // One store for all workers: after the first create, repeats on many fresh connections (spread
-// over both workers by SO_REUSEPORT) are all replayed by bulwark, none reaches the backend.
+// over both workers by SO_REUSEPORT, which the access log's worker field shows) are all
+// replayed by bulwark, none reaches the backend.
 TEST_F(IdempotencyTest, StoreIsSharedAcrossWorkers) {
   const std::string key = uniqueKey("workers");
   const std::string name = "report-" + key;
@@ -214,9 +221,9 @@ TEST_F(IdempotencyTest, StoreIsSharedAcrossWorkers) {
   const double attempts_before = metricValue(adminPort(), "bulwark_upstream_attempts_total",
                                              {{"route", "all"}, {"kind", "initial"}})
                                      .value_or(-1);
-  for (int i = 0; i < kConnections; ++i) {
+  for (size_t i = 0; i < kConnections; ++i) {
     Http1Client fresh(proxyPort());
-    auto r = fresh.request(createTask(name, key));
+    auto r = fresh.request(createTask(name, key, key + "-" + std::to_string(i)));
     ASSERT_TRUE(r) << fresh.lastError();
     EXPECT_EQ(201, r->status) << i << ": " << r->body;
     EXPECT_EQ("true", r->header("x-bulwark-idempotent-replay").value_or("")) << "connection " << i;
@@ -225,6 +232,27 @@ TEST_F(IdempotencyTest, StoreIsSharedAcrossWorkers) {
                                          {{"route", "all"}, {"kind", "initial"}})
                                  .value_or(-2));
   EXPECT_EQ(1, tasksNamed(name));
+  // Both workers answered replays: the store they read is one.
+  std::vector<nlohmann::json> replays;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        replays.clear();
+        for (const auto& line : proxy_->process().lines()) {
+          auto entry = parseJson(line.text);
+          if (entry.is_object() && entry.value("request_id", "").rfind(key + "-", 0) == 0) {
+            replays.push_back(entry);
+          }
+        }
+        return replays.size() == kConnections;
+      },
+      deadlineIn(5s)))
+      << proxy_->process().output();
+  std::set<int> workers;
+  for (const auto& entry : replays) {
+    EXPECT_EQ("idempotent_replay", entry.value("response_code_details", "")) << entry.dump();
+    workers.insert(entry.value("worker", -1));
+  }
+  EXPECT_EQ((std::set<int>{0, 1}), workers);
 }
 
 // A body above dedupe.maxBodyBytes is refused with 413 before anything is forwarded.

@@ -102,11 +102,9 @@ protected:
   /** Starts bulwark in front of `upstream` with a catch-all route and a long request timeout. */
   void startProxy(const std::string& listener_protocol, const std::string& upstream_protocol,
                   const FakeUpstream& upstream) {
-    std::string error;
-    proxy_ = BulwarkProcess::start(
-        simpleConfig(listener_protocol, upstream_protocol, {upstream.address()}, kLongTimeout),
-        {"public"}, &error);
-    ASSERT_TRUE(proxy_) << error;
+    proxy_ = startBulwark(
+        simpleConfig(listener_protocol, upstream_protocol, {upstream.address()}, kLongTimeout));
+    ASSERT_TRUE(proxy_);
   }
 
   std::unique_ptr<BulwarkProcess> proxy_;

@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -40,42 +39,14 @@ struct ConfigOptions {
 };
 
 std::string lifecycleConfig(const ConfigOptions& o) {
-  std::ostringstream y;
-  y << "apiVersion: bulwark.dev/v1alpha1\n"
-    << "kind: ProxyConfig\n"
-    << "metadata: {name: lifecycle}\n"
-    << "admin: {address: 127.0.0.1:0}\n"
-    << "runtime: {concurrency: 2, drain: {minDuration: " << o.min_duration
-    << ", timeout: " << o.drain_timeout << "}}\n"
-    << "listeners:\n"
-    << "- name: public\n"
-    << "  address: 127.0.0.1:0\n"
-    << "  protocol: " << o.listener_protocol << "\n"
-    << "upstreams:\n"
-    << "- name: backend\n"
-    << "  protocol: " << o.backend_protocol << "\n"
-    << "  endpoints:\n"
-    << "    static:\n"
-    << "    - address: \"" << o.backend_address << "\"\n"
-    << o.backend_extra;
+  ConfigBuilder builder;
+  builder.drain(o.min_duration, o.drain_timeout)
+      .listener(o.listener_protocol)
+      .upstream(o.backend_protocol, {o.backend_address}, o.backend_extra);
   if (!o.fresh_address.empty()) {
-    y << "- name: fresh\n"
-      << "  protocol: http1\n"
-      << "  endpoints:\n"
-      << "    static:\n"
-      << "    - address: \"" << o.fresh_address << "\"\n";
+    builder.upstream("http1", {o.fresh_address}, "", "fresh").route("", "/fresh", "fresh", "fresh");
   }
-  y << "routes:\n";
-  if (!o.fresh_address.empty()) {
-    y << "- name: fresh\n"
-      << "  match: {path: {prefix: /fresh}}\n"
-      << "  upstream: fresh\n";
-  }
-  y << "- name: all\n"
-    << "  match: {path: {prefix: /}}\n"
-    << "  upstream: backend\n"
-    << "  timeouts: {request: 30s}\n";
-  return y.str();
+  return builder.route("  timeouts: {request: 30s}\n").yaml();
 }
 
 std::unique_ptr<FakeUpstream> namedUpstream(const std::string& name,
@@ -106,9 +77,8 @@ TEST(LifecycleTest, SigtermFinishesTwoHundredSlowRequestsAndExitsZero) {
   ConfigOptions o;
   o.backend_address = upstream->address();
   o.min_duration = "200ms";
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   const uint16_t port = proxy->port("public");
 
   // An idle keep-alive connection: drain must close it, it has nothing in flight.
@@ -161,9 +131,8 @@ TEST(LifecycleTest, SigtermSendsGoAwayAndFinishesOpenHttp2Streams) {
   upstream->script().forPath("/slow", respond(200, {}, "slow done").withDelay(1000ms));
   ConfigOptions o;
   o.backend_address = upstream->address();
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
 
   Http2Client client(proxy->port("public"));
   ASSERT_TRUE(client.connect()) << client.lastError();
@@ -200,10 +169,9 @@ TEST(LifecycleTest, DrainMinDurationKeepsServingThenClosesAndRefuses) {
   auto upstream = namedUpstream("a");
   ConfigOptions o;
   o.backend_address = upstream->address();
-  o.min_duration = "1s";
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  o.min_duration = "2s";
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   const uint16_t port = proxy->port("public");
 
   const auto sigterm = Clock::now();
@@ -213,12 +181,12 @@ TEST(LifecycleTest, DrainMinDurationKeepsServingThenClosesAndRefuses) {
   auto r = late.get("/late", {}, deadlineIn(2s));
   ASSERT_TRUE(r) << late.lastError();
   EXPECT_EQ(200, r->status);
-  ASSERT_LT(Clock::now() - sigterm, 900ms) << "too slow to observe drain.minDuration";
+  ASSERT_LT(Clock::now() - sigterm, 1800ms) << "too slow to observe drain.minDuration";
 
   // After minDuration the idle keep-alive connection is closed and the port refuses.
-  EXPECT_TRUE(late.waitForClose(deadlineIn(3s)));
+  EXPECT_TRUE(late.waitForClose(deadlineIn(4s)));
   // (epoll timers have millisecond granularity and may fire a hair early.)
-  EXPECT_GE(Clock::now() - sigterm, 950ms) << "closed before drain.minDuration passed";
+  EXPECT_GE(Clock::now() - sigterm, 1950ms) << "closed before drain.minDuration passed";
   // Each worker closes its own listener socket; they get there within moments of each other.
   EXPECT_TRUE(waitFor([&] { return connectRefused(port); }, deadlineIn(1s)));
 
@@ -236,9 +204,8 @@ TEST(LifecycleTest, DrainTimeoutExitsWithARequestStillInFlight) {
   ConfigOptions o;
   o.backend_address = upstream->address();
   o.drain_timeout = "300ms";
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
 
   Http1Client h1(proxy->port("public"));
   ASSERT_TRUE(h1.sendRequest(http1Get("/hang")));
@@ -265,9 +232,8 @@ TEST(LifecycleTest, SigintDrainsLikeSigterm) {
   upstream->script().forPath("/slow", respond(200, {}, "slow done").withDelay(300ms));
   ConfigOptions o;
   o.backend_address = upstream->address();
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   Http1Client client(proxy->port("public"));
   ASSERT_TRUE(client.sendRequest(http1Get("/slow")));
   ASSERT_TRUE(upstream->waitForConnections(1));
@@ -290,9 +256,8 @@ TEST(LifecycleTest, PostDrainFromLoopbackDrainsAndExits) {
   upstream->script().forPath("/slow", respond(200, {}, "slow done").withDelay(300ms));
   ConfigOptions o;
   o.backend_address = upstream->address();
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   Http1Client client(proxy->port("public"));
   ASSERT_TRUE(client.sendRequest(http1Get("/slow")));
   ASSERT_TRUE(waitFor([&] { return upstream->activeStreams() == 1; }));
@@ -315,30 +280,31 @@ TEST(LifecycleTest, PostDrainFromLoopbackDrainsAndExits) {
 // starts must still reach the client: with exitOnZeroActive bulwark exits once its connections
 // are closed (closing flushes them), not as soon as no stream is active. The body is sized to
 // outgrow the kernel's loopback socket buffers, so part of it waits in bulwark's output buffer,
-// yet stay under the connection's high watermark, so the stream can end. Where the kernel's
-// buffers are so different that the stream cannot end, the case does not apply.
+// yet stay under the connection's high watermark, so the stream can end.
 TEST(LifecycleTest, DrainDeliversResponseBytesStillBufferedForASlowReader) {
   constexpr uint64_t kBody = 5 << 19;  // 2.5 MiB
   auto upstream = namedUpstream("a");
   upstream->script().forPath("/big", respondGenerated(200, kBody));
   ConfigOptions o;
   o.backend_address = upstream->address();
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
 
   Http1Client slow(proxy->port("public"));
   slow.setReceiveBufferSize(4096);
   ASSERT_TRUE(slow.sendRequest(http1Get("/big")));
   ASSERT_TRUE(waitFor([&] { return upstream->bodyBytesSent() == kBody; }, deadlineIn(5s)));
-  if (!waitForMetric(
-          proxy->adminPort(), "bulwark_requests_active", {}, [](double v) { return v == 0; },
-          deadlineIn(1s))) {
-    GTEST_SKIP() << "the response does not fit bulwark's buffers here: its stream cannot end";
-  }
+  // The stream must end with bytes still buffered for the reader; if it cannot (kernel buffers
+  // far from what this test was sized for), the case proves nothing and the test says so.
+  ASSERT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_requests_active", {}, [](double v) { return v == 0; },
+      deadlineIn(5s)))
+      << "the response's stream did not end: 2.5 MiB does not fit bulwark's buffers and the "
+         "kernel's here, so nothing is left buffered when the drain starts";
   ASSERT_TRUE(proxy->process().signal(SIGTERM));
-  // Leaves a premature exit (within one 20 ms drain poll) time to happen and cut the buffered
-  // bytes; bulwark must instead stay up until the client took them.
+  // What is proven is an absence (no exit while bytes are buffered), which no event announces:
+  // this gives a premature exit (at the first 20 ms drain poll) ample time to happen and cut the
+  // buffered bytes. It cannot fail by itself; the read below does.
   (void)waitFor([&] { return !proxy->process().running(); }, deadlineIn(300ms));
   Http1ReadOptions discard;
   discard.discard_body = true;
@@ -465,9 +431,8 @@ TEST(LifecycleTest, ReloadUnderLoadLosesNoRequestAndAppliesTheNewConfig) {
   auto fresh = namedUpstream("fresh");
   ConfigOptions o;
   o.backend_address = a->address();
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   const uint16_t port = proxy->port("public");
 
   LoadLoop load(port);
@@ -523,9 +488,8 @@ TEST_P(ReloadInFlightTest, RequestsFinishOnTheOldConfigAcrossReload) {
   ConfigOptions o;
   o.backend_address = a->address();
   o.backend_protocol = GetParam() == Protocol::Http2 ? "http2" : "http1";
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   const uint16_t port = proxy->port("public");
 
   std::vector<std::unique_ptr<Http1Client>> clients;
@@ -578,9 +542,8 @@ TEST(LifecycleTest, RepeatedReloadsReleaseReplacedUpstreams) {
   auto b = namedUpstream("b");
   ConfigOptions o;
   o.backend_address = a->address();
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   const uint16_t port = proxy->port("public");
   Http1Client client(port);
   ASSERT_TRUE(client.get("/warm"));
@@ -624,9 +587,8 @@ TEST(LifecycleTest, InvalidReloadKeepsTheOldConfigServing) {
   auto b = namedUpstream("b");
   ConfigOptions o;
   o.backend_address = a->address();
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   const uint16_t port = proxy->port("public");
   Http1Client client(port);
   ASSERT_TRUE(client.get("/before"));
@@ -698,9 +660,8 @@ TEST(LifecycleTest, MaxRequestsPerConnectionRetiresConnectionsWithoutCrashing) {
   ConfigOptions o;
   o.backend_address = upstream->address();
   o.backend_extra = "  connectionPool: {http: {maxRequestsPerConnection: 1}}\n";
-  std::string error;
-  auto proxy = BulwarkProcess::start(lifecycleConfig(o), {"public"}, &error);
-  ASSERT_TRUE(proxy) << error;
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
   Http1Client client(proxy->port("public"));
   for (int i = 0; i < 5; ++i) {
     auto r = client.get("/x/" + std::to_string(i));

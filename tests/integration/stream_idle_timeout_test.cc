@@ -20,10 +20,8 @@ constexpr char kTimeouts[] = "  timeouts: {request: 5s, idle: 200ms}\n";
 class StreamIdleTimeoutTest : public ::testing::Test {
 protected:
   void startProxy(const std::string& endpoint) {
-    std::string error;
-    proxy_ = BulwarkProcess::start(simpleConfig("http1", "http1", {endpoint}, kTimeouts),
-                                   {"public"}, &error);
-    ASSERT_TRUE(proxy_) << error;
+    proxy_ = startBulwark(simpleConfig("http1", "http1", {endpoint}, kTimeouts));
+    ASSERT_TRUE(proxy_);
   }
   uint16_t port() const { return proxy_->port("public"); }
   double idleTimeouts(const std::string& action) {

@@ -3,7 +3,6 @@
 // failing resolver keeps the last good set.
 
 #include <cstdlib>
-#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -19,21 +18,18 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string dnsConfig(uint16_t port) {
-  std::ostringstream y;
-  y << "apiVersion: bulwark.dev/v1alpha1\nkind: ProxyConfig\nmetadata: {name: dns}\n"
-    << "admin: {address: 127.0.0.1:0}\n"
-    << "runtime: {concurrency: 1, drain: {minDuration: 0s, timeout: 5s}}\n"
-    << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: http1}\n"
-    << "upstreams:\n- name: backend\n  protocol: http1\n  endpoints:\n"
-    << "    dns: {name: backend.bulwark.test, port: " << port << ", refreshInterval: 100ms}\n"
-    << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n"
-    // Only 127.0.0.1 has a listener, so about half the requests need a retry once 127.0.0.2 is
-    // added; the budget allows that many back to back (the default 20 % would not: it is not what
-    // this test is about).
-    << "  retries: {attempts: 3, retryOn: [connect-failure], backoff: {baseInterval: 1ms, "
-       "maxInterval: 5ms},\n"
-    << "            budget: {percent: 100, minRetryConcurrency: 10}}\n";
-  return y.str();
+  // Only 127.0.0.1 has a listener, so about half the requests need a retry once 127.0.0.2 is
+  // added; the budget allows that many back to back (the default 20 % would not: it is not what
+  // this test is about).
+  return ConfigBuilder()
+      .concurrency(1)
+      .listener("http1")
+      .dnsUpstream("http1", "backend.bulwark.test", port, "100ms")
+      .route(
+          "  retries: {attempts: 3, retryOn: [connect-failure], backoff: {baseInterval: 1ms, "
+          "maxInterval: 5ms},\n"
+          "            budget: {percent: 100, minRetryConcurrency: 10}}\n")
+      .yaml();
 }
 
 bool upstreamsContain(uint16_t admin, const std::string& needle) {
@@ -45,11 +41,10 @@ TEST(UpstreamDnsTest, RecordsAddAndRemoveHostsWithoutRestart) {
   ASSERT_TRUE(dns.ok());
   auto up = FakeUpstream::start(Protocol::Http1);
   dns.setRecords("backend.bulwark.test", {"127.0.0.1"});
-  ::setenv("BULWARK_DNS_SERVER", dns.address().c_str(), 1);
-  std::string error;
-  auto proxy = BulwarkProcess::start(dnsConfig(up->port()), {"public"}, &error);
-  ::unsetenv("BULWARK_DNS_SERVER");
-  ASSERT_NE(proxy, nullptr) << error;
+  BulwarkStartOptions options;
+  options.env = {{"BULWARK_DNS_SERVER", dns.address()}};
+  auto proxy = startBulwark(dnsConfig(up->port()), options);
+  ASSERT_NE(proxy, nullptr);
   uint16_t admin = proxy->adminPort();
   std::string live = "127.0.0.1:" + std::to_string(up->port());
   std::string added = "127.0.0.2:" + std::to_string(up->port());
@@ -79,6 +74,37 @@ TEST(UpstreamDnsTest, RecordsAddAndRemoveHostsWithoutRestart) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_TRUE(ok());
   }
+}
+
+// Proves AAAA records: a name with only an IPv6 address resolves to a host on ::1 that serves.
+TEST(UpstreamDnsTest, AaaaRecordsGiveIpv6Hosts) {
+  DnsServer dns;
+  ASSERT_TRUE(dns.ok());
+  auto up = FakeUpstream::start(
+      FakeUpstreamOptions().withProtocol(Protocol::Http1).withHost("::1").withName("v6"));
+  ASSERT_TRUE(up->ok()) << up->error();
+  dns.setRecords("backend.bulwark.test", {"::1"});
+  BulwarkStartOptions options;
+  options.env = {{"BULWARK_DNS_SERVER", dns.address()}};
+  auto proxy = startBulwark(ConfigBuilder()
+                                .concurrency(1)
+                                .listener("http1")
+                                .dnsUpstream("http1", "backend.bulwark.test", up->port(), "100ms")
+                                .route()
+                                .yaml(),
+                            options);
+  ASSERT_NE(proxy, nullptr);
+  const uint16_t admin = proxy->adminPort();
+  ASSERT_TRUE(waitFor([&] { return upstreamsContain(admin, "::1"); }, deadlineIn(3s)))
+      << adminGet(admin, "/upstreams").body;
+  Http1Client c(proxy->port("public"));
+  for (int i = 0; i < 5; ++i) {
+    auto r = c.get("/v6");
+    ASSERT_TRUE(r) << c.lastError();
+    EXPECT_EQ(r->status, 200) << r->header("x-bulwark-reason").value_or("");
+    EXPECT_EQ(r->header("x-upstream-name").value_or(""), "v6");
+  }
+  EXPECT_EQ(up->requestCount(), 5u);
 }
 
 }  // namespace

@@ -3,11 +3,11 @@
 // metrics show it, and once healed the half-open probe brings it back.
 
 #include <atomic>
-#include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/admin_json.h"
 #include "tests/integration/bulwark_process.h"
 #include "tests/support/admin_client.h"
 #include "tests/support/fake_upstream.h"
@@ -17,42 +17,6 @@ namespace bulwark::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string config(const std::vector<std::string>& endpoints, const std::string& upstream_extra) {
-  std::ostringstream y;
-  y << "apiVersion: bulwark.dev/v1alpha1\nkind: ProxyConfig\nmetadata: {name: perhost}\n"
-    << "admin: {address: 127.0.0.1:0}\n"
-    << "runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 5s}}\n"
-    << "listeners:\n- {name: public, address: 127.0.0.1:0, protocol: http1}\n"
-    << "upstreams:\n- name: backend\n  protocol: http1\n  loadBalancer: {simple: ROUND_ROBIN}\n"
-    << "  endpoints:\n    static:\n";
-  for (const auto& ep : endpoints) {
-    y << "    - address: \"" << ep << "\"\n";
-  }
-  y << upstream_extra
-    << "routes:\n- name: all\n  match: {path: {prefix: /}}\n  upstream: backend\n";
-  return y.str();
-}
-
-/** The /upstreams entry of `address` in upstream "backend". */
-nlohmann::json hostJson(uint16_t admin, const std::string& address) {
-  auto r = adminGet(admin, "/upstreams");
-  auto json = nlohmann::json::parse(r.body, nullptr, false);
-  if (json.is_discarded()) {
-    return {};
-  }
-  for (const auto& u : json) {
-    if (u.value("name", "") != "backend") {
-      continue;
-    }
-    for (const auto& h : u["hosts"]) {
-      if (h.value("address", "") == address) {
-        return h;
-      }
-    }
-  }
-  return {};
-}
 
 TEST(UpstreamPerHostBreakerTest, FailingHostIsTakenOutAloneAndProbedBackIn) {
   auto hosts = FakeUpstreamGroup::start(3, Protocol::Http1);
@@ -64,14 +28,16 @@ TEST(UpstreamPerHostBreakerTest, FailingHostIsTakenOutAloneAndProbedBackIn) {
   });
   hosts[2].setHandler([](const ReceivedRequest&) { return respond(200, {}, "ok"); });
   const std::string bad = hosts[1].address();
-  std::string error;
-  auto proxy =
-      BulwarkProcess::start(config(hosts.addresses(),
-                                   "  circuitBreaker: {perHost: true, failureRateThreshold: 50, "
-                                   "minimumRequests: 4, window: 10s, "
-                                   "openDuration: 300ms, halfOpenRequests: 1}\n"),
-                            {"public"}, &error);
-  ASSERT_NE(proxy, nullptr) << error;
+  auto proxy = startBulwark(ConfigBuilder()
+                                .listener("http1")
+                                .upstream("http1", hosts.addresses(),
+                                          "  loadBalancer: {simple: ROUND_ROBIN}\n"
+                                          "  circuitBreaker: {perHost: true, failureRateThreshold: "
+                                          "50, minimumRequests: 4, window: 10s, openDuration: "
+                                          "2s, halfOpenRequests: 1}\n")
+                                .route()
+                                .yaml());
+  ASSERT_NE(proxy, nullptr);
   const uint16_t admin = proxy->adminPort();
   Http1Client c(proxy->port("public"));
 
@@ -99,10 +65,10 @@ TEST(UpstreamPerHostBreakerTest, FailingHostIsTakenOutAloneAndProbedBackIn) {
   EXPECT_EQ(host["circuitBreaker"].value("state", ""), "open") << host.dump();
 
   // Open: the upstream serves from the other two, nothing reaches the failing host (requests
-  // sent well within openDuration of the opening; the first probe may go after 300 ms).
+  // sent well within openDuration of the opening; the first probe may go after 2 s).
   size_t seen = hosts[1].requestCount();
   int served = 0;
-  for (int i = 0; i < 20 && Clock::now() < opened_by + 250ms; ++i) {
+  for (int i = 0; i < 20 && Clock::now() < opened_by + 1500ms; ++i) {
     auto r = c.get("/x");
     ASSERT_TRUE(r) << c.lastError();
     EXPECT_EQ(r->status, 200);
@@ -119,7 +85,7 @@ TEST(UpstreamPerHostBreakerTest, FailingHostIsTakenOutAloneAndProbedBackIn) {
         return r && r->status == 200 &&
                hostJson(admin, bad)["circuitBreaker"].value("state", "") == "closed";
       },
-      deadlineIn(5s)));
+      deadlineIn(8s)));
   EXPECT_GT(hosts[1].requestCount(), seen);
   EXPECT_EQ(metricValue(admin, "bulwark_circuit_breaker_transitions_total",
                         {{"upstream", "backend"}, {"from", "half_open"}, {"to", "closed"}}),
