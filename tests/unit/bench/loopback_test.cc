@@ -85,21 +85,22 @@ private:
   uint16_t port_ = 0;
 };
 
-// 200 req/s for 1.5 s against a backend answering after 20 ms: exactly 300 requests leave, all
-// ok, and the median is the backend's latency within 10 %.
+// 200 req/s for 1.5 s against a backend answering after 50 ms: exactly 300 requests leave, all
+// ok, and the median is the backend's latency within 10 % (50 ms leaves a loaded machine's
+// scheduling delays room inside that 10 %).
 TEST(LoadgenLoopbackTest, FixedRateMeasuresKnownLatency) {
   FakeUpstream up(Protocol::Http1);
   ASSERT_TRUE(up.ok()) << up.error();
-  up.script().otherwise(respond(200, {}, "ok").withDelay(20ms));
+  up.script().otherwise(respond(200, {}, "ok").withDelay(50ms));
   const Report r = run(optionsFor(up.address(), "steady:200:1500ms"));
   EXPECT_NEAR(300, static_cast<double>(r.total.sent()), 1);
   EXPECT_EQ(r.total.sent(), r.total.completed());
   EXPECT_EQ(r.total.sent(), r.total.ok()) << r.toJson()["total"].dump();
   EXPECT_EQ(r.total.sent(), up.requestCount());
   const double p50 = ms(r.total.latency().percentileUs(50));
-  EXPECT_NEAR(20.0, p50, 2.0) << r.toJson()["total"].dump();
+  EXPECT_NEAR(50.0, p50, 5.0) << r.toJson()["total"].dump();
   // The fake upstream's own timer may fire a little early on a loaded machine: only a sanity bound.
-  EXPECT_GE(ms(static_cast<double>(r.total.latency().minUs())), 10.0);
+  EXPECT_GE(ms(static_cast<double>(r.total.latency().minUs())), 25.0);
   ASSERT_EQ(2u, r.timeline.size());
   EXPECT_EQ(200u, r.timeline[0].sent());
   EXPECT_EQ(100u, r.timeline[1].sent());
@@ -133,7 +134,8 @@ TEST(LoadgenLoopbackTest, OpenLoopDoesNotHideAStall) {
   const auto& h = r.total.latency();
   EXPECT_GE(ms(h.percentileUs(99)), 400.0) << r.toJson()["total"].dump();
   EXPECT_GE(ms(static_cast<double>(h.maxUs())), 450.0);
-  EXPECT_LT(ms(static_cast<double>(h.maxUs())), 700.0);
+  // Not counted twice: well under two stalls, with room for a loaded machine.
+  EXPECT_LT(ms(static_cast<double>(h.maxUs())), 900.0);
   // ~50 of 300 requests were due in the first half of the stall: > 250 ms each.
   EXPECT_GE(ms(h.percentileUs(85)), 200.0) << r.toJson()["total"].dump();
   EXPECT_LT(ms(h.percentileUs(25)), 50.0);
@@ -294,7 +296,8 @@ TEST(LoadgenLoopbackTest, TimeoutsBothProtocols) {
     EXPECT_EQ(20u, r.total.errors("timeout"))
         << protocolName(protocol) << r.toJson()["total"].dump();
     EXPECT_EQ(0u, r.total.answered());
-    EXPECT_LT(took, 1500ms);
+    // Ended by the timeouts, not by the hanging upstream.
+    EXPECT_LT(took, 3s);
     EXPECT_GE(r.elapsed_s, 0.55);  // last request due at 380 ms + 200 ms
   }
 }
