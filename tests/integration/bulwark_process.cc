@@ -116,6 +116,10 @@ void BulwarkProcess::rewriteConfig(const std::string& yaml) {
 
 std::optional<int> BulwarkProcess::stop(int sig, std::chrono::milliseconds timeout) {
   child_->signal(sig);
+  return waitForExit(timeout);
+}
+
+std::optional<int> BulwarkProcess::waitForExit(std::chrono::milliseconds timeout) {
   auto status = child_->waitForExit(deadlineIn(timeout));
   if (!status) {
     return std::nullopt;

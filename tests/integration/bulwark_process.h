@@ -66,6 +66,8 @@ public:
   void rewriteConfig(const std::string& yaml);
   /** Sends sig and waits for exit; returns the exit code (or -signal). */
   std::optional<int> stop(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /** Waits for an exit already under way; the exit code (or -signal), nullopt at the timeout. */
+  std::optional<int> waitForExit(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 private:
   std::unique_ptr<ChildProcess> child_;

@@ -73,27 +73,8 @@ std::vector<fs::path> repoConfigs() {
   return out;
 }
 
-struct CheckRun {
-  std::optional<int> exit_code;
-  std::string output;
-};
-
-CheckRun runCheck(const fs::path& file) {
-  ProcessOptions options;
-  options.path = bulwarkBinary();
-  options.args = {"check", "-c", file.string()};
-  std::string error;
-  auto child = ChildProcess::spawn(options, &error);
-  if (!child) {
-    return {std::nullopt, error};
-  }
-  auto status = child->waitForExit(deadlineIn(10s));
-  CheckRun run;
-  run.output = child->output();
-  if (status && status->exited) {
-    run.exit_code = status->code;
-  }
-  return run;
+CliRun runCheck(const fs::path& file) {
+  return runBulwarkCli({"check", "-c", file.string()}, {}, deadlineIn(10s));
 }
 
 // Proves every shipped bulwark config passes `bulwark check`.
@@ -101,8 +82,8 @@ TEST(CheckRepoYamlTest, EveryBulwarkConfigInTheRepoPassesCheck) {
   const auto files = repoConfigs();
   for (const auto& file : files) {
     auto run = runCheck(file);
-    EXPECT_EQ(std::optional<int>(0), run.exit_code) << fs::relative(file, kRepo) << ":\n"
-                                                    << run.output;
+    EXPECT_EQ(std::optional<int>(0), run.code) << fs::relative(file, kRepo) << ":\n"
+                                               << run.stderr_text;
   }
   // The walk itself must find the known configs, or this test would pass on nothing.
   std::set<std::string> found;
@@ -122,7 +103,7 @@ TEST(CheckRepoYamlTest, EveryBulwarkConfigInTheRepoPassesCheck) {
 // Proves the harness tells a rejected file apart (the skipped bad configs do fail the check).
 TEST(CheckRepoYamlTest, RejectedConfigFailsCheck) {
   auto run = runCheck(kRepo / "tests/data/config/bad/bad-kind.yaml");
-  EXPECT_EQ(std::optional<int>(1), run.exit_code) << run.output;
+  EXPECT_EQ(std::optional<int>(1), run.code) << run.stderr_text;
 }
 
 // Proves the kind filter: only top-level `kind: ProxyConfig` marks a bulwark config.

@@ -622,7 +622,7 @@ TEST_F(HostileHttp2Test, RapidResetGetsGoAwayAndMemoryStaysBounded) {
     if (!write_failed && !batch.empty()) {
       conn.send(batch, deadlineIn(3s));
     }
-    EXPECT_TRUE(conn.waitForClose(deadlineIn(3s))) << "the Rapid Reset connection was not closed";
+    EXPECT_TRUE(conn.waitForClose(deadlineIn(10s))) << "the Rapid Reset connection was not closed";
     EXPECT_TRUE(conn.goAwayReceived()) << "closed without telling the client why";
     EXPECT_EQ(uint32_t{NGHTTP2_INTERNAL_ERROR}, conn.goAwayCode());
   }
@@ -666,7 +666,9 @@ TEST_F(HostileHttp2Test, MalformedHeadersFloodIsCutOff) {
   if (!write_failed && !batch.empty()) {
     conn.send(batch, deadlineIn(3s));
   }
-  EXPECT_TRUE(conn.waitForClose(deadlineIn(3s)))
+  // The deadline is generous: on a loaded machine bulwark may take a while to work through the
+  // flood, and the close is what counts.
+  EXPECT_TRUE(conn.waitForClose(deadlineIn(10s)))
       << "still open after " << sent << " malformed streams";
   EXPECT_TRUE(conn.goAwayReceived());
   EXPECT_NE(uint32_t{NGHTTP2_NO_ERROR}, conn.goAwayCode());

@@ -14,7 +14,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// idle 200ms against a 5s request timeout: whatever ends the stream within ~1s is the idle timer.
+// idle 200ms against a 5s request timeout: whatever ends the stream well before 5s is the idle
+// timer.
 constexpr char kTimeouts[] = "  timeouts: {request: 5s, idle: 200ms}\n";
 
 class StreamIdleTimeoutTest : public ::testing::Test {
@@ -46,7 +47,7 @@ TEST_F(StreamIdleTimeoutTest, NoAnswerIs504AfterIdle) {
   EXPECT_EQ(504, r->status);
   EXPECT_EQ("stream_idle_timeout", r->header("x-bulwark-reason").value_or(""));
   EXPECT_GE(elapsed, 190ms);
-  EXPECT_LT(elapsed, 1500ms);
+  EXPECT_LT(elapsed, 3s);  // the 5 s request timeout would be later
   EXPECT_EQ(1, idleTimeouts("504"));
   EXPECT_EQ(1, metricValue(proxy_->adminPort(), "bulwark_local_replies_total",
                            {{"route", "all"}, {"reason", "stream_idle_timeout"}})
@@ -69,7 +70,7 @@ TEST_F(StreamIdleTimeoutTest, StallAfterHeadersResetsTheStream) {
   EXPECT_FALSE(r->complete) << "the stalled body was delivered: " << r->body;
   EXPECT_TRUE(client.peerClosed() || client.peerReset()) << r->error;
   EXPECT_GE(elapsed, 190ms);
-  EXPECT_LT(elapsed, 1500ms);
+  EXPECT_LT(elapsed, 3s);  // the 5 s request timeout would be later
   EXPECT_TRUE(waitForMetric(
       proxy_->adminPort(), "bulwark_stream_idle_timeouts_total",
       {{"route", "all"}, {"action", "reset"}}, [](double v) { return v == 1; }, deadlineIn(2s)));
