@@ -350,10 +350,16 @@ TEST_F(RetryTest, RetryBudgetBoundsTheLoadOnAFailingUpstream) {
   constexpr auto kDuration = 3s;
   FakeUpstream up(FakeUpstreamOptions().withProtocol(Protocol::Http1).withStoreBodies(false));
   up.script().otherwise(respond(503, {}, "down"));
-  startProxy("http1", "http1", {up.address()},
-             "  retries: {attempts: 5, retryOn: [5xx], budget: {percent: 20, "
-             "minRetryConcurrency: 3},\n"
-             "            backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n");
+  // maxRetries is raised out of the way: the budget alone must hold the bound.
+  proxy_ = startBulwark(
+      ConfigBuilder()
+          .listener("http1")
+          .upstream("http1", {up.address()}, "  connectionPool: {http: {maxRetries: 1000}}\n")
+          .route("  retries: {attempts: 5, retryOn: [5xx], budget: {percent: 20, "
+                 "minRetryConcurrency: 3},\n"
+                 "            backoff: {baseInterval: 1ms, maxInterval: 5ms}}\n")
+          .yaml());
+  ASSERT_TRUE(proxy_);
   std::atomic<uint64_t> sent{0};
   std::atomic<uint64_t> answered{0};
   const auto start = Clock::now();
