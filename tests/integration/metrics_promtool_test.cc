@@ -104,36 +104,18 @@ protected:
         .matching([](const ReceivedRequest& r) { return r.header("x-fail") == "unavailable"; },
                   respondGrpcTrailersOnly(GrpcStatus::Unavailable, "replica down"))
         .otherwise(respondGrpc(GrpcStatus::Ok, "pong"));
-    std::string yaml = R"(apiVersion: bulwark.dev/v1alpha1
-kind: ProxyConfig
-metadata: {name: metrics}
-admin: {address: 127.0.0.1:0}
-runtime: {concurrency: 1, drain: {minDuration: 0s, timeout: 5s}}
-listeners:
-- {name: public, address: 127.0.0.1:0, protocol: h2c}
-upstreams:
-- name: echo
-  protocol: grpc
-  endpoints: {static: [{address: ")" +
-                       upstream_->address() +
-                       R"("}]}
-- name: gone
-  protocol: http2
-  endpoints: {static: [{address: "127.0.0.1:1"}]}
-  connectionPool: {tcp: {connectTimeout: 200ms}}
-routes:
-- name: grpc
-  match: {path: {prefix: /bulwark.test.Echo/}}
-  upstream: echo
-  retries: {attempts: 1}
-- name: down
-  match: {path: {prefix: /down}}
-  upstream: gone
-  retries: {attempts: 1}
-)";
-    std::string error;
-    bulwark_ = BulwarkProcess::start(yaml, {"public"}, &error);
-    ASSERT_TRUE(bulwark_) << error;
+    bulwark_ =
+        startBulwark(ConfigBuilder()
+                         .concurrency(1)
+                         .drain("0s", "5s")
+                         .listener("h2c")
+                         .upstream("grpc", {upstream_->address()}, "", "echo")
+                         .upstream("http2", {"127.0.0.1:1"},
+                                   "  connectionPool: {tcp: {connectTimeout: 200ms}}\n", "gone")
+                         .route("  retries: {attempts: 1}\n", "/bulwark.test.Echo/", "grpc", "echo")
+                         .route("  retries: {attempts: 1}\n", "/down", "down", "gone")
+                         .yaml());
+    ASSERT_TRUE(bulwark_);
   }
 
   /** `ok` OK calls, `unavailable` UNAVAILABLE calls and one request to a refused upstream. */

@@ -90,20 +90,12 @@ private:
   std::string address_;
 };
 
-const std::string kConfig = R"(apiVersion: bulwark.dev/v1alpha1
-kind: ProxyConfig
-metadata: {name: notify}
-admin: {address: 127.0.0.1:0}
-runtime: {concurrency: 2, drain: {minDuration: 0s, timeout: 5s}}
-listeners:
-- {name: public, address: 127.0.0.1:0, protocol: http1}
-upstreams:
-- name: backend
-  protocol: http1
-  endpoints: {static: [{address: "127.0.0.1:1"}]}
-routes:
-- {name: all, match: {path: {prefix: /}}, upstream: backend}
-)";
+const std::string kConfig = ConfigBuilder()
+                                .drain("0s", "5s")
+                                .listener("http1")
+                                .upstream("http1", {"127.0.0.1:1"})
+                                .route()
+                                .yaml();
 
 struct Started {
   std::unique_ptr<ChildProcess> child;
