@@ -4,8 +4,8 @@
 #include <random>
 
 #include "proxy/event/dispatcher.h"
-#include "proxy/upstream/thread_local_upstream.h"
 #include "proxy/upstream/upstream.h"
+#include "proxy/upstream/worker_upstream.h"
 
 namespace bulwark::router {
 
@@ -20,8 +20,7 @@ public:
   virtual ~RouterContext() = default;
 
   /** This worker's view of `upstream`: its host set and connection pools. */
-  virtual upstream::ThreadLocalUpstream& upstreamFor(
-      const upstream::UpstreamSharedPtr& upstream) = 0;
+  virtual upstream::WorkerUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream) = 0;
 
   event::Dispatcher& dispatcher;
   std::mt19937_64 rng;

@@ -42,7 +42,7 @@ UpstreamRequest::~UpstreamRequest() {
   evbuffer_free(pending_);
 }
 
-void UpstreamRequest::start(upstream::ConnPool& pool, std::chrono::nanoseconds per_try) {
+void UpstreamRequest::start(upstream::StreamPool& pool, std::chrono::nanoseconds per_try) {
   if (per_try.count() > 0) {
     per_try_timer_ = dispatcher_.createTimer([this] { onPerTryTimeout(); });
     per_try_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(per_try));

@@ -10,7 +10,7 @@
 #include "proxy/http/codec.h"
 #include "proxy/http/local_reply.h"
 #include "proxy/router/route_entry.h"
-#include "proxy/upstream/conn_pool.h"
+#include "proxy/upstream/stream_pool.h"
 #include "proxy/upstream/upstream.h"
 
 struct evbuffer;
@@ -66,7 +66,7 @@ public:
   ~UpstreamRequest() override;
 
   /** Asks the pool for a stream; `per_try` > 0 arms the per-try timeout. */
-  void start(upstream::ConnPool& pool, std::chrono::nanoseconds per_try);
+  void start(upstream::StreamPool& pool, std::chrono::nanoseconds per_try);
   /** Queues or sends request body. data is copied when `copy`, else moved. */
   void sendBody(evbuffer* data, bool end_stream, bool copy);
   void sendTrailers(const http::HeaderMap& trailers);

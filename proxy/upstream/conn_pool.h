@@ -11,27 +11,11 @@
 #include "proxy/http/codec.h"
 #include "proxy/network/connection.h"
 #include "proxy/upstream/host.h"
+#include "proxy/upstream/stream_pool.h"
 
 namespace bulwark::upstream {
 
 class Upstream;
-
-enum class PoolFailureReason { ConnectFailure, ConnectTimeout, Overflow, ConnectionClosed };
-
-/** Told when a stream can start on a pooled connection, or that it cannot. */
-class ConnPoolCallbacks {
-public:
-  virtual ~ConnPoolCallbacks() = default;
-  virtual void onPoolReady(http::RequestEncoder& encoder, const Host& host) = 0;
-  virtual void onPoolFailure(PoolFailureReason reason, std::string_view detail) = 0;
-};
-
-/** A request waiting for a connection; cancel() drops it without callbacks. */
-class Cancellable {
-public:
-  virtual ~Cancellable() = default;
-  virtual void cancel() = 0;
-};
 
 enum class PoolProtocol { Http1, Http2 };
 
@@ -51,17 +35,14 @@ struct ConnPoolSettings {
  * atomic counter on Upstream, so pools on all workers together never exceed it.
  * Thread: owning worker.
  */
-class ConnPool {
+class ConnPool : public StreamPool {
 public:
   ConnPool(event::Dispatcher& dispatcher, HostSharedPtr host, Upstream& upstream,
            ConnPoolSettings settings);
-  ~ConnPool();
+  ~ConnPool() override;
 
-  /**
-   * Starts a stream. Calls back synchronously when a connection is ready now, else queues.
-   * @return a handle to cancel a queued request, or nullptr when the callback already ran.
-   */
-  Cancellable* newStream(http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks);
+  // StreamPool
+  Cancellable* newStream(http::ResponseDecoder& decoder, ConnPoolCallbacks& callbacks) override;
 
   /** Graceful: no new streams on existing connections; close them once idle. */
   void drainConnections();

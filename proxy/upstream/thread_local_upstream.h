@@ -10,6 +10,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/upstream/conn_pool.h"
 #include "proxy/upstream/upstream.h"
+#include "proxy/upstream/worker_upstream.h"
 
 namespace bulwark::upstream {
 
@@ -21,10 +22,10 @@ namespace bulwark::upstream {
  * atomics on every pick.
  * Thread: owning worker.
  */
-class ThreadLocalUpstream {
+class ThreadLocalUpstream : public WorkerUpstream {
 public:
   ThreadLocalUpstream(event::Dispatcher& dispatcher, UpstreamSharedPtr upstream);
-  ~ThreadLocalUpstream();
+  ~ThreadLocalUpstream() override;
   /**
    * Picks a host for one attempt with the upstream's load balancer, skipping unhealthy and
    * ejected hosts (unless in panic mode) and, while another host is eligible, hosts in
@@ -35,8 +36,8 @@ public:
    * every usable host refuses.
    * @param rng the worker's generator; seeds this worker's picker once.
    */
-  HostSharedPtr pickHost(std::mt19937_64& rng, const LbContext& ctx);
-  ConnPool& poolFor(const HostSharedPtr& host);
+  HostSharedPtr pickHost(std::mt19937_64& rng, const LbContext& ctx) override;
+  ConnPool& poolFor(const HostSharedPtr& host) override;
   /**
    * Catches up with the upstream's host set: rebuilds the picker and drains (then frees) pools of
    * hosts no longer in the set. pickHost() calls it; a worker timer may call it too so that idle
