@@ -32,8 +32,8 @@ namespace bulwark::policies {
  * (1 + percent/100) * client_requests + max(reserve_burst, min_retries_per_second * T) attempts;
  * with the defaults (20 %, 10/s, burst 3) a 100 %-failing upstream gets at most 1.2x the client
  * rate + 10/s. A storm that starts after a quiet spell may add the burst the quiet spell earned
- * back (3 retries) once. (tests/unit/policies/retry_budget_test.cc proves it at 1000 req/s for
- * 20 s at every phase of the window.)
+ * back (3 retries) once. (tests/unit/policies/retry/retry_budget_test.cc proves it at 1000 req/s
+ * for 20 s at every phase of the window.)
  *
  * NOTE: Finagle and Linkerd grant the reserve as a lump of min_retries_per_second * ttl per
  * window. A lump comes back whenever the bucket that spent it expires, so a storm of 20 s over a
