@@ -6,14 +6,14 @@
 #include <event2/thread.h>
 #include <gtest/gtest.h>
 
-#include "tests/unit/filters/filter_test_util.h"
+#include "tests/mocks/fake_filter_callbacks.h"
 
 namespace bulwark::filters::bulkhead {
 namespace {
 
 using namespace std::chrono_literals;
-using test::FakeFactoryContext;
-using test::FilterUnderTest;
+using mocks::FakeFactoryContext;
+using mocks::FilterUnderTest;
 
 config::RouteSpec routeWith(uint32_t max, uint32_t queued = 0,
                             std::chrono::milliseconds queue_timeout = 0ms,
@@ -65,7 +65,7 @@ protected:
 // shed fallback trigger; the gauge shows the slots held.
 TEST_F(BulkheadFilterTest, AdmitsUpToMaxThenRejectsFull) {
   FakeFactoryContext ctx(routeWith(2));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a = start(cb);
   EXPECT_EQ(status_, http::FilterStatus::Continue);
   auto b = start(cb);
@@ -89,7 +89,7 @@ TEST_F(BulkheadFilterTest, AdmitsUpToMaxThenRejectsFull) {
 // completion hands its slot to the waiter, which continues.
 TEST_F(BulkheadFilterTest, QueuedRequestProceedsWhenSlotFrees) {
   FakeFactoryContext ctx(routeWith(1, 1, 1000ms));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a = start(cb);
   auto waiter = start(cb);
   EXPECT_EQ(status_, http::FilterStatus::StopIteration);
@@ -112,7 +112,7 @@ TEST_F(BulkheadFilterTest, QueuedRequestProceedsWhenSlotFrees) {
 // Waiters of one worker are admitted in arrival order.
 TEST_F(BulkheadFilterTest, WaitersAreFifo) {
   FakeFactoryContext ctx(routeWith(1, 3));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a = start(cb);
   auto w1 = start(cb);
   auto w2 = start(cb);
@@ -130,13 +130,13 @@ TEST_F(BulkheadFilterTest, WaitersAreFifo) {
 // does) is safe.
 TEST_F(BulkheadFilterTest, QueueTimeoutRejects) {
   FakeFactoryContext ctx(routeWith(1, 1, 5ms));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a = start(cb);
   auto waiter = start(cb);
   waiter->callbacks->on_local_reply = [&] {
     waiter->complete(503, true, "bulkhead_queue_timeout");
   };
-  ASSERT_TRUE(test::runUntil(dispatcher_, [&] { return !waiter->callbacks->replies.empty(); }));
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return !waiter->callbacks->replies.empty(); }));
   EXPECT_EQ(waiter->callbacks->reply().reason(), "bulkhead_queue_timeout");
   EXPECT_EQ(waiter->callbacks->reply().httpStatus(), 503u);
   EXPECT_EQ(state(ctx).engine().queued(), 0u);
@@ -152,10 +152,10 @@ TEST_F(BulkheadFilterTest, QueueWaitDefaultsToRequestTimeout) {
   route.policies.timeouts = config::TimeoutsSpec{};
   route.policies.timeouts->request = 5ms;
   FakeFactoryContext ctx(route);
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a = start(cb);
   auto waiter = start(cb);
-  ASSERT_TRUE(test::runUntil(dispatcher_, [&] { return !waiter->callbacks->replies.empty(); }));
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return !waiter->callbacks->replies.empty(); }));
   EXPECT_EQ(waiter->callbacks->reply().reason(), "bulkhead_queue_timeout");
 }
 
@@ -163,7 +163,7 @@ TEST_F(BulkheadFilterTest, QueueWaitDefaultsToRequestTimeout) {
 // other partitions still get slots.
 TEST_F(BulkheadFilterTest, PartitionLimitIsolatesTenants) {
   FakeFactoryContext ctx(routeWith(4, 4, 1000ms, 2));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a1 = start(cb, "a");
   auto a2 = start(cb, "a");
   auto a3 = start(cb, "a");
@@ -179,7 +179,7 @@ TEST_F(BulkheadFilterTest, PartitionLimitIsolatesTenants) {
 // A waiter whose partition is at its limit does not block a later waiter of another partition.
 TEST_F(BulkheadFilterTest, FullPartitionWaiterDoesNotBlockOthers) {
   FakeFactoryContext ctx(routeWith(3, 4, 1000ms, 2));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a1 = start(cb, "a");
   auto a2 = start(cb, "a");
   auto b1 = start(cb, "b");
@@ -197,7 +197,7 @@ TEST_F(BulkheadFilterTest, FullPartitionWaiterDoesNotBlockOthers) {
 // A waiter that goes away (client reset) leaves the queue and returns its queue slot.
 TEST_F(BulkheadFilterTest, DestroyedWaiterLeavesQueue) {
   FakeFactoryContext ctx(routeWith(1, 2));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   auto a = start(cb);
   auto w1 = start(cb);
   auto w2 = start(cb);
@@ -214,14 +214,14 @@ TEST_F(BulkheadFilterTest, DestroyedWaiterLeavesQueue) {
 // loop (a posted pump), not inline.
 TEST_F(BulkheadFilterTest, ReleaseOnOneWorkerWakesWaiterOnAnother) {
   FakeFactoryContext ctx(routeWith(1, 1));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   event::Dispatcher other;
   auto a = start(cb);
   auto waiter = start(cb, "", &other);
   EXPECT_EQ(state(ctx).queuedOn(other), 1u);
   a->complete();
   EXPECT_EQ(waiter->callbacks->continued, 0);
-  test::runReady(other);
+  mocks::runReady(other);
   EXPECT_EQ(waiter->callbacks->continued, 1);
   EXPECT_TRUE(filter(*waiter).holdsPermitForTest());
 }
@@ -240,7 +240,7 @@ bool waitUntil(const std::function<bool()>& done) {
 TEST_F(BulkheadFilterTest, CrossThreadWakeWithRunningWorkers) {
   evthread_use_pthreads();
   FakeFactoryContext ctx(routeWith(1, 1));
-  auto cb = test::createOrFail(*factory_, ctx);
+  auto cb = mocks::createOrFail(*factory_, ctx);
   BulkheadState& shared = state(ctx);
   auto a = std::make_unique<event::Dispatcher>();
   auto b = std::make_unique<event::Dispatcher>();
@@ -289,9 +289,9 @@ TEST_F(BulkheadFilterTest, CrossThreadWakeWithRunningWorkers) {
 // still count against the new one.
 TEST_F(BulkheadFilterTest, ReloadKeepsCountsWhileBlockUnchanged) {
   FakeFactoryContext ctx(routeWith(1));
-  auto old_chain = test::createOrFail(*factory_, ctx);
+  auto old_chain = mocks::createOrFail(*factory_, ctx);
   auto a = start(old_chain);
-  auto new_chain = test::createOrFail(*factory_, ctx);
+  auto new_chain = mocks::createOrFail(*factory_, ctx);
   auto b = start(new_chain);
   EXPECT_EQ(b->callbacks->reply().reason(), "bulkhead_full");
 }

@@ -3,15 +3,15 @@
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
 
+#include "tests/mocks/fake_filter_callbacks.h"
 #include "tests/support/simulated_time.h"
-#include "tests/unit/filters/filter_test_util.h"
 
 namespace bulwark::filters::idempotency {
 namespace {
 
 using namespace std::chrono_literals;
-using test::FakeFactoryContext;
-using test::FilterUnderTest;
+using mocks::FakeFactoryContext;
+using mocks::FilterUnderTest;
 
 config::IdempotencySpec dedupe(uint64_t max_body = 1024) {
   config::IdempotencySpec spec;
@@ -42,7 +42,7 @@ struct Buffer {
 class IdempotencyFilterTest : public ::testing::Test {
 protected:
   http::FilterFactoryCb build(FakeFactoryContext& ctx) {
-    auto cb = test::createOrFail(*factory_, ctx);
+    auto cb = mocks::createOrFail(*factory_, ctx);
     state(ctx).clock.setNowForTest([this] { return time_.now(); });
     return cb;
   }

@@ -2,15 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/mocks/fake_filter_callbacks.h"
 #include "tests/support/simulated_time.h"
-#include "tests/unit/filters/filter_test_util.h"
 
 namespace bulwark::filters::load_shed {
 namespace {
 
 using namespace std::chrono_literals;
-using test::FakeFactoryContext;
-using test::FilterUnderTest;
+using mocks::FakeFactoryContext;
+using mocks::FilterUnderTest;
 
 config::RouteSpec routeWith(uint32_t min_limit, uint32_t max_limit,
                             std::string algorithm = "gradient",
@@ -33,7 +33,7 @@ config::RouteSpec routeWith(uint32_t min_limit, uint32_t max_limit,
 class LoadShedFilterTest : public ::testing::Test {
 protected:
   http::FilterFactoryCb build(FakeFactoryContext& ctx) {
-    auto cb = test::createOrFail(*factory_, ctx);
+    auto cb = mocks::createOrFail(*factory_, ctx);
     state(ctx).clock().setNowForTest([this] { return time_.now(); });
     return cb;
   }

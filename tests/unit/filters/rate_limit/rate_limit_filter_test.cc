@@ -2,15 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/mocks/fake_filter_callbacks.h"
 #include "tests/support/simulated_time.h"
-#include "tests/unit/filters/filter_test_util.h"
 
 namespace bulwark::filters::rate_limit {
 namespace {
 
 using namespace std::chrono_literals;
-using test::FakeFactoryContext;
-using test::FilterUnderTest;
+using mocks::FakeFactoryContext;
+using mocks::FilterUnderTest;
 
 config::RouteSpec routeWith(config::RateLimitSpec spec) {
   config::RouteSpec route;
@@ -32,7 +32,7 @@ class RateLimitFilterTest : public ::testing::Test {
 protected:
   /** Builds the route's filter factory with the simulated clock installed. */
   http::FilterFactoryCb build(FakeFactoryContext& ctx) {
-    auto cb = test::createOrFail(*factory_, ctx);
+    auto cb = mocks::createOrFail(*factory_, ctx);
     ctx.onlyState<RateLimitState>()->clock.setNowForTest([this] { return time_.now(); });
     return cb;
   }
@@ -166,10 +166,10 @@ TEST_F(RateLimitFilterTest, ReloadKeepsBucketsWhileBlockUnchanged) {
   FakeFactoryContext ctx(routeWith(limit(1, 1)));
   auto first = build(ctx);
   EXPECT_TRUE(pass(first));
-  auto second = test::createOrFail(*factory_, ctx);
+  auto second = mocks::createOrFail(*factory_, ctx);
   EXPECT_FALSE(pass(second));
   ctx.setRoute(routeWith(limit(1, 3)));
-  auto changed = test::createOrFail(*factory_, ctx);
+  auto changed = mocks::createOrFail(*factory_, ctx);
   EXPECT_EQ(ctx.stateCount(), 2u);
   EXPECT_TRUE(pass(changed));
 }

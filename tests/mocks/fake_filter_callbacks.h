@@ -1,10 +1,9 @@
 #pragma once
 
-// Test doubles for filter unit tests: FilterCallbacks that record what a filter asked for, a
-// FactoryContext with its own metric registry and shared-state map, and a real Dispatcher
-// (timers and posts are run by pumping its loop without blocking).
+// Test doubles for filter unit tests: FilterCallbacks that record what a filter asked for, and a
+// FactoryContext with its own metric registry and shared-state map. Timers and posts run on a
+// real Dispatcher driven with tests/mocks/dispatcher_loop.h.
 
-#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -12,15 +11,15 @@
 #include <string>
 #include <vector>
 
-#include <event2/event.h>
 #include <gtest/gtest.h>
 
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/filter.h"
 #include "proxy/stats/stats.h"
+#include "tests/mocks/dispatcher_loop.h"
 
-namespace bulwark::filters::test {
+namespace bulwark::mocks {
 
 /** Records continueRequest() and local replies. Thread: test thread. */
 class FakeFilterCallbacks : public http::FilterCallbacks {
@@ -110,20 +109,6 @@ struct FilterUnderTest {
   http::HttpFilterPtr filter;
 };
 
-/** Runs the dispatcher's ready events (posts, expired timers) without blocking. */
-inline void runReady(event::Dispatcher& dispatcher) {
-  event_base_loop(dispatcher.base(), EVLOOP_NONBLOCK);
-}
-
-/** Runs the loop until `done` or one second passed (bounded; for real timers in tests). */
-inline bool runUntil(event::Dispatcher& dispatcher, const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    event_base_loop(dispatcher.base(), EVLOOP_ONCE | EVLOOP_NONBLOCK);
-  }
-  return done();
-}
-
 /** Builds a route's filter factory callback, failing the test on a factory error. */
 inline http::FilterFactoryCb createOrFail(http::FilterFactory& factory, http::FactoryContext& ctx) {
   auto cb = factory.create(ctx);
@@ -131,4 +116,4 @@ inline http::FilterFactoryCb createOrFail(http::FilterFactory& factory, http::Fa
   return cb.isOk() ? *cb : http::FilterFactoryCb();
 }
 
-}  // namespace bulwark::filters::test
+}  // namespace bulwark::mocks
