@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 3 "Performance": bulwark (one worker) against direct, HAProxy and nginx with the shared
-# perf-compare harness (../shared/perf-compare; method in ../shared/design/performance.md).
+# Performance: bulwark (one worker) against direct, HAProxy and nginx with the shared
+# perf-compare harness (../shared/perf-compare, outside this repository).
 #
 #   bench/run-perf.sh                    # full run: REPS=3, pin split+none, wrk/h2load/rate(5k,15k) + memory
 #   REPS=5 bench/run-perf.sh             # more repetitions
@@ -10,7 +10,7 @@
 # Steps: build bulwark (Release) in $BUILD_DIR; `bulwark check` the config; start bulwark with
 # bench/perf/bulwark-perf.yaml; run.sh ours:28085:28095:28096 (throughput + equal-load latency; bench.py
 # pins every server incl. bulwark itself, found by its listening ports); then the idle-memory phase on a
-# freshly started bulwark per protocol (RSS is a high-water mark, see performance.md pitfalls); stop
+# freshly started bulwark per protocol (RSS is a high-water mark); stop
 # everything started here; write the tables into bench/RESULTS.md between the GENERATED markers (text
 # outside the markers, e.g. the profile notes, is kept).
 # Needs: BULWARK_WITH_BENCH=1 scripts/install-deps.sh (haproxy nginx wrk nghttp2-client hey apache2-utils).
@@ -165,7 +165,7 @@ GEN="$PERFANCHOR_RUN/generated.md"
   PARENT="$(cd "$ROOT/.." && pwd)"
   for c in "${COMMANDS[@]}"; do echo "    ${c//$PARENT\//../}"; done
   echo
-  echo "## Issue 3 targets (ratios in the same run, medians of the repetitions)"
+  echo "## Targets (ratios in the same run, medians of the repetitions)"
   echo
   python3 "$ROOT/bench/perf/targets.py" "${FILES[@]}"
   echo
@@ -182,7 +182,7 @@ python3 - "$RESULTS" "$GEN" <<'PY'
 import os, sys
 path, gen = sys.argv[1], open(sys.argv[2]).read().rstrip('\n') + '\n'
 begin, end = '<!-- BEGIN GENERATED', '<!-- END GENERATED -->'
-old = open(path).read() if os.path.exists(path) else '# bulwark performance results (issue 3)\n\n' + begin + '\n' + end + '\n'
+old = open(path).read() if os.path.exists(path) else '# bulwark performance results\n\n' + begin + '\n' + end + '\n'
 i, j = old.find(begin), old.find(end)
 new = old[:i] + gen + old[j + len(end) + 1:] if i >= 0 and j >= 0 else old.rstrip('\n') + '\n\n' + gen
 open(path, 'w').write(new)

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Check issue 3's performance targets against perf-compare results (bench.py .jsonl files).
+"""Check bulwark's performance targets against perf-compare results (bench.py .jsonl files).
 
   python3 bench/perf/targets.py [--target ours] results-1.jsonl [results-2.jsonl ...]
 
 Prints a Markdown table: one row per target, the measured ratio or value computed from the medians of
 the same run(s), the threshold and PASS / MISS. Every number comes from the files; nothing is fixed here
-except the thresholds of issue 3 (and ../shared/design/performance.md Part 3, G1/G3/G4/G5/G7/G9).
+except the thresholds (G1/G3/G4/G5/G7/G9, listed in TARGETS below).
 """
 import argparse, json, statistics
 
@@ -37,7 +37,7 @@ def main():
                 g.setdefault(r['target'], []).append(r)
         return g
 
-    out = ['| # | target (issue 3) | pin | measured | threshold | verdict | runs (ours/haproxy) | foreign CPU s, max over these runs |',
+    out = ['| # | target | pin | measured | threshold | verdict | runs (ours/haproxy) | foreign CPU s, max over these runs |',
            '|---|---|---|---|---|---|---|---|']
 
     def noise(*groups):

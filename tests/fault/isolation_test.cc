@@ -1,4 +1,4 @@
-// Labelled fault run (ctest -L fault), issue #6 acceptance, isolation:
+// Labelled fault run (ctest -L fault), isolation:
 //  - two routes on two recommendation-server backends (each 10 ms per request,
 //    --fetch-latency-ms); route a's backend starts hanging (fault hang_rate 1.0) while both
 //    routes take traffic. Route a has a 300 ms deadline and a bulkhead of 16; route b's p99 may

@@ -1,4 +1,4 @@
-// Labelled fault run (ctest -L fault), issue #6 acceptance: offered load 10x a backend's
+// Labelled fault run (ctest -L fault): offered load 10x a backend's
 // capacity for 30 s. The backend is one recommendation-server whose capacity is set by its own
 // backpressure: 2 requests served at once, each holding its slot 20 ms (--fetch-latency-ms),
 // so 100 req/s; the run offers 1,000 req/s. Policy: examples/recommendation/bulwark.yaml plus

@@ -1,4 +1,4 @@
-// Labelled fault run (ctest -L fault), issue #6 acceptance: a recommendation-server replica
+// Labelled fault run (ctest -L fault): a recommendation-server replica
 // answering 100 % errors (fault knob error_rate 1.0, 503) trips the circuit breaker within one
 // window; after it heals, half-open probes close it; no client waits longer than fail-fast
 // while it is open. Two runs, with examples/recommendation/bulwark.yaml's breaker settings

@@ -1,4 +1,4 @@
-// Labelled fault run (ctest -L fault), issue #6 acceptance: three recommendation-server
+// Labelled fault run (ctest -L fault): three recommendation-server
 // replicas behind bulwark with examples/recommendation/bulwark.yaml's policy as shipped
 // (retries on reset / connect-failure / 5xx within a budget, outlier detection, health checks,
 // breaker, fallback), 500 req/s open loop; one replica is kill -9'd mid-run.

@@ -1,5 +1,5 @@
 // Labelled fault run (ctest -L fault): an upstream failing 100% with 503 under a steady
-// 1,000 req/s for 20 s must see at most 1.2x the client rate + 10/s (issue #5), because the
+// 1,000 req/s for 20 s must see at most 1.2x the client rate + 10/s, because the
 // retry budget refuses retries beyond 20% of requests plus a 10/s reserve. Prints what it saw.
 
 #include <atomic>

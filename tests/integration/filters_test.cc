@@ -1,4 +1,4 @@
-// Route filters of issue 6 through the real bulwark binary: rate limits (429 + headers, refill,
+// Route filters through the real bulwark binary: rate limits (429 + headers, refill,
 // per-tenant keys), bulkheads (exact concurrency, queue, overflow, queue timeout, partitions),
 // load shedding (priorities, cheap rejections), fallbacks for every local trigger, and the
 // gRPC forms of all of them (trailers-only with the mapped grpc-status).

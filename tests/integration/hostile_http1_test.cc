@@ -1,5 +1,4 @@
-// Hostile HTTP/1.1 input against the real bulwark binary (issue 3 "Errors";
-// hostile-and-fault-tests.md §2.1 and rows H1-H6, R1): limits answer 431/413, smuggling shapes
+// Hostile HTTP/1.1 input against the real bulwark binary: limits answer 431/413, smuggling shapes
 // answer 400 and close, the upstream never sees a rejected request, every rejection is counted in
 // bulwark_downstream_protocol_errors_total{reason}, and bulwark keeps serving afterwards.
 
@@ -181,7 +180,7 @@ TEST_F(HostileHttp1Test, DifferingDuplicateContentLengthGets400) {
 }
 
 TEST_F(HostileHttp1Test, IdenticalDuplicateContentLengthGets400) {
-  // hostile-and-fault-tests.md §2.1 sets the strict target ("two identical CLs: 400"), and
+  // The strict reading (two identical Content-Lengths: 400) is the safe one, and
   // llhttp rejects every duplicate Content-Length without a lenient switch for it.
   expectRejected(
       "POST /dup HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400,
@@ -335,7 +334,7 @@ TEST_F(HostileHttp1Test, H2cUpgradeIsNotTunnelledAndHopByHopHeadersAreStripped) 
   EXPECT_EQ("k", req.header("x-kept").value_or(""));
 }
 
-// CL.TE (hostile-and-fault-tests.md §2.1): a front end trusting CL forwards "0\r\n\r\nG" as body,
+// CL.TE: a front end trusting CL forwards "0\r\n\r\nG" as body,
 // a back end trusting TE sees "G..." start the next request. Bulwark must reject the message.
 TEST_F(HostileHttp1Test, ClTeSmugglingNeverReachesUpstream) {
   expectRejected(

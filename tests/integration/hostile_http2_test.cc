@@ -1,6 +1,5 @@
-// Hostile HTTP/2 (h2c prior knowledge) input against the real bulwark binary (issue 3 "Errors";
-// hostile-and-fault-tests.md rows P1, P5, P6, P9, H6): a bad preface closes the connection,
-// malformed requests are reset or answered 4xx without touching other streams or the upstream,
+// Hostile HTTP/2 (h2c prior knowledge) input against the real bulwark binary: a bad preface
+// closes the connection, malformed requests are reset or answered 4xx without touching other streams or the upstream,
 // header and body limits answer 431/413, and Rapid Reset / SETTINGS / PING floods neither crash
 // bulwark nor grow its memory. Requests that nghttp2's own client would refuse to send are
 // written as raw frames by RawH2Connection below.
@@ -491,7 +490,7 @@ TEST_F(HostileHttp2Test, ContentLengthMismatchIsNeverForwardedWhole) {
   }
 }
 
-// H7/P9 (hostile-and-fault-tests.md): when :authority and host disagree, :authority wins, so the
+// When :authority and host disagree, :authority wins, so the
 // HTTP/1 upstream is never routed for one host and handed another.
 TEST_F(HostileHttp2Test, AuthorityWinsOverHostHeader) {
   RawH2Connection conn(port());
@@ -641,7 +640,7 @@ TEST_F(HostileHttp2Test, RapidResetGetsGoAwayAndMemoryStaysBounded) {
 
 // The other Rapid Reset shape: malformed HEADERS that make bulwark send the RST_STREAM itself.
 // Each costs bulwark work and an outbound frame; the abuser must be cut off like the
-// client-reset shape (hostile-and-fault-tests.md P1), and bulwark must keep serving.
+// client-reset shape (Rapid Reset), and bulwark must keep serving.
 TEST_F(HostileHttp2Test, MalformedHeadersFloodIsCutOff) {
   const pid_t pid = bulwark_->process().pid();
   auto rss_before = readRssBytes(pid);

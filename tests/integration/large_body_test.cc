@@ -1,6 +1,6 @@
 // 1 GiB uploads and downloads through the real bulwark binary, over HTTP/1.1 and h2c, while a
 // sampler watches bulwark's VmRSS: bodies must stream with backpressure (evbuffer watermarks,
-// HTTP/2 flow-control windows), never be buffered whole. Issue 3 acceptance: RSS grows by less
+// HTTP/2 flow-control windows), never be buffered whole. The bound: RSS grows by less
 // than 64 MiB. Each case moves 1 GiB once over loopback, twice through the kernel.
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Life cycle of the real bulwark binary (issue 3): graceful drain on SIGTERM / SIGINT / POST
+// Life cycle of the real bulwark binary: graceful drain on SIGTERM / SIGINT / POST
 // /drain (in-flight requests finish, /ready turns 503, new connections are refused once
 // drain.minDuration passed, HTTP/2 GOAWAY and HTTP/1.1 Connection: close, exit 0), the drain
 // timeout, config reload by SIGHUP and POST /reload under load (no request lost, in-flight
@@ -67,7 +67,7 @@ std::string upstreamNameOf(const Http1Response& r) {
 // ---------------------------------------------------------------------------------------------
 // Drain
 
-// Issue 3 acceptance: 200 slow requests in flight, then SIGTERM: every one completes with 200,
+// 200 slow requests in flight, then SIGTERM: every one completes with 200,
 // /ready answers 503 while draining, new connections are refused once the listeners close, and
 // the process exits 0.
 TEST(LifecycleTest, SigtermFinishesTwoHundredSlowRequestsAndExitsZero) {
@@ -161,7 +161,7 @@ TEST(LifecycleTest, SigtermSendsGoAwayAndFinishesOpenHttp2Streams) {
 }
 
 // During drain.minDuration bulwark still accepts and serves (load balancers are still sending
-// while they notice /ready). Issue 3's order: /ready 503, wait minDuration, then stop accepting
+// while they notice /ready). The order: /ready 503, wait minDuration, then stop accepting
 // and close keep-alive connections (Connection: close / GOAWAY).
 TEST(LifecycleTest, DrainMinDurationKeepsServingThenClosesAndRefuses) {
   auto upstream = namedUpstream("a");
@@ -405,7 +405,7 @@ bool waitForUpstream(uint16_t port, const std::string& path, const std::string& 
       deadline);
 }
 
-// Issue 3 acceptance: a reload under load loses no request. Ten reloads, alternating SIGHUP and
+// A reload under load loses no request. Ten reloads, alternating SIGHUP and
 // POST /reload, each moving the backend between two upstreams (a new Upstream object each time:
 // the old pools drain while the loops keep sending), the last one adding a route.
 TEST(LifecycleTest, ReloadUnderLoadLosesNoRequestAndAppliesTheNewConfig) {
@@ -562,7 +562,7 @@ TEST(LifecycleTest, RepeatedReloadsReleaseReplacedUpstreams) {
   EXPECT_EQ(0, *code);
 }
 
-// Issue 3 acceptance: an invalid reload keeps serving. POST /reload answers an error naming the
+// An invalid reload keeps serving. POST /reload answers an error naming the
 // problem, SIGHUP is rejected the same way, both are counted, and traffic keeps flowing to the
 // old upstream. A later valid reload applies.
 TEST(LifecycleTest, InvalidReloadKeepsTheOldConfigServing) {

@@ -1,5 +1,5 @@
-// Retries, backoff, pushback, deadlines and hedging through the real bulwark binary
-// (issue #5): the router owns attempts; upstreams are scripted fakes on loopback.
+// Retries, backoff, pushback, deadlines and hedging through the real bulwark binary: the router
+// owns attempts; upstreams are scripted fakes on loopback.
 
 #include <atomic>
 #include <cstdio>

@@ -1,4 +1,4 @@
-// Issue 7 acceptance with the real example backend: ranking-server replicas (examples/ranking)
+// Per-request gRPC load balancing with the real example backend: ranking-server replicas (examples/ranking)
 // behind the real bulwark binary, called by a real grpc++ client (ranking-client, one channel =
 // one HTTP/2 connection) or by the h2 test client speaking gRPC framing where a test needs a
 // header per call. Where the calls went is read from the replicas themselves

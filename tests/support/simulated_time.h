@@ -1,6 +1,6 @@
 #pragma once
 
-// A hand-advanced clock for policy tests (architecture §11.9): nothing moves unless the test
+// A hand-advanced clock for policy tests: nothing moves unless the test
 // calls advance(), so time-dependent behaviour is exact and instant.
 
 #include <chrono>

@@ -85,7 +85,7 @@ def _split_labels(text):
 
 
 class BulwarkAdmin:
-    """bulwark's admin endpoints (config-and-operations.md §2.10): /ready, /metrics, POST /reload."""
+    """bulwark's admin endpoints (docs/configuration.md): /ready, /metrics, POST /reload."""
 
     def __init__(self, port):
         self.port = port

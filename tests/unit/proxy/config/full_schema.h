@@ -1,6 +1,6 @@
 #pragma once
 
-// The full example of config-and-operations.md §2.9 (every block of the schema, DNS discovery,
+// The full example of the schema (every block of the schema, DNS discovery,
 // gated policies) plus two routes with the remaining fields. It only loads with the feature gate
 // off, so it lives here instead of in tests/data (where every file must pass `bulwark check`).
 

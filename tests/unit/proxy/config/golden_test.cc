@@ -77,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(Good, GoodConfigTest, ::testing::ValuesIn(yamlFilesIn("
                            return name;
                          });
 
-// The golden set stays broad (issue 3 asks for at least 20 files) and has no orphan files.
+// The golden set stays broad (at least 20 files) and has no orphan files.
 TEST(GoldenSetTest, CoversEnoughFilesAndHasNoOrphans) {
   EXPECT_GE(yamlFilesIn("bad").size(), 25u);
   for (const auto& entry : fs::directory_iterator(test::dataPath("bad"))) {

@@ -27,7 +27,7 @@ const RouteSpec& routeNamed(const ProxyConfigSpec& spec, const std::string& name
   return *it;
 }
 
-// The §2.9 edge example (gated blocks removed) loads with every value where it belongs.
+// The edge example (tests/data/config/good/edge.yaml) loads with every value where it belongs.
 TEST(ParserTest, LoadsEdgeExample) {
   LoadResult result = loadConfigFile(dataPath("good/edge.yaml"));
   ASSERT_TRUE(result.ok()) << ::testing::PrintToString(formatted(result));
@@ -190,7 +190,7 @@ routes:
   EXPECT_EQ(result.config->defaults.timeouts->request, seconds(9));
 }
 
-// Every block of the §2.9 schema is parsed (feature gate off).
+// Every block of the schema is parsed.
 TEST(ParserTest, ParsesEveryBlockOfTheFullSchema) {
   LoadResult result = loadText(test::kFullSchemaYaml);
   ASSERT_TRUE(result.ok()) << ::testing::PrintToString(formatted(result));
