@@ -18,7 +18,7 @@
 namespace {
 
 int runProxy(const std::string& config_path, const std::string& concurrency,
-             const std::string& log_level, const std::string& admin_address) {
+             const std::string& log_level, const std::string& admin_address, bool takeover) {
   auto level = spdlog::level::from_str(log_level == "warning" ? "warn" : log_level);
   spdlog::set_default_logger(spdlog::stderr_color_mt("bulwark"));
   spdlog::set_level(level);
@@ -39,6 +39,7 @@ int runProxy(const std::string& config_path, const std::string& concurrency,
 
   bulwark::server::ServerOptions options;
   options.config_path = config_path;
+  options.takeover = takeover;
   if (!concurrency.empty() && concurrency != "auto") {
     try {
       int n = std::stoi(concurrency);
@@ -94,6 +95,10 @@ int main(int argc, char** argv) {
           CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
   run->add_option("--admin-address", admin_address, "Admin listener address")
       ->envname("BULWARK_ADMIN_ADDRESS");
+  bool takeover = false;
+  run->add_flag("--takeover", takeover,
+                "Share listener ports another process already serves (a handover: start, wait "
+                "for /ready, then stop the old process)");
   std::string mode = "serve";
   run->add_option("--mode", mode, "serve|validate (validate = check)")
       ->check(CLI::IsMember({"serve", "validate"}));
@@ -141,5 +146,5 @@ int main(int argc, char** argv) {
   if (mode == "validate") {
     return bulwark::config::runCheck(config_path, false, false, std::cout, std::cerr);
   }
-  return runProxy(config_path, concurrency, log_level, admin_address);
+  return runProxy(config_path, concurrency, log_level, admin_address, takeover);
 }

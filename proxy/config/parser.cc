@@ -510,11 +510,16 @@ void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o)
   if (!m) {
     return;
   }
-  if (auto a = m->map("accessLog", {"path", "format", "sample"})) {
+  if (auto a = m->map("accessLog", {"path", "format", "sample", "flushInterval"})) {
     a->str("path", o.access_log.path);
     a->enumeration<std::string>("format", o.access_log.format,
                                 {{"json", "json"}, {"text", "text"}});
     a->number("sample", o.access_log.sample, 0, 1);
+    if (a->duration("flushInterval", o.access_log.flush_interval) &&
+        o.access_log.flush_interval.count() == 0) {
+      ctx.sink.error(a->fieldMark("flushInterval"), a->fieldPath("flushInterval"),
+                     "must be greater than 0s", codes::kInvalidValue);
+    }
   }
   if (auto mm = m->map("metrics", {"path", "latencyBuckets"})) {
     if (mm->str("path", o.metrics_path) && (o.metrics_path.empty() || o.metrics_path[0] != '/')) {

@@ -67,15 +67,17 @@ struct RuntimeSpec {
 };
 
 struct AccessLogSpec {
-  std::string path;             // empty = off
-  std::string format = "json";  // json | text
-  double sample = 1.0;          // 0..1
+  std::string path;               // empty = off
+  std::string format = "json";    // json | text
+  double sample = 1.0;            // 0..1
+  Duration flush_interval{1000};  // buffered lines reach the file at least this often
 
   template <typename V>
   void fields(V& v) const {
     v("path", path);
     v("format", format);
     v("sample", sample);
+    v("flushInterval", flush_interval);
   }
 };
 

@@ -1,17 +1,47 @@
 #include "proxy/http/access_log.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 namespace bulwark::http {
 
-std::shared_ptr<AccessLog> AccessLog::open(const std::string& path, double sample,
-                                           const std::string& format) {
-  if (path.empty() || sample <= 0) {
-    return nullptr;
+namespace {
+
+// Lines collected before a write() goes to the file without waiting for the timer: bounds the
+// memory a busy worker holds and keeps each write() a few pages.
+constexpr size_t kWriteThreshold = 64 * 1024;
+
+Result<int> openFd(const std::string& path) {
+  if (path == "/dev/stdout") {
+    return STDOUT_FILENO;
   }
-  FILE* file = path == "/dev/stdout" ? stdout : std::fopen(path.c_str(), "a");
-  if (file == nullptr) {
-    return nullptr;
+  if (path == "/dev/stderr") {
+    return STDERR_FILENO;
   }
-  return std::shared_ptr<AccessLog>(new AccessLog(file, sample, format == "text"));
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return Status::error(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<AccessLog>> AccessLog::open(const Options& options) {
+  if (options.path.empty() || options.sample <= 0) {
+    return std::shared_ptr<AccessLog>();
+  }
+  auto fd = openFd(options.path);
+  if (!fd) {
+    return fd.status();
+  }
+  return std::shared_ptr<AccessLog>(new AccessLog(options, *fd));
 }
 
 namespace {
@@ -41,34 +71,68 @@ std::string textLine(const nlohmann::json& entry) {
 
 AccessLog::~AccessLog() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::fflush(file_);
-  if (file_ != stdout) {
-    std::fclose(file_);
+  writeBufferLocked();
+  if (ownsFd()) {
+    ::close(fd_);
   }
 }
 
 bool AccessLog::sampled(uint64_t random) const {
-  if (sample_ >= 1.0) {
+  if (options_.sample >= 1.0) {
     return true;
   }
-  return static_cast<double>(random % 1000000) / 1000000.0 < sample_;
+  return static_cast<double>(random % 1000000) / 1000000.0 < options_.sample;
 }
 
 void AccessLog::write(const nlohmann::json& entry) {
-  std::string line = text_ ? textLine(entry)
-                           : entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string line = options_.text
+                         ? textLine(entry)
+                         : entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex_);
-  std::fwrite(line.data(), 1, line.size(), file_);
-  // Line-buffer stdout so `kubectl logs` sees entries promptly; files flush on a timer.
-  if (file_ == stdout) {
-    std::fflush(file_);
+  buffer_.append(line);
+  if (!ownsFd() || buffer_.size() >= kWriteThreshold) {
+    writeBufferLocked();
   }
 }
 
 void AccessLog::flush() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::fflush(file_);
+  writeBufferLocked();
+}
+
+Status AccessLog::reopen() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  writeBufferLocked();
+  if (!ownsFd()) {
+    return Status::ok();
+  }
+  auto fd = openFd(options_.path);
+  if (!fd) {
+    return fd.status();  // keep writing to the old file rather than lose lines
+  }
+  ::close(fd_);
+  fd_ = *fd;
+  return Status::ok();
+}
+
+void AccessLog::writeBufferLocked() {
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      // A full disk or a closed pipe: report once per batch and drop the batch; holding it
+      // would only grow memory while the file cannot take it.
+      spdlog::warn("access log {}: dropping {} bytes: {}", options_.path, buffer_.size() - done,
+                   n < 0 ? std::strerror(errno) : "short write");
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  buffer_.clear();
 }
 
 }  // namespace bulwark::http

@@ -1,37 +1,63 @@
 #pragma once
 
-#include <cstdio>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "common/result.h"
+
 namespace bulwark::http {
 
 /**
- * JSON-lines access log with Istio's keys, optionally sampled.
- * Thread: any (one mutex around a buffered FILE*; off by default for benchmarks).
+ * JSON-lines (or key=value text) access log with Istio's keys, optionally sampled.
+ *
+ * Workers append whole lines to a memory buffer; the buffer reaches the file only as whole lines
+ * (a log shipper never sees half an entry), when it grows past a few pages, when the main thread
+ * calls flush() on its timer (every `flushInterval`, so a line is on disk within that) and when the
+ * last owner lets go. stdout is written line by line so `kubectl logs` sees entries at once.
+ * reopen() swaps in a fresh descriptor for the same path, the logrotate contract.
+ * Thread: any (one mutex around the buffer and the descriptor).
  */
 class AccessLog {
 public:
+  struct Options {
+    std::string path;  // "/dev/stdout" and "/dev/stderr" write to the process's own streams
+    bool text = false;
+    double sample = 1.0;
+    std::chrono::milliseconds flush_interval{1000};
+    bool operator==(const Options&) const = default;
+  };
+
   /**
-   * Opens path ("/dev/stdout" works); nullptr when path is empty. format "json" writes one JSON
-   * object per line; "text" writes the same fields as key=value pairs (values with spaces quoted).
+   * Opens (creating, appending) options.path; nullptr when the path is empty or sample is 0. The
+   * error names the path and the reason, e.g. "cannot open /var/log/x.log: Permission denied".
    */
-  static std::shared_ptr<AccessLog> open(const std::string& path, double sample,
-                                         const std::string& format = "json");
+  static Result<std::shared_ptr<AccessLog>> open(const Options& options);
   ~AccessLog();
+  AccessLog(const AccessLog&) = delete;
+  AccessLog& operator=(const AccessLog&) = delete;
+
+  const Options& options() const { return options_; }
   bool sampled(uint64_t random) const;
   void write(const nlohmann::json& entry);
+  /** Writes every buffered line to the file. */
   void flush();
+  /** Flushes, then reopens the path (after logrotate moved the old file away). */
+  Status reopen();
 
 private:
-  AccessLog(FILE* file, double sample, bool text) : file_(file), sample_(sample), text_(text) {}
+  AccessLog(Options options, int fd) : options_(std::move(options)), fd_(fd) {}
+  void writeBufferLocked();
+  bool ownsFd() const { return fd_ > 2; }
+
+  const Options options_;
   std::mutex mutex_;
-  FILE* file_;
-  double sample_;
-  bool text_;
+  int fd_;
+  std::string buffer_;  // whole lines only
 };
 using AccessLogSharedPtr = std::shared_ptr<AccessLog>;
 

@@ -471,7 +471,7 @@ void ActiveStream::recordStats() {
       active_gauge_ = false;
     }
   }
-  auto& log = ctx_.access_log;
+  const auto& log = snapshot_->access_log;
   if (log && log->sampled(ctx_.rng())) {
     nlohmann::json entry;
     auto wall =

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/config/spec.h"
+#include "proxy/http/access_log.h"
 #include "proxy/router/route_entry.h"
 #include "proxy/upstream/upstream.h"
 
@@ -20,6 +21,7 @@ struct ConfigSnapshot {
   config::ProxyConfigSpec spec;
   std::map<std::string, router::ListenerConfig> listeners;
   std::map<std::string, upstream::UpstreamSharedPtr> upstreams;
+  http::AccessLogSharedPtr access_log;  // null when off; kept across reloads that keep its options
   uint64_t generation = 0;
 };
 using ConfigSnapshotConstSharedPtr = std::shared_ptr<const ConfigSnapshot>;

@@ -21,6 +21,7 @@
 #include "proxy/config/effective_json.h"
 #include "proxy/config/parser.h"
 #include "proxy/network/connection.h"
+#include "proxy/server/reload_policy.h"
 
 namespace bulwark::server {
 namespace {
@@ -66,6 +67,29 @@ Result<int> bindSocket(const std::string& address) {
     return Status::error(fmt::format("cannot listen on {}: {}", address, err));
   }
   return fd;
+}
+
+/**
+ * Whether another process already listens on `address`. Listener sockets carry SO_REUSEPORT so
+ * workers (and a handover's second process) can share a port, which would also let a stray
+ * second bulwark silently take half the connections: a probe bound without SO_REUSEPORT fails
+ * with EADDRINUSE exactly when someone listens there. Port 0 is never served already.
+ */
+bool portAlreadyServed(const std::string& address) {
+  sockaddr_storage ss;
+  socklen_t len = 0;
+  if (!network::parseAddress(address, ss, len)) {
+    return false;  // bindSocket reports the bad address
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  bool in_use = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno == EADDRINUSE;
+  ::close(fd);
+  return in_use;
 }
 
 bool isLoopbackPeer(evhttp_request* req) {
@@ -140,6 +164,10 @@ Server::Server(ServerOptions options, config::ProxyConfigSpec initial,
   if (options_.admin_address) {
     spec_.admin.address = *options_.admin_address;
   }
+  // Command-line overrides are what is in force, so /config shows them.
+  if (options_.concurrency) {
+    spec_.runtime.concurrency = *options_.concurrency;
+  }
   stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
   upstream_manager_ = std::make_unique<upstream::UpstreamManager>(dispatcher_, stats_->registry());
 }
@@ -158,6 +186,11 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->spec = spec;
   snapshot->generation = ++generation_;
+  auto access_log = accessLogFor(spec.observability.access_log);
+  if (!access_log) {
+    return Status::error("observability.accessLog.path: " + access_log.error());
+  }
+  snapshot->access_log = *access_log;
   reloadable_state_.beginBuild();
   // Unchanged upstreams keep their live state (connections, counters, health) across a reload.
   for (auto& [name, u] : upstream_manager_->prepare(spec.upstreams)) {
@@ -212,6 +245,48 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   // returns before this and keeps everything).
   reloadable_state_.endBuild();
   return ConfigSnapshotConstSharedPtr(snapshot);
+}
+
+Result<http::AccessLogSharedPtr> Server::accessLogFor(const config::AccessLogSpec& spec) const {
+  http::AccessLog::Options options{.path = spec.path,
+                                   .text = spec.format == "text",
+                                   .sample = spec.sample,
+                                   .flush_interval = spec.flush_interval};
+  // Unchanged options keep the open file: a reload neither reopens nor reorders the log.
+  if (snapshot_ && snapshot_->access_log && snapshot_->access_log->options() == options) {
+    return snapshot_->access_log;
+  }
+  return http::AccessLog::open(options);
+}
+
+void Server::flushAccessLogs() {
+  std::chrono::milliseconds interval{1000};
+  if (snapshot_ && snapshot_->access_log) {
+    snapshot_->access_log->flush();
+    interval = snapshot_->access_log->options().flush_interval;
+  }
+  // Logs a reload replaced still take the lines of requests that started before it.
+  std::erase_if(retired_access_logs_, [](const std::weak_ptr<http::AccessLog>& weak) {
+    auto log = weak.lock();
+    if (log) {
+      log->flush();
+    }
+    return !log;
+  });
+  access_log_flush_timer_->enableTimer(interval);
+}
+
+Status Server::reopenAccessLogs() {
+  if (!snapshot_ || !snapshot_->access_log) {
+    return Status::ok();
+  }
+  auto status = snapshot_->access_log->reopen();
+  if (status) {
+    spdlog::info("access log {} reopened", snapshot_->access_log->options().path);
+  } else {
+    spdlog::error("access log reopen failed, still writing to the old file: {}", status.message());
+  }
+  return status;
 }
 
 Status Server::bindListeners(const ConfigSnapshot& snapshot) {
@@ -289,12 +364,12 @@ Status Server::startAdmin(const std::string& address) {
 Status Server::start() {
   // Handlers first: once a port is announced, a supervisor may signal at once, and a SIGTERM
   // or SIGHUP must then drain or reload (delivered when run() starts), not kill the process.
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     ::event* ev = evsignal_new(dispatcher_.base(), sig, &Server::onSignal, this);
     event_add(ev, nullptr);
     signal_events_.push_back(ev);
   }
-  int concurrency = options_.concurrency.value_or(spec_.runtime.concurrency);
+  int concurrency = spec_.runtime.concurrency;
   if (concurrency <= 0) {
     concurrency = defaultConcurrency();
   }
@@ -302,11 +377,19 @@ Status Server::start() {
   if (!snapshot) {
     return snapshot.status();
   }
-  auto access_log = http::AccessLog::open(spec_.observability.access_log.path,
-                                          spec_.observability.access_log.sample,
-                                          spec_.observability.access_log.format);
+  if (!options_.takeover) {
+    for (const auto& ls : spec_.listeners) {
+      if (portAlreadyServed(ls.address)) {
+        return Status::error(fmt::format(
+            "listener {}: {} is already served by another process; to hand over from a "
+            "running bulwark, start this one with --takeover, wait for /ready, then stop the "
+            "old one",
+            ls.name, ls.address));
+      }
+    }
+  }
   for (int i = 0; i < concurrency; ++i) {
-    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), *stats_, access_log,
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), *stats_,
                                                 global_active_streams_,
                                                 spec_.runtime.max_connections_per_worker));
   }
@@ -326,6 +409,8 @@ Status Server::start() {
     w->start();
   }
   listeners_bound_ = true;
+  access_log_flush_timer_ = dispatcher_.createTimer([this] { flushAccessLogs(); });
+  flushAccessLogs();
   stats_->setServerState("live");
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
   spdlog::info("bulwark started: {} workers, {} listeners, {} routes", workers_.size(),
@@ -349,6 +434,10 @@ int Server::run() {
 
 void Server::onSignal(evutil_socket_t sig, short, void* arg) {
   auto* self = static_cast<Server*>(arg);
+  if (sig == SIGUSR1) {
+    (void)self->reopenAccessLogs();
+    return;
+  }
   if (sig == SIGHUP) {
     auto status = self->reload();
     if (!status) {
@@ -440,23 +529,22 @@ Status Server::reload() {
   if (options_.admin_address) {
     next.admin.address = *options_.admin_address;
   }
-  // Sockets are bound once; a reload may change routes and upstreams, not listener addresses.
-  if (next.listeners.size() != spec_.listeners.size()) {
-    return fail("listener set changed: listener changes need a restart");
+  if (options_.concurrency) {
+    next.runtime.concurrency = *options_.concurrency;
   }
-  for (size_t i = 0; i < next.listeners.size(); ++i) {
-    if (next.listeners[i].name != spec_.listeners[i].name ||
-        next.listeners[i].address != spec_.listeners[i].address) {
-      return fail(
-          fmt::format("listener {} changed name or address: listener changes need a restart",
-                      next.listeners[i].name));
-    }
+  // Sockets, threads and histogram layouts are made once: such a change is refused by name
+  // rather than shown in /config and not applied.
+  if (auto change = restartOnlyChange(config::toJson(spec_), config::toJson(next))) {
+    return fail(fmt::format("{}: takes effect only on restart", *change));
   }
   auto snapshot = buildSnapshot(next);
   if (!snapshot) {
     return fail(snapshot.error());
   }
   spec_ = next;
+  if (snapshot_->access_log && snapshot_->access_log != (*snapshot)->access_log) {
+    retired_access_logs_.push_back(snapshot_->access_log);
+  }
   snapshot_ = *snapshot;
   upstreams_.clear();
   for (const auto& [name, u] : snapshot_->upstreams) {
@@ -527,6 +615,13 @@ void Server::handleAdmin(evhttp_request* req) {
         spdlog::error("reload rejected, keeping the running config: {}", status.message());
         reply(req, 400, "reload rejected, keeping the running config:\n" + status.message() + "\n");
       }
+      return;
+    }
+    if (path == "/logs/reopen") {
+      auto status = reopenAccessLogs();
+      reply(req, status ? 200 : 500,
+            status ? "reopened\n"
+                   : "reopen failed, still writing to the old file: " + status.message() + "\n");
       return;
     }
     reply(req, 404, "unknown admin endpoint\n");

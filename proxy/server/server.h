@@ -25,6 +25,9 @@ struct ServerOptions {
   std::string config_path;
   std::optional<int> concurrency;            // --concurrency overrides runtime.concurrency
   std::optional<std::string> admin_address;  // --admin-address overrides admin.address
+  // --takeover: join listener ports another process already serves (SO_REUSEPORT handover)
+  // instead of refusing to start.
+  bool takeover = false;
 };
 
 /**
@@ -59,10 +62,15 @@ private:
   static void onAdminRequest(evhttp_request* req, void* arg);
   void handleAdmin(evhttp_request* req);
   std::string upstreamsJson() const;
+  /** The snapshot's access log: the running one when its options are unchanged, else opened. */
+  Result<http::AccessLogSharedPtr> accessLogFor(const config::AccessLogSpec& spec) const;
+  /** Timer body: writes buffered access log lines, then re-arms at the log's flushInterval. */
+  void flushAccessLogs();
+  /** SIGUSR1 and POST /logs/reopen: the logrotate contract. */
+  Status reopenAccessLogs();
 
   ServerOptions options_;
   const http::FilterRegistry* filters_;
-  // Filter state that survives reloads while its fingerprint is unchanged (FactoryContext).
   // Retry budgets and filter state that survive reloads (see buildSnapshot).
   ReloadableState reloadable_state_;
   config::ProxyConfigSpec spec_;
@@ -81,6 +89,9 @@ private:
   event::TimerPtr drain_timer_;
   event::TimerPtr drain_deadline_timer_;
   event::TimerPtr drain_poll_timer_;
+  event::TimerPtr access_log_flush_timer_;
+  // Access logs a reload replaced, flushed until the last request that started on them ends.
+  std::vector<std::weak_ptr<http::AccessLog>> retired_access_logs_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> listeners_bound_{false};
   bool stopped_ = false;

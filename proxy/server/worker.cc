@@ -23,11 +23,10 @@ std::string formatPeer(const sockaddr* addr) {
 }
 }  // namespace
 
-Worker::Worker(uint32_t index, stats::Stats& stats, http::AccessLogSharedPtr access_log,
+Worker::Worker(uint32_t index, stats::Stats& stats,
                std::shared_ptr<std::atomic<uint64_t>> global_active_streams,
                uint32_t max_connections)
     : index_(index), ctx_(dispatcher_, stats, index), max_connections_(max_connections) {
-  ctx_.access_log = std::move(access_log);
   ctx_.global_active_streams = std::move(global_active_streams);
 }
 

@@ -22,7 +22,7 @@ namespace bulwark::server {
  */
 class Worker {
 public:
-  Worker(uint32_t index, stats::Stats& stats, http::AccessLogSharedPtr access_log,
+  Worker(uint32_t index, stats::Stats& stats,
          std::shared_ptr<std::atomic<uint64_t>> global_active_streams, uint32_t max_connections);
   ~Worker();
 

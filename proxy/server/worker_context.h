@@ -8,7 +8,6 @@
 #include <random>
 
 #include "proxy/event/dispatcher.h"
-#include "proxy/http/access_log.h"
 #include "proxy/router/router_context.h"
 #include "proxy/server/config_snapshot.h"
 #include "proxy/stats/stats.h"
@@ -40,7 +39,6 @@ struct WorkerContext : public router::RouterContext {
   ConfigSnapshotConstSharedPtr snapshot;
   bool draining = false;
   uint64_t active_streams = 0;
-  http::AccessLogSharedPtr access_log;                           // null when off
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams;  // all workers, for drain
   std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>> upstreams;
   // Dropped by a reload, still serving attempts that started on the old snapshot. Keyed like

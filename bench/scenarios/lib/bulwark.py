@@ -67,9 +67,10 @@ class BulwarkProxy:
         self.check(path)
         return path
 
-    def _launch(self, endpoints, listener_address):
+    def _launch(self, endpoints, listener_address, takeover=False):
         path = self._write(endpoints, listener_address)
-        proc = self.sup.start(f"bulwark-{self.generation}", [self.binary, "run", "-c", path])
+        argv = [self.binary, "run", "-c", path] + (["--takeover"] if takeover else [])
+        proc = self.sup.start(f"bulwark-{self.generation}", argv)
         port = proc.wait_for_port(r"listener \S+ listening on 127\.0\.0\.1:(\d+)")
         admin_port = proc.wait_for_port(r"admin listening on 127\.0\.0\.1:(\d+)")
         admin = BulwarkAdmin(admin_port)
@@ -97,7 +98,7 @@ class BulwarkProxy:
     def handover(self):
         """New process on the same port, ready, then SIGTERM the old one (it drains)."""
         old_proc, old_admin = self.proc, self.admin
-        new_proc, new_admin, port, path = self._launch(self.endpoints, self.address)
+        new_proc, new_admin, port, path = self._launch(self.endpoints, self.address, takeover=True)
         if f"127.0.0.1:{port}" != self.address:
             raise RuntimeError(f"handover bound 127.0.0.1:{port}, not {self.address}")
         # Count what the old process did until now; the new one starts from zero.

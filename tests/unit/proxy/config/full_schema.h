@@ -1,8 +1,7 @@
 #pragma once
 
-// The full example of the schema (every block of the schema, DNS discovery,
-// gated policies) plus two routes with the remaining fields. It only loads with the feature gate
-// off, so it lives here instead of in tests/data (where every file must pass `bulwark check`).
+// The full example of the schema: every block, DNS discovery, every policy, plus two routes with
+// the remaining fields. Shared by the parser, effective-config and reload-policy tests.
 
 namespace bulwark::config::test {
 
