@@ -1,8 +1,8 @@
 // Hostile HTTP/2 (h2c prior knowledge) input against the real bulwark binary: a bad preface
-// closes the connection, malformed requests are reset or answered 4xx without touching other streams or the upstream,
-// header and body limits answer 431/413, and Rapid Reset / SETTINGS / PING floods neither crash
-// bulwark nor grow its memory. Requests that nghttp2's own client would refuse to send are
-// written as raw frames by RawH2Connection below.
+// closes the connection, malformed requests are reset or answered 4xx without touching other
+// streams or the upstream, header and body limits answer 431/413, and Rapid Reset / SETTINGS / PING
+// floods neither crash bulwark nor grow its memory. Requests that nghttp2's own client would refuse
+// to send are written as raw frames by RawH2Connection below.
 
 #include <signal.h>
 #include <unistd.h>

@@ -1,8 +1,8 @@
-// Per-request gRPC load balancing with the real example backend: ranking-server replicas (examples/ranking)
-// behind the real bulwark binary, called by a real grpc++ client (ranking-client, one channel =
-// one HTTP/2 connection) or by the h2 test client speaking gRPC framing where a test needs a
-// header per call. Where the calls went is read from the replicas themselves
-// (ranking.v1.ReplicaStats) and from x-replica-id, not from bulwark.
+// Per-request gRPC load balancing with the real example backend: ranking-server replicas
+// (examples/ranking) behind the real bulwark binary, called by a real grpc++ client
+// (ranking-client, one channel = one HTTP/2 connection) or by the h2 test client speaking gRPC
+// framing where a test needs a header per call. Where the calls went is read from the replicas
+// themselves (ranking.v1.ReplicaStats) and from x-replica-id, not from bulwark.
 //
 // upstream_lb_test.cc and upstream_dns_test.cc prove the same mechanisms with fake upstreams;
 // these tests add the real gRPC stack on both sides, load while hosts change, and the backend's
