@@ -53,6 +53,9 @@ struct RequestHeaders {
   HeaderMap headers;      // regular headers only (no pseudo-headers, no hop-by-hop after strip)
   int http_major = 1;
   int http_minor = 1;
+  // An HTTP/1.1 protocol switch (Upgrade with Connection: upgrade, or CONNECT): no route tunnels
+  // one yet, so the stream answers 403 upgrade_not_allowed instead of forwarding it.
+  bool upgrade = false;
 
   bool isGrpc() const;
 };

@@ -177,6 +177,12 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
       }
       continue;
     }
+    if (err == HPE_PAUSED_UPGRADE && refusing_upgrade_) {
+      // The upgrade request is complete and answered by the stream; bytes after it are of the
+      // protocol it asked for and are dropped with the connection.
+      evbuffer_drain(input, evbuffer_get_length(input));
+      break;
+    }
     if (err != HPE_OK) {
       if (err == HPE_USER) {
         // A callback already chose the reply (413/431/...); it set dead_ or wrote the response.
@@ -212,6 +218,7 @@ int Http1ServerConnection::onMessageBegin(llhttp_t* p) {
   self->response_no_body_ = false;
   self->expect_continue_ = false;
   self->discard_rest_ = false;
+  self->refusing_upgrade_ = false;
   self->stream_callbacks_ = nullptr;
   return 0;
 }
@@ -328,6 +335,16 @@ int Http1ServerConnection::headersComplete() {
 
   // Keep-alive is decided from the request's own headers before hop-by-hop stripping.
   request_keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  // "Upgrade: h2c" alone is ignored (the client goes on in HTTP/1.1, as with Envoy); any other
+  // switch is refused by the stream. What follows a refused switch belongs to the other
+  // protocol, so the connection ends with the answer.
+  auto upgrade_to = headers.get("upgrade");
+  if (parser_.upgrade != 0 &&
+      !(upgrade_to && equalsIgnoreCase(trimOws(std::string(*upgrade_to)), "h2c"))) {
+    request_->upgrade = true;
+    refusing_upgrade_ = true;
+    request_keep_alive_ = false;
+  }
   if (auto expect = headers.get("expect")) {
     if (equalsIgnoreCase(*expect, "100-continue")) {
       expect_continue_ = has_body;

@@ -102,6 +102,8 @@ private:
   bool response_chunked_ = false;
   bool response_no_body_ = false;
   bool close_after_response_ = false;
+  bool refusing_upgrade_ =
+      false;  // a protocol switch the stream answers 403; input after it is dropped
   // Answered before the request body was read: the short rest is read and dropped (nginx's
   // discarded body) so the connection stays reusable instead of closing under a client.
   bool discard_rest_ = false;

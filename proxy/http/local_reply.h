@@ -42,6 +42,7 @@ enum class LocalReplyKind : uint8_t {
   IdempotencyKeyMissing,
   IdempotencyKeyInvalid,
   IdempotencyBodyTooLarge,
+  UpgradeNotAllowed,
 };
 
 /** What a kind of local reply is. */

@@ -85,6 +85,10 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
     localReply(http::LocalReply(http::LocalReplyKind::RouteNotFound));
     return;
   }
+  if (headers->upgrade) {
+    localReply(http::LocalReply(http::LocalReplyKind::UpgradeNotAllowed));
+    return;
+  }
   route_ = entry;
   route_->stats->active->Increment();
   active_gauge_ = true;

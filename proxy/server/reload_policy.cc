@@ -69,8 +69,8 @@ bool covers(std::string_view pattern, std::string_view pointer) {
     if (i >= have.size()) {
       return false;
     }
-    bool index = !have[i].empty() &&
-                 have[i].find_first_not_of("0123456789") == std::string_view::npos;
+    bool index =
+        !have[i].empty() && have[i].find_first_not_of("0123456789") == std::string_view::npos;
     if (want[i] != have[i] && !(want[i] == "*" && index)) {
       return false;
     }

@@ -117,8 +117,7 @@ TEST(AccessLogFileTest, UnwritablePathIsAStartupErrorNamingThePath) {
   ASSERT_TRUE(run.code.has_value());
   EXPECT_NE(0, *run.code);
   std::string all = run.stdout_text + run.stderr_text;
-  EXPECT_NE(std::string::npos, all.find("observability.accessLog.path: cannot open " + bad))
-      << all;
+  EXPECT_NE(std::string::npos, all.find("observability.accessLog.path: cannot open " + bad)) << all;
   EXPECT_EQ(std::string::npos, all.find("listening on")) << all;
 }
 
