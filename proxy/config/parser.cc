@@ -476,7 +476,7 @@ void parseAdmin(LoadContext& ctx, MapReader& root, AdminSpec& admin) {
 }
 
 void parseRuntime(LoadContext& ctx, MapReader& root, RuntimeSpec& runtime) {
-  auto m = root.map("runtime", {"concurrency", "drain", "maxConnectionsPerWorker"});
+  auto m = root.map("runtime", {"concurrency", "drain", "maxConnectionsPerWorker", "watchConfig"});
   if (!m) {
     return;
   }
@@ -503,6 +503,9 @@ void parseRuntime(LoadContext& ctx, MapReader& root, RuntimeSpec& runtime) {
     d->boolean("exitOnZeroActive", runtime.drain.exit_on_zero_active);
   }
   m->integer("maxConnectionsPerWorker", runtime.max_connections_per_worker);
+  if (bool watch = false; m->boolean("watchConfig", watch)) {
+    runtime.watch_config = watch;
+  }
 }
 
 void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o) {

@@ -56,6 +56,9 @@ struct RuntimeSpec {
   int concurrency = 0;  // 0 = auto (CPU quota, min 1)
   DrainSpec drain;
   uint32_t max_connections_per_worker = 0;  // 0 = unlimited
+  // Reload when the file changes; unset = on exactly when the file sits in a Kubernetes
+  // ConfigMap volume (a "..data" entry beside it), decided by the running server.
+  std::optional<bool> watch_config;
 
   template <typename V>
   void fields(V& v) const {
@@ -63,6 +66,7 @@ struct RuntimeSpec {
     v.when(concurrency != 0, [&](V& w) { w("concurrency", concurrency); });
     v("drain", drain);
     v("maxConnectionsPerWorker", max_connections_per_worker);
+    v.when(watch_config.has_value(), [&](V& w) { w("watchConfig", watch_config.value_or(false)); });
   }
 };
 

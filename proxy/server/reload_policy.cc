@@ -29,6 +29,8 @@ constexpr std::array kTable = {
     FieldReload{"/admin/readiness/requireUpstreams", OnReload::Applies},
     // Read when a drain starts.
     FieldReload{"/runtime/drain/**", OnReload::Applies},
+    // The watcher starts or stops after each reload.
+    FieldReload{"/runtime/watchConfig", OnReload::Applies},
     // The access log belongs to the snapshot: a changed block opens its file then.
     FieldReload{"/observability/accessLog/**", OnReload::Applies},
     // Read per admin request and per downstream request from the snapshot.

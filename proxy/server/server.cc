@@ -164,10 +164,13 @@ Server::Server(ServerOptions options, config::ProxyConfigSpec initial,
   if (options_.admin_address) {
     spec_.admin.address = *options_.admin_address;
   }
-  // Command-line overrides are what is in force, so /config shows them.
+  // Command-line overrides are what is in force, so /config shows them; so is the watch
+  // decision taken for an unset runtime.watchConfig.
   if (options_.concurrency) {
     spec_.runtime.concurrency = *options_.concurrency;
   }
+  spec_.runtime.watch_config =
+      spec_.runtime.watch_config.value_or(inConfigMapVolume(options_.config_path));
   stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
   upstream_manager_ = std::make_unique<upstream::UpstreamManager>(dispatcher_, stats_->registry());
 }
@@ -276,6 +279,32 @@ void Server::flushAccessLogs() {
   access_log_flush_timer_->enableTimer(interval);
 }
 
+Status Server::applyWatchConfig() {
+  const bool want = spec_.runtime.watch_config.value_or(false) && !options_.config_path.empty();
+  if (!want) {
+    if (config_watcher_) {
+      config_watcher_->stop();
+      retired_config_watcher_ = std::move(config_watcher_);
+    }
+    return Status::ok();
+  }
+  retired_config_watcher_.reset();
+  if (config_watcher_) {
+    return Status::ok();
+  }
+  auto watcher = ConfigWatcher::create(dispatcher_, options_.config_path, [this] {
+    auto status = reload();
+    if (!status) {
+      spdlog::error("reload rejected, keeping the running config: {}", status.message());
+    }
+  });
+  if (!watcher) {
+    return watcher.status();
+  }
+  config_watcher_ = std::move(*watcher);
+  return Status::ok();
+}
+
 Status Server::reopenAccessLogs() {
   if (!snapshot_ || !snapshot_->access_log) {
     return Status::ok();
@@ -376,6 +405,9 @@ Status Server::start() {
   auto snapshot = buildSnapshot(spec_);
   if (!snapshot) {
     return snapshot.status();
+  }
+  if (auto status = applyWatchConfig(); !status) {
+    return status;
   }
   if (!options_.takeover) {
     for (const auto& ls : spec_.listeners) {
@@ -532,6 +564,8 @@ Status Server::reload() {
   if (options_.concurrency) {
     next.runtime.concurrency = *options_.concurrency;
   }
+  next.runtime.watch_config =
+      next.runtime.watch_config.value_or(inConfigMapVolume(options_.config_path));
   // Sockets, threads and histogram layouts are made once: such a change is refused by name
   // rather than shown in /config and not applied.
   if (auto change = restartOnlyChange(config::toJson(spec_), config::toJson(next))) {
@@ -558,6 +592,9 @@ Status Server::reload() {
   stats_->lastReloadSuccessful().Set(1);
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));
   spdlog::info("config reloaded (generation {})", snapshot_->generation);
+  if (auto status = applyWatchConfig(); !status) {
+    spdlog::error("{}", status.message());
+  }
   return Status::ok();
 }
 

@@ -14,6 +14,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/filter.h"
 #include "proxy/server/config_snapshot.h"
+#include "proxy/server/config_watcher.h"
 #include "proxy/server/systemd_notify.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
@@ -68,6 +69,8 @@ private:
   void flushAccessLogs();
   /** SIGUSR1 and POST /logs/reopen: the logrotate contract. */
   Status reopenAccessLogs();
+  /** Starts or stops following the config file as runtime.watchConfig says. */
+  Status applyWatchConfig();
 
   ServerOptions options_;
   const http::FilterRegistry* filters_;
@@ -90,6 +93,9 @@ private:
   event::TimerPtr drain_deadline_timer_;
   event::TimerPtr drain_poll_timer_;
   event::TimerPtr access_log_flush_timer_;
+  std::unique_ptr<ConfigWatcher> config_watcher_;
+  // A watcher turned off by a reload it triggered itself: stopped, freed with the next change.
+  std::unique_ptr<ConfigWatcher> retired_config_watcher_;
   // Access logs a reload replaced, flushed until the last request that started on them ends.
   std::vector<std::weak_ptr<http::AccessLog>> retired_access_logs_;
   std::atomic<bool> draining_{false};
