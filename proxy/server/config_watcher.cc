@@ -35,7 +35,8 @@ std::optional<std::string> readWhole(const std::string& path) {
 bool inConfigMapVolume(const std::string& config_path) {
   std::error_code ec;
   return !config_path.empty() &&
-         std::filesystem::is_symlink(std::filesystem::path(directoryOf(config_path)) / "..data", ec);
+         std::filesystem::is_symlink(std::filesystem::path(directoryOf(config_path)) / "..data",
+                                     ec);
 }
 
 Result<std::unique_ptr<ConfigWatcher>> ConfigWatcher::create(event::Dispatcher& dispatcher,
@@ -57,9 +58,8 @@ Result<std::unique_ptr<ConfigWatcher>> ConfigWatcher::create(event::Dispatcher& 
   std::unique_ptr<ConfigWatcher> watcher(
       new ConfigWatcher(std::move(path), fd, std::move(on_change), debounce));
   watcher->last_contents_ = readWhole(watcher->path_).value_or("");
-  watcher->event_ =
-      event_new(dispatcher.base(), fd, EV_READ | EV_PERSIST, &ConfigWatcher::onInotify,
-                watcher.get());
+  watcher->event_ = event_new(dispatcher.base(), fd, EV_READ | EV_PERSIST,
+                              &ConfigWatcher::onInotify, watcher.get());
   event_add(watcher->event_, nullptr);
   watcher->debounce_timer_ = dispatcher.createTimer([w = watcher.get()] { w->checkFile(); });
   spdlog::info("watching {} for config changes", watcher->path_);

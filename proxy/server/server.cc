@@ -161,18 +161,22 @@ Server::Server(ServerOptions options, config::ProxyConfigSpec initial,
       filters_(filters),
       spec_(std::move(initial)),
       global_active_streams_(std::make_shared<std::atomic<uint64_t>>(0)) {
-  if (options_.admin_address) {
-    spec_.admin.address = *options_.admin_address;
-  }
-  // Command-line overrides are what is in force, so /config shows them; so is the watch
-  // decision taken for an unset runtime.watchConfig.
-  if (options_.concurrency) {
-    spec_.runtime.concurrency = *options_.concurrency;
-  }
-  spec_.runtime.watch_config =
-      spec_.runtime.watch_config.value_or(inConfigMapVolume(options_.config_path));
+  applyCommandLine(spec_);
   stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
   upstream_manager_ = std::make_unique<upstream::UpstreamManager>(dispatcher_, stats_->registry());
+}
+
+void Server::applyCommandLine(config::ProxyConfigSpec& spec) const {
+  // Command-line overrides are what is in force, so /config shows them; so is the watch
+  // decision taken for an unset runtime.watchConfig.
+  if (options_.admin_address) {
+    spec.admin.address = *options_.admin_address;
+  }
+  if (options_.concurrency) {
+    spec.runtime.concurrency = *options_.concurrency;
+  }
+  spec.runtime.watch_config =
+      spec.runtime.watch_config.value_or(inConfigMapVolume(options_.config_path));
 }
 
 Server::~Server() {
@@ -558,14 +562,7 @@ Status Server::reload() {
     return fail(errors.empty() ? "config unreadable" : errors);
   }
   config::ProxyConfigSpec next = *loaded.config;
-  if (options_.admin_address) {
-    next.admin.address = *options_.admin_address;
-  }
-  if (options_.concurrency) {
-    next.runtime.concurrency = *options_.concurrency;
-  }
-  next.runtime.watch_config =
-      next.runtime.watch_config.value_or(inConfigMapVolume(options_.config_path));
+  applyCommandLine(next);
   // Sockets, threads and histogram layouts are made once: such a change is refused by name
   // rather than shown in /config and not applied.
   if (auto change = restartOnlyChange(config::toJson(spec_), config::toJson(next))) {

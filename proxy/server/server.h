@@ -69,6 +69,8 @@ private:
   void flushAccessLogs();
   /** SIGUSR1 and POST /logs/reopen: the logrotate contract. */
   Status reopenAccessLogs();
+  /** Writes the command-line overrides and the resolved watchConfig into a loaded spec. */
+  void applyCommandLine(config::ProxyConfigSpec& spec) const;
   /** Starts or stops following the config file as runtime.watchConfig says. */
   Status applyWatchConfig();
 

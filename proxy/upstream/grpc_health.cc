@@ -78,23 +78,19 @@ std::optional<uint32_t> decodeCheckResponse(std::string_view body) {
           status = static_cast<uint32_t>(value);
         }
         break;
-      case 1:
-        if (msg.size() < 8) {
+      case 1:  // fixed64
+      case 5:  // fixed32
+      case 2:  // length-delimited
+        if (wire == 2 && !readVarint(msg, value)) {
           return std::nullopt;
         }
-        msg.remove_prefix(8);
-        break;
-      case 2:
-        if (!readVarint(msg, value) || msg.size() < value) {
+        if (wire != 2) {
+          value = wire == 1 ? 8 : 4;
+        }
+        if (msg.size() < value) {
           return std::nullopt;
         }
         msg.remove_prefix(value);
-        break;
-      case 5:
-        if (msg.size() < 4) {
-          return std::nullopt;
-        }
-        msg.remove_prefix(4);
         break;
       default: return std::nullopt;
     }

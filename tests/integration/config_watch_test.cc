@@ -28,8 +28,10 @@ std::string configFor(const FakeUpstream& up, const std::string& runtime_extra) 
   if (!runtime_extra.empty()) {
     builder.runtimeExtra(runtime_extra);
   }
-  return builder.listener("http1").upstream("http1", {up.address()}, "", up.options().name).route(
-      "", "/", "all", up.options().name).yaml();
+  return builder.listener("http1")
+      .upstream("http1", {up.address()}, "", up.options().name)
+      .route("", "/", "all", up.options().name)
+      .yaml();
 }
 
 bool reloadsReach(const BulwarkProcess& proxy, const std::string& result, double count) {
