@@ -1,4 +1,4 @@
-// policies/ must stay pure (architecture §11.1 seam 4): no libevent, nghttp2 or sockets, no
+// policies/ must stay pure (docs/architecture.md, layers): no libevent, nghttp2 or sockets, no
 // sleeping, no clock reads. This test scans every policies/**/*.{h,cc} and fails on a violation.
 
 #include <filesystem>

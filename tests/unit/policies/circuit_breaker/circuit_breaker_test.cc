@@ -36,7 +36,7 @@ void record(CircuitBreaker& breaker, SimulatedTime& t, int n, int failures,
   }
 }
 
-// The architecture §11.9 example: opens at the threshold, fails fast, one probe, closes.
+// The textbook sequence: opens at the threshold, fails fast, one probe, closes.
 TEST(CircuitBreakerTest, OpensOnFailureRateThenAdmitsOneProbeAfterOpenDuration) {
   CircuitBreaker breaker(opts(50, 4, 5s));
   SimulatedTime t;

@@ -25,7 +25,7 @@ lbtest::SimulationSpec tenTimesSlowerThirdHost() {
   return {.latencies = {10ms, 10ms, 100ms}, .arrival_interval = 5ms, .requests = kRequests};
 }
 
-// The acceptance criterion of issue 7: at most 10% of calls to a replica 10x slower.
+// The bound the README states: at most 10% of calls to a replica 10x slower.
 TEST(PeakEwmaTest, SendsAtMostTenPercentToATenTimesSlowerHost) {
   auto hosts = makeEqualHosts(3);
   SeededRandom random(21);

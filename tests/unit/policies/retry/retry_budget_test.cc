@@ -107,7 +107,7 @@ TEST(RetryBudgetTest, WindowExpiry) {
   EXPECT_FALSE(budget.tryWithdraw(t.now()));  // nothing earned in the new window
 }
 
-// Acceptance (issue 5): a 100 %-failing upstream under 1000 req/s for 20 s receives at most
+// The retry storm bound: a 100 %-failing upstream under 1000 req/s for 20 s receives at most
 // 1.2x the client rate + 10/s. Every attempt fails; each request may use up to 3 attempts with
 // a 25 ms backoff; retries are sent only when the budget allows.
 TEST(RetryBudgetTest, RetryStormBoundedAtOnePointTwoPlusTenPerSecond) {
