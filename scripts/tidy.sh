@@ -12,8 +12,12 @@ fi
 root="$(pwd)"
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
+rc=0
 run-clang-tidy -quiet -p "$BUILD_DIR" -j "${BULWARK_JOBS:-$(nproc)}" \
-  "^${root}/(common|policies|proxy|filters)/.*\.cc$" >"$out" 2>&1 || true
+  "^${root}/(common|policies|proxy|filters)/.*\.cc$" >"$out" 2>&1 || rc=$?
+# run-clang-tidy 14 always passes --use-color, so the escape codes must go before matching
+# "/path:line:col: warning:" at the start of a line; otherwise nothing ever matches.
+sed -i 's/\x1b\[[0-9;]*m//g' "$out"
 # One line per warning, deduplicated (a header's warning repeats for every file including it).
 warnings=$(grep -E '^/[^ ]+:[0-9]+:[0-9]+: (warning|error):' "$out" | sort -u || true)
 if [[ -n "$warnings" ]]; then
@@ -21,4 +25,18 @@ if [[ -n "$warnings" ]]; then
   echo "tidy: $(echo "$warnings" | wc -l) warnings (see .clang-tidy)" >&2
   exit 1
 fi
-echo "tidy: no warnings in common/ policies/ proxy/ filters/"
+# A failure that left no parsable warning (clang-tidy crashed, unusable compile_commands.json)
+# must not pass as a clean run.
+if ((rc != 0)); then
+  cat "$out" >&2
+  echo "tidy: run-clang-tidy failed (exit $rc) without reporting a warning" >&2
+  exit 1
+fi
+# run-clang-tidy prints each clang-tidy command line; none means no source matched, e.g. a
+# compile_commands.json written for another checkout.
+checked=$(grep -cE '^clang-tidy[^ ]* .*\.cc$' "$out" || true)
+if ((checked == 0)); then
+  echo "tidy: no source of $root in $BUILD_DIR/compile_commands.json was checked" >&2
+  exit 1
+fi
+echo "tidy: no warnings in $checked files of common/ policies/ proxy/ filters/"
