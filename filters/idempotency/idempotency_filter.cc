@@ -68,7 +68,7 @@ std::string sha256Hex(evbuffer* buffer) {
   EVP_DigestFinal_ex(ctx, digest.data(), &len);
   EVP_MD_CTX_free(ctx);
   std::string hex;
-  hex.reserve(len * 2);
+  hex.reserve(size_t{len} * 2);
   for (unsigned int i = 0; i < len; ++i) {
     fmt::format_to(std::back_inserter(hex), "{:02x}", digest[i]);
   }

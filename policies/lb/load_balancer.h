@@ -51,7 +51,7 @@ struct LbConfig {
   uint32_t choice_count = 2;
   /** RING_HASH: Envoy's minimum_ring_size / maximum_ring_size. */
   uint64_t min_ring_size = 1024;
-  uint64_t max_ring_size = 8 * 1024 * 1024;
+  uint64_t max_ring_size = 8UL * 1024 * 1024;
   /** MAGLEV: table size; must be prime and at least the number of hosts (Envoy: 65537). */
   uint64_t maglev_table_size = 65537;
   /** PEAK_EWMA: decay time constant (Linkerd `decay`, Envoy contrib `decay_time`). */

@@ -133,7 +133,7 @@ protected:
 
 private:
   // Envoy's upper bound for maximum_ring_size.
-  static constexpr uint64_t kMaxRingSize = 8 * 1024 * 1024;
+  static constexpr uint64_t kMaxRingSize = 8UL * 1024 * 1024;
 };
 
 }  // namespace

@@ -18,8 +18,8 @@ constexpr size_t kMaxDigitsRead = 12;
 constexpr size_t kMaxLenientDigits = 12;
 constexpr size_t kMaxLenientDecimals = 18;
 
-constexpr int64_t kHourMs = 3600 * 1000;
-constexpr int64_t kMinuteMs = 60 * 1000;
+constexpr int64_t kHourMs = 3600L * 1000;
+constexpr int64_t kMinuteMs = 60L * 1000;
 constexpr int64_t kSecondMs = 1000;
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }

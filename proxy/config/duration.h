@@ -21,7 +21,7 @@ inline constexpr std::string_view kDurationHint = "expected a duration like \"25
  * (each unit once, greatest first), so parseDuration rejects them as too large; sums of a few
  * parsed durations cannot overflow either.
  */
-inline constexpr Duration kMaxConfigDuration{99999LL * 3600000 + 59 * 60000 + 59 * 1000 + 999};
+inline constexpr Duration kMaxConfigDuration{99999LL * 3600000 + 59LL * 60000 + 59LL * 1000 + 999};
 
 /**
  * Parses a GEP-2257 duration. Never throws; every input, however long, gets a value or an error.

@@ -470,7 +470,7 @@ struct RetriesSpec {
   bool respect_retry_after = true;
   Duration max_retry_after{2000};
   NonIdempotentPolicy non_idempotent = NonIdempotentPolicy::Never;
-  uint64_t retry_buffer_limit = 64 * 1024;
+  uint64_t retry_buffer_limit = 64UL * 1024;
 
   template <typename V>
   void fields(V& v) const {
@@ -590,7 +590,7 @@ struct IdempotencySpec {
   std::vector<std::string> dedupe_fingerprint = {"method", "path", "bodySha256"};
   // Bound on the request body buffered for the fingerprint (larger: 413) and on the response
   // body stored for replay (larger: forwarded, not stored, the key released).
-  uint64_t dedupe_max_body_bytes = 1024 * 1024;
+  uint64_t dedupe_max_body_bytes = 1024UL * 1024;
 
   template <typename V>
   void fields(V& v) const {

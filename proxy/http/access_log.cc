@@ -15,7 +15,7 @@ namespace {
 
 // Lines collected before a write() goes to the file without waiting for the timer: bounds the
 // memory a busy worker holds and keeps each write() a few pages.
-constexpr size_t kWriteThreshold = 64 * 1024;
+constexpr size_t kWriteThreshold = 64UL * 1024;
 
 Result<int> openFd(const std::string& path) {
   if (path == "/dev/stdout") {

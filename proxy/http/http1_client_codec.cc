@@ -4,8 +4,8 @@
 
 namespace bulwark::http {
 namespace {
-constexpr size_t kBodyFlushThreshold = 64 * 1024;
-constexpr size_t kMaxResponseHeaderBytes = 96 * 1024;
+constexpr size_t kBodyFlushThreshold = 64UL * 1024;
+constexpr size_t kMaxResponseHeaderBytes = 96UL * 1024;
 }  // namespace
 
 Http1ClientConnection::Http1ClientConnection(network::Connection& connection,

@@ -7,9 +7,9 @@
 namespace bulwark::http {
 namespace {
 // Rest of a Content-Length body read and dropped after an early answer, rather than closing.
-constexpr uint64_t kDiscardBodyLimit = 64 * 1024;
+constexpr uint64_t kDiscardBodyLimit = 64UL * 1024;
 
-constexpr size_t kBodyFlushThreshold = 64 * 1024;
+constexpr size_t kBodyFlushThreshold = 64UL * 1024;
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {

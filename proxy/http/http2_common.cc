@@ -10,7 +10,7 @@ namespace {
 
 // Output is handed to the connection in pieces this large during one send loop, so the
 // connection's high watermark can trip (and stop DATA) before the loop drains every window.
-constexpr size_t kOutputChunk = 64 * 1024;
+constexpr size_t kOutputChunk = 64UL * 1024;
 
 bool hasUpper(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });

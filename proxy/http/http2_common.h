@@ -30,9 +30,9 @@ inline constexpr uint32_t kHttp2DefaultInitialWindow = 256 * 1024;
  *  how often WINDOW_UPDATE(0) is sent; per-stream windows bound the memory. */
 inline constexpr uint32_t kHttp2ConnectionWindow = 1024 * 1024;
 /** A stream's pending outbound bytes above this raise onAboveWriteBufferHighWatermark. */
-inline constexpr size_t kHttp2StreamHighWatermark = 1024 * 1024;
+inline constexpr size_t kHttp2StreamHighWatermark = 1024UL * 1024;
 /** ...and at or below this, once above, raise onBelowWriteBufferLowWatermark. */
-inline constexpr size_t kHttp2StreamLowWatermark = 256 * 1024;
+inline constexpr size_t kHttp2StreamLowWatermark = 256UL * 1024;
 
 /** Largest stream id; as GOAWAY last-stream-id it marks the graceful shutdown notice. */
 inline constexpr int32_t kHttp2MaxStreamId = 0x7fffffff;

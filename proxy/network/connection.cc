@@ -20,7 +20,7 @@ std::atomic<uint64_t> next_connection_id{1};
 constexpr std::chrono::seconds kFlushTimeout{5};
 // Bytes asked of the kernel per readable event. Larger messages take several loop turns, which
 // keeps one busy connection from starving the others on the worker.
-constexpr size_t kReadChunk = 32 * 1024;
+constexpr size_t kReadChunk = 32UL * 1024;
 }  // namespace
 
 bool parseAddress(const std::string& address, sockaddr_storage& out, socklen_t& len) {

@@ -110,8 +110,8 @@ private:
   std::string peer_address_;
   uint64_t id_;
   int read_disable_count_ = 0;
-  size_t high_watermark_ = 1024 * 1024;
-  size_t low_watermark_ = 256 * 1024;
+  size_t high_watermark_ = 1024UL * 1024;
+  size_t low_watermark_ = 256UL * 1024;
   bool above_high_ = false;
   bool connecting_ = false;
   bool flush_pending_ = false;  // write_event_ activated by hand for this loop turn
