@@ -48,7 +48,7 @@ int runProxy(const std::string& config_path, const std::string& concurrency,
       }
       options.concurrency = n;
     } catch (const std::exception&) {
-      std::cerr << "bulwark: --concurrency must be \"auto\" or a positive integer, got \""
+      std::cerr << R"(bulwark: --concurrency must be "auto" or a positive integer, got ")"
                 << concurrency << "\"\n";
       return 2;
     }

@@ -47,7 +47,7 @@ Result<HostPort> parseHostPort(std::string_view text) {
     size_t close = text.find(']');
     if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
       return Status::error(
-          fmt::format("expected [IPv6]:port such as \"[::1]:8080\", got \"{}\"", text));
+          fmt::format(R"(expected [IPv6]:port such as "[::1]:8080", got "{}")", text));
     }
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
@@ -60,11 +60,11 @@ Result<HostPort> parseHostPort(std::string_view text) {
     size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) {
       return Status::error(
-          fmt::format("expected host:port such as \"127.0.0.1:8080\", got \"{}\"", text));
+          fmt::format(R"(expected host:port such as "127.0.0.1:8080", got "{}")", text));
     }
     if (text.find(':') != colon) {
       return Status::error(
-          fmt::format("IPv6 addresses need brackets, e.g. \"[::1]:8080\", got \"{}\"", text));
+          fmt::format(R"(IPv6 addresses need brackets, e.g. "[::1]:8080", got "{}")", text));
     }
     host = text.substr(0, colon);
     port = text.substr(colon + 1);

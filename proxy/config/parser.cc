@@ -343,7 +343,7 @@ RateLimitSpec parseRateLimit(LoadContext& ctx, MapReader& m) {
   m.integer("burst", r.burst);
   if (auto k = m.map("key", {"header", "clientIp"})) {
     if (k->atMostOne({"header", "clientIp"}) == 0) {
-      ctx.sink.error(k->mark(), k->path(), "needs one of \"header\" or \"clientIp\"",
+      ctx.sink.error(k->mark(), k->path(), R"(needs one of "header" or "clientIp")",
                      codes::kMissingField);
     }
     if (k->has("header")) {
@@ -527,7 +527,7 @@ void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o)
   if (auto mm = m->map("metrics", {"path", "latencyBuckets"})) {
     if (mm->str("path", o.metrics_path) && (o.metrics_path.empty() || o.metrics_path[0] != '/')) {
       ctx.sink.error(mm->fieldMark("path"), mm->fieldPath("path"),
-                     fmt::format("must start with \"/\", got \"{}\"", o.metrics_path),
+                     fmt::format(R"(must start with "/", got "{}")", o.metrics_path),
                      codes::kInvalidValue);
     }
     if (mm->has("latencyBuckets")) {
@@ -650,7 +650,7 @@ void parseLoadBalancer(LoadContext& ctx, MapReader& up, LoadBalancerSpec& lb) {
     ConsistentHashSpec hash;
     if (c->atMostOne({"httpHeaderName", "httpCookie", "useSourceIp"}) == 0) {
       ctx.sink.error(c->mark(), c->path(),
-                     "needs one of \"httpHeaderName\", \"httpCookie\" or \"useSourceIp\"",
+                     R"(needs one of "httpHeaderName", "httpCookie" or "useSourceIp")",
                      codes::kMissingField);
     }
     if (c->has("httpHeaderName")) {
@@ -774,14 +774,14 @@ void parseHealthCheck(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
   }
   HealthCheckSpec h;
   if (m->atMostOne({"http", "grpc", "tcp"}) == 0) {
-    ctx.sink.error(m->mark(), m->path(), "needs one of \"http\", \"grpc\" or \"tcp\"",
+    ctx.sink.error(m->mark(), m->path(), R"(needs one of "http", "grpc" or "tcp")",
                    codes::kMissingField);
   }
   if (auto http = m->map("http", {"path", "expectedStatuses"})) {
     h.kind = HealthCheckSpec::Kind::Http;
     if (http->str("path", h.http_path) && (h.http_path.empty() || h.http_path[0] != '/')) {
       ctx.sink.error(http->fieldMark("path"), http->fieldPath("path"),
-                     fmt::format("must start with \"/\", got \"{}\"", h.http_path),
+                     fmt::format(R"(must start with "/", got "{}")", h.http_path),
                      codes::kInvalidValue);
     }
     readStatusCodes(ctx, *http, "expectedStatuses", h.expected_statuses);
@@ -835,7 +835,7 @@ void parseMatch(LoadContext& ctx, MapReader& route, RouteMatchSpec& match) {
   m->atMostOne({"path", "grpc"});
   if (auto p = m->map("path", {"prefix", "exact", "regex"})) {
     if (p->atMostOne({"prefix", "exact", "regex"}) == 0) {
-      ctx.sink.error(p->mark(), p->path(), "needs one of \"prefix\", \"exact\" or \"regex\"",
+      ctx.sink.error(p->mark(), p->path(), R"(needs one of "prefix", "exact" or "regex")",
                      codes::kMissingField);
     }
     for (auto [field, kind] : {std::pair{"prefix", PathMatchSpec::Kind::Prefix},
@@ -844,7 +844,7 @@ void parseMatch(LoadContext& ctx, MapReader& route, RouteMatchSpec& match) {
         match.path.kind = kind;
         if (match.path.value.empty() || match.path.value[0] != '/') {
           ctx.sink.error(p->fieldMark(field), p->fieldPath(field),
-                         fmt::format("must start with \"/\", got \"{}\"", match.path.value),
+                         fmt::format(R"(must start with "/", got "{}")", match.path.value),
                          codes::kInvalidValue);
         }
       }
@@ -898,7 +898,7 @@ void parseMatch(LoadContext& ctx, MapReader& route, RouteMatchSpec& match) {
     }
     if (g->str("method", grpc.method) && !RE2::FullMatch(grpc.method, kMethod)) {
       ctx.sink.error(g->fieldMark("method"), g->fieldPath("method"),
-                     fmt::format("\"{}\" is not a gRPC method name like \"Rank\"", grpc.method),
+                     fmt::format(R"("{}" is not a gRPC method name like "Rank")", grpc.method),
                      codes::kInvalidValue);
     }
     match.grpc = std::move(grpc);
@@ -931,11 +931,11 @@ void parseRoot(LoadContext& ctx, const YAML::Node& node, ProxyConfigSpec& spec) 
   std::string value;
   if (root.require("apiVersion") && root.str("apiVersion", value) && value != kApiVersion) {
     ctx.sink.error(root.fieldMark("apiVersion"), "apiVersion",
-                   fmt::format("expected \"{}\", got \"{}\"", kApiVersion, value), codes::kHeader);
+                   fmt::format(R"(expected "{}", got "{}")", kApiVersion, value), codes::kHeader);
   }
   if (root.require("kind") && root.str("kind", value) && value != kKind) {
     ctx.sink.error(root.fieldMark("kind"), "kind",
-                   fmt::format("expected \"{}\", got \"{}\"", kKind, value), codes::kHeader);
+                   fmt::format(R"(expected "{}", got "{}")", kKind, value), codes::kHeader);
   }
   if (auto meta = root.map("metadata", {"name"})) {
     meta->str("name", spec.name);

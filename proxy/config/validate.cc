@@ -108,7 +108,7 @@ void checkAddresses(LoadContext& ctx, const ProxyConfigSpec& spec) {
     for (const BoundAddress& other : bound) {
       if (collides(*address, other.address)) {
         ctx.sink.error(ctx.marks.find(path), path,
-                       fmt::format("address \"{}\" collides with {} \"{}\"",
+                       fmt::format(R"(address "{}" collides with {} "{}")",
                                    spec.listeners[i].address, other.path, other.text),
                        codes::kAddressConflict);
         break;

@@ -380,10 +380,10 @@ int MapReader::atMostOne(std::initializer_list<std::string_view> names) {
     }
   }
   if (present.size() > 1) {
-    ctx_.sink.error(keyMark(present[1]), path_,
-                    fmt::format("\"{}\" and \"{}\" cannot be used together; choose one", present[0],
-                                present[1]),
-                    codes::kConflictingFields);
+    ctx_.sink.error(
+        keyMark(present[1]), path_,
+        fmt::format(R"("{}" and "{}" cannot be used together; choose one)", present[0], present[1]),
+        codes::kConflictingFields);
   }
   return static_cast<int>(present.size());
 }
