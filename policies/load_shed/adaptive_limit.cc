@@ -42,7 +42,7 @@ uint32_t GradientLimit::update(const LimitSample& sample) {
   if (sample.count < options_.min_samples || sample.latency <= Duration::zero()) {
     return limit();
   }
-  const double latency = static_cast<double>(sample.latency.count());
+  const auto latency = static_cast<double>(sample.latency.count());
   baseline_ns_ = ewma(baseline_ns_, latency, options_.long_window);
   if (baseline_ns_ / latency > 2.0) {
     baseline_ns_ *= 0.95;
@@ -73,7 +73,7 @@ uint32_t AimdLimit::update(const LimitSample& sample) {
   if (sample.count < options_.min_samples && !sample.dropped) {
     return current;
   }
-  const double latency = static_cast<double>(sample.latency.count());
+  const auto latency = static_cast<double>(sample.latency.count());
   bool congested = sample.dropped;
   if (options_.latency_threshold > Duration::zero() &&
       sample.latency > options_.latency_threshold) {
@@ -151,7 +151,7 @@ Duration LatencySamples::percentile(double p) const {
   std::vector<Duration> sorted(samples_);
   const double clamped = std::clamp(p, 0.0, 1.0);
   // Nearest rank: ceil(p * n), 1-based.
-  size_t rank = static_cast<size_t>(std::ceil(clamped * static_cast<double>(sorted.size())));
+  auto rank = static_cast<size_t>(std::ceil(clamped * static_cast<double>(sorted.size())));
   rank = std::clamp<size_t>(rank, 1, sorted.size());
   std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(rank - 1),
                    sorted.end());

@@ -55,7 +55,7 @@ std::string textLine(const nlohmann::json& entry) {
     }
     line.append(it.key()).push_back('=');
     if (it->is_string()) {
-      const std::string& v = it->get_ref<const std::string&>();
+      const auto& v = it->get_ref<const std::string&>();
       bool quote = v.empty() || v.find_first_of(" \"=") != std::string::npos;
       line.append(
           quote ? nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)

@@ -139,7 +139,7 @@ Status Http1ClientConnection::dispatch(evbuffer* input) {
     if (err == HPE_PAUSED) {
       // Response complete; anything after it on this connection is unexpected for HTTP/1.1
       // without pipelining, so the connection is not reused.
-      size_t consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      auto consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
       evbuffer_drain(input, consumed);
       llhttp_resume(&parser_);
       if (evbuffer_get_length(input) > 0 && !stream_active_) {

@@ -161,7 +161,7 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
       break;
     }
     if (err == HPE_PAUSED) {
-      size_t consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      auto consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
       evbuffer_drain(input, consumed);
       if (trailer_scan_pause_) {
         // Stopped at the last chunk: the next pass scans the trailer section, then parses it.

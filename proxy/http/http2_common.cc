@@ -542,7 +542,7 @@ int Http2ConnectionBase::onSendData(nghttp2_session*, nghttp2_frame* frame, cons
   evbuffer_add(self->output_, framehd, 9);
   size_t padlen = frame->data.padlen;
   if (padlen > 0) {
-    uint8_t pad_length = static_cast<uint8_t>(padlen - 1);
+    auto pad_length = static_cast<uint8_t>(padlen - 1);
     evbuffer_add(self->output_, &pad_length, 1);
   }
   evbuffer_remove_buffer(stream->send_buf_, self->output_, length);

@@ -349,7 +349,7 @@ void Connection::readFromSocket() {
     peerClosed();  // EOF, or a reset / error: the same for the codecs above
     return;
   }
-  size_t remaining = static_cast<size_t>(n);
+  auto remaining = static_cast<size_t>(n);
   int used = 0;
   for (; used < count && remaining > 0; ++used) {
     vec[used].iov_len = std::min(vec[used].iov_len, remaining);

@@ -75,7 +75,7 @@ bool SystemdNotifier::send(std::string_view state) {
     return false;
   }
   std::memcpy(addr.sun_path, socket_path_.data(), socket_path_.size());
-  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + socket_path_.size());
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + socket_path_.size());
   if (addr.sun_path[0] == '@') {
     addr.sun_path[0] = '\0';  // abstract namespace: no terminating NUL counts
   } else {

@@ -312,7 +312,7 @@ prometheus::Gauge& Stats::upstreamGauge(const std::string& family, const std::st
 }
 
 void Stats::refreshProcessGauges() {
-  const double page_size = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const auto page_size = static_cast<double>(sysconf(_SC_PAGESIZE));
   std::ifstream statm("/proc/self/statm");
   long pages_total = 0;
   long pages_resident = 0;

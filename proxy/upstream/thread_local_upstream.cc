@@ -98,7 +98,7 @@ HostSharedPtr ThreadLocalUpstream::repickAfterBreakerRefusal(uint32_t refused,
   const auto& hosts = snapshot_->hosts->hosts;
   // In panic mode a host out of rotation serves like any other (Envoy's healthy_panic_threshold
   // for ejected hosts): traffic spread over all hosts beats piling it on the few survivors.
-  size_t available = static_cast<size_t>(std::count_if(
+  auto available = static_cast<size_t>(std::count_if(
       hosts.begin(), hosts.end(), [](const HostSharedPtr& h) { return h->available(); }));
   if (policies::inPanicMode(available, hosts.size(),
                             upstream_->lbConfig().panic_threshold_percent)) {
