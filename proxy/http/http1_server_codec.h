@@ -108,7 +108,6 @@ private:
   // discarded body) so the connection stays reusable instead of closing under a client.
   bool discard_rest_ = false;
   bool draining_ = false;
-  bool read_disabled_by_stream_ = false;
   bool paused_ = false;
   Http1ReadDisable read_disable_;
   bool dispatching_ = false;
