@@ -63,13 +63,15 @@ Result<RetryOn> RetryOn::parse(const std::vector<std::string>& tokens,
     const auto it = std::find_if(kTokens.begin(), kTokens.end(),
                                  [&](const Token& t) { return t.name == token; });
     if (it == kTokens.end()) {
-      std::string known;
+      std::string message = "unknown retryOn condition \"" + token + "\" (expected one of: ";
+      std::string_view separator;
       for (const auto& t : kTokens) {
-        known += known.empty() ? "" : ", ";
-        known += t.name;
+        message += separator;
+        message += t.name;
+        separator = ", ";
       }
-      return Status::error("unknown retryOn condition \"" + token +
-                           "\" (expected one of: " + known + ")");
+      message += ')';
+      return Status::error(std::move(message));
     }
     on.conditions_ |= it->condition;
   }

@@ -146,6 +146,7 @@ public:
       }
     }
     std::vector<std::string> spellings;
+    spellings.reserve(values.size());
     for (const auto& v : values) {
       spellings.push_back(v.first);
     }

@@ -1,8 +1,6 @@
 #include "proxy/upstream/grpc_health.h"
 
-namespace bulwark::upstream {
-
-namespace grpc_health {
+namespace bulwark::upstream::grpc_health {
 namespace {
 
 void appendVarint(std::string& out, uint64_t v) {
@@ -98,6 +96,4 @@ std::optional<uint32_t> decodeCheckResponse(std::string_view body) {
   return status;
 }
 
-}  // namespace grpc_health
-
-}  // namespace bulwark::upstream
+}  // namespace bulwark::upstream::grpc_health

@@ -5,13 +5,12 @@
 #include <string>
 #include <string_view>
 
-namespace bulwark::upstream {
-
 /**
  * The grpc.health.v1 wire format, hand-framed (two tiny messages do not justify generated code
  * in the data plane). Thread: any (pure).
  */
-namespace grpc_health {
+namespace bulwark::upstream::grpc_health {
+
 /** A gRPC length-prefixed HealthCheckRequest{service = 1}. */
 std::string encodeCheckRequest(std::string_view service);
 /**
@@ -21,6 +20,5 @@ std::string encodeCheckRequest(std::string_view service);
  */
 std::optional<uint32_t> decodeCheckResponse(std::string_view body);
 inline constexpr uint32_t kServing = 1;
-}  // namespace grpc_health
 
-}  // namespace bulwark::upstream
+}  // namespace bulwark::upstream::grpc_health
