@@ -145,7 +145,9 @@ Connection::~Connection() {
   evbuffer_free(output_);
 }
 
-void Connection::setNoDelay() {
+// Deliberately not const: TCP_NODELAY changes how the connection sends, even though the only
+// member touched is fd_, which is merely read.
+void Connection::setNoDelay() {  // NOLINT(readability-make-member-function-const)
   if (fd_ >= 0) {
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
