@@ -20,6 +20,8 @@ RUNTIME_PACKAGES=(
   curl nghttp2-client wrk python3 python3-yaml python3-matplotlib redis-server procps iproute2
   prometheus python3-kubernetes systemd
 )
+# The checks .ci/run makes besides the tests: formatting and lint (scripts/format.sh, tidy.sh).
+LINT_PACKAGES=(clang-format clang-tidy)
 # Packages wanted only for a command that is missing: `kubectl kustomize` renders deploy/k8s.
 # Any kubectl will do (a cloud SDK's one may already own /usr/bin/kubectl); else Debian's.
 COMMAND_PACKAGES=(kubectl:kubernetes-client)
@@ -38,7 +40,7 @@ FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 
 # BULWARK_DEPS=build: the build packages only (the container's build stage runs no tests).
 want=("${BUILD_PACKAGES[@]}")
-if [[ "${BULWARK_DEPS:-all}" != "build" ]]; then want+=("${RUNTIME_PACKAGES[@]}"); fi
+if [[ "${BULWARK_DEPS:-all}" != "build" ]]; then want+=("${RUNTIME_PACKAGES[@]}" "${LINT_PACKAGES[@]}"); fi
 if [[ "${BULWARK_WITH_BENCH:-0}" == "1" ]]; then want+=("${BENCH_PACKAGES[@]}"); fi
 if [[ "${BULWARK_WITH_PACKAGING:-0}" == "1" ]]; then want+=("${PACKAGING_PACKAGES[@]}"); fi
 if [[ "${BULWARK_WITH_PACKAGE_TESTS:-0}" == "1" ]]; then want+=("${PACKAGE_TEST_PACKAGES[@]}"); fi
