@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "common/grpc_status.h"
+
 namespace bulwark::bench {
 namespace {
 
@@ -68,25 +70,9 @@ Outcome failedOutcome(const char* kind) {
 }
 
 std::string grpcStatusName(int code) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  if (code >= 0 && code < static_cast<int>(std::size(kNames))) {
-    return kNames[code];
+  const auto& names = bulwark::grpcStatusNames();
+  if (code >= 0 && static_cast<size_t>(code) < names.size()) {
+    return std::string(names[static_cast<size_t>(code)]);
   }
   return fmt::format("CODE_{}", code);
 }

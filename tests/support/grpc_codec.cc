@@ -2,28 +2,15 @@
 
 #include <cstdio>
 
+#include "common/grpc_status.h"
+
 namespace bulwark::testing {
 
 const char* grpcStatusName(GrpcStatus status) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
-  const int i = static_cast<int>(status);
-  return (i >= 0 && i <= 16) ? kNames[i] : "INVALID_CODE";
+  const auto& names = bulwark::grpcStatusNames();
+  const auto i = static_cast<size_t>(status);
+  // The table's names are string literals, so data() is NUL-terminated.
+  return static_cast<int>(status) >= 0 && i < names.size() ? names[i].data() : "INVALID_CODE";
 }
 
 std::string encodeGrpcPrefix(uint32_t declared_length, uint8_t flag) {
