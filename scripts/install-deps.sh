@@ -15,10 +15,11 @@ BUILD_PACKAGES=(
 # (scripts/demo.sh, bench/scenarios) needs python3 with python3-yaml and python3-matplotlib, and
 # redis-server as the ranking example's feature store.
 # The shipping checks (tests/deploy) need promtool (Debian's prometheus package; its server is
-# not started), the Kubernetes API models of python3-kubernetes, and systemd-analyze.
+# not started), the Kubernetes API models of python3-kubernetes, and systemd-analyze. The
+# WebSocket tunnel test runs a real client and server from python3-websockets.
 RUNTIME_PACKAGES=(
   curl nghttp2-client wrk python3 python3-yaml python3-matplotlib redis-server procps iproute2
-  prometheus python3-kubernetes systemd
+  prometheus python3-kubernetes systemd python3-websockets
 )
 # The checks .ci/run makes besides the tests: formatting and lint (scripts/format.sh, tidy.sh).
 LINT_PACKAGES=(clang-format clang-tidy)

@@ -905,8 +905,48 @@ void parseMatch(LoadContext& ctx, MapReader& route, RouteMatchSpec& match) {
   }
 }
 
+// Upgrade protocols a route tunnels: RFC 9110 tokens, compared without case. h2c is never tunnelled
+// (a lone "Upgrade: h2c" is ignored and the request goes on in HTTP/1.1, as with Envoy).
+void readUpgrades(LoadContext& ctx, MapReader& m, std::vector<std::string>& out) {
+  if (!m.has("upgrades")) {
+    return;
+  }
+  std::vector<std::string> upgrades;
+  for (const ListItem& item : m.list("upgrades")) {
+    std::string token;
+    if (!readString(ctx, item.node, item.path, item.mark, token)) {
+      continue;
+    }
+    const bool is_token =
+        !token.empty() && std::all_of(token.begin(), token.end(), [](unsigned char c) {
+          return std::isalnum(c) != 0 || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+        });
+    std::transform(token.begin(), token.end(), token.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!is_token) {
+      ctx.sink.error(
+          item.mark, item.path,
+          fmt::format(R"("{}" is not an upgrade protocol token like "websocket")", token),
+          codes::kInvalidValue);
+      continue;
+    }
+    if (token == "h2c") {
+      ctx.sink.error(item.mark, item.path,
+                     "h2c is not tunnelled: a lone \"Upgrade: h2c\" is ignored and the request "
+                     "is served in HTTP/1.1 (clients that want HTTP/2 connect with prior "
+                     "knowledge)",
+                     codes::kInvalidValue);
+      continue;
+    }
+    if (std::find(upgrades.begin(), upgrades.end(), token) == upgrades.end()) {
+      upgrades.push_back(token);
+    }
+  }
+  out = std::move(upgrades);
+}
+
 void parseRoute(LoadContext& ctx, const ListItem& item, RouteSpec& r) {
-  Fields fields = {"name", "match", "upstream"};
+  Fields fields = {"name", "match", "upstream", "upgrades"};
   fields.insert(fields.end(), kPolicyBlockNames.begin(), kPolicyBlockNames.end());
   MapReader m(ctx, item.node, item.path, item.mark, fields);
   r.mark = item.mark;
@@ -918,6 +958,7 @@ void parseRoute(LoadContext& ctx, const ListItem& item, RouteSpec& r) {
   if (m.require("upstream")) {
     m.str("upstream", r.upstream);
   }
+  readUpgrades(ctx, m, r.upgrades);
   parsePolicyBlocks(ctx, m, r.policies);
 }
 

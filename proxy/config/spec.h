@@ -662,6 +662,9 @@ struct RouteSpec {
   std::string name;
   RouteMatchSpec match;
   std::string upstream;
+  // HTTP/1.1 Upgrade protocols tunnelled to the upstream once it answers 101 (lower-case tokens,
+  // e.g. "websocket"); any other upgrade request is answered 403.
+  std::vector<std::string> upgrades;
   PolicyBlocks policies;  // after inheritance: defaults merged in (block-wise replacement)
   Mark mark;
 
@@ -670,6 +673,7 @@ struct RouteSpec {
     v("name", name);
     v("match", match);
     v("upstream", upstream);
+    v.when(!upgrades.empty(), [&](V& w) { w("upgrades", upgrades); });
     policies.fields(v);  // the blocks sit beside name and match
   }
 };

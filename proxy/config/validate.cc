@@ -226,6 +226,18 @@ void validateNames(LoadContext& ctx, const ProxyConfigSpec& spec) {
                                  upstream->name),
                      codes::kInconsistentValues);
     }
+    if (!route.upgrades.empty() && upstream != nullptr &&
+        upstream->protocol != UpstreamProtocol::Http1) {
+      // Tunnelling over HTTP/2 needs extended CONNECT (RFC 8441) on the upstream side, which is
+      // not spoken: refuse the config rather than fail every upgrade at run time.
+      const std::string path = fmt::format("routes[{}].upgrades", i);
+      ctx.sink.error(ctx.marks.find(path), path,
+                     fmt::format("upgrades are tunnelled over HTTP/1.1 only, but upstream \"{}\" "
+                                 "has protocol {} (use http1)",
+                                 upstream->name,
+                                 upstream->protocol == UpstreamProtocol::Grpc ? "grpc" : "http2"),
+                     codes::kInconsistentValues);
+    }
   }
   for (size_t i = 0; i < spec.listeners.size(); ++i) {
     std::set<std::string> seen;

@@ -53,9 +53,11 @@ struct RequestHeaders {
   HeaderMap headers;      // regular headers only (no pseudo-headers, no hop-by-hop after strip)
   int http_major = 1;
   int http_minor = 1;
-  // An HTTP/1.1 protocol switch (Upgrade with Connection: upgrade, or CONNECT): no route tunnels
-  // one yet, so the stream answers 403 upgrade_not_allowed instead of forwarding it.
-  bool upgrade = false;
+  // An HTTP/1.1 protocol switch (Upgrade with Connection: upgrade): the protocol asked for,
+  // lowercased ("websocket"); empty for an ordinary request. The hop-by-hop strip removed the
+  // Upgrade and Connection headers; an upstream codec that forwards the switch writes them again
+  // from this. A route that does not list the protocol in `upgrades` answers 403.
+  std::string upgrade;
 
   bool isGrpc() const;
 };

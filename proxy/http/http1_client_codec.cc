@@ -34,11 +34,17 @@ RequestEncoder& Http1ClientConnection::newStream(ResponseDecoder& decoder) {
   response_headers_seen_ = false;
   any_response_bytes_ = false;
   request_chunked_ = false;
+  upgrade_request_ = false;
   return *this;
 }
 
 void Http1ClientConnection::encodeHeaders(const RequestHeaders& headers, bool end_stream) {
   head_request_ = headers.method == "HEAD";
+  upgrade_request_ = !headers.upgrade.empty();
+  if (upgrade_request_) {
+    // Whatever the answer, this connection's bytes may belong to another protocol afterwards.
+    go_away_ = true;
+  }
   std::string out;
   out.reserve(256 + headers.headers.byteSize() + 4 * headers.headers.size());
   out.append(headers.method).append(" ").append(headers.path).append(" HTTP/1.1\r\n");
@@ -59,7 +65,9 @@ void Http1ClientConnection::encodeHeaders(const RequestHeaders& headers, bool en
   if (!has_host && !headers.authority.empty()) {
     out.append("host: ").append(headers.authority).append("\r\n");
   }
-  if (!has_content_length) {
+  if (upgrade_request_) {
+    out.append("connection: upgrade\r\nupgrade: ").append(headers.upgrade).append("\r\n");
+  } else if (!has_content_length) {
     if (end_stream) {
       if (headers.method == "POST" || headers.method == "PUT" || headers.method == "PATCH") {
         out.append("content-length: 0\r\n");
@@ -122,6 +130,14 @@ Status Http1ClientConnection::dispatch(evbuffer* input) {
     return Status::error("connection unusable");
   }
   while (evbuffer_get_length(input) > 0 && !dead_) {
+    if (tunnel_) {
+      if (decoder_ != nullptr) {
+        decoder_->decodeData(input, false);
+      } else {
+        evbuffer_drain(input, evbuffer_get_length(input));
+      }
+      break;
+    }
     if (!stream_active_) {
       // Bytes with no request outstanding: the upstream is broken or hostile.
       dead_ = true;
@@ -147,6 +163,12 @@ Status Http1ClientConnection::dispatch(evbuffer* input) {
         evbuffer_drain(input, evbuffer_get_length(input));
         return Status::error("data after response");
       }
+      continue;
+    }
+    if (err == HPE_PAUSED_UPGRADE && tunnel_) {
+      // The 101 head ends here; the rest is the switched-to protocol.
+      auto consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      evbuffer_drain(input, consumed);
       continue;
     }
     if (err != HPE_OK) {
@@ -203,7 +225,7 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   self->response_->status = p->status_code;
   if (p->status_code >= 100 && p->status_code < 200) {
     if (p->status_code == 101) {
-      return HPE_USER;  // Upgrades are not proxied.
+      return self->switchProtocols();
     }
     if (self->decoder_) {
       self->decoder_->decode1xxHeaders(std::move(self->response_));
@@ -230,6 +252,24 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   return 0;
 }
 
+int Http1ClientConnection::switchProtocols() {
+  if (!upgrade_request_ || parser_.upgrade == 0) {
+    return HPE_USER;  // a 101 nobody asked for (or without Upgrade): a protocol error
+  }
+  auto upgrade = response_->headers.get("upgrade");
+  std::string protocol = upgrade ? std::string(*upgrade) : std::string();
+  stripHopByHop(response_->headers);
+  if (!protocol.empty()) {
+    response_->headers.add("upgrade", protocol);
+  }
+  tunnel_ = true;
+  response_headers_seen_ = true;
+  if (decoder_ != nullptr) {
+    decoder_->decodeHeaders(std::move(response_), false);
+  }
+  return 0;
+}
+
 int Http1ClientConnection::onBody(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
   if (self->decoder_ == nullptr) {
@@ -252,8 +292,8 @@ void Http1ClientConnection::flushBody(bool end_stream) {
 
 int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
-  if (!self->response_headers_seen_) {
-    return 0;  // End of a 1xx message; the final response follows.
+  if (!self->response_headers_seen_ || self->tunnel_) {
+    return 0;  // End of a 1xx message (the final response follows) or of the 101 head.
   }
   if (self->header_reader_.inValue()) {
     self->finishHeader();
@@ -288,6 +328,9 @@ void Http1ClientConnection::completeStream() {
   stream_callbacks_ = nullptr;
   ++completed_streams_;
   read_disable_.clear(connection_);
+  if (go_away_) {
+    callbacks_.onGoAway();  // the pool closes the connection instead of keeping it idle
+  }
   callbacks_.onStreamClosed();
 }
 
@@ -306,12 +349,14 @@ void Http1ClientConnection::failStream(StreamResetReason reason, std::string_vie
 }
 
 void Http1ClientConnection::resetStream(StreamResetReason) {
-  // No stream reset in HTTP/1.1: the connection must go.
+  // No stream reset in HTTP/1.1: the connection must go. A tunnel's last bytes (a WebSocket
+  // close frame sent just before the client hung up) still reach the upstream.
   stream_active_ = false;
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
   dead_ = true;
-  connection_.close(network::Connection::CloseType::NoFlush);
+  connection_.close(tunnel_ ? network::Connection::CloseType::FlushWrite
+                            : network::Connection::CloseType::NoFlush);
 }
 
 void Http1ClientConnection::readDisable(bool disable) { read_disable_.apply(connection_, disable); }
@@ -330,6 +375,14 @@ void Http1ClientConnection::onConnectionClosed(bool connect_failed) {
   }
   dead_ = true;
   if (!stream_active_) {
+    return;
+  }
+  if (tunnel_) {
+    // The upstream closed its side of the tunnel: the response ends here.
+    flushBody(true);
+    if (stream_active_) {
+      completeStream();
+    }
     return;
   }
   // A close-delimited body ends at EOF.

@@ -9,7 +9,9 @@ namespace bulwark::http {
 
 /**
  * HTTP/1.1 client codec on llhttp: one stream at a time on one upstream connection, request
- * body framed with Content-Length or chunked, response bodies by length, chunks or close.
+ * body framed with Content-Length or chunked, response bodies by length, chunks or close. An
+ * Upgrade request answered 101 turns the connection into a tunnel: bytes flow unframed both ways
+ * as the stream's body until either side closes, and the connection is never reused.
  * Thread: owning worker.
  */
 class Http1ClientConnection : public ClientConnection, private RequestEncoder, private Stream {
@@ -51,6 +53,8 @@ private:
   static int onBody(llhttp_t* p, const char* at, size_t len);
   static int onMessageComplete(llhttp_t* p);
   void finishHeader();
+  /** A 101 arrived: HPE_USER unless this request asked to switch. */
+  int switchProtocols();
   void flushBody(bool end_stream);
   void completeStream();
   void failStream(StreamResetReason reason, std::string_view detail);
@@ -73,6 +77,8 @@ private:
   bool response_without_body_ = false;
   bool any_response_bytes_ = false;
   bool head_request_ = false;
+  bool upgrade_request_ = false;
+  bool tunnel_ = false;  // a 101 arrived: input is the switched-to protocol
   bool go_away_ = false;
   bool dead_ = false;
   Http1ReadDisable read_disable_;

@@ -145,6 +145,15 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
   dispatching_ = true;
   Status result = Status::ok();
   while (!dead_ && !paused_ && evbuffer_get_length(input) > 0) {
+    if (tunnel_input_) {
+      // Bytes of the switched-to protocol: relayed while the stream lives, dropped after it.
+      if (decoder_ != nullptr) {
+        decoder_->decodeData(input, false);
+      } else {
+        evbuffer_drain(input, evbuffer_get_length(input));
+      }
+      break;
+    }
     evbuffer_iovec vec;
     if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) {
       break;
@@ -177,11 +186,12 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
       }
       continue;
     }
-    if (err == HPE_PAUSED_UPGRADE && refusing_upgrade_) {
-      // The upgrade request is complete and answered by the stream; bytes after it are of the
-      // protocol it asked for and are dropped with the connection.
-      evbuffer_drain(input, evbuffer_get_length(input));
-      break;
+    if (err == HPE_PAUSED_UPGRADE && upgrade_requested_) {
+      // The upgrade request ends here; what follows belongs to the protocol it asked for.
+      auto consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      evbuffer_drain(input, consumed);
+      tunnel_input_ = true;
+      continue;
     }
     if (err != HPE_OK) {
       if (err == HPE_USER) {
@@ -218,7 +228,7 @@ int Http1ServerConnection::onMessageBegin(llhttp_t* p) {
   self->response_no_body_ = false;
   self->expect_continue_ = false;
   self->discard_rest_ = false;
-  self->refusing_upgrade_ = false;
+  self->upgrade_requested_ = false;
   self->stream_callbacks_ = nullptr;
   return 0;
 }
@@ -336,13 +346,23 @@ int Http1ServerConnection::headersComplete() {
   // Keep-alive is decided from the request's own headers before hop-by-hop stripping.
   request_keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
   // "Upgrade: h2c" alone is ignored (the client goes on in HTTP/1.1, as with Envoy); any other
-  // switch is refused by the stream. What follows a refused switch belongs to the other
-  // protocol, so the connection ends with the answer.
+  // switch goes to the stream, which tunnels it or refuses it. Either way the connection ends
+  // with it: after a refusal what follows belongs to the other protocol.
   auto upgrade_to = headers.get("upgrade");
   if (parser_.upgrade != 0 &&
       !(upgrade_to && equalsIgnoreCase(trimOws(std::string(*upgrade_to)), "h2c"))) {
-    request_->upgrade = true;
-    refusing_upgrade_ = true;
+    if (chunked) {
+      // Where the body ends and the new protocol starts would rest on chunk framing the
+      // upstream may read differently.
+      sendProtocolError(400, "http1.upgrade_with_chunked_body");
+      return HPE_USER;
+    }
+    request_->upgrade = upgrade_to ? trimOws(std::string(*upgrade_to)) : std::string();
+    toLowerInPlace(request_->upgrade);
+    if (request_->upgrade.empty()) {
+      request_->upgrade = "unnamed";  // Connection: upgrade without an Upgrade value
+    }
+    upgrade_requested_ = true;
     request_keep_alive_ = false;
   }
   if (auto expect = headers.get("expect")) {
@@ -359,8 +379,9 @@ int Http1ServerConnection::headersComplete() {
 
   request_has_body_ = has_body;
   // A request without a body is complete now: a local reply sent from decodeHeaders must not
-  // think the request is still being read (that would needlessly close the connection).
-  request_complete_ = !has_body;
+  // think the request is still being read (that would needlessly close the connection). An
+  // upgrade request never completes: the tunnel is its body.
+  request_complete_ = !has_body && !upgrade_requested_;
   stream_active_ = true;
   decoder_ = &callbacks_.newStream(*this);
   in_trailers_ = true;  // Any header callbacks from now on belong to chunked trailers.
@@ -368,7 +389,7 @@ int Http1ServerConnection::headersComplete() {
   scanning_headers_ = false;
   prev_byte_ = prev_prev_byte_ = 0;
   auto* decoder = decoder_;
-  decoder->decodeHeaders(std::move(request_), !has_body);
+  decoder->decodeHeaders(std::move(request_), request_complete_);
   if (dead_) {
     return HPE_USER;
   }
@@ -431,6 +452,11 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ServerConnection*>(p->data);
   if (self->header_reader_.inValue()) {
     self->finishHeader();
+  }
+  if (self->upgrade_requested_) {
+    // Not the end of the stream: llhttp stops next (HPE_PAUSED_UPGRADE) and the tunnel follows.
+    self->flushBody(false);
+    return self->dead_ ? HPE_USER : 0;
   }
   self->request_complete_ = true;
   self->scanning_headers_ = true;
@@ -513,6 +539,10 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
   }
   response_started_ = true;
   uint32_t status = headers.status;
+  if (status == 101) {
+    encodeSwitchingProtocols(headers);
+    return;
+  }
   response_no_body_ = is_head_ || status == 204 || status == 304 || (status >= 100 && status < 200);
   if (!request_keep_alive_ || draining_) {
     close_after_response_ = true;
@@ -561,6 +591,26 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
   if (end_stream) {
     onResponseComplete();
   }
+}
+
+void Http1ServerConnection::encodeSwitchingProtocols(const ResponseHeaders& headers) {
+  if (!upgrade_requested_) {
+    // A 101 to a request that did not ask to switch: nothing sane can follow on this connection.
+    resetStream(StreamResetReason::ProtocolError);
+    return;
+  }
+  tunnel_output_ = true;
+  close_after_response_ = true;
+  std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
+  for (const auto& [name, value] : headers.headers.entries()) {
+    if (name == "connection" || name == "transfer-encoding" || name == "keep-alive" ||
+        name == "content-length") {
+      continue;
+    }
+    out.append(name).append(": ").append(value).append("\r\n");
+  }
+  out.append("connection: upgrade\r\n\r\n");
+  connection_.write(out);
 }
 
 void Http1ServerConnection::writeChunk(evbuffer* data) {

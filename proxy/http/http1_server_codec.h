@@ -14,6 +14,9 @@ namespace bulwark::http {
  * HTTP/1.1 server codec on llhttp (strict mode): keep-alive, pipelining (one request at a time,
  * the rest stays buffered), chunked bodies both ways, Expect: 100-continue, HEAD/204/304 without
  * bodies, and the smuggling checks llhttp leaves to us (bare LF, obs-fold, control characters).
+ * An Upgrade request that its stream forwards becomes a byte tunnel: its stream stays open
+ * (end_stream=false), bytes after the request go up as body, and after a 101 the response body is
+ * written unframed until either side closes.
  * Thread: owning worker.
  */
 class Http1ServerConnection : public ServerConnection, private ResponseEncoder, private Stream {
@@ -61,6 +64,8 @@ private:
   void flushBody(bool end_stream);
   void onResponseComplete();
   void writeChunk(evbuffer* data);
+  /** The upstream agreed to switch: the response head goes out and the tunnel starts. */
+  void encodeSwitchingProtocols(const ResponseHeaders& headers);
 
   network::Connection& connection_;
   ServerConnectionCallbacks& callbacks_;
@@ -102,8 +107,14 @@ private:
   bool response_chunked_ = false;
   bool response_no_body_ = false;
   bool close_after_response_ = false;
-  bool refusing_upgrade_ =
-      false;  // a protocol switch the stream answers 403; input after it is dropped
+  // The request asks for a protocol switch (Upgrade, not a lone h2c). Its stream either answers
+  // itself (403 when the route does not tunnel it) or forwards it; after a 101 both directions are
+  // raw bytes of the new protocol.
+  bool upgrade_requested_ = false;
+  // llhttp stopped at the end of the upgrade request: every later input byte is tunnel data.
+  bool tunnel_input_ = false;
+  // A 101 went downstream: response bytes are written as they come, without HTTP framing.
+  bool tunnel_output_ = false;
   // Answered before the request body was read: the short rest is read and dropped (nginx's
   // discarded body) so the connection stays reusable instead of closing under a client.
   bool discard_rest_ = false;

@@ -118,6 +118,7 @@ Route::Route(const config::RouteSpec& spec)
     : name_(spec.name),
       match_(spec.match),
       timeouts_(compileTimeouts(spec.policies.timeouts.value_or(config::TimeoutsSpec{}))),
+      upgrades_(spec.upgrades),
       fallback_(compileFallback(spec.policies.fallback)) {
   idempotency_key_header_ =
       spec.policies.idempotency ? spec.policies.idempotency->header : "idempotency-key";

@@ -1,10 +1,12 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <re2/re2.h>
@@ -71,6 +73,10 @@ public:
   const RetrySettings& retrySettings() const { return retry_settings_; }
   /** Lower-case name of the header carrying the idempotency key. */
   const std::string& idempotencyKeyHeader() const { return idempotency_key_header_; }
+  /** True when `upgrade` (a lower-case protocol token) is in the route's `upgrades`. */
+  bool allowsUpgrade(std::string_view upgrade) const {
+    return std::find(upgrades_.begin(), upgrades_.end(), upgrade) != upgrades_.end();
+  }
   /** The route's fallback answer, or null when it has none. */
   const Fallback* fallback() const { return fallback_ ? &*fallback_ : nullptr; }
 
@@ -95,6 +101,7 @@ private:
   RouteTimeouts timeouts_;
   RetrySettings retry_settings_;
   std::string idempotency_key_header_;
+  std::vector<std::string> upgrades_;
   std::shared_ptr<const policies::RetryPolicy> retry_policy_;
   std::shared_ptr<policies::RetryBudget> retry_budget_;
   std::shared_ptr<policies::ConcurrentRetryLimit> retry_concurrency_;

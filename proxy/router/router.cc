@@ -72,6 +72,7 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
   request_ = std::move(headers);
   request_complete_ = end_stream;
   grpc_ = request_->isGrpc();
+  upgrade_ = !request_->upgrade.empty();
   has_idempotency_key_ = request_->headers.has(route_.route->idempotencyKeyHeader());
 
   // Deadline: the route's request timeout, tightened by the client's grpc-timeout when honored.
@@ -104,7 +105,7 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
   }
   route_.route->retryBudget().recordRequest(std::chrono::steady_clock::now());
   startAttempt(AttemptKind::Initial);
-  if (!done_ && route_.route->hedgePolicy() != nullptr) {
+  if (!done_ && !upgrade_ && route_.route->hedgePolicy() != nullptr) {
     armHedgeTimer();
   }
 }
@@ -242,7 +243,7 @@ void Router::onAttemptWritable(UpstreamRequest&, bool writable) {
 
 bool Router::maybeRetry(const policies::AttemptResult& result,
                         const http::ResponseHeaders* headers) {
-  if (done_ || retry_pending_) {
+  if (done_ || retry_pending_ || upgrade_) {
     return false;
   }
   const auto& policy = route_.route->retryPolicy();
@@ -396,6 +397,17 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
   resetOtherAttempts(&attempt);
   if (end_stream) {
     completeWith(attempt, result);
+  }
+  if (upgrade_) {
+    if (status == 101) {
+      // The switch happened: the tunnel lives as long as it carries bytes (timeouts.idle), not
+      // within the request deadline.
+      if (request_timer_) {
+        request_timer_->disableTimer();
+      }
+      deadline_.reset();
+    }
+    route_.stats->upgrade(request_->upgrade, status == 101);
   }
   callbacks_.encodeHeaders(std::move(headers), end_stream);
 }

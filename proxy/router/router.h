@@ -41,7 +41,8 @@ public:
  * The terminal stage: owns the deadline and the attempts (UpstreamRequest) of one downstream
  * request — retries with backoff, budget and pushback, per-try timeouts and hedging — and relays
  * the request body to the attempt and the winning response back.
- * Retries are never started inline: always from a timer (Envoy's RetryState rule).
+ * Retries are never started inline: always from a timer (Envoy's RetryState rule). An Upgrade
+ * request has one attempt; after its 101 the request and response bodies are the tunnel.
  * Thread: owning worker.
  */
 class Router : public UpstreamRequestCallbacks {
@@ -94,8 +95,8 @@ private:
   bool canReplayBody() const { return !body_overflowed_; }
   /** The route may send this request more than once (retries or hedging). */
   bool mayReplay() const {
-    return route_.route->retryPolicy().options().attempts > 1 ||
-           route_.route->hedgePolicy() != nullptr;
+    return !upgrade_ && (route_.route->retryPolicy().options().attempts > 1 ||
+                         route_.route->hedgePolicy() != nullptr);
   }
 
   RouterContext& ctx_;
@@ -106,6 +107,9 @@ private:
 
   http::RequestHeadersPtr request_;  // kept for replay on retries
   bool grpc_ = false;
+  // An Upgrade request: sent once (a tunnel cannot be replayed), never hedged; once the upstream
+  // answers 101 only the stream idle timeout bounds it.
+  bool upgrade_ = false;
   bool request_complete_ = false;
   bool has_idempotency_key_ = false;
   // The request body as sent so far, kept while it fits retryBufferLimit.

@@ -13,6 +13,9 @@
 namespace bulwark::server {
 namespace {
 
+// A tunnel on a route without timeouts.idle: Envoy's default stream idle timeout.
+constexpr std::chrono::milliseconds kDefaultTunnelIdleTimeout = std::chrono::minutes(5);
+
 std::string uuid4(std::mt19937_64& rng) {
   uint64_t a = rng();
   uint64_t b = rng();
@@ -85,15 +88,19 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
     localReply(http::LocalReply(http::LocalReplyKind::RouteNotFound));
     return;
   }
-  if (headers->upgrade) {
+  if (!headers->upgrade.empty() && !entry->route->allowsUpgrade(headers->upgrade)) {
     localReply(http::LocalReply(http::LocalReplyKind::UpgradeNotAllowed));
     return;
   }
   route_ = entry;
   route_->stats->active->Increment();
   active_gauge_ = true;
-  // timeouts.idle (Envoy's stream_idle_timeout): re-armed by every byte either way.
+  // timeouts.idle (Envoy's stream_idle_timeout): re-armed by every byte either way. A tunnel
+  // always has one, so a peer that vanished without a FIN cannot hold it open for ever.
   idle_timeout_ = route_->route->timeouts().idle;
+  if (!headers->upgrade.empty() && idle_timeout_.count() == 0) {
+    idle_timeout_ = kDefaultTunnelIdleTimeout;
+  }
   if (idle_timeout_.count() > 0) {
     stream_idle_timer_ = ctx_.dispatcher.createTimer([this] { onStreamIdleTimeout(); });
     stream_idle_timer_->enableTimer(idle_timeout_);
@@ -262,6 +269,10 @@ void ActiveStream::encodeHeaders(http::ResponseHeadersPtr&& headers, bool end_st
   touch();
   response_started_ = true;
   status_ = headers->status;
+  if (status_ == 101 && route_ != nullptr) {
+    route_->stats->tunnelsActive().Increment();
+    tunnel_gauge_ = true;
+  }
   if (grpc_ && end_stream) {
     if (auto gs = headers->headers.get("grpc-status")) {
       grpc_status_ = parseGrpcStatus(*gs).value_or(GrpcStatus::Unknown);
@@ -473,6 +484,10 @@ void ActiveStream::recordStats() {
     if (active_gauge_) {
       route_->stats->active->Decrement();
       active_gauge_ = false;
+    }
+    if (tunnel_gauge_) {
+      route_->stats->tunnelsActive().Decrement();
+      tunnel_gauge_ = false;
     }
   }
   const auto& log = snapshot_->access_log;

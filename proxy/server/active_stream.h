@@ -112,6 +112,7 @@ private:
   bool done_ = false;
   bool stats_recorded_ = false;
   bool active_gauge_ = false;
+  bool tunnel_gauge_ = false;  // counted in bulwark_tunnels_active
   bool local_reply_ = false;
   event::TimerPtr stream_idle_timer_;  // timeouts.idle; none when 0
   std::chrono::milliseconds idle_timeout_{0};

@@ -95,6 +95,18 @@ void RouteStats::streamIdleTimeout(bool response_started) {
       .Increment();
 }
 
+void RouteStats::upgrade(const std::string& protocol, bool switched) {
+  owner->upgrades_
+      ->Add({{"route", route},
+             {"upstream", upstream},
+             {"upgrade", protocol},
+             {"result", switched ? "switched" : "refused_by_upstream"}})
+      .Increment();
+}
+prometheus::Gauge& RouteStats::tunnelsActive() {
+  return owner->tunnels_active_->Add({{"route", route}, {"upstream", upstream}});
+}
+
 Stats::Stats(std::vector<double> latency_buckets)
     : registry_(std::make_shared<prometheus::Registry>()), buckets_(std::move(latency_buckets)) {
   using namespace prometheus;
@@ -156,6 +168,14 @@ Stats::Stats(std::vector<double> latency_buckets)
                                .Name("bulwark_stream_idle_timeouts_total")
                                .Help("Streams ended by timeouts.idle (no bytes either way)")
                                .Register(*registry_);
+  upgrades_ = &BuildCounter()
+                   .Name("bulwark_upgrades_total")
+                   .Help("HTTP/1.1 Upgrade requests forwarded, by the upstream's answer")
+                   .Register(*registry_);
+  tunnels_active_ = &BuildGauge()
+                         .Name("bulwark_tunnels_active")
+                         .Help("Upgraded connections relaying bytes both ways")
+                         .Register(*registry_);
   attempts_per_request_ = &BuildHistogram()
                                .Name("bulwark_upstream_attempts_per_request")
                                .Help("Attempts made per request")

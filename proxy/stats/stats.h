@@ -48,6 +48,10 @@ struct RouteStats {
   void deadlineExceeded();
   /** timeouts.idle expired; `response_started`: the stream was reset instead of answered 504. */
   void streamIdleTimeout(bool response_started);
+  /** An Upgrade request was answered by the upstream: 101 (`switched`) or anything else. */
+  void upgrade(const std::string& protocol, bool switched);
+  /** Tunnels (101 answered, bytes relayed both ways) open now on this route. */
+  prometheus::Gauge& tunnelsActive();
   // gRPC routes also count by grpc_status (names); created on first use.
   prometheus::Family<prometheus::Counter>* grpc_family = nullptr;
   std::string listener, route, upstream;
@@ -105,6 +109,8 @@ private:
   prometheus::Family<prometheus::Counter>* hedges_;
   prometheus::Family<prometheus::Counter>* deadline_exceeded_;
   prometheus::Family<prometheus::Counter>* stream_idle_timeouts_;
+  prometheus::Family<prometheus::Counter>* upgrades_;
+  prometheus::Family<prometheus::Gauge>* tunnels_active_;
   prometheus::Family<prometheus::Histogram>* attempts_per_request_;
   friend struct RouteStats;
   prometheus::Family<prometheus::Gauge>* cx_active_;

@@ -1,7 +1,8 @@
-// HTTP/1.1 protocol switches (WebSocket's Upgrade handshake) through the real binary: no route
-// tunnels one, so bulwark answers 403 upgrade_not_allowed itself, closes the connection, and the
-// upstream never sees the request (it used to be forwarded, fail as a protocol error and be
-// retried: the handshake reached the backend twice).
+// HTTP/1.1 protocol switches (WebSocket's Upgrade handshake) through the real binary on a route
+// that does not list the protocol in `upgrades`: bulwark answers 403 upgrade_not_allowed itself,
+// closes the connection, and the upstream never sees the request (it used to be forwarded, fail
+// as a protocol error and be retried: the handshake reached the backend twice). Tunnels on routes
+// that allow them are in websocket_test.cc.
 
 #include <string>
 

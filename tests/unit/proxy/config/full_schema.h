@@ -194,6 +194,7 @@ routes:
     - {name: X-Tenant, exact: acme}
     - {name: x-canary, present: true, invert: true}
   upstream: task
+  upgrades: [WebSocket]
   timeouts: {request: 5s, idle: 30s}
   retries:
     attempts: 3

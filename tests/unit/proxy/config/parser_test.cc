@@ -260,6 +260,7 @@ TEST(ParserTest, ParsesEveryBlockOfTheFullSchema) {
   EXPECT_EQ(r.policies.fallback->body, R"({"items":[],"degraded":true})");
 
   const RouteSpec& e = routeNamed(c, "everything");
+  EXPECT_THAT(e.upgrades, ElementsAre("websocket"));
   EXPECT_THAT(e.policies.retries->retry_on, ElementsAre("reset", "connect-failure"));
   EXPECT_EQ(e.policies.retries->retry_buffer_limit, 1024u * 1024);
   EXPECT_EQ(e.policies.bulkhead->partition_header, "x-tenant");

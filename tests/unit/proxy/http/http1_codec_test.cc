@@ -343,6 +343,61 @@ TEST_F(Http1ServerCodecTest, ShutdownNoticeClosesAfterTheCurrentResponse) {
   EXPECT_TRUE(server.pair.received().ends_with("last"));
 }
 
+TEST_F(Http1ServerCodecTest, UpgradeRequestStaysOpenAndLaterBytesAreItsBody) {
+  ServerSide server(dispatcher_);
+  server.pair.feed(
+      "GET /chat HTTP/1.1\r\nHost: svc\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\nframe-1");
+  ASSERT_EQ(server.requests.size(), 1u);
+  auto& request = *server.requests[0];
+  ASSERT_NE(request.headers, nullptr);
+  EXPECT_EQ(request.headers->upgrade, "websocket");
+  EXPECT_FALSE(request.headers->headers.has("upgrade"));  // hop-by-hop: the upstream codec
+  EXPECT_TRUE(request.headers->headers.has("sec-websocket-version"));
+  EXPECT_FALSE(request.complete);
+  EXPECT_EQ(request.body, "frame-1");
+  // Not parsed as HTTP: a request line inside the tunnel is just bytes.
+  server.pair.feed("GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(request.body, "frame-1GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(server.requests.size(), 1u);
+  EXPECT_TRUE(server.protocol_errors.empty());
+}
+
+TEST_F(Http1ServerCodecTest, SwitchingProtocolsIsWrittenUnframedThenTheTunnelEndsTheConnection) {
+  ServerSide server(dispatcher_);
+  server.pair.feed(
+      "GET /chat HTTP/1.1\r\nHost: svc\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+  ASSERT_EQ(server.requests.size(), 1u);
+  ResponseHeaders switching;
+  switching.status = 101;
+  switching.headers.add("upgrade", "websocket");
+  switching.headers.add("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  server.requests[0]->encoder.encodeHeaders(switching, false);
+  evbuffer* data = evbuffer_new();
+  evbuffer_add(data, "\x81\x02hi", 4);
+  server.requests[0]->encoder.encodeData(data, false);
+  ASSERT_TRUE(server.waitForOutput("hi"));
+  const std::string out = server.pair.received();
+  EXPECT_EQ(out,
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+            "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nconnection: upgrade\r\n\r\n"
+            "\x81\x02hi");
+  server.requests[0]->encoder.encodeData(data, true);
+  evbuffer_free(data);
+  EXPECT_TRUE(server.waitForClose());
+}
+
+TEST_F(Http1ServerCodecTest, ChunkedUpgradeRequestIsRefused) {
+  ServerSide server(dispatcher_);
+  server.pair.feed(
+      "POST /x HTTP/1.1\r\nHost: svc\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  ASSERT_TRUE(server.waitForOutput("\r\n\r\n"));
+  EXPECT_TRUE(contains(server.pair.received(), "HTTP/1.1 400"));
+  EXPECT_EQ(server.protocol_errors, std::vector<std::string>{"http1.upgrade_with_chunked_body"});
+  EXPECT_TRUE(server.requests.empty());
+}
+
 TEST_F(Http1ServerCodecTest, ClientGoneMidRequestResetsTheStream) {
   ServerSide server(dispatcher_);
   server.pair.feed("POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 10\r\n\r\nabc");
@@ -582,6 +637,84 @@ TEST_F(Http1ClientCodecTest, BytesWithNoRequestOutstandingAreRefused) {
   client.pair.feed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(client.dispatch_errors, std::vector<std::string>{"unexpected data from upstream"});
   EXPECT_FALSE(client.codec->canCreateStream());
+}
+
+}  // namespace
+}  // namespace bulwark::http
+
+namespace bulwark::http {
+namespace {
+
+RequestEncoder& sendUpgrade(ClientSide& client, RecordingResponseDecoder& response) {
+  RequestEncoder& encoder = client.codec->newStream(response);
+  encoder.stream().setCallbacks(&response);
+  RequestHeaders headers;
+  headers.method = "GET";
+  headers.path = "/chat";
+  headers.authority = "svc";
+  headers.upgrade = "websocket";
+  headers.headers.add("sec-websocket-version", "13");
+  encoder.encodeHeaders(headers, false);
+  return encoder;
+}
+
+TEST_F(Http1ClientCodecTest, UpgradeRequestAsksToSwitchAndA101StartsTheTunnel) {
+  ClientSide client(dispatcher_);
+  RecordingResponseDecoder response;
+  RequestEncoder& encoder = sendUpgrade(client, response);
+  const std::string head =
+      "GET /chat HTTP/1.1\r\nsec-websocket-version: 13\r\nhost: svc\r\n"
+      "connection: upgrade\r\nupgrade: websocket\r\n\r\n";
+  ASSERT_TRUE(
+      mocks::runUntil(dispatcher_, [&] { return client.pair.received().size() >= head.size(); }));
+  EXPECT_EQ(client.pair.received(), head);
+
+  client.pair.feed(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+      "server-bytes");
+  ASSERT_NE(response.headers, nullptr);
+  EXPECT_EQ(response.headers->status, 101u);
+  EXPECT_EQ(response.headers->headers.get("upgrade").value_or(""), "websocket");
+  EXPECT_FALSE(response.headers->headers.has("connection"));
+  EXPECT_EQ(response.body, "server-bytes");
+  EXPECT_FALSE(response.complete);
+
+  // Client bytes go up unframed (no chunk sizes).
+  evbuffer* data = evbuffer_new();
+  evbuffer_add(data, "client-bytes", 12);
+  encoder.encodeData(data, false);
+  evbuffer_free(data);
+  ASSERT_TRUE(mocks::runUntil(dispatcher_,
+                              [&] { return contains(client.pair.received(), "client-bytes"); }));
+  EXPECT_EQ(client.pair.received(), head + "client-bytes");
+
+  // The upstream closing its side ends the response; the connection is never reused.
+  client.pair.closePeer();
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return response.complete; }));
+  EXPECT_FALSE(response.reset.has_value());
+  EXPECT_FALSE(client.codec->canCreateStream());
+}
+
+TEST_F(Http1ClientCodecTest, RefusedUpgradeIsAnOrdinaryResponseAndEndsReuse) {
+  ClientSide client(dispatcher_);
+  RecordingResponseDecoder response;
+  sendUpgrade(client, response);
+  client.pair.feed("HTTP/1.1 426 Upgrade Required\r\nContent-Length: 2\r\n\r\nno");
+  EXPECT_TRUE(response.complete);
+  EXPECT_EQ(response.body, "no");
+  EXPECT_EQ(client.go_aways, 1);
+  EXPECT_FALSE(client.codec->canCreateStream());
+}
+
+TEST_F(Http1ClientCodecTest, SwitchingProtocolsNobodyAskedForIsAProtocolError) {
+  ClientSide client(dispatcher_);
+  auto& r = client.send("GET");
+  client.pair.feed(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\n\r\n");
+  ASSERT_TRUE(r.reset.has_value());
+  EXPECT_EQ(r.reset, StreamResetReason::ProtocolError);
+  EXPECT_EQ(r.headers, nullptr);
 }
 
 }  // namespace
