@@ -16,6 +16,7 @@
 #include "proxy/config/duration.h"
 #include "proxy/config/inheritance.h"
 #include "proxy/config/suggest.h"
+#include "proxy/config/tls_files.h"
 #include "proxy/config/validate.h"
 #include "proxy/config/vocabulary.h"
 #include "proxy/config/yaml_reader.h"
@@ -565,9 +566,150 @@ void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o)
   }
 }
 
+// A certificate within 30 days of its end still loads, with a warning (check and reload).
+constexpr int64_t kExpiryWarningDays = 30;
+
+void checkCertificateFiles(LoadContext& ctx, MapReader& m, const std::string& chain,
+                           const std::string& key, std::string_view chain_field) {
+  const CertificateCheck check = checkCertificateAndKey(chain, key);
+  if (check.error) {
+    ctx.sink.error(m.fieldMark(chain_field), m.fieldPath(chain_field), *check.error,
+                   codes::kInvalidValue);
+  } else if (check.days_until_expiry < 0) {
+    ctx.sink.error(m.fieldMark(chain_field), m.fieldPath(chain_field),
+                   fmt::format("the certificate in \"{}\" has expired", chain),
+                   codes::kInvalidValue);
+  } else if (check.days_until_expiry < kExpiryWarningDays) {
+    ctx.sink.warning(
+        m.fieldMark(chain_field), m.fieldPath(chain_field),
+        fmt::format("the certificate in \"{}\" expires in {} days", chain, check.days_until_expiry),
+        codes::kIneffectiveSetting);
+  }
+}
+
+void readCaCertificates(LoadContext& ctx, MapReader& m, std::string& out) {
+  if (m.str("caCertificates", out)) {
+    if (auto error = checkCaBundle(out)) {
+      ctx.sink.error(m.fieldMark("caCertificates"), m.fieldPath("caCertificates"), *error,
+                     codes::kInvalidValue);
+    }
+  }
+}
+
+void parseListenerTls(LoadContext& ctx, MapReader& listener, ListenerSpec& l) {
+  auto m = listener.map("tls", {"mode", "certificates", "caCertificates", "subjectAltNames",
+                                "minProtocolVersion", "alpn", "handshakeTimeout"});
+  if (!m) {
+    return;
+  }
+  ListenerTlsSpec tls;
+  m->enumeration<std::string>(
+      "mode", tls.mode,
+      {{"SIMPLE", "SIMPLE"}, {"MUTUAL", "MUTUAL"}, {"OPTIONAL_MUTUAL", "OPTIONAL_MUTUAL"}});
+  if (m->require("certificates")) {
+    for (const ListItem& item : m->list("certificates")) {
+      MapReader c(ctx, item.node, item.path, item.mark, {"certificateChain", "privateKey"});
+      if (!c.isMap()) {
+        continue;
+      }
+      TlsCertificateSpec cert;
+      const bool has_chain =
+          c.require("certificateChain") && c.str("certificateChain", cert.certificate_chain);
+      const bool has_key = c.require("privateKey") && c.str("privateKey", cert.private_key);
+      if (has_chain && has_key) {
+        checkCertificateFiles(ctx, c, cert.certificate_chain, cert.private_key, "certificateChain");
+      }
+      tls.certificates.push_back(std::move(cert));
+    }
+    if (tls.certificates.empty() && m->node("certificates").IsSequence()) {
+      ctx.sink.error(m->fieldMark("certificates"), m->fieldPath("certificates"),
+                     "needs at least one {certificateChain, privateKey}", codes::kInvalidValue);
+    }
+  }
+  readCaCertificates(ctx, *m, tls.ca_certificates);
+  if (tls.mode != "SIMPLE" && tls.ca_certificates.empty()) {
+    ctx.sink.error(
+        m->fieldMark("mode"), m->fieldPath("mode"),
+        fmt::format("mode {} verifies client certificates: caCertificates is required", tls.mode),
+        codes::kMissingField);
+  }
+  m->stringList("subjectAltNames", tls.subject_alt_names);
+  if (!tls.subject_alt_names.empty() && tls.mode == "SIMPLE") {
+    ctx.sink.error(m->fieldMark("subjectAltNames"), m->fieldPath("subjectAltNames"),
+                   "client SANs are only checked with mode MUTUAL or OPTIONAL_MUTUAL",
+                   codes::kConflictingFields);
+  }
+  if (m->has("minProtocolVersion")) {
+    std::string version;
+    if (m->str("minProtocolVersion", version)) {
+      if (version == "TLSV1_2" || version == "TLSV1_3") {
+        tls.min_protocol_version = version;
+      } else {
+        ctx.sink.error(m->fieldMark("minProtocolVersion"), m->fieldPath("minProtocolVersion"),
+                       version == "TLSV1_0" || version == "TLSV1_1" || version == "TLS_AUTO"
+                           ? fmt::format("{} is not accepted: TLS 1.0 and 1.1 are never "
+                                         "negotiated (use TLSV1_2 or TLSV1_3)",
+                                         version)
+                           : fmt::format(R"(expected TLSV1_2 or TLSV1_3, got "{}")", version),
+                       codes::kInvalidValue);
+      }
+    }
+  }
+  if (m->stringList("alpn", tls.alpn)) {
+    for (const std::string& protocol : tls.alpn) {
+      if (protocol != "h2" && protocol != "http/1.1") {
+        ctx.sink.error(m->fieldMark("alpn"), m->fieldPath("alpn"),
+                       fmt::format(R"(unknown ALPN protocol "{}" (h2, http/1.1))", protocol),
+                       codes::kInvalidValue);
+      }
+    }
+  }
+  m->duration("handshakeTimeout", tls.handshake_timeout);
+  l.tls = std::move(tls);
+}
+
+void parseUpstreamTls(LoadContext& ctx, MapReader& upstream, UpstreamSpec& u) {
+  auto m = upstream.map("tls", {"mode", "sni", "caCertificates", "subjectAltNames",
+                                "clientCertificate", "privateKey", "insecureSkipVerify"});
+  if (!m) {
+    return;
+  }
+  UpstreamTlsSpec tls;
+  m->enumeration<std::string>("mode", tls.mode, {{"SIMPLE", "SIMPLE"}, {"MUTUAL", "MUTUAL"}});
+  m->str("sni", tls.sni);
+  readCaCertificates(ctx, *m, tls.ca_certificates);
+  m->stringList("subjectAltNames", tls.subject_alt_names);
+  m->str("clientCertificate", tls.client_certificate);
+  m->str("privateKey", tls.private_key);
+  m->boolean("insecureSkipVerify", tls.insecure_skip_verify);
+  const bool has_pair = !tls.client_certificate.empty() || !tls.private_key.empty();
+  if (tls.mode == "MUTUAL") {
+    if (tls.client_certificate.empty() || tls.private_key.empty()) {
+      ctx.sink.error(m->fieldMark("mode"), m->fieldPath("mode"),
+                     "mode MUTUAL presents a client certificate: clientCertificate and "
+                     "privateKey are required",
+                     codes::kMissingField);
+    } else {
+      checkCertificateFiles(ctx, *m, tls.client_certificate, tls.private_key, "clientCertificate");
+    }
+  } else if (has_pair) {
+    ctx.sink.error(m->fieldMark("clientCertificate"), m->fieldPath("clientCertificate"),
+                   "a client certificate is only presented with mode MUTUAL",
+                   codes::kConflictingFields);
+  }
+  if (tls.insecure_skip_verify &&
+      (!tls.ca_certificates.empty() || !tls.subject_alt_names.empty())) {
+    ctx.sink.error(m->fieldMark("insecureSkipVerify"), m->fieldPath("insecureSkipVerify"),
+                   "insecureSkipVerify turns off the checks caCertificates and subjectAltNames "
+                   "ask for",
+                   codes::kConflictingFields);
+  }
+  u.tls = std::move(tls);
+}
+
 void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
   MapReader m(ctx, item.node, item.path, item.mark,
-              {"name", "address", "protocol", "routes", "limits"});
+              {"name", "address", "protocol", "routes", "limits", "tls"});
   l.mark = item.mark;
   if (!m.isMap()) {
     return;
@@ -600,6 +742,7 @@ void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
     lim->duration("idleTimeout", s.idle_timeout);
     lim->integer("maxConcurrentStreams", s.max_concurrent_streams, 1, 1u << 31);
   }
+  parseListenerTls(ctx, m, l);
 }
 
 void parseEndpoints(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
@@ -809,7 +952,7 @@ void parseHealthCheck(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
 void parseUpstream(LoadContext& ctx, const ListItem& item, UpstreamSpec& u) {
   MapReader m(ctx, item.node, item.path, item.mark,
               {"name", "protocol", "endpoints", "loadBalancer", "connectionPool",
-               "outlierDetection", "circuitBreaker", "healthCheck"});
+               "outlierDetection", "circuitBreaker", "healthCheck", "tls"});
   u.mark = item.mark;
   if (!m.isMap()) {
     return;
@@ -825,6 +968,7 @@ void parseUpstream(LoadContext& ctx, const ListItem& item, UpstreamSpec& u) {
   parseOutlierDetection(ctx, m, u);
   parseCircuitBreaker(ctx, m, u);
   parseHealthCheck(ctx, m, u);
+  parseUpstreamTls(ctx, m, u);
 }
 
 void parseMatch(LoadContext& ctx, MapReader& route, RouteMatchSpec& match) {

@@ -142,12 +142,69 @@ struct ListenerLimitsSpec {
   }
 };
 
+/** A certificate chain and its private key (PEM files). */
+struct TlsCertificateSpec {
+  std::string certificate_chain;
+  std::string private_key;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("certificateChain", certificate_chain);
+    v("privateKey", private_key);
+  }
+};
+
+/** TLS termination on a listener (Istio's ServerTLSSettings vocabulary). */
+struct ListenerTlsSpec {
+  std::string mode = "SIMPLE";                   // SIMPLE | MUTUAL | OPTIONAL_MUTUAL
+  std::vector<TlsCertificateSpec> certificates;  // picked by SNI against SANs; first = default
+  std::string ca_certificates;                   // verifies client certificates (MUTUAL modes)
+  std::vector<std::string> subject_alt_names;    // allowed client SANs: exact, or prefix*
+  std::string min_protocol_version = "TLSV1_2";  // TLSV1_2 | TLSV1_3
+  std::vector<std::string> alpn;                 // empty = from the listener's protocol
+  Duration handshake_timeout{10000};
+
+  template <typename V>
+  void fields(V& v) const {
+    v("mode", mode);
+    v("certificates", certificates);
+    v("caCertificates", ca_certificates);
+    v("subjectAltNames", subject_alt_names);
+    v("minProtocolVersion", min_protocol_version);
+    v("alpn", alpn);
+    v("handshakeTimeout", handshake_timeout);
+  }
+};
+
+/** TLS origination to an upstream (Istio's ClientTLSSettings vocabulary). */
+struct UpstreamTlsSpec {
+  std::string mode = "SIMPLE";                 // SIMPLE | MUTUAL
+  std::string sni;                             // empty = the endpoint's host name when it has one
+  std::string ca_certificates;                 // empty = the system store
+  std::vector<std::string> subject_alt_names;  // verified against the peer certificate
+  std::string client_certificate;              // MUTUAL
+  std::string private_key;                     // MUTUAL
+  bool insecure_skip_verify = false;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("mode", mode);
+    v("sni", sni);
+    v("caCertificates", ca_certificates);
+    v("subjectAltNames", subject_alt_names);
+    v("clientCertificate", client_certificate);
+    v("privateKey", private_key);
+    v("insecureSkipVerify", insecure_skip_verify);
+  }
+};
+
 struct ListenerSpec {
   std::string name;
   std::string address;  // host:port, [v6]:port
   ListenerProtocol protocol = ListenerProtocol::Auto;
   std::vector<std::string> routes;  // route names, in match order; empty = all routes
   ListenerLimitsSpec limits;
+  std::optional<ListenerTlsSpec> tls;
   Mark mark;
 
   template <typename V>
@@ -157,6 +214,7 @@ struct ListenerSpec {
     v("protocol", protocol);
     v("routes", routes);
     v("limits", limits);
+    v.when(tls.has_value(), [&](V& w) { w("tls", tls); });
   }
 };
 
@@ -333,6 +391,7 @@ struct UpstreamSpec {
   std::optional<OutlierDetectionSpec> outlier_detection;
   std::optional<CircuitBreakerSpec> circuit_breaker;
   std::optional<HealthCheckSpec> health_check;
+  std::optional<UpstreamTlsSpec> tls;
   Mark mark;
 
   template <typename V>
@@ -348,6 +407,7 @@ struct UpstreamSpec {
     v("outlierDetection", outlier_detection);
     v("circuitBreaker", circuit_breaker);
     v("healthCheck", health_check);
+    v.when(tls.has_value(), [&](V& w) { w("tls", tls); });
   }
 };
 

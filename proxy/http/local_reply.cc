@@ -7,7 +7,7 @@ namespace {
 
 using config::FallbackTrigger;
 
-constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::UpgradeNotAllowed) + 1;
+constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::UpstreamTlsError) + 1;
 
 // Indexed by LocalReplyKind; localReplyInfo() checks each row is at its kind's position.
 constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable = {{
@@ -62,6 +62,8 @@ constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable =
      {"idempotency_body_too_large", 413, GrpcStatus::InvalidArgument, FallbackTrigger::None}},
     {LocalReplyKind::UpgradeNotAllowed,
      {"upgrade_not_allowed", 403, GrpcStatus::PermissionDenied, FallbackTrigger::None}},
+    {LocalReplyKind::UpstreamTlsError,
+     {"upstream_tls_error", 503, GrpcStatus::Unavailable, FallbackTrigger::Upstream5xx}},
 }};
 
 constexpr bool tableInKindOrder() {

@@ -43,6 +43,7 @@ enum class LocalReplyKind : uint8_t {
   IdempotencyKeyInvalid,
   IdempotencyBodyTooLarge,
   UpgradeNotAllowed,
+  UpstreamTlsError,
 };
 
 /** What a kind of local reply is. */

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <openssl/err.h>
+
 #include "common/assert.h"
 
 namespace bulwark::network {
@@ -21,6 +23,8 @@ constexpr std::chrono::seconds kFlushTimeout{5};
 // Bytes asked of the kernel per readable event. Larger messages take several loop turns, which
 // keeps one busy connection from starving the others on the worker.
 constexpr size_t kReadChunk = 32UL * 1024;
+// One TLS record's worth of plaintext per SSL_write: a full record per syscall.
+constexpr size_t kTlsRecord = 16UL * 1024;
 }  // namespace
 
 bool parseAddress(const std::string& address, sockaddr_storage& out, socklen_t& len) {
@@ -202,6 +206,10 @@ void Connection::readDisable(bool disable) {
   } else if (read_disable_count_ > 0) {
     if (--read_disable_count_ == 0 && state_ == State::Open) {
       updateReadInterest();
+      // Decrypted bytes OpenSSL holds do not make the socket readable: read them now.
+      if (tls_ && tls_->handshakeDone() && SSL_pending(tls_->ssl()) > 0) {
+        event_active(read_event_, EV_READ, 0);
+      }
       // Bytes that arrived while disabled are already in the input buffer; deliver them.
       if (evbuffer_get_length(input_) > 0) {
         auto* self = this;
@@ -276,6 +284,13 @@ void Connection::releaseSocket() {
   read_registered_ = false;
   write_registered_ = false;
   flush_pending_ = false;
+  if (tls_ && tls_->handshakeDone() && fd_ >= 0) {
+    SSL_shutdown(tls_->ssl());  // close_notify, best effort: the socket closes either way
+    ERR_clear_error();
+  }
+  if (handshake_timer_) {
+    handshake_timer_->disableTimer();
+  }
   if (fd_ >= 0) {
     evutil_closesocket(fd_);
     fd_ = -1;
@@ -332,6 +347,10 @@ void Connection::onReadable(evutil_socket_t, short, void* arg) {
 }
 
 void Connection::readFromSocket() {
+  if (tls_) {
+    readTls();
+    return;
+  }
   evbuffer_iovec vec[2];
   int count = evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(kReadChunk), vec, 2);
   if (count <= 0) {
@@ -383,6 +402,13 @@ void Connection::onConnectResult() {
   write_registered_ = false;
   connecting_ = false;
   updateReadInterest();
+  if (tls_) {
+    if (connect_timer_) {
+      connect_timer_->disableTimer();
+    }
+    tlsHandshake();  // Connected is raised when it completes
+    return;
+  }
   std::weak_ptr<bool> alive = alive_;
   raiseEvent(ConnectionEvent::Connected);
   // Bytes written before the connect completed (an HTTP/2 preface, a request) go out now.
@@ -396,6 +422,10 @@ void Connection::flushOutput() {
   if (fd_ < 0 || state_ == State::Closed) {
     return;
   }
+  if (tls_) {
+    flushTls();
+    return;
+  }
   if (outputLength() > 0) {
     int n = evbuffer_write(output_, fd_);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -403,6 +433,10 @@ void Connection::flushOutput() {
       return;
     }
   }
+  afterWrite();
+}
+
+void Connection::afterWrite() {
   // A partial write waits for the kernel's writability; a complete one needs no registration.
   bool pending = outputLength() > 0;
   if (pending && !write_registered_) {
@@ -440,6 +474,150 @@ void Connection::peerClosed() {
     return;
   }
   raiseEvent(ConnectionEvent::RemoteClose);
+}
+
+void Connection::enableTls(TlsContextSharedPtr context, const std::string& sni) {
+  SSL* ssl = fd_ >= 0 ? context->newSsl(sni) : nullptr;
+  if (ssl == nullptr) {
+    return;  // no socket (a failed connect reports itself) or out of memory: plaintext never
+  }
+  SSL_set_fd(ssl, fd_);
+  const auto timeout = context->handshakeTimeout();
+  tls_ = std::make_unique<TlsSocket>(std::move(context), ssl);
+  handshake_timer_ = dispatcher_.createTimer([this] { onTlsFailure("timeout"); });
+  handshake_timer_->enableTimer(timeout);
+}
+
+void Connection::tlsHandshake() {
+  ERR_clear_error();
+  SSL* ssl = tls_->ssl();
+  const int r = SSL_do_handshake(ssl);
+  if (r == 1) {
+    tls_->setHandshakeDone();
+    handshake_timer_->disableTimer();
+    tls_->context().record("ok", std::chrono::steady_clock::now() - tls_->started(),
+                           SSL_session_reused(ssl) == 1);
+    if (!tls_->context().isServer()) {
+      std::weak_ptr<bool> alive = alive_;
+      raiseEvent(ConnectionEvent::Connected);
+      if (alive.expired() || state_ == State::Closed) {
+        return;
+      }
+    }
+    if (outputLength() > 0) {
+      scheduleFlush();
+    }
+    readTls();  // application data may have come with the last handshake flight
+    return;
+  }
+  const int error = SSL_get_error(ssl, r);
+  if (error == SSL_ERROR_WANT_READ) {
+    if (write_registered_ && outputLength() == 0) {
+      event_del(write_event_);  // level-triggered writability would spin until the peer answers
+      write_registered_ = false;
+    }
+    return;
+  }
+  if (error == SSL_ERROR_WANT_WRITE) {
+    if (!write_registered_) {
+      event_add(write_event_, nullptr);
+      write_registered_ = true;
+    }
+    return;
+  }
+  onTlsFailure(tls_->failureReason(error));
+}
+
+void Connection::onTlsFailure(std::string_view reason) {
+  if (state_ == State::Closed || !tls_ || tls_->handshakeDone()) {
+    return;
+  }
+  tls_->context().record(reason, std::chrono::steady_clock::now() - tls_->started(), false);
+  if (tls_->context().isServer()) {
+    closeNow();
+  } else {
+    raiseEvent(ConnectionEvent::TlsFailure);
+  }
+}
+
+void Connection::readTls() {
+  if (!tls_->handshakeDone()) {
+    tlsHandshake();
+    return;
+  }
+  SSL* ssl = tls_->ssl();
+  size_t total = 0;
+  bool eof = false;
+  while (total < kReadChunk) {
+    evbuffer_iovec vec;
+    if (evbuffer_reserve_space(input_, static_cast<ev_ssize_t>(kTlsRecord), &vec, 1) < 1) {
+      eof = true;
+      break;
+    }
+    ERR_clear_error();
+    const int n = SSL_read(ssl, vec.iov_base, static_cast<int>(vec.iov_len));
+    if (n > 0) {
+      vec.iov_len = static_cast<size_t>(n);
+      evbuffer_commit_space(input_, &vec, 1);
+      total += static_cast<size_t>(n);
+      continue;
+    }
+    const int error = SSL_get_error(ssl, n);
+    if (error == SSL_ERROR_WANT_READ) {
+      break;
+    }
+    if (error == SSL_ERROR_WANT_WRITE) {
+      if (!write_registered_) {
+        event_add(write_event_, nullptr);
+        write_registered_ = true;
+      }
+      break;
+    }
+    // close_notify, EOF, a reset or a bad record: the same for the codecs above.
+    ERR_clear_error();
+    eof = true;
+    break;
+  }
+  if (total > 0 && state_ == State::Open && callbacks_ != nullptr) {
+    std::weak_ptr<bool> alive = alive_;
+    callbacks_->onData(input_);
+    if (alive.expired() || state_ == State::Closed) {
+      return;
+    }
+  }
+  if (eof) {
+    peerClosed();
+    return;
+  }
+  if (total >= kReadChunk && SSL_pending(ssl) > 0 && read_registered_) {
+    event_active(read_event_, EV_READ, 0);  // the rest on a later loop turn, as for plaintext
+  }
+}
+
+void Connection::flushTls() {
+  if (!tls_->handshakeDone()) {
+    tlsHandshake();
+    return;
+  }
+  SSL* ssl = tls_->ssl();
+  while (outputLength() > 0) {
+    const size_t chunk = std::min(outputLength(), kTlsRecord);
+    const unsigned char* data = evbuffer_pullup(output_, static_cast<ev_ssize_t>(chunk));
+    ERR_clear_error();
+    const int n = SSL_write(ssl, data, static_cast<int>(chunk));
+    if (n > 0) {
+      evbuffer_drain(output_, static_cast<size_t>(n));
+      continue;
+    }
+    const int error = SSL_get_error(ssl, n);
+    if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) {
+      break;
+    }
+    ERR_clear_error();
+    peerClosed();  // the peer is gone
+    return;
+  }
+  afterWrite();
 }
 
 }  // namespace bulwark::network

@@ -10,10 +10,18 @@
 #include <event2/util.h>
 
 #include "proxy/event/dispatcher.h"
+#include "proxy/network/tls.h"
 
 namespace bulwark::network {
 
-enum class ConnectionEvent { Connected, RemoteClose, LocalClose, ConnectTimeout, ConnectFailure };
+enum class ConnectionEvent {
+  Connected,  // TCP connected and, with TLS, the handshake done
+  RemoteClose,
+  LocalClose,
+  ConnectTimeout,
+  ConnectFailure,
+  TlsFailure,  // an upstream TLS handshake failed (the reason is in the handshake metrics)
+};
 
 /** Callbacks a codec or pool registers on a connection. Thread: the connection's worker. */
 class ConnectionCallbacks {
@@ -80,6 +88,14 @@ public:
   void dispatchBufferedLater();
   /** Disables Nagle for latency. */
   void setNoDelay();
+  /**
+   * Speaks TLS from now on: a server connection handshakes before its first onData, a client
+   * connection before it raises Connected (`sni` names the server). A handshake slower than the
+   * context's handshake timeout, or failing, closes the connection (TlsFailure for a client).
+   */
+  void enableTls(TlsContextSharedPtr context, const std::string& sni);
+  /** The TLS state, or null for plaintext. */
+  const TlsSocket* tls() const { return tls_.get(); }
 
 private:
   Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address,
@@ -96,6 +112,12 @@ private:
   void releaseSocket();
   void closeNow();
   void raiseEvent(ConnectionEvent event);
+  /** After a write attempt: register for writability if bytes remain, watermarks, flush-close. */
+  void afterWrite();
+  void tlsHandshake();
+  void readTls();
+  void flushTls();
+  void onTlsFailure(std::string_view reason);
 
   enum class State { Open, Flushing, Closed };
   event::Dispatcher& dispatcher_;
@@ -118,6 +140,8 @@ private:
   State state_ = State::Open;
   event::TimerPtr flush_timer_;
   event::TimerPtr connect_timer_;
+  std::unique_ptr<TlsSocket> tls_;
+  event::TimerPtr handshake_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted callbacks
 };
 using ConnectionPtr = std::unique_ptr<Connection>;

@@ -5,6 +5,7 @@
 
 #include "proxy/config/spec.h"
 #include "proxy/http/filter.h"
+#include "proxy/network/tls.h"
 #include "proxy/router/route.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/upstream.h"
@@ -22,6 +23,7 @@ struct RouteEntry {
 /** A listener's routes in match order (first match wins). Immutable. Thread: any. */
 struct ListenerConfig {
   config::ListenerSpec spec;
+  network::TlsContextSharedPtr tls;  // set when the listener terminates TLS
   std::vector<RouteEntry> routes;
   const RouteEntry* match(const http::RequestHeaders& headers) const {
     for (const auto& entry : routes) {

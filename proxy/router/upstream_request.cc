@@ -185,6 +185,10 @@ void UpstreamRequest::onPoolFailure(upstream::PoolFailureReason reason, std::str
       r.local_failure = policies::LocalFailure::ConnectTimeout;
       callbacks_.onAttemptFailed(*this, r, http::LocalReplyKind::UpstreamConnectTimeout);
       return;
+    case upstream::PoolFailureReason::TlsFailure:
+      r.local_failure = policies::LocalFailure::ConnectFailure;
+      callbacks_.onAttemptFailed(*this, r, http::LocalReplyKind::UpstreamTlsError);
+      return;
     default:
       r.local_failure = policies::LocalFailure::ConnectFailure;
       callbacks_.onAttemptFailed(*this, r, http::LocalReplyKind::UpstreamConnectFailure);

@@ -78,6 +78,9 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   } else {
     headers->headers.add("x-forwarded-for", ip);
   }
+  if (parent_.connection().tls() != nullptr) {
+    headers->scheme = "https";  // what the client spoke to us, whatever it claimed
+  }
   headers->headers.set("x-forwarded-proto", headers->scheme.empty() ? "http" : headers->scheme);
   xff_ = std::string(*headers->headers.get("x-forwarded-for"));
 
@@ -516,6 +519,11 @@ void ActiveStream::recordStats() {
     entry["attempts"] = router_ ? router_->attempts() : 0;
     // Which worker served it: shows SO_REUSEPORT spreading connections over the workers.
     entry["worker"] = ctx_.worker_index;
+    if (const auto* tls = parent_.connection().tls()) {
+      entry["downstream_tls_version"] = std::string(tls->version());
+      entry["requested_server_name"] = tls->sni();
+      entry["downstream_peer_uri_san"] = tls->peerUriSan();
+    }
     if (grpc_status_) {
       entry["grpc_status"] = std::string(grpcStatusName(*grpc_status_));
     }

@@ -26,6 +26,9 @@ ConnectionManager::ConnectionManager(WorkerContext& ctx, network::ConnectionPtr&
       on_close_(std::move(on_close)),
       snapshot_(ctx.snapshot) {
   connection_->setCallbacks(this);
+  if (const auto* listener = listenerConfig(); listener != nullptr && listener->tls) {
+    connection_->enableTls(listener->tls, "");
+  }
   idle_timer_ = ctx_.dispatcher.createTimer([this] { onIdleTimeout(); });
   header_timer_ = ctx_.dispatcher.createTimer([this] {
     ctx_.stats.protocolError(listener_name_, "header_read_timeout").Increment();
@@ -60,7 +63,11 @@ bool ConnectionManager::createCodec(evbuffer* input) {
   limits.max_headers_count = limits_spec.max_headers_count;
   limits.max_request_body_bytes = limits_spec.max_request_body_bytes;
   limits.max_concurrent_streams = limits_spec.max_concurrent_streams;
-  switch (listener->spec.protocol) {
+  const std::string_view alpn =
+      connection_->tls() != nullptr ? connection_->tls()->alpn() : std::string_view();
+  switch (alpn.empty()
+              ? listener->spec.protocol
+              : (alpn == "h2" ? config::ListenerProtocol::H2c : config::ListenerProtocol::Http1)) {
     case config::ListenerProtocol::Http1: is_http2_ = false; break;
     case config::ListenerProtocol::H2c: is_http2_ = true; break;
     case config::ListenerProtocol::Auto: {

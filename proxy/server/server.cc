@@ -201,6 +201,9 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   reloadable_state_.beginBuild();
   // Unchanged upstreams keep their live state (connections, counters, health) across a reload.
   for (auto& [name, u] : upstream_manager_->prepare(spec.upstreams)) {
+    if (!u->tlsError().empty()) {
+      return Status::error(fmt::format("upstreams {}: tls: {}", name, u->tlsError()));
+    }
     snapshot->upstreams[name] = u;
   }
   std::map<std::string, const config::RouteSpec*> routes_by_name;
@@ -210,6 +213,13 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   for (const auto& ls : spec.listeners) {
     router::ListenerConfig lc;
     lc.spec = ls;
+    if (ls.tls) {
+      auto tls = tlsContextFor(ls);
+      if (!tls) {
+        return Status::error(fmt::format("listeners {}: tls: {}", ls.name, tls.error()));
+      }
+      lc.tls = *tls;
+    }
     std::vector<std::string> names = ls.routes;
     if (names.empty()) {
       for (const auto& r : spec.routes) {
@@ -252,6 +262,27 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   // returns before this and keeps everything).
   reloadable_state_.endBuild();
   return ConfigSnapshotConstSharedPtr(snapshot);
+}
+
+Result<network::TlsContextSharedPtr> Server::tlsContextFor(const config::ListenerSpec& listener) {
+  // ALPN offered when the listener's tls block names none: what its protocol speaks.
+  std::vector<std::string> alpn;
+  switch (listener.protocol) {
+    case config::ListenerProtocol::Auto: alpn = {"h2", "http/1.1"}; break;
+    case config::ListenerProtocol::Http1: alpn = {"http/1.1"}; break;
+    case config::ListenerProtocol::H2c: alpn = {"h2"}; break;
+  }
+  stats::Stats* stats = stats_.get();
+  auto context = network::TlsContext::server(
+      *listener.tls, std::move(alpn),
+      [stats, name = listener.name](std::string_view result,
+                                    std::chrono::steady_clock::duration duration, bool resumed) {
+        stats->tls().record("listener", name, result, duration, resumed);
+      });
+  if (!context) {
+    return context.status();
+  }
+  return network::TlsContextSharedPtr(*context);
 }
 
 Result<http::AccessLogSharedPtr> Server::accessLogFor(const config::AccessLogSpec& spec) const {

@@ -65,6 +65,8 @@ private:
   std::string upstreamsJson() const;
   /** The snapshot's access log: the running one when its options are unchanged, else opened. */
   Result<http::AccessLogSharedPtr> accessLogFor(const config::AccessLogSpec& spec) const;
+  /** The listener's TLS server context (certificates loaded now: a reload picks up new files). */
+  Result<network::TlsContextSharedPtr> tlsContextFor(const config::ListenerSpec& listener);
   /** Timer body: writes buffered access log lines, then re-arms at the log's flushInterval. */
   void flushAccessLogs();
   /** SIGUSR1 and POST /logs/reopen: the logrotate contract. */

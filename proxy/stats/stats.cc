@@ -107,6 +107,36 @@ prometheus::Gauge& RouteStats::tunnelsActive() {
   return owner->tunnels_active_->Add({{"route", route}, {"upstream", upstream}});
 }
 
+TlsHandshakeMetrics::TlsHandshakeMetrics(prometheus::Registry& registry)
+    : handshakes_(prometheus::BuildCounter()
+                      .Name("bulwark_tls_handshakes_total")
+                      .Help("TLS handshakes by listener or upstream and result (ok or the reason)")
+                      .Register(registry)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("bulwark_tls_handshake_duration_seconds")
+                    .Help("Time from the first TLS byte to a finished handshake")
+                    .Register(registry)),
+      resumed_(prometheus::BuildCounter()
+                   .Name("bulwark_tls_sessions_resumed_total")
+                   .Help("TLS handshakes that resumed an earlier session")
+                   .Register(registry)) {}
+
+void TlsHandshakeMetrics::record(std::string_view side, const std::string& name,
+                                 std::string_view result,
+                                 std::chrono::steady_clock::duration duration, bool resumed) {
+  const std::string label(side);
+  handshakes_.Add({{label, name}, {"result", std::string(result)}}).Increment();
+  if (result != "ok") {
+    return;
+  }
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  duration_.Add({{label, name}}, kBuckets).Observe(std::chrono::duration<double>(duration).count());
+  if (resumed) {
+    resumed_.Add({{label, name}}).Increment();
+  }
+}
+
 Stats::Stats(std::vector<double> latency_buckets)
     : registry_(std::make_shared<prometheus::Registry>()), buckets_(std::move(latency_buckets)) {
   using namespace prometheus;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -61,6 +62,23 @@ struct RouteStats {
 };
 
 /**
+ * TLS handshake metrics, shared by listeners (label `listener`) and upstreams (label `upstream`):
+ * outcomes by result, handshake latency, resumed sessions. Thread: any.
+ */
+class TlsHandshakeMetrics {
+public:
+  explicit TlsHandshakeMetrics(prometheus::Registry& registry);
+  /** `side`: "listener" or "upstream"; `result`: "ok" or the failure reason. */
+  void record(std::string_view side, const std::string& name, std::string_view result,
+              std::chrono::steady_clock::duration duration, bool resumed);
+
+private:
+  prometheus::Family<prometheus::Counter>& handshakes_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& resumed_;
+};
+
+/**
  * The process-wide registry and metric families.
  * Thread: any.
  */
@@ -87,6 +105,7 @@ public:
   /** Refreshes the process metrics, which are read at scrape time. Thread: main. */
   void refreshProcessGauges();
   prometheus::Gauge& upstreamGauge(const std::string& family, const std::string& upstream);
+  TlsHandshakeMetrics& tls() { return tls_; }
 
   /** Prometheus text exposition of everything. */
   std::string serialize();
@@ -130,6 +149,7 @@ private:
   prometheus::Gauge* fds_;
   prometheus::Gauge* max_fds_;
   prometheus::Gauge* start_time_;
+  TlsHandshakeMetrics tls_{*registry_};
 };
 
 }  // namespace bulwark::stats

@@ -17,6 +17,9 @@ public:
     connection_ = network::Connection::connect(pool.dispatcher_, pool.host_->address,
                                                pool.settings_.connect_timeout);
     connection_->setCallbacks(this);
+    if (const auto& tls = pool.upstream_.tlsContext()) {
+      connection_->enableTls(tls, pool.upstream_.tlsServerName());
+    }
     pool.host_->connections_active.fetch_add(1, std::memory_order_relaxed);
     idle_timer_ = pool.dispatcher_.createTimer([this] {
       if (codec_ && codec_->activeStreams() == 0) {
@@ -51,6 +54,9 @@ public:
         return;
       case network::ConnectionEvent::ConnectFailure:
         closed(true, PoolFailureReason::ConnectFailure);
+        return;
+      case network::ConnectionEvent::TlsFailure:
+        closed(true, PoolFailureReason::TlsFailure);
         return;
       case network::ConnectionEvent::RemoteClose:
       case network::ConnectionEvent::LocalClose:
@@ -281,9 +287,10 @@ void ConnPool::onClientClosed(ActiveClient& client, bool connect_failed, PoolFai
     for (size_t i = 0; i < to_fail && !pending_.empty(); ++i) {
       auto request = std::move(pending_.front());
       pending_.pop_front();
-      request->callbacks.onPoolFailure(reason, reason == PoolFailureReason::ConnectTimeout
-                                                   ? "upstream connect timeout"
-                                                   : "upstream connect failure");
+      request->callbacks.onPoolFailure(
+          reason, reason == PoolFailureReason::ConnectTimeout ? "upstream connect timeout"
+                  : reason == PoolFailureReason::TlsFailure   ? "upstream TLS handshake failed"
+                                                              : "upstream connect failure");
     }
   }
   for (auto it = clients_.begin(); it != clients_.end(); ++it) {

@@ -79,6 +79,9 @@ public:
       case network::ConnectionEvent::ConnectFailure:
         finish(HealthCheckResult::Failure, "connect failure");
         return;
+      case network::ConnectionEvent::TlsFailure:
+        finish(HealthCheckResult::Failure, "TLS handshake failure");
+        return;
       case network::ConnectionEvent::RemoteClose:
       case network::ConnectionEvent::LocalClose:
         finish(HealthCheckResult::Failure, "connection closed");

@@ -7,7 +7,13 @@
 
 namespace bulwark::upstream {
 
-enum class PoolFailureReason { ConnectFailure, ConnectTimeout, Overflow, ConnectionClosed };
+enum class PoolFailureReason {
+  ConnectFailure,
+  ConnectTimeout,
+  Overflow,
+  ConnectionClosed,
+  TlsFailure,  // the TLS handshake with the host failed (verification, protocol, timeout)
+};
 
 /**
  * Told when a stream can start on a pooled connection, or that it cannot.

@@ -175,10 +175,41 @@ Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts,
       stats_->breakerState(policies::BreakerState::Closed);
     }
   }
+  if (spec_.tls) {
+    buildTlsContext();
+  }
   if (!hosts) {
     hosts = std::make_shared<HostSet>();
   }
   setHosts(std::move(hosts));
+}
+
+void Upstream::buildTlsContext() {
+  const config::UpstreamTlsSpec& tls = *spec_.tls;
+  tls_sni_ = tls.sni;
+  if (tls_sni_.empty() && spec_.dns) {
+    tls_sni_ = spec_.dns->name;
+  }
+  if (tls_sni_.empty() && !spec_.static_endpoints.empty()) {
+    // A named static endpoint ("payments.internal:443"); an IP literal sends no SNI.
+    const std::string& address = spec_.static_endpoints.front().address;
+    if (!address.empty() && address.front() != '[') {
+      tls_sni_ = address.substr(0, address.rfind(':'));
+    }
+  }
+  std::weak_ptr<UpstreamStats> weak = stats_;
+  auto context = network::TlsContext::client(
+      tls, spec_.protocol != config::UpstreamProtocol::Http1,
+      [weak](std::string_view result, std::chrono::steady_clock::duration duration, bool reused) {
+        if (auto s = weak.lock()) {
+          s->tlsHandshake(result, duration, reused);
+        }
+      });
+  if (!context) {
+    tls_error_ = context.error();
+    return;
+  }
+  tls_context_ = std::move(context).value();
 }
 
 Upstream::~Upstream() = default;

@@ -19,6 +19,7 @@
 #include "policies/outcome.h"
 #include "policies/outlier/outlier_detector.h"
 #include "proxy/config/spec.h"
+#include "proxy/network/tls.h"
 #include "proxy/upstream/host.h"
 #include "proxy/upstream/upstream_stats.h"
 
@@ -144,6 +145,15 @@ public:
   ~Upstream();
 
   const config::UpstreamSpec& spec() const { return spec_; }
+  /**
+   * The TLS client context when the upstream's `tls` block is set (null for plaintext); when
+   * it could not be built (files gone since the config was checked) tlsError() says why and the
+   * config that asked for it is refused.
+   */
+  const network::TlsContextSharedPtr& tlsContext() const { return tls_context_; }
+  const std::string& tlsError() const { return tls_error_; }
+  /** SNI for connections to this upstream: tls.sni, else the endpoints' DNS name. */
+  const std::string& tlsServerName() const { return tls_sni_; }
   const std::string& name() const { return spec_.name; }
   HostSetConstSharedPtr hosts() const;
   /** The hosts and their balancer, for the workers' pickers. */
@@ -258,6 +268,7 @@ public:
   std::atomic<uint64_t> overflow_total{0};
 
 private:
+  void buildTlsContext();
   friend class HostBreaker;
   void onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from,
                                policies::BreakerState to);
@@ -269,6 +280,9 @@ private:
 
   config::UpstreamSpec spec_;
   UpstreamStatsSharedPtr stats_;
+  network::TlsContextSharedPtr tls_context_;
+  std::string tls_sni_;
+  std::string tls_error_;
   policies::lb::LbConfig lb_config_;
   mutable std::mutex hosts_mutex_;
   LbSnapshotConstSharedPtr snapshot_;  // guarded by hosts_mutex_

@@ -61,6 +61,7 @@ UpstreamStats::UpstreamStats(prometheus::Registry& registry, std::string upstrea
                          .Name("bulwark_health_checks_total")
                          .Help("Active health checks by result")
                          .Register(registry_)),
+      tls_(registry_),
       endpoints_(prometheus::BuildGauge()
                      .Name("bulwark_upstream_endpoints")
                      .Help("Endpoints per upstream")
@@ -127,6 +128,11 @@ void UpstreamStats::unejection(std::string_view reason) {
 
 void UpstreamStats::ejectedEndpoints(size_t count) {
   ejected_endpoints_.Set(static_cast<double>(count));
+}
+
+void UpstreamStats::tlsHandshake(std::string_view result,
+                                 std::chrono::steady_clock::duration duration, bool resumed) {
+  tls_.record("upstream", upstream_, result, duration, resumed);
 }
 
 void UpstreamStats::healthCheck(std::string_view result) {

@@ -11,6 +11,7 @@
 
 #include "policies/circuit_breaker/circuit_breaker.h"
 #include "policies/outlier/outlier_detector.h"
+#include "proxy/stats/stats.h"
 
 namespace bulwark::upstream {
 
@@ -48,6 +49,9 @@ public:
   void ejectedEndpoints(size_t count);
   /** result: "success" | "failure" | "timeout". */
   void healthCheck(std::string_view result);
+  /** One TLS handshake to a host: "ok" or the failure reason; resumed sessions counted too. */
+  void tlsHandshake(std::string_view result, std::chrono::steady_clock::duration duration,
+                    bool resumed);
   /** Endpoint counts by health, refreshed at scrape time (circuit_open: perHost breaker open). */
   void endpoints(size_t healthy, size_t unhealthy, size_t ejected, size_t draining,
                  size_t circuit_open = 0);
@@ -65,6 +69,7 @@ private:
   prometheus::Family<prometheus::Counter>& unejections_;
   prometheus::Gauge& ejected_endpoints_;
   prometheus::Family<prometheus::Counter>& health_checks_;
+  stats::TlsHandshakeMetrics tls_;
   prometheus::Family<prometheus::Gauge>& endpoints_;
 };
 using UpstreamStatsSharedPtr = std::shared_ptr<UpstreamStats>;

@@ -192,9 +192,9 @@ TEST(WebSocketTest, OtherUpgradeProtocolsAreRefusedOnAWebSocketRoute) {
                                 .yaml());
   ASSERT_TRUE(proxy);
   Http1Client client(proxy->port("public"));
-  ASSERT_TRUE(client.sendRaw(
-      "GET /other HTTP/1.1\r\nHost: example.test\r\nUpgrade: irc/6.9\r\n"
-      "Connection: Upgrade\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendRaw("GET /other HTTP/1.1\r\nHost: example.test\r\nUpgrade: irc/6.9\r\n"
+                     "Connection: Upgrade\r\n\r\n"));
   auto r = client.readResponse(deadlineIn(5s));
   ASSERT_TRUE(r) << client.lastError();
   EXPECT_EQ(403, r->status);

@@ -1,0 +1,99 @@
+#include "proxy/config/tls_files.h"
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+namespace bulwark::config {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
+
+std::optional<std::string> openPem(const std::string& path, BioPtr& out) {
+  if (path.empty()) {
+    return std::string("no file given");
+  }
+  out.reset(BIO_new_file(path.c_str(), "r"));
+  if (!out) {
+    ERR_clear_error();
+    return fmt::format("cannot read \"{}\": {}", path, std::strerror(errno));
+  }
+  return std::nullopt;
+}
+
+std::string lastSslError() {
+  unsigned long code = ERR_peek_last_error();
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof(buf));
+  ERR_clear_error();
+  return code == 0 ? std::string("no PEM data") : std::string(buf);
+}
+
+}  // namespace
+
+CertificateCheck checkCertificateAndKey(const std::string& chain_path,
+                                        const std::string& key_path) {
+  CertificateCheck result;
+  BioPtr chain;
+  if (auto error = openPem(chain_path, chain)) {
+    result.error = *error;
+    return result;
+  }
+  X509Ptr leaf(PEM_read_bio_X509(chain.get(), nullptr, nullptr, nullptr));
+  if (!leaf) {
+    result.error = fmt::format("\"{}\" holds no PEM certificate ({})", chain_path, lastSslError());
+    return result;
+  }
+  BioPtr key_file;
+  if (auto error = openPem(key_path, key_file)) {
+    result.error = *error;
+    return result;
+  }
+  KeyPtr key(PEM_read_bio_PrivateKey(key_file.get(), nullptr, nullptr, nullptr));
+  if (!key) {
+    result.error = fmt::format("\"{}\" holds no PEM private key ({})", key_path, lastSslError());
+    return result;
+  }
+  if (X509_check_private_key(leaf.get(), key.get()) != 1) {
+    ERR_clear_error();
+    result.error = fmt::format("the private key in \"{}\" does not match the certificate in \"{}\"",
+                               key_path, chain_path);
+    return result;
+  }
+  int days = 0;
+  int seconds = 0;
+  if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(leaf.get())) == 1) {
+    result.days_until_expiry = days;
+  }
+  return result;
+}
+
+std::optional<std::string> checkCaBundle(const std::string& path) {
+  BioPtr bundle;
+  if (auto error = openPem(path, bundle)) {
+    return error;
+  }
+  X509Ptr first(PEM_read_bio_X509(bundle.get(), nullptr, nullptr, nullptr));
+  if (!first) {
+    return fmt::format("\"{}\" holds no PEM certificate ({})", path, lastSslError());
+  }
+  return std::nullopt;
+}
+
+}  // namespace bulwark::config

@@ -1,0 +1,25 @@
+#pragma once
+
+// Load-time checks of the PEM files a `tls` block names, so `bulwark check` and a reload report
+// a missing file, a certificate that does not parse or a key that does not match its
+// certificate with the field's file:line:col, before any socket is bound. Thread: any.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace bulwark::config {
+
+/** What the check of one certificate chain and its private key found. */
+struct CertificateCheck {
+  std::optional<std::string> error;  // set when the pair cannot be used
+  int64_t days_until_expiry = 0;     // of the leaf certificate (negative: already expired)
+};
+
+/** Reads a PEM chain (leaf first) and a PEM private key and checks that the key matches. */
+CertificateCheck checkCertificateAndKey(const std::string& chain_path, const std::string& key_path);
+
+/** Reads a PEM bundle of CA certificates; an error when unreadable or holding none. */
+std::optional<std::string> checkCaBundle(const std::string& path);
+
+}  // namespace bulwark::config
