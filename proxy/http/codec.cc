@@ -12,6 +12,7 @@ std::string_view toString(StreamResetReason reason) {
     case StreamResetReason::ConnectTimeout: return "connect_timeout";
     case StreamResetReason::ProtocolError: return "protocol_error";
     case StreamResetReason::GoAwayBeforeProcessing: return "goaway_before_processing";
+    case StreamResetReason::TlsFailure: return "tls_failure";
   }
   return "unknown";
 }

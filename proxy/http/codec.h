@@ -27,6 +27,7 @@ enum class StreamResetReason {
   ConnectTimeout,
   ProtocolError,           // peer violated the protocol
   GoAwayBeforeProcessing,  // stream id above GOAWAY's last-stream-id: never processed
+  TlsFailure,              // the upstream's TLS session failed before any response byte
 };
 std::string_view toString(StreamResetReason reason);
 
@@ -173,6 +174,12 @@ public:
   /** The connection closed: reset every active stream (ConnectionTermination, or
    *  ConnectionFailure when nothing was received yet). */
   virtual void onConnectionClosed(bool connect_failed) = 0;
+  /**
+   * The TLS session failed before any response byte although the handshake had finished on our
+   * side (TLS 1.3: the server refuses our certificate after our Finished): reset every active
+   * stream with TlsFailure. The connection close follows.
+   */
+  virtual void onTlsFailure() = 0;
   /** Graceful close: GOAWAY (H2) / no reuse (H1). */
   virtual void goAway() = 0;
 };

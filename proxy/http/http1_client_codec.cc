@@ -369,6 +369,11 @@ void Http1ClientConnection::onUnderlyingConnectionBelowWriteBufferLowWatermark()
   forwardWatermark(stream_active_, stream_callbacks_, false);
 }
 
+void Http1ClientConnection::onTlsFailure() {
+  dead_ = true;
+  failStream(StreamResetReason::TlsFailure, "upstream TLS failure");
+}
+
 void Http1ClientConnection::onConnectionClosed(bool connect_failed) {
   if (dead_ && !stream_active_) {
     return;

@@ -27,6 +27,7 @@ public:
   void onUnderlyingConnectionAboveWriteBufferHighWatermark() override;
   void onUnderlyingConnectionBelowWriteBufferLowWatermark() override;
   void onConnectionClosed(bool connect_failed) override;
+  void onTlsFailure() override;
   void goAway() override { go_away_ = true; }
 
   /** True when the last response allowed the connection to be reused. */

@@ -206,6 +206,12 @@ void Http2ClientConnection::onConnectionClosed(bool connect_failed) {
   resetAllStreams(reason, "http2.connection_closed");
 }
 
+void Http2ClientConnection::onTlsFailure() {
+  if (!torn_down_) {
+    resetAllStreams(StreamResetReason::TlsFailure, "upstream TLS failure");
+  }
+}
+
 void Http2ClientConnection::goAway() {
   if (local_goaway_ || torn_down_) {
     return;

@@ -48,6 +48,7 @@ public:
   }
   void onUnderlyingConnectionBelowWriteBufferLowWatermark() override { onBelowLowWatermarkImpl(); }
   void onConnectionClosed(bool connect_failed) override;
+  void onTlsFailure() override;
   void goAway() override;
 
   /** True once the peer sent GOAWAY (new streams are not allowed any more). */

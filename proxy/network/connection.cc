@@ -476,14 +476,15 @@ void Connection::peerClosed() {
   raiseEvent(ConnectionEvent::RemoteClose);
 }
 
-void Connection::enableTls(TlsContextSharedPtr context, const std::string& sni) {
-  SSL* ssl = fd_ >= 0 ? context->newSsl(sni) : nullptr;
+void Connection::enableTls(TlsContextSharedPtr context, const std::string& sni,
+                           const std::string& session_key) {
+  SSL* ssl = fd_ >= 0 ? context->newSsl(sni, session_key) : nullptr;
   if (ssl == nullptr) {
     return;  // no socket (a failed connect reports itself) or out of memory: plaintext never
   }
   SSL_set_fd(ssl, fd_);
   const auto timeout = context->handshakeTimeout();
-  tls_ = std::make_unique<TlsSocket>(std::move(context), ssl);
+  tls_ = std::make_unique<TlsSocket>(std::move(context), ssl, session_key);
   handshake_timer_ = dispatcher_.createTimer([this] { onTlsFailure("timeout"); });
   handshake_timer_->enableTimer(timeout);
 }
@@ -560,6 +561,7 @@ void Connection::readTls() {
       vec.iov_len = static_cast<size_t>(n);
       evbuffer_commit_space(input_, &vec, 1);
       total += static_cast<size_t>(n);
+      tls_->setReceivedData();
       continue;
     }
     const int error = SSL_get_error(ssl, n);
@@ -572,6 +574,14 @@ void Connection::readTls() {
         write_registered_ = true;
       }
       break;
+    }
+    if (error == SSL_ERROR_SSL && !tls_->context().isServer() && !tls_->receivedData()) {
+      // An alert before the first response byte: the server refused the session after our
+      // handshake finished (TLS 1.3 client certificates are checked then).
+      tls_->context().record(tls_->failureReason(error),
+                             std::chrono::steady_clock::now() - tls_->started(), false);
+      raiseEvent(ConnectionEvent::TlsFailure);
+      return;
     }
     // close_notify, EOF, a reset or a bad record: the same for the codecs above.
     ERR_clear_error();

@@ -90,10 +90,12 @@ public:
   void setNoDelay();
   /**
    * Speaks TLS from now on: a server connection handshakes before its first onData, a client
-   * connection before it raises Connected (`sni` names the server). A handshake slower than the
+   * connection before it raises Connected (`sni` names the server, `session_key` the host whose
+   * last session is resumed). A handshake slower than the
    * context's handshake timeout, or failing, closes the connection (TlsFailure for a client).
    */
-  void enableTls(TlsContextSharedPtr context, const std::string& sni);
+  void enableTls(TlsContextSharedPtr context, const std::string& sni,
+                 const std::string& session_key = {});
   /** The TLS state, or null for plaintext. */
   const TlsSocket* tls() const { return tls_.get(); }
 

@@ -50,7 +50,8 @@ std::vector<std::string> sansOf(X509* cert, int type) {
     if (name->type != type) {
       continue;
     }
-    const ASN1_IA5STRING* value = type == GEN_DNS ? name->d.dNSName : name->d.uniformResourceIdentifier;
+    const ASN1_IA5STRING* value =
+        type == GEN_DNS ? name->d.dNSName : name->d.uniformResourceIdentifier;
     out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
                      static_cast<size_t>(ASN1_STRING_length(value)));
   }
@@ -81,8 +82,8 @@ Status configureCommon(SSL_CTX* ctx, const std::string& min_version) {
   // idle TLS connection at a few hundred bytes instead of two 16 KiB record buffers.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   return Status::ok();
 }
 
@@ -94,19 +95,22 @@ int tlsSocketIndex() {
 }
 
 TlsContext::~TlsContext() {
+  for (auto& [key, session] : sessions_) {
+    SSL_SESSION_free(session);
+  }
   for (SSL_CTX* ctx : contexts_) {
     SSL_CTX_free(ctx);
   }
 }
 
 Result<std::shared_ptr<TlsContext>> TlsContext::server(const config::ListenerTlsSpec& spec,
-                                                      std::vector<std::string> alpn,
-                                                      TlsHandshakeRecorder recorder) {
+                                                       std::vector<std::string> alpn,
+                                                       TlsHandshakeRecorder recorder) {
   std::shared_ptr<TlsContext> self(new TlsContext());
   self->server_ = true;
   self->recorder_ = std::move(recorder);
-  self->handshake_timeout_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-      spec.handshake_timeout);
+  self->handshake_timeout_ =
+      std::chrono::duration_cast<std::chrono::milliseconds>(spec.handshake_timeout);
   self->alpn_wire_ = alpnWire(spec.alpn.empty() ? alpn : spec.alpn);
   self->subject_alt_names_ = spec.subject_alt_names;
   for (const auto& cert : spec.certificates) {
@@ -121,9 +125,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const config::ListenerTls
     if (SSL_CTX_use_certificate_chain_file(ctx, cert.certificate_chain.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, cert.private_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-      return Status::error(
-          fmt::format("cannot load {} / {}: {}", cert.certificate_chain, cert.private_key,
-                      sslErrorText()));
+      return Status::error(fmt::format("cannot load {} / {}: {}", cert.certificate_chain,
+                                       cert.private_key, sslErrorText()));
     }
     X509* leaf = SSL_CTX_get0_certificate(ctx);
     std::vector<std::string> names = sansOf(leaf, GEN_DNS);
@@ -133,9 +136,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const config::ListenerTls
     SSL_CTX_set_alpn_select_cb(ctx, &TlsContext::onAlpnSelect, self.get());
     if (spec.mode != "SIMPLE") {
       if (SSL_CTX_load_verify_locations(ctx, spec.ca_certificates.c_str(), nullptr) != 1) {
-        return Status::error(
-            fmt::format("cannot load CA certificates {}: {}", spec.ca_certificates,
-                        sslErrorText()));
+        return Status::error(fmt::format("cannot load CA certificates {}: {}", spec.ca_certificates,
+                                         sslErrorText()));
       }
       if (STACK_OF(X509_NAME)* cas = SSL_load_client_CA_file(spec.ca_certificates.c_str())) {
         SSL_CTX_set_client_CA_list(ctx, cas);
@@ -158,7 +160,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const config::ListenerTls
 }
 
 Result<std::shared_ptr<TlsContext>> TlsContext::client(const config::UpstreamTlsSpec& spec,
-                                                      bool http2, TlsHandshakeRecorder recorder) {
+                                                       bool http2, TlsHandshakeRecorder recorder) {
   std::shared_ptr<TlsContext> self(new TlsContext());
   self->recorder_ = std::move(recorder);
   self->subject_alt_names_ = spec.subject_alt_names;
@@ -176,15 +178,14 @@ Result<std::shared_ptr<TlsContext>> TlsContext::client(const config::UpstreamTls
   if (spec.insecure_skip_verify) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   } else {
-    const bool loaded = spec.ca_certificates.empty()
-                            ? SSL_CTX_set_default_verify_paths(ctx) == 1
-                            : SSL_CTX_load_verify_locations(ctx, spec.ca_certificates.c_str(),
-                                                            nullptr) == 1;
+    const bool loaded =
+        spec.ca_certificates.empty()
+            ? SSL_CTX_set_default_verify_paths(ctx) == 1
+            : SSL_CTX_load_verify_locations(ctx, spec.ca_certificates.c_str(), nullptr) == 1;
     if (!loaded) {
-      return Status::error(
-          fmt::format("cannot load CA certificates {}: {}",
-                      spec.ca_certificates.empty() ? "(system store)" : spec.ca_certificates,
-                      sslErrorText()));
+      return Status::error(fmt::format(
+          "cannot load CA certificates {}: {}",
+          spec.ca_certificates.empty() ? "(system store)" : spec.ca_certificates, sslErrorText()));
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, &TlsContext::onVerify);
     // Without an explicit SAN list the server must hold a certificate for the name asked for.
@@ -194,16 +195,17 @@ Result<std::shared_ptr<TlsContext>> TlsContext::client(const config::UpstreamTls
     if (SSL_CTX_use_certificate_chain_file(ctx, spec.client_certificate.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, spec.private_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-      return Status::error(
-          fmt::format("cannot load {} / {}: {}", spec.client_certificate, spec.private_key,
-                      sslErrorText()));
+      return Status::error(fmt::format("cannot load {} / {}: {}", spec.client_certificate,
+                                       spec.private_key, sslErrorText()));
     }
   }
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+  // Sessions are kept per host by onNewSession (OpenSSL's internal cache is server-side only).
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, &TlsContext::onNewSession);
   return self;
 }
 
-SSL* TlsContext::newSsl(const std::string& sni) const {
+SSL* TlsContext::newSsl(const std::string& sni, const std::string& session_key) const {
   SSL* ssl = SSL_new(contexts_[0]);
   if (ssl == nullptr) {
     ERR_clear_error();
@@ -214,6 +216,13 @@ SSL* TlsContext::newSsl(const std::string& sni) const {
     return ssl;
   }
   SSL_set_connect_state(ssl);
+  {
+    std::lock_guard<std::mutex> lock(sessions_mutex_);
+    auto it = sessions_.find(session_key);
+    if (it != sessions_.end()) {
+      SSL_set_session(ssl, it->second);
+    }
+  }
   if (!sni.empty() && !isIpLiteral(sni)) {
     SSL_set_tlsext_host_name(ssl, sni.c_str());
     if (verify_hostname_from_sni_) {
@@ -283,8 +292,8 @@ int TlsContext::onVerify(int preverify_ok, X509_STORE_CTX* store) {
   if (preverify_ok == 0) {
     return 0;
   }
-  auto* ssl = static_cast<SSL*>(
-      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
   auto* socket = static_cast<TlsSocket*>(SSL_get_ex_data(ssl, tlsSocketIndex()));
   if (socket == nullptr || X509_STORE_CTX_get_error_depth(store) != 0 ||
       !socket->context().checksSans()) {
@@ -298,8 +307,23 @@ int TlsContext::onVerify(int preverify_ok, X509_STORE_CTX* store) {
   return 1;
 }
 
-TlsSocket::TlsSocket(TlsContextSharedPtr context, SSL* ssl)
-    : context_(std::move(context)), ssl_(ssl) {
+int TlsContext::onNewSession(SSL* ssl, SSL_SESSION* session) {
+  auto* socket = static_cast<TlsSocket*>(SSL_get_ex_data(ssl, tlsSocketIndex()));
+  if (socket == nullptr) {
+    return 0;  // not ours to keep: OpenSSL frees it
+  }
+  const TlsContext& self = socket->context();
+  std::lock_guard<std::mutex> lock(self.sessions_mutex_);
+  SSL_SESSION*& slot = self.sessions_[socket->sessionKey()];
+  if (slot != nullptr) {
+    SSL_SESSION_free(slot);
+  }
+  slot = session;
+  return 1;  // the reference is kept
+}
+
+TlsSocket::TlsSocket(TlsContextSharedPtr context, SSL* ssl, std::string session_key)
+    : context_(std::move(context)), ssl_(ssl), session_key_(std::move(session_key)) {
   SSL_set_ex_data(ssl_, tlsSocketIndex(), this);
 }
 

@@ -6,14 +6,16 @@
 // non-blocking on its worker's loop (SSL over the socket, one record of up to 16 KiB per write).
 // The codecs above see plaintext bytes and never know.
 
-#include <openssl/ssl.h>
-
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/ssl.h>
 
 #include "common/result.h"
 #include "proxy/config/spec.h"
@@ -25,9 +27,8 @@ namespace bulwark::network {
  * "unknown_ca", "bad_certificate", "protocol_version", "san_mismatch", "timeout", "http_request"
  * (plaintext HTTP sent to a TLS port), "other".
  */
-using TlsHandshakeRecorder = std::function<void(std::string_view result,
-                                                std::chrono::steady_clock::duration duration,
-                                                bool session_reused)>;
+using TlsHandshakeRecorder = std::function<void(
+    std::string_view result, std::chrono::steady_clock::duration duration, bool session_reused)>;
 
 /**
  * One side's TLS settings, compiled. Server contexts pick a certificate by SNI (each
@@ -47,13 +48,16 @@ public:
                                                     std::vector<std::string> alpn,
                                                     TlsHandshakeRecorder recorder);
   /** `http2`: offer ALPN h2 (else http/1.1). */
-  static Result<std::shared_ptr<TlsContext>> client(const config::UpstreamTlsSpec& spec,
-                                                    bool http2, TlsHandshakeRecorder recorder);
+  static Result<std::shared_ptr<TlsContext>> client(const config::UpstreamTlsSpec& spec, bool http2,
+                                                    TlsHandshakeRecorder recorder);
 
   bool isServer() const { return server_; }
   std::chrono::milliseconds handshakeTimeout() const { return handshake_timeout_; }
-  /** A new SSL for one connection; `sni` (client side) names the server asked for. */
-  SSL* newSsl(const std::string& sni) const;
+  /**
+   * A new SSL for one connection; `sni` (client side) names the server asked for and
+   * `session_key` (client side, the host's address) picks the session to resume.
+   */
+  SSL* newSsl(const std::string& sni, const std::string& session_key) const;
   void record(std::string_view result, std::chrono::steady_clock::duration duration,
               bool reused) const;
 
@@ -67,15 +71,20 @@ private:
   static int onAlpnSelect(SSL* ssl, const unsigned char** out, unsigned char* outlen,
                           const unsigned char* in, unsigned int inlen, void* arg);
   static int onVerify(int preverify_ok, X509_STORE_CTX* store);
+  static int onNewSession(SSL* ssl, SSL_SESSION* session);
 
   bool server_ = false;
-  std::vector<SSL_CTX*> contexts_;  // server: one per certificate, [0] the default
+  std::vector<SSL_CTX*> contexts_;               // server: one per certificate, [0] the default
   std::vector<std::vector<std::string>> names_;  // DNS SANs (and CN) of each certificate
   std::vector<unsigned char> alpn_wire_;         // length-prefixed protocol list
   std::vector<std::string> subject_alt_names_;
   bool verify_hostname_from_sni_ = false;
   std::chrono::milliseconds handshake_timeout_{10000};
   TlsHandshakeRecorder recorder_;
+  // Client side: the last session each host gave us, resumed by the next connection to it (a
+  // pool's new connections skip the full handshake). Shared by the workers.
+  mutable std::mutex sessions_mutex_;
+  mutable std::map<std::string, SSL_SESSION*> sessions_;
 };
 using TlsContextSharedPtr = std::shared_ptr<const TlsContext>;
 
@@ -88,7 +97,7 @@ int tlsSocketIndex();
  */
 class TlsSocket {
 public:
-  TlsSocket(TlsContextSharedPtr context, SSL* ssl);
+  TlsSocket(TlsContextSharedPtr context, SSL* ssl, std::string session_key);
   ~TlsSocket();
   TlsSocket(const TlsSocket&) = delete;
   TlsSocket& operator=(const TlsSocket&) = delete;
@@ -98,6 +107,9 @@ public:
   bool handshakeDone() const { return handshake_done_; }
   void setHandshakeDone() { handshake_done_ = true; }
   std::chrono::steady_clock::time_point started() const { return started_; }
+  /** Application data arrived (after it, a TLS error is a broken connection, not a refusal). */
+  bool receivedData() const { return received_data_; }
+  void setReceivedData() { received_data_ = true; }
   /** Set by the verify callback when the peer's SANs are not allowed. */
   void setSanMismatch() { san_mismatch_ = true; }
   /** The failure reason of the last handshake error (reads the OpenSSL error queue). */
@@ -108,11 +120,14 @@ public:
   std::string_view alpn() const;
   std::string sni() const;
   std::string peerUriSan() const;
+  const std::string& sessionKey() const { return session_key_; }
 
 private:
   TlsContextSharedPtr context_;
   SSL* ssl_;
+  std::string session_key_;
   bool handshake_done_ = false;
+  bool received_data_ = false;
   bool san_mismatch_ = false;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };

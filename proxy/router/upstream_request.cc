@@ -11,7 +11,8 @@ namespace {
 
 policies::LocalFailure toLocalFailure(http::StreamResetReason reason) {
   switch (reason) {
-    case http::StreamResetReason::ConnectionFailure: return policies::LocalFailure::ConnectFailure;
+    case http::StreamResetReason::ConnectionFailure:
+    case http::StreamResetReason::TlsFailure: return policies::LocalFailure::ConnectFailure;
     case http::StreamResetReason::ConnectTimeout: return policies::LocalFailure::ConnectTimeout;
     case http::StreamResetReason::RefusedStream: return policies::LocalFailure::RefusedStream;
     case http::StreamResetReason::GoAwayBeforeProcessing: return policies::LocalFailure::GoAway;
@@ -252,6 +253,9 @@ void UpstreamRequest::onResetStream(http::StreamResetReason reason, std::string_
       kind = http::LocalReplyKind::UpstreamProtocolError;
       break;
     default: break;
+  }
+  if (reason == http::StreamResetReason::TlsFailure) {
+    kind = http::LocalReplyKind::UpstreamTlsError;
   }
   callbacks_.onAttemptFailed(*this, r, kind);
 }

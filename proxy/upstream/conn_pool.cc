@@ -18,7 +18,7 @@ public:
                                                pool.settings_.connect_timeout);
     connection_->setCallbacks(this);
     if (const auto& tls = pool.upstream_.tlsContext()) {
-      connection_->enableTls(tls, pool.upstream_.tlsServerName());
+      connection_->enableTls(tls, pool.upstream_.tlsServerName(), pool.host_->address);
     }
     pool.host_->connections_active.fetch_add(1, std::memory_order_relaxed);
     idle_timer_ = pool.dispatcher_.createTimer([this] {
@@ -56,7 +56,10 @@ public:
         closed(true, PoolFailureReason::ConnectFailure);
         return;
       case network::ConnectionEvent::TlsFailure:
-        closed(true, PoolFailureReason::TlsFailure);
+        if (connected_ && codec_) {
+          codec_->onTlsFailure();  // refused after our side of the handshake finished
+        }
+        closed(!connected_, PoolFailureReason::TlsFailure);
         return;
       case network::ConnectionEvent::RemoteClose:
       case network::ConnectionEvent::LocalClose:
