@@ -2,12 +2,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <memory>
 
 #include <fmt/format.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 namespace bulwark::config {
 namespace {
@@ -82,6 +85,55 @@ CertificateCheck checkCertificateAndKey(const std::string& chain_path,
     result.days_until_expiry = days;
   }
   return result;
+}
+
+std::optional<CertificateInfo> describeCertificate(const std::string& path) {
+  BioPtr file;
+  if (openPem(path, file)) {
+    return std::nullopt;
+  }
+  X509Ptr cert(PEM_read_bio_X509(file.get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  CertificateInfo info;
+  info.file = path;
+  char subject[512];
+  X509_NAME_oneline(X509_get_subject_name(cert.get()), subject, sizeof(subject));
+  info.subject = subject;
+  if (auto* names = static_cast<GENERAL_NAMES*>(
+          X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr))) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+      auto text = [](const ASN1_IA5STRING* s) {
+        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                           static_cast<size_t>(ASN1_STRING_length(s)));
+      };
+      if (name->type == GEN_DNS) {
+        info.sans.push_back("DNS:" + text(name->d.dNSName));
+      } else if (name->type == GEN_URI) {
+        info.sans.push_back("URI:" + text(name->d.uniformResourceIdentifier));
+      } else if (name->type == GEN_IPADD && name->d.iPAddress->length == 4) {
+        const unsigned char* ip = name->d.iPAddress->data;
+        info.sans.push_back(fmt::format("IP:{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]));
+      }
+    }
+    GENERAL_NAMES_free(names);
+  }
+  if (BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr)) {
+    if (char* hex = BN_bn2hex(serial)) {
+      info.serial = hex;
+      OPENSSL_free(hex);
+    }
+    BN_free(serial);
+  }
+  int days = 0;
+  int seconds = 0;
+  if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(cert.get())) == 1) {
+    info.not_after = static_cast<int64_t>(std::time(nullptr)) + int64_t{days} * 86400 + seconds;
+  }
+  return info;
 }
 
 std::optional<std::string> checkCaBundle(const std::string& path) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bulwark::config {
 
@@ -18,6 +19,19 @@ struct CertificateCheck {
 
 /** Reads a PEM chain (leaf first) and a PEM private key and checks that the key matches. */
 CertificateCheck checkCertificateAndKey(const std::string& chain_path, const std::string& key_path);
+
+/** What /certs shows of one loaded certificate (the first of its file). Thread: value type. */
+struct CertificateInfo {
+  std::string file;
+  std::string used_by;  // "listener public", "upstream payments (client)"
+  std::string subject;
+  std::vector<std::string> sans;  // "DNS:a.test", "URI:spiffe://...", "IP:127.0.0.1"
+  std::string serial;             // hex
+  int64_t not_after = 0;          // Unix seconds
+};
+
+/** Reads the first certificate of a PEM file; nullopt when it cannot. */
+std::optional<CertificateInfo> describeCertificate(const std::string& path);
 
 /** Reads a PEM bundle of CA certificates; an error when unreadable or holding none. */
 std::optional<std::string> checkCaBundle(const std::string& path);

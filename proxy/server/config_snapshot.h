@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/config/spec.h"
+#include "proxy/config/tls_files.h"
 #include "proxy/http/access_log.h"
 #include "proxy/router/route_entry.h"
 #include "proxy/upstream/upstream.h"
@@ -22,6 +23,8 @@ struct ConfigSnapshot {
   std::map<std::string, router::ListenerConfig> listeners;
   std::map<std::string, upstream::UpstreamSharedPtr> upstreams;
   http::AccessLogSharedPtr access_log;  // null when off; kept across reloads that keep its options
+  // Every certificate the TLS contexts of this snapshot loaded, as read then (/certs).
+  std::vector<config::CertificateInfo> certificates;
   uint64_t generation = 0;
 };
 using ConfigSnapshotConstSharedPtr = std::shared_ptr<const ConfigSnapshot>;

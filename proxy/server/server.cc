@@ -258,10 +258,98 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
     }
     snapshot->listeners[ls.name] = std::move(lc);
   }
+  snapshot->certificates = certificatesOf(spec);
+  for (const auto& cert : snapshot->certificates) {
+    stats_->certificateExpiry(cert.file).Set(static_cast<double>(cert.not_after));
+  }
   // Built: state the previous config held and this one did not ask for goes (a failed build
   // returns before this and keeps everything).
   reloadable_state_.endBuild();
   return ConfigSnapshotConstSharedPtr(snapshot);
+}
+
+std::vector<config::CertificateInfo> Server::certificatesOf(const config::ProxyConfigSpec& spec) {
+  std::vector<config::CertificateInfo> out;
+  auto add = [&out](const std::string& file, std::string used_by) {
+    if (file.empty()) {
+      return;
+    }
+    if (auto info = config::describeCertificate(file)) {
+      info->used_by = std::move(used_by);
+      out.push_back(std::move(*info));
+    }
+  };
+  for (const auto& ls : spec.listeners) {
+    if (ls.tls) {
+      for (const auto& cert : ls.tls->certificates) {
+        add(cert.certificate_chain, "listener " + ls.name);
+      }
+      add(ls.tls->ca_certificates, "listener " + ls.name + " (client CA)");
+    }
+  }
+  for (const auto& us : spec.upstreams) {
+    if (us.tls) {
+      add(us.tls->client_certificate, "upstream " + us.name + " (client)");
+      add(us.tls->ca_certificates, "upstream " + us.name + " (CA)");
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Server::tlsFilesOf(const config::ProxyConfigSpec& spec) {
+  std::vector<std::string> files;
+  for (const auto& ls : spec.listeners) {
+    if (ls.tls) {
+      for (const auto& cert : ls.tls->certificates) {
+        files.push_back(cert.certificate_chain);
+        files.push_back(cert.private_key);
+      }
+      files.push_back(ls.tls->ca_certificates);
+    }
+  }
+  for (const auto& us : spec.upstreams) {
+    if (us.tls) {
+      files.insert(files.end(),
+                   {us.tls->ca_certificates, us.tls->client_certificate, us.tls->private_key});
+    }
+  }
+  std::erase(files, std::string());
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
+Status Server::applyTlsWatch() {
+  std::vector<std::string> files = tlsFilesOf(spec_);
+  if (files == tls_watched_files_ && (tls_watcher_ || files.empty())) {
+    return Status::ok();
+  }
+  // The watcher may be the caller (its change triggered this reload): retire, never destroy.
+  if (tls_watcher_) {
+    tls_watcher_->stop();
+    retired_tls_watcher_ = std::move(tls_watcher_);
+  }
+  tls_watched_files_ = files;
+  if (files.empty()) {
+    return Status::ok();
+  }
+  auto watcher = FileWatcher::create(dispatcher_, "tls files", files, [this] {
+    // New files mean new contexts: a reload builds them (and checks them first); connections
+    // already open keep the certificate they were made with.
+    auto status = reload();
+    if (status) {
+      spdlog::info("certificates reloaded");
+    } else {
+      stats_->certificateReloadFailures().Increment();
+      spdlog::error("certificate change rejected, keeping the running certificates: {}",
+                    status.message());
+    }
+  });
+  if (!watcher) {
+    return watcher.status();
+  }
+  tls_watcher_ = std::move(*watcher);
+  return Status::ok();
 }
 
 Result<network::TlsContextSharedPtr> Server::tlsContextFor(const config::ListenerSpec& listener) {
@@ -327,12 +415,13 @@ Status Server::applyWatchConfig() {
   if (config_watcher_) {
     return Status::ok();
   }
-  auto watcher = ConfigWatcher::create(dispatcher_, options_.config_path, [this] {
-    auto status = reload();
-    if (!status) {
-      spdlog::error("reload rejected, keeping the running config: {}", status.message());
-    }
-  });
+  auto watcher =
+      FileWatcher::create(dispatcher_, "runtime.watchConfig", {options_.config_path}, [this] {
+        auto status = reload();
+        if (!status) {
+          spdlog::error("reload rejected, keeping the running config: {}", status.message());
+        }
+      });
   if (!watcher) {
     return watcher.status();
   }
@@ -442,6 +531,9 @@ Status Server::start() {
     return snapshot.status();
   }
   if (auto status = applyWatchConfig(); !status) {
+    return status;
+  }
+  if (auto status = applyTlsWatch(); !status) {
     return status;
   }
   if (!options_.takeover) {
@@ -623,6 +715,9 @@ Status Server::reload() {
   if (auto status = applyWatchConfig(); !status) {
     spdlog::error("{}", status.message());
   }
+  if (auto status = applyTlsWatch(); !status) {
+    spdlog::error("{}", status.message());
+  }
   return Status::ok();
 }
 
@@ -726,6 +821,19 @@ void Server::handleAdmin(evhttp_request* req) {
   }
   if (path == "/upstreams" || path == "/clusters") {
     reply(req, 200, upstreamsJson(), "application/json");
+    return;
+  }
+  if (path == "/certs" || path == "/certificates") {
+    nlohmann::json certs = nlohmann::json::array();
+    for (const auto& c : snapshot_->certificates) {
+      certs.push_back({{"file", c.file},
+                       {"usedBy", c.used_by},
+                       {"subject", c.subject},
+                       {"subjectAltNames", c.sans},
+                       {"serial", c.serial},
+                       {"notAfter", c.not_after}});
+    }
+    reply(req, 200, certs.dump(2) + "\n", "application/json");
     return;
   }
   reply(req, 404, "unknown admin endpoint\n");

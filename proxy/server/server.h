@@ -14,7 +14,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/filter.h"
 #include "proxy/server/config_snapshot.h"
-#include "proxy/server/config_watcher.h"
+#include "proxy/server/file_watcher.h"
 #include "proxy/server/systemd_notify.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
@@ -65,6 +65,12 @@ private:
   std::string upstreamsJson() const;
   /** The snapshot's access log: the running one when its options are unchanged, else opened. */
   Result<http::AccessLogSharedPtr> accessLogFor(const config::AccessLogSpec& spec) const;
+  /** Every certificate the spec's tls blocks name, read now (for /certs and the expiry gauge). */
+  static std::vector<config::CertificateInfo> certificatesOf(const config::ProxyConfigSpec& spec);
+  /** Certificate, key and CA files of the spec's tls blocks, sorted, without duplicates. */
+  static std::vector<std::string> tlsFilesOf(const config::ProxyConfigSpec& spec);
+  /** (Re)starts the watch of the running config's TLS files: a change reloads. */
+  Status applyTlsWatch();
   /** The listener's TLS server context (certificates loaded now: a reload picks up new files). */
   Result<network::TlsContextSharedPtr> tlsContextFor(const config::ListenerSpec& listener);
   /** Timer body: writes buffered access log lines, then re-arms at the log's flushInterval. */
@@ -97,9 +103,12 @@ private:
   event::TimerPtr drain_deadline_timer_;
   event::TimerPtr drain_poll_timer_;
   event::TimerPtr access_log_flush_timer_;
-  std::unique_ptr<ConfigWatcher> config_watcher_;
+  std::unique_ptr<FileWatcher> config_watcher_;
   // A watcher turned off by a reload it triggered itself: stopped, freed with the next change.
-  std::unique_ptr<ConfigWatcher> retired_config_watcher_;
+  std::unique_ptr<FileWatcher> retired_config_watcher_;
+  std::unique_ptr<FileWatcher> tls_watcher_;
+  std::unique_ptr<FileWatcher> retired_tls_watcher_;
+  std::vector<std::string> tls_watched_files_;
   // Access logs a reload replaced, flushed until the last request that started on them ends.
   std::vector<std::weak_ptr<http::AccessLog>> retired_access_logs_;
   std::atomic<bool> draining_{false};

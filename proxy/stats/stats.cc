@@ -95,6 +95,10 @@ void RouteStats::streamIdleTimeout(bool response_started) {
       .Increment();
 }
 
+prometheus::Gauge& Stats::certificateExpiry(const std::string& file) {
+  return certificate_expiry_->Add({{"name", file}});
+}
+
 void RouteStats::upgrade(const std::string& protocol, bool switched) {
   owner->upgrades_
       ->Add({{"route", route},
@@ -198,6 +202,16 @@ Stats::Stats(std::vector<double> latency_buckets)
                                .Name("bulwark_stream_idle_timeouts_total")
                                .Help("Streams ended by timeouts.idle (no bytes either way)")
                                .Register(*registry_);
+  certificate_expiry_ = &BuildGauge()
+                             .Name("bulwark_tls_certificate_expiry_timestamp_seconds")
+                             .Help("Not-after time of each loaded certificate file")
+                             .Register(*registry_);
+  certificate_reload_failures_ =
+      &BuildCounter()
+           .Name("bulwark_tls_certificate_reload_failures_total")
+           .Help("Certificate or key file changes refused (the running certificates stay)")
+           .Register(*registry_)
+           .Add({});
   upgrades_ = &BuildCounter()
                    .Name("bulwark_upgrades_total")
                    .Help("HTTP/1.1 Upgrade requests forwarded, by the upstream's answer")

@@ -106,6 +106,9 @@ public:
   void refreshProcessGauges();
   prometheus::Gauge& upstreamGauge(const std::string& family, const std::string& upstream);
   TlsHandshakeMetrics& tls() { return tls_; }
+  /** Not-after of a loaded certificate file (Unix seconds). */
+  prometheus::Gauge& certificateExpiry(const std::string& file);
+  prometheus::Counter& certificateReloadFailures() { return *certificate_reload_failures_; }
 
   /** Prometheus text exposition of everything. */
   std::string serialize();
@@ -150,6 +153,8 @@ private:
   prometheus::Gauge* max_fds_;
   prometheus::Gauge* start_time_;
   TlsHandshakeMetrics tls_{*registry_};
+  prometheus::Family<prometheus::Gauge>* certificate_expiry_;
+  prometheus::Counter* certificate_reload_failures_;
 };
 
 }  // namespace bulwark::stats

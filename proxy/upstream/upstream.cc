@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -186,6 +188,7 @@ Upstream::Upstream(config::UpstreamSpec spec, HostSetConstSharedPtr hosts,
 
 void Upstream::buildTlsContext() {
   const config::UpstreamTlsSpec& tls = *spec_.tls;
+  tls_files_digest_ = upstream::tlsFilesDigest(spec_);
   tls_sni_ = tls.sni;
   if (tls_sni_.empty() && spec_.dns) {
     tls_sni_ = spec_.dns->name;
@@ -757,6 +760,20 @@ HostSetConstSharedPtr buildStaticHostSet(const config::UpstreamSpec& spec) {
     addresses.emplace_back(ep.address, ep.weight);
   }
   return buildHostSet(addresses, nullptr);
+}
+
+size_t tlsFilesDigest(const config::UpstreamSpec& spec) {
+  if (!spec.tls) {
+    return 0;
+  }
+  size_t digest = 0;
+  for (const std::string* path :
+       {&spec.tls->ca_certificates, &spec.tls->client_certificate, &spec.tls->private_key}) {
+    std::ifstream in(*path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    digest = digest * 31 + std::hash<std::string>{}(bytes);
+  }
+  return digest;
 }
 
 bool sameUpstream(const config::UpstreamSpec& a, const config::UpstreamSpec& b) {

@@ -152,6 +152,8 @@ public:
    */
   const network::TlsContextSharedPtr& tlsContext() const { return tls_context_; }
   const std::string& tlsError() const { return tls_error_; }
+  /** tlsFilesDigest() of the files this upstream's TLS context was built from. */
+  size_t tlsFilesDigest() const { return tls_files_digest_; }
   /** SNI for connections to this upstream: tls.sni, else the endpoints' DNS name. */
   const std::string& tlsServerName() const { return tls_sni_; }
   const std::string& name() const { return spec_.name; }
@@ -283,6 +285,7 @@ private:
   network::TlsContextSharedPtr tls_context_;
   std::string tls_sni_;
   std::string tls_error_;
+  size_t tls_files_digest_ = 0;
   policies::lb::LbConfig lb_config_;
   mutable std::mutex hosts_mutex_;
   LbSnapshotConstSharedPtr snapshot_;  // guarded by hosts_mutex_
@@ -318,5 +321,11 @@ HostSetConstSharedPtr buildHostSet(const std::vector<std::pair<std::string, uint
 
 /** True when two specs describe the same upstream (reuse live state across a reload). */
 bool sameUpstream(const config::UpstreamSpec& a, const config::UpstreamSpec& b);
+
+/**
+ * A digest of the bytes of the TLS files an upstream spec names (CA, client certificate, key):
+ * a reload after a rotation rebuilds the upstream even though its spec is unchanged.
+ */
+size_t tlsFilesDigest(const config::UpstreamSpec& spec);
 
 }  // namespace bulwark::upstream

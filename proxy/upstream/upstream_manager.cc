@@ -122,7 +122,8 @@ std::map<std::string, UpstreamSharedPtr> UpstreamManager::prepare(
   std::map<std::string, UpstreamSharedPtr> out;
   for (const auto& spec : specs) {
     auto it = live_.find(spec.name);
-    if (it != live_.end() && sameUpstream(it->second.upstream->spec(), spec)) {
+    if (it != live_.end() && sameUpstream(it->second.upstream->spec(), spec) &&
+        it->second.upstream->tlsFilesDigest() == tlsFilesDigest(spec)) {
       // Unchanged: keep live state (connections, counters, breaker) across the reload.
       out[spec.name] = it->second.upstream;
       continue;

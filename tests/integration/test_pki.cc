@@ -1,11 +1,11 @@
 #include "tests/integration/test_pki.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <vector>
-
-#include <unistd.h>
 
 #include "tests/support/process.h"
 
@@ -64,10 +64,10 @@ std::optional<TestCertificate> TestPki::issue(const std::string& common_name,
     *error = "openssl req failed: " + output;
     return std::nullopt;
   }
-  if (!runOpenssl({"x509", "-req", "-in", base + ".csr", "-CA", ca_.certificate, "-CAkey",
-                   ca_.key, "-CAcreateserial", "-out", cert.certificate, "-days", "2", "-extfile",
-                   base + ".ext"},
-                  &output)) {
+  if (!runOpenssl(
+          {"x509", "-req", "-in", base + ".csr", "-CA", ca_.certificate, "-CAkey", ca_.key,
+           "-CAcreateserial", "-out", cert.certificate, "-days", "2", "-extfile", base + ".ext"},
+          &output)) {
     *error = "openssl x509 failed: " + output;
     return std::nullopt;
   }

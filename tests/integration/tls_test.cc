@@ -3,7 +3,11 @@
 // origination to openssl s_server; handshake failures refused and counted by reason. Certificates
 // come from a throwaway PKI made at test time (test_pki.h).
 
+#include <sys/resource.h>
+
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -52,8 +56,12 @@ ToolRun runTool(const std::string& path, const std::vector<std::string>& args,
 /** curl to https://NAME:PORT/PATH resolved to loopback; extra args before the URL. */
 ToolRun curlHttps(const std::string& name, uint16_t port, const std::string& path,
                   std::vector<std::string> extra) {
-  std::vector<std::string> args = {"-sS", "-o", "/dev/null", "-w",
-                                   "status=%{http_code} version=%{http_version}\\n", "--resolve",
+  std::vector<std::string> args = {"-sS",
+                                   "-o",
+                                   "/dev/null",
+                                   "-w",
+                                   "status=%{http_code} version=%{http_version}\\n",
+                                   "--resolve",
                                    name + ":" + std::to_string(port) + ":127.0.0.1"};
   args.insert(args.end(), extra.begin(), extra.end());
   args.push_back("https://" + name + ":" + std::to_string(port) + path);
@@ -149,14 +157,15 @@ TEST_F(TlsTest, OldProtocolsPlaintextAndGarbageAreRefusedAndCounted) {
   ASSERT_TRUE(proxy);
   const uint16_t port = proxy->port("public");
   const uint16_t admin = proxy->adminPort();
-  auto old = runTool("/usr/bin/openssl", {"s_client", "-connect",
-                                          "127.0.0.1:" + std::to_string(port), "-tls1_1"});
+  auto old = runTool("/usr/bin/openssl",
+                     {"s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-tls1_1"});
   EXPECT_NE(0, old.code);
-  EXPECT_TRUE(waitFor([&] { return handshakes(admin, "listener", "public", "protocol_version") == 1; },
-                      deadlineIn(5s)));
+  EXPECT_TRUE(
+      waitFor([&] { return handshakes(admin, "listener", "public", "protocol_version") == 1; },
+              deadlineIn(5s)));
 
-  auto plaintext = runTool("/usr/bin/curl", {"-sS", "-m", "5", "http://127.0.0.1:" +
-                                                                   std::to_string(port) + "/"});
+  auto plaintext = runTool("/usr/bin/curl",
+                           {"-sS", "-m", "5", "http://127.0.0.1:" + std::to_string(port) + "/"});
   EXPECT_NE(0, plaintext.code);
   EXPECT_TRUE(waitFor([&] { return handshakes(admin, "listener", "public", "http_request") == 1; },
                       deadlineIn(5s)));
@@ -189,16 +198,17 @@ TEST_F(TlsTest, MutualTlsBetweenTwoBulwarksAdmitsOnlyTheAllowedIdentity) {
   ASSERT_TRUE(intruder) << error;
   auto other_ca = TestPki::create("other-ca", &error);
   ASSERT_TRUE(other_ca) << error;
-  auto stranger = other_ca->issue("stranger", "URI:spiffe://cluster.local/ns/shop/sa/frontend",
-                                  &error);
+  auto stranger =
+      other_ca->issue("stranger", "URI:spiffe://cluster.local/ns/shop/sa/frontend", &error);
   ASSERT_TRUE(stranger) << error;
 
   FakeUpstream app(Protocol::Http1);
   auto server = startBulwark(
       ConfigBuilder()
-          .listener("auto", "  tls:\n    mode: MUTUAL\n" + certificatesBlock({api_}) +
-                                "    caCertificates: " + pki_->caCertificate() +
-                                "\n    subjectAltNames: [\"spiffe://cluster.local/ns/shop/sa/frontend\"]\n")
+          .listener("auto",
+                    "  tls:\n    mode: MUTUAL\n" + certificatesBlock({api_}) +
+                        "    caCertificates: " + pki_->caCertificate() +
+                        "\n    subjectAltNames: [\"spiffe://cluster.local/ns/shop/sa/frontend\"]\n")
           .upstream("http1", {app.address()})
           .route()
           .yaml());
@@ -206,35 +216,32 @@ TEST_F(TlsTest, MutualTlsBetweenTwoBulwarksAdmitsOnlyTheAllowedIdentity) {
   const std::string inbound = "127.0.0.1:" + std::to_string(server->port("public"));
 
   auto upstreamTls = [&](const std::string& mode, const TestCertificate* client) {
-    std::string tls = "  tls:\n    mode: " + mode + "\n    sni: api.test\n    caCertificates: " +
-                      pki_->caCertificate() + "\n";
+    std::string tls = "  tls:\n    mode: " + mode +
+                      "\n    sni: api.test\n    caCertificates: " + pki_->caCertificate() + "\n";
     if (client != nullptr) {
       tls += "    clientCertificate: " + client->certificate + "\n    privateKey: " + client->key +
              "\n";
     }
     return tls;
   };
-  auto client = startBulwark(ConfigBuilder()
-                                 .listener("http1")
-                                 .upstream("http2", {inbound}, upstreamTls("MUTUAL", &*frontend),
-                                           "allowed")
-                                 .upstream("http1", {inbound}, upstreamTls("MUTUAL", &*intruder),
-                                           "wrong-san")
-                                 .upstream("http1", {inbound}, upstreamTls("MUTUAL", &*stranger),
-                                           "other-ca")
-                                 .upstream("http1", {inbound}, upstreamTls("SIMPLE", nullptr),
-                                           "no-cert")
-                                 .route("", "/allowed", "allowed", "allowed")
-                                 .route("", "/wrong-san", "wrong-san", "wrong-san")
-                                 .route("", "/other-ca", "other-ca", "other-ca")
-                                 .route("", "/no-cert", "no-cert", "no-cert")
-                                 .yaml());
+  auto client =
+      startBulwark(ConfigBuilder()
+                       .listener("http1")
+                       .upstream("http2", {inbound}, upstreamTls("MUTUAL", &*frontend), "allowed")
+                       .upstream("http1", {inbound}, upstreamTls("MUTUAL", &*intruder), "wrong-san")
+                       .upstream("http1", {inbound}, upstreamTls("MUTUAL", &*stranger), "other-ca")
+                       .upstream("http1", {inbound}, upstreamTls("SIMPLE", nullptr), "no-cert")
+                       .route("", "/allowed", "allowed", "allowed")
+                       .route("", "/wrong-san", "wrong-san", "wrong-san")
+                       .route("", "/other-ca", "other-ca", "other-ca")
+                       .route("", "/no-cert", "no-cert", "no-cert")
+                       .yaml());
   ASSERT_TRUE(client);
   const uint16_t out = client->port("public");
   auto get = [&](const std::string& path) {
-    return runTool("/usr/bin/curl", {"-sS", "-o", "/dev/null", "-w",
-                                     "status=%{http_code}\\n", "-D", "-", "-m", "10",
-                                     "http://127.0.0.1:" + std::to_string(out) + path});
+    return runTool("/usr/bin/curl",
+                   {"-sS", "-o", "/dev/null", "-w", "status=%{http_code}\\n", "-D", "-", "-m", "10",
+                    "http://127.0.0.1:" + std::to_string(out) + path});
   };
   auto allowed = get("/allowed");
   EXPECT_THAT(allowed.output, HasSubstr("status=200")) << allowed.output;
@@ -262,8 +269,8 @@ TEST_F(TlsTest, MutualTlsBetweenTwoBulwarksAdmitsOnlyTheAllowedIdentity) {
 TEST_F(TlsTest, OriginationVerifiesTheServerAndResumesSessions) {
   ProcessOptions options;
   options.path = "/usr/bin/openssl";
-  options.args = {"s_server", "-accept", "127.0.0.1:0", "-www", "-cert", api_.certificate,
-                  "-key", api_.key};
+  options.args = {"s_server", "-accept",        "127.0.0.1:0", "-www",
+                  "-cert",    api_.certificate, "-key",        api_.key};
   std::string error;
   auto s_server = ChildProcess::spawn(options, &error);
   ASSERT_TRUE(s_server) << error;
@@ -293,8 +300,8 @@ TEST_F(TlsTest, OriginationVerifiesTheServerAndResumesSessions) {
   ASSERT_TRUE(proxy);
   auto get = [&](const std::string& path) {
     return runTool("/usr/bin/curl",
-                   {"-sS", "-o", "/dev/null", "-w", "status=%{http_code}\\n", "-D", "-", "-m",
-                    "10", "http://127.0.0.1:" + std::to_string(proxy->port("public")) + path});
+                   {"-sS", "-o", "/dev/null", "-w", "status=%{http_code}\\n", "-D", "-", "-m", "10",
+                    "http://127.0.0.1:" + std::to_string(proxy->port("public")) + path});
   };
   EXPECT_THAT(get("/good").output, HasSubstr("status=200"));
   EXPECT_THAT(get("/good").output, HasSubstr("status=200"));
@@ -309,9 +316,178 @@ TEST_F(TlsTest, OriginationVerifiesTheServerAndResumesSessions) {
   EXPECT_GE(handshakes(admin, "upstream", "wrong-san", "san_mismatch"), 1);
   // s_server -www answers HTTP/1.0 and closes: the second request needed a new connection, which
   // resumed the first one's session.
-  EXPECT_GE(metricValue(admin, "bulwark_tls_sessions_resumed_total", {{"upstream", "good"}})
-                .value_or(0),
-            1);
+  EXPECT_GE(
+      metricValue(admin, "bulwark_tls_sessions_resumed_total", {{"upstream", "good"}}).value_or(0),
+      1);
+}
+
+/**
+ * A Kubernetes Secret volume: tls.crt and tls.key are symlinks through "..data" to a timestamped
+ * directory, and an update swaps "..data" atomically (both files change at once).
+ */
+class SecretVolume {
+public:
+  explicit SecretVolume(const TestCertificate& first) {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("bulwark-secret-" + std::to_string(::getpid()) + "-" + std::to_string(++counter_));
+    std::filesystem::create_directories(dir_);
+    publish(first);
+    std::filesystem::create_symlink("..data/tls.crt", dir_ / "tls.crt");
+    std::filesystem::create_symlink("..data/tls.key", dir_ / "tls.key");
+  }
+  std::string certificate() const { return (dir_ / "tls.crt").string(); }
+  std::string key() const { return (dir_ / "tls.key").string(); }
+
+  /** What the kubelet does on a Secret update. */
+  void publish(const TestCertificate& cert) { publishFiles(cert.certificate, cert.key); }
+  void publishFiles(const std::string& certificate, const std::string& key) {
+    const std::string version = "..v" + std::to_string(++version_);
+    std::filesystem::create_directories(dir_ / version);
+    std::filesystem::copy_file(certificate, dir_ / version / "tls.crt");
+    std::filesystem::copy_file(key, dir_ / version / "tls.key");
+    std::filesystem::create_symlink(version, dir_ / "..data_tmp");
+    std::filesystem::rename(dir_ / "..data_tmp", dir_ / "..data");
+  }
+
+private:
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  int version_ = 0;
+};
+
+/** The serial of the certificate a fresh handshake to 127.0.0.1:port gets. */
+std::string servedSerial(uint16_t port) {
+  auto run =
+      runTool("/bin/sh", {"-c", "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                                    " -servername api.test </dev/null 2>/dev/null | openssl x509 "
+                                    "-noout -serial"});
+  auto eq = run.output.find("serial=");
+  if (eq == std::string::npos) {
+    return "";
+  }
+  std::string serial = run.output.substr(eq + 7);
+  return serial.substr(0, serial.find_first_of("\r\n"));
+}
+
+TEST_F(TlsTest, CertificateRotationUnderLoadReachesNewHandshakesWithoutFailures) {
+  std::string error;
+  auto next = pki_->issue("api.test", "DNS:api.test,IP:127.0.0.1", &error);
+  ASSERT_TRUE(next) << error;
+  SecretVolume secret(api_);
+  FakeUpstream up(Protocol::Http1);
+  auto proxy = startBulwark(
+      ConfigBuilder()
+          .listener("auto", "  tls:\n    certificates:\n    - {certificateChain: " +
+                                secret.certificate() + ", privateKey: " + secret.key() + "}\n")
+          .upstream("http1", {up.address()})
+          .route()
+          .yaml());
+  ASSERT_TRUE(proxy);
+  const uint16_t port = proxy->port("public");
+  ASSERT_EQ(api_.serial, servedSerial(port));
+
+  // Open-loop-ish load on long-lived TLS connections across the rotation.
+  ProcessOptions load_options;
+  load_options.path = "/usr/bin/h2load";
+  load_options.args = {
+      "-D", "4", "-c", "4", "-m", "4", "https://127.0.0.1:" + std::to_string(port) + "/during"};
+  auto load = ChildProcess::spawn(load_options, &error);
+  ASSERT_TRUE(load) << error;
+  ASSERT_TRUE(up.waitForRequests(50, deadlineIn(10s)));
+
+  secret.publish(*next);
+  const auto swapped = Clock::now();
+  EXPECT_TRUE(waitFor([&] { return servedSerial(port) == next->serial; }, swapped + 2s))
+      << "new handshakes still get " << servedSerial(port);
+
+  auto load_exit = load->waitForExit(deadlineIn(30s));
+  ASSERT_TRUE(load_exit);
+  load->waitForLine("(?!x)x", deadlineIn(2s));
+  EXPECT_THAT(load->output(), HasSubstr("succeeded, 0 failed, 0 errored")) << load->output();
+  EXPECT_EQ(0, load_exit->code);
+
+  // /certs shows what is loaded now.
+  auto certs = adminGet(proxy->adminPort(), "/certs");
+  EXPECT_THAT(certs.body, HasSubstr(next->serial));
+
+  // A broken update keeps the running certificate and is counted.
+  const std::string garbage = std::filesystem::temp_directory_path() /
+                              ("bulwark-garbage-" + std::to_string(::getpid()) + ".pem");
+  std::ofstream(garbage) << "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+  secret.publishFiles(garbage, garbage);
+  EXPECT_TRUE(waitForMetric(
+      proxy->adminPort(), "bulwark_tls_certificate_reload_failures_total", {},
+      [](double v) { return v == 1; }, deadlineIn(5s)));
+  EXPECT_EQ(next->serial, servedSerial(port));
+}
+
+TEST_F(TlsTest, HalfOpenHandshakesGarbageAndRenegotiationLeaveTheProxyServing) {
+  constexpr int kHalfOpen = 1000;
+  rlimit files{};
+  ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &files));
+  if (files.rlim_cur < 4096 && files.rlim_max >= 4096) {
+    files.rlim_cur = 4096;  // for this test's sockets and, inherited, bulwark's
+    ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &files));
+  }
+  ASSERT_GE(files.rlim_cur, 2 * kHalfOpen + 100) << "RLIMIT_NOFILE too low for the test";
+  FakeUpstream up(Protocol::Http1);
+  auto proxy = startBulwark(
+      ConfigBuilder()
+          .listener("auto", "  tls:\n" + certificatesBlock({api_}) + "    handshakeTimeout: 2s\n")
+          .upstream("http1", {up.address()})
+          .route()
+          .yaml());
+  ASSERT_TRUE(proxy);
+  const uint16_t port = proxy->port("public");
+  const uint16_t admin = proxy->adminPort();
+  const auto rss_before = readRssBytes(proxy->process().pid()).value_or(0);
+
+  // Garbage instead of a ClientHello: closed, counted.
+  std::string error;
+  int garbage = connectTcp("127.0.0.1", port, deadlineIn(2s), &error);
+  ASSERT_GE(garbage, 0) << error;
+  ASSERT_TRUE(sendAll(garbage, std::string(64, '\x07'), deadlineIn(2s), &error));
+  char buf[256];
+  auto end = recvSome(garbage, buf, sizeof(buf), deadlineIn(5s));
+  while (end.n > 0) {
+    end = recvSome(garbage, buf, sizeof(buf), deadlineIn(5s));  // an alert may come first
+  }
+  EXPECT_TRUE(end.n == 0 || end.n == -1);
+  closeAbortive(garbage);
+  EXPECT_TRUE(waitFor([&] { return handshakes(admin, "listener", "public", "malformed") >= 1; },
+                      deadlineIn(5s)));
+
+  // A TLS 1.2 client asking to renegotiate is refused; the proxy goes on.
+  auto renegotiate =
+      runTool("/bin/sh", {"-c", "printf 'R\\n' | openssl s_client -tls1_2 -connect 127.0.0.1:" +
+                                    std::to_string(port) + " -servername api.test 2>&1"});
+  EXPECT_THAT(renegotiate.output, HasSubstr("RENEGOTIATING"));
+
+  // A thousand clients that send half a ClientHello and stall.
+  std::vector<int> stalled;
+  for (int i = 0; i < kHalfOpen; ++i) {
+    int fd = connectTcp("127.0.0.1", port, deadlineIn(5s), &error);
+    ASSERT_GE(fd, 0) << "connection " << i << ": " << error;
+    ASSERT_TRUE(sendAll(fd, std::string("\x16\x03\x01\x02\x00\x01", 6), deadlineIn(2s), &error));
+    stalled.push_back(fd);
+  }
+  // Others are still served meanwhile, and memory stays bounded.
+  auto ok = curlHttps("api.test", port, "/", {"--cacert", pki_->caCertificate()});
+  EXPECT_THAT(ok.output, HasSubstr("status=200")) << ok.output;
+  const auto rss_during = readRssBytes(proxy->process().pid()).value_or(0);
+  // OpenSSL holds a record buffer and a handshake message buffer (16 KiB each) per handshake in
+  // progress; the handshake timeout bounds how long. 64 KiB per connection is the ceiling.
+  EXPECT_LT(rss_during, rss_before + kHalfOpen * 64UL * 1024)
+      << "RSS grew from " << rss_before << " to " << rss_during << " bytes";
+  EXPECT_TRUE(
+      waitFor([&] { return handshakes(admin, "listener", "public", "timeout") >= kHalfOpen; },
+              deadlineIn(15s)))
+      << handshakes(admin, "listener", "public", "timeout");
+  for (int fd : stalled) {
+    closeAbortive(fd);
+  }
+  auto after = curlHttps("api.test", port, "/", {"--cacert", pki_->caCertificate()});
+  EXPECT_THAT(after.output, HasSubstr("status=200")) << after.output;
 }
 
 }  // namespace
