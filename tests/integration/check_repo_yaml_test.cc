@@ -5,6 +5,7 @@
 // `kind: ProxyConfig`.
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/bulwark_process.h"
+#include "tests/integration/test_pki.h"
 #include "tests/support/process.h"
 
 namespace bulwark::testing {
@@ -73,8 +75,43 @@ std::vector<fs::path> repoConfigs() {
   return out;
 }
 
+// Where the Kubernetes manifests mount their TLS Secrets (kubernetes.io/tls keys tls.crt, tls.key,
+// ca.crt): a config naming them is checked against a test PKI's files in their place.
+constexpr std::array<std::string_view, 2> kSecretMounts = {"/etc/bulwark-tls/",
+                                                           "/etc/bulwark-mesh/"};
+
+/** A directory laid out like a mounted kubernetes.io/tls Secret, from a throwaway CA. */
+std::string secretDirectory() {
+  static const std::string dir = [] {
+    std::string error;
+    auto pki = TestPki::create("check-repo-ca", &error);
+    EXPECT_TRUE(pki) << error;
+    auto cert = pki ? pki->issue("check.test", "DNS:check.test", &error) : std::nullopt;
+    EXPECT_TRUE(cert) << error;
+    const fs::path out = fs::path(writeTempFile("README", "test Secret\n")).parent_path();
+    if (cert) {
+      fs::copy_file(cert->certificate, out / "tls.crt");
+      fs::copy_file(cert->key, out / "tls.key");
+      fs::copy_file(pki->caCertificate(), out / "ca.crt");
+    }
+    return out.string() + "/";
+  }();
+  return dir;
+}
+
 CliRun runCheck(const fs::path& file) {
-  return runBulwarkCli({"check", "-c", file.string()}, {}, deadlineIn(10s));
+  std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  bool mounts_secrets = false;
+  for (std::string_view mount : kSecretMounts) {
+    for (size_t at = text.find(mount); at != std::string::npos; at = text.find(mount, at)) {
+      text.replace(at, mount.size(), secretDirectory());
+      mounts_secrets = true;
+    }
+  }
+  const std::string path =
+      mounts_secrets ? writeTempFile(file.filename().string(), text) : file.string();
+  return runBulwarkCli({"check", "-c", path}, {}, deadlineIn(10s));
 }
 
 // Proves every shipped bulwark config passes `bulwark check`.
