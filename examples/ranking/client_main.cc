@@ -5,6 +5,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -76,6 +78,8 @@ struct Options {
   int cancel_after_pages = 0;
   bool json = false;
   std::string health_service = "ranking.v1.RankingService";
+  std::string tls_ca;           // PEM roots: speak TLS to the target (e.g. a TLS bulwark listener)
+  std::string tls_server_name;  // the name to verify (and send as SNI) instead of the target's
 };
 
 // Request i of the run: the tenant ("mixed" alternates like the seed's locustfile) and user.
@@ -290,6 +294,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000));
   app.add_option("--health-service", o.health_service, "service name for --method health");
   app.add_flag("--json", o.json, "print one JSON object instead of text");
+  app.add_option("--tls-ca", o.tls_ca, "PEM CA file: connect over TLS, verifying with it")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-server-name", o.tls_server_name,
+                 "with --tls-ca: the server name to verify and send as SNI");
   CLI11_PARSE(app, argc, argv);
 
   struct sigaction stop_action {};
@@ -302,8 +310,17 @@ int main(int argc, char** argv) {
   // HTTP/2 connection, which is what per-request balancing behind a proxy has to cope with.
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel =
-      grpc::CreateCustomChannel(o.target, grpc::InsecureChannelCredentials(), channel_args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!o.tls_ca.empty()) {
+    std::ifstream in(o.tls_ca);
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    credentials = grpc::SslCredentials(ssl);
+    if (!o.tls_server_name.empty()) {
+      channel_args.SetSslTargetNameOverride(o.tls_server_name);
+    }
+  }
+  auto channel = grpc::CreateCustomChannel(o.target, credentials, channel_args);
   if (o.method == "health") {
     return runHealth(o, channel);
   }

@@ -9,6 +9,7 @@
 
 #include "tests/integration/bulwark_process.h"
 #include "tests/integration/ranking_backend.h"
+#include "tests/integration/test_pki.h"
 #include "tests/support/admin_client.h"
 #include "tests/support/process.h"
 
@@ -61,6 +62,36 @@ TEST_F(GrpcClientTest, ServerStreamingCalls) {
   ASSERT_TRUE(result.contains("ok")) << result.dump();
   EXPECT_EQ(30, result["ok"].get<int>()) << result.dump();
   EXPECT_EQ(0, result["errors"].get<int>()) << result.dump();
+}
+
+// Proves a gRPC client over TLS (grpc++ SslCredentials, ALPN h2) reaches the ranking replicas
+// through a TLS listener.
+TEST(GrpcTlsTest, GrpcClientOverTlsThroughATlsListener) {
+  std::string error;
+  auto pki = TestPki::create("grpc-ca", &error);
+  ASSERT_TRUE(pki) << error;
+  auto cert = pki->issue("ranking.test", "DNS:ranking.test", &error);
+  ASSERT_TRUE(cert) << error;
+  auto replica = startRankingReplica("replica-tls");
+  ASSERT_NE(replica.port, 0);
+  auto proxy = startBulwark(
+      ConfigBuilder()
+          .listener("grpc", "  tls:\n    certificates:\n    - {certificateChain: " +
+                                cert->certificate + ", privateKey: " + cert->key + "}\n")
+          .upstream("grpc", {replica.address()})
+          .route("  timeouts: {request: 5s}\n")
+          .yaml());
+  ASSERT_TRUE(proxy);
+  auto result = runRankingClient({"--target", "127.0.0.1:" + std::to_string(proxy->port("public")),
+                                  "--tls-ca", pki->caCertificate(), "--tls-server-name",
+                                  "ranking.test", "--method", "rank", "--count", "100",
+                                  "--concurrency", "4", "--deadline-ms", "2000"});
+  ASSERT_TRUE(result.contains("ok")) << result.dump();
+  EXPECT_EQ(100, result["ok"].get<int>()) << result.dump();
+  EXPECT_GE(metricValue(proxy->adminPort(), "bulwark_tls_handshakes_total",
+                        {{"listener", "public"}, {"result", "ok"}})
+                .value_or(0),
+            1);
 }
 
 /**
