@@ -709,7 +709,7 @@ void parseUpstreamTls(LoadContext& ctx, MapReader& upstream, UpstreamSpec& u) {
 
 void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
   MapReader m(ctx, item.node, item.path, item.mark,
-              {"name", "address", "protocol", "routes", "limits", "tls"});
+              {"name", "address", "protocol", "routes", "limits", "http", "tls"});
   l.mark = item.mark;
   if (!m.isMap()) {
     return;
@@ -741,6 +741,15 @@ void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
     lim->duration("headerReadTimeout", s.header_read_timeout);
     lim->duration("idleTimeout", s.idle_timeout);
     lim->integer("maxConcurrentStreams", s.max_concurrent_streams, 1, 1u << 31);
+  }
+  if (auto http = m.map("http", {"normalizePath", "mergeSlashes", "escapedSlashes"})) {
+    http->boolean("normalizePath", l.http.normalize_path);
+    http->boolean("mergeSlashes", l.http.merge_slashes);
+    http->enumeration<std::string>("escapedSlashes", l.http.escaped_slashes,
+                                   {{"KEEP_UNCHANGED", "KEEP_UNCHANGED"},
+                                    {"REJECT_REQUEST", "REJECT_REQUEST"},
+                                    {"UNESCAPE_AND_REDIRECT", "UNESCAPE_AND_REDIRECT"},
+                                    {"UNESCAPE_AND_FORWARD", "UNESCAPE_AND_FORWARD"}});
   }
   parseListenerTls(ctx, m, l);
 }

@@ -198,12 +198,28 @@ struct UpstreamTlsSpec {
   }
 };
 
+/** How a listener treats request paths before routing (Envoy's HttpConnectionManager flags). */
+struct ListenerHttpSpec {
+  bool normalize_path = true;
+  bool merge_slashes = true;
+  std::string escaped_slashes = "KEEP_UNCHANGED";  // | REJECT_REQUEST | UNESCAPE_AND_REDIRECT |
+                                                   //   UNESCAPE_AND_FORWARD
+
+  template <typename V>
+  void fields(V& v) const {
+    v("normalizePath", normalize_path);
+    v("mergeSlashes", merge_slashes);
+    v("escapedSlashes", escaped_slashes);
+  }
+};
+
 struct ListenerSpec {
   std::string name;
   std::string address;  // host:port, [v6]:port
   ListenerProtocol protocol = ListenerProtocol::Auto;
   std::vector<std::string> routes;  // route names, in match order; empty = all routes
   ListenerLimitsSpec limits;
+  ListenerHttpSpec http;
   std::optional<ListenerTlsSpec> tls;
   Mark mark;
 
@@ -214,6 +230,7 @@ struct ListenerSpec {
     v("protocol", protocol);
     v("routes", routes);
     v("limits", limits);
+    v("http", http);
     v.when(tls.has_value(), [&](V& w) { w("tls", tls); });
   }
 };

@@ -7,7 +7,7 @@ namespace {
 
 using config::FallbackTrigger;
 
-constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::UpstreamTlsError) + 1;
+constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::PathRedirect) + 1;
 
 // Indexed by LocalReplyKind; localReplyInfo() checks each row is at its kind's position.
 constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable = {{
@@ -64,6 +64,10 @@ constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable =
      {"upgrade_not_allowed", 403, GrpcStatus::PermissionDenied, FallbackTrigger::None}},
     {LocalReplyKind::UpstreamTlsError,
      {"upstream_tls_error", 503, GrpcStatus::Unavailable, FallbackTrigger::Upstream5xx}},
+    {LocalReplyKind::InvalidPath,
+     {"invalid_path", 400, GrpcStatus::InvalidArgument, FallbackTrigger::None}},
+    {LocalReplyKind::PathRedirect,
+     {"path_redirect", 307, GrpcStatus::InvalidArgument, FallbackTrigger::None}},
 }};
 
 constexpr bool tableInKindOrder() {

@@ -44,6 +44,8 @@ enum class LocalReplyKind : uint8_t {
   IdempotencyBodyTooLarge,
   UpgradeNotAllowed,
   UpstreamTlsError,
+  InvalidPath,
+  PathRedirect,
 };
 
 /** What a kind of local reply is. */

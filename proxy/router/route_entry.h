@@ -5,6 +5,7 @@
 
 #include "proxy/config/spec.h"
 #include "proxy/http/filter.h"
+#include "proxy/http/path.h"
 #include "proxy/network/tls.h"
 #include "proxy/router/route.h"
 #include "proxy/stats/stats.h"
@@ -24,6 +25,7 @@ struct RouteEntry {
 struct ListenerConfig {
   config::ListenerSpec spec;
   network::TlsContextSharedPtr tls;  // set when the listener terminates TLS
+  http::PathOptions path;            // compiled from spec.http
   std::vector<RouteEntry> routes;
   const RouteEntry* match(const http::RequestHeaders& headers) const {
     for (const auto& entry : routes) {

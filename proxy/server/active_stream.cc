@@ -85,6 +85,21 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   xff_ = std::string(*headers->headers.get("x-forwarded-for"));
 
   auto listener_it = snapshot_->listeners.find(parent_.listenerName());
+  if (listener_it != snapshot_->listeners.end()) {
+    // The path routed is the path forwarded: normalised once, here.
+    http::PathResult path = http::normalizePath(headers->path, listener_it->second.path);
+    if (path.action == http::PathResult::Action::Reject) {
+      localReply(http::LocalReply(http::LocalReplyKind::InvalidPath));
+      return;
+    }
+    if (path.action == http::PathResult::Action::Redirect) {
+      http::LocalReply redirect(http::LocalReplyKind::PathRedirect);
+      redirect.headers.add("location", path.path);
+      localReply(std::move(redirect));
+      return;
+    }
+    headers->path = std::move(path.path);
+  }
   const router::RouteEntry* entry =
       listener_it == snapshot_->listeners.end() ? nullptr : listener_it->second.match(*headers);
   if (entry == nullptr) {

@@ -40,6 +40,8 @@ constexpr std::array kTable = {
     FieldReload{"/listeners/*/protocol", OnReload::Applies},
     FieldReload{"/listeners/*/routes", OnReload::Applies},
     FieldReload{"/listeners/*/limits/**", OnReload::Applies},
+    // Read per request from the snapshot's listener.
+    FieldReload{"/listeners/*/http/**", OnReload::Applies},
     // The TLS context (certificates read from their files) is built into every snapshot.
     FieldReload{"/listeners/*/tls/**", OnReload::Applies},
     // Compiled from scratch into every snapshot (routes, filters, upstreams; unchanged upstreams

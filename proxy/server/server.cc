@@ -213,6 +213,14 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
   for (const auto& ls : spec.listeners) {
     router::ListenerConfig lc;
     lc.spec = ls;
+    lc.path.normalize = ls.http.normalize_path;
+    lc.path.merge_slashes = ls.http.merge_slashes;
+    const std::string& escaped = ls.http.escaped_slashes;
+    lc.path.escaped_slashes =
+        escaped == "REJECT_REQUEST"          ? http::EscapedSlashes::RejectRequest
+        : escaped == "UNESCAPE_AND_REDIRECT" ? http::EscapedSlashes::UnescapeAndRedirect
+        : escaped == "UNESCAPE_AND_FORWARD"  ? http::EscapedSlashes::UnescapeAndForward
+                                             : http::EscapedSlashes::KeepUnchanged;
     if (ls.tls) {
       auto tls = tlsContextFor(ls);
       if (!tls) {
