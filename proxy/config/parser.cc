@@ -725,9 +725,9 @@ void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
                                    {"auto", ListenerProtocol::Auto},
                                    {"grpc", ListenerProtocol::H2c}});
   m.stringList("routes", l.routes);
-  if (auto lim =
-          m.map("limits", {"maxRequestHeadersBytes", "maxHeadersCount", "maxRequestBodyBytes",
-                           "headerReadTimeout", "idleTimeout", "maxConcurrentStreams"})) {
+  if (auto lim = m.map(
+          "limits", {"maxRequestHeadersBytes", "maxHeadersCount", "maxRequestBodyBytes",
+                     "headerReadTimeout", "idleTimeout", "writeTimeout", "maxConcurrentStreams"})) {
     ListenerLimitsSpec& s = l.limits;
     if (lim->byteSize32("maxRequestHeadersBytes", s.max_request_headers_bytes) &&
         s.max_request_headers_bytes < 1024) {
@@ -740,6 +740,7 @@ void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
     lim->byteSize("maxRequestBodyBytes", s.max_request_body_bytes);
     lim->duration("headerReadTimeout", s.header_read_timeout);
     lim->duration("idleTimeout", s.idle_timeout);
+    lim->duration("writeTimeout", s.write_timeout);
     lim->integer("maxConcurrentStreams", s.max_concurrent_streams, 1, 1u << 31);
   }
   if (auto http = m.map("http", {"normalizePath", "mergeSlashes", "escapedSlashes"})) {

@@ -129,7 +129,8 @@ struct ListenerLimitsSpec {
   uint64_t max_request_body_bytes = 0;             // 0 = unlimited (streamed); over -> 413
   Duration header_read_timeout{10000};             // slowloris: close when headers are slower
   Duration idle_timeout{60000};                    // idle downstream connection close
-  uint32_t max_concurrent_streams = 100;           // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+  Duration write_timeout{30000};          // output pending with no byte taken for this long: close
+  uint32_t max_concurrent_streams = 100;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
 
   template <typename V>
   void fields(V& v) const {
@@ -138,6 +139,7 @@ struct ListenerLimitsSpec {
     v("maxRequestBodyBytes", max_request_body_bytes);
     v("headerReadTimeout", header_read_timeout);
     v("idleTimeout", idle_timeout);
+    v("writeTimeout", write_timeout);
     v("maxConcurrentStreams", max_concurrent_streams);
   }
 };

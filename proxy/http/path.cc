@@ -126,7 +126,7 @@ PathResult normalizePath(std::string_view target, const PathOptions& options) {
     }
     i += 2;
   }
-  std::string normalized = options.normalize       ? removeDotSegments(decoded, options.merge_slashes)
+  std::string normalized = options.normalize ? removeDotSegments(decoded, options.merge_slashes)
                            : options.merge_slashes ? collapseSlashes(decoded)
                                                    : decoded;
   result.path = normalized + std::string(query);

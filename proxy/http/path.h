@@ -18,8 +18,8 @@ enum class EscapedSlashes {
 };
 
 struct PathOptions {
-  bool normalize = true;       // RFC 3986 §6: decode unreserved %XX, remove dot segments, `\` -> `/`
-  bool merge_slashes = true;   // "//" -> "/"
+  bool normalize = true;  // RFC 3986 §6: decode unreserved %XX, remove dot segments, `\` -> `/`
+  bool merge_slashes = true;  // "//" -> "/"
   EscapedSlashes escaped_slashes = EscapedSlashes::KeepUnchanged;
 };
 

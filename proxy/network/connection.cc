@@ -291,6 +291,9 @@ void Connection::releaseSocket() {
   if (handshake_timer_) {
     handshake_timer_->disableTimer();
   }
+  if (write_timer_) {
+    write_timer_->disableTimer();
+  }
   if (fd_ >= 0) {
     evutil_closesocket(fd_);
     fd_ = -1;
@@ -426,17 +429,41 @@ void Connection::flushOutput() {
     flushTls();
     return;
   }
-  if (outputLength() > 0) {
+  const size_t before = outputLength();
+  if (before > 0) {
     int n = evbuffer_write(output_, fd_);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       peerClosed();  // EPIPE / ECONNRESET: the peer is gone
       return;
     }
   }
-  afterWrite();
+  afterWrite(outputLength() < before);
 }
 
-void Connection::afterWrite() {
+void Connection::onWriteStalled() {
+  if (state_ == State::Closed || outputLength() == 0) {
+    return;
+  }
+  if (callbacks_ != nullptr) {
+    callbacks_->onWriteTimeout();
+  }
+  closeNow();
+}
+
+void Connection::afterWrite(bool progress) {
+  if (write_timeout_.count() > 0) {
+    // No progress at all for write_timeout_ while bytes wait: the peer stopped reading.
+    if (outputLength() == 0) {
+      if (write_timer_) {
+        write_timer_->disableTimer();
+      }
+    } else if (progress || !write_timer_ || !write_timer_->enabled()) {
+      if (!write_timer_) {
+        write_timer_ = dispatcher_.createTimer([this] { onWriteStalled(); });
+      }
+      write_timer_->enableTimer(write_timeout_);
+    }
+  }
   // A partial write waits for the kernel's writability; a complete one needs no registration.
   bool pending = outputLength() > 0;
   if (pending && !write_registered_) {
@@ -610,6 +637,7 @@ void Connection::flushTls() {
     return;
   }
   SSL* ssl = tls_->ssl();
+  const size_t before = outputLength();
   while (outputLength() > 0) {
     const size_t chunk = std::min(outputLength(), kTlsRecord);
     const unsigned char* data = evbuffer_pullup(output_, static_cast<ev_ssize_t>(chunk));
@@ -627,7 +655,7 @@ void Connection::flushTls() {
     peerClosed();  // the peer is gone
     return;
   }
-  afterWrite();
+  afterWrite(outputLength() < before);
 }
 
 }  // namespace bulwark::network

@@ -35,6 +35,8 @@ public:
   virtual void onAboveWriteBufferHighWatermark() {}
   /** The output buffer drained below the low watermark: producing may resume. */
   virtual void onBelowWriteBufferLowWatermark() {}
+  /** The peer took no byte of pending output for the write timeout; the close follows. */
+  virtual void onWriteTimeout() {}
 };
 
 /**
@@ -89,6 +91,11 @@ public:
   /** Disables Nagle for latency. */
   void setNoDelay();
   /**
+   * Closes the connection (NoFlush, LocalClose) when output has been pending for `timeout`
+   * without the peer taking a single byte (a client that stopped reading). 0 = never.
+   */
+  void setWriteTimeout(std::chrono::milliseconds timeout) { write_timeout_ = timeout; }
+  /**
    * Speaks TLS from now on: a server connection handshakes before its first onData, a client
    * connection before it raises Connected (`sni` names the server, `session_key` the host whose
    * last session is resumed). A handshake slower than the
@@ -115,7 +122,8 @@ private:
   void closeNow();
   void raiseEvent(ConnectionEvent event);
   /** After a write attempt: register for writability if bytes remain, watermarks, flush-close. */
-  void afterWrite();
+  void afterWrite(bool progress);
+  void onWriteStalled();
   void tlsHandshake();
   void readTls();
   void flushTls();
@@ -142,6 +150,8 @@ private:
   State state_ = State::Open;
   event::TimerPtr flush_timer_;
   event::TimerPtr connect_timer_;
+  std::chrono::milliseconds write_timeout_{0};
+  event::TimerPtr write_timer_;  // armed while output is pending; re-armed by any progress
   std::unique_ptr<TlsSocket> tls_;
   event::TimerPtr handshake_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted callbacks

@@ -26,8 +26,12 @@ ConnectionManager::ConnectionManager(WorkerContext& ctx, network::ConnectionPtr&
       on_close_(std::move(on_close)),
       snapshot_(ctx.snapshot) {
   connection_->setCallbacks(this);
-  if (const auto* listener = listenerConfig(); listener != nullptr && listener->tls) {
-    connection_->enableTls(listener->tls, "");
+  if (const auto* listener = listenerConfig(); listener != nullptr) {
+    connection_->setWriteTimeout(
+        std::chrono::duration_cast<std::chrono::milliseconds>(listener->spec.limits.write_timeout));
+    if (listener->tls) {
+      connection_->enableTls(listener->tls, "");
+    }
   }
   idle_timer_ = ctx_.dispatcher.createTimer([this] { onIdleTimeout(); });
   header_timer_ = ctx_.dispatcher.createTimer([this] {
@@ -206,6 +210,10 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
     }
     armTimers();
   }
+}
+
+void ConnectionManager::onWriteTimeout() {
+  ctx_.stats.protocolError(listener_name_, "write_timeout").Increment();
 }
 
 void ConnectionManager::armTimers() {

@@ -42,6 +42,7 @@ public:
   void onEvent(network::ConnectionEvent event) override;
   void onAboveWriteBufferHighWatermark() override;
   void onBelowWriteBufferLowWatermark() override;
+  void onWriteTimeout() override;
   // http::ServerConnectionCallbacks
   http::RequestDecoder& newStream(http::ResponseEncoder& encoder) override;
   void onProtocolError(std::string_view details) override;

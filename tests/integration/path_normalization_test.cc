@@ -66,14 +66,14 @@ TEST(PathNormalizationTest, EscapedSlashesAreRejectedOrRedirectedWhenConfigured)
   FakeUpstream up(Protocol::Http1);
   BulwarkStartOptions options;
   options.listeners = {"public", "redirecting"};
-  auto proxy = startBulwark(ConfigBuilder()
-                                .listener("http1", "  http: {escapedSlashes: REJECT_REQUEST}\n")
-                                .listener("http1", "  http: {escapedSlashes: UNESCAPE_AND_REDIRECT}\n",
-                                          "redirecting")
-                                .upstream("http1", {up.address()})
-                                .route("", "/public", "public")
-                                .yaml(),
-                            options);
+  auto proxy = startBulwark(
+      ConfigBuilder()
+          .listener("http1", "  http: {escapedSlashes: REJECT_REQUEST}\n")
+          .listener("http1", "  http: {escapedSlashes: UNESCAPE_AND_REDIRECT}\n", "redirecting")
+          .upstream("http1", {up.address()})
+          .route("", "/public", "public")
+          .yaml(),
+      options);
   ASSERT_TRUE(proxy);
   auto rejected = get(proxy->port("public"), "/public/a%2F..%2F..%2Finternal");
   EXPECT_EQ(400, rejected.status);
