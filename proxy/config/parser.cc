@@ -597,8 +597,9 @@ void readCaCertificates(LoadContext& ctx, MapReader& m, std::string& out) {
 }
 
 void parseListenerTls(LoadContext& ctx, MapReader& listener, ListenerSpec& l) {
-  auto m = listener.map("tls", {"mode", "certificates", "caCertificates", "subjectAltNames",
-                                "minProtocolVersion", "alpn", "handshakeTimeout"});
+  auto m = listener.map(
+      "tls", {"mode", "certificates", "caCertificates", "subjectAltNames", "minProtocolVersion",
+              "alpn", "handshakeTimeout", "forwardClientCertDetails"});
   if (!m) {
     return;
   }
@@ -665,6 +666,7 @@ void parseListenerTls(LoadContext& ctx, MapReader& listener, ListenerSpec& l) {
     }
   }
   m->duration("handshakeTimeout", tls.handshake_timeout);
+  m->boolean("forwardClientCertDetails", tls.forward_client_cert_details);
   l.tls = std::move(tls);
 }
 
@@ -982,9 +984,15 @@ void parseUpstream(LoadContext& ctx, const ListItem& item, UpstreamSpec& u) {
 }
 
 void parseMatch(LoadContext& ctx, MapReader& route, RouteMatchSpec& match) {
-  auto m = route.map("match", {"path", "methods", "headers", "grpc"});
+  auto m = route.map("match", {"path", "methods", "headers", "grpc", "sni"});
   if (!m) {
     return;
+  }
+  if (m->stringList("sni", match.sni)) {
+    for (auto& name : match.sni) {
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
   }
   m->atMostOne({"path", "grpc"});
   if (auto p = m->map("path", {"prefix", "exact", "regex"})) {

@@ -165,10 +165,14 @@ struct ListenerTlsSpec {
   std::string min_protocol_version = "TLSV1_2";  // TLSV1_2 | TLSV1_3
   std::vector<std::string> alpn;                 // empty = from the listener's protocol
   Duration handshake_timeout{10000};
+  // Envoy's forward_client_cert_details, reduced: any inbound x-forwarded-client-cert is always
+  // removed; when true, the verified client certificate's hash and SANs are sent upstream in it.
+  bool forward_client_cert_details = false;
 
   template <typename V>
   void fields(V& v) const {
     v("mode", mode);
+    v("forwardClientCertDetails", forward_client_cert_details);
     v("certificates", certificates);
     v("caCertificates", ca_certificates);
     v("subjectAltNames", subject_alt_names);
@@ -475,12 +479,14 @@ struct RouteMatchSpec {
   std::vector<std::string> methods;  // upper-case; empty = any
   std::vector<HeaderMatchSpec> headers;
   std::optional<GrpcMatchSpec> grpc;
+  std::vector<std::string> sni;  // TLS server names (lower-case; "*.example.com"); empty = any
 
   template <typename V>
   void fields(V& v) const {
     v.when(path.kind != PathMatchSpec::Kind::Any, [&](V& w) { w("path", path); });
     v.when(!methods.empty(), [&](V& w) { w("methods", methods); });
     v.when(!headers.empty(), [&](V& w) { w("headers", headers); });
+    v.when(!sni.empty(), [&](V& w) { w("sni", sni); });
     v("grpc", grpc);
   }
 };

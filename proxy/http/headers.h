@@ -58,6 +58,8 @@ struct RequestHeaders {
   // Upgrade and Connection headers; an upstream codec that forwards the switch writes them again
   // from this. A route that does not list the protocol in `upgrades` answers 403.
   std::string upgrade;
+  // The TLS server name the client asked for (lower-case; empty without TLS or SNI).
+  std::string sni;
 
   bool isGrpc() const;
 };

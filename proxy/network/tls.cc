@@ -116,6 +116,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const config::ListenerTls
       std::chrono::duration_cast<std::chrono::milliseconds>(spec.handshake_timeout);
   self->alpn_wire_ = alpnWire(spec.alpn.empty() ? alpn : spec.alpn);
   self->subject_alt_names_ = spec.subject_alt_names;
+  self->forward_client_cert_ = spec.forward_client_cert_details;
   for (const auto& cert : spec.certificates) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == nullptr) {
@@ -399,6 +400,30 @@ std::string TlsSocket::peerUriSan() const {
   }
   auto uris = sansOf(peer, GEN_URI);
   return uris.empty() ? std::string() : uris.front();
+}
+
+std::string TlsSocket::clientCertDetails() const {
+  X509* peer = SSL_get0_peer_certificate(ssl_);
+  if (peer == nullptr || SSL_get_verify_result(ssl_) != X509_V_OK) {
+    return {};
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(peer, EVP_sha256(), digest, &length) != 1) {
+    ERR_clear_error();
+    return {};
+  }
+  std::string out = "Hash=";
+  for (unsigned int i = 0; i < length; ++i) {
+    out += fmt::format("{:02x}", digest[i]);
+  }
+  for (const auto& uri : sansOf(peer, GEN_URI)) {
+    out += ";URI=" + uri;
+  }
+  for (const auto& dns : sansOf(peer, GEN_DNS)) {
+    out += ";DNS=" + dns;
+  }
+  return out;
 }
 
 }  // namespace bulwark::network

@@ -64,6 +64,8 @@ public:
   /** Client SAN allow-list check of the verified peer (exact, or "prefix*"). */
   bool sanAllowed(X509* peer) const;
   bool checksSans() const { return !subject_alt_names_.empty(); }
+  /** forwardClientCertDetails: the verified client certificate goes upstream in XFCC. */
+  bool forwardsClientCert() const { return forward_client_cert_; }
 
 private:
   TlsContext() = default;
@@ -79,6 +81,7 @@ private:
   std::vector<unsigned char> alpn_wire_;         // length-prefixed protocol list
   std::vector<std::string> subject_alt_names_;
   bool verify_hostname_from_sni_ = false;
+  bool forward_client_cert_ = false;
   std::chrono::milliseconds handshake_timeout_{10000};
   TlsHandshakeRecorder recorder_;
   // Client side: the last session each host gave us, resumed by the next connection to it (a
@@ -120,6 +123,11 @@ public:
   std::string_view alpn() const;
   std::string sni() const;
   std::string peerUriSan() const;
+  /**
+   * Envoy's x-forwarded-client-cert value for the verified peer certificate:
+   * `Hash=<sha256 of DER, hex>;URI=<uri SAN>;DNS=<dns SAN>...`; empty without one.
+   */
+  std::string clientCertDetails() const;
   const std::string& sessionKey() const { return session_key_; }
 
 private:

@@ -173,6 +173,17 @@ bool Route::matches(const http::RequestHeaders& req) const {
       std::find(m.methods.begin(), m.methods.end(), req.method) == m.methods.end()) {
     return false;
   }
+  if (!m.sni.empty() && std::none_of(m.sni.begin(), m.sni.end(), [&](const std::string& name) {
+        if (name.size() > 2 && name.compare(0, 2, "*.") == 0) {
+          // "*.example.com": one more label in front (as certificate wildcards).
+          const size_t dot = req.sni.find('.');
+          return dot != std::string::npos && dot > 0 &&
+                 std::string_view(req.sni).substr(dot) == std::string_view(name).substr(1);
+        }
+        return req.sni == name;
+      })) {
+    return false;
+  }
   if (m.grpc) {
     if (!req.isGrpc()) {
       return false;

@@ -78,8 +78,17 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   } else {
     headers->headers.add("x-forwarded-for", ip);
   }
-  if (parent_.connection().tls() != nullptr) {
+  // Client certificate details are only ever bulwark's own statement, never a client's.
+  headers->headers.remove("x-forwarded-client-cert");
+  if (const auto* tls = parent_.connection().tls()) {
     headers->scheme = "https";  // what the client spoke to us, whatever it claimed
+    headers->sni = tls->sni();
+    http::toLowerInPlace(headers->sni);
+    if (tls->context().forwardsClientCert()) {
+      if (std::string xfcc = tls->clientCertDetails(); !xfcc.empty()) {
+        headers->headers.add("x-forwarded-client-cert", xfcc);
+      }
+    }
   }
   headers->headers.set("x-forwarded-proto", headers->scheme.empty() ? "http" : headers->scheme);
   xff_ = std::string(*headers->headers.get("x-forwarded-for"));

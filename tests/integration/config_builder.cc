@@ -83,6 +83,11 @@ ConfigBuilder& ConfigBuilder::route(const std::string& extra, const std::string&
   return *this;
 }
 
+ConfigBuilder& ConfigBuilder::rawRoute(const std::string& yaml) {
+  routes_ += yaml;
+  return *this;
+}
+
 std::string ConfigBuilder::yaml() const {
   std::ostringstream y;
   y << "apiVersion: bulwark.dev/v1alpha1\n"

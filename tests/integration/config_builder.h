@@ -55,6 +55,8 @@ public:
                              const std::string& extra = "", const std::string& name = "backend");
   ConfigBuilder& route(const std::string& extra = "", const std::string& prefix = "/",
                        const std::string& name = "all", const std::string& upstream = "backend");
+  /** A route written out in full ("- name: ...\n  match: ...\n"), for matches route() lacks. */
+  ConfigBuilder& rawRoute(const std::string& yaml);
 
   std::string yaml() const;
 

@@ -146,6 +146,32 @@ TEST_F(TlsTest, SniPicksTheCertificateAndAnUnknownNameGetsTheDefault) {
   EXPECT_THAT(unknown.output, HasSubstr("subject: CN=api.test"));
 }
 
+TEST_F(TlsTest, RoutesMatchOnSniAndClientCertHeadersFromClientsAreDropped) {
+  FakeUpstream api(Protocol::Http1);
+  FakeUpstream admin(Protocol::Http1);
+  auto proxy = startBulwark(
+      ConfigBuilder()
+          .listener("auto", "  tls:\n" + certificatesBlock({api_, admin_}))
+          .upstream("http1", {api.address()}, "", "api")
+          .upstream("http1", {admin.address()}, "", "admin")
+          .rawRoute("- name: admin\n  match: {sni: [\"*.admin.test\"]}\n  upstream: admin\n")
+          .route("", "/", "api", "api")
+          .yaml());
+  ASSERT_TRUE(proxy);
+  const uint16_t port = proxy->port("public");
+  auto to_admin = curlHttps("www.admin.test", port, "/x",
+                            {"--cacert", pki_->caCertificate(), "-H",
+                             "X-Forwarded-Client-Cert: Hash=forged;URI=spiffe://evil"});
+  EXPECT_THAT(to_admin.output, HasSubstr("status=200")) << to_admin.output;
+  auto to_api = curlHttps("api.test", port, "/y", {"--cacert", pki_->caCertificate()});
+  EXPECT_THAT(to_api.output, HasSubstr("status=200")) << to_api.output;
+  ASSERT_TRUE(admin.waitForRequests(1));
+  ASSERT_TRUE(api.waitForRequests(1));
+  EXPECT_EQ(1u, admin.requestCount());
+  EXPECT_EQ("/y", api.request(0)->path);
+  EXPECT_FALSE(admin.request(0)->header("x-forwarded-client-cert").has_value());
+}
+
 TEST_F(TlsTest, OldProtocolsPlaintextAndGarbageAreRefusedAndCounted) {
   FakeUpstream up(Protocol::Http1);
   auto proxy = startBulwark(ConfigBuilder()
@@ -206,8 +232,8 @@ TEST_F(TlsTest, MutualTlsBetweenTwoBulwarksAdmitsOnlyTheAllowedIdentity) {
   auto server = startBulwark(
       ConfigBuilder()
           .listener("auto",
-                    "  tls:\n    mode: MUTUAL\n" + certificatesBlock({api_}) +
-                        "    caCertificates: " + pki_->caCertificate() +
+                    "  tls:\n    mode: MUTUAL\n    forwardClientCertDetails: true\n" +
+                        certificatesBlock({api_}) + "    caCertificates: " + pki_->caCertificate() +
                         "\n    subjectAltNames: [\"spiffe://cluster.local/ns/shop/sa/frontend\"]\n")
           .upstream("http1", {app.address()})
           .route()
@@ -246,6 +272,10 @@ TEST_F(TlsTest, MutualTlsBetweenTwoBulwarksAdmitsOnlyTheAllowedIdentity) {
   auto allowed = get("/allowed");
   EXPECT_THAT(allowed.output, HasSubstr("status=200")) << allowed.output;
   ASSERT_TRUE(app.waitForRequests(1));
+  // The app learns who called: the verified client certificate, as Envoy's XFCC.
+  const std::string xfcc = app.request(0)->header("x-forwarded-client-cert").value_or("");
+  EXPECT_THAT(xfcc, ::testing::StartsWith("Hash="));
+  EXPECT_THAT(xfcc, HasSubstr(";URI=spiffe://cluster.local/ns/shop/sa/frontend"));
   for (const char* path : {"/wrong-san", "/other-ca", "/no-cert"}) {
     auto refused = get(path);
     EXPECT_THAT(refused.output, HasSubstr("status=503")) << path << ": " << refused.output;
