@@ -75,7 +75,7 @@ CertificateCheck checkCertificateAndKey(const std::string& chain_path,
   }
   if (X509_check_private_key(leaf.get(), key.get()) != 1) {
     ERR_clear_error();
-    result.error = fmt::format("the private key in \"{}\" does not match the certificate in \"{}\"",
+    result.error = fmt::format(R"(the private key in "{}" does not match the certificate in "{}")",
                                key_path, chain_path);
     return result;
   }

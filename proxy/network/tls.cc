@@ -107,7 +107,7 @@ TlsContext::~TlsContext() {
 }
 
 Result<std::shared_ptr<TlsContext>> TlsContext::server(const config::ListenerTlsSpec& spec,
-                                                       std::vector<std::string> alpn,
+                                                       const std::vector<std::string>& alpn,
                                                        TlsHandshakeRecorder recorder) {
   std::shared_ptr<TlsContext> self(new TlsContext());
   self->server_ = true;

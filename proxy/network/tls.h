@@ -45,7 +45,7 @@ public:
 
   /** `alpn`: protocols offered to clients, in preference order (e.g. h2, http/1.1). */
   static Result<std::shared_ptr<TlsContext>> server(const config::ListenerTlsSpec& spec,
-                                                    std::vector<std::string> alpn,
+                                                    const std::vector<std::string>& alpn,
                                                     TlsHandshakeRecorder recorder);
   /** `http2`: offer ALPN h2 (else http/1.1). */
   static Result<std::shared_ptr<TlsContext>> client(const config::UpstreamTlsSpec& spec, bool http2,

@@ -42,7 +42,7 @@ bool inConfigMapVolume(const std::string& config_path) {
 
 Result<std::unique_ptr<FileWatcher>> FileWatcher::create(event::Dispatcher& dispatcher,
                                                          std::string what,
-                                                         std::vector<std::string> paths,
+                                                         const std::vector<std::string>& paths,
                                                          std::function<void()> on_change,
                                                          std::chrono::milliseconds debounce) {
   int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

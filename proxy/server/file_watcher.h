@@ -26,7 +26,7 @@ class FileWatcher {
 public:
   /** `what` names the watch in errors and logs ("runtime.watchConfig", "tls files"). */
   static Result<std::unique_ptr<FileWatcher>> create(
-      event::Dispatcher& dispatcher, std::string what, std::vector<std::string> paths,
+      event::Dispatcher& dispatcher, std::string what, const std::vector<std::string>& paths,
       std::function<void()> on_change,
       std::chrono::milliseconds debounce = std::chrono::milliseconds(200));
   ~FileWatcher();

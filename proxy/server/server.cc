@@ -370,7 +370,7 @@ Result<network::TlsContextSharedPtr> Server::tlsContextFor(const config::Listene
   }
   stats::Stats* stats = stats_.get();
   auto context = network::TlsContext::server(
-      *listener.tls, std::move(alpn),
+      *listener.tls, alpn,
       [stats, name = listener.name](std::string_view result,
                                     std::chrono::steady_clock::duration duration, bool resumed) {
         stats->tls().record("listener", name, result, duration, resumed);
