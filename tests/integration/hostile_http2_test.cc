@@ -678,6 +678,49 @@ TEST_F(HostileHttp2Test, MalformedHeadersFloodIsCutOff) {
   EXPECT_LT(static_cast<int64_t>(*rss_after) - static_cast<int64_t>(*rss_before), 16ll << 20);
 }
 
+// "MadeYouReset" (CVE-2025-8671): each request is followed by a frame that makes the server reset
+// the stream itself, so the resets are not the client's and Rapid Reset accounting never sees
+// them, while every request still starts upstream work. Two such frames: a zero-increment
+// WINDOW_UPDATE and DATA after END_STREAM. Each must end the connection (GOAWAY with an error)
+// long before the upstream has done the flood's work.
+TEST_F(HostileHttp2Test, MadeYouResetGetsGoAwayBeforeTheUpstreamSeesTheFlood) {
+  constexpr uint32_t kStreams = 5000;
+  constexpr uint8_t kFrameWindowUpdate = 0x8;
+  const std::vector<std::pair<std::string, std::function<std::string(uint32_t)>>> vectors = {
+      {"zero WINDOW_UPDATE", [](uint32_t id) { return frame(kFrameWindowUpdate, 0, id, u32(0)); }},
+      {"DATA after END_STREAM", [](uint32_t id) { return frame(kFrameData, 0, id, "x"); }},
+  };
+  for (const auto& [name, provoke] : vectors) {
+    SCOPED_TRACE(name);
+    const size_t before = upstream_->requestCount();
+    RawH2Connection conn(port());
+    ASSERT_TRUE(conn.connect()) << conn.lastError();
+    std::string batch;
+    bool write_failed = false;
+    for (uint32_t i = 0; i < kStreams && !write_failed && !conn.closed(); ++i) {
+      const uint32_t id = 1 + 2 * i;
+      batch += conn.headersFrame(id, RawH2Connection::get("/made-you-reset"), true);
+      batch += provoke(id);
+      if (batch.size() > 16 * 1024) {
+        write_failed = !conn.send(batch, deadlineIn(3s));
+        batch.clear();
+        while (!conn.closed() && conn.pumpOnce(deadlineIn(1ms))) {
+        }
+      }
+    }
+    if (!write_failed && !batch.empty() && !conn.closed()) {
+      conn.send(batch, deadlineIn(3s));
+    }
+    EXPECT_TRUE(conn.waitForClose(deadlineIn(10s))) << "still open after " << kStreams;
+    EXPECT_TRUE(conn.goAwayReceived());
+    EXPECT_NE(uint32_t{NGHTTP2_NO_ERROR}, conn.goAwayCode());
+    const size_t reached = upstream_->requestCount() - before;
+    EXPECT_LT(reached, 1000u) << "the upstream did the work of " << reached << " reset streams";
+    ASSERT_TRUE(bulwark_->process().running());
+  }
+  expectStillServing();
+}
+
 /** How a flood ended. */
 struct FloodResult {
   size_t sent_units = 0;
