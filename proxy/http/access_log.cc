@@ -128,6 +128,9 @@ void AccessLog::writeBufferLocked() {
       // would only grow memory while the file cannot take it.
       spdlog::warn("access log {}: dropping {} bytes: {}", options_.path, buffer_.size() - done,
                    n < 0 ? std::strerror(errno) : "short write");
+      if (dropped_bytes_ != nullptr) {
+        dropped_bytes_->Increment(static_cast<double>(buffer_.size() - done));
+      }
       break;
     }
     done += static_cast<size_t>(n);

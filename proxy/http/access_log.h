@@ -7,6 +7,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <prometheus/counter.h>
 
 #include "common/result.h"
 
@@ -48,6 +49,8 @@ public:
   void flush();
   /** Flushes, then reopens the path (after logrotate moved the old file away). */
   Status reopen();
+  /** Where bytes dropped by a failed write are counted (set once, before the log is shared). */
+  void setDroppedBytesCounter(prometheus::Counter* counter) { dropped_bytes_ = counter; }
 
 private:
   AccessLog(Options options, int fd) : options_(std::move(options)), fd_(fd) {}
@@ -58,6 +61,7 @@ private:
   std::mutex mutex_;
   int fd_;
   std::string buffer_;  // whole lines only
+  prometheus::Counter* dropped_bytes_ = nullptr;
 };
 using AccessLogSharedPtr = std::shared_ptr<AccessLog>;
 

@@ -390,7 +390,11 @@ Result<http::AccessLogSharedPtr> Server::accessLogFor(const config::AccessLogSpe
   if (snapshot_ && snapshot_->access_log && snapshot_->access_log->options() == options) {
     return snapshot_->access_log;
   }
-  return http::AccessLog::open(options);
+  auto log = http::AccessLog::open(options);
+  if (log && *log) {
+    (*log)->setDroppedBytesCounter(&stats_->accessLogDroppedBytes());
+  }
+  return log;
 }
 
 void Server::flushAccessLogs() {

@@ -212,6 +212,11 @@ Stats::Stats(std::vector<double> latency_buckets)
            .Help("Certificate or key file changes refused (the running certificates stay)")
            .Register(*registry_)
            .Add({});
+  access_log_dropped_bytes_ = &BuildCounter()
+                                   .Name("bulwark_access_log_dropped_bytes_total")
+                                   .Help("Access log bytes a failed write dropped (disk full)")
+                                   .Register(*registry_)
+                                   .Add({});
   upgrades_ = &BuildCounter()
                    .Name("bulwark_upgrades_total")
                    .Help("HTTP/1.1 Upgrade requests forwarded, by the upstream's answer")

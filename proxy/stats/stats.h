@@ -109,6 +109,7 @@ public:
   /** Not-after of a loaded certificate file (Unix seconds). */
   prometheus::Gauge& certificateExpiry(const std::string& file);
   prometheus::Counter& certificateReloadFailures() { return *certificate_reload_failures_; }
+  prometheus::Counter& accessLogDroppedBytes() { return *access_log_dropped_bytes_; }
 
   /** Prometheus text exposition of everything. */
   std::string serialize();
@@ -155,6 +156,7 @@ private:
   TlsHandshakeMetrics tls_{*registry_};
   prometheus::Family<prometheus::Gauge>* certificate_expiry_;
   prometheus::Counter* certificate_reload_failures_;
+  prometheus::Counter* access_log_dropped_bytes_;
 };
 
 }  // namespace bulwark::stats
