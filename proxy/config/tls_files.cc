@@ -1,5 +1,7 @@
 #include "proxy/config/tls_files.h"
 
+#include <arpa/inet.h>
+
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -49,6 +51,39 @@ std::string lastSslError() {
 }
 
 }  // namespace
+
+std::vector<std::string> subjectAltNames(X509* cert, int type) {
+  std::vector<std::string> out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) {
+    return out;
+  }
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != type) {
+      continue;
+    }
+    if (type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* ip = name->d.iPAddress;
+      char text[INET6_ADDRSTRLEN] = {};
+      const int family = ip->length == 4 ? AF_INET : ip->length == 16 ? AF_INET6 : 0;
+      if (family != 0 && inet_ntop(family, ip->data, text, sizeof(text)) != nullptr) {
+        out.emplace_back(text);
+      }
+      continue;
+    }
+    if (type != GEN_DNS && type != GEN_URI) {
+      continue;
+    }
+    const ASN1_IA5STRING* value =
+        type == GEN_DNS ? name->d.dNSName : name->d.uniformResourceIdentifier;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                     static_cast<size_t>(ASN1_STRING_length(value)));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
 
 CertificateCheck checkCertificateAndKey(const std::string& chain_path,
                                         const std::string& key_path) {
@@ -102,24 +137,14 @@ std::optional<CertificateInfo> describeCertificate(const std::string& path) {
   char subject[512];
   X509_NAME_oneline(X509_get_subject_name(cert.get()), subject, sizeof(subject));
   info.subject = subject;
-  if (auto* names = static_cast<GENERAL_NAMES*>(
-          X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr))) {
-    for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-      const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-      auto text = [](const ASN1_IA5STRING* s) {
-        return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                           static_cast<size_t>(ASN1_STRING_length(s)));
-      };
-      if (name->type == GEN_DNS) {
-        info.sans.push_back("DNS:" + text(name->d.dNSName));
-      } else if (name->type == GEN_URI) {
-        info.sans.push_back("URI:" + text(name->d.uniformResourceIdentifier));
-      } else if (name->type == GEN_IPADD && name->d.iPAddress->length == 4) {
-        const unsigned char* ip = name->d.iPAddress->data;
-        info.sans.push_back(fmt::format("IP:{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3]));
-      }
-    }
-    GENERAL_NAMES_free(names);
+  for (auto& dns : subjectAltNames(cert.get(), GEN_DNS)) {
+    info.sans.push_back("DNS:" + dns);
+  }
+  for (auto& uri : subjectAltNames(cert.get(), GEN_URI)) {
+    info.sans.push_back("URI:" + uri);
+  }
+  for (auto& ip : subjectAltNames(cert.get(), GEN_IPADD)) {
+    info.sans.push_back("IP:" + ip);
   }
   if (BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr)) {
     if (char* hex = BN_bn2hex(serial)) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <openssl/x509.h>
+
 namespace bulwark::config {
 
 /** What the check of one certificate chain and its private key found. */
@@ -16,6 +18,9 @@ struct CertificateCheck {
   std::optional<std::string> error;  // set when the pair cannot be used
   int64_t days_until_expiry = 0;     // of the leaf certificate (negative: already expired)
 };
+
+/** The SANs of one type of a certificate (GEN_DNS, GEN_URI as written; GEN_IPADD as text). */
+std::vector<std::string> subjectAltNames(X509* cert, int type);
 
 /** Reads a PEM chain (leaf first) and a PEM private key and checks that the key matches. */
 CertificateCheck checkCertificateAndKey(const std::string& chain_path, const std::string& key_path);

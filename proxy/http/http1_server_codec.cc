@@ -4,25 +4,14 @@
 
 #include <fmt/format.h>
 
+#include "common/ascii.h"
+
 namespace bulwark::http {
 namespace {
 // Rest of a Content-Length body read and dropped after an early answer, rather than closing.
 constexpr uint64_t kDiscardBodyLimit = 64UL * 1024;
 
 constexpr size_t kBodyFlushThreshold = 64UL * 1024;
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // RFC 9110 field-value: VCHAR, obs-text, SP and HTAB only. Anything else (NUL, CR, LF, other
 // controls) is a smuggling or injection shape.
@@ -599,7 +588,6 @@ void Http1ServerConnection::encodeSwitchingProtocols(const ResponseHeaders& head
     resetStream(StreamResetReason::ProtocolError);
     return;
   }
-  tunnel_output_ = true;
   close_after_response_ = true;
   std::string out = "HTTP/1.1 101 Switching Protocols\r\n";
   for (const auto& [name, value] : headers.headers.entries()) {

@@ -112,9 +112,8 @@ private:
   // raw bytes of the new protocol.
   bool upgrade_requested_ = false;
   // llhttp stopped at the end of the upgrade request: every later input byte is tunnel data.
+  // (After a 101 the response is unframed on its own: no length, not chunked, not bodiless.)
   bool tunnel_input_ = false;
-  // A 101 went downstream: response bytes are written as they come, without HTTP framing.
-  bool tunnel_output_ = false;
   // Answered before the request body was read: the short rest is read and dropped (nginx's
   // discarded body) so the connection stays reusable instead of closing under a client.
   bool discard_rest_ = false;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/ascii.h"
 #include "common/assert.h"
 
 namespace bulwark::http {
@@ -10,20 +11,6 @@ namespace {
 
 // Opaque data of the drain PING, so its ACK is told apart from the peer's own PINGs.
 constexpr uint8_t kDrainPingData[8] = {'b', 'w', 'd', 'r', 'a', 'i', 'n', '1'};
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) {
-      return false;
-    }
-  }
-  return true;
-}
 
 }  // namespace
 

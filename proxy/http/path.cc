@@ -72,6 +72,30 @@ std::string collapseSlashes(const std::string& path) {
   return out;
 }
 
+/** True when normalizePath would leave `path` (no query) as it is: one scan, no allocation. */
+bool alreadyNormal(std::string_view path, const PathOptions& options) {
+  for (size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    if (c == '%' || (c == '\\' && options.normalize)) {
+      return false;
+    }
+    if (c != '/' || i + 1 >= path.size()) {
+      continue;
+    }
+    const std::string_view rest = path.substr(i + 1);
+    if (options.merge_slashes && rest.front() == '/') {
+      return false;
+    }
+    if (options.normalize) {
+      const std::string_view segment = rest.substr(0, rest.find('/'));
+      if (segment == "." || segment == "..") {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 PathResult normalizePath(std::string_view target, const PathOptions& options) {
@@ -80,8 +104,8 @@ PathResult normalizePath(std::string_view target, const PathOptions& options) {
   const std::string_view path = target.substr(0, query_at);
   const std::string_view query =
       query_at == std::string_view::npos ? std::string_view() : target.substr(query_at);
-  if (path.empty() || path.front() != '/') {
-    result.path = std::string(target);  // "*" (OPTIONS) and the like are left alone
+  if (path.empty() || path.front() != '/' || alreadyNormal(path, options)) {
+    result.unchanged = true;  // "*" (OPTIONS) and the like are left alone too
     return result;
   }
   std::string decoded;

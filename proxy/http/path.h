@@ -25,7 +25,9 @@ struct PathOptions {
 
 struct PathResult {
   enum class Action { Forward, Reject, Redirect } action = Action::Forward;
-  std::string path;    // the path (with its query) to route and forward, or to redirect to
+  // Forward with the target as it came (already normal: the common case, no copy made).
+  bool unchanged = false;
+  std::string path;    // otherwise the path (with its query) to route and forward, or redirect to
   std::string reason;  // why a request is rejected, e.g. "invalid percent-encoding"
 };
 

@@ -206,8 +206,8 @@ void Connection::readDisable(bool disable) {
   } else if (read_disable_count_ > 0) {
     if (--read_disable_count_ == 0 && state_ == State::Open) {
       updateReadInterest();
-      // Decrypted bytes OpenSSL holds do not make the socket readable: read them now.
-      if (tls_ && tls_->handshakeDone() && SSL_pending(tls_->ssl()) > 0) {
+      // Bytes OpenSSL already holds (read ahead) do not make the socket readable: read them now.
+      if (tls_ && tls_->handshakeDone() && SSL_has_pending(tls_->ssl()) == 1) {
         event_active(read_event_, EV_READ, 0);
       }
       // Bytes that arrived while disabled are already in the input buffer; deliver them.
@@ -626,7 +626,7 @@ void Connection::readTls() {
     peerClosed();
     return;
   }
-  if (total >= kReadChunk && SSL_pending(ssl) > 0 && read_registered_) {
+  if (total >= kReadChunk && SSL_has_pending(ssl) == 1 && read_registered_) {
     event_active(read_event_, EV_READ, 0);  // the rest on a later loop turn, as for plaintext
   }
 }

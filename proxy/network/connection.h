@@ -105,6 +105,7 @@ public:
                  const std::string& session_key = {});
   /** The TLS state, or null for plaintext. */
   const TlsSocket* tls() const { return tls_.get(); }
+  TlsSocket* tls() { return tls_.get(); }
 
 private:
   Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address,

@@ -9,6 +9,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "common/ascii.h"
+#include "proxy/config/tls_files.h"
+
 namespace bulwark::network {
 namespace {
 
@@ -18,45 +21,6 @@ std::string sslErrorText() {
   ERR_error_string_n(code, buf, sizeof(buf));
   ERR_clear_error();
   return code == 0 ? std::string("unknown error") : std::string(buf);
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-/** A certificate name (exact, or "*.example.com" for one left-most label) against an SNI. */
-bool nameMatches(std::string_view pattern, std::string_view host) {
-  if (pattern.size() > 2 && pattern.substr(0, 2) == "*.") {
-    auto dot = host.find('.');
-    return dot != std::string_view::npos && dot > 0 &&
-           equalsIgnoreCase(pattern.substr(1), host.substr(dot));
-  }
-  return equalsIgnoreCase(pattern, host);
-}
-
-/** The SANs of one type (GEN_DNS, GEN_URI) of a certificate. */
-std::vector<std::string> sansOf(X509* cert, int type) {
-  std::vector<std::string> out;
-  auto* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (names == nullptr) {
-    return out;
-  }
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
-    if (name->type != type) {
-      continue;
-    }
-    const ASN1_IA5STRING* value =
-        type == GEN_DNS ? name->d.dNSName : name->d.uniformResourceIdentifier;
-    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
-                     static_cast<size_t>(ASN1_STRING_length(value)));
-  }
-  GENERAL_NAMES_free(names);
-  return out;
 }
 
 bool isIpLiteral(const std::string& host) {
@@ -133,7 +97,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const config::ListenerTls
                                        cert.private_key, sslErrorText()));
     }
     X509* leaf = SSL_CTX_get0_certificate(ctx);
-    std::vector<std::string> names = sansOf(leaf, GEN_DNS);
+    std::vector<std::string> names = config::subjectAltNames(leaf, GEN_DNS);
     self->names_.push_back(std::move(names));
     static constexpr unsigned char kSessionContext[] = "bulwark";
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
@@ -244,8 +208,8 @@ void TlsContext::record(std::string_view result, std::chrono::steady_clock::dura
 }
 
 bool TlsContext::sanAllowed(X509* peer) const {
-  std::vector<std::string> names = sansOf(peer, GEN_URI);
-  std::vector<std::string> dns = sansOf(peer, GEN_DNS);
+  std::vector<std::string> names = config::subjectAltNames(peer, GEN_URI);
+  std::vector<std::string> dns = config::subjectAltNames(peer, GEN_DNS);
   names.insert(names.end(), dns.begin(), dns.end());
   for (const auto& allowed : subject_alt_names_) {
     const bool prefix = !allowed.empty() && allowed.back() == '*';
@@ -268,7 +232,7 @@ int TlsContext::onServerName(SSL* ssl, int* /*alert*/, void* arg) {
   }
   for (size_t i = 0; i < self->names_.size(); ++i) {
     for (const auto& pattern : self->names_[i]) {
-      if (nameMatches(pattern, name)) {
+      if (serverNameMatches(pattern, name)) {
         if (i > 0) {
           SSL_set_SSL_CTX(ssl, self->contexts_[i]);
         }
@@ -388,21 +352,30 @@ std::string_view TlsSocket::alpn() const {
                          : std::string_view(reinterpret_cast<const char*>(data), len);
 }
 
-std::string TlsSocket::sni() const {
-  const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
-  return name == nullptr ? std::string() : std::string(name);
-}
-
-std::string TlsSocket::peerUriSan() const {
-  X509* peer = SSL_get0_peer_certificate(ssl_);
-  if (peer == nullptr) {
-    return {};
+void TlsSocket::setHandshakeDone() {
+  handshake_done_ = true;
+  if (const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name)) {
+    sni_ = name;
+    for (char& ch : sni_) {
+      ch = asciiLower(ch);
+    }
   }
-  auto uris = sansOf(peer, GEN_URI);
-  return uris.empty() ? std::string() : uris.front();
+  if (X509* peer = SSL_get0_peer_certificate(ssl_)) {
+    auto uris = config::subjectAltNames(peer, GEN_URI);
+    if (!uris.empty()) {
+      peer_uri_san_ = std::move(uris.front());
+    }
+  }
 }
 
-std::string TlsSocket::clientCertDetails() const {
+const std::string& TlsSocket::clientCertDetails() {
+  if (!client_cert_details_) {
+    client_cert_details_ = computeClientCertDetails();
+  }
+  return *client_cert_details_;
+}
+
+std::string TlsSocket::computeClientCertDetails() const {
   X509* peer = SSL_get0_peer_certificate(ssl_);
   if (peer == nullptr || SSL_get_verify_result(ssl_) != X509_V_OK) {
     return {};
@@ -417,10 +390,10 @@ std::string TlsSocket::clientCertDetails() const {
   for (unsigned int i = 0; i < length; ++i) {
     out += fmt::format("{:02x}", digest[i]);
   }
-  for (const auto& uri : sansOf(peer, GEN_URI)) {
+  for (const auto& uri : config::subjectAltNames(peer, GEN_URI)) {
     out += ";URI=" + uri;
   }
-  for (const auto& dns : sansOf(peer, GEN_DNS)) {
+  for (const auto& dns : config::subjectAltNames(peer, GEN_DNS)) {
     out += ";DNS=" + dns;
   }
   return out;

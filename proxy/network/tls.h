@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,7 +78,7 @@ private:
 
   bool server_ = false;
   std::vector<SSL_CTX*> contexts_;               // server: one per certificate, [0] the default
-  std::vector<std::vector<std::string>> names_;  // DNS SANs (and CN) of each certificate
+  std::vector<std::vector<std::string>> names_;  // DNS SANs of each certificate
   std::vector<unsigned char> alpn_wire_;         // length-prefixed protocol list
   std::vector<std::string> subject_alt_names_;
   bool verify_hostname_from_sni_ = false;
@@ -108,7 +109,8 @@ public:
   SSL* ssl() const { return ssl_; }
   const TlsContext& context() const { return *context_; }
   bool handshakeDone() const { return handshake_done_; }
-  void setHandshakeDone() { handshake_done_ = true; }
+  /** The handshake finished: the connection's facts (SNI, client certificate) are read once. */
+  void setHandshakeDone();
   std::chrono::steady_clock::time_point started() const { return started_; }
   /** Application data arrived (after it, a TLS error is a broken connection, not a refusal). */
   bool receivedData() const { return received_data_; }
@@ -121,20 +123,27 @@ public:
   /** Facts for the access log and headers (empty before the handshake ends). */
   std::string_view version() const;
   std::string_view alpn() const;
-  std::string sni() const;
-  std::string peerUriSan() const;
+  /** The server name the client asked for, lower-case. */
+  const std::string& sni() const { return sni_; }
+  const std::string& peerUriSan() const { return peer_uri_san_; }
   /**
    * Envoy's x-forwarded-client-cert value for the verified peer certificate:
-   * `Hash=<sha256 of DER, hex>;URI=<uri SAN>;DNS=<dns SAN>...`; empty without one.
+   * `Hash=<sha256 of DER, hex>;URI=<uri SAN>;DNS=<dns SAN>...`; empty without one. Computed on
+   * first use and kept: every request of the connection carries the same value.
    */
-  std::string clientCertDetails() const;
+  const std::string& clientCertDetails();
   const std::string& sessionKey() const { return session_key_; }
 
 private:
+  std::string computeClientCertDetails() const;
+
   TlsContextSharedPtr context_;
   SSL* ssl_;
   std::string session_key_;
   bool handshake_done_ = false;
+  std::string sni_;
+  std::string peer_uri_san_;
+  std::optional<std::string> client_cert_details_;
   bool received_data_ = false;
   bool san_mismatch_ = false;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

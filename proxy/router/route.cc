@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/ascii.h"
+
 namespace bulwark::router {
 namespace {
 
@@ -174,13 +176,7 @@ bool Route::matches(const http::RequestHeaders& req) const {
     return false;
   }
   if (!m.sni.empty() && std::none_of(m.sni.begin(), m.sni.end(), [&](const std::string& name) {
-        if (name.size() > 2 && name.compare(0, 2, "*.") == 0) {
-          // "*.example.com": one more label in front (as certificate wildcards).
-          const size_t dot = req.sni.find('.');
-          return dot != std::string::npos && dot > 0 &&
-                 std::string_view(req.sni).substr(dot) == std::string_view(name).substr(1);
-        }
-        return req.sni == name;
+        return serverNameMatches(name, req.sni);
       })) {
     return false;
   }

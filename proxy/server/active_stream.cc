@@ -80,12 +80,11 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   }
   // Client certificate details are only ever bulwark's own statement, never a client's.
   headers->headers.remove("x-forwarded-client-cert");
-  if (const auto* tls = parent_.connection().tls()) {
+  if (auto* tls = parent_.connection().tls()) {
     headers->scheme = "https";  // what the client spoke to us, whatever it claimed
     headers->sni = tls->sni();
-    http::toLowerInPlace(headers->sni);
     if (tls->context().forwardsClientCert()) {
-      if (std::string xfcc = tls->clientCertDetails(); !xfcc.empty()) {
+      if (const std::string& xfcc = tls->clientCertDetails(); !xfcc.empty()) {
         headers->headers.add("x-forwarded-client-cert", xfcc);
       }
     }
@@ -107,7 +106,9 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
       localReply(std::move(redirect));
       return;
     }
-    headers->path = std::move(path.path);
+    if (!path.unchanged) {
+      headers->path = std::move(path.path);
+    }
   }
   const router::RouteEntry* entry =
       listener_it == snapshot_->listeners.end() ? nullptr : listener_it->second.match(*headers);

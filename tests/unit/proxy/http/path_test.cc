@@ -10,7 +10,20 @@ namespace {
 std::string forwarded(std::string_view target, PathOptions options = {}) {
   PathResult r = normalizePath(target, options);
   EXPECT_EQ(PathResult::Action::Forward, r.action) << target << ": " << r.reason;
-  return r.path;
+  return r.unchanged ? std::string(target) : r.path;
+}
+
+TEST(PathTest, AlreadyNormalPathsAreLeftWithoutACopy) {
+  for (const char* normal :
+       {"/", "/a/b", "/a/b/", "/a.b/..c/.d?x=/../y", "/v1/tasks?id=%2e", "*"}) {
+    PathResult r = normalizePath(normal, {});
+    EXPECT_EQ(PathResult::Action::Forward, r.action) << normal;
+    EXPECT_TRUE(r.unchanged) << normal;
+    EXPECT_TRUE(r.path.empty()) << normal;
+  }
+  for (const char* needs_work : {"//a", "/a/./b", "/a/..", "/%41", "/a\\b"}) {
+    EXPECT_FALSE(normalizePath(needs_work, {}).unchanged) << needs_work;
+  }
 }
 
 TEST(PathTest, DotSegmentsAreResolvedAndNeverClimbAboveTheRoot) {
