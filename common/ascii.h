@@ -7,7 +7,9 @@
 
 namespace bulwark {
 
-constexpr char asciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char asciiLower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 /** a == b ignoring ASCII case. */
 constexpr bool equalsIgnoreCase(std::string_view a, std::string_view b) {
