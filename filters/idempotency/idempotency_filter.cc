@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <utility>
 #include <vector>
 
 #include <event2/buffer.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <hiredis/hiredis.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "proxy/stats/stats.h"
 
@@ -18,9 +21,9 @@ namespace {
 using policies::idempotency::BeginOutcome;
 using policies::idempotency::CompleteOutcome;
 
-constexpr std::array<std::string_view, 8> kResultLabels = {
-    "proceed",    "replayed",    "conflict",    "mismatch",
-    "store_full", "missing_key", "invalid_key", "body_too_large"};
+constexpr std::array<std::string_view, 9> kResultLabels = {
+    "proceed",     "replayed",    "conflict",       "mismatch",         "store_full",
+    "missing_key", "invalid_key", "body_too_large", "store_unavailable"};
 constexpr std::array<std::string_view, 5> kCompletionLabels = {"stored", "released", "too_large",
                                                                "abandoned", "stale"};
 
@@ -42,6 +45,78 @@ bool storedHeader(std::string_view name) {
       "content-length", "x-request-id", "trailer"};
   return std::find(kSkip.begin(), kSkip.end(), name) == kSkip.end();
 }
+
+// The Redis store keeps one hash per key: s (state: f in flight, d done), fp (fingerprint),
+// tok (the lease token of the instance holding it in flight), st/hd/bd (the stored response).
+// Each step is one script, so two instances can never both claim a key.
+//   KEYS[1] the key; ARGV[1] fingerprint, ARGV[2] lease token, ARGV[3] lease in ms.
+constexpr char kBeginScript[] = R"lua(
+local v = redis.call('HMGET', KEYS[1], 's', 'fp', 'st', 'hd', 'bd')
+if not v[1] then
+  redis.call('HSET', KEYS[1], 's', 'f', 'fp', ARGV[1], 'tok', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'proceed'}
+end
+if v[2] ~= ARGV[1] then return {'mismatch'} end
+if v[1] == 'f' then return {'conflict'} end
+return {'replay', v[3], v[4], v[5]}
+)lua";
+//   ARGV[1] lease token, ARGV[2] status, ARGV[3] headers, ARGV[4] body, ARGV[5] ttl in ms.
+constexpr char kCompleteScript[] = R"lua(
+if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 's', 'd', 'st', ARGV[2], 'hd', ARGV[3], 'bd', ARGV[4])
+redis.call('HDEL', KEYS[1], 'tok')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+)lua";
+//   ARGV[1] lease token.
+constexpr char kReleaseScript[] = R"lua(
+if redis.call('HGET', KEYS[1], 'tok') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+)lua";
+
+// Stored headers as name NUL value NUL ...: neither may contain a NUL.
+std::string encodeHeaders(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string out;
+  for (const auto& [name, value] : headers) {
+    out.append(name).push_back('\0');
+    out.append(value).push_back('\0');
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> decodeHeaders(std::string_view blob) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  while (!blob.empty()) {
+    const size_t name_end = blob.find('\0');
+    if (name_end == std::string_view::npos) {
+      break;
+    }
+    const size_t value_end = blob.find('\0', name_end + 1);
+    if (value_end == std::string_view::npos) {
+      break;
+    }
+    headers.emplace_back(std::string(blob.substr(0, name_end)),
+                         std::string(blob.substr(name_end + 1, value_end - name_end - 1)));
+    blob.remove_prefix(value_end + 1);
+  }
+  return headers;
+}
+
+std::string randomToken() {
+  std::array<unsigned char, 16> bytes{};
+  RAND_bytes(bytes.data(), static_cast<int>(bytes.size()));
+  std::string hex;
+  for (unsigned char b : bytes) {
+    fmt::format_to(std::back_inserter(hex), "{:02x}", b);
+  }
+  return hex;
+}
+
+int64_t millis(std::chrono::milliseconds d) { return std::max<int64_t>(1, d.count()); }
 
 policies::idempotency::IdempotencyConfig storeConfig(const config::IdempotencySpec& spec) {
   policies::idempotency::IdempotencyConfig c;
@@ -75,8 +150,11 @@ std::string sha256Hex(evbuffer* buffer) {
   return hex;
 }
 
-IdempotencySettings::IdempotencySettings(const config::IdempotencySpec& spec_in)
+IdempotencySettings::IdempotencySettings(const config::IdempotencySpec& spec_in,
+                                         std::string route_name_in)
     : spec(spec_in),
+      route_name(std::move(route_name_in)),
+      redis_store(spec_in.dedupe_store == "redis"),
       header(lower(spec_in.header)),
       fingerprint_method(contains(spec_in.dedupe_fingerprint, "method")),
       fingerprint_path(contains(spec_in.dedupe_fingerprint, "path")),
@@ -97,9 +175,26 @@ IdempotencyState::IdempotencyState(const config::IdempotencySpec& spec_in,
   }
 }
 
+const redis::Script& IdempotencyFilter::redisBeginScript() {
+  static const redis::Script script(kBeginScript);
+  return script;
+}
+const redis::Script& IdempotencyFilter::redisCompleteScript() {
+  static const redis::Script script(kCompleteScript);
+  return script;
+}
+const redis::Script& IdempotencyFilter::redisReleaseScript() {
+  static const redis::Script script(kReleaseScript);
+  return script;
+}
+
 IdempotencyFilter::~IdempotencyFilter() {
   // A stream destroyed without completing (connection torn down) must not block its key until
   // the in-flight TTL.
+  if (!redis_token_.empty()) {
+    releaseInRedis();
+    state_->completion("abandoned").Increment();
+  }
   if (token_) {
     state_->store.abandon(*token_);
     state_->completion("abandoned").Increment();
@@ -189,45 +284,119 @@ http::FilterStatus IdempotencyFilter::begin(std::string_view body_sha256_hex) {
   if (settings_->fingerprint_body) {
     fingerprint += fmt::format("body:{}\n", body_sha256_hex);
   }
+  if (settings_->redis_store) {
+    return beginInRedis(fingerprint);
+  }
   auto result = state_->store.begin(key_, fingerprint, state_->clock.now(*callbacks_));
   state_->result(policies::idempotency::beginOutcomeLabel(result.outcome)).Increment();
-  switch (result.outcome) {
-    case BeginOutcome::Proceed:
-      token_ = std::move(result.token);
-      state_->updateEntries();
+  if (result.outcome == BeginOutcome::Proceed) {
+    token_ = std::move(result.token);
+    state_->updateEntries();
+    return http::FilterStatus::Continue;
+  }
+  answer(result.outcome, result.response.get());
+  return http::FilterStatus::StopIteration;
+}
+
+http::FilterStatus IdempotencyFilter::beginInRedis(const std::string& fingerprint) {
+  redis_ = callbacks_->redis();
+  redis_key_ = fmt::format("bulwark:idem:{}:{}", settings_->route_name, key_);
+  // Set before the answer: a stream torn down while the claim is out still releases the key if
+  // the claim succeeded (the release script only deletes an entry holding this token).
+  redis_token_ = randomToken();
+  if (redis_ != nullptr) {
+    pending_ = redis_->evalScript(
+        "idempotency_begin", redisBeginScript(), {redis_key_},
+        {fingerprint, redis_token_, std::to_string(millis(settings_->spec.dedupe_lease))},
+        [this](const redis::RedisClient::Reply& reply) { onRedisBegin(reply); });
+  }
+  if (pending_ == nullptr) {
+    redis_token_.clear();
+    // Not even sent: decide now, without waiting.
+    state_->result("store_unavailable").Increment();
+    if (settings_->spec.dedupe_failure_mode == "allow") {
       return http::FilterStatus::Continue;
+    }
+    reject(http::LocalReplyKind::IdempotencyStoreUnavailable, "Idempotency store unavailable",
+           "The shared Idempotency-Key store cannot be reached; retry shortly.", true);
+    return http::FilterStatus::StopIteration;
+  }
+  return http::FilterStatus::StopIteration;
+}
+
+void IdempotencyFilter::onRedisBegin(const redis::RedisClient::Reply& reply) {
+  const std::string_view verdict = redis::replyString(redis::replyElement(reply.reply, 0));
+  if (reply.result == redis::OpResult::Ok && verdict != "proceed") {
+    redis_token_.clear();  // the key is someone else's; without an answer it may be ours
+  }
+  if (reply.result != redis::OpResult::Ok || reply.isError() || verdict.empty()) {
+    state_->result("store_unavailable").Increment();
+    if (settings_->spec.dedupe_failure_mode == "allow") {
+      callbacks_->continueRequest();
+      return;
+    }
+    reject(http::LocalReplyKind::IdempotencyStoreUnavailable, "Idempotency store unavailable",
+           "The shared Idempotency-Key store cannot be reached; retry shortly.", true);
+    return;
+  }
+  if (verdict == "proceed") {
+    state_->result("proceed").Increment();
+    callbacks_->continueRequest();
+    return;
+  }
+  if (verdict == "replay") {
+    policies::idempotency::StoredResponse response;
+    const std::string_view status = redis::replyString(redis::replyElement(reply.reply, 1));
+    uint32_t code = 0;
+    std::from_chars(status.data(), status.data() + status.size(), code);
+    response.status = code;
+    response.headers = decodeHeaders(redis::replyString(redis::replyElement(reply.reply, 2)));
+    response.body = std::string(redis::replyString(redis::replyElement(reply.reply, 3)));
+    state_->result("replayed").Increment();
+    answer(BeginOutcome::Replay, &response);
+    return;
+  }
+  const BeginOutcome outcome =
+      verdict == "conflict" ? BeginOutcome::Conflict : BeginOutcome::Mismatch;
+  state_->result(policies::idempotency::beginOutcomeLabel(outcome)).Increment();
+  answer(outcome, nullptr);
+}
+
+void IdempotencyFilter::answer(BeginOutcome outcome,
+                               const policies::idempotency::StoredResponse* response) {
+  switch (outcome) {
+    case BeginOutcome::Proceed: return;
     case BeginOutcome::Replay: {
       http::LocalReply reply(http::LocalReplyKind::IdempotentReplay);
-      reply.status = result.response->status;
+      reply.status = response->status;
       reply.verbatim = true;
-      for (const auto& [name, value] : result.response->headers) {
+      for (const auto& [name, value] : response->headers) {
         reply.headers.add(name, value);
       }
       reply.headers.add(std::string(kReplayHeader), "true");
-      reply.body = result.response->body;
+      reply.body = response->body;
       callbacks_->sendLocalReply(std::move(reply));
-      return http::FilterStatus::StopIteration;
+      return;
     }
     case BeginOutcome::Conflict:
       reject(http::LocalReplyKind::IdempotencyKeyInFlight,
              "A request with this Idempotency-Key is being processed",
              "Retry after the first request completes.", true);
-      return http::FilterStatus::StopIteration;
+      return;
     case BeginOutcome::Mismatch:
       reject(http::LocalReplyKind::IdempotencyKeyMismatch,
              "Idempotency-Key reused with a different request",
              "The key was used for a request with another method, path or body.");
-      return http::FilterStatus::StopIteration;
+      return;
     case BeginOutcome::StoreFull:
       reject(http::LocalReplyKind::IdempotencyStoreFull, "Idempotency store full",
              "Every stored key is in flight; retry shortly.", true);
-      return http::FilterStatus::StopIteration;
+      return;
   }
-  return http::FilterStatus::Continue;
 }
 
 void IdempotencyFilter::onResponseHeaders(http::ResponseHeaders& headers, bool end_stream) {
-  if (!token_) {
+  if (!token_ && redis_token_.empty()) {
     return;
   }
   response_.status = headers.status;
@@ -243,7 +412,7 @@ void IdempotencyFilter::onResponseHeaders(http::ResponseHeaders& headers, bool e
 }
 
 void IdempotencyFilter::onResponseData(evbuffer* data, bool end_stream) {
-  if (!token_) {
+  if (!token_ && redis_token_.empty()) {
     return;
   }
   const size_t len = evbuffer_get_length(data);
@@ -265,7 +434,7 @@ void IdempotencyFilter::onResponseData(evbuffer* data, bool end_stream) {
 
 void IdempotencyFilter::onResponseTrailers(const http::HeaderMap& trailers) {
   (void)trailers;
-  if (!token_) {
+  if (!token_ && redis_token_.empty()) {
     return;
   }
   // A replay could not reproduce trailers faithfully (they are not part of StoredResponse).
@@ -274,6 +443,10 @@ void IdempotencyFilter::onResponseTrailers(const http::HeaderMap& trailers) {
 }
 
 void IdempotencyFilter::onStreamComplete(const http::StreamInfo& info) {
+  if (!redis_token_.empty()) {
+    finishInRedis(info);
+    return;
+  }
   if (!token_) {
     return;
   }
@@ -295,6 +468,39 @@ void IdempotencyFilter::onStreamComplete(const http::StreamInfo& info) {
   state_->updateEntries();
 }
 
+void IdempotencyFilter::finishInRedis(const http::StreamInfo& info) {
+  std::string_view label;
+  if (!response_complete_ || info.local_reply) {
+    label = "abandoned";
+  } else if (!response_storable_) {
+    label = "too_large";
+  } else if (!policies::idempotency::IdempotencyStore::isStorable(response_.status)) {
+    label = "released";
+  }
+  if (!label.empty()) {
+    releaseInRedis();
+  } else {
+    label = "stored";
+    // Fire and forget: the response is on its way; a lost completion only means the lease
+    // frees the key later instead of a replay.
+    redis_->evalScript(
+        "idempotency_complete", redisCompleteScript(), {redis_key_},
+        {redis_token_, std::to_string(response_.status), encodeHeaders(response_.headers),
+         response_.body, std::to_string(millis(settings_->spec.dedupe_ttl))},
+        nullptr);
+    redis_token_.clear();
+  }
+  state_->completion(label).Increment();
+}
+
+void IdempotencyFilter::releaseInRedis() {
+  if (redis_ != nullptr) {
+    redis_->evalScript("idempotency_release", redisReleaseScript(), {redis_key_}, {redis_token_},
+                       nullptr);
+  }
+  redis_token_.clear();
+}
+
 namespace {
 
 class IdempotencyFilterFactory : public http::FilterFactory {
@@ -314,9 +520,9 @@ public:
     // What stored entries depend on (the key header, the fingerprint parts, the bounds): other
     // changes (onMissing, requiredFor) keep the store and its in-flight keys across a reload.
     const std::string fingerprint =
-        fmt::format("idempotency:{}/{}/{}/{}/{}", lower(spec.header), spec.dedupe_ttl.count(),
+        fmt::format("idempotency:{}/{}/{}/{}/{}/{}", lower(spec.header), spec.dedupe_ttl.count(),
                     spec.dedupe_max_entries, fmt::join(spec.dedupe_fingerprint, ","),
-                    spec.dedupe_max_body_bytes);
+                    spec.dedupe_max_body_bytes, spec.dedupe_store);
     auto& results =
         counterFamily(ctx.stats().registry(), "bulwark_idempotency_results_total",
                       "Idempotency-Key decisions by result (proceed, replayed, conflict, ...)");
@@ -330,7 +536,7 @@ public:
     auto state = ctx.sharedState<IdempotencyState>(fingerprint, [&] {
       return std::make_shared<IdempotencyState>(spec, results, completions, entries, route.name);
     });
-    auto settings = std::make_shared<const IdempotencySettings>(spec);
+    auto settings = std::make_shared<const IdempotencySettings>(spec, route.name);
     return http::FilterFactoryCb([settings, state]() -> http::HttpFilterPtr {
       return std::make_unique<IdempotencyFilter>(settings, state);
     });

@@ -5,6 +5,9 @@
 // `dedupe.enabled`, the first request per key is forwarded and its completed response stored,
 // a repeat gets the stored response replayed (x-bulwark-idempotent-replay: true), 409 while the
 // first is still in flight, 422 when its fingerprint (method, path, body SHA-256) differs.
+// `dedupe.store: redis` keeps the entries in the shared-state Redis instead of this process, so
+// a retry that lands on another bulwark instance is deduplicated too; an in-flight entry there
+// is a lease (`dedupe.lease`) that frees the key if its instance dies before completing it.
 
 #include <map>
 #include <memory>
@@ -19,6 +22,7 @@
 #include "policies/idempotency/idempotency_store.h"
 #include "proxy/config/spec.h"
 #include "proxy/http/filter.h"
+#include "proxy/redis/redis_client.h"
 
 namespace bulwark::filters::idempotency {
 
@@ -32,9 +36,11 @@ inline constexpr size_t kMaxKeyLength = 255;
  * A route's block as the filter reads it. Rebuilt on every config load. Thread: any (immutable).
  */
 struct IdempotencySettings {
-  explicit IdempotencySettings(const config::IdempotencySpec& spec);
+  IdempotencySettings(const config::IdempotencySpec& spec, std::string route_name);
 
   const config::IdempotencySpec spec;
+  const std::string route_name;
+  const bool redis_store;
   const std::string header;  // lower case
   const bool fingerprint_method;
   const bool fingerprint_path;
@@ -99,9 +105,22 @@ public:
   void onResponseTrailers(const http::HeaderMap& trailers) override;
   void onStreamComplete(const http::StreamInfo& info) override;
 
+  /** The Redis store's scripts (exposed for their unit test). */
+  static const redis::Script& redisBeginScript();
+  static const redis::Script& redisCompleteScript();
+  static const redis::Script& redisReleaseScript();
+
 private:
   /** Claims the key with the fingerprint of what was read; answers unless it may proceed. */
   http::FilterStatus begin(std::string_view body_sha256_hex);
+  http::FilterStatus beginInRedis(const std::string& fingerprint);
+  void onRedisBegin(const redis::RedisClient::Reply& reply);
+  /** Answers for a key that may not proceed (replay, 409, 422, 503). */
+  void answer(policies::idempotency::BeginOutcome outcome,
+              const policies::idempotency::StoredResponse* response);
+  void finishInRedis(const http::StreamInfo& info);
+  /** Frees the key in Redis if it is still this request's (fire and forget). */
+  void releaseInRedis();
   void reject(http::LocalReplyKind kind, std::string_view title, std::string_view detail,
               bool retry_after = false);
 
@@ -114,6 +133,11 @@ private:
   policies::idempotency::StoredResponse response_;                // captured on the way down
   bool response_complete_ = false;
   bool response_storable_ = true;  // false: trailers or too large
+  // dedupe.store redis: the key in Redis and this request's lease token while it holds it.
+  redis::RedisClientSharedPtr redis_;
+  redis::RedisClient::HandlePtr pending_;
+  std::string redis_key_;
+  std::string redis_token_;
 };
 
 /** The factory for filters/builtin.cc: enabled by a route's `idempotency` block. */

@@ -1,22 +1,86 @@
 #include "filters/rate_limit/rate_limit_filter.h"
 
+#include <algorithm>
+#include <cmath>
 #include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
 
 #include "proxy/stats/stats.h"
 
 namespace bulwark::filters::rate_limit {
 
+namespace {
+
+uint32_t effectiveBurst(const config::RateLimitSpec& spec) {
+  if (spec.burst > 0) {
+    return spec.burst;
+  }
+  return std::max<uint32_t>(1, static_cast<uint32_t>(std::ceil(spec.requests_per_second)));
+}
+
+// The bucket of one instance: the whole limit, or with scope global and failureMode local its
+// share while Redis is unavailable.
+policies::RateLimiter::Options localOptions(const config::RateLimitSpec& spec) {
+  if (spec.scope != "global") {
+    return {spec.requests_per_second, spec.burst, 10000};
+  }
+  const double instances = std::max<uint32_t>(1, spec.expected_instances);
+  return {spec.requests_per_second / instances,
+          std::max<uint32_t>(1, static_cast<uint32_t>(std::ceil(effectiveBurst(spec) / instances))),
+          10000};
+}
+
+// GCRA (the generic cell rate algorithm: a token bucket kept as one "theoretical arrival time")
+// in one atomic script. Time is Redis' own clock, so instances with skewed clocks agree.
+//   KEYS[1]  the bucket
+//   ARGV[1]  emission interval in microseconds (1e6 / rate)
+//   ARGV[2]  burst (capacity)
+// Returns {allowed 0|1, remaining tokens, retry after us, reset after us (until full)}.
+constexpr char kGcraScript[] = R"lua(
+local emission = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local tolerance = emission * burst
+local new_tat = tat + emission
+local allow_at = new_tat - tolerance
+if allow_at > now then
+  return {0, 0, math.ceil(allow_at - now), math.ceil(tat - now)}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, math.floor((tolerance - (new_tat - now)) / emission), 0, math.ceil(new_tat - now)}
+)lua";
+
+}  // namespace
+
 RateLimitState::RateLimitState(const config::RateLimitSpec& spec_in,
                                policies::RateLimitHeaderStyle style_in, std::string route_name_in,
-                               prometheus::Counter& limited_in)
+                               prometheus::Counter& limited_in,
+                               prometheus::Family<prometheus::Counter>& decisions_in)
     : spec(spec_in),
       style(style_in),
       route_name(std::move(route_name_in)),
-      limiter(policies::RateLimiter::Options{spec_in.requests_per_second, spec_in.burst, 10000}),
-      limited(limited_in) {}
+      global(spec_in.scope == "global"),
+      burst(effectiveBurst(spec_in)),
+      limiter(localOptions(spec_in)),
+      limited(limited_in) {
+  for (size_t i = 0; i < kDecisionCount; ++i) {
+    decisions[i] = &decisions_in.Add({{"route", route_name},
+                                      {"scope", spec.scope},
+                                      {"decision", std::string(kDecisionLabels[i])}});
+  }
+}
+
+const redis::Script& RateLimitFilter::globalScript() {
+  static const redis::Script script(kGcraScript);
+  return script;
+}
 
 http::FilterStatus RateLimitFilter::onRequestHeaders(http::RequestHeaders& headers,
                                                      bool end_stream) {
@@ -28,12 +92,88 @@ http::FilterStatus RateLimitFilter::onRequestHeaders(http::RequestHeaders& heade
   } else if (spec.key_client_ip) {
     key = peerIp(callbacks_->downstreamAddress());
   }
-  const policies::RateLimitDecision decision =
-      state_->limiter.tryAcquire(key, state_->clock.now(*callbacks_));
+  if (state_->global) {
+    return acquireGlobal(key);
+  }
+  return apply(state_->limiter.tryAcquire(key, state_->clock.now(*callbacks_)),
+               RateLimitState::kAllowed, RateLimitState::kLimited);
+}
+
+http::FilterStatus RateLimitFilter::acquireGlobal(std::string_view key) {
+  redis_ = callbacks_->redis();
+  if (redis_ != nullptr) {
+    // The route name keeps routes apart; instances of one deployment share the route's keys.
+    pending_ = redis_->evalScript(
+        "rate_limit", globalScript(), {fmt::format("bulwark:rl:{}:{}", state_->route_name, key)},
+        {fmt::format("{:.3f}", 1e6 / state_->spec.requests_per_second),
+         std::to_string(state_->burst)},
+        [this](const redis::RedisClient::Reply& reply) { onGlobalReply(reply); });
+  }
+  if (pending_ == nullptr) {
+    return applyFailureMode(key, false);
+  }
+  pending_key_ = std::string(key);
+  return http::FilterStatus::StopIteration;
+}
+
+void RateLimitFilter::onGlobalReply(const redis::RedisClient::Reply& reply) {
+  const redisReply* r = reply.reply;
+  if (reply.result != redis::OpResult::Ok || reply.isError() || r == nullptr ||
+      r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+    if (reply.isError()) {
+      spdlog::warn("route {}: global rate limit script failed: {}", state_->route_name,
+                   redis::replyString(r));
+    }
+    applyFailureMode(pending_key_, true);
+    return;
+  }
+  policies::RateLimitDecision decision;
+  decision.allowed = redis::replyInteger(redis::replyElement(r, 0)) == 1;
+  decision.limit = state_->burst;
+  decision.remaining = static_cast<uint32_t>(
+      std::clamp<long long>(redis::replyInteger(redis::replyElement(r, 1)), 0, state_->burst));
+  decision.retry_after =
+      std::chrono::microseconds(std::max(0LL, redis::replyInteger(redis::replyElement(r, 2))));
+  decision.reset_after =
+      std::chrono::microseconds(std::max(0LL, redis::replyInteger(redis::replyElement(r, 3))));
+  if (apply(decision, RateLimitState::kAllowed, RateLimitState::kLimited) ==
+      http::FilterStatus::Continue) {
+    callbacks_->continueRequest();
+  }
+}
+
+http::FilterStatus RateLimitFilter::applyFailureMode(std::string_view key, bool deferred) {
+  const std::string& mode = state_->spec.failure_mode;
+  http::FilterStatus status = http::FilterStatus::Continue;
+  if (mode == "deny") {
+    state_->count(RateLimitState::kFailureDenied);
+    http::LocalReply reply(http::LocalReplyKind::RateLimitUnavailable);
+    reply.headers.add("retry-after", "1");
+    callbacks_->sendLocalReply(std::move(reply));
+    return http::FilterStatus::StopIteration;
+  }
+  if (mode == "local") {
+    status = apply(state_->limiter.tryAcquire(key, state_->clock.now(*callbacks_)),
+                   RateLimitState::kFallbackAllowed, RateLimitState::kFallbackLimited);
+  } else {
+    state_->count(RateLimitState::kFailureAllowed);
+  }
+  if (deferred && status == http::FilterStatus::Continue) {
+    callbacks_->continueRequest();
+  }
+  return status;
+}
+
+http::FilterStatus RateLimitFilter::apply(const policies::RateLimitDecision& decision,
+                                          RateLimitState::Decision allowed,
+                                          RateLimitState::Decision limited) {
+  const config::RateLimitSpec& spec = state_->spec;
   if (decision.allowed) {
+    state_->count(allowed);
     allowed_ = decision;
     return http::FilterStatus::Continue;
   }
+  state_->count(limited);
   state_->limited.Increment();
   http::LocalReply reply(http::LocalReplyKind::RateLimited);
   reply.headers.add("retry-after", retryAfterValue(decision.retry_after));
@@ -80,15 +220,18 @@ public:
       return Status::error(fmt::format("rateLimit.headers: unknown style \"{}\"", spec.headers));
     }
     // Everything the buckets depend on; other changes keep the buckets (and their tokens).
-    const std::string fingerprint =
-        fmt::format("rate_limit:{}/{}/{}/{}/{}", spec.requests_per_second, spec.burst,
-                    spec.key_header, spec.key_client_ip, spec.headers);
+    const std::string fingerprint = fmt::format(
+        "rate_limit:{}/{}/{}/{}/{}/{}/{}/{}", spec.requests_per_second, spec.burst, spec.key_header,
+        spec.key_client_ip, spec.headers, spec.scope, spec.failure_mode, spec.expected_instances);
     prometheus::Counter& limited =
         counterFamily(ctx.stats().registry(), "bulwark_rate_limited_total",
                       "Requests answered 429 by a route rate limit")
             .Add({{"route", route.name}});
+    auto& decisions = counterFamily(ctx.stats().registry(), "bulwark_rate_limit_decisions_total",
+                                    "Rate limit decisions by route, scope (local or global) and "
+                                    "decision (failure_* and fallback_*: Redis was unavailable)");
     auto state = ctx.sharedState<RateLimitState>(fingerprint, [&] {
-      return std::make_shared<RateLimitState>(spec, *style, route.name, limited);
+      return std::make_shared<RateLimitState>(spec, *style, route.name, limited, decisions);
     });
     return http::FilterFactoryCb(
         [state]() -> http::HttpFilterPtr { return std::make_unique<RateLimitFilter>(state); });

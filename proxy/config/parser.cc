@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/grpc_status.h"
+#include "proxy/config/address.h"
 #include "proxy/config/duration.h"
 #include "proxy/config/inheritance.h"
 #include "proxy/config/suggest.h"
@@ -354,6 +356,19 @@ RateLimitSpec parseRateLimit(LoadContext& ctx, MapReader& m) {
   }
   m.enumeration<std::string>("headers", r.headers,
                              {{"draft", "draft"}, {"legacy", "legacy"}, {"off", "off"}});
+  m.enumeration<std::string>("scope", r.scope, {{"local", "local"}, {"global", "global"}});
+  const bool has_mode = m.enumeration<std::string>(
+      "failureMode", r.failure_mode, {{"allow", "allow"}, {"deny", "deny"}, {"local", "local"}});
+  const bool has_instances = m.integer("expectedInstances", r.expected_instances, 1, 100000);
+  if ((has_mode || has_instances) && r.scope != "global") {
+    const char* field = has_mode ? "failureMode" : "expectedInstances";
+    ctx.sink.error(m.fieldMark(field), m.fieldPath(field),
+                   "only applies to scope: global (a local limit never waits for Redis)",
+                   codes::kConflictingFields);
+  } else if (has_instances && r.failure_mode != "local") {
+    ctx.sink.error(m.fieldMark("expectedInstances"), m.fieldPath("expectedInstances"),
+                   "only applies to failureMode: local", codes::kConflictingFields);
+  }
   return r;
 }
 
@@ -365,13 +380,28 @@ IdempotencySpec parseIdempotency(LoadContext& ctx, MapReader& m) {
   readMethods(ctx, m, "requiredFor", i.required_for);
   m.enumeration<std::string>("onMissing", i.on_missing,
                              {{"noRetry", "noRetry"}, {"reject", "reject"}});
-  if (auto d = m.map("dedupe", {"enabled", "ttl", "maxEntries", "fingerprint", "maxBodyBytes"})) {
+  if (auto d = m.map("dedupe", {"enabled", "ttl", "maxEntries", "fingerprint", "maxBodyBytes",
+                                "store", "lease", "failureMode"})) {
     d->boolean("enabled", i.dedupe_enabled);
     d->duration("ttl", i.dedupe_ttl);
     d->integer("maxEntries", i.dedupe_max_entries, 1);
     readWordList(ctx, *d, "fingerprint", {"method", "path", "bodySha256"}, "fingerprint part",
                  i.dedupe_fingerprint);
     d->byteSize("maxBodyBytes", i.dedupe_max_body_bytes);
+    d->enumeration<std::string>("store", i.dedupe_store,
+                                {{"memory", "memory"}, {"redis", "redis"}});
+    const bool has_lease = d->duration("lease", i.dedupe_lease);
+    if (has_lease && i.dedupe_lease.count() == 0) {
+      ctx.sink.error(d->fieldMark("lease"), d->fieldPath("lease"), "must be greater than 0s",
+                     codes::kInvalidValue);
+    }
+    const bool has_mode = d->enumeration<std::string>("failureMode", i.dedupe_failure_mode,
+                                                      {{"deny", "deny"}, {"allow", "allow"}});
+    if ((has_lease || has_mode) && i.dedupe_store != "redis") {
+      const char* field = has_lease ? "lease" : "failureMode";
+      ctx.sink.error(d->fieldMark(field), d->fieldPath(field), "only applies to store: redis",
+                     codes::kConflictingFields);
+    }
   }
   return i;
 }
@@ -435,7 +465,8 @@ const Fields kHedgingFields = {"delay", "maxRequests"};
 const Fields kBulkheadFields = {"maxConcurrentRequests", "maxQueuedRequests", "queueTimeout",
                                 "partitionBy", "maxConcurrentPerPartition"};
 const Fields kLoadSheddingFields = {"adaptiveConcurrency", "priorityHeader", "reject"};
-const Fields kRateLimitFields = {"requestsPerSecond", "burst", "key", "headers"};
+const Fields kRateLimitFields = {
+    "requestsPerSecond", "burst", "key", "headers", "scope", "failureMode", "expectedInstances"};
 const Fields kIdempotencyFields = {"header", "requiredFor", "onMissing", "dedupe"};
 const Fields kFallbackFields = {"on", "response", "grpc"};
 
@@ -474,6 +505,66 @@ void parseAdmin(LoadContext& ctx, MapReader& root, AdminSpec& admin) {
     r->stringList("requireUpstreams", admin.require_upstreams);
   }
   (void)ctx;
+}
+
+void parseRedis(LoadContext& ctx, MapReader& root, std::optional<RedisSpec>& out) {
+  auto m = root.map("redis", {"address", "sentinel", "database", "passwordFile", "timeout", "tls"});
+  if (!m) {
+    return;
+  }
+  RedisSpec redis;
+  // Refused rather than ignored: a user who asks for them must not get a plaintext single-node
+  // connection silently.
+  if (m->has("sentinel")) {
+    ctx.sink.error(m->fieldMark("sentinel"), m->fieldPath("sentinel"),
+                   "Redis Sentinel is not supported: set address to the master (or to a "
+                   "Sentinel-aware proxy in front of it)",
+                   codes::kInvalidValue);
+  }
+  if (m->has("tls")) {
+    ctx.sink.error(m->fieldMark("tls"), m->fieldPath("tls"),
+                   "TLS to Redis is not supported: the hiredis of Debian bookworm (0.14) has no "
+                   "TLS; reach Redis over loopback, a private network or a TLS sidecar",
+                   codes::kInvalidValue);
+  }
+  if (m->require("address") && m->str("address", redis.address)) {
+    auto hp = parseHostPort(redis.address);
+    if (!hp) {
+      ctx.sink.error(m->fieldMark("address"), m->fieldPath("address"), hp.status().message(),
+                     codes::kInvalidValue);
+    } else if (hp->port == 0 || hp->isWildcard()) {
+      ctx.sink.error(
+          m->fieldMark("address"), m->fieldPath("address"),
+          fmt::format(R"(expected the host:port of a Redis server, got "{}")", redis.address),
+          codes::kInvalidValue);
+    }
+  }
+  m->integer("database", redis.database, 0, 65535);
+  if (m->str("passwordFile", redis.password_file)) {
+    std::ifstream file(redis.password_file, std::ios::binary);
+    std::stringstream text;
+    text << file.rdbuf();
+    if (!file) {
+      ctx.sink.error(m->fieldMark("passwordFile"), m->fieldPath("passwordFile"),
+                     fmt::format("cannot read \"{}\"", redis.password_file), codes::kInvalidValue);
+    } else {
+      redis.password = text.str();
+      // Files written by `echo` or editors end in a newline that is not part of the password.
+      while (!redis.password.empty() &&
+             (redis.password.back() == '\n' || redis.password.back() == '\r')) {
+        redis.password.pop_back();
+      }
+      if (redis.password.empty()) {
+        ctx.sink.error(m->fieldMark("passwordFile"), m->fieldPath("passwordFile"),
+                       fmt::format("\"{}\" is empty", redis.password_file), codes::kInvalidValue);
+      }
+    }
+  }
+  if (m->duration("timeout", redis.timeout) && redis.timeout.count() == 0) {
+    ctx.sink.error(m->fieldMark("timeout"), m->fieldPath("timeout"), "must be greater than 0s",
+                   codes::kInvalidValue);
+  }
+  out = std::move(redis);
 }
 
 void parseRuntime(LoadContext& ctx, MapReader& root, RuntimeSpec& runtime) {
@@ -1126,8 +1217,8 @@ void parseRoute(LoadContext& ctx, const ListItem& item, RouteSpec& r) {
 
 void parseRoot(LoadContext& ctx, const YAML::Node& node, ProxyConfigSpec& spec) {
   MapReader root(ctx, node, "", markOf(node),
-                 {"apiVersion", "kind", "metadata", "admin", "runtime", "observability", "defaults",
-                  "listeners", "upstreams", "routes"});
+                 {"apiVersion", "kind", "metadata", "admin", "runtime", "observability", "redis",
+                  "defaults", "listeners", "upstreams", "routes"});
   if (!root.isMap()) {
     return;
   }
@@ -1146,6 +1237,7 @@ void parseRoot(LoadContext& ctx, const YAML::Node& node, ProxyConfigSpec& spec) 
   parseAdmin(ctx, root, spec.admin);
   parseRuntime(ctx, root, spec.runtime);
   parseObservability(ctx, root, spec.observability);
+  parseRedis(ctx, root, spec.redis);
   if (auto d = root.map("defaults", kPolicyBlockNames)) {
     parsePolicyBlocks(ctx, *d, spec.defaults);
   }

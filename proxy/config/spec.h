@@ -652,12 +652,21 @@ struct RateLimitSpec {
   std::string key_header;  // empty = one bucket for the route
   bool key_client_ip = false;
   std::string headers = "draft";  // draft | legacy | off
+  std::string scope = "local";    // local (per process) | global (shared through `redis`)
+  // global only: what a request gets when Redis does not answer within redis.timeout.
+  std::string failure_mode = "allow";  // allow | deny | local
+  uint32_t expected_instances = 1;     // failureMode local: the bucket is rate / this
 
   template <typename V>
   void fields(V& v) const {
     v("requestsPerSecond", requests_per_second);
     v("burst", burst);
     v("headers", headers);
+    v("scope", scope);
+    v.when(scope == "global", [&](V& w) {
+      w("failureMode", failure_mode);
+      w("expectedInstances", expected_instances);
+    });
     v.when(!key_header.empty(),
            [&](V& w) { w.group("key", [&](V& g) { g("header", key_header); }); });
     v.when(key_header.empty() && key_client_ip,
@@ -676,6 +685,11 @@ struct IdempotencySpec {
   // Bound on the request body buffered for the fingerprint (larger: 413) and on the response
   // body stored for replay (larger: forwarded, not stored, the key released).
   uint64_t dedupe_max_body_bytes = 1024UL * 1024;
+  std::string dedupe_store = "memory";  // memory (per process) | redis (shared through `redis`)
+  // store redis: how long an in-flight key blocks others when its instance never completes it
+  // (a crash); longer than any request on the route may run.
+  Duration dedupe_lease{60000};
+  std::string dedupe_failure_mode = "deny";  // store redis, Redis unavailable: deny (503) | allow
 
   template <typename V>
   void fields(V& v) const {
@@ -688,6 +702,11 @@ struct IdempotencySpec {
       g("maxEntries", dedupe_max_entries);
       g("fingerprint", dedupe_fingerprint);
       g("maxBodyBytes", dedupe_max_body_bytes);
+      g("store", dedupe_store);
+      g.when(dedupe_store == "redis", [&](V& w) {
+        w("lease", dedupe_lease);
+        w("failureMode", dedupe_failure_mode);
+      });
     });
   }
 };
@@ -763,12 +782,33 @@ struct RouteSpec {
   }
 };
 
+/**
+ * The shared-state connection (`redis`): one per worker, used only by the blocks that ask for it
+ * (rateLimit scope global, idempotency.dedupe.store redis).
+ */
+struct RedisSpec {
+  std::string address;  // host:port (IPv4 / [IPv6] literal or a name, resolved without blocking)
+  uint32_t database = 0;
+  std::string password_file;  // empty = no AUTH
+  std::string password;       // read from password_file at load; never printed
+  Duration timeout{20};       // per operation; beyond it the block's failure mode applies
+
+  template <typename V>
+  void fields(V& v) const {
+    v("address", address);
+    v("database", database);
+    v.when(!password_file.empty(), [&](V& w) { w("passwordFile", password_file); });
+    v("timeout", timeout);
+  }
+};
+
 struct ProxyConfigSpec {
   std::string source_path;  // file the config came from
   std::string name;         // metadata.name
   AdminSpec admin;
   RuntimeSpec runtime;
   ObservabilitySpec observability;
+  std::optional<RedisSpec> redis;
   PolicyBlocks defaults;
   std::vector<ListenerSpec> listeners;
   std::vector<UpstreamSpec> upstreams;
@@ -780,6 +820,7 @@ struct ProxyConfigSpec {
     v("admin", admin);
     v("runtime", runtime);
     v("observability", observability);
+    v.when(redis.has_value(), [&](V& w) { w("redis", redis); });
     v("defaults", defaults);
     v("listeners", listeners);
     v("upstreams", upstreams);

@@ -260,7 +260,33 @@ void validateNames(LoadContext& ctx, const ProxyConfigSpec& spec) {
   checkEndpoints(ctx, spec);
 }
 
+/** Blocks that share state through Redis need the top-level `redis` block. */
+void checkRedisUsers(LoadContext& ctx, const ProxyConfigSpec& spec) {
+  if (spec.redis) {
+    return;
+  }
+  for (size_t i = 0; i < spec.routes.size(); ++i) {
+    const PolicyBlocks& p = spec.routes[i].policies;
+    const std::string route_path = fmt::format("routes[{}]", i);
+    auto report = [&](std::string_view block, const std::string& field, std::string_view what) {
+      const BlockSource source = sourceOf(ctx, route_path, block);
+      ctx.sink.error(
+          ctx.marks.find(source.mark_path + "." + field),
+          fmt::format("{}.{}.{}", route_path, block, field),
+          fmt::format("{} needs the top-level redis block (its address){}", what, source.suffix),
+          codes::kMissingField);
+    };
+    if (p.rate_limit && p.rate_limit->scope == "global") {
+      report("rateLimit", "scope", "a global rate limit");
+    }
+    if (p.idempotency && p.idempotency->dedupe_enabled && p.idempotency->dedupe_store == "redis") {
+      report("idempotency", "dedupe.store", "a Redis idempotency store");
+    }
+  }
+}
+
 void validateEffective(LoadContext& ctx, const ProxyConfigSpec& spec) {
+  checkRedisUsers(ctx, spec);
   if (spec.defaults.retries) {
     checkRetryTiming(ctx, *spec.defaults.retries, spec.defaults.timeouts.value_or(TimeoutsSpec{}),
                      "defaults.retries", "defaults.retries", "");

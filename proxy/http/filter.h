@@ -26,6 +26,9 @@ struct evbuffer;
 namespace bulwark::stats {
 class Stats;
 }
+namespace bulwark::redis {
+class RedisClient;
+}
 
 namespace bulwark::http {
 
@@ -68,6 +71,11 @@ public:
   /** "ip:port" of the downstream peer. */
   virtual const std::string& downstreamAddress() const = 0;
   virtual bool isGrpc() const = 0;
+  /**
+   * This worker's connection to the shared-state Redis (the config's `redis` block); null
+   * without one. Keep the pointer while an operation's callback may still run.
+   */
+  virtual std::shared_ptr<redis::RedisClient> redis() { return nullptr; }
 };
 
 /**

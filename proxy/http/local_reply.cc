@@ -7,7 +7,7 @@ namespace {
 
 using config::FallbackTrigger;
 
-constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::PathRedirect) + 1;
+constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::IdempotencyStoreUnavailable) + 1;
 
 // Indexed by LocalReplyKind; localReplyInfo() checks each row is at its kind's position.
 constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable = {{
@@ -68,6 +68,10 @@ constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable =
      {"invalid_path", 400, GrpcStatus::InvalidArgument, FallbackTrigger::None}},
     {LocalReplyKind::PathRedirect,
      {"path_redirect", 307, GrpcStatus::InvalidArgument, FallbackTrigger::None}},
+    {LocalReplyKind::RateLimitUnavailable,
+     {"rate_limit_unavailable", 503, GrpcStatus::Unavailable, FallbackTrigger::RateLimited}},
+    {LocalReplyKind::IdempotencyStoreUnavailable,
+     {"idempotency_store_unavailable", 503, GrpcStatus::Unavailable, FallbackTrigger::None}},
 }};
 
 constexpr bool tableInKindOrder() {

@@ -46,6 +46,8 @@ enum class LocalReplyKind : uint8_t {
   UpstreamTlsError,
   InvalidPath,
   PathRedirect,
+  RateLimitUnavailable,
+  IdempotencyStoreUnavailable,
 };
 
 /** What a kind of local reply is. */

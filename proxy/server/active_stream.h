@@ -53,6 +53,7 @@ public:
   const http::RequestHeaders& requestHeaders() const override { return *request_headers_; }
   const std::string& downstreamAddress() const override;
   bool isGrpc() const override { return grpc_; }
+  std::shared_ptr<redis::RedisClient> redis() override { return ctx_.redis; }
   void decodeData(evbuffer* data, bool end_stream) override;
   void decodeTrailers(http::HeaderMap&& trailers) override;
 

@@ -8,6 +8,7 @@
 #include "proxy/config/spec.h"
 #include "proxy/config/tls_files.h"
 #include "proxy/http/access_log.h"
+#include "proxy/redis/redis_client.h"
 #include "proxy/router/route_entry.h"
 #include "proxy/upstream/upstream.h"
 
@@ -25,6 +26,8 @@ struct ConfigSnapshot {
   http::AccessLogSharedPtr access_log;  // null when off; kept across reloads that keep its options
   // Every certificate the TLS contexts of this snapshot loaded, as read then (/certs).
   std::vector<config::CertificateInfo> certificates;
+  // Set when spec.redis is; the same object for the life of the process.
+  std::shared_ptr<redis::RedisMetrics> redis_metrics;
   uint64_t generation = 0;
 };
 using ConfigSnapshotConstSharedPtr = std::shared_ptr<const ConfigSnapshot>;

@@ -44,6 +44,9 @@ constexpr std::array kTable = {
     FieldReload{"/listeners/*/http/**", OnReload::Applies},
     // The TLS context (certificates read from their files) is built into every snapshot.
     FieldReload{"/listeners/*/tls/**", OnReload::Applies},
+    // Each worker compares its Redis client's settings with the new snapshot's and reconnects
+    // when they differ; requests under way finish on the old connection.
+    FieldReload{"/redis/**", OnReload::Applies},
     // Compiled from scratch into every snapshot (routes, filters, upstreams; unchanged upstreams
     // and filter state carry over by value).
     FieldReload{"/defaults/**", OnReload::Applies},

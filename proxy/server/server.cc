@@ -198,6 +198,12 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
     return Status::error("observability.accessLog.path: " + access_log.error());
   }
   snapshot->access_log = *access_log;
+  if (spec.redis) {
+    if (!redis_metrics_) {
+      redis_metrics_ = std::make_shared<redis::RedisMetrics>(stats_->registry());
+    }
+    snapshot->redis_metrics = redis_metrics_;
+  }
   reloadable_state_.beginBuild();
   // Unchanged upstreams keep their live state (connections, counters, health) across a reload.
   for (auto& [name, u] : upstream_manager_->prepare(spec.upstreams)) {
@@ -753,6 +759,15 @@ std::string Server::readinessReport(bool& ok) const {
     bool has_hosts = it != upstreams_.end() && it->second->healthyHostCount() > 0;
     out += fmt::format("[{}] upstream {} has a healthy host\n", has_hosts ? "+" : "-", name);
     ok = ok && has_hosts;
+  }
+  if (spec_.redis && redis_metrics_) {
+    // Informational: the blocks using Redis have failure modes, so its loss is not a reason to
+    // take this instance out of its load balancer.
+    const int connected = redis_metrics_->connected();
+    const int clients = redis_metrics_->clients();
+    out += fmt::format("[{}] redis {} connected on {} of {} workers (not required)\n",
+                       connected > 0 && connected >= clients ? "+" : "-", spec_.redis->address,
+                       connected, clients);
   }
   out += ok ? "ready\n" : "not ready\n";
   return out;

@@ -95,6 +95,7 @@ private:
   ConfigSnapshotConstSharedPtr snapshot_;
   std::map<std::string, upstream::UpstreamSharedPtr> upstreams_;
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams_;
+  std::shared_ptr<redis::RedisMetrics> redis_metrics_;  // created with the first `redis` block
   std::map<std::string, std::string> bound_listeners_;  // name -> actual address
   evhttp* admin_ = nullptr;
   std::string admin_bound_;

@@ -41,8 +41,22 @@ upstream::ThreadLocalUpstream& WorkerContext::upstreamFor(
   return ref;
 }
 
+namespace {
+bool sameRedis(const config::RedisSpec& a, const config::RedisSpec& b) {
+  return a.address == b.address && a.database == b.database && a.password == b.password &&
+         a.timeout == b.timeout;
+}
+}  // namespace
+
 void WorkerContext::onSnapshot(ConfigSnapshotConstSharedPtr new_snapshot) {
   snapshot = std::move(new_snapshot);
+  if (!snapshot->spec.redis) {
+    redis.reset();
+  } else if (!redis || !sameRedis(redis->spec(), *snapshot->spec.redis)) {
+    // Connects now, so /ready and the metrics tell whether Redis is reachable before traffic.
+    redis = std::make_shared<redis::RedisClient>(dispatcher, *snapshot->spec.redis,
+                                                 snapshot->redis_metrics);
+  }
   for (auto it = upstreams.begin(); it != upstreams.end();) {
     bool live = false;
     for (const auto& [name, u] : snapshot->upstreams) {

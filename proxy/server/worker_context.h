@@ -8,6 +8,7 @@
 #include <random>
 
 #include "proxy/event/dispatcher.h"
+#include "proxy/redis/redis_client.h"
 #include "proxy/router/router_context.h"
 #include "proxy/server/config_snapshot.h"
 #include "proxy/stats/stats.h"
@@ -48,6 +49,9 @@ struct WorkerContext : public router::RouterContext {
   // When each retired entry was first seen unused (see kRetireGrace in worker_context.cc).
   std::map<const upstream::Upstream*, std::chrono::steady_clock::time_point> retired_unused_since;
   event::TimerPtr reap_timer;
+  // This worker's shared-state connection (config `redis`), replaced when its settings change;
+  // requests that started with the old one keep it alive until they finish.
+  redis::RedisClientSharedPtr redis;
 };
 
 }  // namespace bulwark::server

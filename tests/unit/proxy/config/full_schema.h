@@ -29,6 +29,8 @@ observability:
     propagation: [w3c, b3]
     requestId: {generate: true, preserveExternal: false, returnInResponse: true}
 
+redis: {address: redis.shared:6379, database: 1, timeout: 25ms}
+
 defaults:
   timeouts: {request: 2s, idle: 60s}
   retries:
@@ -211,7 +213,10 @@ routes:
   match:
     grpc: {service: ranking.v1.RankingService, method: Rank}
   upstream: ranking
-  rateLimit: {requestsPerSecond: 10, key: {clientIp: true}}
+  rateLimit: {requestsPerSecond: 10, key: {clientIp: true}, scope: global, failureMode: local,
+              expectedInstances: 3}
+  idempotency:
+    dedupe: {enabled: true, store: redis, lease: 30s, failureMode: allow}
   fallback:
     on: [rateLimited]
     grpc: {status: RESOURCE_EXHAUSTED, message: slow down}
