@@ -260,6 +260,8 @@ def main():
     policies = by_kind.get("NetworkPolicy", {}).values()
     for name, d in deployments.items():
         labels = d["spec"]["template"]["metadata"]["labels"]
+        if labels.get("bulwark.dev/proxy") != "true":
+            continue  # not a bulwark pod (the Redis stand-in): no admin port
         selecting = [p for p in policies
                      if p["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
                      and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
