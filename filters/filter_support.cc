@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "proxy/stats/stats.h"
+
 namespace bulwark::filters {
 
 std::string_view peerIp(std::string_view address) {
@@ -30,6 +32,18 @@ std::string pushbackMillisValue(policies::Duration d) {
   const auto ns = d.count();
   const int64_t ms = ns <= 0 ? 0 : (ns + 999'999) / 1'000'000;
   return std::to_string(ms);
+}
+
+prometheus::Counter& dryRunCounter(prometheus::Registry& registry, const std::string& route,
+                                   const std::string& policy, const std::string& decision) {
+  return counterFamily(registry, stats::kDryRunDecisionsName, stats::kDryRunDecisionsHelp)
+      .Add({{"route", route}, {"policy", policy}, {"decision", decision}});
+}
+
+void recordDryRun(http::FilterCallbacks& callbacks, prometheus::Counter& counter,
+                  std::string_view decision) {
+  counter.Increment();
+  callbacks.recordDryRun(decision);
 }
 
 prometheus::Family<prometheus::Counter>& counterFamily(prometheus::Registry& registry,

@@ -58,6 +58,19 @@ std::string pushbackMillisValue(policies::Duration d);
 prometheus::Family<prometheus::Counter>& counterFamily(prometheus::Registry& registry,
                                                        const std::string& name,
                                                        const std::string& help);
+/**
+ * bulwark_dry_run_decisions_total{route, policy, decision}: what a policy in `mode: dryRun`
+ * would have refused. Config time only (Thread: main).
+ */
+prometheus::Counter& dryRunCounter(prometheus::Registry& registry, const std::string& route,
+                                   const std::string& policy, const std::string& decision);
+
+/**
+ * A dry-run refusal: counts it and records it on the stream. Thread: the stream's worker.
+ */
+void recordDryRun(http::FilterCallbacks& callbacks, prometheus::Counter& counter,
+                  std::string_view decision);
+
 prometheus::Family<prometheus::Gauge>& gaugeFamily(prometheus::Registry& registry,
                                                    const std::string& name,
                                                    const std::string& help);

@@ -107,6 +107,9 @@ http::FilterStatus BulkheadFilter::onRequestHeaders(http::RequestHeaders& header
   }
   const BulkheadMetrics& metrics = state_->metrics();
   auto admission = state_->engine().tryAdmit(partition_, state_->clock().now(*callbacks_));
+  if (config_->dry_run_full != nullptr) {
+    return dryRun(std::move(admission));
+  }
   switch (admission.decision) {
     case policies::Bulkhead::Decision::Admitted:
       admit(std::move(*admission.permit));
@@ -131,6 +134,23 @@ http::FilterStatus BulkheadFilter::onRequestHeaders(http::RequestHeaders& header
     queue_timer_->enableTimer(std::chrono::ceil<std::chrono::microseconds>(config_->queue_timeout));
   }
   return http::FilterStatus::StopIteration;
+}
+
+http::FilterStatus BulkheadFilter::dryRun(policies::Bulkhead::Admission admission) {
+  switch (admission.decision) {
+    case policies::Bulkhead::Decision::Admitted: admit(std::move(*admission.permit)); break;
+    case policies::Bulkhead::Decision::RejectedPartition:
+      recordDryRun(*callbacks_, *config_->dry_run_partition_full, "bulkhead_partition_full");
+      break;
+    case policies::Bulkhead::Decision::RejectedFull:
+      recordDryRun(*callbacks_, *config_->dry_run_full, "bulkhead_full");
+      break;
+    case policies::Bulkhead::Decision::Queued:
+      // Would have waited for a slot: goes on now, holding neither a slot nor a queue place.
+      recordDryRun(*callbacks_, *config_->dry_run_queued, "bulkhead_queued");
+      break;
+  }
+  return http::FilterStatus::Continue;
 }
 
 void BulkheadFilter::onStreamComplete(const http::StreamInfo& info) {
@@ -244,6 +264,13 @@ public:
 
     auto config = std::make_shared<BulkheadConfig>();
     config->partition_header = spec.partition_header;
+    if (spec.mode == "dryRun") {
+      auto& registry = ctx.stats().registry();
+      config->dry_run_full = &dryRunCounter(registry, route.name, "bulkhead", "bulkhead_full");
+      config->dry_run_partition_full =
+          &dryRunCounter(registry, route.name, "bulkhead", "bulkhead_partition_full");
+      config->dry_run_queued = &dryRunCounter(registry, route.name, "bulkhead", "bulkhead_queued");
+    }
     if (spec.queue_timeout.count() > 0) {
       config->queue_timeout = spec.queue_timeout;
     } else if (route.policies.timeouts && route.policies.timeouts->request.count() > 0) {

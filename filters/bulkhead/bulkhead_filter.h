@@ -99,6 +99,10 @@ struct BulkheadConfig {
    * frees or the client leaves (no timeouts at all configured).
    */
   policies::Duration queue_timeout{0};
+  // mode dryRun: what would have been refused or queued (the request goes on without a slot).
+  prometheus::Counter* dry_run_full = nullptr;
+  prometheus::Counter* dry_run_partition_full = nullptr;
+  prometheus::Counter* dry_run_queued = nullptr;
 };
 
 /**
@@ -129,6 +133,8 @@ private:
   void onAdmittedFromQueue();
   void onQueueTimeout();
   void admit(policies::PartitionedConcurrencyLimit::Permit permit);
+  /** mode dryRun: takes a free slot, else records what would have happened and goes on. */
+  http::FilterStatus dryRun(policies::Bulkhead::Admission admission);
   void leaveQueue();
   void releaseAll();
   void reject(http::LocalReplyKind kind, prometheus::Counter* counter);

@@ -90,6 +90,12 @@ http::FilterStatus LoadShedFilter::onRequestHeaders(http::RequestHeaders& header
     admitted_at_ = state_->clock().now(*callbacks_);
     return http::FilterStatus::Continue;
   }
+  if (config_->dry_run_shed != nullptr) {
+    // Let it through without a permit, as if it had been shed: the in-flight count and the
+    // latency samples stay what enforcement would have seen.
+    recordDryRun(*callbacks_, *config_->dry_run_shed, "shed");
+    return http::FilterStatus::Continue;
+  }
   config_->shed[static_cast<size_t>(priority)]->Increment();
   const config::RejectSpec& reject = config_->reject;
   http::LocalReply reply(http::LocalReplyKind::LoadShed);
@@ -159,6 +165,9 @@ public:
     auto config = std::make_shared<LoadShedConfig>();
     config->priority_header = spec.priority_header;
     config->reject = spec.reject;
+    if (spec.mode == "dryRun") {
+      config->dry_run_shed = &dryRunCounter(registry, route.name, "load_shedding", "shed");
+    }
     auto& shed = counterFamily(registry, "bulwark_load_shed_total",
                                "Requests rejected by a route's load shedding, by priority");
     for (auto priority : {policies::Priority::Critical, policies::Priority::Default,

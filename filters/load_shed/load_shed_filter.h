@@ -85,6 +85,7 @@ struct LoadShedConfig {
   config::RejectSpec reject;
   // bulwark_load_shed_total{route, reason="concurrency_limit", priority}, by Priority value.
   std::array<prometheus::Counter*, 3> shed{};
+  prometheus::Counter* dry_run_shed = nullptr;  // mode dryRun: what would have been shed
 };
 
 /**

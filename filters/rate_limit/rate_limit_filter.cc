@@ -62,14 +62,16 @@ return {1, math.floor((tolerance - (new_tat - now)) / emission), 0, math.ceil(ne
 RateLimitState::RateLimitState(const config::RateLimitSpec& spec_in,
                                policies::RateLimitHeaderStyle style_in, std::string route_name_in,
                                prometheus::Counter& limited_in,
-                               prometheus::Family<prometheus::Counter>& decisions_in)
+                               prometheus::Family<prometheus::Counter>& decisions_in,
+                               prometheus::Counter* dry_run_limited_in)
     : spec(spec_in),
       style(style_in),
       route_name(std::move(route_name_in)),
       global(spec_in.scope == "global"),
       burst(effectiveBurst(spec_in)),
       limiter(localOptions(spec_in)),
-      limited(limited_in) {
+      limited(limited_in),
+      dry_run_limited(dry_run_limited_in) {
   for (size_t i = 0; i < kDecisionCount; ++i) {
     decisions[i] = &decisions_in.Add({{"route", route_name},
                                       {"scope", spec.scope},
@@ -174,6 +176,10 @@ http::FilterStatus RateLimitFilter::apply(const policies::RateLimitDecision& dec
     return http::FilterStatus::Continue;
   }
   state_->count(limited);
+  if (state_->dry_run_limited != nullptr) {
+    recordDryRun(*callbacks_, *state_->dry_run_limited, "rate_limited");
+    return http::FilterStatus::Continue;
+  }
   state_->limited.Increment();
   http::LocalReply reply(http::LocalReplyKind::RateLimited);
   reply.headers.add("retry-after", retryAfterValue(decision.retry_after));
@@ -230,8 +236,13 @@ public:
     auto& decisions = counterFamily(ctx.stats().registry(), "bulwark_rate_limit_decisions_total",
                                     "Rate limit decisions by route, scope (local or global) and "
                                     "decision (failure_* and fallback_*: Redis was unavailable)");
+    prometheus::Counter* dry_run =
+        spec.mode == "dryRun"
+            ? &dryRunCounter(ctx.stats().registry(), route.name, "rate_limit", "rate_limited")
+            : nullptr;
     auto state = ctx.sharedState<RateLimitState>(fingerprint, [&] {
-      return std::make_shared<RateLimitState>(spec, *style, route.name, limited, decisions);
+      return std::make_shared<RateLimitState>(spec, *style, route.name, limited, decisions,
+                                              dry_run);
     });
     return http::FilterFactoryCb(
         [state]() -> http::HttpFilterPtr { return std::make_unique<RateLimitFilter>(state); });

@@ -44,7 +44,8 @@ struct RateLimitState {
 
   RateLimitState(const config::RateLimitSpec& spec, policies::RateLimitHeaderStyle style,
                  std::string route_name, prometheus::Counter& limited,
-                 prometheus::Family<prometheus::Counter>& decisions);
+                 prometheus::Family<prometheus::Counter>& decisions,
+                 prometheus::Counter* dry_run_limited);
 
   void count(Decision decision) const { decisions[decision]->Increment(); }
 
@@ -57,6 +58,7 @@ struct RateLimitState {
   policies::RateLimiter limiter;
   prometheus::Counter& limited;  // bulwark_rate_limited_total{route}
   std::array<prometheus::Counter*, kDecisionCount> decisions{};
+  prometheus::Counter* dry_run_limited;  // mode dryRun: bulwark_dry_run_decisions_total; else null
   FilterClock clock;
 };
 using RateLimitStateSharedPtr = std::shared_ptr<RateLimitState>;

@@ -285,9 +285,15 @@ HedgingSpec parseHedging(LoadContext& ctx, MapReader& m) {
   return h;
 }
 
+/** `mode` of a protective policy: enforce (refuse) or dryRun (decide, count, let through). */
+void readMode(MapReader& m, std::string& mode) {
+  m.enumeration<std::string>("mode", mode, {{"enforce", "enforce"}, {"dryRun", "dryRun"}});
+}
+
 BulkheadSpec parseBulkhead(LoadContext& ctx, MapReader& m) {
   BulkheadSpec b;
   m.integer("maxConcurrentRequests", b.max_concurrent_requests, 1);
+  readMode(m, b.mode);
   m.integer("maxQueuedRequests", b.max_queued_requests);
   m.duration("queueTimeout", b.queue_timeout);
   if (auto p = m.map("partitionBy", {"header"})) {
@@ -304,6 +310,7 @@ BulkheadSpec parseBulkhead(LoadContext& ctx, MapReader& m) {
 
 LoadSheddingSpec parseLoadShedding(LoadContext& ctx, MapReader& m) {
   LoadSheddingSpec s;
+  readMode(m, s.mode);
   if (auto a = m.map("adaptiveConcurrency",
                      {"algorithm", "minLimit", "maxLimit", "latencyPercentile", "window"})) {
     AdaptiveConcurrencySpec ac;
@@ -344,6 +351,7 @@ RateLimitSpec parseRateLimit(LoadContext& ctx, MapReader& m) {
     }
   }
   m.integer("burst", r.burst);
+  readMode(m, r.mode);
   if (auto k = m.map("key", {"header", "clientIp"})) {
     if (k->atMostOne({"header", "clientIp"}) == 0) {
       ctx.sink.error(k->mark(), k->path(), R"(needs one of "header" or "clientIp")",
@@ -462,11 +470,13 @@ const Fields kRetriesFields = {"attempts",
                                "nonIdempotent",
                                "retryBufferLimit"};
 const Fields kHedgingFields = {"delay", "maxRequests"};
-const Fields kBulkheadFields = {"maxConcurrentRequests", "maxQueuedRequests", "queueTimeout",
-                                "partitionBy", "maxConcurrentPerPartition"};
-const Fields kLoadSheddingFields = {"adaptiveConcurrency", "priorityHeader", "reject"};
-const Fields kRateLimitFields = {
-    "requestsPerSecond", "burst", "key", "headers", "scope", "failureMode", "expectedInstances"};
+const Fields kBulkheadFields = {
+    "mode",         "maxConcurrentRequests", "maxQueuedRequests",
+    "queueTimeout", "partitionBy",           "maxConcurrentPerPartition"};
+const Fields kLoadSheddingFields = {"adaptiveConcurrency", "priorityHeader", "reject", "mode"};
+const Fields kRateLimitFields = {"requestsPerSecond", "burst", "key",
+                                 "headers",           "scope", "failureMode",
+                                 "expectedInstances", "mode"};
 const Fields kIdempotencyFields = {"header", "requiredFor", "onMissing", "dedupe"};
 const Fields kFallbackFields = {"on", "response", "grpc"};
 
@@ -959,11 +969,12 @@ void parseOutlierDetection(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
              {"consecutive5xxErrors", "consecutiveGatewayErrors", "consecutiveLocalOriginFailures",
               "failurePercentageThreshold", "failurePercentageMinimumHosts",
               "failurePercentageRequestVolume", "interval", "baseEjectionTime", "maxEjectionTime",
-              "maxEjectionPercent", "panicThresholdPercent"});
+              "maxEjectionPercent", "panicThresholdPercent", "mode"});
   if (!m) {
     return;
   }
   OutlierDetectionSpec o;
+  readMode(*m, o.mode);
   m->integer("consecutive5xxErrors", o.consecutive_5xx_errors);
   m->integer("consecutiveGatewayErrors", o.consecutive_gateway_errors);
   m->integer("consecutiveLocalOriginFailures", o.consecutive_local_origin_failures);
@@ -988,13 +999,14 @@ void parseOutlierDetection(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
 }
 
 void parseCircuitBreaker(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
-  auto m = up.map("circuitBreaker",
-                  {"failureRateThreshold", "slowCallDurationThreshold", "slowCallRateThreshold",
-                   "minimumRequests", "window", "openDuration", "halfOpenRequests", "perHost"});
+  auto m = up.map("circuitBreaker", {"failureRateThreshold", "slowCallDurationThreshold",
+                                     "slowCallRateThreshold", "minimumRequests", "window",
+                                     "openDuration", "halfOpenRequests", "perHost", "mode"});
   if (!m) {
     return;
   }
   CircuitBreakerSpec c;
+  readMode(*m, c.mode);
   m->integer("failureRateThreshold", c.failure_rate_threshold, 1, 100);
   m->duration("slowCallDurationThreshold", c.slow_call_duration_threshold);
   m->integer("slowCallRateThreshold", c.slow_call_rate_threshold, 1, 100);

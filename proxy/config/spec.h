@@ -336,9 +336,11 @@ struct OutlierDetectionSpec {
   Duration max_ejection_time{300000};
   uint32_t max_ejection_percent = 10;
   uint32_t panic_threshold_percent = 50;
+  std::string mode = "enforce";  // enforce | dryRun (decide and count, never refuse)
 
   template <typename V>
   void fields(V& v) const {
+    v("mode", mode);
     v("consecutive5xxErrors", consecutive_5xx_errors);
     v("consecutiveGatewayErrors", consecutive_gateway_errors);
     v("consecutiveLocalOriginFailures", consecutive_local_origin_failures);
@@ -362,9 +364,11 @@ struct CircuitBreakerSpec {
   Duration open_duration{5000};
   uint32_t half_open_requests = 5;
   bool per_host = false;
+  std::string mode = "enforce";  // enforce | dryRun (decide and count, never refuse)
 
   template <typename V>
   void fields(V& v) const {
+    v("mode", mode);
     v("failureRateThreshold", failure_rate_threshold);
     v("slowCallDurationThreshold", slow_call_duration_threshold);
     v("slowCallRateThreshold", slow_call_rate_threshold);
@@ -590,9 +594,11 @@ struct BulkheadSpec {
   Duration queue_timeout{0};
   std::string partition_header;  // partitionBy.header; empty = no partitions
   uint32_t max_concurrent_per_partition = 0;
+  std::string mode = "enforce";  // enforce | dryRun (decide and count, never refuse)
 
   template <typename V>
   void fields(V& v) const {
+    v("mode", mode);
     v("maxConcurrentRequests", max_concurrent_requests);
     v("maxQueuedRequests", max_queued_requests);
     v("queueTimeout", queue_timeout);
@@ -637,9 +643,11 @@ struct LoadSheddingSpec {
   std::optional<AdaptiveConcurrencySpec> adaptive_concurrency;
   std::string priority_header;
   RejectSpec reject;
+  std::string mode = "enforce";  // enforce | dryRun (decide and count, never refuse)
 
   template <typename V>
   void fields(V& v) const {
+    v("mode", mode);
     v("adaptiveConcurrency", adaptive_concurrency);
     v.when(!priority_header.empty(), [&](V& w) { w("priorityHeader", priority_header); });
     v("reject", reject);
@@ -656,9 +664,11 @@ struct RateLimitSpec {
   // global only: what a request gets when Redis does not answer within redis.timeout.
   std::string failure_mode = "allow";  // allow | deny | local
   uint32_t expected_instances = 1;     // failureMode local: the bucket is rate / this
+  std::string mode = "enforce";        // enforce | dryRun (decide and count, never refuse)
 
   template <typename V>
   void fields(V& v) const {
+    v("mode", mode);
     v("requestsPerSecond", requests_per_second);
     v("burst", burst);
     v("headers", headers);

@@ -76,6 +76,11 @@ public:
    * without one. Keep the pointer while an operation's callback may still run.
    */
   virtual std::shared_ptr<redis::RedisClient> redis() { return nullptr; }
+  /**
+   * A policy in `mode: dryRun` would have refused this request (e.g. "rate_limited"); the
+   * request goes on. Recorded in the access log's `dry_run` list.
+   */
+  virtual void recordDryRun(std::string_view decision) { (void)decision; }
 };
 
 /**

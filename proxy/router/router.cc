@@ -144,6 +144,9 @@ void Router::startAttempt(AttemptKind kind) {
         std::span<const upstream::Host* const>(attempted_hosts_.data(), attempted_hosts_.size());
   }
   auto host = tlu.pickHost(ctx_.rng, lb);
+  if (permit->dry_run != nullptr) {
+    callbacks_.recordDryRun(permit->dry_run);
+  }
   if (!host) {
     if (attempts_.empty()) {
       failRequest(http::LocalReply(http::LocalReplyKind::NoHealthyUpstream));

@@ -35,6 +35,8 @@ public:
   /** Stops/resumes reading the downstream request body (backpressure). */
   virtual void readDisableDownstream(bool disable) = 0;
   virtual bool downstreamResponseStarted() const = 0;
+  /** A policy in `mode: dryRun` would have refused this request; it goes on. */
+  virtual void recordDryRun(std::string_view decision) { (void)decision; }
 };
 
 /**

@@ -552,6 +552,9 @@ void ActiveStream::recordStats() {
     if (grpc_status_) {
       entry["grpc_status"] = std::string(grpcStatusName(*grpc_status_));
     }
+    if (!dry_run_.empty()) {
+      entry["dry_run"] = dry_run_;
+    }
     log->write(entry);
   }
 }

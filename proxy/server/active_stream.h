@@ -54,6 +54,7 @@ public:
   const std::string& downstreamAddress() const override;
   bool isGrpc() const override { return grpc_; }
   std::shared_ptr<redis::RedisClient> redis() override { return ctx_.redis; }
+  void recordDryRun(std::string_view decision) override { dry_run_.emplace_back(decision); }
   void decodeData(evbuffer* data, bool end_stream) override;
   void decodeTrailers(http::HeaderMap&& trailers) override;
 
@@ -97,6 +98,7 @@ private:
 
   ConnectionManager& parent_;
   WorkerContext& ctx_;
+  std::vector<std::string> dry_run_;  // refusals of dryRun policies, for the access log
   http::ResponseEncoder* encoder_;
   ConfigSnapshotConstSharedPtr snapshot_;  // RCU: this request finishes on its config
   const router::RouteEntry* route_ = nullptr;

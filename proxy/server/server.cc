@@ -804,6 +804,27 @@ void Server::handleAdmin(evhttp_request* req) {
       }
       return;
     }
+    if (path == "/logging") {
+      // Envoy's /logging?level=: the process-wide level, at once, until the next change.
+      const char* query = evhttp_uri_get_query(uri);
+      evkeyvalq params{};
+      evhttp_parse_query_str(query != nullptr ? query : "", &params);
+      const char* level = evhttp_find_header(&params, "level");
+      const std::string wanted = level != nullptr ? level : "";
+      evhttp_clear_headers(&params);
+      const auto parsed = spdlog::level::from_str(wanted);
+      // from_str answers "off" for anything it does not know; only a real "off" means off.
+      if (wanted.empty() || (parsed == spdlog::level::off && wanted != "off")) {
+        reply(req, 400, "expected ?level= one of trace, debug, info, warn, error, critical, off\n");
+        return;
+      }
+      spdlog::set_level(parsed);
+      const auto name = spdlog::level::to_string_view(parsed);
+      const std::string canonical(name.data(), name.size());
+      spdlog::warn("log level set to {} through the admin endpoint", canonical);
+      reply(req, 200, "level: " + canonical + "\n");
+      return;
+    }
     if (path == "/logs/reopen") {
       auto status = reopenAccessLogs();
       reply(req, status ? 200 : 500,
@@ -848,6 +869,11 @@ void Server::handleAdmin(evhttp_request* req) {
   }
   if (path == "/upstreams" || path == "/clusters") {
     reply(req, 200, upstreamsJson(), "application/json");
+    return;
+  }
+  if (path == "/logging") {
+    const auto name = spdlog::level::to_string_view(spdlog::get_level());
+    reply(req, 200, fmt::format("level: {}\n", std::string_view(name.data(), name.size())));
     return;
   }
   if (path == "/certs" || path == "/certificates") {

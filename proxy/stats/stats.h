@@ -17,6 +17,14 @@ namespace bulwark::stats {
 
 class Stats;
 
+/**
+ * bulwark_dry_run_decisions_total: labelled {route, policy, decision} by the route filters and
+ * {upstream, policy, decision} by upstreams; one family, so the name and help are defined once.
+ */
+inline constexpr const char* kDryRunDecisionsName = "bulwark_dry_run_decisions_total";
+inline constexpr const char* kDryRunDecisionsHelp =
+    "Refusals a policy in mode dryRun would have made (the requests went on)";
+
 /** Index of a status code's class: 0 = none (no response), 1..5 = 1xx..5xx. */
 inline size_t codeClassIndex(uint32_t status) {
   return status >= 100 && status < 600 ? status / 100 : 0;

@@ -307,7 +307,7 @@ void Upstream::activate() {
     }
     HostBreaker& hb = *snapshot->host_breakers[i];
     host.adoptBreaker(&hb);
-    if (hb.breaker().state() == policies::BreakerState::Open) {
+    if (hb.breaker().state() == policies::BreakerState::Open && !breakerDryRun()) {
       host.setBreakerOpen(&hb, true);
       next_breaker_release_nanos_.store(0, std::memory_order_release);
     }
@@ -359,6 +359,14 @@ std::variant<AttemptPermitPtr, AdmitRejection> Upstream::admitAttempt(
       std::make_unique<UpstreamAttemptPermit>(attempts_active_, requests_total_, *this, now);
   if (breaker_) {
     auto breaker_permit = breaker_->tryAcquire(now);
+    if (!breaker_permit && breakerDryRun()) {
+      // Goes on without a breaker permit, as a refused attempt would feed the breaker nothing.
+      if (stats_) {
+        stats_->dryRun("circuit_breaker", "circuit_open");
+      }
+      permit->dry_run = "circuit_open";
+      return AttemptPermitPtr(std::move(permit));
+    }
     if (!breaker_permit) {
       if (stats_) {
         stats_->breakerRejected();
@@ -385,6 +393,13 @@ bool Upstream::admitHost(const LbSnapshot& snapshot, uint32_t index, AttemptPerm
   }
   const HostBreakerSharedPtr& hb = snapshot.host_breakers[index];
   auto host_permit = hb->breaker().tryAcquire(p->admitted_at);
+  if (!host_permit && breakerDryRun()) {
+    if (stats_) {
+      stats_->dryRun("circuit_breaker", "circuit_open");
+    }
+    p->dry_run = "circuit_open";
+    return true;
+  }
   if (!host_permit) {
     if (stats_) {
       stats_->breakerRejected();
@@ -402,6 +417,9 @@ void Upstream::onHostBreakerTransition(HostBreaker& hb, policies::BreakerState f
                policies::breakerStateLabel(from), policies::breakerStateLabel(to));
   if (stats_) {
     stats_->hostBreakerTransition(from, to);
+  }
+  if (breakerDryRun()) {
+    return;  // transitions are counted and logged; the host stays in rotation
   }
   if (to == policies::BreakerState::Open) {
     hb.host().setBreakerOpen(&hb, true);
@@ -504,6 +522,16 @@ void Upstream::applyOutlierEventLocked(const HostSet& set, const policies::Outli
   Host& host = *set.hosts[event.host];
   switch (event.kind) {
     case policies::OutlierEvent::Kind::Ejected:
+      if (spec_.outlier_detection && spec_.outlier_detection->mode == "dryRun") {
+        // The detector keeps it as ejected (its maxEjectionPercent and its un-ejection follow
+        // enforcement); the host stays in rotation.
+        spdlog::info("upstream {}: host {} would be ejected ({}; outlierDetection dryRun)",
+                     spec_.name, host.address, policies::ejectionReasonLabel(event.reason));
+        if (stats_) {
+          stats_->dryRun("outlier_detection", "ejected");
+        }
+        break;
+      }
       host.ejected_until_nanos.store(policies::toNanos(event.until), std::memory_order_relaxed);
       host.times_ejected.fetch_add(1, std::memory_order_relaxed);
       host.setOutlierEjected(true);

@@ -38,6 +38,8 @@ public:
    * and in the host's total until the permit is released. Call once, when the attempt starts.
    */
   virtual void countOn(HostSharedPtr host) = 0;
+  /** A breaker in `mode: dryRun` would have refused this attempt ("circuit_open"); else null. */
+  const char* dry_run = nullptr;
 };
 using AttemptPermitPtr = std::unique_ptr<AttemptPermit>;
 
@@ -188,6 +190,10 @@ public:
 
   /** circuitBreaker.perHost is configured. */
   bool perHostBreakers() const { return spec_.circuit_breaker && spec_.circuit_breaker->per_host; }
+  /** circuitBreaker.mode is dryRun: breakers track state, count refusals, refuse nothing. */
+  bool breakerDryRun() const {
+    return spec_.circuit_breaker && spec_.circuit_breaker->mode == "dryRun";
+  }
   /**
    * perHost: asks the breaker of host `index` of `snapshot` to let the attempt of `permit` (from
    * this upstream's admitAttempt(), not yet bound to a host) go there, and binds the breaker's

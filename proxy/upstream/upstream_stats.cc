@@ -113,6 +113,18 @@ void UpstreamStats::hostBreakerStates(size_t closed, size_t open, size_t half_op
 
 void UpstreamStats::breakerRejected() { breaker_rejected_.Increment(); }
 
+void UpstreamStats::dryRun(std::string_view policy, std::string_view decision) {
+  // Rare (a dry-run refusal): the lookup per call is fine.
+  prometheus::BuildCounter()
+      .Name(stats::kDryRunDecisionsName)
+      .Help(stats::kDryRunDecisionsHelp)
+      .Register(registry_)
+      .Add({{"upstream", upstream_},
+            {"policy", std::string(policy)},
+            {"decision", std::string(decision)}})
+      .Increment();
+}
+
 void UpstreamStats::connectFailure() { connect_failures_.Increment(); }
 
 void UpstreamStats::ejection(policies::EjectionReason reason) {

@@ -41,6 +41,8 @@ public:
   /** perHost: hosts whose breaker is in each state (bulwark_circuit_breaker_hosts), at scrape. */
   void hostBreakerStates(size_t closed, size_t open, size_t half_open);
   void breakerRejected();
+  /** bulwark_dry_run_decisions_total{upstream, policy, decision}. */
+  void dryRun(std::string_view policy, std::string_view decision);
   /** A connection to one of the upstream's hosts failed (refused, timed out, reset early). */
   void connectFailure();
   void ejection(policies::EjectionReason reason);

@@ -49,6 +49,19 @@ protected:
   std::unique_ptr<BulwarkProcess> proxy_;
 };
 
+// Envoy's /logging: the level is read with GET and changed with a loopback POST, at once.
+TEST_F(AdminTest, LoggingLevelChangesAtRunTime) {
+  EXPECT_EQ("level: warning\n", adminGet(proxy_->adminPort(), "/logging").body);
+  auto set = adminPost(proxy_->adminPort(), "/logging?level=debug");
+  EXPECT_EQ(200, set.status) << set.body;
+  EXPECT_EQ("level: debug\n", adminGet(proxy_->adminPort(), "/logging").body);
+  EXPECT_EQ(400, adminPost(proxy_->adminPort(), "/logging?level=loud").status);
+  EXPECT_EQ(400, adminPost(proxy_->adminPort(), "/logging").status);
+  EXPECT_EQ("level: debug\n", adminGet(proxy_->adminPort(), "/logging").body);
+  ASSERT_EQ(200, adminPost(proxy_->adminPort(), "/logging?level=warn").status);
+  EXPECT_EQ("level: warning\n", adminGet(proxy_->adminPort(), "/logging").body);
+}
+
 TEST_F(AdminTest, LiveAnswers200) {
   auto r = adminGet(proxy_->adminPort(), "/live");
   ASSERT_TRUE(r.ok) << r.error;

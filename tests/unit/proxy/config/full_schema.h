@@ -207,7 +207,8 @@ routes:
     maxConcurrentRequests: 100
     partitionBy: {header: X-Tenant}
     maxConcurrentPerPartition: 10
-  rateLimit: {requestsPerSecond: 50.5, burst: 100, key: {header: X-Tenant}, headers: legacy}
+  rateLimit: {requestsPerSecond: 50.5, burst: 100, key: {header: X-Tenant}, headers: legacy,
+              mode: dryRun}
   idempotency: {header: Idempotency-Key, requiredFor: [PUT], onMissing: reject}
 - name: grpc-fallback
   match:
