@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
   check->add_flag("--print-effective", print_effective,
                   "Print the config with defaults and inheritance resolved");
   check->add_option("--output", output, "text|json")->check(CLI::IsMember({"text", "json"}));
+  std::string explain_route;
+  check->add_option("--explain", explain_route,
+                    "Print one route's effective policies and its upstream's as JSON");
 
   bool version_json = false;
   auto* version = app.add_subcommand("version", "Print the version");
@@ -126,6 +129,9 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
+  if (*check && !explain_route.empty()) {
+    return bulwark::config::runExplain(check_path, explain_route, std::cout, std::cerr);
+  }
   if (*check) {
     return bulwark::config::runCheck(check_path, print_effective, output == "json", std::cout,
                                      std::cerr);

@@ -115,9 +115,11 @@ http::FilterStatus BulkheadFilter::onRequestHeaders(http::RequestHeaders& header
       admit(std::move(*admission.permit));
       return http::FilterStatus::Continue;
     case policies::Bulkhead::Decision::RejectedPartition:
+      record("bulkhead_partition_full");
       reject(http::LocalReplyKind::BulkheadPartitionFull, metrics.partition_full);
       return http::FilterStatus::StopIteration;
     case policies::Bulkhead::Decision::RejectedFull:
+      record("bulkhead_full");
       reject(http::LocalReplyKind::BulkheadFull, metrics.full);
       return http::FilterStatus::StopIteration;
     case policies::Bulkhead::Decision::Queued: break;
@@ -129,6 +131,7 @@ http::FilterStatus BulkheadFilter::onRequestHeaders(http::RequestHeaders& header
     return http::FilterStatus::Continue;
   }
   metrics.queued->Increment();
+  queued_at_ = std::chrono::steady_clock::now();
   if (config_->queue_timeout > policies::Duration::zero()) {
     queue_timer_ = dispatcher_->createTimer([this] { onQueueTimeout(); });
     queue_timer_->enableTimer(std::chrono::ceil<std::chrono::microseconds>(config_->queue_timeout));
@@ -167,6 +170,7 @@ void BulkheadFilter::onAdmittedFromQueue() {
   // pump() already moved the permit in and took us off the queue.
   leaveQueue();
   state_->metrics().active->Increment();
+  record("bulkhead_queued", true);
   callbacks_->continueRequest();
 }
 
@@ -175,6 +179,7 @@ void BulkheadFilter::onQueueTimeout() {
     return;
   }
   leaveQueue();
+  record("bulkhead_queue_timeout", true);
   // Last action: the local reply completes the stream (onStreamComplete runs re-entrantly and
   // finds nothing held); this object stays valid until the loop's deferred deletion.
   reject(http::LocalReplyKind::BulkheadQueueTimeout, state_->metrics().queue_timeout);
@@ -200,6 +205,28 @@ void BulkheadFilter::releaseAll() {
     state_->metrics().active->Decrement();
     state_->onRelease(*dispatcher_);
   }
+}
+
+void BulkheadFilter::record(std::string_view name, bool with_queue_time) {
+  auto* decisions = callbacks_->decisions();
+  if (decisions == nullptr) {
+    return;
+  }
+  const auto& engine = state_->engine();
+  http::DecisionRecord::Fields fields = {
+      {"max", std::to_string(engine.options().max_concurrent_requests)},
+      {"active", std::to_string(engine.active())},
+      {"queued", std::to_string(engine.queued())}};
+  if (!partition_.empty()) {
+    fields.emplace_back("partition", partition_);
+  }
+  if (with_queue_time) {
+    fields.emplace_back("queued_ms",
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::steady_clock::now() - queued_at_)
+                                           .count()));
+  }
+  decisions->add(std::string(name), std::move(fields));
 }
 
 void BulkheadFilter::reject(http::LocalReplyKind kind, prometheus::Counter* counter) {

@@ -138,6 +138,8 @@ private:
   void leaveQueue();
   void releaseAll();
   void reject(http::LocalReplyKind kind, prometheus::Counter* counter);
+  /** Adds this bulkhead's numbers to the decision record under `name`. */
+  void record(std::string_view name, bool with_queue_time = false);
 
   BulkheadStateSharedPtr state_;
   std::shared_ptr<const BulkheadConfig> config_;
@@ -146,6 +148,7 @@ private:
   std::optional<policies::PartitionedConcurrencyLimit::Permit> permit_;
   std::optional<policies::ConcurrencyLimit::Permit> queue_slot_;
   event::TimerPtr queue_timer_;
+  std::chrono::steady_clock::time_point queued_at_{};  // for the decision record's queued_ms
   // Position in the worker's FIFO; guarded by the state's mu_ (written under it, by this
   // worker only).
   std::list<BulkheadFilter*>::iterator queue_pos_;

@@ -90,6 +90,11 @@ http::FilterStatus LoadShedFilter::onRequestHeaders(http::RequestHeaders& header
     admitted_at_ = state_->clock().now(*callbacks_);
     return http::FilterStatus::Continue;
   }
+  if (auto* decisions = callbacks_->decisions()) {
+    decisions->add("shed", {{"limit", std::to_string(state_->limit())},
+                            {"in_flight", std::to_string(state_->inflight())},
+                            {"priority", std::string(policies::priorityLabel(priority))}});
+  }
   if (config_->dry_run_shed != nullptr) {
     // Let it through without a permit, as if it had been shed: the in-flight count and the
     // latency samples stay what enforcement would have seen.

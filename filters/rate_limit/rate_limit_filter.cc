@@ -94,6 +94,9 @@ http::FilterStatus RateLimitFilter::onRequestHeaders(http::RequestHeaders& heade
   } else if (spec.key_client_ip) {
     key = peerIp(callbacks_->downstreamAddress());
   }
+  if (callbacks_->decisions() != nullptr) {
+    key_ = std::string(key);  // named in the decision record if the request is limited
+  }
   if (state_->global) {
     return acquireGlobal(key);
   }
@@ -176,6 +179,18 @@ http::FilterStatus RateLimitFilter::apply(const policies::RateLimitDecision& dec
     return http::FilterStatus::Continue;
   }
   state_->count(limited);
+  if (auto* decisions = callbacks_->decisions()) {
+    decisions->add(
+        "rate_limited",
+        {{"key", key_},
+         {"limit", fmt::format("{}/s", state_->spec.requests_per_second)},
+         {"burst", std::to_string(state_->burst)},
+         {"scope",
+          limited == RateLimitState::kFallbackLimited ? "local_fallback" : state_->spec.scope},
+         {"retry_after_ms",
+          std::to_string(
+              std::chrono::ceil<std::chrono::milliseconds>(decision.retry_after).count())}});
+  }
   if (state_->dry_run_limited != nullptr) {
     recordDryRun(*callbacks_, *state_->dry_run_limited, "rate_limited");
     return http::FilterStatus::Continue;

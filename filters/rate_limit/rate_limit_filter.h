@@ -99,6 +99,7 @@ private:
   redis::RedisClientSharedPtr redis_;                   // kept while an operation is out
   redis::RedisClient::HandlePtr pending_;
   std::string pending_key_;
+  std::string key_;  // the bucket key, kept for the decision record
 };
 
 /** The factory for filters/builtin.cc: enabled by a route's `rateLimit` block. */

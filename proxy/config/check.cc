@@ -30,6 +30,25 @@ int runCheck(const std::string& path, bool print_effective, bool json_output, st
   return reportCheck(loadConfigFile(path), path, print_effective, json_output, out, err);
 }
 
+int runExplain(const std::string& path, const std::string& route, std::ostream& out,
+               std::ostream& err) {
+  const LoadResult result = loadConfigFile(path);
+  if (!result.ok()) {
+    return reportCheck(result, path, false, false, out, err);
+  }
+  auto explained = explainRoute(*result.config, route);
+  if (!explained) {
+    std::string names;
+    for (const RouteSpec& r : result.config->routes) {
+      names += (names.empty() ? "" : ", ") + r.name;
+    }
+    err << path << ": no route named \"" << route << "\" (routes: " << names << ")\n";
+    return kCheckInvalid;
+  }
+  out << dumpJson(*explained) << '\n';
+  return kCheckValid;
+}
+
 int reportCheck(const LoadResult& result, const std::string& path, bool print_effective,
                 bool json_output, std::ostream& out, std::ostream& err) {
   const size_t errors = countErrors(result.diagnostics);

@@ -27,6 +27,13 @@ inline constexpr int kCheckUnreadable = 2;  // missing file, permission, directo
 int runCheck(const std::string& path, bool print_effective, bool json_output, std::ostream& out,
              std::ostream& err);
 
+/**
+ * `bulwark check -c FILE --explain ROUTE`: the route's effective policies (explainRoute) as JSON
+ * on `out` when the file is valid and has the route; diagnostics on `err` otherwise.
+ */
+int runExplain(const std::string& path, const std::string& route, std::ostream& out,
+               std::ostream& err);
+
 /** The reporting half of runCheck, for a result already loaded from `path`. */
 int reportCheck(const LoadResult& result, const std::string& path, bool print_effective,
                 bool json_output, std::ostream& out, std::ostream& err);

@@ -1,5 +1,6 @@
 #include "proxy/config/effective_json.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -143,6 +144,32 @@ nlohmann::json toJson(const ProxyConfigSpec& spec) {
   j["apiVersion"] = kApiVersion;
   j["kind"] = kKind;
   return j;
+}
+
+std::optional<nlohmann::json> explainRoute(const ProxyConfigSpec& spec, std::string_view route) {
+  const nlohmann::json effective = toJson(spec);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& r : effective.value("routes", nlohmann::json::array())) {
+    if (r.value("name", "") == route) {
+      out["route"] = r;
+    }
+  }
+  if (!out.contains("route")) {
+    return std::nullopt;
+  }
+  const std::string upstream = out["route"].value("upstream", "");
+  for (const auto& u : effective.value("upstreams", nlohmann::json::array())) {
+    if (u.value("name", "") == upstream) {
+      out["upstream"] = u;
+    }
+  }
+  out["listeners"] = nlohmann::json::array();
+  for (const ListenerSpec& l : spec.listeners) {
+    if (l.routes.empty() || std::find(l.routes.begin(), l.routes.end(), route) != l.routes.end()) {
+      out["listeners"].push_back(l.name);
+    }
+  }
+  return out;
 }
 
 }  // namespace bulwark::config

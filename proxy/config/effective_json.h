@@ -5,6 +5,7 @@
 // and the admin `/config` endpoint. The output is itself a valid config file.
 // Thread: any (pure function).
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,14 @@
 namespace bulwark::config {
 
 nlohmann::json toJson(const ProxyConfigSpec& spec);
+
+/**
+ * One route as `bulwark check --explain` and the admin `/explain/route` show it: {"route": its
+ * effective block (defaults applied: timeouts, retries with budget, limits, fallback), "upstream":
+ * its upstream's (balancer, breaker, outlier detection, pools), "listeners": the listeners that
+ * serve it}. nullopt when no route has that name.
+ */
+std::optional<nlohmann::json> explainRoute(const ProxyConfigSpec& spec, std::string_view route);
 
 /**
  * JSON text of `json` (indented by `indent`, -1 for one line) that never throws: YAML strings

@@ -13,6 +13,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/cidr.h"
 #include "common/grpc_status.h"
 #include "proxy/config/address.h"
 #include "proxy/config/duration.h"
@@ -611,7 +612,7 @@ void parseRuntime(LoadContext& ctx, MapReader& root, RuntimeSpec& runtime) {
 }
 
 void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o) {
-  auto m = root.map("observability", {"accessLog", "metrics", "tracing"});
+  auto m = root.map("observability", {"accessLog", "metrics", "tracing", "explain"});
   if (!m) {
     return;
   }
@@ -654,6 +655,19 @@ void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o)
                        "must list at least one bucket bound", codes::kInvalidValue);
       } else if (ok) {
         o.latency_buckets = std::move(buckets);
+      }
+    }
+  }
+  if (auto e = m->map("explain", {"allowFrom"})) {
+    if (e->stringList("allowFrom", o.explain_allow_from)) {
+      for (const ListItem& item : e->list("allowFrom")) {
+        if (item.node.IsScalar() && !Cidr::parse(item.node.Scalar())) {
+          ctx.sink.error(
+              item.mark, item.path,
+              fmt::format(R"(expected an address or CIDR such as "10.0.0.0/8", got "{}")",
+                          item.node.Scalar()),
+              codes::kInvalidValue);
+        }
       }
     }
   }

@@ -105,6 +105,8 @@ struct ObservabilitySpec {
                                          0.5,   0.75, 1,     2.5,  5,     7.5, 10};
   RequestIdSpec request_id;
   std::vector<std::string> trace_propagation = {"w3c"};  // tracing.propagation: w3c | b3
+  // explain.allowFrom: CIDRs whose `x-bulwark-explain: 1` gets the decision record back.
+  std::vector<std::string> explain_allow_from = {"127.0.0.0/8", "::1/128"};
 
   template <typename V>
   void fields(V& v) const {
@@ -117,6 +119,7 @@ struct ObservabilitySpec {
       g("propagation", trace_propagation);
       g("requestId", request_id);
     });
+    v.group("explain", [&](V& g) { g("allowFrom", explain_allow_from); });
   }
 };
 

@@ -18,6 +18,7 @@
 #include "common/result.h"
 #include "proxy/config/spec.h"
 #include "proxy/event/dispatcher.h"
+#include "proxy/http/decision_record.h"
 #include "proxy/http/headers.h"
 #include "proxy/http/local_reply.h"
 
@@ -81,6 +82,8 @@ public:
    * request goes on. Recorded in the access log's `dry_run` list.
    */
   virtual void recordDryRun(std::string_view decision) { (void)decision; }
+  /** The request's decision record (access log, x-bulwark-explain); null when nobody reads it. */
+  virtual DecisionRecord* decisions() { return nullptr; }
 };
 
 /**

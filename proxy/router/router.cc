@@ -52,9 +52,12 @@ http::RequestHeaders& Router::headersForAttempt(uint32_t number,
     }
     // The upstream sees the deadline this attempt actually has left.
     if (deadline_) {
-      headers.headers.set("grpc-timeout",
-                          http::grpc::encodeTimeout(
-                              std::chrono::duration_cast<std::chrono::microseconds>(remaining())));
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(remaining());
+      headers.headers.set("grpc-timeout", http::grpc::encodeTimeout(left));
+      if (auto* record = callbacks_.decisions()) {
+        record->setDeadlineSent(
+            std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
+      }
     }
   }
   return headers;
@@ -82,6 +85,10 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
   if (grpc_ && timeouts.honor_grpc_deadline) {
     if (auto value = request_->headers.get("grpc-timeout")) {
       if (auto client = http::grpc::parseTimeout(*value)) {
+        if (auto* record = callbacks_.decisions()) {
+          record->setDeadlineReceived(
+              std::chrono::duration_cast<std::chrono::milliseconds>(*client).count());
+        }
         auto effective = *client;
         if (timeouts.grpc_max_deadline.count() > 0) {
           effective = std::min(effective, std::chrono::duration_cast<std::chrono::microseconds>(
@@ -124,6 +131,13 @@ void Router::startAttempt(AttemptKind kind) {
       failRequest(http::LocalReply(http::LocalReplyKind::UpstreamOverflow));
       return;
     }
+    if (auto* record = callbacks_.decisions()) {
+      const auto state = route_.upstream->breakerState();
+      record->add("breaker_open",
+                  {{"upstream", route_.upstream->name()},
+                   {"state", state ? std::string(policies::breakerStateLabel(*state)) : "open"},
+                   {"retry_after_ms", std::to_string(rejection->retry_after.count())}});
+    }
     http::LocalReply reply(http::LocalReplyKind::CircuitOpen);
     if (grpc_) {
       reply.headers.add("grpc-retry-pushback-ms", std::to_string(rejection->retry_after.count()));
@@ -154,6 +168,13 @@ void Router::startAttempt(AttemptKind kind) {
     return;
   }
   ++attempts_started_;
+  if (auto* record = callbacks_.decisions()) {
+    const char* kind_label =
+        kind == AttemptKind::Initial ? "initial" : (kind == AttemptKind::Retry ? "retry" : "hedge");
+    record->startAttempt(attempts_started_, kind_label,
+                         kind == AttemptKind::Retry ? last_retry_reason_ : std::string(),
+                         host->address);
+  }
   attempted_hosts_.push_back(host.get());
   last_host_ = host->address;
   switch (kind) {
@@ -277,6 +298,9 @@ bool Router::maybeRetry(const policies::AttemptResult& result,
     retry_permit_ = route_.route->retryConcurrency().tryAcquire(route_.upstream->activeRequests());
     if (!retry_permit_) {
       route_.stats->retryBudgetExhausted();
+      if (auto* record = callbacks_.decisions()) {
+        record->setRetryStop("budget_exhausted");
+      }
       return false;
     }
   }
@@ -290,16 +314,24 @@ bool Router::maybeRetry(const policies::AttemptResult& result,
       case policies::NoRetryReason::BudgetExhausted: route_.stats->retryBudgetExhausted(); break;
       default: break;
     }
+    if (auto* record = callbacks_.decisions();
+        record != nullptr && decision.why != policies::NoRetryReason::NotRetriable) {
+      record->setRetryStop(policies::noRetryReasonLabel(decision.why));
+    }
     return false;
   }
   // The upstream's maxRetries threshold (Envoy): retries in flight across all routes.
   auto upstream_retry = route_.upstream->tryAcquireRetry();
   if (!upstream_retry) {
     route_.stats->retryBudgetExhausted();
+    if (auto* record = callbacks_.decisions()) {
+      record->setRetryStop("budget_exhausted");
+    }
     return false;
   }
   upstream_retry_permits_.push_back(std::move(upstream_retry));
   route_.stats->retry(std::string(decision.reason)).Increment();
+  last_retry_reason_ = std::string(decision.reason);
   if (decision.pushback_honored) {
     route_.stats->pushbackHonored();
   }
@@ -391,6 +423,7 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
     return;
   }
   winner_ = &attempt;
+  recordAttemptEnd(attempt, result);
   if (attempt.kind() == AttemptKind::Hedge) {
     route_.stats->hedge("won");
   }
@@ -466,7 +499,21 @@ void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult r
   failRequest(http::LocalReply(kind));
 }
 
+void Router::recordAttemptEnd(const UpstreamRequest& attempt, const policies::AttemptResult& result,
+                              std::string_view outcome) {
+  auto* record = callbacks_.decisions();
+  if (record == nullptr) {
+    return;
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - attempt.startTime());
+  record->endAttempt(attempt.number(),
+                     outcome.empty() ? policies::reasonLabel(policies::classify(result)) : outcome,
+                     result.http_status, took.count());
+}
+
 void Router::retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result) {
+  recordAttemptEnd(attempt, result);
   attempt.report(result);
   for (auto it = attempts_.begin(); it != attempts_.end(); ++it) {
     if (it->get() == &attempt) {
@@ -495,6 +542,7 @@ void Router::resetOtherAttempts(UpstreamRequest* keep) {
     // A hedge that lost is not its host's failure: the breaker and outlier detection only learn
     // from real answers.
     a->reportCancelled();
+    recordAttemptEnd(*a, a->result(0, nullptr), "cancelled");
     retireAttempt(*a, a->result(0, nullptr));
   }
 }
@@ -512,6 +560,7 @@ void Router::completeWith(UpstreamRequest& attempt, const policies::AttemptResul
   if (request_timer_) {
     request_timer_->disableTimer();
   }
+  recordAttemptEnd(attempt, result);
   attempt.report(result);
   route_.stats->attempts_per_request->Observe(attempts_started_);
 }
@@ -542,6 +591,16 @@ void Router::onRequestTimeout() {
   }
   winner_ = nullptr;
   route_.stats->deadlineExceeded();
+  if (auto* record = callbacks_.decisions()) {
+    record->add(
+        "deadline_exceeded",
+        {{"timeout_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           route_.route->timeouts().request)
+                                           .count())}});
+    if (retry_pending_) {
+      record->setRetryStop("deadline_exceeded");
+    }
+  }
   failRequest(http::LocalReply(http::LocalReplyKind::RequestTimeout));
 }
 

@@ -37,6 +37,8 @@ public:
   virtual bool downstreamResponseStarted() const = 0;
   /** A policy in `mode: dryRun` would have refused this request; it goes on. */
   virtual void recordDryRun(std::string_view decision) { (void)decision; }
+  /** The request's decision record; null when nobody reads it. */
+  virtual http::DecisionRecord* decisions() { return nullptr; }
 };
 
 /**
@@ -87,6 +89,9 @@ private:
   void onRequestTimeout();
   /** Ends one attempt: report to the upstream, drop it (deferred). */
   void retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result);
+  /** The decision record's end of `attempt` (no-op without a record or when already ended). */
+  void recordAttemptEnd(const UpstreamRequest& attempt, const policies::AttemptResult& result,
+                        std::string_view outcome = {});
   void resetOtherAttempts(UpstreamRequest* keep);
   bool maybeRetry(const policies::AttemptResult& result, const http::ResponseHeaders* headers);
   void failRequest(http::LocalReply reply);
@@ -126,6 +131,7 @@ private:
   uint32_t attempts_started_ = 0;
   uint32_t retries_started_ = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::string last_retry_reason_;  // why the next retry starts, for the decision record
   event::TimerPtr request_timer_;
   event::TimerPtr retry_timer_;
   event::TimerPtr hedge_timer_;

@@ -86,6 +86,8 @@ public:
   bool complete() const { return complete_; }
   const upstream::Host& host() const { return *host_; }
   AttemptKind kind() const { return kind_; }
+  uint32_t number() const { return number_; }
+  std::chrono::steady_clock::time_point startTime() const { return start_; }
 
   // upstream::ConnPoolCallbacks
   void onPoolReady(http::RequestEncoder& encoder, const upstream::Host& host) override;

@@ -90,6 +90,16 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
     }
   }
   headers->headers.set("x-forwarded-proto", headers->scheme.empty() ? "http" : headers->scheme);
+  // Asked for by a client the config trusts, or not at all; never forwarded.
+  if (auto explain = headers->headers.get("x-bulwark-explain")) {
+    explain_ = *explain == "1" && std::any_of(snapshot_->explain_allow_from.begin(),
+                                              snapshot_->explain_allow_from.end(),
+                                              [&](const Cidr& c) { return c.contains(ip); });
+    headers->headers.remove("x-bulwark-explain");
+  }
+  if (explain_ || snapshot_->access_log) {
+    decisions_ = std::make_unique<http::DecisionRecord>();
+  }
   xff_ = std::string(*headers->headers.get("x-forwarded-for"));
 
   auto listener_it = snapshot_->listeners.find(parent_.listenerName());
@@ -115,6 +125,9 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   if (entry == nullptr) {
     localReply(http::LocalReply(http::LocalReplyKind::RouteNotFound));
     return;
+  }
+  if (decisions_) {
+    decisions_->setRoute(entry->route->name());
   }
   if (!headers->upgrade.empty() && !entry->route->allowsUpgrade(headers->upgrade)) {
     localReply(http::LocalReply(http::LocalReplyKind::UpgradeNotAllowed));
@@ -309,6 +322,9 @@ void ActiveStream::encodeHeaders(http::ResponseHeadersPtr&& headers, bool end_st
   if (snapshot_->spec.observability.request_id.return_in_response && !request_id_.empty()) {
     headers->headers.set("x-request-id", request_id_);
   }
+  if (explain_ && decisions_) {
+    headers->headers.set("x-bulwark-explain", decisions_->compact());
+  }
   if (!local_reply_) {
     for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
       (*it)->onResponseHeaders(*headers, end_stream);
@@ -456,6 +472,10 @@ void ActiveStream::sendFallback(const http::LocalReply& reply) {
   const std::string trigger(config::fallbackTriggerName(reply.info().fallback_trigger));
   ctx_.stats.fallback(route_->route->name(), trigger).Increment();
   detail_ = "fallback:" + trigger;
+  if (decisions_) {
+    decisions_->add("fallback",
+                    {{"trigger", trigger}, {"instead_of", std::string(reply.reason())}});
+  }
   auto headers = std::make_unique<http::ResponseHeaders>();
   if (grpc_) {
     headers->status = 200;
@@ -554,6 +574,9 @@ void ActiveStream::recordStats() {
     }
     if (!dry_run_.empty()) {
       entry["dry_run"] = dry_run_;
+    }
+    if (decisions_) {
+      entry["decisions"] = decisions_->toJson();
     }
     log->write(entry);
   }

@@ -55,6 +55,7 @@ public:
   bool isGrpc() const override { return grpc_; }
   std::shared_ptr<redis::RedisClient> redis() override { return ctx_.redis; }
   void recordDryRun(std::string_view decision) override { dry_run_.emplace_back(decision); }
+  http::DecisionRecord* decisions() override { return decisions_.get(); }
   void decodeData(evbuffer* data, bool end_stream) override;
   void decodeTrailers(http::HeaderMap&& trailers) override;
 
@@ -99,6 +100,9 @@ private:
   ConnectionManager& parent_;
   WorkerContext& ctx_;
   std::vector<std::string> dry_run_;  // refusals of dryRun policies, for the access log
+  // Kept when the access log or an allowed x-bulwark-explain will read it.
+  std::unique_ptr<http::DecisionRecord> decisions_;
+  bool explain_ = false;  // answer with x-bulwark-explain
   http::ResponseEncoder* encoder_;
   ConfigSnapshotConstSharedPtr snapshot_;  // RCU: this request finishes on its config
   const router::RouteEntry* route_ = nullptr;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cidr.h"
 #include "proxy/config/spec.h"
 #include "proxy/config/tls_files.h"
 #include "proxy/http/access_log.h"
@@ -26,6 +27,8 @@ struct ConfigSnapshot {
   http::AccessLogSharedPtr access_log;  // null when off; kept across reloads that keep its options
   // Every certificate the TLS contexts of this snapshot loaded, as read then (/certs).
   std::vector<config::CertificateInfo> certificates;
+  // observability.explain.allowFrom, parsed.
+  std::vector<Cidr> explain_allow_from;
   // Set when spec.redis is; the same object for the life of the process.
   std::shared_ptr<redis::RedisMetrics> redis_metrics;
   uint64_t generation = 0;

@@ -36,6 +36,7 @@ constexpr std::array kTable = {
     // Read per admin request and per downstream request from the snapshot.
     FieldReload{"/observability/metrics/path", OnReload::Applies},
     FieldReload{"/observability/tracing/**", OnReload::Applies},
+    FieldReload{"/observability/explain/**", OnReload::Applies},
     // Read when a downstream connection is accepted.
     FieldReload{"/listeners/*/protocol", OnReload::Applies},
     FieldReload{"/listeners/*/routes", OnReload::Applies},

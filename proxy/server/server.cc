@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <csignal>
 #include <fstream>
@@ -198,6 +199,11 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
     return Status::error("observability.accessLog.path: " + access_log.error());
   }
   snapshot->access_log = *access_log;
+  for (const std::string& cidr : spec.observability.explain_allow_from) {
+    if (auto parsed = Cidr::parse(cidr)) {  // the loader refused anything else
+      snapshot->explain_allow_from.push_back(*parsed);
+    }
+  }
   if (spec.redis) {
     if (!redis_metrics_) {
       redis_metrics_ = std::make_shared<redis::RedisMetrics>(stats_->registry());
@@ -773,6 +779,63 @@ std::string Server::readinessReport(bool& ok) const {
   return out;
 }
 
+void Server::explainRouteRequest(evhttp_request* req, const evhttp_uri* uri) {
+  // A request described by the query (path, method, header=name:value...), matched as the
+  // listeners would match it; nothing is sent anywhere.
+  const char* query = evhttp_uri_get_query(uri);
+  evkeyvalq params{};
+  evhttp_parse_query_str(query != nullptr ? query : "", &params);
+  http::RequestHeaders request;
+  request.method = "GET";
+  request.path = "/";
+  std::string only_listener;
+  for (evkeyval* kv = params.tqh_first; kv != nullptr; kv = kv->next.tqe_next) {
+    const std::string key = kv->key;
+    const std::string value = kv->value;
+    if (key == "path") {
+      request.path = value;
+    } else if (key == "method") {
+      request.method = value;
+    } else if (key == "authority" || key == "host") {
+      request.authority = value;
+    } else if (key == "listener") {
+      only_listener = value;
+    } else if (key == "header") {
+      const size_t colon = value.find(':');
+      if (colon != std::string::npos) {
+        std::string name = value.substr(0, colon);
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        size_t start = colon + 1;
+        while (start < value.size() && value[start] == ' ') {
+          ++start;
+        }
+        request.headers.add(name, value.substr(start));
+      }
+    }
+  }
+  evhttp_clear_headers(&params);
+  nlohmann::json matches = nlohmann::json::array();
+  for (const auto& [name, listener] : snapshot_->listeners) {
+    if (!only_listener.empty() && name != only_listener) {
+      continue;
+    }
+    const router::RouteEntry* entry = listener.match(request);
+    if (entry == nullptr) {
+      matches.push_back({{"listener", name}, {"route", nullptr}});
+      continue;
+    }
+    nlohmann::json m = config::explainRoute(snapshot_->spec, entry->route->name())
+                           .value_or(nlohmann::json::object());
+    m["listener"] = name;
+    matches.push_back(std::move(m));
+  }
+  nlohmann::json doc = {
+      {"request", {{"method", request.method}, {"path", request.path}, {"grpc", request.isGrpc()}}},
+      {"matches", std::move(matches)}};
+  reply(req, 200, config::dumpJson(doc) + "\n", "application/json");
+}
+
 std::string Server::upstreamsJson() const { return config::dumpJson(upstream_manager_->toJson()); }
 
 void Server::onAdminRequest(evhttp_request* req, void* arg) {
@@ -869,6 +932,10 @@ void Server::handleAdmin(evhttp_request* req) {
   }
   if (path == "/upstreams" || path == "/clusters") {
     reply(req, 200, upstreamsJson(), "application/json");
+    return;
+  }
+  if (path == "/explain/route") {
+    explainRouteRequest(req, uri);
     return;
   }
   if (path == "/logging") {

@@ -62,6 +62,8 @@ private:
   static void onSignal(evutil_socket_t sig, short, void* arg);
   static void onAdminRequest(evhttp_request* req, void* arg);
   void handleAdmin(evhttp_request* req);
+  /** GET /explain/route: which route a described request matches and its effective policies. */
+  void explainRouteRequest(evhttp_request* req, const evhttp_uri* uri);
   std::string upstreamsJson() const;
   /** The snapshot's access log: the running one when its options are unchanged, else opened. */
   Result<http::AccessLogSharedPtr> accessLogFor(const config::AccessLogSpec& spec) const;
