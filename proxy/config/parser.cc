@@ -671,8 +671,42 @@ void parseObservability(LoadContext& ctx, MapReader& root, ObservabilitySpec& o)
       }
     }
   }
-  if (auto t = m->map("tracing", {"propagation", "requestId"})) {
+  if (auto t = m->map("tracing", {"propagation", "requestId", "sampling", "exporter"})) {
     readWordList(ctx, *t, "propagation", {"w3c", "b3"}, "propagation format", o.trace_propagation);
+    if (auto s = t->map("sampling", {"ratio", "parentBased"})) {
+      s->number("ratio", o.trace_sampling_ratio, 0, 1);
+      s->boolean("parentBased", o.trace_sampling_parent_based);
+    }
+    if (auto e = t->map("exporter", {"otlp"})) {
+      if (auto otlp = e->map("otlp", {"endpoint", "timeout", "batch", "maxQueue"})) {
+        if (otlp->require("endpoint") && otlp->str("endpoint", o.otlp_endpoint)) {
+          const std::string_view url = o.otlp_endpoint;
+          const std::string_view rest =
+              url.substr(0, 7) == "http://" ? url.substr(7) : std::string_view();
+          const std::string_view authority = rest.substr(0, rest.find('/'));
+          if (authority.empty() || !parseHostPort(authority) ||
+              parseHostPort(authority)->port == 0) {
+            ctx.sink.error(otlp->fieldMark("endpoint"), otlp->fieldPath("endpoint"),
+                           fmt::format(R"(expected "http://HOST:PORT/PATH" (OTLP/HTTP), got "{}")",
+                                       o.otlp_endpoint),
+                           codes::kInvalidValue);
+          }
+        }
+        if (otlp->duration("timeout", o.otlp_timeout) && o.otlp_timeout.count() == 0) {
+          ctx.sink.error(otlp->fieldMark("timeout"), otlp->fieldPath("timeout"),
+                         "must be greater than 0s", codes::kInvalidValue);
+        }
+        if (auto b = otlp->map("batch", {"maxSpans", "interval"})) {
+          b->integer("maxSpans", o.otlp_batch_max_spans, 1, 100000);
+          if (b->duration("interval", o.otlp_batch_interval) &&
+              o.otlp_batch_interval.count() == 0) {
+            ctx.sink.error(b->fieldMark("interval"), b->fieldPath("interval"),
+                           "must be greater than 0s", codes::kInvalidValue);
+          }
+        }
+        otlp->integer("maxQueue", o.otlp_max_queue, 1, 10000000);
+      }
+    }
     if (auto r = t->map("requestId", {"generate", "preserveExternal", "returnInResponse"})) {
       r->boolean("generate", o.request_id.generate);
       r->boolean("preserveExternal", o.request_id.preserve_external);

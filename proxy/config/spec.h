@@ -105,6 +105,14 @@ struct ObservabilitySpec {
                                          0.5,   0.75, 1,     2.5,  5,     7.5, 10};
   RequestIdSpec request_id;
   std::vector<std::string> trace_propagation = {"w3c"};  // tracing.propagation: w3c | b3
+  double trace_sampling_ratio = 0.01;                    // tracing.sampling.ratio
+  bool trace_sampling_parent_based = true;               // tracing.sampling.parentBased
+  // tracing.exporter.otlp: empty endpoint = no spans (propagation headers pass unchanged).
+  std::string otlp_endpoint;
+  Duration otlp_timeout{2000};
+  uint32_t otlp_batch_max_spans = 512;
+  Duration otlp_batch_interval{1000};
+  uint32_t otlp_max_queue = 8192;
   // explain.allowFrom: CIDRs whose `x-bulwark-explain: 1` gets the decision record back.
   std::vector<std::string> explain_allow_from = {"127.0.0.0/8", "::1/128"};
 
@@ -118,6 +126,23 @@ struct ObservabilitySpec {
     v.group("tracing", [&](V& g) {
       g("propagation", trace_propagation);
       g("requestId", request_id);
+      g.group("sampling", [&](V& s) {
+        s("ratio", trace_sampling_ratio);
+        s("parentBased", trace_sampling_parent_based);
+      });
+      g.when(!otlp_endpoint.empty(), [&](V& w) {
+        w.group("exporter", [&](V& e) {
+          e.group("otlp", [&](V& o) {
+            o("endpoint", otlp_endpoint);
+            o("timeout", otlp_timeout);
+            o.group("batch", [&](V& b) {
+              b("maxSpans", otlp_batch_max_spans);
+              b("interval", otlp_batch_interval);
+            });
+            o("maxQueue", otlp_max_queue);
+          });
+        });
+      });
     });
     v.group("explain", [&](V& g) { g("allowFrom", explain_allow_from); });
   }

@@ -46,6 +46,13 @@ http::RequestHeaders& Router::headersForAttempt(uint32_t number,
   }
   http::RequestHeaders& headers = scratch ? *scratch : *request_;
   headers.headers.set("x-bulwark-attempt", std::to_string(number));
+  if (auto* trace = callbacks_.trace();
+      trace != nullptr && number >= 1 && number <= attempt_spans_.size()) {
+    // The upstream's parent is this attempt's span, a child of the request's server span.
+    trace->tracer->inject(headers.headers,
+                          {trace->server.trace_id, attempt_spans_[number - 1], true},
+                          trace->server.span_id);
+  }
   if (grpc_) {
     if (number > 1) {
       headers.headers.set("grpc-previous-rpc-attempts", std::to_string(number - 1));
@@ -168,6 +175,11 @@ void Router::startAttempt(AttemptKind kind) {
     return;
   }
   ++attempts_started_;
+  if (callbacks_.trace() != nullptr) {
+    attempt_spans_.push_back(tracing::randomSpanId(ctx_.rng));
+    attempt_span_done_.push_back(false);
+    attempt_reasons_.push_back(kind == AttemptKind::Retry ? last_retry_reason_ : std::string());
+  }
   if (auto* record = callbacks_.decisions()) {
     const char* kind_label =
         kind == AttemptKind::Initial ? "initial" : (kind == AttemptKind::Retry ? "retry" : "hedge");
@@ -423,7 +435,7 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
     return;
   }
   winner_ = &attempt;
-  recordAttemptEnd(attempt, result);
+  recordAttemptEnd(attempt, result, {}, false);
   if (attempt.kind() == AttemptKind::Hedge) {
     route_.stats->hedge("won");
   }
@@ -500,16 +512,54 @@ void Router::onAttemptFailed(UpstreamRequest& attempt, policies::AttemptResult r
 }
 
 void Router::recordAttemptEnd(const UpstreamRequest& attempt, const policies::AttemptResult& result,
-                              std::string_view outcome) {
+                              std::string_view outcome, bool final) {
   auto* record = callbacks_.decisions();
-  if (record == nullptr) {
+  auto* trace = callbacks_.trace();
+  if (record == nullptr && trace == nullptr) {
     return;
   }
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - attempt.startTime());
-  record->endAttempt(attempt.number(),
-                     outcome.empty() ? policies::reasonLabel(policies::classify(result)) : outcome,
-                     result.http_status, took.count());
+  const std::string_view label =
+      outcome.empty() ? policies::reasonLabel(policies::classify(result)) : outcome;
+  if (record != nullptr) {
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - attempt.startTime());
+    record->endAttempt(attempt.number(), label, result.http_status, took.count());
+  }
+  const uint32_t n = attempt.number();
+  if (trace == nullptr || !final || n == 0 || n > attempt_spans_.size() ||
+      attempt_span_done_[n - 1]) {
+    return;
+  }
+  attempt_span_done_[n - 1] = true;
+  tracing::Span span;
+  span.trace_id = trace->server.trace_id;
+  span.span_id = attempt_spans_[n - 1];
+  span.parent = trace->server.span_id;
+  span.kind = tracing::Span::Kind::Client;
+  span.name = request_->method;
+  span.start_unix_nanos = tracing::unixNanos(attempt.startTime());
+  span.end_unix_nanos = tracing::unixNanos(std::chrono::steady_clock::now());
+  span.set("http.request.method", request_->method);
+  span.set("server.address", attempt.host().address);
+  span.set("url.path", request_->path);
+  if (result.http_status != 0) {
+    span.set("http.response.status_code", static_cast<int64_t>(result.http_status));
+  }
+  if (result.grpc_status) {
+    span.set("rpc.grpc.status_code", static_cast<int64_t>(*result.grpc_status));
+  }
+  const AttemptKind kind = attempt.kind();
+  span.set("bulwark.attempt", static_cast<int64_t>(n));
+  span.set(
+      "bulwark.attempt.kind",
+      std::string(kind == AttemptKind::Initial ? "initial"
+                                               : (kind == AttemptKind::Retry ? "retry" : "hedge")));
+  if (kind == AttemptKind::Retry && n <= attempt_reasons_.size()) {
+    span.set("bulwark.retry.reason", attempt_reasons_[n - 1]);
+  }
+  span.set("bulwark.outcome", std::string(label));
+  span.status = label == "success" ? tracing::Span::Status::Ok : tracing::Span::Status::Error;
+  trace->tracer->submit(std::move(span));
 }
 
 void Router::retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result) {

@@ -15,6 +15,7 @@
 #include "proxy/router/route_entry.h"
 #include "proxy/router/router_context.h"
 #include "proxy/router/upstream_request.h"
+#include "proxy/tracing/tracer.h"
 
 namespace bulwark::router {
 
@@ -39,6 +40,8 @@ public:
   virtual void recordDryRun(std::string_view decision) { (void)decision; }
   /** The request's decision record; null when nobody reads it. */
   virtual http::DecisionRecord* decisions() { return nullptr; }
+  /** The request's trace when it is sampled; null otherwise. */
+  virtual tracing::RequestTrace* trace() { return nullptr; }
 };
 
 /**
@@ -91,7 +94,7 @@ private:
   void retireAttempt(UpstreamRequest& attempt, const policies::AttemptResult& result);
   /** The decision record's end of `attempt` (no-op without a record or when already ended). */
   void recordAttemptEnd(const UpstreamRequest& attempt, const policies::AttemptResult& result,
-                        std::string_view outcome = {});
+                        std::string_view outcome = {}, bool final = true);
   void resetOtherAttempts(UpstreamRequest* keep);
   bool maybeRetry(const policies::AttemptResult& result, const http::ResponseHeaders* headers);
   void failRequest(http::LocalReply reply);
@@ -132,6 +135,10 @@ private:
   uint32_t retries_started_ = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::string last_retry_reason_;  // why the next retry starts, for the decision record
+  // Sampled requests: the span of attempt n at [n - 1], and whether it was exported.
+  std::vector<tracing::SpanId> attempt_spans_;
+  std::vector<bool> attempt_span_done_;
+  std::vector<std::string> attempt_reasons_;
   event::TimerPtr request_timer_;
   event::TimerPtr retry_timer_;
   event::TimerPtr hedge_timer_;

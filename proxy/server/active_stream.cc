@@ -90,6 +90,28 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
     }
   }
   headers->headers.set("x-forwarded-proto", headers->scheme.empty() ? "http" : headers->scheme);
+  if (const auto& tracer = snapshot_->tracer) {
+    auto incoming = tracer->extract(headers->headers);
+    if (tracer->sample(incoming, ctx_.rng)) {
+      trace_ = std::make_unique<tracing::RequestTrace>();
+      trace_->tracer = tracer.get();  // the snapshot outlives the stream
+      tracing::Span& span = trace_->server;
+      span.trace_id = incoming ? incoming->trace_id : tracing::randomTraceId(ctx_.rng);
+      span.span_id = tracing::randomSpanId(ctx_.rng);
+      if (incoming) {
+        span.parent = incoming->span_id;
+      }
+      span.kind = tracing::Span::Kind::Server;
+      span.start_unix_nanos = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(start_wall_.time_since_epoch())
+              .count());
+    }
+    if (trace_) {
+      trace_id_ = tracing::toHex(trace_->server.trace_id);
+    } else if (incoming) {
+      trace_id_ = tracing::toHex(incoming->trace_id);
+    }
+  }
   // Asked for by a client the config trusts, or not at all; never forwarded.
   if (auto explain = headers->headers.get("x-bulwark-explain")) {
     explain_ = *explain == "1" && std::any_of(snapshot_->explain_allow_from.begin(),
@@ -578,8 +600,45 @@ void ActiveStream::recordStats() {
     if (decisions_) {
       entry["decisions"] = decisions_->toJson();
     }
+    if (!trace_id_.empty()) {
+      entry["trace_id"] = trace_id_;
+    }
+    if (trace_) {
+      entry["span_id"] = tracing::toHex(trace_->server.span_id);
+    }
     log->write(entry);
   }
+}
+
+void ActiveStream::exportServerSpan() {
+  if (!trace_) {
+    return;
+  }
+  tracing::Span span = std::move(trace_->server);
+  const tracing::Tracer* tracer = trace_->tracer;
+  trace_.reset();
+  const std::string route = route_ ? route_->route->name() : "";
+  span.name = route.empty() ? request_method_ : request_method_ + " " + route;
+  span.end_unix_nanos = tracing::unixNanos(std::chrono::steady_clock::now());
+  span.set("http.request.method", request_method_);
+  span.set("url.path", request_path_);
+  span.set("server.address", authority_);
+  span.set("network.peer.address",
+           std::string(network::addressIp(parent_.connection().peerAddress())));
+  if (!route.empty()) {
+    span.set("http.route", route);
+  }
+  if (status_ != 0) {
+    span.set("http.response.status_code", static_cast<int64_t>(status_));
+  }
+  if (grpc_status_) {
+    span.set("rpc.grpc.status_code", static_cast<int64_t>(*grpc_status_));
+  }
+  span.set("bulwark.response_code_details", detail_.empty() ? "via_upstream" : detail_);
+  const bool failed =
+      status_ == 0 || status_ >= 500 || (grpc_status_ && *grpc_status_ != GrpcStatus::Ok);
+  span.status = failed ? tracing::Span::Status::Error : tracing::Span::Status::Unset;
+  tracer->submit(std::move(span));
 }
 
 void ActiveStream::finish() {
@@ -591,6 +650,7 @@ void ActiveStream::finish() {
     stream_idle_timer_->disableTimer();
   }
   recordStats();
+  exportServerSpan();
   if (!filters_.empty()) {
     http::StreamInfo info;
     info.route = route_ ? route_->route->name() : "";

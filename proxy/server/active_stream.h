@@ -56,6 +56,7 @@ public:
   std::shared_ptr<redis::RedisClient> redis() override { return ctx_.redis; }
   void recordDryRun(std::string_view decision) override { dry_run_.emplace_back(decision); }
   http::DecisionRecord* decisions() override { return decisions_.get(); }
+  tracing::RequestTrace* trace() override { return trace_.get(); }
   void decodeData(evbuffer* data, bool end_stream) override;
   void decodeTrailers(http::HeaderMap&& trailers) override;
 
@@ -102,7 +103,10 @@ private:
   std::vector<std::string> dry_run_;  // refusals of dryRun policies, for the access log
   // Kept when the access log or an allowed x-bulwark-explain will read it.
   std::unique_ptr<http::DecisionRecord> decisions_;
-  bool explain_ = false;  // answer with x-bulwark-explain
+  bool explain_ = false;                          // answer with x-bulwark-explain
+  std::unique_ptr<tracing::RequestTrace> trace_;  // set when the request is sampled
+  std::string trace_id_;  // hex, for the access log: the request's trace, sampled or not
+  void exportServerSpan();
   http::ResponseEncoder* encoder_;
   ConfigSnapshotConstSharedPtr snapshot_;  // RCU: this request finishes on its config
   const router::RouteEntry* route_ = nullptr;

@@ -11,6 +11,7 @@
 #include "proxy/http/access_log.h"
 #include "proxy/redis/redis_client.h"
 #include "proxy/router/route_entry.h"
+#include "proxy/tracing/tracer.h"
 #include "proxy/upstream/upstream.h"
 
 namespace bulwark::server {
@@ -27,6 +28,8 @@ struct ConfigSnapshot {
   http::AccessLogSharedPtr access_log;  // null when off; kept across reloads that keep its options
   // Every certificate the TLS contexts of this snapshot loaded, as read then (/certs).
   std::vector<config::CertificateInfo> certificates;
+  // observability.tracing with an exporter; null: no spans.
+  tracing::TracerConstSharedPtr tracer;
   // observability.explain.allowFrom, parsed.
   std::vector<Cidr> explain_allow_from;
   // Set when spec.redis is; the same object for the life of the process.

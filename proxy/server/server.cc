@@ -199,6 +199,35 @@ Result<ConfigSnapshotConstSharedPtr> Server::buildSnapshot(const config::ProxyCo
     return Status::error("observability.accessLog.path: " + access_log.error());
   }
   snapshot->access_log = *access_log;
+  const config::ObservabilitySpec& obs = spec.observability;
+  if (!obs.otlp_endpoint.empty()) {
+    tracing::ExporterOptions options;
+    options.endpoint = obs.otlp_endpoint;
+    options.timeout = obs.otlp_timeout;
+    options.max_batch = obs.otlp_batch_max_spans;
+    options.interval = obs.otlp_batch_interval;
+    options.max_queue = obs.otlp_max_queue;
+    const auto& current = span_exporter_ ? span_exporter_->options() : tracing::ExporterOptions{};
+    if (!span_exporter_ || current.endpoint != options.endpoint ||
+        current.timeout != options.timeout || current.max_batch != options.max_batch ||
+        current.interval != options.interval || current.max_queue != options.max_queue) {
+      auto made = tracing::SpanExporter::create(options, stats_->registry());
+      if (!made) {
+        return Status::error("observability.tracing.exporter: " + made.error());
+      }
+      if (span_exporter_) {
+        retired_span_exporters_.push_back(std::move(span_exporter_));
+      }
+      span_exporter_ = std::shared_ptr<tracing::SpanExporter>(std::move(*made));
+    }
+    auto has = [&](const char* format) {
+      return std::find(obs.trace_propagation.begin(), obs.trace_propagation.end(), format) !=
+             obs.trace_propagation.end();
+    };
+    snapshot->tracer = std::make_shared<const tracing::Tracer>(
+        obs.trace_sampling_ratio, obs.trace_sampling_parent_based, has("w3c"), has("b3"),
+        span_exporter_);
+  }
   for (const std::string& cidr : spec.observability.explain_allow_from) {
     if (auto parsed = Cidr::parse(cidr)) {  // the loader refused anything else
       snapshot->explain_allow_from.push_back(*parsed);

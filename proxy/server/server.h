@@ -98,6 +98,11 @@ private:
   std::map<std::string, upstream::UpstreamSharedPtr> upstreams_;
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams_;
   std::shared_ptr<redis::RedisMetrics> redis_metrics_;  // created with the first `redis` block
+  // The span exporter of the current config, kept while its options are unchanged. One a reload
+  // replaced stays here until exit: its thread is joined on the main thread, never on a worker
+  // that happens to release the last snapshot holding it.
+  std::shared_ptr<tracing::SpanExporter> span_exporter_;
+  std::vector<std::shared_ptr<tracing::SpanExporter>> retired_span_exporters_;
   std::map<std::string, std::string> bound_listeners_;  // name -> actual address
   evhttp* admin_ = nullptr;
   std::string admin_bound_;

@@ -24,10 +24,10 @@ struct Floor {
 
 const std::vector<Floor>& floors() {
   static const std::vector<Floor> kFloors = {
-      {"common", 0},        {"policies", 1},    {"proxy/config", 1}, {"proxy/event", 2},
-      {"proxy/network", 3}, {"proxy/stats", 3}, {"proxy/http", 4},   {"proxy/upstream", 5},
-      {"proxy/router", 6},  {"proxy/redis", 6}, {"filters", 7},      {"proxy/server", 8},
-      {"proxy", 9},
+      {"common", 0},        {"policies", 1},     {"proxy/config", 1}, {"proxy/event", 2},
+      {"proxy/network", 3}, {"proxy/stats", 3},  {"proxy/http", 4},   {"proxy/upstream", 5},
+      {"proxy/tracing", 5}, {"proxy/router", 6}, {"proxy/redis", 6},  {"filters", 7},
+      {"proxy/server", 8},  {"proxy", 9},
   };
   return kFloors;
 }

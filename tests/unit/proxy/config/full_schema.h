@@ -28,6 +28,14 @@ observability:
   tracing:
     propagation: [w3c, b3]
     requestId: {generate: true, preserveExternal: false, returnInResponse: true}
+    sampling: {ratio: 0.05, parentBased: false}
+    exporter:
+      otlp:
+        endpoint: http://127.0.0.1:4318/v1/traces
+        timeout: 2s
+        batch: {maxSpans: 256, interval: 500ms}
+        maxQueue: 4096
+  explain: {allowFrom: [127.0.0.0/8, 10.0.0.0/8]}
 
 redis: {address: redis.shared:6379, database: 1, timeout: 25ms}
 
