@@ -8,7 +8,7 @@ constexpr size_t kBodyFlushThreshold = 64UL * 1024;
 constexpr size_t kMaxResponseHeaderBytes = 96UL * 1024;
 }  // namespace
 
-Http1ClientConnection::Http1ClientConnection(network::Connection& connection,
+Http1ClientConnection::Http1ClientConnection(network::CodecConnection& connection,
                                              ClientConnectionCallbacks& callbacks)
     : connection_(connection), callbacks_(callbacks) {
   llhttp_settings_init(&settings_);
@@ -355,8 +355,8 @@ void Http1ClientConnection::resetStream(StreamResetReason) {
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
   dead_ = true;
-  connection_.close(tunnel_ ? network::Connection::CloseType::FlushWrite
-                            : network::Connection::CloseType::NoFlush);
+  connection_.close(tunnel_ ? network::CodecConnection::CloseType::FlushWrite
+                            : network::CodecConnection::CloseType::NoFlush);
 }
 
 void Http1ClientConnection::readDisable(bool disable) { read_disable_.apply(connection_, disable); }

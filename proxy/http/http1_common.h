@@ -10,7 +10,7 @@
 
 #include "proxy/http/codec.h"
 #include "proxy/http/headers.h"
-#include "proxy/network/connection.h"
+#include "proxy/network/codec_connection.h"
 
 namespace bulwark::http {
 
@@ -70,7 +70,7 @@ private:
  */
 class Http1ReadDisable {
 public:
-  void apply(network::Connection& connection, bool disable) {
+  void apply(network::CodecConnection& connection, bool disable) {
     if (disable) {
       ++count_;
       connection.readDisable(true);
@@ -81,7 +81,7 @@ public:
   }
 
   /** The stream is gone: whatever it held is released (one enable, as the codecs always did). */
-  void clear(network::Connection& connection) {
+  void clear(network::CodecConnection& connection) {
     if (count_ > 0) {
       connection.readDisable(false);
       count_ = 0;

@@ -78,7 +78,7 @@ std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
 
 }  // namespace
 
-Http1ServerConnection::Http1ServerConnection(network::Connection& connection,
+Http1ServerConnection::Http1ServerConnection(network::CodecConnection& connection,
                                              ServerConnectionCallbacks& callbacks,
                                              const ServerCodecLimits& limits)
     : connection_(connection), callbacks_(callbacks), limits_(limits) {
@@ -511,7 +511,7 @@ Status Http1ServerConnection::sendProtocolError(uint32_t status, std::string det
   }
   stream_active_ = false;
   decoder_ = nullptr;
-  connection_.close(network::Connection::CloseType::FlushWrite);
+  connection_.close(network::CodecConnection::CloseType::FlushWrite);
   return Status::error(details);
 }
 
@@ -666,7 +666,7 @@ void Http1ServerConnection::onResponseComplete() {
     stream_active_ = false;
     stream_callbacks_ = nullptr;
     dead_ = true;
-    connection_.close(network::Connection::CloseType::FlushWrite);
+    connection_.close(network::CodecConnection::CloseType::FlushWrite);
     return;
   }
   stream_active_ = false;
@@ -675,7 +675,7 @@ void Http1ServerConnection::onResponseComplete() {
   read_disable_.clear(connection_);
   if (close_after_response_) {
     dead_ = true;
-    connection_.close(network::Connection::CloseType::FlushWrite);
+    connection_.close(network::CodecConnection::CloseType::FlushWrite);
     return;
   }
   if (paused_) {
@@ -696,7 +696,7 @@ void Http1ServerConnection::resetStream(StreamResetReason) {
   stream_active_ = false;
   // HTTP/1 has no stream reset: close the connection after what was already written, so the
   // client sees a response shorter than its framing promised (truncation is detectable).
-  connection_.close(network::Connection::CloseType::FlushWrite);
+  connection_.close(network::CodecConnection::CloseType::FlushWrite);
 }
 
 void Http1ServerConnection::readDisable(bool disable) { read_disable_.apply(connection_, disable); }

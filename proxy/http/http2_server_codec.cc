@@ -270,7 +270,7 @@ private:
   bool continue_sent_ = false;
 };
 
-Http2ServerConnection::Http2ServerConnection(network::Connection& connection,
+Http2ServerConnection::Http2ServerConnection(network::CodecConnection& connection,
                                              ServerConnectionCallbacks& callbacks,
                                              const ServerCodecLimits& limits,
                                              uint32_t initial_window)
@@ -364,7 +364,7 @@ void Http2ServerConnection::afterFlush() {
     resetAllStreams(StreamResetReason::ProtocolError, dead_detail_);
   }
   if (wantsClose() && !connection_.closing()) {
-    connection_.close(network::Connection::CloseType::FlushWrite);
+    connection_.close(network::CodecConnection::CloseType::FlushWrite);
   }
 }
 
