@@ -472,9 +472,14 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
     return HPE_USER;
   }
   if (self->discard_rest_) {
-    // The answered request's dropped body is over: go straight on to the next request.
     self->discard_rest_ = false;
-    return 0;
+    if (self->response_complete_) {
+      // The answered request's dropped body is over: go straight on to the next request.
+      return 0;
+    }
+    // The response started before the request ended and is still being sent: a pipelined
+    // request must wait for it like any other, or its parsing would reset the response state
+    // under the stream still writing (and an error reply would land inside that body).
   }
   if (self->response_complete_ && self->stream_active_) {
     self->onResponseComplete();

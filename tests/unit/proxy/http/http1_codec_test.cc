@@ -176,6 +176,33 @@ TEST_F(Http1ServerCodecTest, PipelinedRequestsAreServedOneAtATimeInOrder) {
   EXPECT_FALSE(server.closed);
 }
 
+TEST_F(Http1ServerCodecTest, PipelinedRequestWaitsForAResponseThatStartedBeforeItsRequestEnded) {
+  // The upstream answers before the request body is through and streams on after it: a
+  // pipelined request behind it must not start until that response ends.
+  ServerSide server(dispatcher_);
+  server.pair.feed("POST /first HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n");
+  ASSERT_EQ(server.requests.size(), 1u);
+  auto& first = *server.requests[0];
+  ResponseHeaders head;
+  head.status = 200;
+  first.encoder.encodeHeaders(head, false);
+  server.pair.feed("abcdGET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_TRUE(first.complete);
+  EXPECT_EQ(server.requests.size(), 1u) << "second request parsed while the first response runs";
+  evbuffer* data = evbuffer_new();
+  evbuffer_add(data, "x", 1);
+  first.encoder.encodeData(data, true);
+  evbuffer_free(data);
+  ASSERT_TRUE(server.waitForOutput("1\r\nx\r\n0\r\n\r\n"));
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return server.requests.size() == 2; }));
+  EXPECT_EQ(server.requests[1]->headers->path, "/second");
+  server.requests[1]->respond(200, "second");
+  ASSERT_TRUE(server.waitForOutput("second"));
+  const std::string out = server.pair.received();
+  EXPECT_LT(out.find("0\r\n\r\n"), out.find("second"));
+  EXPECT_TRUE(server.protocol_errors.empty());
+}
+
 TEST_F(Http1ServerCodecTest, PipelinedRequestsSplitAtEveryByteAreAllAnswered) {
   const std::string requests =
       "GET /a HTTP/1.1\r\nHost: svc\r\n\r\nPOST /b HTTP/1.1\r\nHost: svc\r\nContent-Length: 2\r\n"
