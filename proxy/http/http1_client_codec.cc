@@ -230,7 +230,9 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
     if (self->decoder_) {
       self->decoder_->decode1xxHeaders(std::move(self->response_));
     }
-    return 0;
+    // No body, whatever its headers say (RFC 9112 §6.3): llhttp would otherwise read one, by
+    // length or until the close, and hand it over as body of a response not yet begun.
+    return 1;
   }
   if (llhttp_should_keep_alive(p) == 0) {
     self->go_away_ = true;
@@ -245,11 +247,11 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   if (self->decoder_) {
     self->decoder_->decodeHeaders(std::move(self->response_), no_body);
   }
-  if (no_body) {
-    // llhttp: returning 1 tells it the message has no body (HEAD responses).
-    return self->head_request_ ? 1 : 0;
-  }
-  return 0;
+  // llhttp: returning 1 tells it the message has no body. Not only for HEAD: a 204 or 304 has
+  // none whatever its Content-Length or Transfer-Encoding says (RFC 9112 §6.3), and llhttp
+  // would otherwise wait for that many body bytes after the decoder was told the stream ended
+  // (the connection hung, then the next response's bytes taken as this one's body).
+  return no_body ? 1 : 0;
 }
 
 int Http1ClientConnection::switchProtocols() {

@@ -640,6 +640,29 @@ TEST_F(Http1ClientCodecTest, HeadResponseEndsAtItsHeaders) {
   EXPECT_TRUE(client.codec->canCreateStream());
 }
 
+TEST_F(Http1ClientCodecTest, NoContentAndNotModifiedEndAtTheirHeadersWhateverTheirFraming) {
+  // RFC 9112 §6.3: neither has a body, whatever Content-Length or Transfer-Encoding say. Waiting
+  // for one would hang the connection and read the next response as its body.
+  ClientSide client(dispatcher_);
+  auto& not_modified = client.send("GET");
+  client.pair.feed("HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n");
+  ASSERT_NE(not_modified.headers, nullptr);
+  EXPECT_TRUE(not_modified.complete);
+  ASSERT_TRUE(client.codec->canCreateStream());
+  auto& no_content = client.send("GET");
+  client.pair.feed("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_NE(no_content.headers, nullptr);
+  EXPECT_TRUE(no_content.complete);
+  ASSERT_TRUE(client.codec->canCreateStream());
+  auto& ok = client.send("GET");
+  client.pair.feed("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+  EXPECT_EQ(ok.body, "b");
+  EXPECT_TRUE(ok.complete);
+  EXPECT_EQ(client.codec->completedStreams(), 3u);
+  EXPECT_FALSE(not_modified.reset.has_value());
+  EXPECT_FALSE(no_content.reset.has_value());
+}
+
 TEST_F(Http1ClientCodecTest, ContinueIsInformationalThenTheResponseFollows) {
   ClientSide client(dispatcher_);
   auto& r = client.send("POST", "x");
@@ -648,6 +671,21 @@ TEST_F(Http1ClientCodecTest, ContinueIsInformationalThenTheResponseFollows) {
   ASSERT_NE(r.headers, nullptr);
   EXPECT_EQ(r.headers->status, 200u);
   EXPECT_TRUE(r.complete);
+}
+
+TEST_F(Http1ClientCodecTest, InformationalResponsesHaveNoBodyWhateverTheirFraming) {
+  ClientSide client(dispatcher_);
+  auto& r = client.send("POST", "x");
+  client.pair.feed(
+      "HTTP/1.1 100 Continue\r\nTransfer-Encoding: gzip\r\n\r\n"
+      "HTTP/1.1 103 Early Hints\r\nContent-Length: 4\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(r.informational, (std::vector<uint32_t>{100, 103}));
+  ASSERT_NE(r.headers, nullptr);
+  EXPECT_EQ(r.headers->status, 200u);
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_TRUE(r.complete);
+  EXPECT_FALSE(r.reset.has_value());
 }
 
 TEST_F(Http1ClientCodecTest, MalformedResponseResetsWithAProtocolError) {
