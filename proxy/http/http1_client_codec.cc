@@ -222,6 +222,11 @@ int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len
 int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
   self->finishHeader();
+  if (p->status_code < 100 || p->status_code > 599) {
+    // llhttp takes any three digits; RFC 9110 §15 says values outside 100-599 are invalid. Passed
+    // on they would be written to the client as they came ("HTTP/1.1 0", ":status 999").
+    return HPE_USER;
+  }
   self->response_->status = p->status_code;
   if (p->status_code >= 100 && p->status_code < 200) {
     if (p->status_code == 101) {

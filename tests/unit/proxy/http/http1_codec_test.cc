@@ -663,6 +663,17 @@ TEST_F(Http1ClientCodecTest, NoContentAndNotModifiedEndAtTheirHeadersWhateverThe
   EXPECT_FALSE(no_content.reset.has_value());
 }
 
+TEST_F(Http1ClientCodecTest, StatusOutside100To599IsAProtocolError) {
+  for (const char* status : {"000", "099", "600", "999"}) {
+    ClientSide client(dispatcher_);
+    auto& r = client.send("GET");
+    client.pair.feed(std::string("HTTP/1.1 ") + status + " X\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(r.headers, nullptr) << status;
+    EXPECT_EQ(r.reset, StreamResetReason::ProtocolError) << status;
+    EXPECT_FALSE(client.codec->canCreateStream()) << status;
+  }
+}
+
 TEST_F(Http1ClientCodecTest, ContinueIsInformationalThenTheResponseFollows) {
   ClientSide client(dispatcher_);
   auto& r = client.send("POST", "x");
