@@ -212,6 +212,12 @@ int Http1ClientConnection::onHeaderField(llhttp_t* p, const char* at, size_t len
 
 int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
+  if (!self->header_reader_.hasName()) {
+    // ": value" (llhttp lets an empty name through): the value would be glued onto the next
+    // field's, e.g. ": 1" then "Content-Length: 0" forwarded as "content-length: 10" while the
+    // body was framed by 0.
+    return HPE_USER;
+  }
   if (!self->header_reader_.count(len, kMaxResponseHeaderBytes)) {
     return HPE_USER;
   }
@@ -222,6 +228,11 @@ int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len
 int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
   self->finishHeader();
+  if (std::string details; !validHttp1Headers(self->response_->headers, details)) {
+    // What llhttp lets through but must not reach the client: a name with SP before the colon
+    // ("Content-Length : 5", which llhttp does not frame by while a client might), controls.
+    return HPE_USER;
+  }
   if (p->status_code < 100 || p->status_code > 599) {
     // llhttp takes any three digits; RFC 9110 §15 says values outside 100-599 are invalid. Passed
     // on they would be written to the client as they came ("HTTP/1.1 0", ":status 999").
@@ -304,6 +315,9 @@ int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
   }
   if (self->header_reader_.inValue()) {
     self->finishHeader();
+  }
+  if (std::string details; !validHttp1Headers(self->trailers_, details)) {
+    return HPE_USER;
   }
   // llhttp counts content_length down while reading the body, so the "no body" decision made
   // at headers-complete time is the one that counts.

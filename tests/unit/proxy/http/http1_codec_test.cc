@@ -674,6 +674,24 @@ TEST_F(Http1ClientCodecTest, StatusOutside100To599IsAProtocolError) {
   }
 }
 
+TEST_F(Http1ClientCodecTest, InvalidResponseHeaderNamesAreAProtocolError) {
+  // llhttp lets "Name : value" through in responses. Passed on, a client could take
+  // "Content-Length : 2" as the length while bulwark framed the body by close or chunks.
+  for (const char* response : {
+           "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",
+           // An empty name: its value would be glued onto the next field's ("10").
+           "HTTP/1.1 200 OK\r\n: 1\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
+       }) {
+    ClientSide client(dispatcher_);
+    auto& r = client.send("GET");
+    client.pair.feed(response);
+    EXPECT_EQ(r.reset, StreamResetReason::ProtocolError) << response;
+    EXPECT_FALSE(r.complete) << response;
+    EXPECT_FALSE(client.codec->canCreateStream()) << response;
+  }
+}
+
 TEST_F(Http1ClientCodecTest, ContinueIsInformationalThenTheResponseFollows) {
   ClientSide client(dispatcher_);
   auto& r = client.send("POST", "x");
