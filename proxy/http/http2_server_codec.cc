@@ -131,6 +131,12 @@ private:
       return;
     }
     RequestHeaders& req = *request_;
+    if (req.path.empty() || (req.path[0] != '/' && req.path != "*")) {
+      // CONNECT (no :path; nghttp2 checks the rest): a tunnel to an authority is not proxied,
+      // as over HTTP/1, and an empty path must not reach routing or an upstream request line.
+      reject(400, "http2.unsupported_request_target");
+      return;
+    }
     req.http_major = 2;
     req.http_minor = 0;
     if (has_cookie_) {
