@@ -25,6 +25,7 @@ namespace bulwark::fuzz {
  * are decisions (read in order; 0 once used up, which every harness treats as "the plain case":
  * feed everything, answer normally), and the rest is the byte stream the codec parses. A seed
  * that is just a request or response with a leading 0 byte thus runs as a plain exchange.
+ * Thread: the fuzzing thread.
  */
 class CodecInput {
 public:
@@ -93,6 +94,7 @@ inline void runLoop() {
  * below it, close(NoFlush) or a close with nothing pending raises the close at once (as
  * Connection::closeNow does, through its owner into the codec), and a FlushWrite close with
  * output pending completes when the peer has taken it. Writes after the close are dropped.
+ * Thread: the fuzzing thread.
  */
 class FakeConnection : public network::CodecConnection {
 public:

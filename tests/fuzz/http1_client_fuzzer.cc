@@ -27,7 +27,7 @@
 namespace bulwark::fuzz {
 namespace {
 
-/** One response as the router's upstream request receives it. */
+/** One response as the router's upstream request receives it. Thread: the fuzzing thread. */
 class FuzzResponse : public http::ResponseDecoder, public http::StreamCallbacks {
 public:
   FuzzResponse(bool head, bool upgrade) : head_(head), upgrade_(upgrade) {}
@@ -103,6 +103,10 @@ private:
   uint64_t body_ = 0;
 };
 
+/**
+ * The codec on a FakeConnection, with the upstream pool's handling of dispatch results, reuse
+ * and closes. Thread: the fuzzing thread.
+ */
 class Harness : public http::ClientConnectionCallbacks {
 public:
   explicit Harness(CodecInput& in) : in_(in) {

@@ -31,7 +31,7 @@ namespace {
 /**
  * Parses what the codec wrote as HTTP/1.1 responses. Stops checking at a 101 (the tunnel
  * follows) and at the response to a HEAD request (which this parser cannot tell from its
- * position alone when an error reply for the same request follows).
+ * position alone when an error reply for the same request follows). Thread: the fuzzing thread.
  */
 class ResponseStreamChecker {
 public:
@@ -81,6 +81,10 @@ private:
   bool stopped_ = false;
 };
 
+/**
+ * The codec on a FakeConnection, fed and answered as the input says, with the connection
+ * manager's handling of dispatch results and closes. Thread: the fuzzing thread.
+ */
 class Harness : public http::ServerConnectionCallbacks, public ServerSinkOwner {
 public:
   Harness(CodecInput& in, const http::ServerCodecLimits& limits) : in_(in) {

@@ -34,7 +34,7 @@ namespace {
 
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/** The input read front to back; 0 once it is used up. */
+/** The input read front to back; 0 once it is used up. Thread: the fuzzing thread. */
 class Reader {
 public:
   Reader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
@@ -82,6 +82,7 @@ void appendU32(std::string& out, uint32_t v) {
  * Checks the server's output: frames with a 9-byte header each, within the largest frame size
  * the client allowed, header blocks (HEADERS then CONTINUATIONs) decoded by one HPACK inflater
  * and starting with :status of three digits. Input that is not yet a whole frame waits.
+ * Thread: the fuzzing thread.
  */
 class OutputChecker {
 public:
@@ -184,7 +185,7 @@ private:
   size_t block_headers_ = 0;
 };
 
-/** Header fields a request is made of: the usual ones, and some nghttp2 or bulwark refuse. */
+/** A header field a request may be made of (kFields). */
 struct Field {
   std::string_view name;
   std::string_view value;
@@ -225,6 +226,11 @@ constexpr Field kFields[] = {
 };
 constexpr size_t kFieldCount = sizeof(kFields) / sizeof(kFields[0]);
 
+/**
+ * The codec on a FakeConnection, with a client's HPACK encoder, fed frame operations and
+ * answered by FuzzServerStreams, dispatch results and closes handled as the connection manager
+ * does. Thread: the fuzzing thread.
+ */
 class Harness : public http::ServerConnectionCallbacks, public ServerSinkOwner {
 public:
   Harness(Reader& in, const http::ServerCodecLimits& limits, uint32_t initial_window)

@@ -71,7 +71,10 @@ inline uint64_t parseDecimal(std::string_view v) {
   return n;
 }
 
-/** How one stream answers, from one decision byte (0: answer 200 with a short body at the end). */
+/**
+ * How one stream answers, from one decision byte (0: answer 200 with a short body at the end).
+ * Thread: the fuzzing thread.
+ */
 struct ResponsePlan {
   enum class Mode : uint8_t {
     AtEnd,         // full response once the request ended
@@ -100,7 +103,7 @@ struct ResponsePlan {
   }
 };
 
-/** What a server harness provides to its streams. */
+/** What a server harness provides to its streams. Thread: the fuzzing thread. */
 class ServerSinkOwner {
 public:
   virtual ~ServerSinkOwner() = default;
@@ -108,6 +111,10 @@ public:
   virtual void checkRequest(const http::RequestHeaders& headers, bool end_stream) = 0;
 };
 
+/**
+ * One request stream, answered by its plan and checked as it goes (see the file comment).
+ * Thread: the fuzzing thread.
+ */
 class FuzzServerStream : public http::RequestDecoder, public http::StreamCallbacks {
 public:
   FuzzServerStream(http::ResponseEncoder& encoder, const ResponsePlan& plan, ServerSinkOwner& owner)
