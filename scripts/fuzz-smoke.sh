@@ -18,7 +18,10 @@ for binary in "$build_dir"/tests/fuzz/fuzz_*; do
   [[ -f "$binary" && -x "$binary" ]] || continue
   name=$(basename "$binary")
   name=${name#fuzz_}
+  # A target's dictionary is tests/fuzz/<target>.dict, or one shared by its family
+  # (http1_server and http1_client use http1.dict).
   dict=tests/fuzz/$name.dict
+  [[ -f "$dict" ]] || dict=tests/fuzz/${name%%_*}.dict
   [[ -f "$dict" ]] || dict=""
   run_seconds=$seconds
   # The config target spends its first 10 s or so on its seeds (whole config files, one a

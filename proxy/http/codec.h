@@ -1,8 +1,9 @@
 #pragma once
 
 // The codec seam (Envoy's Http::Connection / StreamEncoder / StreamDecoder, reduced). A codec
-// turns bytes on one network::Connection into streams and back. Server codecs face downstream,
-// client codecs face one upstream host. HTTP/1.1 codecs are in http1_*.cc, HTTP/2 in http2_*.cc.
+// turns bytes on one network::CodecConnection (a network::Connection in production) into streams
+// and back. Server codecs face downstream, client codecs face one upstream host. HTTP/1.1 codecs
+// are in http1_*.cc, HTTP/2 in http2_*.cc.
 // Thread: every object here lives on one worker thread.
 
 #include <cstdint>
@@ -14,7 +15,7 @@
 
 #include "common/result.h"
 #include "proxy/http/headers.h"
-#include "proxy/network/connection.h"
+#include "proxy/network/codec_connection.h"
 
 namespace bulwark::http {
 

@@ -8,7 +8,7 @@ constexpr size_t kBodyFlushThreshold = 64UL * 1024;
 constexpr size_t kMaxResponseHeaderBytes = 96UL * 1024;
 }  // namespace
 
-Http1ClientConnection::Http1ClientConnection(network::Connection& connection,
+Http1ClientConnection::Http1ClientConnection(network::CodecConnection& connection,
                                              ClientConnectionCallbacks& callbacks)
     : connection_(connection), callbacks_(callbacks) {
   llhttp_settings_init(&settings_);
@@ -212,6 +212,12 @@ int Http1ClientConnection::onHeaderField(llhttp_t* p, const char* at, size_t len
 
 int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
+  if (!self->header_reader_.hasName()) {
+    // ": value" (llhttp lets an empty name through): the value would be glued onto the next
+    // field's, e.g. ": 1" then "Content-Length: 0" forwarded as "content-length: 10" while the
+    // body was framed by 0.
+    return HPE_USER;
+  }
   if (!self->header_reader_.count(len, kMaxResponseHeaderBytes)) {
     return HPE_USER;
   }
@@ -222,6 +228,16 @@ int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len
 int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
   self->finishHeader();
+  if (std::string details; !validHttp1Headers(self->response_->headers, details)) {
+    // What llhttp lets through but must not reach the client: a name with SP before the colon
+    // ("Content-Length : 5", which llhttp does not frame by while a client might), controls.
+    return HPE_USER;
+  }
+  if (p->status_code < 100 || p->status_code > 599) {
+    // llhttp takes any three digits; RFC 9110 §15 says values outside 100-599 are invalid. Passed
+    // on they would be written to the client as they came ("HTTP/1.1 0", ":status 999").
+    return HPE_USER;
+  }
   self->response_->status = p->status_code;
   if (p->status_code >= 100 && p->status_code < 200) {
     if (p->status_code == 101) {
@@ -230,7 +246,9 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
     if (self->decoder_) {
       self->decoder_->decode1xxHeaders(std::move(self->response_));
     }
-    return 0;
+    // No body, whatever its headers say (RFC 9112 §6.3): llhttp would otherwise read one, by
+    // length or until the close, and hand it over as body of a response not yet begun.
+    return 1;
   }
   if (llhttp_should_keep_alive(p) == 0) {
     self->go_away_ = true;
@@ -245,11 +263,11 @@ int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   if (self->decoder_) {
     self->decoder_->decodeHeaders(std::move(self->response_), no_body);
   }
-  if (no_body) {
-    // llhttp: returning 1 tells it the message has no body (HEAD responses).
-    return self->head_request_ ? 1 : 0;
-  }
-  return 0;
+  // llhttp: returning 1 tells it the message has no body. Not only for HEAD: a 204 or 304 has
+  // none whatever its Content-Length or Transfer-Encoding says (RFC 9112 §6.3), and llhttp
+  // would otherwise wait for that many body bytes after the decoder was told the stream ended
+  // (the connection hung, then the next response's bytes taken as this one's body).
+  return no_body ? 1 : 0;
 }
 
 int Http1ClientConnection::switchProtocols() {
@@ -297,6 +315,9 @@ int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
   }
   if (self->header_reader_.inValue()) {
     self->finishHeader();
+  }
+  if (std::string details; !validHttp1Headers(self->trailers_, details)) {
+    return HPE_USER;
   }
   // llhttp counts content_length down while reading the body, so the "no body" decision made
   // at headers-complete time is the one that counts.
@@ -355,8 +376,8 @@ void Http1ClientConnection::resetStream(StreamResetReason) {
   decoder_ = nullptr;
   stream_callbacks_ = nullptr;
   dead_ = true;
-  connection_.close(tunnel_ ? network::Connection::CloseType::FlushWrite
-                            : network::Connection::CloseType::NoFlush);
+  connection_.close(tunnel_ ? network::CodecConnection::CloseType::FlushWrite
+                            : network::CodecConnection::CloseType::NoFlush);
 }
 
 void Http1ClientConnection::readDisable(bool disable) { read_disable_.apply(connection_, disable); }

@@ -16,7 +16,7 @@ namespace bulwark::http {
  */
 class Http1ClientConnection : public ClientConnection, private RequestEncoder, private Stream {
 public:
-  Http1ClientConnection(network::Connection& connection, ClientConnectionCallbacks& callbacks);
+  Http1ClientConnection(network::CodecConnection& connection, ClientConnectionCallbacks& callbacks);
   ~Http1ClientConnection() override;
 
   // ClientConnection
@@ -60,7 +60,7 @@ private:
   void completeStream();
   void failStream(StreamResetReason reason, std::string_view detail);
 
-  network::Connection& connection_;
+  network::CodecConnection& connection_;
   ClientConnectionCallbacks& callbacks_;
   llhttp_t parser_;
   llhttp_settings_t settings_;

@@ -1,18 +1,63 @@
 #pragma once
 
 // What the HTTP/1 server and client codecs share: reading header fields that llhttp hands over
-// in pieces, the counted read-disable of their connection, and passing the connection's
-// watermarks on to the one active stream.
+// in pieces, checking what it let through, the counted read-disable of their connection, and
+// passing the connection's watermarks on to the one active stream.
 
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 #include "proxy/http/codec.h"
 #include "proxy/http/headers.h"
-#include "proxy/network/connection.h"
+#include "proxy/network/codec_connection.h"
 
 namespace bulwark::http {
+
+// RFC 9110 field-value: VCHAR, obs-text, SP and HTAB only. Anything else (NUL, CR, LF, other
+// controls) is a smuggling or injection shape.
+inline bool validHttp1HeaderValue(std::string_view v) {
+  for (unsigned char c : v) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// RFC 9110 §5.1: a field name is a token. llhttp (as Debian builds it, not in strict mode) lets
+// an empty name or one with SP through ("Content-Length : 5"); a hop behind us, or the client
+// a response goes back to, could read those differently.
+inline bool validHttp1HeaderName(std::string_view n) {
+  if (n.empty()) {
+    return false;
+  }
+  for (unsigned char c : n) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+      continue;
+    }
+    if (c == 0 || std::strchr("!#$%&'*+-.^_`|~", c) == nullptr) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Every field of `headers` is valid; otherwise `details` names the rule broken first. */
+inline bool validHttp1Headers(const HeaderMap& headers, std::string& details) {
+  for (const auto& [name, value] : headers.entries()) {
+    if (!validHttp1HeaderName(name)) {
+      details = "http1.invalid_header_name";
+      return false;
+    }
+    if (!validHttp1HeaderValue(value)) {
+      details = "http1.invalid_header_value";
+      return false;
+    }
+  }
+  return true;
+}
 
 /**
  * One header section being read from llhttp callbacks: a field's name and value may each
@@ -70,7 +115,7 @@ private:
  */
 class Http1ReadDisable {
 public:
-  void apply(network::Connection& connection, bool disable) {
+  void apply(network::CodecConnection& connection, bool disable) {
     if (disable) {
       ++count_;
       connection.readDisable(true);
@@ -81,7 +126,7 @@ public:
   }
 
   /** The stream is gone: whatever it held is released (one enable, as the codecs always did). */
-  void clear(network::Connection& connection) {
+  void clear(network::CodecConnection& connection) {
     if (count_ > 0) {
       connection.readDisable(false);
       count_ = 0;

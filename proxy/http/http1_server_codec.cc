@@ -13,48 +13,6 @@ constexpr uint64_t kDiscardBodyLimit = 64UL * 1024;
 
 constexpr size_t kBodyFlushThreshold = 64UL * 1024;
 
-// RFC 9110 field-value: VCHAR, obs-text, SP and HTAB only. Anything else (NUL, CR, LF, other
-// controls) is a smuggling or injection shape.
-bool validHeaderValue(std::string_view v) {
-  for (unsigned char c : v) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// RFC 9110 §5.1: a field name is a token. llhttp (as Debian builds it, not in strict mode) lets
-// an empty name or one with SP through; a hop behind us could read those differently.
-bool validHeaderName(std::string_view n) {
-  if (n.empty()) {
-    return false;
-  }
-  for (unsigned char c : n) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-      continue;
-    }
-    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool validHeaders(const HeaderMap& headers, std::string& details) {
-  for (const auto& [name, value] : headers.entries()) {
-    if (!validHeaderName(name)) {
-      details = "http1.invalid_header_name";
-      return false;
-    }
-    if (!validHeaderValue(value)) {
-      details = "http1.invalid_header_value";
-      return false;
-    }
-  }
-  return true;
-}
-
 // Names the smuggling shapes llhttp rejects before our own checks run, so the 400's detail (and
 // the protocol-error metric label) says which rule was broken instead of an llhttp error code.
 std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
@@ -78,7 +36,7 @@ std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
 
 }  // namespace
 
-Http1ServerConnection::Http1ServerConnection(network::Connection& connection,
+Http1ServerConnection::Http1ServerConnection(network::CodecConnection& connection,
                                              ServerConnectionCallbacks& callbacks,
                                              const ServerCodecLimits& limits)
     : connection_(connection), callbacks_(callbacks), limits_(limits) {
@@ -278,7 +236,7 @@ int Http1ServerConnection::headersComplete() {
     sendProtocolError(431, "http1.too_many_headers");
     return HPE_USER;
   }
-  if (std::string details; !validHeaders(request_->headers, details)) {
+  if (std::string details; !validHttp1Headers(request_->headers, details)) {
     sendProtocolError(400, details);
     return HPE_USER;
   }
@@ -451,7 +409,7 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
   self->scanning_headers_ = true;
   self->scan_started_ = false;
   self->prev_byte_ = self->prev_prev_byte_ = 0;
-  if (std::string details; !validHeaders(self->trailers_, details)) {
+  if (std::string details; !validHttp1Headers(self->trailers_, details)) {
     self->sendProtocolError(400, details);
     return HPE_USER;
   }
@@ -472,9 +430,14 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
     return HPE_USER;
   }
   if (self->discard_rest_) {
-    // The answered request's dropped body is over: go straight on to the next request.
     self->discard_rest_ = false;
-    return 0;
+    if (self->response_complete_) {
+      // The answered request's dropped body is over: go straight on to the next request.
+      return 0;
+    }
+    // The response started before the request ended and is still being sent: a pipelined
+    // request must wait for it like any other, or its parsing would reset the response state
+    // under the stream still writing (and an error reply would land inside that body).
   }
   if (self->response_complete_ && self->stream_active_) {
     self->onResponseComplete();
@@ -511,7 +474,7 @@ Status Http1ServerConnection::sendProtocolError(uint32_t status, std::string det
   }
   stream_active_ = false;
   decoder_ = nullptr;
-  connection_.close(network::Connection::CloseType::FlushWrite);
+  connection_.close(network::CodecConnection::CloseType::FlushWrite);
   return Status::error(details);
 }
 
@@ -666,7 +629,7 @@ void Http1ServerConnection::onResponseComplete() {
     stream_active_ = false;
     stream_callbacks_ = nullptr;
     dead_ = true;
-    connection_.close(network::Connection::CloseType::FlushWrite);
+    connection_.close(network::CodecConnection::CloseType::FlushWrite);
     return;
   }
   stream_active_ = false;
@@ -675,7 +638,7 @@ void Http1ServerConnection::onResponseComplete() {
   read_disable_.clear(connection_);
   if (close_after_response_) {
     dead_ = true;
-    connection_.close(network::Connection::CloseType::FlushWrite);
+    connection_.close(network::CodecConnection::CloseType::FlushWrite);
     return;
   }
   if (paused_) {
@@ -696,7 +659,7 @@ void Http1ServerConnection::resetStream(StreamResetReason) {
   stream_active_ = false;
   // HTTP/1 has no stream reset: close the connection after what was already written, so the
   // client sees a response shorter than its framing promised (truncation is detectable).
-  connection_.close(network::Connection::CloseType::FlushWrite);
+  connection_.close(network::CodecConnection::CloseType::FlushWrite);
 }
 
 void Http1ServerConnection::readDisable(bool disable) { read_disable_.apply(connection_, disable); }

@@ -21,7 +21,7 @@ namespace bulwark::http {
  */
 class Http1ServerConnection : public ServerConnection, private ResponseEncoder, private Stream {
 public:
-  Http1ServerConnection(network::Connection& connection, ServerConnectionCallbacks& callbacks,
+  Http1ServerConnection(network::CodecConnection& connection, ServerConnectionCallbacks& callbacks,
                         const ServerCodecLimits& limits);
   ~Http1ServerConnection() override;
 
@@ -67,7 +67,7 @@ private:
   /** The upstream agreed to switch: the response head goes out and the tunnel starts. */
   void encodeSwitchingProtocols(const ResponseHeaders& headers);
 
-  network::Connection& connection_;
+  network::CodecConnection& connection_;
   ServerConnectionCallbacks& callbacks_;
   ServerCodecLimits limits_;
   llhttp_t parser_;

@@ -142,7 +142,7 @@ private:
   bool final_headers_received_ = false;
 };
 
-Http2ClientConnection::Http2ClientConnection(network::Connection& connection,
+Http2ClientConnection::Http2ClientConnection(network::CodecConnection& connection,
                                              ClientConnectionCallbacks& callbacks,
                                              const Http2ClientSettings& settings)
     : Http2ConnectionBase(connection, false), callbacks_(callbacks), settings_(settings) {
@@ -227,7 +227,7 @@ void Http2ClientConnection::afterFlush() {
   if (dead_ && !torn_down_) {
     resetAllStreams(StreamResetReason::ProtocolError, dead_detail_);
     if (!connection_.closing()) {
-      connection_.close(network::Connection::CloseType::FlushWrite);
+      connection_.close(network::CodecConnection::CloseType::FlushWrite);
     }
   }
 }

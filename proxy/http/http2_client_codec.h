@@ -34,7 +34,7 @@ struct Http2ClientSettings {
 class Http2ClientConnection : public ClientConnection, public Http2ConnectionBase {
 public:
   /** connection and callbacks must outlive this codec. */
-  Http2ClientConnection(network::Connection& connection, ClientConnectionCallbacks& callbacks,
+  Http2ClientConnection(network::CodecConnection& connection, ClientConnectionCallbacks& callbacks,
                         const Http2ClientSettings& settings);
   ~Http2ClientConnection() override;
 

@@ -275,7 +275,7 @@ ssize_t Http2StreamBase::onDataSourceRead(nghttp2_session* session, int32_t, uin
 // ---------------------------------------------------------------------------------------------
 // Http2ConnectionBase
 
-Http2ConnectionBase::Http2ConnectionBase(network::Connection& connection, bool server)
+Http2ConnectionBase::Http2ConnectionBase(network::CodecConnection& connection, bool server)
     : connection_(connection), server_(server), output_(evbuffer_new()) {
   BULWARK_RELEASE_ASSERT(output_ != nullptr, "evbuffer_new failed");
   flush_timer_ = connection_.dispatcher().createTimer([this] { onFlushTimer(); });

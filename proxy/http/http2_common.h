@@ -1,7 +1,7 @@
 #pragma once
 
 // Shared machinery of the HTTP/2 server and client codecs: one nghttp2 session on one
-// network::Connection, per-stream send/receive buffers, flow control, watermarks and the
+// network::CodecConnection, per-stream send/receive buffers, flow control, watermarks and the
 // deferred flush that keeps nghttp2 callbacks out of encode calls.
 
 #include <cstdint>
@@ -20,7 +20,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
 #include "proxy/http/headers.h"
-#include "proxy/network/connection.h"
+#include "proxy/network/codec_connection.h"
 
 namespace bulwark::http {
 
@@ -188,7 +188,7 @@ public:
 protected:
   friend class Http2StreamBase;
 
-  Http2ConnectionBase(network::Connection& connection, bool server);
+  Http2ConnectionBase(network::CodecConnection& connection, bool server);
 
   /** Creates the session; options and settings come from the derived class. */
   void initSession(nghttp2_option* option, const std::vector<nghttp2_settings_entry>& settings);
@@ -243,7 +243,7 @@ protected:
   /** Marks the session unusable; later dispatch() calls fail with this detail. */
   void markDead(std::string detail);
 
-  network::Connection& connection_;
+  network::CodecConnection& connection_;
   const bool server_;
   nghttp2_session* session_ = nullptr;
   evbuffer* output_;

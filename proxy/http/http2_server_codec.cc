@@ -131,6 +131,12 @@ private:
       return;
     }
     RequestHeaders& req = *request_;
+    if (req.path.empty() || (req.path[0] != '/' && req.path != "*")) {
+      // CONNECT (no :path; nghttp2 checks the rest): a tunnel to an authority is not proxied,
+      // as over HTTP/1, and an empty path must not reach routing or an upstream request line.
+      reject(400, "http2.unsupported_request_target");
+      return;
+    }
     req.http_major = 2;
     req.http_minor = 0;
     if (has_cookie_) {
@@ -270,7 +276,7 @@ private:
   bool continue_sent_ = false;
 };
 
-Http2ServerConnection::Http2ServerConnection(network::Connection& connection,
+Http2ServerConnection::Http2ServerConnection(network::CodecConnection& connection,
                                              ServerConnectionCallbacks& callbacks,
                                              const ServerCodecLimits& limits,
                                              uint32_t initial_window)
@@ -364,7 +370,7 @@ void Http2ServerConnection::afterFlush() {
     resetAllStreams(StreamResetReason::ProtocolError, dead_detail_);
   }
   if (wantsClose() && !connection_.closing()) {
-    connection_.close(network::Connection::CloseType::FlushWrite);
+    connection_.close(network::CodecConnection::CloseType::FlushWrite);
   }
 }
 

@@ -35,7 +35,7 @@ public:
    * Sends the server SETTINGS at once. connection and callbacks must outlive this codec.
    * initial_window is the per-stream receive window advertised (bounds each upload in flight).
    */
-  Http2ServerConnection(network::Connection& connection, ServerConnectionCallbacks& callbacks,
+  Http2ServerConnection(network::CodecConnection& connection, ServerConnectionCallbacks& callbacks,
                         const ServerCodecLimits& limits,
                         uint32_t initial_window = kHttp2DefaultInitialWindow);
   ~Http2ServerConnection() override;

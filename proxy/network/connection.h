@@ -10,6 +10,7 @@
 #include <event2/util.h>
 
 #include "proxy/event/dispatcher.h"
+#include "proxy/network/codec_connection.h"
 #include "proxy/network/tls.h"
 
 namespace bulwark::network {
@@ -46,9 +47,11 @@ public:
  * event stays registered (no epoll_ctl per message), reads go straight into reserved buffer space
  * (no FIONREAD ioctl per read), and output is flushed once per loop turn by activating the write
  * event by hand; the kernel is only asked for writability (epoll_ctl) when a write was partial.
+ * The codecs see it through CodecConnection; the class is final, so calls made on a Connection
+ * itself (connection manager, pools, admin) are not virtual.
  * Thread: owning worker. Destroy through the dispatcher's deferredDelete when inside callbacks.
  */
-class Connection : public event::DeferredDeletable {
+class Connection final : public event::DeferredDeletable, public CodecConnection {
 public:
   /** Wraps an accepted socket. */
   Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::string peer_address);
@@ -59,35 +62,34 @@ public:
   ~Connection() override;
 
   void setCallbacks(ConnectionCallbacks* callbacks) { callbacks_ = callbacks; }
-  event::Dispatcher& dispatcher() { return dispatcher_; }
+  event::Dispatcher& dispatcher() override { return dispatcher_; }
 
-  /** Appends all of data (moved, data is left empty). */
-  void write(evbuffer* data);
-  void write(const void* data, size_t len);
-  void write(std::string_view s) { write(s.data(), s.size()); }
-  evbuffer* input() { return input_; }
-  size_t outputLength() const;
-
+  // CodecConnection
+  using CodecConnection::write;
+  void write(evbuffer* data) override;
+  void write(const void* data, size_t len) override;
+  size_t outputLength() const override;
   /** Stops (or resumes) reading from the socket; nested calls are counted. */
-  void readDisable(bool disable);
-  bool readEnabled() const { return read_disable_count_ == 0; }
-
-  enum class CloseType { FlushWrite, NoFlush };
+  void readDisable(bool disable) override;
   /**
    * Closes the connection. FlushWrite first writes pending output (bounded by a timer).
    * Raises LocalClose to callbacks once. Safe to call more than once.
    */
-  void close(CloseType type);
+  void close(CloseType type) override;
+  bool closing() const override { return state_ != State::Open; }
+  /** dispatchBuffered() on a later loop turn; dropped if the connection is gone by then. */
+  void dispatchBufferedLater() override;
+
+  evbuffer* input() { return input_; }
+  bool readEnabled() const { return read_disable_count_ == 0; }
+
   bool closed() const { return state_ == State::Closed; }
-  bool closing() const { return state_ != State::Open; }
 
   void setWatermarks(size_t low, size_t high);
   const std::string& peerAddress() const { return peer_address_; }
   uint64_t id() const { return id_; }
   /** Re-runs onData with bytes already buffered (used after a codec switch). */
   void dispatchBuffered();
-  /** dispatchBuffered() on a later loop turn; dropped if the connection is gone by then. */
-  void dispatchBufferedLater();
   /** Disables Nagle for latency. */
   void setNoDelay();
   /**

@@ -176,6 +176,33 @@ TEST_F(Http1ServerCodecTest, PipelinedRequestsAreServedOneAtATimeInOrder) {
   EXPECT_FALSE(server.closed);
 }
 
+TEST_F(Http1ServerCodecTest, PipelinedRequestWaitsForAResponseThatStartedBeforeItsRequestEnded) {
+  // The upstream answers before the request body is through and streams on after it: a
+  // pipelined request behind it must not start until that response ends.
+  ServerSide server(dispatcher_);
+  server.pair.feed("POST /first HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\n");
+  ASSERT_EQ(server.requests.size(), 1u);
+  auto& first = *server.requests[0];
+  ResponseHeaders head;
+  head.status = 200;
+  first.encoder.encodeHeaders(head, false);
+  server.pair.feed("abcdGET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_TRUE(first.complete);
+  EXPECT_EQ(server.requests.size(), 1u) << "second request parsed while the first response runs";
+  evbuffer* data = evbuffer_new();
+  evbuffer_add(data, "x", 1);
+  first.encoder.encodeData(data, true);
+  evbuffer_free(data);
+  ASSERT_TRUE(server.waitForOutput("1\r\nx\r\n0\r\n\r\n"));
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return server.requests.size() == 2; }));
+  EXPECT_EQ(server.requests[1]->headers->path, "/second");
+  server.requests[1]->respond(200, "second");
+  ASSERT_TRUE(server.waitForOutput("second"));
+  const std::string out = server.pair.received();
+  EXPECT_LT(out.find("0\r\n\r\n"), out.find("second"));
+  EXPECT_TRUE(server.protocol_errors.empty());
+}
+
 TEST_F(Http1ServerCodecTest, PipelinedRequestsSplitAtEveryByteAreAllAnswered) {
   const std::string requests =
       "GET /a HTTP/1.1\r\nHost: svc\r\n\r\nPOST /b HTTP/1.1\r\nHost: svc\r\nContent-Length: 2\r\n"
@@ -613,6 +640,58 @@ TEST_F(Http1ClientCodecTest, HeadResponseEndsAtItsHeaders) {
   EXPECT_TRUE(client.codec->canCreateStream());
 }
 
+TEST_F(Http1ClientCodecTest, NoContentAndNotModifiedEndAtTheirHeadersWhateverTheirFraming) {
+  // RFC 9112 §6.3: neither has a body, whatever Content-Length or Transfer-Encoding say. Waiting
+  // for one would hang the connection and read the next response as its body.
+  ClientSide client(dispatcher_);
+  auto& not_modified = client.send("GET");
+  client.pair.feed("HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n");
+  ASSERT_NE(not_modified.headers, nullptr);
+  EXPECT_TRUE(not_modified.complete);
+  ASSERT_TRUE(client.codec->canCreateStream());
+  auto& no_content = client.send("GET");
+  client.pair.feed("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_NE(no_content.headers, nullptr);
+  EXPECT_TRUE(no_content.complete);
+  ASSERT_TRUE(client.codec->canCreateStream());
+  auto& ok = client.send("GET");
+  client.pair.feed("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+  EXPECT_EQ(ok.body, "b");
+  EXPECT_TRUE(ok.complete);
+  EXPECT_EQ(client.codec->completedStreams(), 3u);
+  EXPECT_FALSE(not_modified.reset.has_value());
+  EXPECT_FALSE(no_content.reset.has_value());
+}
+
+TEST_F(Http1ClientCodecTest, StatusOutside100To599IsAProtocolError) {
+  for (const char* status : {"000", "099", "600", "999"}) {
+    ClientSide client(dispatcher_);
+    auto& r = client.send("GET");
+    client.pair.feed(std::string("HTTP/1.1 ") + status + " X\r\nContent-Length: 0\r\n\r\n");
+    EXPECT_EQ(r.headers, nullptr) << status;
+    EXPECT_EQ(r.reset, StreamResetReason::ProtocolError) << status;
+    EXPECT_FALSE(client.codec->canCreateStream()) << status;
+  }
+}
+
+TEST_F(Http1ClientCodecTest, InvalidResponseHeaderNamesAreAProtocolError) {
+  // llhttp lets "Name : value" through in responses. Passed on, a client could take
+  // "Content-Length : 2" as the length while bulwark framed the body by close or chunks.
+  for (const char* response : {
+           "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",
+           // An empty name: its value would be glued onto the next field's ("10").
+           "HTTP/1.1 200 OK\r\n: 1\r\nContent-Length: 0\r\n\r\n",
+           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
+       }) {
+    ClientSide client(dispatcher_);
+    auto& r = client.send("GET");
+    client.pair.feed(response);
+    EXPECT_EQ(r.reset, StreamResetReason::ProtocolError) << response;
+    EXPECT_FALSE(r.complete) << response;
+    EXPECT_FALSE(client.codec->canCreateStream()) << response;
+  }
+}
+
 TEST_F(Http1ClientCodecTest, ContinueIsInformationalThenTheResponseFollows) {
   ClientSide client(dispatcher_);
   auto& r = client.send("POST", "x");
@@ -621,6 +700,21 @@ TEST_F(Http1ClientCodecTest, ContinueIsInformationalThenTheResponseFollows) {
   ASSERT_NE(r.headers, nullptr);
   EXPECT_EQ(r.headers->status, 200u);
   EXPECT_TRUE(r.complete);
+}
+
+TEST_F(Http1ClientCodecTest, InformationalResponsesHaveNoBodyWhateverTheirFraming) {
+  ClientSide client(dispatcher_);
+  auto& r = client.send("POST", "x");
+  client.pair.feed(
+      "HTTP/1.1 100 Continue\r\nTransfer-Encoding: gzip\r\n\r\n"
+      "HTTP/1.1 103 Early Hints\r\nContent-Length: 4\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_EQ(r.informational, (std::vector<uint32_t>{100, 103}));
+  ASSERT_NE(r.headers, nullptr);
+  EXPECT_EQ(r.headers->status, 200u);
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_TRUE(r.complete);
+  EXPECT_FALSE(r.reset.has_value());
 }
 
 TEST_F(Http1ClientCodecTest, MalformedResponseResetsWithAProtocolError) {

@@ -981,6 +981,21 @@ TEST_F(Http2CodecTest, InvalidHeaderNameResetsStream) {
   EXPECT_EQ(0u, server_->codec->activeStreams());
 }
 
+// CONNECT has no :path: refused here (400), as over HTTP/1, never routed with an empty path.
+TEST_F(Http2CodecTest, ConnectIsRefusedWith400) {
+  server_ = std::make_unique<ServerSide>(dispatcher_, fds_[0], ServerCodecLimits{});
+  raw_ = std::make_unique<RawPeer>(dispatcher_, fds_[1]);
+  std::string block = hpack({{":method", "CONNECT"}, {":authority", "example.com:443"}});
+  raw_->send(std::string(NGHTTP2_CLIENT_MAGIC) + frame(NGHTTP2_SETTINGS, 0, 0, "") +
+             frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, block));
+  ASSERT_TRUE(run([&] { return raw_->find(NGHTTP2_HEADERS, 1).has_value(); }));
+  EXPECT_TRUE(server_->requests.empty());
+  ASSERT_EQ(1u, server_->protocol_errors.size());
+  EXPECT_EQ("http2.unsupported_request_target", server_->protocol_errors[0]);
+  EXPECT_TRUE(server_->dispatch_error.empty());
+  EXPECT_FALSE(raw_->closed);
+}
+
 // Too many headers: 431 from the codec, the connection manager never sees the request.
 TEST_F(Http2CodecTest, HeaderCountLimitReplies431) {
   ServerCodecLimits limits;
