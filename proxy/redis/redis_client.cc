@@ -285,8 +285,11 @@ uint64_t RedisClient::send(std::string_view op, const std::vector<std::string>& 
     lens.push_back(arg.size());
   }
   const uint64_t id = next_id_++;
-  if (redisAsyncCommandArgv(context_, &RedisClient::onReply,
-                            reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
+  // hiredis' privdata carries the operation's id, not a pointer to it: a reply that arrives
+  // after the operation timed out finds no id in operations_ instead of freed memory.
+  void* privdata = reinterpret_cast<void*>(  // NOLINT(performance-no-int-to-ptr)
+      static_cast<uintptr_t>(id));
+  if (redisAsyncCommandArgv(context_, &RedisClient::onReply, privdata,
                             static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
     return 0;
   }

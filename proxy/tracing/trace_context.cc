@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/ascii.h"
+
 namespace bulwark::tracing {
 namespace {
 
@@ -17,19 +19,6 @@ std::string hexOf(const std::array<uint8_t, N>& bytes) {
   return out;
 }
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 /** Parses exactly 2*N hex digits right-aligned into N bytes (shorter input: zeros in front). */
 template <size_t N>
 bool parseHex(std::string_view text, std::array<uint8_t, N>& out, bool allow_short = false) {
@@ -39,8 +28,8 @@ bool parseHex(std::string_view text, std::array<uint8_t, N>& out, bool allow_sho
   out.fill(0);
   const size_t offset = N - text.size() / 2;
   for (size_t i = 0; i < text.size() / 2; ++i) {
-    const int hi = hexDigit(text[2 * i]);
-    const int lo = hexDigit(text[2 * i + 1]);
+    const int hi = hexValue(text[2 * i]);
+    const int lo = hexValue(text[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       return false;
     }

@@ -131,6 +131,20 @@ protected:
     return builder.yaml();
   }
 
+  /** Starts `n` bulwarks with `yaml`, each once both its workers reached Redis. */
+  static void startInstances(const std::string& yaml, int n,
+                             std::vector<std::unique_ptr<BulwarkProcess>>& proxies,
+                             std::vector<uint16_t>& ports) {
+    for (int i = 0; i < n; ++i) {
+      proxies.push_back(startBulwark(yaml));
+      ASSERT_TRUE(proxies.back());
+      ports.push_back(proxies.back()->port("public"));
+      ASSERT_TRUE(waitForMetric(
+          proxies.back()->adminPort(), "bulwark_redis_connected", {},
+          [](double v) { return v == 2; }, deadlineIn(10s)));
+    }
+  }
+
   std::unique_ptr<RedisServer> redis_;
   std::unique_ptr<FakeUpstream> upstream_;
 };
@@ -148,14 +162,7 @@ TEST_F(GlobalRateLimitTest, ThreeInstancesShareOneLimit) {
       config({route("api", "/", "{requestsPerSecond: 100, burst: 100, scope: global}")});
   std::vector<std::unique_ptr<BulwarkProcess>> proxies;
   std::vector<uint16_t> ports;
-  for (int i = 0; i < 3; ++i) {
-    proxies.push_back(startBulwark(yaml));
-    ASSERT_TRUE(proxies.back());
-    ports.push_back(proxies.back()->port("public"));
-    ASSERT_TRUE(waitForMetric(
-        proxies.back()->adminPort(), "bulwark_redis_connected", {}, [](double v) { return v == 2; },
-        deadlineIn(10s)));
-  }
+  ASSERT_NO_FATAL_FAILURE(startInstances(yaml, 3, proxies, ports));
   const auto sent = runOpenLoop({{"/api", 300, ports, "", 6}}, 10s);
   ASSERT_EQ(3000u, sent.size());
   const size_t admitted = countIf(sent, [](const Sent& s) { return s.status == 200; });
@@ -182,14 +189,7 @@ TEST_F(GlobalRateLimitTest, QuietTenantIsUntouchedByALoudOne) {
                                          "key: {header: x-tenant-id}}")});
   std::vector<std::unique_ptr<BulwarkProcess>> proxies;
   std::vector<uint16_t> ports;
-  for (int i = 0; i < 3; ++i) {
-    proxies.push_back(startBulwark(yaml));
-    ASSERT_TRUE(proxies.back());
-    ports.push_back(proxies.back()->port("public"));
-    ASSERT_TRUE(waitForMetric(
-        proxies.back()->adminPort(), "bulwark_redis_connected", {}, [](double v) { return v == 2; },
-        deadlineIn(10s)));
-  }
+  ASSERT_NO_FATAL_FAILURE(startInstances(yaml, 3, proxies, ports));
   const auto sent =
       runOpenLoop({{"/api", 300, ports, "loud", 6}, {"/api", 50, ports, "quiet", 2}}, 5s);
   const auto of = [&](const std::string& tenant, int status) {
