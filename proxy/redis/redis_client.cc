@@ -80,8 +80,8 @@ const redisReply* replyElement(const redisReply* reply, size_t i) {
 
 /** One operation waiting for its answer. Thread: owning worker. */
 struct RedisClient::Operation {
-  std::string op;
-  Callback callback;  // null: fire and forget
+  std::string_view op;  // a literal (command()'s contract)
+  Callback callback;    // null: fire and forget
   std::chrono::steady_clock::time_point deadline;
   bool internal = false;  // connection setup and probes: not counted, not breaker input
 };
@@ -263,10 +263,16 @@ void RedisClient::setReady(bool ready) {
 }
 
 prometheus::Counter& RedisClient::counter(std::string_view op, std::string_view result) {
-  std::string key = fmt::format("{}/{}", op, result);
-  auto it = counters_.find(key);
-  if (it == counters_.end()) {
-    it = counters_.emplace(std::move(key), &metrics_->operation(op, result)).first;
+  auto by_op = counters_.find(op);
+  if (by_op == counters_.end()) {
+    by_op =
+        counters_
+            .emplace(std::string(op), std::map<std::string, prometheus::Counter*, std::less<>>())
+            .first;
+  }
+  auto it = by_op->second.find(result);
+  if (it == by_op->second.end()) {
+    it = by_op->second.emplace(std::string(result), &metrics_->operation(op, result)).first;
   }
   return *it->second;
 }
@@ -294,7 +300,7 @@ uint64_t RedisClient::send(std::string_view op, const std::vector<std::string>& 
     return 0;
   }
   auto operation = std::make_unique<Operation>();
-  operation->op = std::string(op);
+  operation->op = op;
   operation->callback = std::move(callback);
   operation->deadline = std::chrono::steady_clock::now() + spec_.timeout;
   operation->internal = internal;
@@ -374,30 +380,30 @@ RedisClient::HandlePtr RedisClient::evalScript(std::string_view op, const Script
                                                const std::vector<std::string>& keys,
                                                const std::vector<std::string>& args,
                                                Callback callback) {
-  auto build = [&](const std::string& verb, const std::string& body_or_sha) {
-    std::vector<std::string> argv;
-    argv.reserve(3 + keys.size() + args.size());
-    argv.push_back(verb);
-    argv.push_back(body_or_sha);
-    argv.push_back(std::to_string(keys.size()));
-    argv.insert(argv.end(), keys.begin(), keys.end());
-    argv.insert(argv.end(), args.begin(), args.end());
-    return argv;
-  };
+  // One argv for both forms: EVAL differs from EVALSHA only in its first two arguments.
+  auto argv = std::make_shared<std::vector<std::string>>();
+  argv->reserve(3 + keys.size() + args.size());
+  argv->push_back("EVALSHA");
+  argv->push_back(script.sha1());
+  argv->push_back(std::to_string(keys.size()));
+  argv->insert(argv->end(), keys.begin(), keys.end());
+  argv->insert(argv->end(), args.begin(), args.end());
   auto cancelled = std::make_shared<bool>(false);
   // Redis forgets scripts on restart (and SCRIPT FLUSH): resend the body once, then EVALSHA
-  // finds it again.
-  Callback on_reply = [this, alive = std::weak_ptr<bool>(alive_), cancelled,
-                       eval = build("EVAL", script.body()), op = std::string(op),
-                       callback = std::move(callback)](const Reply& reply) mutable {
+  // finds it again. Scripts are statics, so the pointer outlives the operation.
+  Callback on_reply = [this, alive = std::weak_ptr<bool>(alive_), cancelled, argv,
+                       body = &script.body(), op,
+                       callback = std::move(callback)](const Reply& reply) {
     if (reply.isError() && replyString(reply.reply).substr(0, 8) == "NOSCRIPT" &&
         !alive.expired()) {
+      (*argv)[0] = "EVAL";
+      (*argv)[1] = *body;
       Callback final_callback = [cancelled, callback](const Reply& r) {
         if (!*cancelled && callback) {
           callback(r);
         }
       };
-      if (send(op, eval, final_callback, false) != 0) {
+      if (send(op, *argv, final_callback, false) != 0) {
         return;
       }
       counter(op, opResultLabel(OpResult::Unavailable)).Increment();
@@ -410,7 +416,7 @@ RedisClient::HandlePtr RedisClient::evalScript(std::string_view op, const Script
       callback(reply);
     }
   };
-  if (send(op, build("EVALSHA", script.sha1()), std::move(on_reply), false) == 0) {
+  if (send(op, *argv, std::move(on_reply), false) == 0) {
     counter(op, opResultLabel(OpResult::Unavailable)).Increment();
     return nullptr;
   }

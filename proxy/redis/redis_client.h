@@ -134,7 +134,8 @@ public:
   RedisClient& operator=(const RedisClient&) = delete;
 
   /**
-   * Sends `args` (binary-safe) as one command. `op` labels the metrics. A null callback sends
+   * Sends `args` (binary-safe) as one command. `op` labels the metrics and must be a string
+   * that outlives the operation (the callers pass literals). A null callback sends
    * the command without waiting for its answer (counted all the same).
    * @return a handle whose destruction cancels the callback; nullptr when not sent (Unavailable
    *         is counted, the callback never runs).
@@ -188,7 +189,9 @@ private:
   event::TimerPtr timeout_timer_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<Operation>> operations_;
-  std::map<std::string, prometheus::Counter*> counters_;  // "op/result" -> counter
+  // op -> result -> counter; transparent lookups, so counting allocates nothing.
+  std::map<std::string, std::map<std::string, prometheus::Counter*, std::less<>>, std::less<>>
+      counters_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 using RedisClientSharedPtr = std::shared_ptr<RedisClient>;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/ascii.h"
 #include "proxy/config/effective_json.h"
 #include "proxy/config/parser.h"
 #include "proxy/network/connection.h"
@@ -833,8 +834,7 @@ void Server::explainRouteRequest(evhttp_request* req, const evhttp_uri* uri) {
       const size_t colon = value.find(':');
       if (colon != std::string::npos) {
         std::string name = value.substr(0, colon);
-        std::transform(name.begin(), name.end(), name.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::transform(name.begin(), name.end(), name.begin(), asciiLower);
         size_t start = colon + 1;
         while (start < value.size() && value[start] == ' ') {
           ++start;
