@@ -19,7 +19,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from benchlib import nginx_backend_conf, wait_port  # noqa: E402
 BACKEND, DOWN_COLLECTOR, SLOW_COLLECTOR = 28380, 28388, 28389
 TARGETS = {"untraced": (28381, 28391), "traced, collector down": (28382, 28392),
            "traced, collector answering after 5 s": (28383, 28393)}
@@ -38,17 +39,6 @@ END = "<!-- END GENERATED TRACING -->"
 
 def log(msg):
     print("tracing-bench: " + msg, file=sys.stderr, flush=True)
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
 
 
 class SlowCollector(http.server.BaseHTTPRequestHandler):
@@ -134,23 +124,8 @@ def main():
         raise SystemExit("nginx is missing: BULWARK_WITH_BENCH=1 scripts/install-deps.sh")
     run = tempfile.mkdtemp(prefix="bulwark-tracing-bench-")
     os.makedirs(f"{run}/tmp", exist_ok=True)
-    temp = "".join(f"    {k}_temp_path {run}/tmp/{k};\n"
-                   for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     with open(f"{run}/backend.conf", "w") as f:
-        f.write(f"""worker_processes 1;
-daemon off;
-pid {run}/backend.pid;
-error_log {run}/backend.err warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 10000000;
-{temp}    server {{
-        listen 127.0.0.1:{BACKEND} backlog=4096;
-        location / {{ return 200 "ok-------------------------------------------------------------------------------------------------\\n"; }}
-    }}
-}}
-""")
+        f.write(nginx_backend_conf(run, BACKEND))
     slow = http.server.ThreadingHTTPServer(("127.0.0.1", SLOW_COLLECTOR), SlowCollector)
     threading.Thread(target=slow.serve_forever, daemon=True).start()
     os.sched_setaffinity(0, {0})  # the slow collector's threads live in this process
