@@ -578,8 +578,59 @@ void parseRedis(LoadContext& ctx, MapReader& root, std::optional<RedisSpec>& out
   out = std::move(redis);
 }
 
+void parseOverload(LoadContext& ctx, MapReader& runtime, OverloadSpec& out) {
+  auto m = runtime.map("overload", {"maxHeapBytes", "refreshInterval", "actions"});
+  if (!m) {
+    return;
+  }
+  if (m->require("maxHeapBytes") && m->byteSize("maxHeapBytes", out.max_heap_bytes) &&
+      out.max_heap_bytes != 0 && out.max_heap_bytes < (16u << 20)) {
+    ctx.sink.error(m->fieldMark("maxHeapBytes"), m->fieldPath("maxHeapBytes"),
+                   fmt::format("must be at least 16Mi (16777216), got {}", out.max_heap_bytes),
+                   codes::kInvalidValue);
+  }
+  if (m->duration("refreshInterval", out.refresh_interval) &&
+      (out.refresh_interval.count() < 10 || out.refresh_interval.count() > 10000)) {
+    ctx.sink.error(m->fieldMark("refreshInterval"), m->fieldPath("refreshInterval"),
+                   "must be between 10ms and 10s", codes::kInvalidValue);
+  }
+  std::vector<std::string> seen;
+  for (const ListItem& item : m->list("actions")) {
+    MapReader a(ctx, item.node, item.path, item.mark, {"action", "threshold"});
+    if (!a.isMap()) {
+      continue;
+    }
+    OverloadActionSpec action;
+    if (a.require("action")) {
+      a.enumeration<std::string>("action", action.action,
+                                 {{"stopAcceptingConnections", "stopAcceptingConnections"},
+                                  {"disableKeepalive", "disableKeepalive"},
+                                  {"resetHighMemoryStreams", "resetHighMemoryStreams"}});
+    }
+    if (a.require("threshold")) {
+      a.number("threshold", action.threshold, 0.05, 1.0);
+    }
+    if (!action.action.empty()) {
+      if (std::find(seen.begin(), seen.end(), action.action) != seen.end()) {
+        ctx.sink.error(a.fieldMark("action"), a.fieldPath("action"),
+                       fmt::format("{} is listed twice", action.action), codes::kDuplicateName);
+      }
+      seen.push_back(action.action);
+    }
+    out.actions.push_back(std::move(action));
+  }
+  if (out.actions.empty() && !m->has("actions") && out.max_heap_bytes != 0) {
+    // Envoy's usual ladder: shed keep-alive first, then new connections, then the streams that
+    // hold the memory.
+    out.actions = {{"disableKeepalive", 0.8},
+                   {"stopAcceptingConnections", 0.9},
+                   {"resetHighMemoryStreams", 0.95}};
+  }
+}
+
 void parseRuntime(LoadContext& ctx, MapReader& root, RuntimeSpec& runtime) {
-  auto m = root.map("runtime", {"concurrency", "drain", "maxConnectionsPerWorker", "watchConfig"});
+  auto m = root.map("runtime",
+                    {"concurrency", "drain", "maxConnectionsPerWorker", "watchConfig", "overload"});
   if (!m) {
     return;
   }
@@ -606,6 +657,7 @@ void parseRuntime(LoadContext& ctx, MapReader& root, RuntimeSpec& runtime) {
     d->boolean("exitOnZeroActive", runtime.drain.exit_on_zero_active);
   }
   m->integer("maxConnectionsPerWorker", runtime.max_connections_per_worker);
+  parseOverload(ctx, *m, runtime.overload);
   if (bool watch = false; m->boolean("watchConfig", watch)) {
     runtime.watch_config = watch;
   }
@@ -876,9 +928,10 @@ void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
                                    {"auto", ListenerProtocol::Auto},
                                    {"grpc", ListenerProtocol::H2c}});
   m.stringList("routes", l.routes);
-  if (auto lim = m.map(
-          "limits", {"maxRequestHeadersBytes", "maxHeadersCount", "maxRequestBodyBytes",
-                     "headerReadTimeout", "idleTimeout", "writeTimeout", "maxConcurrentStreams"})) {
+  if (auto lim = m.map("limits",
+                       {"maxRequestHeadersBytes", "maxHeadersCount", "maxRequestBodyBytes",
+                        "headerReadTimeout", "idleTimeout", "writeTimeout", "maxConcurrentStreams",
+                        "minRequestBodyRate", "requestBodyRateWindow", "streamErrorBudget"})) {
     ListenerLimitsSpec& s = l.limits;
     if (lim->byteSize32("maxRequestHeadersBytes", s.max_request_headers_bytes) &&
         s.max_request_headers_bytes < 1024) {
@@ -893,6 +946,17 @@ void parseListener(LoadContext& ctx, const ListItem& item, ListenerSpec& l) {
     lim->duration("idleTimeout", s.idle_timeout);
     lim->duration("writeTimeout", s.write_timeout);
     lim->integer("maxConcurrentStreams", s.max_concurrent_streams, 1, 1u << 31);
+    lim->byteSize("minRequestBodyRate", s.min_request_body_rate);
+    if (lim->duration("requestBodyRateWindow", s.request_body_rate_window) &&
+        s.request_body_rate_window.count() < 100) {
+      ctx.sink.error(lim->fieldMark("requestBodyRateWindow"),
+                     lim->fieldPath("requestBodyRateWindow"), "must be at least 100ms",
+                     codes::kInvalidValue);
+    }
+    if (auto budget = lim->map("streamErrorBudget", {"burst", "perSecond"})) {
+      budget->integer("burst", s.stream_error_burst, 1, 1000000);
+      budget->integer("perSecond", s.stream_errors_per_second, 1, 1000000);
+    }
   }
   if (auto http = m.map("http", {"normalizePath", "mergeSlashes", "escapedSlashes"})) {
     http->boolean("normalizePath", l.http.normalize_path);

@@ -52,9 +52,36 @@ struct DrainSpec {
   }
 };
 
+/** One overload action and the fraction of maxHeapBytes at which it turns on. */
+struct OverloadActionSpec {
+  std::string action;  // stopAcceptingConnections | disableKeepalive | resetHighMemoryStreams
+  double threshold = 1.0;
+
+  template <typename V>
+  void fields(V& v) const {
+    v("action", action);
+    v("threshold", threshold);
+  }
+};
+
+/** Envoy's overload manager, on heap bytes: off while max_heap_bytes is 0. */
+struct OverloadSpec {
+  uint64_t max_heap_bytes = 0;
+  Duration refresh_interval{250};
+  std::vector<OverloadActionSpec> actions;  // empty with max_heap_bytes set = the defaults
+
+  template <typename V>
+  void fields(V& v) const {
+    v("maxHeapBytes", max_heap_bytes);
+    v("refreshInterval", refresh_interval);
+    v("actions", actions);
+  }
+};
+
 struct RuntimeSpec {
   int concurrency = 0;  // 0 = auto (CPU quota, min 1)
   DrainSpec drain;
+  OverloadSpec overload;
   uint32_t max_connections_per_worker = 0;  // 0 = unlimited
   // Reload when the file changes; unset = on exactly when the file sits in a Kubernetes
   // ConfigMap volume (a "..data" entry beside it), decided by the running server.
@@ -66,6 +93,7 @@ struct RuntimeSpec {
     v.when(concurrency != 0, [&](V& w) { w("concurrency", concurrency); });
     v("drain", drain);
     v("maxConnectionsPerWorker", max_connections_per_worker);
+    v.when(overload.max_heap_bytes > 0, [&](V& w) { w("overload", overload); });
     v.when(watch_config.has_value(), [&](V& w) { w("watchConfig", watch_config.value_or(false)); });
   }
 };
@@ -159,6 +187,14 @@ struct ListenerLimitsSpec {
   Duration idle_timeout{60000};                    // idle downstream connection close
   Duration write_timeout{30000};          // output pending with no byte taken for this long: close
   uint32_t max_concurrent_streams = 100;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+  // Slow POST: a request body arriving slower than this, averaged over the window, gets 408.
+  // 0 = off (a gRPC client stream may legitimately pause).
+  uint64_t min_request_body_rate = 0;  // bytes per second
+  Duration request_body_rate_window{10000};
+  // HTTP/2: stream resets bulwark sends and per-stream protocol errors, as a token bucket per
+  // connection; when it runs dry the connection gets GOAWAY (ENHANCE_YOUR_CALM).
+  uint32_t stream_error_burst = 100;
+  uint32_t stream_errors_per_second = 10;
 
   template <typename V>
   void fields(V& v) const {
@@ -169,6 +205,12 @@ struct ListenerLimitsSpec {
     v("idleTimeout", idle_timeout);
     v("writeTimeout", write_timeout);
     v("maxConcurrentStreams", max_concurrent_streams);
+    v("minRequestBodyRate", min_request_body_rate);
+    v("requestBodyRateWindow", request_body_rate_window);
+    v.group("streamErrorBudget", [&](V& g) {
+      g("burst", stream_error_burst);
+      g("perSecond", stream_errors_per_second);
+    });
   }
 };
 

@@ -108,6 +108,10 @@ struct ServerCodecLimits {
   uint32_t max_headers_count = 100;
   uint64_t max_request_body_bytes = 0;  // 0 = unlimited
   uint32_t max_concurrent_streams = 100;
+  // HTTP/2: stream errors the peer caused (resets nghttp2 sends, 4xx rejections of a stream)
+  // refill at this rate into a bucket of this size; when it is empty: GOAWAY ENHANCE_YOUR_CALM.
+  uint32_t stream_error_burst = 100;
+  uint32_t stream_errors_per_second = 10;
 };
 
 class ServerConnection {

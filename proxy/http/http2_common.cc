@@ -691,6 +691,7 @@ int Http2ConnectionBase::onFrameSendCb(nghttp2_session* session, const nghttp2_f
              !stream->reset_after_local_end_) {
     // nghttp2 itself reset the stream: the peer broke a stream-level rule.
     stream->protocol_error_ = true;
+    self->onPeerCausedReset();
   }
   return 0;
 }

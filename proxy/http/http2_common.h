@@ -209,6 +209,8 @@ protected:
   virtual void afterFlush() {}
   /** A stream left the codec (closed or reset), outside resetAllStreams(). */
   virtual void onStreamRemoved() {}
+  /** nghttp2 reset a stream because the peer broke a stream-level rule. */
+  virtual void onPeerCausedReset() {}
   /** Reports a reset to stream's owner on the next loop turn (never from inside an encode). */
   void deferReset(Http2StreamBase& stream, StreamResetReason reason, std::string detail);
   void runDeferredResets();

@@ -237,6 +237,7 @@ private:
       return;
     }
     server_.callbacks_.onProtocolError(details);
+    server_.chargeStreamError();
     notifyReset(StreamResetReason::ProtocolError, details);
     decoder_ = nullptr;
     evbuffer_drain(recv_buf_, evbuffer_get_length(recv_buf_));
@@ -396,6 +397,23 @@ void Http2ServerConnection::onConnectionFrame(const nghttp2_frame* frame) {
       std::memcmp(frame->ping.opaque_data, kDrainPingData, sizeof(kDrainPingData)) == 0) {
     sendFinalGoAway();
   }
+}
+
+void Http2ServerConnection::chargeStreamError() {
+  if (dead_ || limits_.stream_errors_per_second == 0) {
+    return;
+  }
+  const auto now = connection_.dispatcher().now();
+  if (!stream_errors_) {
+    stream_errors_.emplace(static_cast<double>(limits_.stream_errors_per_second),
+                           limits_.stream_error_burst, now);
+  }
+  if (stream_errors_->tryConsume(now).allowed) {
+    return;
+  }
+  markDead("http2.stream_error_budget");
+  nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  scheduleFlush();
 }
 
 void Http2ServerConnection::onInvalidFrame(const nghttp2_frame* frame, int lib_error_code) {

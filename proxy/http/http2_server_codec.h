@@ -1,11 +1,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nghttp2/nghttp2.h>
 
+#include "policies/rate_limit/token_bucket.h"
 #include "proxy/http/codec.h"
 #include "proxy/http/http2_common.h"
 
@@ -61,11 +63,19 @@ private:
   int onBeginHeaders(const nghttp2_frame* frame) override;
   void onConnectionFrame(const nghttp2_frame* frame) override;
   void onInvalidFrame(const nghttp2_frame* frame, int lib_error_code) override;
+  void onPeerCausedReset() override { chargeStreamError(); }
 
   void sendFinalGoAway();
+  /**
+   * One stream error the peer caused, against the connection's budget. Past it the peer is
+   * abusing resets it provokes from us ("MadeYouReset", a malformed-request flood): GOAWAY
+   * ENHANCE_YOUR_CALM and close, counted as http2.stream_error_budget.
+   */
+  void chargeStreamError();
 
   ServerConnectionCallbacks& callbacks_;
   ServerCodecLimits limits_;
+  std::optional<policies::TokenBucket> stream_errors_;  // created with the first error
   event::TimerPtr drain_timer_;
   bool drain_started_ = false;
   bool final_goaway_submitted_ = false;

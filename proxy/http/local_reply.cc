@@ -7,7 +7,7 @@ namespace {
 
 using config::FallbackTrigger;
 
-constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::IdempotencyStoreUnavailable) + 1;
+constexpr size_t kKinds = static_cast<size_t>(LocalReplyKind::RequestBodyTooSlow) + 1;
 
 // Indexed by LocalReplyKind; localReplyInfo() checks each row is at its kind's position.
 constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable = {{
@@ -72,6 +72,10 @@ constexpr std::array<std::pair<LocalReplyKind, LocalReplyInfo>, kKinds> kTable =
      {"rate_limit_unavailable", 503, GrpcStatus::Unavailable, FallbackTrigger::RateLimited}},
     {LocalReplyKind::IdempotencyStoreUnavailable,
      {"idempotency_store_unavailable", 503, GrpcStatus::Unavailable, FallbackTrigger::None}},
+    {LocalReplyKind::OverloadReset,
+     {"overload_reset", 503, GrpcStatus::ResourceExhausted, FallbackTrigger::None}},
+    {LocalReplyKind::RequestBodyTooSlow,
+     {"request_body_too_slow", 408, GrpcStatus::DeadlineExceeded, FallbackTrigger::None}},
 }};
 
 constexpr bool tableInKindOrder() {

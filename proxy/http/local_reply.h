@@ -48,6 +48,8 @@ enum class LocalReplyKind : uint8_t {
   PathRedirect,
   RateLimitUnavailable,
   IdempotencyStoreUnavailable,
+  OverloadReset,       // runtime.overload reset this stream to give memory back
+  RequestBodyTooSlow,  // limits.minRequestBodyRate
 };
 
 /** What a kind of local reply is. */

@@ -216,6 +216,14 @@ void Router::startAttempt(AttemptKind kind) {
   raw->start(tlu.poolFor(host), per_try);
 }
 
+size_t Router::bufferedBytes() const {
+  size_t bytes = evbuffer_get_length(replay_body_);
+  for (const auto& a : attempts_) {
+    bytes += a->bufferedBytes();
+  }
+  return bytes;
+}
+
 void Router::onRequestData(evbuffer* data, bool end_stream) {
   if (end_stream) {
     request_complete_ = true;

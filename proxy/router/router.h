@@ -68,6 +68,8 @@ public:
   void onDownstreamBelowWriteBufferLowWatermark();
 
   const std::string& upstreamHost() const { return last_host_; }
+  /** Request body bytes this request holds: the replay copy and what attempts have queued. */
+  size_t bufferedBytes() const;
   uint32_t attempts() const { return attempts_started_; }
 
 private:

@@ -43,6 +43,8 @@ UpstreamRequest::~UpstreamRequest() {
   evbuffer_free(pending_);
 }
 
+size_t UpstreamRequest::bufferedBytes() const { return evbuffer_get_length(pending_); }
+
 void UpstreamRequest::start(upstream::StreamPool& pool, std::chrono::nanoseconds per_try) {
   if (per_try.count() > 0) {
     per_try_timer_ = dispatcher_.createTimer([this] { onPerTryTimeout(); });

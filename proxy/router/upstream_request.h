@@ -82,6 +82,8 @@ public:
   /** Hands the result and the permit to the upstream (breaker, outlier detection, counters). */
   void report(const policies::AttemptResult& result);
 
+  /** Request body queued here until the pool hands out a stream. */
+  size_t bufferedBytes() const;
   bool headersReceived() const { return headers_received_; }
   bool complete() const { return complete_; }
   const upstream::Host& host() const { return *host_; }

@@ -168,6 +168,17 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
     stream_idle_timer_ = ctx_.dispatcher.createTimer([this] { onStreamIdleTimeout(); });
     stream_idle_timer_->enableTimer(idle_timeout_);
   }
+  request_body_done_ = end_stream;
+  const config::ListenerLimitsSpec& limits = listener_it->second.spec.limits;
+  if (!end_stream && limits.min_request_body_rate > 0 && headers->upgrade.empty()) {
+    body_rate_window_ =
+        std::chrono::duration_cast<std::chrono::milliseconds>(limits.request_body_rate_window);
+    min_body_bytes_per_window_ =
+        limits.min_request_body_rate * static_cast<uint64_t>(body_rate_window_.count()) / 1000;
+    body_window_start_bytes_ = bytes_received_;
+    body_rate_timer_ = ctx_.dispatcher.createTimer([this] { onBodyRateCheck(); });
+    body_rate_timer_->enableTimer(body_rate_window_);
+  }
   request_headers_ = std::move(headers);
   request_end_stream_ = end_stream;
   for (const auto& make : route_->filters) {
@@ -200,6 +211,7 @@ void ActiveStream::runFilters() {
       if (!done_ && !paused_read_) {
         // Hold the body while a filter waits (bulkhead queue); bounded by reading no further.
         paused_read_ = true;
+        read_paused_in_window_ = true;
         if (encoder_ != nullptr) {
           encoder_->stream().readDisable(true);
         }
@@ -266,6 +278,9 @@ const std::string& ActiveStream::downstreamAddress() const {
 void ActiveStream::decodeData(evbuffer* data, bool end_stream) {
   bytes_received_ += evbuffer_get_length(data);
   touch();
+  if (end_stream) {
+    request_body_done_ = true;
+  }
   if (router_ && !done_) {
     router_->onRequestData(data, end_stream);
   } else if (!done_ && route_ != nullptr) {
@@ -285,6 +300,7 @@ void ActiveStream::decodeData(evbuffer* data, bool end_stream) {
 
 void ActiveStream::decodeTrailers(http::HeaderMap&& trailers) {
   touch();
+  request_body_done_ = true;
   if (router_ && !done_) {
     router_->onRequestTrailers(std::move(trailers));
   } else if (!done_ && route_ != nullptr) {
@@ -478,6 +494,40 @@ void ActiveStream::touch() {
   }
 }
 
+void ActiveStream::onBodyRateCheck() {
+  if (done_ || request_body_done_) {
+    return;
+  }
+  const bool excused = paused_read_ || downstream_read_disabled_ || read_paused_in_window_;
+  read_paused_in_window_ = false;
+  const uint64_t received = bytes_received_ - body_window_start_bytes_;
+  body_window_start_bytes_ = bytes_received_;
+  if (!excused && received < min_body_bytes_per_window_) {
+    ctx_.stats.protocolError(parent_.listenerName(), "request_body_too_slow").Increment();
+    if (router_) {
+      router_->onDownstreamReset();
+    }
+    localReply(http::LocalReply(http::LocalReplyKind::RequestBodyTooSlow));
+    return;
+  }
+  body_rate_timer_->enableTimer(body_rate_window_);
+}
+
+uint64_t ActiveStream::bufferedBytes() const {
+  uint64_t bytes = pending_body_ != nullptr ? evbuffer_get_length(pending_body_) : 0;
+  return bytes + (router_ ? router_->bufferedBytes() : 0);
+}
+
+void ActiveStream::resetForOverload() {
+  if (done_) {
+    return;
+  }
+  if (router_) {
+    router_->onDownstreamReset();
+  }
+  localReply(http::LocalReply(http::LocalReplyKind::OverloadReset));
+}
+
 void ActiveStream::onStreamIdleTimeout() {
   if (done_) {
     return;
@@ -531,6 +581,8 @@ void ActiveStream::sendWithBody(http::ResponseHeadersPtr headers, const std::str
 }
 
 void ActiveStream::readDisableDownstream(bool disable) {
+  downstream_read_disabled_ = disable;
+  read_paused_in_window_ = read_paused_in_window_ || disable;
   if (encoder_ != nullptr) {
     encoder_->stream().readDisable(disable);
   }
@@ -648,6 +700,9 @@ void ActiveStream::finish() {
   done_ = true;
   if (stream_idle_timer_) {
     stream_idle_timer_->disableTimer();
+  }
+  if (body_rate_timer_) {
+    body_rate_timer_->disableTimer();
   }
   recordStats();
   exportServerSpan();

@@ -87,6 +87,11 @@ public:
 
   void sendWithBody(http::ResponseHeadersPtr headers, const std::string& body);
   void readDisableDownstream(bool disable) override;
+
+  /** Request body bytes this stream holds (a filter's hold, the replay copy, queued sends). */
+  uint64_t bufferedBytes() const;
+  /** The overload manager takes this stream's memory back: 503 overload_reset, or a reset. */
+  void resetForOverload();
   bool downstreamResponseStarted() const override { return response_started_; }
 
 private:
@@ -127,6 +132,16 @@ private:
   bool local_reply_ = false;
   event::TimerPtr stream_idle_timer_;  // timeouts.idle; none when 0
   std::chrono::milliseconds idle_timeout_{0};
+  // limits.minRequestBodyRate: every window the body must have grown by rate x window, unless
+  // bulwark itself stopped reading it (backpressure, a filter holding the request).
+  void onBodyRateCheck();
+  event::TimerPtr body_rate_timer_;
+  std::chrono::milliseconds body_rate_window_{0};
+  uint64_t min_body_bytes_per_window_ = 0;
+  uint64_t body_window_start_bytes_ = 0;
+  bool request_body_done_ = false;
+  bool downstream_read_disabled_ = false;  // by the router (upstream backpressure)
+  bool read_paused_in_window_ = false;
   // Filter chain state.
   std::vector<http::HttpFilterPtr> filters_;
   size_t next_filter_ = 0;

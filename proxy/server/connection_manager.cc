@@ -67,6 +67,8 @@ bool ConnectionManager::createCodec(evbuffer* input) {
   limits.max_headers_count = limits_spec.max_headers_count;
   limits.max_request_body_bytes = limits_spec.max_request_body_bytes;
   limits.max_concurrent_streams = limits_spec.max_concurrent_streams;
+  limits.stream_error_burst = limits_spec.stream_error_burst;
+  limits.stream_errors_per_second = limits_spec.stream_errors_per_second;
   const std::string_view alpn =
       connection_->tls() != nullptr ? connection_->tls()->alpn() : std::string_view();
   switch (alpn.empty()
@@ -172,7 +174,23 @@ http::RequestDecoder& ConnectionManager::newStream(http::ResponseEncoder& encode
   idle_timer_->disableTimer();
   header_timer_->disableTimer();
   streams_.push_back(std::make_unique<ActiveStream>(*this, encoder));
-  return *streams_.back();
+  ActiveStream& stream = *streams_.back();
+  if (!draining_ && ctx_.overload &&
+      ctx_.overload->isActive(policies::OverloadAction::DisableKeepalive)) {
+    // This request is served; the connection then ends (Connection: close, or GOAWAY for
+    // HTTP/2), so clients reconnect and spread over replicas while memory is short.
+    ctx_.overload->countTriggered(policies::OverloadAction::DisableKeepalive);
+    shutdownNotice();
+  }
+  return stream;
+}
+
+void ConnectionManager::collectStreamBytes(std::vector<StreamBytes>& out) const {
+  for (const auto& stream : streams_) {
+    if (const uint64_t bytes = stream->bufferedBytes(); bytes > 0) {
+      out.push_back({stream.get(), bytes});
+    }
+  }
 }
 
 void ConnectionManager::onProtocolError(std::string_view details) {

@@ -4,6 +4,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
@@ -48,6 +49,13 @@ public:
   void onProtocolError(std::string_view details) override;
 
   void onStreamDone(ActiveStream& stream);
+
+  /** A stream and the request bytes it holds, for the overload manager's choice of resets. */
+  struct StreamBytes {
+    ActiveStream* stream;
+    uint64_t bytes;
+  };
+  void collectStreamBytes(std::vector<StreamBytes>& out) const;
   WorkerContext& context() { return ctx_; }
   const router::ListenerConfig* listenerConfig() const;
   const std::string& listenerName() const { return listener_name_; }

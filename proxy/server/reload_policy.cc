@@ -31,6 +31,8 @@ constexpr std::array kTable = {
     FieldReload{"/runtime/drain/**", OnReload::Applies},
     // The watcher starts or stops after each reload.
     FieldReload{"/runtime/watchConfig", OnReload::Applies},
+    // The overload manager is reconfigured after each reload and samples the heap at once.
+    FieldReload{"/runtime/overload/**", OnReload::Applies},
     // The access log belongs to the snapshot: a changed block opens its file then.
     FieldReload{"/observability/accessLog/**", OnReload::Applies},
     // Read per admin request and per downstream request from the snapshot.

@@ -166,6 +166,12 @@ Server::Server(ServerOptions options, config::ProxyConfigSpec initial,
   applyCommandLine(spec_);
   stats_ = std::make_unique<stats::Stats>(spec_.observability.latency_buckets);
   upstream_manager_ = std::make_unique<upstream::UpstreamManager>(dispatcher_, stats_->registry());
+  overload_ = std::make_unique<OverloadManager>(dispatcher_, stats_->registry(),
+                                                [this](uint64_t bytes_per_worker) {
+                                                  for (auto& w : workers_) {
+                                                    w->resetHighMemoryStreams(bytes_per_worker);
+                                                  }
+                                                });
 }
 
 void Server::applyCommandLine(config::ProxyConfigSpec& spec) const {
@@ -603,7 +609,7 @@ Status Server::start() {
   }
   for (int i = 0; i < concurrency; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<uint32_t>(i), *stats_,
-                                                global_active_streams_,
+                                                global_active_streams_, overload_->signals(),
                                                 spec_.runtime.max_connections_per_worker));
   }
   if (auto status = startAdmin(spec_.admin.address); !status) {
@@ -622,6 +628,7 @@ Status Server::start() {
     w->start();
   }
   listeners_bound_ = true;
+  overload_->configure(spec_.runtime.overload, static_cast<uint32_t>(workers_.size()));
   access_log_flush_timer_ = dispatcher_.createTimer([this] { flushAccessLogs(); });
   flushAccessLogs();
   stats_->setServerState("live");
@@ -762,6 +769,7 @@ Status Server::reload() {
   for (auto& w : workers_) {
     w->setSnapshot(snapshot_);
   }
+  overload_->configure(spec_.runtime.overload, static_cast<uint32_t>(workers_.size()));
   stats_->configReload("success").Increment();
   stats_->lastReloadSuccessful().Set(1);
   stats_->lastReloadTimestamp().Set(static_cast<double>(std::time(nullptr)));

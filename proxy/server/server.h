@@ -15,6 +15,7 @@
 #include "proxy/http/filter.h"
 #include "proxy/server/config_snapshot.h"
 #include "proxy/server/file_watcher.h"
+#include "proxy/server/overload_manager.h"
 #include "proxy/server/systemd_notify.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
@@ -94,6 +95,8 @@ private:
   // Health checks, outlier sweeps and DNS on this loop; after stats_ (it exports to its registry).
   std::unique_ptr<upstream::UpstreamManager> upstream_manager_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // runtime.overload; its timer lives on dispatcher_, its signals are read by the workers.
+  std::unique_ptr<OverloadManager> overload_;
   ConfigSnapshotConstSharedPtr snapshot_;
   std::map<std::string, upstream::UpstreamSharedPtr> upstreams_;
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams_;

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/server/active_stream.h"
+
 namespace bulwark::server {
 namespace {
 std::string formatPeer(const sockaddr* addr) {
@@ -25,9 +27,10 @@ std::string formatPeer(const sockaddr* addr) {
 
 Worker::Worker(uint32_t index, stats::Stats& stats,
                std::shared_ptr<std::atomic<uint64_t>> global_active_streams,
-               uint32_t max_connections)
+               OverloadSignalsSharedPtr overload, uint32_t max_connections)
     : index_(index), ctx_(dispatcher_, stats, index), max_connections_(max_connections) {
   ctx_.global_active_streams = std::move(global_active_streams);
+  ctx_.overload = std::move(overload);
 }
 
 Worker::~Worker() { stop(); }
@@ -65,6 +68,14 @@ void Worker::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, 
   if (self->max_connections_ > 0 && self->connections_.size() >= self->max_connections_) {
     // Over the per-worker cap: refuse cheaply rather than let one worker drown.
     self->ctx_.stats.protocolError(handle->name, "connection_limit").Increment();
+    ::close(fd);
+    return;
+  }
+  if (self->ctx_.overload &&
+      self->ctx_.overload->isActive(policies::OverloadAction::StopAcceptingConnections)) {
+    // Closed at once rather than left in the kernel's backlog: the client learns now and can
+    // go to another replica, and an accepted-but-unserved socket holds no memory here.
+    self->ctx_.overload->countTriggered(policies::OverloadAction::StopAcceptingConnections);
     ::close(fd);
     return;
   }
@@ -108,6 +119,27 @@ void Worker::drain() {
       if (connections_.count(cm)) {
         cm->shutdownNotice();
       }
+    }
+  });
+}
+
+void Worker::resetHighMemoryStreams(uint64_t bytes) {
+  dispatcher_.post([this, bytes] {
+    constexpr uint64_t kMinStreamBytes = 1 << 20;
+    std::vector<ConnectionManager::StreamBytes> streams;
+    for (auto& [ptr, owned] : connections_) {
+      ptr->collectStreamBytes(streams);
+    }
+    std::vector<uint64_t> sizes;
+    sizes.reserve(streams.size());
+    for (const auto& s : streams) {
+      sizes.push_back(s.bytes);
+    }
+    // Every stream chosen is still alive while this runs: a reset defers deletions to the end
+    // of the loop turn.
+    for (size_t i : policies::selectStreamsToReset(sizes, bytes, kMinStreamBytes)) {
+      streams[i].stream->resetForOverload();
+      ctx_.overload->countTriggered(policies::OverloadAction::ResetHighMemoryStreams);
     }
   });
 }

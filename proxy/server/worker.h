@@ -11,6 +11,7 @@
 
 #include "proxy/event/dispatcher.h"
 #include "proxy/server/connection_manager.h"
+#include "proxy/server/overload_manager.h"
 #include "proxy/server/worker_context.h"
 
 namespace bulwark::server {
@@ -23,7 +24,8 @@ namespace bulwark::server {
 class Worker {
 public:
   Worker(uint32_t index, stats::Stats& stats,
-         std::shared_ptr<std::atomic<uint64_t>> global_active_streams, uint32_t max_connections);
+         std::shared_ptr<std::atomic<uint64_t>> global_active_streams,
+         OverloadSignalsSharedPtr overload, uint32_t max_connections);
   ~Worker();
 
   void start();
@@ -32,6 +34,11 @@ public:
   void setSnapshot(ConfigSnapshotConstSharedPtr snapshot);
   /** Stops accepting and asks every connection to drain (GOAWAY / Connection: close). */
   void drain();
+  /**
+   * Overload: resets this worker's streams holding the most buffered bytes until about
+   * `bytes` are given back (only streams holding at least 1 MiB, as Envoy).
+   */
+  void resetHighMemoryStreams(uint64_t bytes);
   /** Exits the loop and joins the thread. */
   void stop();
   /** Last heartbeat of the loop (liveness). */

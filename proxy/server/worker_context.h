@@ -11,6 +11,7 @@
 #include "proxy/redis/redis_client.h"
 #include "proxy/router/router_context.h"
 #include "proxy/server/config_snapshot.h"
+#include "proxy/server/overload_manager.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/conn_pool.h"
 #include "proxy/upstream/thread_local_upstream.h"
@@ -41,6 +42,7 @@ struct WorkerContext : public router::RouterContext {
   bool draining = false;
   uint64_t active_streams = 0;
   std::shared_ptr<std::atomic<uint64_t>> global_active_streams;  // all workers, for drain
+  OverloadSignalsSharedPtr overload;  // runtime.overload's action states (null in unit tests)
   std::map<const upstream::Upstream*, std::unique_ptr<upstream::ThreadLocalUpstream>> upstreams;
   // Dropped by a reload, still serving attempts that started on the old snapshot. Keyed like
   // `upstreams`; an entry keeps its Upstream alive, so the key cannot be reused meanwhile.

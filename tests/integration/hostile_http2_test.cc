@@ -721,6 +721,54 @@ TEST_F(HostileHttp2Test, MadeYouResetGetsGoAwayBeforeTheUpstreamSeesTheFlood) {
   expectStillServing();
 }
 
+// A flood of requests that each earn a 431 (one header over maxHeadersCount): nghttp2 sees
+// well-formed frames, so only bulwark's own stream-error budget (limits.streamErrorBudget,
+// default burst 100 refilled at 10/s) ends it, with GOAWAY ENHANCE_YOUR_CALM. A client on
+// another connection is served throughout.
+TEST_F(HostileHttp2Test, RejectedStreamFloodExhaustsTheStreamErrorBudget) {
+  constexpr uint32_t kStreams = 3000;
+  constexpr uint32_t kEnhanceYourCalm = 0xb;
+  const double before = protocolErrors("http2.stream_error_budget");
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (uint32_t i = 0; i <= kMaxHeadersCount; ++i) {
+    headers.emplace_back("x-h" + std::to_string(i), "v");
+  }
+  RawH2Connection conn(port());
+  ASSERT_TRUE(conn.connect()) << conn.lastError();
+  Http2Client bystander(port());
+  ASSERT_TRUE(bystander.connect(deadlineIn(3s))) << bystander.lastError();
+  std::string batch;
+  uint32_t sent = 0;
+  uint32_t bystander_ok = 0;
+  for (uint32_t i = 0; i < kStreams && !conn.closed(); ++i) {
+    batch += conn.headersFrame(1 + 2 * i, RawH2Connection::get("/rejected", headers), true);
+    ++sent;
+    if (batch.size() > 16 * 1024) {
+      if (!conn.send(batch, deadlineIn(3s))) {
+        break;
+      }
+      batch.clear();
+      while (!conn.closed() && conn.pumpOnce(deadlineIn(1ms))) {
+      }
+      const int32_t id = bystander.submit(http2Get("/bystander"));
+      if (bystander.waitForResponses({id}, deadlineIn(3s)) &&
+          bystander.response(id).status == 200) {
+        ++bystander_ok;
+      }
+    }
+  }
+  EXPECT_TRUE(conn.waitForClose(deadlineIn(10s))) << "still open after " << sent << " streams";
+  EXPECT_TRUE(conn.goAwayReceived());
+  EXPECT_EQ(kEnhanceYourCalm, conn.goAwayCode());
+  EXPECT_LT(sent, 1000u) << "the budget let " << sent << " rejected streams through";
+  EXPECT_TRUE(waitForProtocolError("http2.stream_error_budget", before));
+  EXPECT_GT(bystander_ok, 0u);
+  const int32_t last = bystander.submit(http2Get("/bystander"));
+  ASSERT_TRUE(bystander.waitForResponses({last}, deadlineIn(3s))) << bystander.lastError();
+  EXPECT_EQ(200, bystander.response(last).status);
+  ASSERT_TRUE(bulwark_->process().running());
+}
+
 /** How a flood ended. */
 struct FloodResult {
   size_t sent_units = 0;

@@ -156,6 +156,37 @@ TEST(ParserTest, MinimalConfigGetsDefaults) {
   EXPECT_FALSE(r.policies.hedging);
 }
 
+// The hardening knobs land where the server reads them; a bare overload block gets the ladder.
+TEST(ParserTest, HardeningLimitsAndOverloadActions) {
+  LoadResult result = loadConfigFile(dataPath("good/hardening.yaml"));
+  ASSERT_TRUE(result.ok()) << ::testing::PrintToString(formatted(result));
+  const ProxyConfigSpec& c = *result.config;
+  EXPECT_EQ(c.runtime.overload.max_heap_bytes, 1ull << 30);
+  EXPECT_EQ(c.runtime.overload.refresh_interval, milliseconds(100));
+  ASSERT_EQ(c.runtime.overload.actions.size(), 2u);
+  EXPECT_EQ(c.runtime.overload.actions[1].action, "resetHighMemoryStreams");
+  EXPECT_DOUBLE_EQ(c.runtime.overload.actions[1].threshold, 0.9);
+  const ListenerLimitsSpec& l = c.listeners[0].limits;
+  EXPECT_EQ(l.min_request_body_rate, 2048u);
+  EXPECT_EQ(l.request_body_rate_window, seconds(5));
+  EXPECT_EQ(l.stream_error_burst, 50u);
+  EXPECT_EQ(l.stream_errors_per_second, 5u);
+
+  LoadResult bare = loadConfigString(std::string(kPreamble) + R"(
+runtime: {overload: {maxHeapBytes: 512Mi}}
+routes: [{name: all, upstream: backend}]
+)",
+                                     "bare.yaml");
+  ASSERT_TRUE(bare.ok()) << ::testing::PrintToString(formatted(bare));
+  const auto& actions = bare.config->runtime.overload.actions;
+  ASSERT_EQ(actions.size(), 3u);
+  EXPECT_EQ(actions[0].action, "disableKeepalive");
+  EXPECT_DOUBLE_EQ(actions[0].threshold, 0.8);
+  EXPECT_EQ(actions[2].action, "resetHighMemoryStreams");
+  EXPECT_FALSE(bare.config->listeners.empty());
+  EXPECT_EQ(bare.config->listeners[0].limits.min_request_body_rate, 0u);
+}
+
 // A route's block replaces the inherited block as a whole: no field-by-field merge.
 TEST(ParserTest, RouteBlockReplacesDefaultsBlock) {
   const std::string yaml = std::string(kPreamble) + R"(

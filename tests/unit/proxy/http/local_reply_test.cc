@@ -8,10 +8,11 @@
 namespace bulwark::http {
 namespace {
 
-constexpr auto kLastKind = LocalReplyKind::IdempotencyBodyTooLarge;
+constexpr auto kLastKind = LocalReplyKind::RequestBodyTooSlow;
 
 // Every kind has its own reason (a metric label and x-bulwark-reason: two kinds sharing one
-// would be indistinguishable on a dashboard) and an error status, but the replay.
+// would be indistinguishable on a dashboard) and an error status, but the replay and the
+// path redirect.
 TEST(LocalReplyTest, EveryKindHasItsOwnReasonAndAStatus) {
   std::set<std::string> reasons;
   for (int k = 0; k <= static_cast<int>(kLastKind); ++k) {
@@ -19,7 +20,9 @@ TEST(LocalReplyTest, EveryKindHasItsOwnReasonAndAStatus) {
     const LocalReplyInfo& info = localReplyInfo(kind);
     EXPECT_FALSE(info.reason.empty()) << k;
     EXPECT_TRUE(reasons.insert(std::string(info.reason)).second) << info.reason;
-    if (kind != LocalReplyKind::IdempotentReplay) {
+    if (kind == LocalReplyKind::PathRedirect) {
+      EXPECT_EQ(info.http_status, 307u);
+    } else if (kind != LocalReplyKind::IdempotentReplay) {
       EXPECT_GE(info.http_status, 400u) << info.reason;
       EXPECT_NE(info.grpc_status, GrpcStatus::Ok) << info.reason;
     }
