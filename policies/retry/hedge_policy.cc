@@ -1,5 +1,7 @@
 #include "policies/retry/hedge_policy.h"
 
+#include <algorithm>
+
 namespace bulwark::policies {
 
 std::string_view noHedgeReasonLabel(NoHedgeReason reason) {
@@ -11,6 +13,18 @@ std::string_view noHedgeReasonLabel(NoHedgeReason reason) {
     case NoHedgeReason::BudgetExhausted: return "budget_exhausted";
   }
   return "not_idempotent";
+}
+
+std::optional<Duration> HedgePolicy::delayFor(const DecayingLatencyHistogram& recent,
+                                              MonotonicTime now) const {
+  if (!options_.adaptive) {
+    return options_.delay;
+  }
+  auto observed = recent.quantile(options_.percentile, now);
+  if (!observed) {
+    return std::nullopt;
+  }
+  return std::max(*observed, options_.min_delay);
 }
 
 bool HedgePolicy::eligible(const Request& request) const {
@@ -32,8 +46,8 @@ std::optional<NoHedgeReason> HedgePolicy::decide(const Request& request,
   if (request.attempts_started >= options_.max_requests) {
     return NoHedgeReason::MaxRequests;
   }
-  if (request.deadline.has_value() &&
-      saturatingAdd(request.now, options_.delay) >= *request.deadline) {
+  const Duration least = options_.adaptive ? options_.min_delay : options_.delay;
+  if (request.deadline.has_value() && saturatingAdd(request.now, least) >= *request.deadline) {
     return NoHedgeReason::DeadlineExceeded;
   }
   if (budget != nullptr && !budget->tryWithdraw(request.now)) {

@@ -1,13 +1,16 @@
 #pragma once
 
 // Hedging (route `hedging: {delay, maxRequests}`): after `delay` without a response,
-// send another attempt to a different host; the first complete response wins. This is the
+// send another attempt to a different host; the first complete response wins. With
+// `delay: auto` the delay is the recent `percentile` of the route's attempt latencies (per
+// worker, DecayingLatencyHistogram), never below `minDelay`. This is the
 // decision taken when the Router's hedge timer fires; the Router owns timers and cancellation.
 
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
+#include "policies/retry/latency_histogram.h"
 #include "policies/retry/retry_budget.h"
 #include "policies/retry/retry_policy.h"
 #include "policies/time.h"
@@ -44,6 +47,9 @@ public:
     Duration delay = std::chrono::milliseconds(100);
     uint32_t max_requests = 2;  // total attempts including the original; < 2 disables hedging
     NonIdempotentPolicy non_idempotent = NonIdempotentPolicy::Never;
+    bool adaptive = false;                              // delay: auto
+    Duration min_delay = std::chrono::milliseconds(5);  // adaptive: never hedge earlier
+    double percentile = 0.95;                           // adaptive: quantile of recent attempts
   };
 
   struct Request {
@@ -67,8 +73,14 @@ public:
    */
   std::optional<NoHedgeReason> decide(const Request& request, RetryBudget* budget) const;
 
-  /** @return the delay after which to hedge (the timer's duration). */
+  /** @return the delay after which to hedge (the timer's duration); fixed delays only. */
   Duration delay() const { return options_.delay; }
+  /**
+   * The hedge timer's duration: the fixed delay, or (adaptive) the recent percentile of
+   * `recent`, at least min_delay; nullopt while `recent` has too few samples to say (a cold
+   * route is not hedged on a guess).
+   */
+  std::optional<Duration> delayFor(const DecayingLatencyHistogram& recent, MonotonicTime now) const;
   const Options& options() const { return options_; }
 
 private:

@@ -279,9 +279,19 @@ RetriesSpec parseRetries(LoadContext& ctx, MapReader& m) {
 }
 
 HedgingSpec parseHedging(LoadContext& ctx, MapReader& m) {
-  (void)ctx;
   HedgingSpec h;
-  m.duration("delay", h.delay);
+  if (m.has("delay") && m.node("delay").IsScalar() && m.node("delay").Scalar() == "auto") {
+    h.delay_auto = true;
+  } else {
+    m.duration("delay", h.delay);
+  }
+  m.duration("minDelay", h.min_delay);
+  m.number("percentile", h.percentile, 50, 99.9);
+  if (!h.delay_auto && (m.has("minDelay") || m.has("percentile"))) {
+    const std::string field = m.has("minDelay") ? "minDelay" : "percentile";
+    ctx.sink.error(m.fieldMark(field), m.fieldPath(field), "only applies with delay: auto",
+                   codes::kConflictingFields);
+  }
   m.integer("maxRequests", h.max_requests, 2, 10);
   return h;
 }
@@ -470,7 +480,7 @@ const Fields kRetriesFields = {"attempts",
                                "maxRetryAfter",
                                "nonIdempotent",
                                "retryBufferLimit"};
-const Fields kHedgingFields = {"delay", "maxRequests"};
+const Fields kHedgingFields = {"delay", "maxRequests", "minDelay", "percentile"};
 const Fields kBulkheadFields = {
     "mode",         "maxConcurrentRequests", "maxQueuedRequests",
     "queueTimeout", "partitionBy",           "maxConcurrentPerPartition"};

@@ -649,11 +649,19 @@ struct RetriesSpec {
 
 struct HedgingSpec {
   Duration delay{100};
+  bool delay_auto = false;  // delay: auto = the recent `percentile` of attempt latencies
+  Duration min_delay{5};    // auto: never hedge earlier
+  double percentile = 95;   // auto: 50-99.9
   uint32_t max_requests = 2;
 
   template <typename V>
   void fields(V& v) const {
-    v("delay", delay);
+    v.when(delay_auto, [&](V& w) {
+      w("delay", std::string("auto"));
+      w("minDelay", min_delay);
+      w("percentile", percentile);
+    });
+    v.when(!delay_auto, [&](V& w) { w("delay", delay); });
     v("maxRequests", max_requests);
   }
 };

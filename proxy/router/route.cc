@@ -1,6 +1,7 @@
 #include "proxy/router/route.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "common/ascii.h"
 
@@ -42,6 +43,16 @@ std::shared_ptr<policies::RetryBudget> sharedBudget(ReloadableState& state,
     // that many retries may go at once on a quiet upstream.
     options.reserve_burst = spec.min_retry_concurrency;
     return std::make_shared<policies::RetryBudget>(options);
+  });
+}
+
+// A process-wide number per route and upstream, filed in the reloadable state so a reload keeps
+// it (and with it each worker's latency history) while the route keeps its name and upstream.
+std::shared_ptr<uint32_t> sharedLatencySlot(ReloadableState& state, const std::string& route,
+                                            const std::string& upstream) {
+  return state.getOrCreate<uint32_t>("attempt-latency/" + route + "|" + upstream, [] {
+    static std::atomic<uint32_t> next{0};
+    return std::make_shared<uint32_t>(next.fetch_add(1));
   });
 }
 
@@ -111,7 +122,14 @@ Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec
     policies::HedgePolicy::Options hedge;
     hedge.delay = spec.policies.hedging->delay;
     hedge.max_requests = spec.policies.hedging->max_requests;
+    hedge.adaptive = spec.policies.hedging->delay_auto;
+    hedge.min_delay = spec.policies.hedging->min_delay;
+    hedge.percentile = spec.policies.hedging->percentile / 100;
     route->hedge_policy_ = std::make_unique<policies::HedgePolicy>(hedge);
+    if (hedge.adaptive) {
+      route->latency_slot_holder_ = sharedLatencySlot(state, spec.name, spec.upstream);
+      route->latency_slot_ = *route->latency_slot_holder_;
+    }
   }
   return std::shared_ptr<const Route>(route);
 }

@@ -86,6 +86,12 @@ public:
   policies::RetryBudget& retryBudget() const { return *retry_budget_; }
   /** Hedging, when the route has a hedging block. */
   const policies::HedgePolicy* hedgePolicy() const { return hedge_policy_.get(); }
+  /**
+   * Where each worker keeps this route's recent attempt latencies (hedging delay: auto), or
+   * kNoLatencySlot. The same route name and upstream keep their slot across reloads.
+   */
+  static constexpr uint32_t kNoLatencySlot = UINT32_MAX;
+  uint32_t latencySlot() const { return latency_slot_; }
   /** Retries in flight at once (Envoy's budget form: max(percent x active, minRetryConcurrency)).
    */
   policies::ConcurrentRetryLimit& retryConcurrency() const { return *retry_concurrency_; }
@@ -104,6 +110,8 @@ private:
   std::vector<std::string> upgrades_;
   std::shared_ptr<const policies::RetryPolicy> retry_policy_;
   std::shared_ptr<policies::RetryBudget> retry_budget_;
+  std::shared_ptr<uint32_t> latency_slot_holder_;  // keeps the slot filed while in use
+  uint32_t latency_slot_ = kNoLatencySlot;
   std::shared_ptr<policies::ConcurrentRetryLimit> retry_concurrency_;
   std::unique_ptr<policies::HedgePolicy> hedge_policy_;
   std::optional<Fallback> fallback_;

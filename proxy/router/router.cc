@@ -388,8 +388,15 @@ void Router::armHedgeTimer() {
   if (!hedge->eligible(hedgeRequest())) {
     return;
   }
+  const uint32_t slot = route_.route->latencySlot();
+  const auto delay = slot == Route::kNoLatencySlot
+                         ? std::optional<policies::Duration>(hedge->delay())
+                         : hedge->delayFor(ctx_.attemptLatency(slot), ctx_.dispatcher.now());
+  if (!delay) {
+    return;  // delay: auto without enough recent attempts to know what is late
+  }
   hedge_timer_ = ctx_.dispatcher.createTimer([this] { onHedgeTimer(); });
-  hedge_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(hedge->delay()));
+  hedge_timer_->enableTimer(std::chrono::duration_cast<std::chrono::microseconds>(*delay));
 }
 
 void Router::onHedgeTimer() {
@@ -410,6 +417,10 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
     return;
   }
   uint32_t status = headers->status;
+  if (const uint32_t slot = route_.route->latencySlot(); slot != Route::kNoLatencySlot) {
+    const auto now = ctx_.dispatcher.now();
+    ctx_.attemptLatency(slot).record(now - attempt.startTime(), now);
+  }
   auto result = attempt.result(status, headers.get());
   // A retriable answer (503, trailers-only UNAVAILABLE, ...) is retried before anything goes
   // downstream, when the policy allows it.

@@ -1,8 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
+#include <vector>
 
+#include "policies/retry/latency_histogram.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/upstream/upstream.h"
 #include "proxy/upstream/worker_upstream.h"
@@ -22,8 +25,22 @@ public:
   /** This worker's view of `upstream`: its host set and connection pools. */
   virtual upstream::WorkerUpstream& upstreamFor(const upstream::UpstreamSharedPtr& upstream) = 0;
 
+  /** This worker's recent attempt latencies for a route's latency slot (Route::latencySlot). */
+  policies::DecayingLatencyHistogram& attemptLatency(uint32_t slot) {
+    if (slot >= attempt_latency_.size()) {
+      attempt_latency_.resize(slot + 1);
+    }
+    if (!attempt_latency_[slot]) {
+      attempt_latency_[slot] = std::make_unique<policies::DecayingLatencyHistogram>();
+    }
+    return *attempt_latency_[slot];
+  }
+
   event::Dispatcher& dispatcher;
   std::mt19937_64 rng;
+
+private:
+  std::vector<std::unique_ptr<policies::DecayingLatencyHistogram>> attempt_latency_;
 };
 
 }  // namespace bulwark::router

@@ -299,7 +299,7 @@ TEST_F(ExamplesThroughEdgeTest, IdempotencyKeyReplayThroughProxy) {
 // backend's own 401 for a missing tenant passes through unchanged.
 TEST_F(ExamplesThroughEdgeTest, RecommendationsThroughProxy) {
   Http1Client client(proxyPort());
-  std::set<std::string> replicas;
+  std::string first_replica;
   for (int i = 0; i < 4; ++i) {
     auto r = client.request(recommend(
         "/v1/recommend", {{"surface", "home"}, {"user_id", "u-" + std::to_string(i)}, {"k", 7}}));
@@ -312,10 +312,29 @@ TEST_F(ExamplesThroughEdgeTest, RecommendationsThroughProxy) {
       EXPECT_GE(body["items"][j - 1]["score"].get<double>(),
                 body["items"][j]["score"].get<double>());
     }
-    replicas.insert(replicaOf(*r));
+    first_replica = replicaOf(*r);
   }
-  // ROUND_ROBIN, and one connection stays on one bulwark worker: strict alternation.
-  EXPECT_EQ(2u, replicas.size());
+  // PEAK_EWMA: the replica that answered last turns slow (200 ms, still successful, so no outlier
+  // rule fires); within a few calls the balancer sends them to the other one.
+  const Backend& slowed = env_->recommendation[0].id == first_replica ? env_->recommendation[0]
+                                                                      : env_->recommendation[1];
+  const Backend& other =
+      &slowed == &env_->recommendation[0] ? env_->recommendation[1] : env_->recommendation[0];
+  auto set = adminPost(slowed.control_port, "/_fault", R"({"latency_fixed_ms":200})");
+  ASSERT_TRUE(set.ok && set.status == 200) << set.error << set.body;
+  struct KnobOff {
+    uint16_t port;
+    ~KnobOff() { adminPost(port, "/_fault", "{}"); }
+  } knob_off{slowed.control_port};
+  int on_other_in_a_row = 0;
+  for (int i = 0; i < kMaxBalancedTries && on_other_in_a_row < 5; ++i) {
+    auto r = client.request(
+        recommend("/v1/recommend", {{"surface", "home"}, {"user_id", "u-9"}, {"k", 3}}));
+    ASSERT_TRUE(r) << client.lastError();
+    ASSERT_EQ(200, r->status) << r->body;
+    on_other_in_a_row = replicaOf(*r) == other.id ? on_other_in_a_row + 1 : 0;
+  }
+  EXPECT_EQ(5, on_other_in_a_row) << "calls kept going to the slow replica " << slowed.id;
 
   auto similar = client.request(
       recommend("/v1/similar", {{"surface", "pdp"}, {"item_id", "demo-item-00042"}, {"k", 3}}));

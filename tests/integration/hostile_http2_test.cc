@@ -184,6 +184,12 @@ public:
   }
 
   RawStream& stream(uint32_t id) { return streams_[id]; }
+  /** Streams that got their whole answer or a reset. */
+  size_t answeredStreams() const {
+    return static_cast<size_t>(std::count_if(streams_.begin(), streams_.end(), [](const auto& s) {
+      return s.second.end_stream || s.second.reset;
+    }));
+  }
   bool closed() const { return closed_; }
   bool goAwayReceived() const { return goaway_; }
   uint32_t goAwayCode() const { return goaway_code_; }
@@ -760,7 +766,10 @@ TEST_F(HostileHttp2Test, RejectedStreamFloodExhaustsTheStreamErrorBudget) {
   EXPECT_TRUE(conn.waitForClose(deadlineIn(10s))) << "still open after " << sent << " streams";
   EXPECT_TRUE(conn.goAwayReceived());
   EXPECT_EQ(kEnhanceYourCalm, conn.goAwayCode());
-  EXPECT_LT(sent, 1000u) << "the budget let " << sent << " rejected streams through";
+  // Counted on what bulwark answered, not on what was written: a loaded bulwark reads the flood
+  // late, and the test may have written all of it by then.
+  EXPECT_LT(conn.answeredStreams(), 1000u) << "the budget let " << conn.answeredStreams() << " of "
+                                           << sent << " rejected streams through";
   EXPECT_TRUE(waitForProtocolError("http2.stream_error_budget", before));
   EXPECT_GT(bystander_ok, 0u);
   const int32_t last = bystander.submit(http2Get("/bystander"));

@@ -286,6 +286,47 @@ TEST_F(RetryTest, HedgedRequestWinsOnFastHost) {
       deadlineIn(2s)));
 }
 
+// Proves hedging delay: auto. One host of twenty (weighted round robin) answers after 2 s. A cold
+// route is not hedged on a guess; once 20 attempts are known, a request stuck on the slow host is
+// hedged after the recent p95 (the fast host's ~1 ms, so minDelay) and answered by the fast host,
+// while requests on the fast host are never hedged: extra attempts stay at the slow host's share.
+TEST_F(RetryTest, AutoHedgeDelayFollowsTheRecentLatencyOfTheRoute) {
+  FakeUpstream fast(Protocol::Http1);
+  fast.script().otherwise(respond(200, {}, "fast"));
+  FakeUpstream slow(Protocol::Http1);
+  slow.script().otherwise(respond(200, {}, "slow").withDelay(2s));
+  proxy_ = startBulwark(ConfigBuilder()
+                            .listener("http1")
+                            .weightedUpstream("http1", {{fast.address(), 19}, {slow.address(), 1}})
+                            .route("  timeouts: {request: 5s}\n"
+                                   "  hedging: {delay: auto, minDelay: 30ms, maxRequests: 2}\n")
+                            .yaml());
+  ASSERT_TRUE(proxy_);
+  Http1Client client(port());
+  constexpr int kRequests = 200;
+  int slow_answers = 0;
+  Clock::duration worst_warm{0};
+  for (int i = 0; i < kRequests; ++i) {
+    const auto start = Clock::now();
+    auto r = client.get("/", {}, deadlineIn(5s));
+    ASSERT_TRUE(r) << client.lastError();
+    ASSERT_EQ(200, r->status);
+    if (r->body == "slow") {
+      ++slow_answers;
+    }
+    if (i >= 40) {
+      worst_warm = std::max(worst_warm, Clock::now() - start);
+    }
+  }
+  // Only the cold start waited for the slow host (at most its one pick among the first 20).
+  EXPECT_LE(slow_answers, 1);
+  EXPECT_LT(worst_warm, 1s) << "a warm request waited for the slow host";
+  const double started = metric("bulwark_hedges_total", {{"route", "all"}, {"result", "started"}});
+  const double won = metric("bulwark_hedges_total", {{"route", "all"}, {"result", "won"}});
+  EXPECT_GE(won, 8);
+  EXPECT_LE(started, kRequests / 20 + 2) << "fast requests were hedged too";
+}
+
 // Proves retryBufferLimit: a request body larger than the limit is not kept, so its failed
 // attempt is not retried; a body within it is retried and replayed whole.
 TEST_F(RetryTest, BodyOverRetryBufferLimitIsNotRetried) {

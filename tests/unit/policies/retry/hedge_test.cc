@@ -9,6 +9,13 @@ namespace {
 using namespace std::chrono_literals;
 using bulwark::testing::SimulatedTime;
 
+HedgePolicy::Options fixed(Duration delay, uint32_t max_requests) {
+  HedgePolicy::Options o;
+  o.delay = delay;
+  o.max_requests = max_requests;
+  return o;
+}
+
 HedgePolicy::Request req(SimulatedTime& t, std::string_view method = "GET") {
   HedgePolicy::Request r;
   r.method = method;
@@ -19,7 +26,7 @@ HedgePolicy::Request req(SimulatedTime& t, std::string_view method = "GET") {
 // Idempotent requests are hedged up to maxRequests attempts in total.
 TEST(HedgePolicyTest, HedgesIdempotentUpToMaxRequests) {
   SimulatedTime t;
-  HedgePolicy policy({120ms, 3, NonIdempotentPolicy::Never});
+  HedgePolicy policy(fixed(120ms, 3));
   EXPECT_EQ(120ms, policy.delay());
   auto r = req(t);
   EXPECT_EQ(std::nullopt, policy.decide(r, nullptr));
@@ -53,7 +60,7 @@ TEST(HedgePolicyTest, Eligibility) {
 // No hedge when the deadline is too close, and hedges spend the retry budget.
 TEST(HedgePolicyTest, DeadlineAndBudget) {
   SimulatedTime t;
-  HedgePolicy policy({100ms, 4, NonIdempotentPolicy::Never});
+  HedgePolicy policy(fixed(100ms, 4));
   auto r = req(t);
   r.deadline = t.now() + 100ms;
   EXPECT_EQ(NoHedgeReason::DeadlineExceeded, policy.decide(r, nullptr));
@@ -63,6 +70,35 @@ TEST(HedgePolicyTest, DeadlineAndBudget) {
   r.attempts_started = 2;
   EXPECT_EQ(NoHedgeReason::BudgetExhausted, policy.decide(r, &budget));
   EXPECT_EQ("budget_exhausted", noHedgeReasonLabel(NoHedgeReason::BudgetExhausted));
+}
+
+// delay: auto hedges after the recent percentile, never before minDelay, and not while cold.
+TEST(HedgePolicyTest, AutoDelayIsTheRecentPercentileAtLeastMinDelay) {
+  SimulatedTime t;
+  HedgePolicy::Options o;
+  o.adaptive = true;
+  o.min_delay = 5ms;
+  o.percentile = 0.95;
+  HedgePolicy policy(o);
+  DecayingLatencyHistogram recent;
+  EXPECT_EQ(std::nullopt, policy.delayFor(recent, t.now()));
+  for (int i = 0; i < 100; ++i) {
+    recent.record(i < 90 ? 20ms : 80ms, t.now());
+  }
+  auto delay = policy.delayFor(recent, t.now());
+  ASSERT_TRUE(delay);
+  EXPECT_GE(*delay, 80ms);
+  EXPECT_LT(*delay, 80ms * 1.16);
+  DecayingLatencyHistogram fast;
+  for (int i = 0; i < 100; ++i) {
+    fast.record(1ms, t.now());
+  }
+  EXPECT_EQ(5ms, policy.delayFor(fast, t.now()));
+  // A deadline closer than minDelay leaves no room for a hedge.
+  auto r = req(t);
+  r.deadline = t.now() + 4ms;
+  EXPECT_EQ(NoHedgeReason::DeadlineExceeded, policy.decide(r, nullptr));
+  EXPECT_EQ(120ms, HedgePolicy(fixed(120ms, 2)).delayFor(recent, t.now()));
 }
 
 }  // namespace

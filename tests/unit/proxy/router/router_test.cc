@@ -25,6 +25,13 @@
 namespace bulwark::router {
 namespace {
 
+config::HedgingSpec fixedHedging(std::chrono::milliseconds delay, uint32_t max_requests) {
+  config::HedgingSpec h;
+  h.delay = delay;
+  h.max_requests = max_requests;
+  return h;
+}
+
 using namespace std::chrono_literals;
 using mocks::FakePooledStream;
 using mocks::FakeStreamPool;
@@ -523,7 +530,7 @@ TEST_F(RouterTest, GrpcTimeoutIsIgnoredWhenTheRouteDoesNotHonourIt) {
 // Hedging.
 
 TEST_F(RouterTest, HedgeThatAnswersFirstWinsAndTheOriginalIsCancelled) {
-  route_spec_.policies.hedging = config::HedgingSpec{10ms, 2};
+  route_spec_.policies.hedging = fixedHedging(10ms, 2);
   start();
   send(request("GET"));
   ASSERT_TRUE(waitForAttempts(2));
@@ -541,7 +548,7 @@ TEST_F(RouterTest, HedgeThatAnswersFirstWinsAndTheOriginalIsCancelled) {
 }
 
 TEST_F(RouterTest, OriginalThatAnswersFirstWinsAndTheHedgeIsCancelled) {
-  route_spec_.policies.hedging = config::HedgingSpec{10ms, 2};
+  route_spec_.policies.hedging = fixedHedging(10ms, 2);
   start();
   send(request("GET"));
   ASSERT_TRUE(waitForAttempts(2));
@@ -555,7 +562,7 @@ TEST_F(RouterTest, OriginalThatAnswersFirstWinsAndTheHedgeIsCancelled) {
 }
 
 TEST_F(RouterTest, HedgesStopAtMaxRequests) {
-  route_spec_.policies.hedging = config::HedgingSpec{5ms, 2};
+  route_spec_.policies.hedging = fixedHedging(5ms, 2);
   timeouts().request = 60ms;
   start();
   send(request("GET"));
@@ -565,7 +572,7 @@ TEST_F(RouterTest, HedgesStopAtMaxRequests) {
 }
 
 TEST_F(RouterTest, NonIdempotentRequestsAreNotHedged) {
-  route_spec_.policies.hedging = config::HedgingSpec{5ms, 3};
+  route_spec_.policies.hedging = fixedHedging(5ms, 3);
   timeouts().request = 40ms;
   start();
   send(request("POST"));
@@ -607,7 +614,7 @@ TEST_F(RouterTest, ARetryIsCountedOnItsOwnHostAndTheFailedAttemptNoLonger) {
 }
 
 TEST_F(RouterTest, AHedgeAndItsOriginalAreCountedOnTheirHostsUntilEachEnds) {
-  route_spec_.policies.hedging = config::HedgingSpec{5ms, 2};
+  route_spec_.policies.hedging = fixedHedging(5ms, 2);
   start();
   send(request("GET"));
   ASSERT_TRUE(waitForAttempts(2));
