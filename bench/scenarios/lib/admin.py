@@ -85,7 +85,7 @@ def _split_labels(text):
 
 
 class BulwarkAdmin:
-    """bulwark's admin endpoints (docs/configuration.md): /ready, /metrics, POST /reload."""
+    """bulwark's admin endpoints (docs/configuration.md): /ready, /metrics, /config, POST /reload."""
 
     def __init__(self, port):
         self.port = port
@@ -108,6 +108,11 @@ class BulwarkAdmin:
 
     def reload(self):
         return http("POST", self.base + "/reload")
+
+    def config(self):
+        """GET /config: the config in force, as JSON (None when it does not answer)."""
+        answer = http("GET", self.base + "/config")
+        return json.loads(answer.body) if answer.ok else None
 
     def upstreams(self):
         answer = http("GET", self.base + "/upstreams")

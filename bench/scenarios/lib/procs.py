@@ -23,6 +23,41 @@ def _child_setup():
     os.setsid()
 
 
+def rss_kib(pid):
+    """VmRSS of a process in KiB; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def open_fds(pid):
+    """The open file descriptors of a process by kind ({"socket": 12, "anon_inode:[eventpoll]": 3,
+    "pipe": 2, "file": 4, ...}); None once it is gone."""
+    kinds = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("/"):
+            kind = "file"
+        elif target.startswith(("socket:", "pipe:")):
+            kind = target.split(":", 1)[0]
+        else:
+            kind = target  # anon_inode:[eventpoll], anon_inode:[eventfd], ...
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 class StartupError(RuntimeError):
     """A process exited or did not announce what it should in time."""
 
@@ -45,6 +80,12 @@ class Proc:
 
     def alive(self):
         return self.popen.poll() is None
+
+    def rss_kib(self):
+        return rss_kib(self.pid) if self.alive() else None
+
+    def open_fds(self):
+        return open_fds(self.pid) if self.alive() else None
 
     def returncode(self):
         return self.popen.poll()

@@ -3,6 +3,10 @@ every phase back to back, and the phase events fired on schedule.
 
 A pass returns a plain dict (JSON-ready): per service the load generator's report, the events with
 their wall-clock times, and the proxy's counters per phase.
+
+An observer (optional) watches the pass from inside: started(backends, proxy) once everything is
+up and before the load starts, tick() every 50 ms while the load runs, and load_done(backends,
+proxy) once every generator has ended, before anything is stopped (the soak's checks).
 """
 
 import json
@@ -33,7 +37,7 @@ def _log(msg):
     print(msg, flush=True)
 
 
-def run_pass(scenario, mode, root, build_dir, pass_dir, log=_log):
+def run_pass(scenario, mode, root, build_dir, pass_dir, log=_log, observer=None):
     os.makedirs(pass_dir, exist_ok=True)
     loadgen = find_loadgen(build_dir)
     with Supervisor(os.path.join(pass_dir, "logs")) as sup:
@@ -52,16 +56,18 @@ def run_pass(scenario, mode, root, build_dir, pass_dir, log=_log):
         for name, svc in scenario.services.items():
             spec = LoadSpec(name, svc.protocol, svc.requests_for_loadgen(pass_dir, os.path.join(root, EXAMPLES_PROTO_DIR)),
                             svc.connections, svc.timeout, svc.max_queue)
-            targets = proxy.targets(name) if proxy else backends.addresses(name)
+            targets = proxy.targets(svc.service) if proxy else backends.addresses(svc.service)
             phases = [(p.name, p.rps[name], p.duration) for p in scenario.phases]
             requests_file = spec.write_requests(os.path.join(pass_dir, f"{name}.requests.json"))
             json_out = os.path.join(pass_dir, f"{name}.loadgen.json")
             argv = spec.argv(loadgen, targets, phases, requests_file, json_out, scenario.seed)
             gens[name] = (argv, json_out)
 
+        if observer is not None:
+            observer.started(backends, proxy)
         t0 = time.time()
         procs = {name: sup.start(f"loadgen-{name}", argv) for name, (argv, _) in gens.items()}
-        events, counters = _run_schedule(scenario, mode, backends, proxy, t0, procs, log)
+        events, counters = _run_schedule(scenario, mode, backends, proxy, t0, procs, log, observer)
 
         # Every generator ends on its own after the last phase (plus in-flight requests' timeouts).
         slack = max(s.timeout for s in scenario.services.values()) + 15.0
@@ -74,6 +80,8 @@ def run_pass(scenario, mode, root, build_dir, pass_dir, log=_log):
             if rc != 0:
                 raise RuntimeError(f"loadgen-{name} exited with {rc}\n{proc.output()}")
             loads[name] = read_report(gens[name][1])
+        if observer is not None:
+            observer.load_done(backends, proxy)
         stop_started = time.monotonic()
         sup.stop_all()
         log(f"  stopped everything in {time.monotonic() - stop_started:.1f}s")
@@ -89,7 +97,7 @@ def run_pass(scenario, mode, root, build_dir, pass_dir, log=_log):
     }
 
 
-def _run_schedule(scenario, mode, backends, proxy, t0, procs, log):
+def _run_schedule(scenario, mode, backends, proxy, t0, procs, log, observer=None):
     """Fires every event at its time; scrapes the proxy's counters at each phase end."""
     schedule = []
     for phase in scenario.phases:
@@ -102,7 +110,7 @@ def _run_schedule(scenario, mode, backends, proxy, t0, procs, log):
     for at, _kind, phase, ev in schedule:
         delay = t0 + at - time.time()
         if delay > 0:
-            _sleep_watching(delay, procs)
+            _sleep_watching(delay, procs, observer)
         if ev is None:
             if proxy is not None:
                 now = proxy.counters()
@@ -122,7 +130,7 @@ def _run_schedule(scenario, mode, backends, proxy, t0, procs, log):
     return events, counters
 
 
-def _sleep_watching(delay, procs):
+def _sleep_watching(delay, procs, observer=None):
     end = time.monotonic() + delay
     while True:
         left = end - time.monotonic()
@@ -131,6 +139,8 @@ def _sleep_watching(delay, procs):
         for name, p in procs.items():
             if not p.alive() and p.returncode() != 0:
                 raise RuntimeError(f"loadgen-{name} exited with {p.returncode()}\n{p.output()}")
+        if observer is not None:
+            observer.tick()
         time.sleep(min(left, 0.05))
 
 
@@ -138,7 +148,9 @@ def _fire(ev, backends, proxy):
     if ev.proxy_only:
         if proxy is None:
             return ["skipped: no proxy in this pass"]
-        return [proxy.reload() if ev.action == "reload" else proxy.handover()]
+        if ev.action == "reload":
+            return [proxy.reload(swap=True) if ev.swap else proxy.reload()]
+        return [proxy.handover()]
     if ev.action == "store":
         if backends.redis is None:
             return ["skipped: no feature store"]

@@ -39,6 +39,11 @@ class Event:
         self.spec = raw.get("spec", {})
         self.store_action = raw.get("action")
         self.serving = raw.get("serving", True)
+        # reload with swap: true rewrites the config file with the other of two variants first, so
+        # every reload replaces the upstreams (bulwark keeps unchanged ones) and recompiles the routes.
+        self.swap = bool(raw.get("swap", False))
+        if self.swap and self.action != "reload":
+            raise ScenarioError(f"phase {phase.name}: swap applies to reload only")
         if self.action == "store" and self.store_action not in ("pause", "resume"):
             raise ScenarioError(f"phase {phase.name}: store needs action: pause|resume")
 
@@ -55,14 +60,21 @@ class Event:
             return f"replica {self.replica} health serving={self.serving}"
         if self.action == "store":
             return f"feature store {self.store_action}"
+        if self.swap:
+            return "reload (swapped config)"
         return self.action
 
 
 class Phase:
-    def __init__(self, raw, start, services, default_expect, time_scale=1.0):
+    def __init__(self, raw, start, services, default_expect, time_scale=1.0, cycle=None):
         self.name = raw["name"]
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
             raise ScenarioError(f"phase name {self.name!r}: letters, digits, '-', '_' and '.' only")
+        # A phase of a repeated cycle (Scenario(cycles=N)) is named c<N>.<name>, counted from 1.
+        self.base_name = self.name
+        self.cycle = cycle
+        if cycle is not None:
+            self.name = f"c{cycle + 1}.{self.name}"
         self.duration = parse_duration(raw["duration"]) * time_scale
         self.start = start
         self.events = sorted((Event(e, self, time_scale) for e in raw.get("events", [])), key=lambda e: e.at)
@@ -86,6 +98,9 @@ class Phase:
 class ServiceLoad:
     def __init__(self, name, raw):
         self.name = name
+        # The backend service this traffic goes to: the load's name unless `service:` says
+        # otherwise (two loads, e.g. HTTP/1.1 and h2c, may share a service).
+        self.service = raw.get("service", name)
         self.protocol = raw.get("protocol", "h1")
         self.rps = float(raw["rps"])
         self.capacity_rps = float(raw.get("capacity_rps", 0))
@@ -128,7 +143,9 @@ def encode_proto(text, proto_dir, message="ranking.v1.RankRequest", proto="ranki
 
 
 class Scenario:
-    def __init__(self, path, time_scale=1.0):
+    def __init__(self, path, time_scale=1.0, cycles=None):
+        """cycles=N runs the file's phases N times back to back (a soak); phase i of cycle k is then
+        named c<k>.<name>."""
         self.path = path
         with open(path) as f:
             raw = yamlio.load(f)
@@ -138,14 +155,17 @@ class Scenario:
         self.backends = raw["backends"]
         self.proxy = raw.get("proxy", {})
         self.services = {name: ServiceLoad(name, svc) for name, svc in raw["load"].items()}
-        for name in self.services:
-            if name not in self.backends["services"]:
-                raise ScenarioError(f"load {name}: no such backend service")
+        for name, svc in self.services.items():
+            if svc.service not in self.backends["services"]:
+                raise ScenarioError(f"load {name}: no such backend service {svc.service!r}")
         default_expect = raw.get("expect", {})
         self.phases = []
         t = 0.0
-        for p in raw["phases"]:
-            phase = Phase(p, t, self.services, default_expect, time_scale)
-            self.phases.append(phase)
-            t = phase.end
+        for cycle in range(cycles or 1):
+            for p in raw["phases"]:
+                phase = Phase(p, t, self.services, default_expect, time_scale, cycle if cycles else None)
+                self.phases.append(phase)
+                t = phase.end
+        self.cycles = cycles
+        self.cycle_duration = t / (cycles or 1)
         self.duration = t
