@@ -69,6 +69,13 @@ void recordLatency(LbHostState& state, Duration latency, MonotonicTime now, Dura
   }
 }
 
+void recordLatencyAtLeast(LbHostState& state, Duration elapsed, MonotonicTime now, Duration decay) {
+  if (state.ewma_updated_nanos.load(std::memory_order_acquire) == LbHostState::kNoSample ||
+      ewmaLatency(state, now, decay, Duration(0)) < elapsed) {
+    recordLatency(state, elapsed, now, decay);
+  }
+}
+
 Duration ewmaLatency(const LbHostState& state, MonotonicTime now, Duration decay,
                      Duration default_rtt) {
   const int64_t stamp = state.ewma_updated_nanos.load(std::memory_order_acquire);

@@ -101,6 +101,14 @@ void onAttemptCancelled(LbHostState& state);
 void recordLatency(LbHostState& state, Duration latency, MonotonicTime now, Duration decay);
 
 /**
+ * An attempt abandoned after `elapsed` without an answer (a hedge won elsewhere, the client
+ * left): its latency is at least that. Raises the estimate when it is below `elapsed`, never
+ * lowers it, so a replica whose slow attempts keep losing to hedges does not look fast for
+ * having no answered samples. Thread: any.
+ */
+void recordLatencyAtLeast(LbHostState& state, Duration elapsed, MonotonicTime now, Duration decay);
+
+/**
  * The estimate decayed to `now` (decaying towards 0 as time passes without samples, like
  * tower's load(), so an idle host is retried eventually), or `default_rtt` before the first
  * sample. Reads only; never writes the state. Thread: any.

@@ -32,6 +32,7 @@ bool HedgePolicy::eligible(const Request& request) const {
     return false;
   }
   return request.grpc || isIdempotentMethod(request.method) ||
+         options_.non_idempotent == NonIdempotentPolicy::Always ||
          (request.has_idempotency_key && options_.non_idempotent != NonIdempotentPolicy::Never);
 }
 

@@ -31,7 +31,8 @@ std::string_view noHedgeReasonLabel(NoHedgeReason reason);
 
 /**
  * Hedge decisions for one route.
- *   - eligible: an idempotent method (isIdempotentMethod), a request carrying the idempotency key
+ *   - eligible: an idempotent method (isIdempotentMethod), any method when the route's retries
+ *     say nonIdempotent: always (a read sent as POST), a request carrying the idempotency key
  *     when nonIdempotent is not `never`, or a gRPC call (configuring hedging on a gRPC route is
  *     the per-method opt-in gRPC's hedgingPolicy uses, since every RPC is a POST);
  *   - at most max_requests attempts in total, including the original;

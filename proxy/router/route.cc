@@ -122,6 +122,7 @@ Result<std::shared_ptr<const Route>> Route::create(const config::RouteSpec& spec
     policies::HedgePolicy::Options hedge;
     hedge.delay = spec.policies.hedging->delay;
     hedge.max_requests = spec.policies.hedging->max_requests;
+    hedge.non_idempotent = toPolicy(retries.non_idempotent);
     hedge.adaptive = spec.policies.hedging->delay_auto;
     hedge.min_delay = spec.policies.hedging->min_delay;
     hedge.percentile = spec.policies.hedging->percentile / 100;

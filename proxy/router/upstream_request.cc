@@ -136,7 +136,8 @@ policies::AttemptResult UpstreamRequest::result(uint32_t status,
 
 void UpstreamRequest::reportCancelled() {
   if (permit_) {
-    route_.upstream->onAttemptCancelled(std::move(permit_));
+    const auto now = std::chrono::steady_clock::now();
+    route_.upstream->onAttemptCancelled(*host_, now - start_, std::move(permit_), now);
   }
 }
 

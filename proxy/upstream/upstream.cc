@@ -494,7 +494,12 @@ void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& resu
   recordOutlier(host, outcome, now);
 }
 
-void Upstream::onAttemptCancelled(AttemptPermitPtr permit) { permit.reset(); }
+void Upstream::onAttemptCancelled(Host& host, std::chrono::nanoseconds elapsed,
+                                  AttemptPermitPtr permit,
+                                  std::chrono::steady_clock::time_point now) {
+  policies::lb::recordLatencyAtLeast(*host.lb_state, elapsed, now, lb_config_.ewma_decay);
+  permit.reset();
+}
 
 void Upstream::recordOutlier(Host& host, policies::Outcome outcome,
                              std::chrono::steady_clock::time_point now) {

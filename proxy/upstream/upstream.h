@@ -223,7 +223,9 @@ public:
    * Router-facing: an attempt was abandoned without a result (downstream gone, hedge loser).
    * Says nothing about the host: only frees the permit (and a half-open probe slot).
    */
-  void onAttemptCancelled(AttemptPermitPtr permit);
+  /** An attempt given up after `elapsed` without an answer: a lower bound for PEAK_EWMA. */
+  void onAttemptCancelled(Host& host, std::chrono::nanoseconds elapsed, AttemptPermitPtr permit,
+                          std::chrono::steady_clock::time_point now);
 
   /**
    * Router-facing: one more retry in flight, limited by connectionPool.maxRetries.

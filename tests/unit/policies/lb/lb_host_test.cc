@@ -30,6 +30,18 @@ TEST(LbHostStateTest, AttemptStartAndEndTrackActiveRequests) {
   EXPECT_EQ(0u, state.active_requests.load());
 }
 
+// A cancelled attempt's elapsed time raises the estimate (it is a lower bound), never lowers it.
+TEST(LbHostStateTest, AbandonedAttemptOnlyRaisesTheEstimate) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  recordLatencyAtLeast(state, 40ms, t.now(), kDefaultEwmaDecay);
+  EXPECT_EQ(40ms, ewmaLatency(state, t.now(), kDefaultEwmaDecay, 1ms));
+  recordLatencyAtLeast(state, 300ms, t.now(), kDefaultEwmaDecay);
+  EXPECT_EQ(300ms, ewmaLatency(state, t.now(), kDefaultEwmaDecay, 1ms));
+  recordLatencyAtLeast(state, 5ms, t.now(), kDefaultEwmaDecay);
+  EXPECT_EQ(300ms, ewmaLatency(state, t.now(), kDefaultEwmaDecay, 1ms));
+}
+
 // An unpaired end must not wrap the counter to 2^32 - 1 (the host would look overloaded forever).
 TEST(LbHostStateTest, UnpairedEndSaturatesAtZero) {
   LbHostState state;

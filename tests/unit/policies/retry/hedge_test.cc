@@ -72,6 +72,15 @@ TEST(HedgePolicyTest, DeadlineAndBudget) {
   EXPECT_EQ("budget_exhausted", noHedgeReasonLabel(NoHedgeReason::BudgetExhausted));
 }
 
+// A POST is hedged when the route's retries say nonIdempotent: always (a read sent as POST).
+TEST(HedgePolicyTest, PostIsEligibleWhenTheRouteTreatsItAsARead) {
+  SimulatedTime t;
+  EXPECT_FALSE(HedgePolicy(fixed(10ms, 2)).eligible(req(t, "POST")));
+  HedgePolicy::Options o = fixed(10ms, 2);
+  o.non_idempotent = NonIdempotentPolicy::Always;
+  EXPECT_TRUE(HedgePolicy(o).eligible(req(t, "POST")));
+}
+
 // delay: auto hedges after the recent percentile, never before minDelay, and not while cold.
 TEST(HedgePolicyTest, AutoDelayIsTheRecentPercentileAtLeastMinDelay) {
   SimulatedTime t;

@@ -227,7 +227,8 @@ TEST_F(PerHostBreakerTest, CancelledProbeFreesItsSlot) {
   auto refused = start(later);
   EXPECT_NE(refused.host.get(), &bad);
   finish(std::move(refused), 200, later);
-  upstream_->onAttemptCancelled(std::move(probes[0].permit));
+  upstream_->onAttemptCancelled(bad, std::chrono::milliseconds(1), std::move(probes[0].permit),
+                                later);
   int reached = 0;
   for (int i = 0; i < 4 && reached == 0; ++i) {
     auto a = start(later);
