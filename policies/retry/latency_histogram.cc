@@ -12,7 +12,7 @@ constexpr double kRatio = 1.15;
 constexpr double kRescaleAt = 1099511627776.0;
 
 size_t bucketOf(Duration latency) {
-  const double nanos = static_cast<double>(latency.count());
+  const auto nanos = static_cast<double>(latency.count());
   if (nanos <= kBaseNanos) {
     return 0;
   }

@@ -496,7 +496,7 @@ void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& resu
 
 void Upstream::onAttemptCancelled(Host& host, std::chrono::nanoseconds elapsed,
                                   AttemptPermitPtr permit,
-                                  std::chrono::steady_clock::time_point now) {
+                                  std::chrono::steady_clock::time_point now) const {
   policies::lb::recordLatencyAtLeast(*host.lb_state, elapsed, now, lb_config_.ewma_decay);
   permit.reset();
 }

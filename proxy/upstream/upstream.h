@@ -225,7 +225,7 @@ public:
    */
   /** An attempt given up after `elapsed` without an answer: a lower bound for PEAK_EWMA. */
   void onAttemptCancelled(Host& host, std::chrono::nanoseconds elapsed, AttemptPermitPtr permit,
-                          std::chrono::steady_clock::time_point now);
+                          std::chrono::steady_clock::time_point now) const;
 
   /**
    * Router-facing: one more retry in flight, limited by connectionPool.maxRetries.
