@@ -56,7 +56,10 @@ protected:
     control_port_ = static_cast<uint16_t>(std::stoi((*control)[1]));
     const std::string yaml =
         ConfigBuilder()
-            .topLevel("redis: {address: " + redis_->address() + ", timeout: 50ms}\n")
+            // The operation timeout is generous: on a loaded machine a script call can take
+            // tens of milliseconds, and a timed-out call is refused (failureMode deny), which is
+            // not what these tests are about (Redis gone is: it fails at once, timeout or not).
+            .topLevel("redis: {address: " + redis_->address() + ", timeout: 500ms}\n")
             .listener("http1")
             .upstream("http1", {"127.0.0.1:" + std::to_string(backend_port_)})
             .route(
