@@ -22,12 +22,16 @@ namespace bulwark::testing {
 namespace {
 
 // The first line of a report by ASan/LSan ("==PID==ERROR: AddressSanitizer: ..."), TSan
-// ("WARNING: ThreadSanitizer: data race ...") or UBSan ("file.cc:12:5: runtime error: ...").
+// ("WARNING: ThreadSanitizer: data race ...") or UBSan ("file.cc:12:5: runtime error: ..."), or
+// the SUMMARY line that ends every report. Searched anywhere in the line: bulwark's log lines,
+// written by other threads, may share a line with it.
 bool startsSanitizerReport(const std::string& text) {
   return (text.find("==ERROR: ") != std::string::npos &&
           text.find("Sanitizer") != std::string::npos) ||
-         text.rfind("WARNING: ThreadSanitizer: ", 0) == 0 ||
-         text.find(": runtime error: ") != std::string::npos;
+         text.find("WARNING: ThreadSanitizer: ") != std::string::npos ||
+         text.find(": runtime error: ") != std::string::npos ||
+         (text.find("SUMMARY: ") != std::string::npos &&
+          text.find("Sanitizer") != std::string::npos);
 }
 
 }  // namespace

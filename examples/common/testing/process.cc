@@ -9,7 +9,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace bulwark::examples::testing {
 namespace {
@@ -32,12 +35,31 @@ Result<int> parsePort(const Result<std::string>& text) {
   return static_cast<int>(port);
 }
 
+// A line that starts a report of ASan/LSan ("==PID==ERROR: AddressSanitizer: ..."), TSan
+// ("WARNING: ThreadSanitizer: data race ...") or UBSan ("file.cc:12:5: runtime error: ..."), or
+// the SUMMARY line that ends every report. Searched anywhere in the line: the server's own log
+// lines, written by other threads, may share a line with it.
+bool isSanitizerReportLine(const std::string& line) {
+  return (line.find("==ERROR: ") != std::string::npos &&
+          line.find("Sanitizer") != std::string::npos) ||
+         line.find("WARNING: ThreadSanitizer: ") != std::string::npos ||
+         line.find(": runtime error: ") != std::string::npos ||
+         (line.find("SUMMARY: ") != std::string::npos &&
+          line.find("Sanitizer") != std::string::npos);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& path,
                                                           const std::vector<std::string>& args) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
+    return Status::error(std::string("pipe: ") + strerror(errno));
+  }
+  int err_fds[2];
+  if (pipe2(err_fds, O_CLOEXEC) != 0) {
+    close(fds[0]);
+    close(fds[1]);
     return Status::error(std::string("pipe: ") + strerror(errno));
   }
   // Build argv before fork: after fork only async-signal-safe calls are allowed.
@@ -54,6 +76,8 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& pat
   if (pid < 0) {
     close(fds[0]);
     close(fds[1]);
+    close(err_fds[0]);
+    close(err_fds[1]);
     return Status::error(std::string("fork: ") + strerror(errno));
   }
   if (pid == 0) {
@@ -62,6 +86,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& pat
       _exit(127);
     }
     dup2(fds[1], STDOUT_FILENO);
+    dup2(err_fds[1], STDERR_FILENO);
     // The test runner may block signals in its threads; the server expects the defaults.
     sigset_t none;
     sigemptyset(&none);
@@ -70,7 +95,20 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::spawn(const std::string& pat
     _exit(127);
   }
   close(fds[1]);
-  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, fds[0]));
+  close(err_fds[1]);
+  std::unique_ptr<ChildProcess> child(new ChildProcess(pid, fds[0]));
+  child->stderr_copier_ = std::thread([c = child.get(), fd = err_fds[0]] {
+    char buf[4096];
+    ssize_t got;
+    while ((got = read(fd, buf, sizeof(buf))) > 0 || (got < 0 && errno == EINTR)) {
+      if (got > 0) {
+        c->stderr_.append(buf, static_cast<size_t>(got));
+        (void)!write(STDERR_FILENO, buf, static_cast<size_t>(got));
+      }
+    }
+    close(fd);
+  });
+  return child;
 }
 
 ChildProcess::~ChildProcess() {
@@ -80,6 +118,25 @@ ChildProcess::~ChildProcess() {
   }
   if (stdout_fd_ >= 0) {
     close(stdout_fd_);
+  }
+  if (stderr_copier_.joinable()) {
+    stderr_copier_.join();
+  }
+  std::istringstream lines(stderr_);
+  std::string line;
+  std::string report;
+  int kept = 0;
+  while (std::getline(lines, line)) {
+    if (report.empty() && !isSanitizerReportLine(line)) {
+      continue;
+    }
+    report += line + "\n";
+    if (++kept == 60) {
+      break;
+    }
+  }
+  if (!report.empty()) {
+    ADD_FAILURE() << "child pid " << pid_ << " printed a sanitizer report:\n" << report;
   }
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/result.h"
@@ -15,10 +16,12 @@
 namespace bulwark::examples::testing {
 
 /**
- * A child process whose stdout is captured line by line (stderr is inherited, so server logs land
- * in the test log). The child gets SIGKILL when the test process dies, and the destructor kills
- * and reaps it if it is still running.
- * Thread: owning test thread.
+ * A child process whose stdout is captured line by line. Its stderr is copied to the test's
+ * stderr as it comes (server logs land in the test log) by a thread that also keeps it: the
+ * destructor fails the running test when it holds a sanitizer report (a sanitized server that
+ * is killed at the end of a test would otherwise pass unnoticed). The child gets SIGKILL when
+ * the test process dies, and the destructor kills and reaps it if it is still running.
+ * Thread: owning test thread (the stderr copy runs on its own thread).
  */
 class ChildProcess {
 public:
@@ -65,6 +68,9 @@ private:
   int stdout_fd_;
   std::string output_;
   std::optional<int> exit_status_;
+  /** Copies the child's stderr to ours into stderr_ until the child closes it. */
+  std::thread stderr_copier_;
+  std::string stderr_;  // written by stderr_copier_ only; read after it is joined
 };
 
 /** A spawned example server and the ports it printed. */

@@ -120,6 +120,8 @@ TEST(ChildProcessTest, SanitizerReportOfAChildFailsTheTest) {
   for (const std::string report :
        {"==4242==ERROR: AddressSanitizer: heap-use-after-free on address 0x610000008140",
         "WARNING: ThreadSanitizer: data race (pid=4242)",
+        "[warn] upstream: connect refusedWARNING: ThreadSanitizer: data race (pid=4242)",
+        "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior proxy/http/codec.cc:12:5",
         "proxy/http/codec.cc:12:5: runtime error: signed integer overflow"}) {
     EXPECT_NONFATAL_FAILURE(
         {
