@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#include <sanitizer/allocator_interface.h>
+// g++ ships no <sanitizer/allocator_interface.h> (clang does); the runtime exports the function
+// under both compilers, so it is declared here.
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #define BULWARK_SANITIZER_ALLOCATOR 1
 #endif
 
