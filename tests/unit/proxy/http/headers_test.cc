@@ -1,0 +1,29 @@
+// Reason phrases of the status lines bulwark writes on HTTP/1.1: every status RFC 9110 names
+// has its own (a 307 path redirect once went out as "307 Unknown").
+
+#include "proxy/http/headers.h"
+
+#include <gtest/gtest.h>
+
+namespace bulwark::http {
+namespace {
+
+TEST(ReasonPhraseTest, RedirectsHaveTheirRfcPhrases) {
+  EXPECT_EQ(reasonPhrase(301), "Moved Permanently");
+  EXPECT_EQ(reasonPhrase(303), "See Other");
+  EXPECT_EQ(reasonPhrase(307), "Temporary Redirect");
+  EXPECT_EQ(reasonPhrase(308), "Permanent Redirect");
+}
+
+TEST(ReasonPhraseTest, EveryStatusRfc9110NamesHasAPhrase) {
+  for (uint32_t status : {100, 101, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304,
+                          307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411,
+                          412, 413, 414, 415, 416, 417, 421, 422, 426, 500, 501, 502, 503, 504,
+                          505}) {
+    EXPECT_NE(reasonPhrase(status), "Unknown") << status;
+  }
+  EXPECT_EQ(reasonPhrase(599), "Unknown");
+}
+
+}  // namespace
+}  // namespace bulwark::http
