@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "common/ascii.h"
+#include "common/assert.h"
 
 namespace bulwark::http {
 namespace {
@@ -40,21 +41,43 @@ Http1ServerConnection::Http1ServerConnection(network::CodecConnection& connectio
                                              ServerConnectionCallbacks& callbacks,
                                              const ServerCodecLimits& limits)
     : connection_(connection), callbacks_(callbacks), limits_(limits) {
-  llhttp_settings_init(&settings_);
-  settings_.on_message_begin = &Http1ServerConnection::onMessageBegin;
-  settings_.on_url = &Http1ServerConnection::onUrl;
-  settings_.on_header_field = &Http1ServerConnection::onHeaderField;
-  settings_.on_header_value = &Http1ServerConnection::onHeaderValue;
-  settings_.on_headers_complete = &Http1ServerConnection::onHeadersComplete;
-  settings_.on_body = &Http1ServerConnection::onBody;
-  settings_.on_chunk_header = &Http1ServerConnection::onChunkHeader;
-  settings_.on_message_complete = &Http1ServerConnection::onMessageComplete;
-  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  llhttp_init(&parser_, HTTP_REQUEST, &parserSettings());
   parser_.data = this;
-  body_buffer_ = evbuffer_new();
 }
 
-Http1ServerConnection::~Http1ServerConnection() { evbuffer_free(body_buffer_); }
+Http1ServerConnection::~Http1ServerConnection() {
+  if (body_buffer_ != nullptr) {
+    evbuffer_free(body_buffer_);
+  }
+}
+
+const llhttp_settings_t& Http1ServerConnection::parserSettings() {
+  // The same callbacks for every connection (llhttp keeps a pointer): one copy per process
+  // instead of one per connection.
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = &Http1ServerConnection::onMessageBegin;
+    s.on_url = &Http1ServerConnection::onUrl;
+    s.on_header_field = &Http1ServerConnection::onHeaderField;
+    s.on_header_value = &Http1ServerConnection::onHeaderValue;
+    s.on_headers_complete = &Http1ServerConnection::onHeadersComplete;
+    s.on_body = &Http1ServerConnection::onBody;
+    s.on_chunk_header = &Http1ServerConnection::onChunkHeader;
+    s.on_message_complete = &Http1ServerConnection::onMessageComplete;
+    return s;
+  }();
+  return settings;
+}
+
+evbuffer* Http1ServerConnection::bodyBuffer() {
+  // Made with the first body: an idle keep-alive connection and bodiless requests hold none.
+  if (body_buffer_ == nullptr) {
+    body_buffer_ = evbuffer_new();
+    BULWARK_RELEASE_ASSERT(body_buffer_ != nullptr, "evbuffer_new failed");
+  }
+  return body_buffer_;
+}
 
 bool Http1ServerConnection::scanForSmuggling(const char* data, size_t len, std::string& details) {
   // Only the header section (and trailers) is scanned; llhttp itself validates chunk framing.
@@ -151,7 +174,8 @@ Status Http1ServerConnection::dispatch(evbuffer* input) {
     }
     evbuffer_drain(input, len);
   }
-  if (!dead_ && decoder_ != nullptr && evbuffer_get_length(body_buffer_) > 0) {
+  if (!dead_ && decoder_ != nullptr && body_buffer_ != nullptr &&
+      evbuffer_get_length(body_buffer_) > 0) {
     flushBody(false);
   }
   dispatching_ = false;
@@ -361,8 +385,9 @@ int Http1ServerConnection::onBody(llhttp_t* p, const char* at, size_t len) {
   if (self->decoder_ == nullptr) {
     return 0;  // Response already complete; discard the rest.
   }
-  evbuffer_add(self->body_buffer_, at, len);
-  if (evbuffer_get_length(self->body_buffer_) >= kBodyFlushThreshold) {
+  evbuffer* body = self->bodyBuffer();
+  evbuffer_add(body, at, len);
+  if (evbuffer_get_length(body) >= kBodyFlushThreshold) {
     self->flushBody(false);
   }
   return 0;
@@ -385,14 +410,17 @@ int Http1ServerConnection::onChunkHeader(llhttp_t* p) {
 }
 
 void Http1ServerConnection::flushBody(bool end_stream) {
+  const size_t buffered = body_buffer_ != nullptr ? evbuffer_get_length(body_buffer_) : 0;
   if (decoder_ == nullptr) {
-    evbuffer_drain(body_buffer_, evbuffer_get_length(body_buffer_));
+    if (buffered > 0) {
+      evbuffer_drain(body_buffer_, buffered);
+    }
     return;
   }
-  if (evbuffer_get_length(body_buffer_) == 0 && !end_stream) {
+  if (buffered == 0 && !end_stream) {
     return;
   }
-  decoder_->decodeData(body_buffer_, end_stream);
+  decoder_->decodeData(bodyBuffer(), end_stream);
 }
 
 int Http1ServerConnection::onMessageComplete(llhttp_t* p) {

@@ -61,6 +61,8 @@ private:
   void finishHeader();
   Status sendProtocolError(uint32_t status, std::string details);
   bool scanForSmuggling(const char* data, size_t len, std::string& details);
+  static const llhttp_settings_t& parserSettings();
+  evbuffer* bodyBuffer();
   void flushBody(bool end_stream);
   void onResponseComplete();
   void writeChunk(evbuffer* data);
@@ -71,7 +73,6 @@ private:
   ServerConnectionCallbacks& callbacks_;
   ServerCodecLimits limits_;
   llhttp_t parser_;
-  llhttp_settings_t settings_;
 
   // Current request being parsed.
   RequestHeadersPtr request_;
@@ -79,7 +80,7 @@ private:
   bool in_trailers_ = false;
   HeaderMap trailers_;
   uint64_t body_bytes_ = 0;
-  evbuffer* body_buffer_;
+  evbuffer* body_buffer_ = nullptr;  // bodyBuffer()
   RequestDecoder* decoder_ = nullptr;
   StreamCallbacks* stream_callbacks_ = nullptr;
   bool request_complete_ = false;

@@ -25,6 +25,9 @@ ConnectionManager::ConnectionManager(WorkerContext& ctx, network::ConnectionPtr&
       listener_name_(std::move(listener_name)),
       on_close_(std::move(on_close)),
       snapshot_(ctx.snapshot) {
+  if (auto it = snapshot_->listeners.find(listener_name_); it != snapshot_->listeners.end()) {
+    listener_ = &it->second;
+  }
   connection_->setCallbacks(this);
   if (const auto* listener = listenerConfig(); listener != nullptr) {
     connection_->setWriteTimeout(
@@ -33,11 +36,7 @@ ConnectionManager::ConnectionManager(WorkerContext& ctx, network::ConnectionPtr&
       connection_->enableTls(listener->tls, "");
     }
   }
-  idle_timer_ = ctx_.dispatcher.createTimer([this] { onIdleTimeout(); });
-  header_timer_ = ctx_.dispatcher.createTimer([this] {
-    ctx_.stats.protocolError(listener_name_, "header_read_timeout").Increment();
-    closeConnection(network::Connection::CloseType::NoFlush);
-  });
+  timer_ = ctx_.dispatcher.createTimer([this] { onTimer(); });
   cx_active_ = &ctx_.stats.downstreamConnectionsActive(listener_name_);
   cx_active_->Increment();
   ctx_.stats.downstreamConnectionsTotal(listener_name_).Increment();
@@ -49,11 +48,6 @@ ConnectionManager::~ConnectionManager() {
   streams_.clear();
   codec_.reset();
   cx_active_->Decrement();
-}
-
-const router::ListenerConfig* ConnectionManager::listenerConfig() const {
-  auto it = snapshot_->listeners.find(listener_name_);
-  return it == snapshot_->listeners.end() ? nullptr : &it->second;
 }
 
 bool ConnectionManager::createCodec(evbuffer* input) {
@@ -118,13 +112,14 @@ void ConnectionManager::onData(evbuffer* input) {
     if (is_http2_) {
       // The preface arrived: an HTTP/2 connection without a stream is idle, not slow (gRPC
       // channels connect ahead of their first call); idleTimeout governs it from now on.
-      header_timer_->disableTimer();
+      if (timer_mode_ == TimerMode::HeaderRead) {
+        startTimer(TimerMode::Idle);
+      }
     }
   }
-  if (streams_.empty() && !is_http2_ && !header_timer_->enabled()) {
+  if (streams_.empty() && !is_http2_ && timer_mode_ != TimerMode::HeaderRead) {
     // Bytes of a new request started arriving: the whole header block must follow in time.
-    idle_timer_->disableTimer();
-    header_timer_->enableTimer(listenerConfig()->spec.limits.header_read_timeout);
+    startTimer(TimerMode::HeaderRead);
   }
   auto status = codec_->dispatch(input);
   if (!status.isOk()) {
@@ -147,8 +142,7 @@ void ConnectionManager::onEvent(network::ConnectionEvent event) {
     return;
   }
   closed_ = true;
-  idle_timer_->disableTimer();
-  header_timer_->disableTimer();
+  stopTimer();
   if (codec_) {
     codec_->onConnectionClosed();
   }
@@ -171,8 +165,7 @@ void ConnectionManager::onBelowWriteBufferLowWatermark() {
 
 http::RequestDecoder& ConnectionManager::newStream(http::ResponseEncoder& encoder) {
   BULWARK_ASSERT(ctx_.dispatcher.isThisThread());
-  idle_timer_->disableTimer();
-  header_timer_->disableTimer();
+  stopTimer();
   streams_.push_back(std::make_unique<ActiveStream>(*this, encoder));
   ActiveStream& stream = *streams_.back();
   if (!draining_ && ctx_.overload &&
@@ -235,16 +228,49 @@ void ConnectionManager::onWriteTimeout() {
 }
 
 void ConnectionManager::armTimers() {
-  const auto* listener = listenerConfig();
-  if (listener == nullptr) {
+  if (listener_ == nullptr) {
     return;
   }
-  if (listener->spec.limits.idle_timeout.count() > 0) {
-    idle_timer_->enableTimer(listener->spec.limits.idle_timeout);
+  const auto& limits = listener_->spec.limits;
+  if (!is_http2_ && !codec_ && limits.header_read_timeout.count() > 0 &&
+      (limits.idle_timeout.count() <= 0 || limits.header_read_timeout <= limits.idle_timeout)) {
+    // A new connection must send its first request headers in time (slowloris). Of the two
+    // deadlines the shorter would close it first, so only that one is armed.
+    startTimer(TimerMode::HeaderRead);
+  } else {
+    startTimer(TimerMode::Idle);
   }
-  if (!is_http2_ && !codec_) {
-    // A new connection must send its first request headers in time (slowloris).
-    header_timer_->enableTimer(listener->spec.limits.header_read_timeout);
+}
+
+void ConnectionManager::startTimer(TimerMode mode) {
+  const auto& limits = listener_->spec.limits;
+  const auto timeout =
+      mode == TimerMode::HeaderRead ? limits.header_read_timeout : limits.idle_timeout;
+  if (timeout.count() <= 0) {
+    stopTimer();
+    return;
+  }
+  timer_mode_ = mode;
+  timer_->enableTimer(timeout);
+}
+
+void ConnectionManager::stopTimer() {
+  if (timer_mode_ != TimerMode::Off) {
+    timer_mode_ = TimerMode::Off;
+    timer_->disableTimer();
+  }
+}
+
+void ConnectionManager::onTimer() {
+  const TimerMode fired = timer_mode_;
+  timer_mode_ = TimerMode::Off;
+  switch (fired) {
+    case TimerMode::HeaderRead:
+      ctx_.stats.protocolError(listener_name_, "header_read_timeout").Increment();
+      closeConnection(network::Connection::CloseType::NoFlush);
+      break;
+    case TimerMode::Idle: onIdleTimeout(); break;
+    case TimerMode::Off: break;
   }
 }
 

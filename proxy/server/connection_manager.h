@@ -57,13 +57,21 @@ public:
   };
   void collectStreamBytes(std::vector<StreamBytes>& out) const;
   WorkerContext& context() { return ctx_; }
-  const router::ListenerConfig* listenerConfig() const;
+  /** The listener's config in this connection's snapshot; null if it has none. */
+  const router::ListenerConfig* listenerConfig() const { return listener_; }
   const std::string& listenerName() const { return listener_name_; }
   network::Connection& connection() { return *connection_; }
 
 private:
   bool createCodec(evbuffer* input);
+  // One timer per connection serves both deadlines (an idle keep-alive connection holds one
+  // event, not two): reading a request's headers (headerReadTimeout) or idling between
+  // requests (idleTimeout). Off while a stream is open: streams have their own timeouts.
+  enum class TimerMode : uint8_t { Off, HeaderRead, Idle };
   void armTimers();
+  void startTimer(TimerMode mode);
+  void stopTimer();
+  void onTimer();
   void onIdleTimeout();
   void closeConnection(network::Connection::CloseType type);
 
@@ -71,12 +79,13 @@ private:
   network::ConnectionPtr connection_;
   std::string listener_name_;
   CloseCallback on_close_;
-  ConfigSnapshotConstSharedPtr snapshot_;  // the config this connection started with
+  ConfigSnapshotConstSharedPtr snapshot_;             // the config this connection started with
+  const router::ListenerConfig* listener_ = nullptr;  // in snapshot_
   http::ServerConnectionPtr codec_;
   bool is_http2_ = false;
   std::list<std::unique_ptr<ActiveStream>> streams_;
-  event::TimerPtr idle_timer_;
-  event::TimerPtr header_timer_;
+  event::TimerPtr timer_;
+  TimerMode timer_mode_ = TimerMode::Off;
   bool closed_ = false;
   bool draining_ = false;
   prometheus::Gauge* cx_active_ = nullptr;
