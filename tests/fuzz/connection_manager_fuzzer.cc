@@ -284,8 +284,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Client client;
   std::unique_ptr<server::ConnectionManager> manager;
   bool closed = false;
-  auto connection = std::make_unique<network::Connection>(fuzz::dispatcher(),
-                                                          client.takeServerFd(), "127.0.0.1:1");
+  auto connection = std::make_unique<network::Connection>(fuzz::dispatcher(), client.takeServerFd(),
+                                                          "127.0.0.1:1");
   manager = std::make_unique<server::ConnectionManager>(
       ctx, std::move(connection), std::string(fuzz::kListeners[listener]),
       [&](server::ConnectionManager&) {

@@ -16,10 +16,9 @@ TEST(ReasonPhraseTest, RedirectsHaveTheirRfcPhrases) {
 }
 
 TEST(ReasonPhraseTest, EveryStatusRfc9110NamesHasAPhrase) {
-  for (uint32_t status : {100, 101, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304,
-                          307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411,
-                          412, 413, 414, 415, 416, 417, 421, 422, 426, 500, 501, 502, 503, 504,
-                          505}) {
+  for (uint32_t status : {100, 101, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 307,
+                          308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413,
+                          414, 415, 416, 417, 421, 422, 426, 500, 501, 502, 503, 504, 505}) {
     EXPECT_NE(reasonPhrase(status), "Unknown") << status;
   }
   EXPECT_EQ(reasonPhrase(599), "Unknown");
