@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -342,6 +344,18 @@ TEST_F(GlobalRateLimitTest, ReloadToAnotherRedisReconnects) {
       },
       deadlineIn(10s)))
       << adminGet(proxy->adminPort(), "/ready").body;
+  // /ready counts the process's connected clients: a worker that has not applied the reload yet
+  // still holds one to the old server. Every worker has moved once the old server sees no
+  // client but redis-cli itself.
+  ASSERT_TRUE(waitFor(
+      [&] {
+        const std::string info = redis_->cli("INFO clients");
+        const size_t at = info.find("connected_clients:");
+        return at != std::string::npos &&
+               std::atoi(info.c_str() + at + std::strlen("connected_clients:")) == 1;
+      },
+      deadlineIn(10s)))
+      << redis_->cli("CLIENT LIST");
   redis_->kill();  // the old server is no longer needed
   auto after = kept.get("/after");
   ASSERT_TRUE(after) << kept.lastError();
