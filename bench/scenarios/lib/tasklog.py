@@ -50,8 +50,8 @@ def audit(path):
         "keys_with_a_task": len(tasks_per_key),
         "duplicate_keys": len(duplicates),
         "duplicate_examples": dict(sorted(duplicates.items())[:5]),
-        # A key claimed more than once reached a replica more than once (a re-send after a lost
-        # answer, or a replica answering a repeat): the cases where the dedupe had work to do.
+        # A repeat that finds its key claimed or done writes nothing (it is answered 409 or
+        # replayed); a second claim means the first ended without a task and the key was free.
         "keys_claimed_more_than_once": sum(1 for n in claims_per_key.values() if n > 1),
         "releases": releases,
         "unreadable_lines": unreadable,
@@ -63,7 +63,6 @@ def describe(summary):
         return "no task log"
     text = (f"{summary['keys_with_a_task']} keys created {summary['keyed_tasks']} tasks "
             f"({summary['duplicate_keys']} keys with more than one), "
-            f"{summary['keys_claimed_more_than_once']} keys reached a replica more than once, "
             f"{summary['unkeyed_tasks']} tasks without a key")
     if summary["duplicate_examples"]:
         text += "; e.g. " + ", ".join(f"{k} x{n}" for k, n in summary["duplicate_examples"].items())
