@@ -39,6 +39,11 @@ struct AttemptResult {
   bool request_sent = false;
   /** True when the request is a gRPC call (content-type application/grpc*). */
   bool grpc = false;
+  /**
+   * True when the response asked the client to back off: it carried `Retry-After` (HTTP) or
+   * `grpc-retry-pushback-ms` (gRPC). Not part of the classification.
+   */
+  bool pushback = false;
 };
 
 /** The one classification of an attempt result. */

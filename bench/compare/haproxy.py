@@ -6,8 +6,10 @@ for the same three services bulwark's examples/edge.yaml protects:
 - the same timeouts: per-try `timeout server` equal to bulwark's perTryTimeout, with the same
   number of attempts (`retries`) and `option redispatch 1` (a retry goes to another server);
 - retries only where they are safe: `retry-on` for reads (503/504, response timeouts, connection
-  failures, empty responses), connection failures only for task creates (a POST that reached a
-  replica is never re-sent);
+  failures, empty responses); for task creates connection failures, plus 5xx and empty responses
+  when the create carries an Idempotency-Key (the task replicas answer a repeated key from their
+  shared store, the rule bulwark's edge.yaml follows): an unkeyed POST that reached a replica is
+  never re-sent (`http-request disable-l7-retry`);
 - health checks: GET /healthz on the HTTP replicas, a TCP check on the gRPC ones (HAProxy 2.6 has no
   gRPC health check), plus passive checks (`observe layer7`, `error-limit 5`, `on-error mark-down`);
 - limits: per-server `maxconn` at each replica's concurrency with a short queue (`timeout queue`),
@@ -27,7 +29,7 @@ import urllib.request
 HAPROXY_SETTINGS = {
     # name: (per-try timeout, retries, retry-on, server maxconn)
     "ranking": ("150ms", 1, "conn-failure empty-response response-timeout", 8),
-    "task_create": ("3s", 1, "conn-failure", 8),
+    "task_create": ("3s", 1, "conn-failure empty-response 500 502 503 504", 8),
     "task_read": ("300ms", 1, "conn-failure empty-response response-timeout 503 504", 64),
     "recommendation": ("250ms", 2, "conn-failure empty-response response-timeout 500 502 503 504", 12),
 }
@@ -78,6 +80,9 @@ def haproxy_config(port, stats_port, endpoints):
         per_try, retries, retry_on, maxconn = HAPROXY_SETTINGS[backend]
         lines += [f"backend {backend}", "    balance leastconn", f"    timeout server {per_try}",
                   f"    retries {retries}", f"    retry-on {retry_on}"]
+        if backend == "task_create":
+            # Only connection failures for a create without a key: it may have reached a replica.
+            lines.append("    http-request disable-l7-retry unless { req.hdr(idempotency-key) -m found }")
         if upstream != "ranking":
             lines += ["    option httpchk GET /healthz", "    http-check expect status 200"]
         for i, address in enumerate(endpoints[upstream]):

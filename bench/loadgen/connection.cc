@@ -53,8 +53,13 @@ std::string grpcFrame(std::string_view message) {
 PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target,
                                LoadProtocol protocol) {
   PreparedRequest p;
+  // A keyed request is safe to resend: the server answers a repeat of the key from its record.
   p.idempotent = t.method == "GET" || t.method == "HEAD" || t.method == "OPTIONS" ||
-                 t.method == "PUT" || t.method == "DELETE" || t.method == "TRACE";
+                 t.method == "PUT" || t.method == "DELETE" || t.method == "TRACE" ||
+                 hasHeader(t.headers, "idempotency-key");
+  p.per_request = std::any_of(t.headers.begin(), t.headers.end(), [](const auto& h) {
+    return h.second.find(kSequencePlaceholder) != std::string::npos;
+  });
   if (protocol == LoadProtocol::Http1) {
     p.head = t.method == "HEAD";
     std::string out = fmt::format("{} {} HTTP/1.1\r\n", t.method, t.path);
@@ -104,6 +109,36 @@ PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& ta
     if (!isConnectionSpecific(n) || (n == "te" && value == "trailers")) {
       p.h2_headers.emplace_back(std::move(n), value);
     }
+  }
+  return p;
+}
+
+namespace {
+
+void replaceAll(std::string& s, size_t from, size_t until, std::string_view what,
+                std::string_view with) {
+  for (size_t at = s.find(what, from); at != std::string::npos && at + what.size() <= until;
+       at = s.find(what, at + with.size())) {
+    s.replace(at, what.size(), with);
+    until = until + with.size() - what.size();
+  }
+}
+
+}  // namespace
+
+PreparedRequest withSequence(const PreparedRequest& prepared, uint64_t sequence) {
+  PreparedRequest p = prepared;
+  p.per_request = false;
+  p.per_request_copy = true;
+  const std::string number = std::to_string(sequence);
+  if (!p.http1_bytes.empty()) {
+    // Header section only: the body (and its Content-Length) stays as prepared.
+    const size_t end = p.http1_bytes.find("\r\n\r\n");
+    replaceAll(p.http1_bytes, 0, end == std::string::npos ? p.http1_bytes.size() : end,
+               kSequencePlaceholder, number);
+  }
+  for (auto& header : p.h2_headers) {
+    replaceAll(header.second, 0, header.second.size(), kSequencePlaceholder, number);
   }
   return p;
 }

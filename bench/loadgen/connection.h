@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -51,8 +52,15 @@ struct PendingRequest {
 struct PreparedRequest {
   std::string http1_bytes;
   bool head = false;
-  /** GET, HEAD, OPTIONS, PUT, DELETE, TRACE: may be resent after a keep-alive race. */
+  /**
+   * GET, HEAD, OPTIONS, PUT, DELETE, TRACE, or any request carrying an Idempotency-Key: may be
+   * resent after a keep-alive race.
+   */
   bool idempotent = false;
+  /** A header value holds kSequencePlaceholder: send withSequence(), never this one. */
+  bool per_request = false;
+  /** Made by withSequence() for one send: a connection keeps no pointer into it. */
+  bool per_request_copy = false;
   /** Pseudo-headers first, names lower case, host folded into :authority. */
   HeaderList h2_headers;
   std::string h2_body;
@@ -61,6 +69,15 @@ struct PreparedRequest {
 
 PreparedRequest prepareRequest(const RequestTemplate& t, const TargetAddress& target,
                                LoadProtocol protocol);
+
+/**
+ * In a header value, replaced by the request's sequence number (unique within a run, the same on
+ * the generator's own resends): one Idempotency-Key per logical request, as real clients send.
+ */
+inline constexpr std::string_view kSequencePlaceholder = "{sequence}";
+
+/** `prepared` with kSequencePlaceholder in its header values replaced by `sequence`. */
+PreparedRequest withSequence(const PreparedRequest& prepared, uint64_t sequence);
 
 /** What a connection reports to the generator. Thread: the generator's loop. */
 class ConnectionOwner {

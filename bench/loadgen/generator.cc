@@ -459,7 +459,12 @@ ClientConnection* LoadGenerator::Engine::pick(Target& target) {
 
 void LoadGenerator::Engine::assign(PendingRequest& request, ClientConnection& connection) {
   request.connection = &connection;
-  connection.send(request, targets_[request.target].prepared[request.request]);
+  const PreparedRequest& prepared = targets_[request.target].prepared[request.request];
+  if (prepared.per_request) {
+    connection.send(request, withSequence(prepared, request.sequence));
+    return;
+  }
+  connection.send(request, prepared);
 }
 
 void LoadGenerator::Engine::dispatch(PendingRequest& request) {

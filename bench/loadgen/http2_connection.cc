@@ -107,7 +107,12 @@ void Http2Connection::send(PendingRequest& request, const PreparedRequest& prepa
   nghttp2_data_provider provider{};
   nghttp2_data_provider* body = nullptr;
   if (!prepared.h2_body.empty()) {
-    stream->body = &prepared.h2_body;
+    if (prepared.per_request_copy) {
+      stream->owned_body = prepared.h2_body;
+      stream->body = &stream->owned_body;
+    } else {
+      stream->body = &prepared.h2_body;
+    }
     provider.source.ptr = stream.get();
     provider.read_callback = &Http2Connection::readBody;
     body = &provider;

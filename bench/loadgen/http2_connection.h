@@ -35,6 +35,8 @@ private:
   struct Stream {
     PendingRequest* request = nullptr;
     const std::string* body = nullptr;
+    /** The body of a per-request PreparedRequest (a temporary): the stream keeps its own copy. */
+    std::string owned_body;
     size_t body_offset = 0;
     bool grpc = false;
     int status = 0;

@@ -38,7 +38,8 @@ struct Outcome {
   /**
    * The peer provably did not process the request (h2: REFUSED_STREAM or above a GOAWAY's last
    * stream id; h1: a reused keep-alive connection closed before any answer byte, idempotent
-   * method). Real clients resend those, so the generator does too (bounded), on the same target.
+   * method or an Idempotency-Key). Real clients resend those, so the generator does too
+   * (bounded), on the same target.
    */
   bool unprocessed = false;
 };

@@ -94,6 +94,15 @@ def markdown(report):
         out += [f"- {f}" for f in misses]
         out.append("")
 
+    audited = [x for x in modes if passes[x].get("task_keys") is not None]
+    if audited:
+        from bench.scenarios.lib.tasklog import describe
+        out.append("Task creates per Idempotency-Key (the task replicas' shared log; a key with more than one "
+                   "task is a create executed twice):")
+        out.append("")
+        out += [f"- {PASS_TITLES.get(x, x)}: {describe(passes[x]['task_keys'])}" for x in audited]
+        out.append("")
+
     out.append("Load generator health (largest lag of a send behind its schedule; beyond a few ms the "
                "machine, not the system under test, shaped the numbers):")
     out.append("")

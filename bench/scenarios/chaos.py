@@ -18,6 +18,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from bench.scenarios.lib import tasklog  # noqa: E402
 from bench.scenarios.lib.procs import StartupError  # noqa: E402
 from bench.scenarios.lib.runner import run_pass, save_json  # noqa: E402
 from bench.scenarios.lib.scenario import Scenario, ScenarioError  # noqa: E402
@@ -60,6 +61,15 @@ def check_thresholds(scenario, rows):
             if "p99_ms" in expect and row["p99_ms"] is not None and row["p99_ms"] > expect["p99_ms"]:
                 failures.append(f"{phase.name}/{service}: p99 {row['p99_ms']:.1f} ms > {expect['p99_ms']:.0f} ms")
     return failures
+
+
+def check_task_keys(result):
+    """Every Idempotency-Key created at most one task (from the task replicas' shared log)."""
+    keys = result.get("task_keys")
+    if not keys or not keys["duplicate_keys"]:
+        return []
+    return [f"task log: {keys['duplicate_keys']} Idempotency-Keys created more than one task "
+            f"(e.g. {', '.join(keys['duplicate_examples'])})"]
 
 
 def fmt_pct(x):
@@ -143,6 +153,8 @@ def main():
     print()
     rows = print_table(scenario, passes)
     failures = check_thresholds(scenario, rows["bulwark"]) if "bulwark" in rows else []
+    if "bulwark" in passes:
+        failures += check_task_keys(passes["bulwark"])
 
     from bench.report import write_report
     report = {
@@ -154,13 +166,18 @@ def main():
         "passes": passes,
         "rows": rows,
         "thresholds": {"checked_pass": "bulwark" if "bulwark" in rows else None, "failures": failures,
-                       "peers": {m: check_thresholds(scenario, rows[m]) for m in rows if m not in ("bulwark", "direct")}},
+                       "peers": {m: check_thresholds(scenario, rows[m]) + check_task_keys(passes[m])
+                                 for m in rows if m not in ("bulwark", "direct")}},
         "command": " ".join([os.path.relpath(sys.argv[0], os.getcwd())] + sys.argv[1:]),
         "created_unix": int(time.time()),
     }
     save_json(os.path.join(run_dir, "report.json"), report)
     paths = write_report(report, run_dir, plots=not args.no_plots)
 
+    print()
+    for mode in modes:
+        if passes[mode].get("task_keys") is not None:
+            print(f"task log, {PASS_TITLES.get(mode, mode)}: {tasklog.describe(passes[mode]['task_keys'])}")
     print()
     if failures:
         print(f"thresholds ({report['scenario_file']}, bulwark pass): {len(failures)} not met")

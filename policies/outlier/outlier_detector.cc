@@ -51,7 +51,7 @@ OutlierEvent OutlierDetector::tryEjectLocked(size_t index, EjectionReason reason
 }
 
 std::optional<OutlierEvent> OutlierDetector::onResult(size_t host, Outcome outcome,
-                                                      MonotonicTime now) {
+                                                      MonotonicTime now, bool pushback) {
   std::lock_guard<std::mutex> lock(mu_);
   if (host >= hosts_.size()) {
     return std::nullopt;
@@ -62,6 +62,10 @@ std::optional<OutlierEvent> OutlierDetector::onResult(size_t host, Outcome outco
   }
   const bool local = isLocalOriginFailure(outcome);
   const bool server_5xx = isServer5xxLike(outcome);
+  if (server_5xx && pushback && options_.ignore_pushback) {
+    h.consecutive_local = 0;  // an answer came back: the connection path works
+    return std::nullopt;
+  }
   ++h.interval_total;
   if (local || server_5xx) {
     ++h.interval_failures;

@@ -77,17 +77,26 @@ public:
     Duration max_ejection_time = std::chrono::seconds(300);
     uint32_t max_ejection_percent = 10;
     bool always_eject_one_host = true;
+    /**
+     * A 5xx-like answer that carries pushback (Retry-After, grpc-retry-pushback-ms) is a host
+     * asking for less load, not a broken one: when set, such answers count neither as failures
+     * nor as successes (no counter moves, no failure-percentage sample). Ejecting a host for
+     * shedding would pile its load onto peers that are just as full.
+     */
+    bool ignore_pushback = false;
   };
 
   OutlierDetector(const Options& options, size_t host_count);
 
   /**
-   * Records one attempt's outcome for `host`.
+   * Records one attempt's outcome for `host`; `pushback`: the answer carried Retry-After or
+   * grpc-retry-pushback-ms (see Options::ignore_pushback).
    * @return an Ejected event when this result ejected the host, an EjectionSkipped event when a
    *         threshold was reached but maxEjectionPercent forbade it, nullopt otherwise. Indexes
    *         out of range are ignored.
    */
-  std::optional<OutlierEvent> onResult(size_t host, Outcome outcome, MonotonicTime now);
+  std::optional<OutlierEvent> onResult(size_t host, Outcome outcome, MonotonicTime now,
+                                       bool pushback = false);
 
   /**
    * The periodic sweep (every `interval`, main-thread timer): reports hosts whose ejection has

@@ -1091,7 +1091,7 @@ void parseOutlierDetection(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
              {"consecutive5xxErrors", "consecutiveGatewayErrors", "consecutiveLocalOriginFailures",
               "failurePercentageThreshold", "failurePercentageMinimumHosts",
               "failurePercentageRequestVolume", "interval", "baseEjectionTime", "maxEjectionTime",
-              "maxEjectionPercent", "panicThresholdPercent", "mode"});
+              "maxEjectionPercent", "panicThresholdPercent", "ignoreRetryAfter", "mode"});
   if (!m) {
     return;
   }
@@ -1113,6 +1113,7 @@ void parseOutlierDetection(LoadContext& ctx, MapReader& up, UpstreamSpec& u) {
   }
   m->integer("maxEjectionPercent", o.max_ejection_percent, 0, 100);
   m->integer("panicThresholdPercent", o.panic_threshold_percent, 0, 100);
+  m->boolean("ignoreRetryAfter", o.ignore_retry_after);
   if (o.interval.count() == 0) {
     ctx.sink.error(m->fieldMark("interval"), m->fieldPath("interval"), "must be greater than 0s",
                    codes::kInvalidValue);

@@ -406,6 +406,8 @@ struct OutlierDetectionSpec {
   Duration max_ejection_time{300000};
   uint32_t max_ejection_percent = 10;
   uint32_t panic_threshold_percent = 50;
+  // 5xx answers carrying Retry-After / grpc-retry-pushback-ms are left out of every rule.
+  bool ignore_retry_after = false;
   std::string mode = "enforce";  // enforce | dryRun (decide and count, never refuse)
 
   template <typename V>
@@ -422,6 +424,7 @@ struct OutlierDetectionSpec {
     v("maxEjectionTime", max_ejection_time);
     v("maxEjectionPercent", max_ejection_percent);
     v("panicThresholdPercent", panic_threshold_percent);
+    v("ignoreRetryAfter", ignore_retry_after);
   }
 };
 

@@ -498,6 +498,7 @@ void Router::onAttemptTrailers(UpstreamRequest& attempt, http::HeaderMap&& trail
   if (auto gs = trailers.get("grpc-status")) {
     result.grpc_status = bulwark::parseGrpcStatus(*gs);
   }
+  result.pushback = result.pushback || trailers.has("grpc-retry-pushback-ms");
   completeWith(attempt, result);
   callbacks_.encodeTrailers(std::move(trailers));
 }

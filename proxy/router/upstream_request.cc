@@ -21,6 +21,11 @@ policies::LocalFailure toLocalFailure(http::StreamResetReason reason) {
   }
 }
 
+bool hasPushback(const http::HeaderMap& headers) {
+  return headers.get("retry-after").has_value() ||
+         headers.get("grpc-retry-pushback-ms").has_value();
+}
+
 }  // namespace
 
 UpstreamRequest::UpstreamRequest(UpstreamRequestCallbacks& callbacks, event::Dispatcher& dispatcher,
@@ -117,6 +122,7 @@ void UpstreamRequest::readDisable(bool disable) {
 policies::AttemptResult UpstreamRequest::responseResult() const {
   policies::AttemptResult r = result(response_status_, nullptr);
   r.grpc_status = response_grpc_status_;
+  r.pushback = response_pushback_;
   return r;
 }
 
@@ -130,6 +136,7 @@ policies::AttemptResult UpstreamRequest::result(uint32_t status,
     if (auto gs = headers->headers.get("grpc-status")) {
       r.grpc_status = bulwark::parseGrpcStatus(*gs);
     }
+    r.pushback = hasPushback(headers->headers);
   }
   return r;
 }
@@ -213,6 +220,7 @@ void UpstreamRequest::decodeHeaders(http::ResponseHeadersPtr&& headers, bool end
   if (auto gs = headers->headers.get("grpc-status")) {
     response_grpc_status_ = bulwark::parseGrpcStatus(*gs);
   }
+  response_pushback_ = hasPushback(headers->headers);
   if (per_try_timer_) {
     per_try_timer_->disableTimer();
   }

@@ -126,6 +126,7 @@ private:
   bool request_sent_ = false;
   uint32_t response_status_ = 0;
   std::optional<bulwark::GrpcStatus> response_grpc_status_;
+  bool response_pushback_ = false;
   bool headers_received_ = false;
   bool complete_ = false;
   bool finished_ = false;

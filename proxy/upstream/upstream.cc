@@ -94,6 +94,7 @@ policies::OutlierDetector::Options outlierOptions(const config::OutlierDetection
   o.base_ejection_time = s.base_ejection_time;
   o.max_ejection_time = s.max_ejection_time;
   o.max_ejection_percent = s.max_ejection_percent;
+  o.ignore_pushback = s.ignore_retry_after;
   return o;
 }
 
@@ -491,7 +492,7 @@ void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& resu
     }
   }
   permit.reset();
-  recordOutlier(host, outcome, now);
+  recordOutlier(host, outcome, result.pushback, now);
 }
 
 void Upstream::onAttemptCancelled(Host& host, std::chrono::nanoseconds elapsed,
@@ -501,7 +502,7 @@ void Upstream::onAttemptCancelled(Host& host, std::chrono::nanoseconds elapsed,
   permit.reset();
 }
 
-void Upstream::recordOutlier(Host& host, policies::Outcome outcome,
+void Upstream::recordOutlier(Host& host, policies::Outcome outcome, bool pushback,
                              std::chrono::steady_clock::time_point now) {
   if (!spec_.outlier_detection) {
     return;
@@ -514,7 +515,7 @@ void Upstream::recordOutlier(Host& host, policies::Outcome outcome,
   if (it == outlier_hosts_->index.end()) {
     return;  // removed from the set meanwhile
   }
-  auto event = outlier_->onResult(it->second, outcome, now);
+  auto event = outlier_->onResult(it->second, outcome, now, pushback);
   if (event) {
     applyOutlierEventLocked(*outlier_hosts_, *event);
   }

@@ -283,7 +283,7 @@ private:
   void onHostBreakerTransition(HostBreaker& hb, policies::BreakerState from,
                                policies::BreakerState to);
   void countOverflow(OverflowLimit limit);
-  void recordOutlier(Host& host, policies::Outcome outcome,
+  void recordOutlier(Host& host, policies::Outcome outcome, bool pushback,
                      std::chrono::steady_clock::time_point now);
   void applyOutlierEventLocked(const HostSet& set, const policies::OutlierEvent& event);
   void updateEjectedGaugeLocked(const HostSet& set) const;

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -138,6 +139,7 @@ protected:
   struct Environment {
     std::vector<Backend> task, recommendation, ranking;
     std::unique_ptr<BulwarkProcess> proxy;
+    std::string task_log;
   };
 
   static void SetUpTestSuite() {
@@ -157,6 +159,7 @@ protected:
     // One task log for both task replicas: they act as one store (the seed's shared database),
     // so a read or an Idempotency-Key replay may land on either replica.
     const std::string task_log = writeTempFile("tasks.log", "");
+    env.task_log = task_log;
     auto spawn = [&](std::vector<Backend>& group, const std::string& path,
                      const std::string& prefix, const std::vector<std::string>& extra) {
       for (int i = 0; i < 2; ++i) {
@@ -423,6 +426,78 @@ TEST_F(ExamplesThroughEdgeTest, ReplicaFaultKnobShowsThroughProxy) {
     healed = r->status == 200 && replicaOf(*r) == faulty.id;
   }
   EXPECT_TRUE(healed) << "no request reached task-0 after the knob was turned off";
+}
+
+// Tasks the shared task log holds for `key`: what the replicas actually created, whatever the
+// answers said.
+int tasksCreatedWithKey(const std::string& task_log, const std::string& key) {
+  std::ifstream in(task_log);
+  int tasks = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto record = nlohmann::json::parse(line, nullptr, false);
+    if (record.is_object() && record.value("op", "") == "task" &&
+        record["task"].value("idempotency_key", "") == key) {
+      ++tasks;
+    }
+  }
+  return tasks;
+}
+
+// Proves edge.yaml's task-create retry rule: while task-0 answers 500 to everything, a create
+// without a key that lands there gets the 500 (it may have reached the replica's store), while
+// one with an Idempotency-Key is re-sent to task-1 and succeeds, and the replicas' shared log
+// holds exactly one task for that key.
+TEST_F(ExamplesThroughEdgeTest, KeyedCreateIsResentToAnotherReplicaAfter500) {
+  const Backend& faulty = env_->task[0];
+  const Backend& healthy = env_->task[1];
+  auto set =
+      adminPost(faulty.control_port, "/_fault", R"({"error_rate":1.0,"error_http_status":500})");
+  ASSERT_TRUE(set.ok && set.status == 200) << set.error << set.body;
+  struct KnobOff {
+    uint16_t port;
+    ~KnobOff() { adminPost(port, "/_fault", "{}"); }
+  } knob_off{faulty.control_port};
+  const uint16_t admin = env_->proxy->adminPort();
+  const Labels retried = {{"route", "task-create"}, {"reason", "5xx"}};
+  Http1Client client(proxyPort());
+
+  bool unkeyed_failed = false;
+  for (int i = 0; i < kMaxBalancedTries && !unkeyed_failed; ++i) {
+    auto r = client.request(createTask("unkeyed-during-500"));
+    ASSERT_TRUE(r) << client.lastError();
+    unkeyed_failed = r->status == 500;
+    EXPECT_EQ(unkeyed_failed ? faulty.id : healthy.id, replicaOf(*r)) << r->status << r->body;
+  }
+  EXPECT_TRUE(unkeyed_failed) << "no create without a key landed on " << faulty.id;
+
+  // Each keyed create lands on either replica first; go on until one was re-sent.
+  const double retries_before = metricValue(admin, "bulwark_retries_total", retried).value_or(0);
+  std::vector<std::string> keys;
+  bool resent = false;
+  for (int i = 0; i < kMaxBalancedTries && !resent; ++i) {
+    keys.push_back("edge-500-" + std::to_string(::getpid()) + "-" + std::to_string(i));
+    auto r = client.request(createTask("keyed-during-500", keys.back()));
+    ASSERT_TRUE(r) << client.lastError();
+    EXPECT_EQ(201, r->status) << r->body;
+    EXPECT_EQ(healthy.id, replicaOf(*r));
+    resent = metricValue(admin, "bulwark_retries_total", retried).value_or(0) > retries_before;
+  }
+  ASSERT_TRUE(resent) << "no keyed create landed on " << faulty.id << " first";
+  for (const auto& key : keys) {
+    EXPECT_EQ(1, tasksCreatedWithKey(env_->task_log, key)) << key;
+  }
+
+  auto off = adminPost(faulty.control_port, "/_fault", "{}");
+  ASSERT_TRUE(off.ok && off.status == 200) << off.error << off.body;
+  // Leave task-0 serving again (health checks may have taken it out meanwhile).
+  bool healed = false;
+  const auto deadline = deadlineIn(15s);
+  while (!healed && Clock::now() < deadline) {
+    auto r = client.get("/v1/tasks?limit=1");
+    ASSERT_TRUE(r) << client.lastError();
+    healed = r->status == 200 && replicaOf(*r) == faulty.id;
+  }
+  EXPECT_TRUE(healed) << "no request reached " << faulty.id << " after the knob was turned off";
 }
 
 }  // namespace

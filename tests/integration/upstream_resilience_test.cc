@@ -421,6 +421,50 @@ TEST(UpstreamResilienceTest, FailurePercentageEjectsAHostFailingHalfItsRequests)
   EXPECT_EQ(hosts[2].requestCount(), before);
 }
 
+// Proves ignoreRetryAfter through the proxy: a host answering 503 + Retry-After to everything
+// (shedding load) stays in however many it sends, and turns into an outlier at once when it
+// answers 500 instead.
+TEST(UpstreamResilienceTest, IgnoreRetryAfterKeepsASheddingHostIn) {
+  auto hosts = FakeUpstreamGroup::start(2, Protocol::Http1);
+  std::atomic<bool> broken{false};
+  hosts.setHandler([](const ReceivedRequest&) { return respond(200, {}, ""); });
+  hosts[0].setHandler([&](const ReceivedRequest&) {
+    return broken ? respond(500, {}, "") : respond(503, {{"retry-after", "1"}}, "");
+  });
+  auto proxy =
+      startBulwark(config(hosts.addresses(),
+                          "  loadBalancer: {simple: ROUND_ROBIN}\n"
+                          "  outlierDetection: {consecutive5xxErrors: 2, "
+                          "consecutiveGatewayErrors: 2, ignoreRetryAfter: true, "
+                          "interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 50}\n")
+                       .concurrency(1)
+                       .yaml());
+  ASSERT_NE(proxy, nullptr);
+  const uint16_t admin = proxy->adminPort();
+  Http1Client c(proxy->port("public"));
+  int shed = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.get("/x");
+    ASSERT_TRUE(r) << c.lastError();
+    shed += r->status == 503 ? 1 : 0;
+  }
+  EXPECT_EQ(shed, 10);  // round robin: every other request
+  EXPECT_EQ(
+      metricValue(admin, "bulwark_outlier_ejections_total", {{"upstream", "backend"}}).value_or(0),
+      0);
+  EXPECT_EQ(hostJson(admin, hosts[0].address())["ejected"], false);
+
+  broken = true;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.get("/x")) << c.lastError();
+  }
+  EXPECT_EQ(metricValue(admin, "bulwark_outlier_ejections_total",
+                        {{"upstream", "backend"}, {"reason", "consecutive_5xx"}})
+                .value_or(0),
+            1);
+  EXPECT_EQ(hostJson(admin, hosts[0].address())["ejected"], true);
+}
+
 // Proves maxEjectionPercent caps ejections: two of four hosts always fail, but at 25 % only one
 // may be out; the other keeps getting (and failing) requests.
 TEST(UpstreamResilienceTest, MaxEjectionPercentKeepsTheSecondFailingHostIn) {

@@ -13,6 +13,7 @@ import json
 import os
 import time
 
+from . import tasklog
 from .backends import Backends
 from .loadgen import LoadSpec, find_loadgen, read_report
 from .procs import Supervisor
@@ -85,6 +86,10 @@ def run_pass(scenario, mode, root, build_dir, pass_dir, log=_log, observer=None)
         stop_started = time.monotonic()
         sup.stop_all()
         log(f"  stopped everything in {time.monotonic() - stop_started:.1f}s")
+    # After the stop: every replica has appended its last record.
+    task_keys = tasklog.audit(os.path.join(pass_dir, "tasks.log")) if "task" in scenario.services else None
+    if task_keys is not None:
+        log(f"  task log: {tasklog.describe(task_keys)}")
 
     return {
         "mode": mode,
@@ -93,6 +98,7 @@ def run_pass(scenario, mode, root, build_dir, pass_dir, log=_log, observer=None)
         "load": loads,
         "events": events,
         "proxy_counters": counters,
+        "task_keys": task_keys,
         "argv": {name: argv for name, (argv, _) in gens.items()},
     }
 

@@ -138,5 +138,38 @@ TEST(LoadgenPrepareTest, WireForms) {
   EXPECT_TRUE(has_te);
 }
 
+// "{sequence}" in a header value becomes the request's sequence number (one Idempotency-Key per
+// logical request); the body, even holding the same text, and its length stay as they were. A
+// keyed POST counts as safe to resend.
+TEST(LoadgenPrepareTest, SequencePlaceholder) {
+  RequestTemplate t;
+  t.method = "POST";
+  t.path = "/v1/tasks";
+  t.headers = {{"Idempotency-Key", "\"run-{sequence}\""}};
+  t.body = "{sequence}";
+  const TargetAddress target = *parseTarget("127.0.0.1:8080");
+  const auto h1 = prepareRequest(t, target, LoadProtocol::Http1);
+  EXPECT_TRUE(h1.per_request);
+  EXPECT_TRUE(h1.idempotent);
+  const auto sent = withSequence(h1, 1234);
+  EXPECT_FALSE(sent.per_request);
+  EXPECT_EQ(
+      "POST /v1/tasks HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nIdempotency-Key: \"run-1234\"\r\n"
+      "Content-Length: 10\r\n\r\n{sequence}",
+      sent.http1_bytes);
+  const auto h2 = withSequence(prepareRequest(t, target, LoadProtocol::H2c), 7);
+  EXPECT_EQ("{sequence}", h2.h2_body);
+  bool found = false;
+  for (const auto& [n, v] : h2.h2_headers) {
+    found = found || (n == "idempotency-key" && v == "\"run-7\"");
+  }
+  EXPECT_TRUE(found);
+
+  t.headers = {{"content-type", "application/json"}};
+  const auto plain = prepareRequest(t, target, LoadProtocol::Http1);
+  EXPECT_FALSE(plain.per_request);
+  EXPECT_FALSE(plain.idempotent);
+}
+
 }  // namespace
 }  // namespace bulwark::bench

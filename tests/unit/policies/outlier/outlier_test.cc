@@ -269,6 +269,51 @@ TEST(OutlierDetectorTest, FailurePercentage) {
   EXPECT_TRUE(d.onInterval(t.now()).empty());
 }
 
+// With ignore_pushback a host shedding load (503 + Retry-After, gRPC UNAVAILABLE with
+// grpc-retry-pushback-ms) is never ejected, by no rule, while one answering 500 or a bare 503 to
+// everything still is; without the option both count, as in Envoy.
+TEST(OutlierDetectorTest, IgnorePushbackKeepsSheddingHostsIn) {
+  auto o = opts();
+  o.consecutive_5xx = 5;
+  o.consecutive_gateway_errors = 3;
+  o.failure_percentage_threshold = 50;
+  o.failure_percentage_minimum_hosts = 2;
+  o.failure_percentage_request_volume = 10;
+  o.max_ejection_percent = 100;
+  o.ignore_pushback = true;
+  OutlierDetector d(o, 3);
+  SimulatedTime t;
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(d.onResult(0, Outcome::GatewayError, t.now(), /*pushback=*/true));
+    EXPECT_FALSE(d.onResult(1, Outcome::GrpcUnavailable, t.now(), /*pushback=*/true));
+    d.onResult(2, Outcome::Success, t.now());
+  }
+  EXPECT_FALSE(d.isEjected(0, t.now()));
+  EXPECT_FALSE(d.isEjected(1, t.now()));
+  EXPECT_TRUE(d.onInterval(t.now()).empty());  // no failure-percentage sample either
+
+  // Pushback answers neither count nor reset: the bare 5xx around them still add up.
+  feed(d, 0, Outcome::Http5xx, 2, t.now());
+  d.onResult(0, Outcome::GatewayError, t.now(), /*pushback=*/true);
+  feed(d, 0, Outcome::Http5xx, 2, t.now());
+  EXPECT_FALSE(d.isEjected(0, t.now()));
+  const auto ev = d.onResult(0, Outcome::Http5xx, t.now());
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(EjectionReason::Consecutive5xx, ev->reason);
+  const auto bare = feed(d, 1, Outcome::GatewayError, 3, t.now());
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(EjectionReason::ConsecutiveGatewayError, bare->reason);
+
+  // Off (the default): pushback answers are failures like any other.
+  o.ignore_pushback = false;
+  OutlierDetector counted(o, 3);
+  bool ejected = false;
+  for (int i = 0; i < 3; ++i) {
+    ejected = counted.onResult(0, Outcome::GatewayError, t.now(), /*pushback=*/true).has_value();
+  }
+  EXPECT_TRUE(ejected);
+}
+
 // The multiplier decays only in intervals where the host served successes.
 TEST(OutlierDetectorTest, MultiplierDecaysOnlyWithEvidenceOfHealth) {
   OutlierDetector d(opts(), 4);

@@ -85,7 +85,8 @@ upstreams:
   connectionPool:
     tcp: {maxConnections: 256, connectTimeout: 250ms}
     http: {maxPendingRequests: 512, maxRequests: 1024, maxRequestsPerConnection: 1000}
-  outlierDetection: {consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s, maxEjectionPercent: 34}
+  outlierDetection: {consecutive5xxErrors: 5, ignoreRetryAfter: true, interval: 10s, baseEjectionTime: 30s,
+                     maxEjectionPercent: 34}   # 503 + Retry-After at capacity is not an outlier
   healthCheck: {http: {path: /healthz}, interval: 5s, timeout: 1s, unhealthyThreshold: 3, healthyThreshold: 2}
 
 - name: recommendation

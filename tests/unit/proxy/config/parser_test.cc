@@ -242,6 +242,9 @@ TEST(ParserTest, ParsesEveryBlockOfTheFullSchema) {
   EXPECT_EQ(ranking.outlier_detection->consecutive_gateway_errors, 3u);
   EXPECT_EQ(ranking.outlier_detection->interval, seconds(5));
   EXPECT_EQ(ranking.outlier_detection->max_ejection_percent, 50u);
+  EXPECT_FALSE(ranking.outlier_detection->ignore_retry_after);
+  ASSERT_TRUE(c.upstreams[1].outlier_detection);
+  EXPECT_TRUE(c.upstreams[1].outlier_detection->ignore_retry_after);
   ASSERT_TRUE(ranking.health_check);
   EXPECT_EQ(ranking.health_check->kind, HealthCheckSpec::Kind::Grpc);
   EXPECT_EQ(ranking.health_check->grpc_service, "ranking.v1.RankingService");
