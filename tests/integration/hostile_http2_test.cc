@@ -640,8 +640,13 @@ TEST_F(HostileHttp2Test, RapidResetGetsGoAwayAndMemoryStaysBounded) {
   auto rss_after = readRssBytes(pid);
   ASSERT_TRUE(rss_after);
   int64_t growth = static_cast<int64_t>(*rss_after) - static_cast<int64_t>(*rss_before);
-  EXPECT_LT(growth, 32ll << 20) << "RSS grew by " << (growth >> 10) << " KiB over "
-                                << kConnections * kPairsPerConnection << " reset streams";
+  int64_t ceiling = 32ll << 20;
+#if defined(__SANITIZE_THREAD__)
+  // TSan keeps shadow and metadata beside every byte touched (39 MiB measured there).
+  ceiling *= 4;
+#endif
+  EXPECT_LT(growth, ceiling) << "RSS grew by " << (growth >> 10) << " KiB over "
+                             << kConnections * kPairsPerConnection << " reset streams";
 }
 
 // The other Rapid Reset shape: malformed HEADERS that make bulwark send the RST_STREAM itself.

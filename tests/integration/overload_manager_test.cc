@@ -111,7 +111,14 @@ TEST(OverloadManagerTest, BufferingAttackIsRefusedResetAndMemoryStaysBounded) {
     }
   }
   const uint64_t growth = rss_peak - *rss_before;
-  EXPECT_LT(growth, 200 * kMiB) << "bulwark held " << growth / kMiB << " MiB";
+  uint64_t ceiling = 200 * kMiB;
+#if defined(__SANITIZE_THREAD__)
+  // The overload manager counts heap bytes (the TSan allocator's own count there); RSS also
+  // holds TSan's shadow of every byte touched: 524 MiB measured with the limit, where the
+  // release build held 379 MiB without it.
+  ceiling *= 4;
+#endif
+  EXPECT_LT(growth, ceiling) << "bulwark held " << growth / kMiB << " MiB";
   EXPECT_TRUE(probed) << "stopAcceptingConnections never turned on";
   EXPECT_TRUE(probe_refused) << "a new connection was served while memory was short";
   EXPECT_GE(

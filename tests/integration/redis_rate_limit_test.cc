@@ -259,7 +259,12 @@ TEST_F(GlobalRateLimitTest, FailureModesWhileRedisIsStoppedKilledAndRestarted) {
   ASSERT_FALSE(allow_latency.empty());
   std::sort(allow_latency.begin(), allow_latency.end());
   const auto p99 = allow_latency[allow_latency.size() * 99 / 100];
-  EXPECT_LE(p99, 21ms) << std::chrono::duration<double, std::milli>(p99).count() << " ms";
+#if defined(__SANITIZE_THREAD__)
+  const auto allowed_p99 = 60ms;  // TSan runs several times slower (30 ms measured)
+#else
+  const auto allowed_p99 = 21ms;
+#endif
+  EXPECT_LE(p99, allowed_p99) << std::chrono::duration<double, std::milli>(p99).count() << " ms";
 
   // deny: while Redis is down (after the first timeouts opened the breaker) every answer is the
   // 503; before and after, every answer is 200.
