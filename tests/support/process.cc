@@ -16,25 +16,11 @@
 #include <gtest/gtest.h>
 #include <spawn.h>
 
+#include "tests/support/sanitizer_report.h"
+
 extern char** environ;
 
 namespace bulwark::testing {
-namespace {
-
-// The first line of a report by ASan/LSan ("==PID==ERROR: AddressSanitizer: ..."), TSan
-// ("WARNING: ThreadSanitizer: data race ...") or UBSan ("file.cc:12:5: runtime error: ..."), or
-// the SUMMARY line that ends every report. Searched anywhere in the line: bulwark's log lines,
-// written by other threads, may share a line with it.
-bool startsSanitizerReport(const std::string& text) {
-  return (text.find("==ERROR: ") != std::string::npos &&
-          text.find("Sanitizer") != std::string::npos) ||
-         text.find("WARNING: ThreadSanitizer: ") != std::string::npos ||
-         text.find(": runtime error: ") != std::string::npos ||
-         (text.find("SUMMARY: ") != std::string::npos &&
-          text.find("Sanitizer") != std::string::npos);
-}
-
-}  // namespace
 
 std::unique_ptr<ChildProcess> ChildProcess::spawn(const ProcessOptions& options,
                                                   std::string* error) {
@@ -136,7 +122,7 @@ ChildProcess::~ChildProcess() {
   // test fails for another reason, and most tests SIGKILL their children at the end, so a
   // use-after-free on a worker thread or a data race would otherwise pass unnoticed.
   for (size_t i = 0; i < lines_.size(); ++i) {
-    if (!lines_[i].from_stderr || !startsSanitizerReport(lines_[i].text)) {
+    if (!lines_[i].from_stderr || !isSanitizerReportLine(lines_[i].text)) {
       continue;
     }
     std::string report;

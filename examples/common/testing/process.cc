@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/sanitizer_report.h"
+
 namespace bulwark::examples::testing {
 namespace {
 
@@ -33,19 +35,6 @@ Result<int> parsePort(const Result<std::string>& text) {
     return Status::error("not a port: '" + *text + "'");
   }
   return static_cast<int>(port);
-}
-
-// A line that starts a report of ASan/LSan ("==PID==ERROR: AddressSanitizer: ..."), TSan
-// ("WARNING: ThreadSanitizer: data race ...") or UBSan ("file.cc:12:5: runtime error: ..."), or
-// the SUMMARY line that ends every report. Searched anywhere in the line: the server's own log
-// lines, written by other threads, may share a line with it.
-bool isSanitizerReportLine(const std::string& line) {
-  return (line.find("==ERROR: ") != std::string::npos &&
-          line.find("Sanitizer") != std::string::npos) ||
-         line.find("WARNING: ThreadSanitizer: ") != std::string::npos ||
-         line.find(": runtime error: ") != std::string::npos ||
-         (line.find("SUMMARY: ") != std::string::npos &&
-          line.find("Sanitizer") != std::string::npos);
 }
 
 }  // namespace
@@ -127,7 +116,7 @@ ChildProcess::~ChildProcess() {
   std::string report;
   int kept = 0;
   while (std::getline(lines, line)) {
-    if (report.empty() && !isSanitizerReportLine(line)) {
+    if (report.empty() && !bulwark::testing::isSanitizerReportLine(line)) {
       continue;
     }
     report += line + "\n";
