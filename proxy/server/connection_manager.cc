@@ -289,9 +289,13 @@ void ConnectionManager::shutdownNotice() {
     return;
   }
   draining_ = true;
-  if (codec_) {
-    codec_->shutdownNotice();
+  if (!codec_) {
+    // Not a byte read yet: a client that has just connected is about to send its request.
+    // Closing now would lose it; it is served once (Connection: close, or GOAWAY on HTTP/2,
+    // when the codec is made) and the header-read timer closes a connection that stays silent.
+    return;
   }
+  codec_->shutdownNotice();
   if (streams_.empty()) {
     closeConnection(network::Connection::CloseType::FlushWrite);
   }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -107,6 +108,7 @@ void Worker::drain() {
   dispatcher_.post([this] {
     ctx_.draining = true;
     for (auto& handle : listeners_) {
+      acceptQueued(*handle);
       evconnlistener_free(handle->listener);
       handle->listener = nullptr;
     }
@@ -121,6 +123,24 @@ void Worker::drain() {
       }
     }
   });
+}
+
+void Worker::acceptQueued(ListenerHandle& handle) {
+  // Connections the kernel has completed and queued on this socket are reset when it closes,
+  // though their clients already sent requests (the old process of a --takeover handover, a
+  // SIGTERM under load). Take them first: each is served one request, then closed.
+  const evutil_socket_t fd = evconnlistener_get_fd(handle.listener);
+  for (int taken = 0; taken < kMaxAcceptedAtDrain; ++taken) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    const int client =
+        ::accept4(fd, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client < 0) {
+      return;  // EAGAIN: the queue is empty (any other error: nothing more to take either)
+    }
+    onAccept(handle.listener, client, reinterpret_cast<sockaddr*>(&addr), static_cast<int>(len),
+             &handle);
+  }
 }
 
 void Worker::resetHighMemoryStreams(uint64_t bytes) {

@@ -56,6 +56,10 @@ private:
     std::string name;
     evconnlistener* listener;
   };
+  /** Bounds acceptQueued: a listen backlog is at most this long (net.core.somaxconn). */
+  static constexpr int kMaxAcceptedAtDrain = 65536;
+  /** Accepts every connection waiting in `handle`'s queue, before the drain closes it. */
+  void acceptQueued(ListenerHandle& handle);
 
   uint32_t index_;
   event::Dispatcher dispatcher_;

@@ -6,6 +6,7 @@
 // counted), and the exit codes of `bulwark check`.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -189,6 +190,54 @@ TEST(LifecycleTest, DrainMinDurationKeepsServingThenClosesAndRefuses) {
   EXPECT_TRUE(waitFor([&] { return connectRefused(port); }, deadlineIn(1s)));
 
   EXPECT_EQ(0, proxy->waitForExit(5s)) << proxy->process().output();
+}
+
+// Connections the kernel accepted while bulwark could not (stopped here with SIGSTOP; a busy
+// worker or a handover in practice) sit in the listen queue with their requests sent when the
+// drain starts. Closing the listener would reset them: each is taken and answered instead.
+TEST(LifecycleTest, DrainAnswersConnectionsQueuedInTheListenBacklog) {
+  auto upstream = namedUpstream("a");
+  ConfigOptions o;
+  o.backend_address = upstream->address();
+  auto proxy = startBulwark(lifecycleConfig(o));
+  ASSERT_TRUE(proxy);
+  const uint16_t port = proxy->port("public");
+
+  ASSERT_TRUE(proxy->process().signal(SIGSTOP));
+  constexpr int kQueued = 20;
+  std::vector<int> fds;
+  for (int i = 0; i < kQueued; ++i) {
+    std::string error;
+    const int fd = connectTcp("127.0.0.1", port, deadlineIn(2s), &error);
+    ASSERT_GE(fd, 0) << error;
+    fds.push_back(fd);
+    const std::string request =
+        "GET /queued/" + std::to_string(i) + " HTTP/1.1\r\nHost: svc\r\n\r\n";
+    ASSERT_TRUE(sendAll(fd, request, deadlineIn(2s), &error)) << error;
+  }
+  ASSERT_TRUE(proxy->process().signal(SIGTERM));
+  ASSERT_TRUE(proxy->process().signal(SIGCONT));
+
+  int answered = 0;
+  for (int fd : fds) {
+    std::string got;
+    char buf[4096];
+    for (;;) {
+      const RecvResult r = recvSome(fd, buf, sizeof(buf), deadlineIn(5s));
+      if (r.n <= 0) {
+        break;
+      }
+      got.append(buf, static_cast<size_t>(r.n));
+    }
+    ::close(fd);
+    if (got.rfind("HTTP/1.1 200 ", 0) == 0) {
+      ++answered;
+    } else {
+      ADD_FAILURE() << "a queued request got: " << (got.empty() ? "(nothing)" : got);
+    }
+  }
+  EXPECT_EQ(kQueued, answered);
+  EXPECT_EQ(0, proxy->waitForExit(10s)) << proxy->process().output();
 }
 
 // drain.timeout bounds the drain: a request that never finishes does not keep the process

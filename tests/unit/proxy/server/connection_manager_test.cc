@@ -207,6 +207,21 @@ TEST_F(ConnectionManagerTest, DrainClosesAnIdleConnectionAtOnce) {
   EXPECT_EQ(close_callbacks_, 1);
 }
 
+TEST_F(ConnectionManagerTest, DrainServesTheFirstRequestOfAConnectionThatHasNotSpokenYet) {
+  // Accepted just before (or while) the worker drains: the client is about to send its request.
+  start();
+  manager_->shutdownNotice();
+  mocks::runReady(dispatcher_);
+  EXPECT_FALSE(pair_.peerSawClose()) << "a new connection was closed before its request came";
+  pair_.peerWrite("GET /held/1 HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ASSERT_TRUE(waitForHeld(1));
+  answer(0);
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return pair_.peerSawClose(); }));
+  EXPECT_NE(pair_.received().find("HTTP/1.1 429 "), std::string::npos);
+  EXPECT_NE(pair_.received().find("connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(close_callbacks_, 1);
+}
+
 TEST_F(ConnectionManagerTest, DrainWaitsForTheStreamInFlightAndTellsTheClient) {
   start();
   pair_.peerWrite("GET /held/1 HTTP/1.1\r\nHost: svc\r\n\r\n");
