@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -34,11 +36,17 @@ std::string bulwarkBinary() {
 }
 
 std::string writeTempFile(const std::string& name, const std::string& text) {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("bulwark-test-" + std::to_string(::getpid()) + "-" +
-                                                std::to_string(temp_counter.fetch_add(1)));
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
+  // mkdtemp: a directory nobody made before. A name from the pid alone could be one an earlier
+  // run left behind under a reused pid, files included.
+  std::string pattern = (std::filesystem::temp_directory_path() /
+                         ("bulwark-test-" + std::to_string(::getpid()) + "-" +
+                          std::to_string(temp_counter.fetch_add(1)) + "-XXXXXX"))
+                            .string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp " << pattern << ": " << std::strerror(errno);
+    return {};
+  }
+  auto path = std::filesystem::path(pattern) / name;
   std::ofstream out(path);
   out << text;
   return path.string();

@@ -90,9 +90,10 @@ std::string secretDirectory() {
     EXPECT_TRUE(cert) << error;
     const fs::path out = fs::path(writeTempFile("README", "test Secret\n")).parent_path();
     if (cert) {
-      fs::copy_file(cert->certificate, out / "tls.crt");
-      fs::copy_file(cert->key, out / "tls.key");
-      fs::copy_file(pki->caCertificate(), out / "ca.crt");
+      const auto overwrite = fs::copy_options::overwrite_existing;
+      fs::copy_file(cert->certificate, out / "tls.crt", overwrite);
+      fs::copy_file(cert->key, out / "tls.key", overwrite);
+      fs::copy_file(pki->caCertificate(), out / "ca.crt", overwrite);
     }
     return out.string() + "/";
   }();
