@@ -1,32 +1,47 @@
 #include "proxy/event/dispatcher.h"
 
-#include <event2/thread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "common/assert.h"
 
 namespace bulwark::event {
 
 Dispatcher::Dispatcher() : thread_id_(std::this_thread::get_id()) {
-  base_ = event_base_new();
+  event_config* config = event_config_new();
+  BULWARK_RELEASE_ASSERT(config != nullptr, "event_config_new failed");
+  // Every event_add/event_del would otherwise take and release a mutex nobody contends.
+  event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+  base_ = event_base_new_with_config(config);
+  event_config_free(config);
   BULWARK_RELEASE_ASSERT(base_ != nullptr, "event_base_new failed");
-  mailbox_event_ = event_new(base_, -1, EV_PERSIST, &Dispatcher::onMailbox, this);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  BULWARK_RELEASE_ASSERT(wake_fd_ >= 0, "eventfd failed");
+  // Persistent read on the eventfd also keeps the loop running with no socket registered.
+  mailbox_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &Dispatcher::onMailbox, this);
+  local_event_ = event_new(base_, -1, 0, &Dispatcher::onLocalPosts, this);
   deferred_event_ = event_new(base_, -1, 0, &Dispatcher::onDeferred, this);
-  // The mailbox event is persistent and only ever activated by post(); add it so the loop
-  // keeps running even with no sockets registered.
   event_add(mailbox_event_, nullptr);
 }
 
 Dispatcher::~Dispatcher() {
   clearDeferred();
   event_free(mailbox_event_);
+  event_free(local_event_);
   event_free(deferred_event_);
   event_base_free(base_);
+  ::close(wake_fd_);
 }
 
 void Dispatcher::run() {
   thread_id_ = std::this_thread::get_id();
+  loop_thread_ = std::this_thread::get_id();
   event_base_loop(base_, 0);
+  drainLocalPosts();
   drainMailbox();
+  loop_thread_ = std::thread::id{};
   clearDeferred();
 }
 
@@ -35,16 +50,47 @@ void Dispatcher::exit() {
 }
 
 void Dispatcher::post(std::function<void()> fn) {
+  if (loop_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id()) {
+    local_posts_.push_back(std::move(fn));
+    if (local_posts_.size() == 1) {
+      event_active(local_event_, EV_READ, 0);
+    }
+    return;
+  }
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mailbox_mutex_);
+    wake = mailbox_.empty();
     mailbox_.push_back(std::move(fn));
   }
-  // Needs evthread_use_pthreads() before the base was created (done in main and tests).
-  event_active(mailbox_event_, EV_READ, 0);
+  // One wake-up per batch: the loop reads the eventfd before it takes the batch, so a post that
+  // finds the mailbox non-empty is sure to be taken by a drain still to come.
+  if (wake) {
+    const uint64_t one = 1;
+    ssize_t n;
+    do {
+      n = ::write(wake_fd_, &one, sizeof(one));
+    } while (n < 0 && errno == EINTR);
+  }
 }
 
-void Dispatcher::onMailbox(evutil_socket_t, short, void* arg) {
+void Dispatcher::onMailbox(evutil_socket_t fd, short, void* arg) {
+  uint64_t count = 0;
+  while (::read(fd, &count, sizeof(count)) < 0 && errno == EINTR) {
+  }
   static_cast<Dispatcher*>(arg)->drainMailbox();
+}
+
+void Dispatcher::onLocalPosts(evutil_socket_t, short, void* arg) {
+  static_cast<Dispatcher*>(arg)->drainLocalPosts();
+}
+
+void Dispatcher::drainLocalPosts() {
+  std::vector<std::function<void()>> work;
+  work.swap(local_posts_);
+  for (auto& fn : work) {
+    fn();
+  }
 }
 
 void Dispatcher::drainMailbox() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -23,6 +24,9 @@ using TimerPtr = std::unique_ptr<Timer>;
 
 /**
  * One libevent event_base plus a cross-thread mailbox and deferred deletion.
+ * The base is made without libevent's locks (one thread drives it); other threads reach it only
+ * through post(), which queues under a mutex and wakes the loop through an eventfd. A post from
+ * the loop's own thread takes neither the mutex nor a syscall.
  * Thread: owning thread for everything except post(), which any thread may call.
  */
 class Dispatcher {
@@ -48,24 +52,30 @@ public:
   /** Creates a one-shot/re-armable timer that calls cb on this loop. */
   TimerPtr createTimer(std::function<void()> cb);
 
-  bool isThisThread() const { return thread_id_ == std::this_thread::get_id(); }
+  bool isThisThread() const { return thread_id_.load() == std::this_thread::get_id(); }
 
   /** The monotonic clock, behind one seam so time can be faked later. */
   std::chrono::steady_clock::time_point now() const;
 
 private:
   static void onMailbox(evutil_socket_t, short, void* arg);
+  static void onLocalPosts(evutil_socket_t, short, void* arg);
   static void onDeferred(evutil_socket_t, short, void* arg);
   void drainMailbox();
+  void drainLocalPosts();
   void clearDeferred();
 
   event_base* base_;
-  ::event* mailbox_event_;
+  int wake_fd_;             // eventfd: readable while other threads' posts wait in mailbox_
+  ::event* mailbox_event_;  // read event on wake_fd_
+  ::event* local_event_;    // activated by hand for posts made on the loop thread
   ::event* deferred_event_;
   std::mutex mailbox_mutex_;
-  std::vector<std::function<void()>> mailbox_;  // guarded by mailbox_mutex_
+  std::vector<std::function<void()>> mailbox_;      // guarded by mailbox_mutex_
+  std::vector<std::function<void()>> local_posts_;  // loop thread only
   std::vector<DeferredDeletablePtr> to_delete_;
-  std::thread::id thread_id_;
+  std::atomic<std::thread::id> thread_id_;
+  std::atomic<std::thread::id> loop_thread_{};  // the thread inside run(), or none
 };
 
 /** A timer on one dispatcher. Thread: the dispatcher's. Disarmed on destruction. */
