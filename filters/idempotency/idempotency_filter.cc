@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "proxy/network/buffer.h"
 #include "proxy/stats/stats.h"
 
 namespace bulwark::filters::idempotency {
@@ -250,10 +251,7 @@ http::FilterStatus IdempotencyFilter::onRequestHeaders(http::RequestHeaders& hea
     return begin("");
   }
   if (end_stream) {
-    evbuffer* empty = evbuffer_new();
-    std::string hex = sha256Hex(empty);
-    evbuffer_free(empty);
-    return begin(hex);
+    return begin(sha256Hex(network::emptyBuffer()));
   }
   return http::FilterStatus::StopIterationAndBuffer;
 }

@@ -20,6 +20,9 @@ public:
   using Entry = std::pair<std::string, std::string>;
 
   void add(std::string name, std::string value) {
+    if (entries_.capacity() == 0) {
+      entries_.reserve(kInitialCapacity);  // one allocation for a typical message
+    }
     entries_.emplace_back(std::move(name), std::move(value));
   }
   /** Replaces every header called name with one entry (appends when absent). */
@@ -41,6 +44,7 @@ public:
   size_t byteSize() const;
 
 private:
+  static constexpr size_t kInitialCapacity = 12;
   std::vector<Entry> entries_;
 };
 

@@ -19,7 +19,7 @@ public:
       return;
     }
     Http2HeaderBlock block;
-    std::deque<std::string> lowered;
+    LoweredNames lowered;
     std::string_view authority = headers.authority;
     if (authority.empty()) {
       if (auto host = headers.headers.get("host")) {

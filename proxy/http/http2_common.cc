@@ -38,13 +38,13 @@ void Http2HeaderBlock::add(std::string_view name, std::string_view value) {
 }
 
 void appendRegularHeaders(const HeaderMap& headers, bool drop_host, Http2HeaderBlock& block,
-                          std::deque<std::string>& lowered) {
+                          LoweredNames& lowered) {
   for (const auto& [raw_name, value] : headers.entries()) {
     std::string_view name = raw_name;
     if (hasUpper(name)) {
-      lowered.emplace_back(raw_name);
-      toLowerInPlace(lowered.back());
-      name = lowered.back();
+      lowered.emplace_front(raw_name);
+      toLowerInPlace(lowered.front());
+      name = lowered.front();
     }
     if (name.empty() || name[0] == ':' || isHttp2ConnectionSpecificHeader(name)) {
       continue;
@@ -63,15 +63,9 @@ void appendRegularHeaders(const HeaderMap& headers, bool drop_host, Http2HeaderB
 // ---------------------------------------------------------------------------------------------
 // Http2StreamBase
 
-Http2StreamBase::Http2StreamBase(Http2ConnectionBase& parent)
-    : parent_(parent), send_buf_(evbuffer_new()), recv_buf_(evbuffer_new()) {
-  BULWARK_RELEASE_ASSERT(send_buf_ != nullptr && recv_buf_ != nullptr, "evbuffer_new failed");
-}
+Http2StreamBase::Http2StreamBase(Http2ConnectionBase& parent) : parent_(parent) {}
 
-Http2StreamBase::~Http2StreamBase() {
-  evbuffer_free(send_buf_);
-  evbuffer_free(recv_buf_);
-}
+Http2StreamBase::~Http2StreamBase() = default;
 
 void Http2StreamBase::resetStream(StreamResetReason reason) {
   if (local_reset_ || closed_) {
@@ -80,8 +74,8 @@ void Http2StreamBase::resetStream(StreamResetReason reason) {
   local_reset_ = true;
   silenced_ = true;
   callbacks_ = nullptr;
-  evbuffer_drain(send_buf_, evbuffer_get_length(send_buf_));
-  evbuffer_drain(recv_buf_, evbuffer_get_length(recv_buf_));
+  send_buf_.clear();
+  recv_buf_.clear();
   pending_trailers_.reset();
   if (id_ == 0) {
     // Never submitted (client stream before encodeHeaders): nothing to tell the peer.
@@ -144,7 +138,9 @@ void Http2StreamBase::encodeDataImpl(evbuffer* data, bool end_stream) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
-  evbuffer_add_buffer(send_buf_, data);
+  if (evbuffer_get_length(data) > 0) {
+    evbuffer_add_buffer(send_buf_.get(), data);
+  }
   if (end_stream) {
     local_end_requested_ = true;
   }
@@ -161,9 +157,7 @@ void Http2StreamBase::encodeTrailersImpl(const HeaderMap& trailers) {
     return;
   }
   if (trailers.empty()) {
-    evbuffer* empty = evbuffer_new();
-    encodeDataImpl(empty, true);
-    evbuffer_free(empty);
+    encodeDataImpl(network::emptyBuffer(), true);
     return;
   }
   pending_trailers_ = std::make_unique<HeaderMap>(trailers);
@@ -219,13 +213,13 @@ void Http2StreamBase::deliverBody(bool end_stream) {
   size_t frame_bytes = frame_body_bytes_;
   frame_body_bytes_ = 0;
   if (silenced_ || local_reset_) {
-    evbuffer_drain(recv_buf_, evbuffer_get_length(recv_buf_));
+    recv_buf_.clear();
     if (frame_bytes > 0) {
       nghttp2_session_consume_stream(parent_.session_, id_, frame_bytes);
     }
     return;
   }
-  decodeBody(recv_buf_, end_stream);
+  decodeBody(recv_buf_.getOrEmpty(), end_stream);
   if (!closed_ && !local_reset_ && frame_bytes > 0) {
     consumeDelivered(frame_bytes);
   }
@@ -263,7 +257,7 @@ ssize_t Http2StreamBase::onDataSourceRead(nghttp2_session* session, int32_t, uin
     if (stream->pending_trailers_ != nullptr) {
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       Http2HeaderBlock block;
-      std::deque<std::string> lowered;
+      LoweredNames lowered;
       appendRegularHeaders(*stream->pending_trailers_, false, block, lowered);
       nghttp2_submit_trailer(session, stream->id_, block.data(), block.size());
       stream->pending_trailers_.reset();
@@ -330,7 +324,7 @@ size_t Http2ConnectionBase::bufferedOutboundBytes() const {
 size_t Http2ConnectionBase::bufferedInboundBytes() const {
   size_t n = 0;
   for (const auto& s : streams_) {
-    n += evbuffer_get_length(s->recv_buf_);
+    n += s->recv_buf_.length();
   }
   return n;
 }
@@ -545,7 +539,7 @@ int Http2ConnectionBase::onSendData(nghttp2_session*, nghttp2_frame* frame, cons
     auto pad_length = static_cast<uint8_t>(padlen - 1);
     evbuffer_add(self->output_, &pad_length, 1);
   }
-  evbuffer_remove_buffer(stream->send_buf_, self->output_, length);
+  evbuffer_remove_buffer(stream->send_buf_.getOrEmpty(), self->output_, length);
   if (padlen > 1) {
     static const uint8_t kZeros[256] = {};
     evbuffer_add(self->output_, kZeros, padlen - 1);
@@ -634,7 +628,7 @@ int Http2ConnectionBase::onDataChunkRecvCb(nghttp2_session* session, uint8_t, in
     nghttp2_session_consume_stream(session, stream_id, len);
     return 0;
   }
-  evbuffer_add(stream->recv_buf_, data, len);
+  evbuffer_add(stream->recv_buf_.get(), data, len);
   stream->frame_body_bytes_ += len;
   stream->onBodyBytes(len);
   return 0;

@@ -5,7 +5,7 @@
 // deferred flush that keeps nghttp2 callbacks out of encode calls.
 
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <list>
 #include <memory>
 #include <string>
@@ -20,6 +20,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
 #include "proxy/http/headers.h"
+#include "proxy/network/buffer.h"
 #include "proxy/network/codec_connection.h"
 
 namespace bulwark::http {
@@ -47,6 +48,8 @@ bool isHttp2ConnectionSpecificHeader(std::string_view lower_name);
  */
 class Http2HeaderBlock {
 public:
+  // Room for a typical request or response, so building one block allocates once.
+  Http2HeaderBlock() { nva_.reserve(16); }
   void add(std::string_view name, std::string_view value);
   nghttp2_nv* data() { return nva_.data(); }
   size_t size() const { return nva_.size(); }
@@ -55,10 +58,13 @@ private:
   std::vector<nghttp2_nv> nva_;
 };
 
+/** Header names lower-cased for one block; a list, so the views the block holds stay valid. */
+using LoweredNames = std::forward_list<std::string>;
+
 /** Copies regular headers into block, lower-casing stray upper-case names (kept in lowered)
  *  and dropping connection-specific ones and, when drop_host, "host". */
 void appendRegularHeaders(const HeaderMap& headers, bool drop_host, Http2HeaderBlock& block,
-                          std::deque<std::string>& lowered);
+                          LoweredNames& lowered);
 
 class Http2ConnectionBase;
 
@@ -80,7 +86,7 @@ public:
   void setCallbacks(StreamCallbacks* callbacks) override { callbacks_ = callbacks; }
   void resetStream(StreamResetReason reason) override;
   void readDisable(bool disable) override;
-  size_t bufferedBytes() const override { return evbuffer_get_length(send_buf_); }
+  size_t bufferedBytes() const override { return send_buf_.length(); }
 
   int32_t id() const { return id_; }
 
@@ -126,8 +132,8 @@ protected:
   Http2ConnectionBase& parent_;
   StreamCallbacks* callbacks_ = nullptr;
   int32_t id_ = 0;
-  evbuffer* send_buf_;
-  evbuffer* recv_buf_;
+  network::LazyBuffer send_buf_;
+  network::LazyBuffer recv_buf_;
   std::unique_ptr<HeaderMap> pending_trailers_;
   std::list<std::unique_ptr<Http2StreamBase>>::iterator self_;
 

@@ -42,7 +42,7 @@ public:
     response_started_ = true;
     std::string status = std::to_string(headers.status);
     Http2HeaderBlock block;
-    std::deque<std::string> lowered;
+    LoweredNames lowered;
     block.add(":status", status);
     appendRegularHeaders(headers.headers, false, block, lowered);
     submitHeaders(block, end_stream);
@@ -240,10 +240,10 @@ private:
     server_.chargeStreamError();
     notifyReset(StreamResetReason::ProtocolError, details);
     decoder_ = nullptr;
-    evbuffer_drain(recv_buf_, evbuffer_get_length(recv_buf_));
+    recv_buf_.clear();
     if (response_started_) {
       local_reset_ = true;
-      evbuffer_drain(send_buf_, evbuffer_get_length(send_buf_));
+      send_buf_.clear();
       nghttp2_submit_rst_stream(server_.session_, NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
       server_.scheduleFlush();
       return;
@@ -256,7 +256,7 @@ private:
     block.add(":status", status_text);
     block.add("content-type", "text/plain");
     block.add("content-length", length);
-    evbuffer_add(send_buf_, body.data(), body.size());
+    evbuffer_add(send_buf_.get(), body.data(), body.size());
     local_end_requested_ = true;
     reset_after_local_end_ = true;
     submitHeaders(block, false);

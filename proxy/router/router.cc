@@ -27,14 +27,11 @@ Router::Router(RouterContext& ctx, RouterCallbacks& callbacks, const RouteEntry&
       callbacks_(callbacks),
       route_(route),
       downstream_address_(std::move(downstream_address)),
-      random_(std::make_unique<WorkerRandom>(ctx.rng)) {
-  replay_body_ = evbuffer_new();
-}
+      random_(std::make_unique<WorkerRandom>(ctx.rng)) {}
 
 Router::~Router() {
   *alive_ = false;
   attempts_.clear();
-  evbuffer_free(replay_body_);
 }
 
 http::RequestHeaders& Router::headersForAttempt(uint32_t number,
@@ -199,12 +196,10 @@ void Router::startAttempt(AttemptKind kind) {
   auto* raw = attempt.get();
   attempts_.push_back(std::move(attempt));
   // Everything the downstream sent so far goes to the new attempt first.
-  if (evbuffer_get_length(replay_body_) > 0) {
-    raw->sendBody(replay_body_, request_complete_ && !request_trailers_, true);
+  if (replay_body_.length() > 0) {
+    raw->sendBody(replay_body_.get(), request_complete_ && !request_trailers_, true);
   } else if (request_complete_ && !request_trailers_) {
-    evbuffer* empty = evbuffer_new();
-    raw->sendBody(empty, true, false);
-    evbuffer_free(empty);
+    raw->sendBody(network::emptyBuffer(), true, false);
   }
   if (request_trailers_) {
     raw->sendTrailers(*request_trailers_);
@@ -217,7 +212,7 @@ void Router::startAttempt(AttemptKind kind) {
 }
 
 size_t Router::bufferedBytes() const {
-  size_t bytes = evbuffer_get_length(replay_body_);
+  size_t bytes = replay_body_.length();
   for (const auto& a : attempts_) {
     bytes += a->bufferedBytes();
   }
@@ -234,13 +229,15 @@ void Router::onRequestData(evbuffer* data, bool end_stream) {
   }
   bool may_replay = mayReplay();
   if (may_replay && !body_overflowed_) {
-    if (evbuffer_get_length(replay_body_) + evbuffer_get_length(data) <=
+    if (replay_body_.length() + evbuffer_get_length(data) <=
         route_.route->retrySettings().buffer_limit) {
-      network::copyBuffer(data, replay_body_);
+      if (evbuffer_get_length(data) > 0) {
+        network::copyBuffer(data, replay_body_.get());
+      }
     } else {
       // Too large to replay: this request will not be retried (retryBufferLimit).
       body_overflowed_ = true;
-      evbuffer_drain(replay_body_, evbuffer_get_length(replay_body_));
+      replay_body_.clear();
     }
   } else if (!may_replay) {
     body_overflowed_ = true;

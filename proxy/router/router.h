@@ -12,6 +12,7 @@
 #include "policies/random.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
+#include "proxy/network/buffer.h"
 #include "proxy/router/route_entry.h"
 #include "proxy/router/router_context.h"
 #include "proxy/router/upstream_request.h"
@@ -125,7 +126,7 @@ private:
   bool request_complete_ = false;
   bool has_idempotency_key_ = false;
   // The request body as sent so far, kept while it fits retryBufferLimit.
-  evbuffer* replay_body_;
+  network::LazyBuffer replay_body_;
   bool body_overflowed_ = false;
   std::optional<http::HeaderMap> request_trailers_;
   bool downstream_read_disabled_ = false;

@@ -38,17 +38,13 @@ UpstreamRequest::UpstreamRequest(UpstreamRequestCallbacks& callbacks, event::Dis
       number_(number),
       host_(std::move(host)),
       permit_(std::move(permit)),
-      start_(std::chrono::steady_clock::now()),
-      pending_(evbuffer_new()) {
+      start_(std::chrono::steady_clock::now()) {
   permit_->countOn(host_);
 }
 
-UpstreamRequest::~UpstreamRequest() {
-  cancel();
-  evbuffer_free(pending_);
-}
+UpstreamRequest::~UpstreamRequest() { cancel(); }
 
-size_t UpstreamRequest::bufferedBytes() const { return evbuffer_get_length(pending_); }
+size_t UpstreamRequest::bufferedBytes() const { return pending_.length(); }
 
 void UpstreamRequest::start(upstream::StreamPool& pool, std::chrono::nanoseconds per_try) {
   if (per_try.count() > 0) {
@@ -74,10 +70,12 @@ void UpstreamRequest::sendBody(evbuffer* data, bool end_stream, bool copy) {
     }
     return;
   }
-  if (copy) {
-    network::copyBuffer(data, pending_);
+  if (evbuffer_get_length(data) == 0) {
+    // nothing to keep (an end of stream)
+  } else if (copy) {
+    network::copyBuffer(data, pending_.get());
   } else {
-    evbuffer_add_buffer(pending_, data);
+    evbuffer_add_buffer(pending_.get(), data);
   }
   pending_end_ = pending_end_ || end_stream;
 }
@@ -164,15 +162,15 @@ void UpstreamRequest::onPoolReady(http::RequestEncoder& encoder, const upstream:
   encoder_->stream().setCallbacks(this);
   std::optional<http::RequestHeaders> scratch;
   http::RequestHeaders& headers = callbacks_.headersForAttempt(number_, scratch);
-  const bool has_body = evbuffer_get_length(pending_) > 0 || pending_trailers_.has_value();
+  const bool has_body = pending_.length() > 0 || pending_trailers_.has_value();
   const bool end_now = pending_end_ && !has_body;
   request_sent_ = true;
   encoder_->encodeHeaders(headers, end_now);
   if (encoder_ == nullptr || end_now) {
     return;  // reset inline, or nothing more to send
   }
-  if (evbuffer_get_length(pending_) > 0 || (pending_end_ && !pending_trailers_)) {
-    encoder_->encodeData(pending_, pending_end_ && !pending_trailers_);
+  if (pending_.length() > 0 || (pending_end_ && !pending_trailers_)) {
+    encoder_->encodeData(pending_.getOrEmpty(), pending_end_ && !pending_trailers_);
   }
   if (encoder_ != nullptr && pending_trailers_) {
     encoder_->encodeTrailers(*pending_trailers_);

@@ -9,6 +9,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/codec.h"
 #include "proxy/http/local_reply.h"
+#include "proxy/network/buffer.h"
 #include "proxy/router/route_entry.h"
 #include "proxy/upstream/stream_pool.h"
 #include "proxy/upstream/upstream.h"
@@ -120,7 +121,7 @@ private:
   const std::chrono::steady_clock::time_point start_;
   upstream::Cancellable* pool_handle_ = nullptr;
   http::RequestEncoder* encoder_ = nullptr;
-  evbuffer* pending_;
+  network::LazyBuffer pending_;
   bool pending_end_ = false;
   std::optional<http::HeaderMap> pending_trailers_;
   bool request_sent_ = false;

@@ -8,6 +8,7 @@
 
 #include "proxy/http/grpc.h"
 #include "proxy/network/address.h"
+#include "proxy/network/buffer.h"
 #include "proxy/server/connection_manager.h"
 
 namespace bulwark::server {
@@ -242,12 +243,8 @@ void ActiveStream::runFilters() {
 
 void ActiveStream::deliverBuffered() {
   const bool end = request_end_stream_ || pending_end_stream_;
-  evbuffer* empty = pending_body_ == nullptr ? evbuffer_new() : nullptr;
   const http::FilterStatus status = filters_[next_filter_ - 1]->onRequestData(
-      pending_body_ != nullptr ? pending_body_ : empty, end);
-  if (empty != nullptr) {
-    evbuffer_free(empty);
-  }
+      pending_body_ != nullptr ? pending_body_ : network::emptyBuffer(), end);
   if (done_ || (status == http::FilterStatus::StopIterationAndBuffer && !end)) {
     return;
   }

@@ -258,14 +258,23 @@ void ConnPool::closeClients(const std::vector<ActiveClient*>& to_close) {
 
 void ConnPool::onStreamClosed(ActiveClient& client) {
   // Defer: the codec is still inside its own callback stack.
-  dispatcher_.post([this, alive = std::weak_ptr<bool>(alive_token_),
-                    client_alive = client.aliveToken(), raw = &client] {
+  stream_closed_.emplace_back(client.aliveToken(), &client);
+  if (settle_posted_) {
+    return;
+  }
+  settle_posted_ = true;
+  dispatcher_.post([this, alive = std::weak_ptr<bool>(alive_token_)] {
     if (alive.expired()) {
       return;
     }
+    settle_posted_ = false;
+    auto closed = std::move(stream_closed_);
+    stream_closed_.clear();
     servePending();
-    if (!client_alive.expired()) {
-      settleIdle(*raw);
+    for (auto& [client_alive, raw] : closed) {
+      if (!client_alive.expired()) {
+        settleIdle(*raw);
+      }
     }
   });
 }

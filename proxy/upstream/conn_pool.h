@@ -5,6 +5,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/event/dispatcher.h"
@@ -81,6 +82,10 @@ private:
   std::list<std::unique_ptr<PendingRequest>> pending_;
   size_t connecting_ = 0;
   bool draining_ = false;
+  // Connections whose stream ended since the last settle pass, which runs once per loop turn
+  // however many streams ended in it (one post, not one per stream).
+  std::vector<std::pair<std::weak_ptr<bool>, ActiveClient*>> stream_closed_;
+  bool settle_posted_ = false;
   // Posted callbacks check this so they never touch a destroyed pool.
   std::shared_ptr<bool> alive_token_ = std::make_shared<bool>(true);
 };
