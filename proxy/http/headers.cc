@@ -67,8 +67,11 @@ std::string trimOws(const std::string& value) {
 }
 
 void toLowerInPlace(std::string& s) {
+  // ASCII only, inline: std::tolower is a locale-aware call per character, on every header name.
   for (auto& c : s) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
   }
 }
 

@@ -116,6 +116,8 @@ private:
   static void onWritable(evutil_socket_t, short, void* arg);
   void readFromSocket();
   void flushOutput();
+  /** One send/sendmsg of the head of output_; drains what the kernel took. */
+  ssize_t sendOutput();
   void afterAppend();
   void scheduleFlush();
   void peerClosed();
