@@ -44,31 +44,6 @@ Result<std::shared_ptr<AccessLog>> AccessLog::open(const Options& options) {
   return std::shared_ptr<AccessLog>(new AccessLog(options, *fd));
 }
 
-namespace {
-
-// key=value pairs in the entry's order; strings with spaces, quotes or '=' are quoted.
-std::string textLine(const nlohmann::json& entry) {
-  std::string line;
-  for (auto it = entry.begin(); it != entry.end(); ++it) {
-    if (!line.empty()) {
-      line.push_back(' ');
-    }
-    line.append(it.key()).push_back('=');
-    if (it->is_string()) {
-      const auto& v = it->get_ref<const std::string&>();
-      bool quote = v.empty() || v.find_first_of(" \"=") != std::string::npos;
-      line.append(
-          quote ? nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                : v);
-    } else {
-      line.append(it->dump());
-    }
-  }
-  return line;
-}
-
-}  // namespace
-
 AccessLog::~AccessLog() {
   std::lock_guard<std::mutex> lock(mutex_);
   writeBufferLocked();
@@ -84,10 +59,8 @@ bool AccessLog::sampled(uint64_t random) const {
   return static_cast<double>(random % 1000000) / 1000000.0 < options_.sample;
 }
 
-void AccessLog::write(const nlohmann::json& entry) {
-  std::string line = options_.text
-                         ? textLine(entry)
-                         : entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+void AccessLog::write(const LogEntry& entry) {
+  std::string line = options_.text ? entry.text() : entry.json();
   line.push_back('\n');
   std::lock_guard<std::mutex> lock(mutex_);
   buffer_.append(line);

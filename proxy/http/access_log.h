@@ -6,10 +6,10 @@
 #include <mutex>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <prometheus/counter.h>
 
 #include "common/result.h"
+#include "proxy/http/log_entry.h"
 
 namespace bulwark::http {
 
@@ -44,7 +44,7 @@ public:
 
   const Options& options() const { return options_; }
   bool sampled(uint64_t random) const;
-  void write(const nlohmann::json& entry);
+  void write(const LogEntry& entry);
   /** Writes every buffered line to the file. */
   void flush();
   /** Flushes, then reopens the path (after logrotate moved the old file away). */

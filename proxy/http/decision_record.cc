@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "proxy/http/log_entry.h"
+
 namespace bulwark::http {
 namespace {
 
@@ -90,6 +92,67 @@ nlohmann::json DecisionRecord::toJson() const {
   if (deadline_sent_ms_) {
     out["deadline_sent_ms"] = *deadline_sent_ms_;
   }
+  return out;
+}
+
+std::string DecisionRecord::toJsonText() const {
+  std::string out = "{\"route\":";
+  appendJsonString(out, route_);
+  const auto field = [&out](std::string_view key) {
+    out.push_back(',');
+    appendJsonString(out, key);
+    out.push_back(':');
+  };
+  if (!attempts_.empty()) {
+    field("attempts");
+    out.push_back('[');
+    for (size_t i = 0; i < attempts_.size(); ++i) {
+      const Attempt& a = attempts_[i];
+      fmt::format_to(std::back_inserter(out), "{}{{\"n\":{},\"kind\":", i == 0 ? "" : ",",
+                     a.number);
+      appendJsonString(out, a.kind);
+      field("host");
+      appendJsonString(out, a.host);
+      if (!a.reason.empty()) {
+        field("reason");
+        appendJsonString(out, a.reason);
+      }
+      field("outcome");
+      appendJsonString(out, a.outcome.empty() ? std::string_view("running") : a.outcome);
+      if (a.status != 0) {
+        fmt::format_to(std::back_inserter(out), ",\"status\":{}", a.status);
+      }
+      if (a.duration_ms >= 0) {
+        fmt::format_to(std::back_inserter(out), ",\"duration_ms\":{}", a.duration_ms);
+      }
+      out.push_back('}');
+    }
+    out.push_back(']');
+  }
+  if (!retry_stop_.empty()) {
+    field("retry_stop");
+    appendJsonString(out, retry_stop_);
+  }
+  for (const auto& [name, fields] : decisions_) {
+    field(name);
+    out.push_back('{');
+    for (size_t i = 0; i < fields.size(); ++i) {
+      if (i > 0) {
+        out.push_back(',');
+      }
+      appendJsonString(out, fields[i].first);
+      out.push_back(':');
+      appendJsonString(out, fields[i].second);
+    }
+    out.push_back('}');
+  }
+  if (deadline_received_ms_) {
+    fmt::format_to(std::back_inserter(out), ",\"deadline_received_ms\":{}", *deadline_received_ms_);
+  }
+  if (deadline_sent_ms_) {
+    fmt::format_to(std::back_inserter(out), ",\"deadline_sent_ms\":{}", *deadline_sent_ms_);
+  }
+  out.push_back('}');
   return out;
 }
 

@@ -46,6 +46,8 @@ public:
   bool has(std::string_view name) const;
 
   nlohmann::json toJson() const;
+  /** The same object as toJson(), written as JSON text without building a document. */
+  std::string toJsonText() const;
   /**
    * One header line: `route=NAME; attempt=1,initial,HOST,gateway_error,503,12ms; ...;
    * NAME(k=v,...); retry_stop=WHY; deadline=in 500ms,out 480ms`. Visible ASCII only, at most

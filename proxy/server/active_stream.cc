@@ -4,9 +4,9 @@
 
 #include <event2/buffer.h>
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "proxy/http/grpc.h"
+#include "proxy/http/log_entry.h"
 #include "proxy/network/address.h"
 #include "proxy/network/buffer.h"
 #include "proxy/server/connection_manager.h"
@@ -611,49 +611,49 @@ void ActiveStream::recordStats() {
   }
   const auto& log = snapshot_->access_log;
   if (log && log->sampled(ctx_.rng())) {
-    nlohmann::json entry;
-    auto wall =
-        std::chrono::duration_cast<std::chrono::milliseconds>(start_wall_.time_since_epoch())
-            .count();
-    entry["start_time"] = wall;
-    entry["method"] = request_method_;
-    entry["path"] = request_path_;
-    entry["protocol"] = encoder_ ? std::string(encoder_->protocol()) : std::string();
-    entry["response_code"] = status_;
-    entry["response_code_details"] = detail_.empty() ? "via_upstream" : detail_;
-    entry["bytes_received"] = bytes_received_;
-    entry["bytes_sent"] = bytes_sent_;
-    entry["duration"] = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    entry["upstream_host"] = router_ ? router_->upstreamHost() : "";
-    entry["upstream_cluster"] = route_ ? route_->upstream->name() : "";
-    entry["route_name"] = route_ ? route_->route->name() : "";
-    entry["request_id"] = request_id_;
-    entry["authority"] = authority_;
-    entry["user_agent"] = user_agent_;
-    entry["x_forwarded_for"] = xff_;
-    entry["downstream_remote_address"] = parent_.connection().peerAddress();
-    entry["attempts"] = router_ ? router_->attempts() : 0;
+    http::LogEntry entry;
+    entry.add("start_time",
+              std::chrono::duration_cast<std::chrono::milliseconds>(start_wall_.time_since_epoch())
+                  .count());
+    entry.add("method", request_method_);
+    entry.add("path", request_path_);
+    entry.add("protocol", encoder_ ? encoder_->protocol() : std::string_view());
+    entry.add("response_code", status_);
+    entry.add("response_code_details",
+              detail_.empty() ? std::string_view("via_upstream") : std::string_view(detail_));
+    entry.add("bytes_received", bytes_received_);
+    entry.add("bytes_sent", bytes_sent_);
+    entry.add("duration", std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+    entry.add("upstream_host", router_ ? std::string_view(router_->upstreamHost()) : "");
+    entry.add("upstream_cluster", route_ ? std::string_view(route_->upstream->name()) : "");
+    entry.add("route_name", route_ ? std::string_view(route_->route->name()) : "");
+    entry.add("request_id", request_id_);
+    entry.add("authority", authority_);
+    entry.add("user_agent", user_agent_);
+    entry.add("x_forwarded_for", xff_);
+    entry.add("downstream_remote_address", parent_.connection().peerAddress());
+    entry.add("attempts", router_ ? router_->attempts() : 0U);
     // Which worker served it: shows SO_REUSEPORT spreading connections over the workers.
-    entry["worker"] = ctx_.worker_index;
+    entry.add("worker", ctx_.worker_index);
     if (const auto* tls = parent_.connection().tls()) {
-      entry["downstream_tls_version"] = std::string(tls->version());
-      entry["requested_server_name"] = tls->sni();
-      entry["downstream_peer_uri_san"] = tls->peerUriSan();
+      entry.add("downstream_tls_version", tls->version());
+      entry.add("requested_server_name", tls->sni());
+      entry.add("downstream_peer_uri_san", tls->peerUriSan());
     }
     if (grpc_status_) {
-      entry["grpc_status"] = std::string(grpcStatusName(*grpc_status_));
+      entry.add("grpc_status", grpcStatusName(*grpc_status_));
     }
     if (!dry_run_.empty()) {
-      entry["dry_run"] = dry_run_;
+      entry.add("dry_run", dry_run_);
     }
     if (decisions_) {
-      entry["decisions"] = decisions_->toJson();
+      entry.addJson("decisions", decisions_->toJsonText());
     }
     if (!trace_id_.empty()) {
-      entry["trace_id"] = trace_id_;
+      entry.add("trace_id", trace_id_);
     }
     if (trace_) {
-      entry["span_id"] = tracing::toHex(trace_->server.span_id);
+      entry.addOwned("span_id", tracing::toHex(trace_->server.span_id));
     }
     log->write(entry);
   }

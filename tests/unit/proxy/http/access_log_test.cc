@@ -17,8 +17,8 @@ TEST(AccessLogTest, BytesAFullDiskRefusesAreDroppedAndCounted) {
   prometheus::Registry registry;
   auto& dropped = prometheus::BuildCounter().Name("dropped").Register(registry).Add({});
   (*log)->setDroppedBytesCounter(&dropped);
-  nlohmann::json entry;
-  entry["path"] = "/a";
+  LogEntry entry;
+  entry.add("path", "/a");
   (*log)->write(entry);
   (*log)->write(entry);
   (*log)->flush();

@@ -31,6 +31,16 @@ TEST(DecisionRecordTest, JsonHasEveryPart) {
   EXPECT_EQ(480, j["deadline_sent_ms"]);
   EXPECT_TRUE(record.has("rate_limited"));
   EXPECT_FALSE(record.has("shed"));
+  // The access log writes the text form: the same object.
+  EXPECT_EQ(j, nlohmann::json::parse(record.toJsonText()));
+}
+
+TEST(DecisionRecordTest, JsonTextOfARecordWithOnlyARoute) {
+  DecisionRecord record;
+  record.setRoute("a \"quoted\" route");
+  EXPECT_EQ(record.toJson(), nlohmann::json::parse(record.toJsonText()));
+  record.startAttempt(1, "initial", "", "10.0.0.1:80");
+  EXPECT_EQ(record.toJson(), nlohmann::json::parse(record.toJsonText()));
 }
 
 TEST(DecisionRecordTest, CompactIsOneSafeHeaderLine) {
