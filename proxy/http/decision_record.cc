@@ -108,8 +108,9 @@ std::string DecisionRecord::toJsonText() const {
     out.push_back('[');
     for (size_t i = 0; i < attempts_.size(); ++i) {
       const Attempt& a = attempts_[i];
-      fmt::format_to(std::back_inserter(out), "{}{{\"n\":{},\"kind\":", i == 0 ? "" : ",",
-                     a.number);
+      out.append(i == 0 ? "{\"n\":" : ",{\"n\":");
+      appendNumber(out, a.number);
+      out.append(",\"kind\":");
       appendJsonString(out, a.kind);
       field("host");
       appendJsonString(out, a.host);
@@ -120,10 +121,12 @@ std::string DecisionRecord::toJsonText() const {
       field("outcome");
       appendJsonString(out, a.outcome.empty() ? std::string_view("running") : a.outcome);
       if (a.status != 0) {
-        fmt::format_to(std::back_inserter(out), ",\"status\":{}", a.status);
+        out.append(",\"status\":");
+        appendNumber(out, a.status);
       }
       if (a.duration_ms >= 0) {
-        fmt::format_to(std::back_inserter(out), ",\"duration_ms\":{}", a.duration_ms);
+        out.append(",\"duration_ms\":");
+        appendNumber(out, a.duration_ms);
       }
       out.push_back('}');
     }

@@ -1,5 +1,8 @@
 #include "proxy/http/log_entry.h"
 
+#include <charconv>
+#include <iterator>
+
 #include <fmt/format.h>
 
 namespace bulwark::http {
@@ -42,10 +45,30 @@ bool needsQuotes(std::string_view value) {
 
 }  // namespace
 
+void appendNumber(std::string& out, int64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
+  out.append(digits, static_cast<size_t>(end - digits));
+}
+
 void appendJsonString(std::string& out, std::string_view text) {
   out.push_back('"');
   size_t i = 0;
   while (i < text.size()) {
+    // Runs of printable ASCII, the common case, go in one append.
+    size_t run = i;
+    while (run < text.size()) {
+      const auto r = static_cast<unsigned char>(text[run]);
+      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') {
+        break;
+      }
+      ++run;
+    }
+    out.append(text.data() + i, run - i);
+    i = run;
+    if (i == text.size()) {
+      break;
+    }
     const auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       const size_t length = utf8SequenceLength(text, i);
@@ -104,7 +127,7 @@ std::string LogEntry::json() const {
     switch (f.kind) {
       case Kind::String:
       case Kind::OwnedString: appendJsonString(out, f.string()); break;
-      case Kind::Number: fmt::format_to(std::back_inserter(out), "{}", f.number); break;
+      case Kind::Number: appendNumber(out, f.number); break;
       case Kind::Json: out.append(f.owned); break;
     }
   }
@@ -129,7 +152,7 @@ std::string LogEntry::text() const {
           out.append(f.string());
         }
         break;
-      case Kind::Number: fmt::format_to(std::back_inserter(out), "{}", f.number); break;
+      case Kind::Number: appendNumber(out, f.number); break;
       case Kind::Json: out.append(f.owned); break;
     }
   }

@@ -14,6 +14,9 @@ namespace bulwark::http {
  */
 void appendJsonString(std::string& out, std::string_view text);
 
+/** Appends `value` in decimal. */
+void appendNumber(std::string& out, int64_t value);
+
 /**
  * One access-log line: fields in the order added, rendered straight to JSON or key=value text.
  * Building a JSON document per request instead costs a tree node and a few strings per field.
@@ -33,8 +36,8 @@ public:
   void addOwned(std::string_view key, std::string value) {
     fields_.push_back({key, Kind::OwnedString, {}, std::move(value), 0});
   }
-  template <typename Integer,
-            typename = std::enable_if_t<std::is_integral_v<Integer> && !std::is_same_v<Integer, bool>>>
+  template <typename Integer, typename = std::enable_if_t<std::is_integral_v<Integer> &&
+                                                          !std::is_same_v<Integer, bool>>>
   void add(std::string_view key, Integer value) {
     fields_.push_back({key, Kind::Number, {}, {}, static_cast<int64_t>(value)});
   }

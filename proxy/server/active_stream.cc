@@ -182,6 +182,7 @@ void ActiveStream::decodeHeaders(http::RequestHeadersPtr&& headers, bool end_str
   }
   request_headers_ = std::move(headers);
   request_end_stream_ = end_stream;
+  filters_.reserve(route_->filters.size());
   for (const auto& make : route_->filters) {
     filters_.push_back(make());
     filters_.back()->setCallbacks(*this);

@@ -32,8 +32,10 @@ TEST(LogEntryTest, JsonHasEveryFieldInOrderWithItsType) {
   entry.add("empty", "");
   entry.add("dry_run", std::vector<std::string>{"rate_limit", "sh\"ed"});
   const std::string line = entry.json();
-  EXPECT_EQ(line, R"({"method":"GET","response_code":503,"duration":-1,"span_id":"kept by the entry",)"
-                  R"("decisions":{"route":"r","attempts":[{"n":1}]},"empty":"","dry_run":["rate_limit","sh\"ed"]})");
+  EXPECT_EQ(
+      line,
+      R"({"method":"GET","response_code":503,"duration":-1,"span_id":"kept by the entry",)"
+      R"("decisions":{"route":"r","attempts":[{"n":1}]},"empty":"","dry_run":["rate_limit","sh\"ed"]})");
   const auto parsed = nlohmann::json::parse(line);
   EXPECT_EQ(parsed["response_code"], 503);
   EXPECT_EQ(parsed["decisions"]["attempts"][0]["n"], 1);
@@ -48,13 +50,15 @@ TEST(LogEntryTest, EscapesQuotesBackslashesAndControlCharacters) {
 }
 
 TEST(LogEntryTest, KeepsValidUtf8AndReplacesWhatIsNot) {
-  EXPECT_EQ(asJsonString("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
+  EXPECT_EQ(asJsonString("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"),
+            "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
   const std::string fffd = "\xEF\xBF\xBD";
   EXPECT_EQ(asJsonString("\xFF"), "\"" + fffd + "\"");
-  EXPECT_EQ(asJsonString("a\xC3"), "\"a" + fffd + "\"");                  // truncated sequence
-  EXPECT_EQ(asJsonString("\xC0\xAF"), "\"" + fffd + fffd + "\"");         // overlong '/'
+  EXPECT_EQ(asJsonString("a\xC3"), "\"a" + fffd + "\"");                      // truncated sequence
+  EXPECT_EQ(asJsonString("\xC0\xAF"), "\"" + fffd + fffd + "\"");             // overlong '/'
   EXPECT_EQ(asJsonString("\xED\xA0\x80"), "\"" + fffd + fffd + fffd + "\"");  // a UTF-16 surrogate
-  EXPECT_EQ(asJsonString("\xF4\x90\x80\x80"), "\"" + fffd + fffd + fffd + fffd + "\"");  // > U+10FFFF
+  EXPECT_EQ(asJsonString("\xF4\x90\x80\x80"),
+            "\"" + fffd + fffd + fffd + fffd + "\"");  // > U+10FFFF
 }
 
 TEST(LogEntryTest, AnyBytesGiveValidJsonAndValidUtf8RoundTrips) {
