@@ -85,6 +85,23 @@ TEST_F(ConnectionTest, OutputLargerThanTheSocketArrivesWholeAndInOrder) {
   EXPECT_TRUE(recorder_.events.empty());
 }
 
+TEST_F(ConnectionTest, OutputInManyPiecesGoesOutInOneFlushWhenTheSocketTakesIt) {
+  // 40 chains, more than one send takes at once: a socket with room gets all of them in the
+  // first flush instead of a writable-event round trip per batch.
+  const std::string whole = pattern(40 * 1000);
+  evbuffer* pieces = evbuffer_new();
+  for (size_t offset = 0; offset < whole.size(); offset += 1000) {
+    evbuffer_add_reference(pieces, whole.data() + offset, 1000, nullptr, nullptr);
+  }
+  ASSERT_GT(evbuffer_peek(pieces, -1, nullptr, nullptr, 0), 16);
+  connection().write(pieces);
+  evbuffer_free(pieces);
+  ASSERT_TRUE(waitFor([&] { return connection().outputLength() < whole.size(); }));
+  EXPECT_EQ(connection().outputLength(), 0u);
+  ASSERT_TRUE(waitFor([&] { return pair_.received().size() == whole.size(); }));
+  EXPECT_TRUE(pair_.received() == whole);
+}
+
 TEST_F(ConnectionTest, WatermarksFireOnceEachWay) {
   pair_.shrinkSocketBuffers(4096);
   connection().setWatermarks(1024, 16 * 1024);
