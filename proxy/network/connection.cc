@@ -246,6 +246,11 @@ void Connection::dispatchBuffered() {
 }
 
 void Connection::dispatchBufferedLater() {
+  if (evbuffer_get_length(input_) == 0) {
+    // Nothing buffered (every keep-alive request but a pipelined one): bytes still to come
+    // arrive through the read event, so there is nothing to post.
+    return;
+  }
   std::weak_ptr<bool> alive = alive_;
   dispatcher_.post([this, alive] {
     if (!alive.expired()) {
