@@ -30,7 +30,8 @@ class ConnectionManager;
 class ActiveStream : public http::RequestDecoder,
                      public http::StreamCallbacks,
                      public router::RouterCallbacks,
-                     public http::FilterCallbacks {
+                     public http::FilterCallbacks,
+                     public event::DeferredDeletable {
 public:
   ActiveStream(ConnectionManager& parent, http::ResponseEncoder& encoder);
   ~ActiveStream() override;

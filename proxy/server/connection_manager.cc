@@ -200,13 +200,9 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
   }
   for (auto it = streams_.begin(); it != streams_.end(); ++it) {
     if (it->get() == &stream) {
-      struct Holder : event::DeferredDeletable {
-        std::unique_ptr<ActiveStream> stream;
-      };
-      auto holder = std::make_unique<Holder>();
-      holder->stream = std::move(*it);
+      event::DeferredDeletablePtr stream_done = std::move(*it);
       streams_.erase(it);
-      ctx_.dispatcher.deferredDelete(std::move(holder));
+      ctx_.dispatcher.deferredDelete(std::move(stream_done));
       break;
     }
   }
