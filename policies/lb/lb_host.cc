@@ -15,24 +15,52 @@ double decayWeight(int64_t elapsed_nanos, Duration decay) {
   return std::exp(-static_cast<double>(elapsed_nanos) / static_cast<double>(decay.count()));
 }
 
-}  // namespace
-
-void onAttemptStart(LbHostState& state) {
-  state.active_requests.fetch_add(1, std::memory_order_relaxed);
+// Moves the stamp forward only: workers read their clocks at slightly different moments.
+void recordProgress(LbHostState& state, MonotonicTime now) {
+  const int64_t now_nanos = toNanos(now);
+  int64_t stamp = state.progress_nanos.load(std::memory_order_relaxed);
+  while ((stamp == LbHostState::kNoSample || stamp < now_nanos) &&
+         !state.progress_nanos.compare_exchange_weak(stamp, now_nanos, std::memory_order_relaxed)) {
+  }
 }
 
-void onAttemptCancelled(LbHostState& state) {
+}  // namespace
+
+void onAttemptStart(LbHostState& state, MonotonicTime now) {
+  // Stamp before counting: a picker that sees the host busy must not pair that with the stamp
+  // of its last end, however long it has been idle since.
+  if (state.active_requests.load(std::memory_order_relaxed) == 0) {
+    recordProgress(state, now);
+  }
+  state.active_requests.fetch_add(1, std::memory_order_release);
+}
+
+void onAttemptCancelled(LbHostState& state, MonotonicTime now) {
+  // Progress first: a picker that sees the lower count must not pair it with the old stamp.
+  recordProgress(state, now);
   // Saturate at zero so that an unpaired end (a caller bug) cannot wrap to 4 billion and make
   // the host look permanently overloaded.
   uint32_t current = state.active_requests.load(std::memory_order_relaxed);
-  while (current > 0 && !state.active_requests.compare_exchange_weak(current, current - 1,
-                                                                     std::memory_order_relaxed)) {
+  while (current > 0 &&
+         !state.active_requests.compare_exchange_weak(
+             current, current - 1, std::memory_order_release, std::memory_order_relaxed)) {
   }
 }
 
 void onAttemptEnd(LbHostState& state, Duration latency, MonotonicTime now, Duration decay) {
   recordLatency(state, latency, now, decay);
-  onAttemptCancelled(state);
+  onAttemptCancelled(state, now);
+}
+
+Duration outstandingLatencyFloor(const LbHostState& state, MonotonicTime now) {
+  if (state.active_requests.load(std::memory_order_acquire) == 0) {
+    return Duration(0);
+  }
+  const int64_t stamp = state.progress_nanos.load(std::memory_order_relaxed);
+  if (stamp == LbHostState::kNoSample) {
+    return Duration(0);
+  }
+  return Duration(std::max<int64_t>(0, toNanos(now) - stamp));
 }
 
 void recordLatency(LbHostState& state, Duration latency, MonotonicTime now, Duration decay) {

@@ -36,6 +36,13 @@ struct LbHostState {
   std::atomic<int64_t> ewma_latency_nanos{0};
   /** toNanos() of the last latency sample, or kNoSample. */
   std::atomic<int64_t> ewma_updated_nanos{kNoSample};
+  /**
+   * toNanos() of the host's last progress: an attempt ending, or one starting while none was in
+   * flight (kNoSample before the first). While active_requests > 0 the oldest attempt in flight
+   * started no later than this, so now minus it is a lower bound on that attempt's latency (see
+   * outstandingLatencyFloor).
+   */
+  std::atomic<int64_t> progress_nanos{kNoSample};
   /** Written by active health checking; a new host starts healthy. */
   std::atomic<bool> healthy{true};
   /** Written by outlier detection while the host is ejected. */
@@ -70,10 +77,11 @@ using LbHostSet = std::vector<LbHost>;
 using LbHostSetConstSharedPtr = std::shared_ptr<const LbHostSet>;
 
 /**
- * Records that an attempt was sent to the host (counts towards LEAST_REQUEST and PEAK_EWMA load).
- * Thread: any. Pair every call with exactly one onAttemptEnd() or onAttemptCancelled().
+ * Records that an attempt was sent to the host at `now` (counts towards LEAST_REQUEST and
+ * PEAK_EWMA load). Thread: any. Pair every call with exactly one onAttemptEnd() or
+ * onAttemptCancelled().
  */
-void onAttemptStart(LbHostState& state);
+void onAttemptStart(LbHostState& state, MonotonicTime now);
 
 /**
  * Records the end of an attempt that produced a latency sample (response headers received, or a
@@ -87,10 +95,19 @@ void onAttemptEnd(LbHostState& state, Duration latency, MonotonicTime now,
                   Duration decay = kDefaultEwmaDecay);
 
 /**
- * Records the end of an attempt without a latency sample (cancelled hedge loser, downstream
- * reset): a cancellation says nothing about the host's speed. Thread: any.
+ * Records the end, at `now`, of an attempt without a latency sample (cancelled hedge loser,
+ * downstream reset): a cancellation says nothing about the host's speed. Thread: any.
  */
-void onAttemptCancelled(LbHostState& state);
+void onAttemptCancelled(LbHostState& state, MonotonicTime now);
+
+/**
+ * How long the oldest attempt in flight on the host has been running at least: now minus the
+ * host's last progress while attempts are in flight, 0 when none is. A host that stopped
+ * answering shows it before its first slow answer (or per-try timeout) arrives: PEAK_EWMA costs
+ * a host at max(estimate, this floor), so the calls sent to a replica that just turned slow
+ * stop after a few of its normal latencies instead of after its first timeout. Thread: any.
+ */
+Duration outstandingLatencyFloor(const LbHostState& state, MonotonicTime now);
 
 /**
  * Folds one latency sample into the peak-EWMA estimate (Finagle PeakEwma / tower

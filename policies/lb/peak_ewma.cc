@@ -1,5 +1,6 @@
 #include "policies/lb/peak_ewma.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -9,14 +10,15 @@
 namespace bulwark::policies::lb {
 namespace {
 
-/** Lower expected latency (peak EWMA x (in flight + 1) / weight) is better. */
+/** Lower expected latency (latency estimate x (in flight + 1) / weight) is better. */
 struct LowestEwmaCost {
   static bool better(const LbConfig& config, const LbHost& a, const LbHost& b, MonotonicTime now) {
     return cost(config, a, now) < cost(config, b, now);
   }
   static double cost(const LbConfig& config, const LbHost& host, MonotonicTime now) {
     const Duration latency =
-        ewmaLatency(*host.state, now, config.ewma_decay, config.ewma_default_rtt);
+        std::max(ewmaLatency(*host.state, now, config.ewma_decay, config.ewma_default_rtt),
+                 outstandingLatencyFloor(*host.state, now));
     const uint32_t active = host.state->active_requests.load(std::memory_order_relaxed);
     return static_cast<double>(latency.count()) * (static_cast<double>(active) + 1.0) /
            static_cast<double>(host.weight);

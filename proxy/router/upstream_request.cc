@@ -39,7 +39,7 @@ UpstreamRequest::UpstreamRequest(UpstreamRequestCallbacks& callbacks, event::Dis
       host_(std::move(host)),
       permit_(std::move(permit)),
       start_(std::chrono::steady_clock::now()) {
-  permit_->countOn(host_);
+  permit_->countOn(host_, start_);
 }
 
 UpstreamRequest::~UpstreamRequest() { cancel(); }

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/assert.h"
+#include "policies/lb/lb_host.h"
 #include "policies/lb/register_builtin_lb.h"
 #include "proxy/config/effective_json.h"
 
@@ -109,16 +110,23 @@ public:
       : upstream(upstream), admitted_at(admitted_at), active_(active), total_(total) {}
   ~UpstreamAttemptPermit() override {
     if (counted_host_) {
-      counted_host_->active_requests.fetch_sub(1, std::memory_order_relaxed);
+      endOnHost(std::chrono::steady_clock::now());
     }
     active_.fetch_sub(1, std::memory_order_acq_rel);
   }
-  void countOn(HostSharedPtr host) override {
+  void countOn(HostSharedPtr host, std::chrono::steady_clock::time_point now) override {
     BULWARK_ASSERT(!counted_host_);
     counted_host_ = std::move(host);
-    counted_host_->active_requests.fetch_add(1, std::memory_order_relaxed);
+    policies::lb::onAttemptStart(*counted_host_->lb_state, now);
     counted_host_->requests_total.fetch_add(1, std::memory_order_relaxed);
     total_.fetch_add(1, std::memory_order_relaxed);
+  }
+  /** The attempt left the host at `now` (answered, timed out or cancelled). */
+  void endOnHost(std::chrono::steady_clock::time_point now) {
+    if (counted_host_) {
+      policies::lb::onAttemptCancelled(*counted_host_->lb_state, now);
+      counted_host_.reset();
+    }
   }
 
   const Upstream& upstream;
@@ -482,6 +490,7 @@ void Upstream::onAttemptComplete(Host& host, const policies::AttemptResult& resu
   policies::lb::recordLatency(*host.lb_state, sample, now, lb_config_.ewma_decay);
   if (permit) {
     auto* p = static_cast<UpstreamAttemptPermit*>(permit.get());
+    p->endOnHost(now);
     if (breaker_ && p->breaker_permit) {
       breaker_->onResult(std::move(*p->breaker_permit), outcome, latency, now);
       p->breaker_permit.reset();
@@ -499,6 +508,9 @@ void Upstream::onAttemptCancelled(Host& host, std::chrono::nanoseconds elapsed,
                                   AttemptPermitPtr permit,
                                   std::chrono::steady_clock::time_point now) const {
   policies::lb::recordLatencyAtLeast(*host.lb_state, elapsed, now, lb_config_.ewma_decay);
+  if (permit) {
+    static_cast<UpstreamAttemptPermit*>(permit.get())->endOnHost(now);
+  }
   permit.reset();
 }
 

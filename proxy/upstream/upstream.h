@@ -34,10 +34,10 @@ class AttemptPermit {
 public:
   virtual ~AttemptPermit() = default;
   /**
-   * The attempt goes to `host`: counted in flight there (what LEAST_REQUEST and PEAK_EWMA read)
-   * and in the host's total until the permit is released. Call once, when the attempt starts.
+   * The attempt goes to `host`, starting at `now`: counted in flight there (what LEAST_REQUEST
+   * and PEAK_EWMA read) and in the host's total until the permit is released. Call once.
    */
-  virtual void countOn(HostSharedPtr host) = 0;
+  virtual void countOn(HostSharedPtr host, std::chrono::steady_clock::time_point now) = 0;
   /** A breaker in `mode: dryRun` would have refused this attempt ("circuit_open"); else null. */
   const char* dry_run = nullptr;
 };

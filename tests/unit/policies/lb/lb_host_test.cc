@@ -21,13 +21,38 @@ double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).coun
 TEST(LbHostStateTest, AttemptStartAndEndTrackActiveRequests) {
   testing::SimulatedTime t;
   LbHostState state;
-  onAttemptStart(state);
-  onAttemptStart(state);
+  onAttemptStart(state, t.now());
+  onAttemptStart(state, t.now());
   EXPECT_EQ(2u, state.active_requests.load());
   onAttemptEnd(state, 5ms, t.now());
   EXPECT_EQ(1u, state.active_requests.load());
-  onAttemptCancelled(state);
+  onAttemptCancelled(state, t.now());
   EXPECT_EQ(0u, state.active_requests.load());
+}
+
+// The floor is a lower bound on the age of the oldest attempt in flight: it restarts at every
+// end (an attempt older than the last end may still be running, but the floor never overstates),
+// and a start on an idle host does not inherit the idle time.
+TEST(LbHostStateTest, OutstandingFloorNeverOverstatesTheOldestAttemptsAge) {
+  testing::SimulatedTime t;
+  LbHostState state;
+  EXPECT_EQ(Duration(0), outstandingLatencyFloor(state, t.now()));
+  onAttemptStart(state, t.now());  // A at 0
+  t.advance(100ms);
+  EXPECT_EQ(Duration(100ms), outstandingLatencyFloor(state, t.now()));
+  onAttemptStart(state, t.now());  // B at 100
+  t.advance(20ms);
+  EXPECT_EQ(Duration(120ms), outstandingLatencyFloor(state, t.now()));  // A is 120 ms old
+  onAttemptEnd(state, 120ms, t.now());                                  // A answers at 120
+  t.advance(30ms);
+  EXPECT_EQ(Duration(30ms), outstandingLatencyFloor(state, t.now()));  // B is 50 ms old: >= 30
+  onAttemptCancelled(state, t.now());
+  EXPECT_EQ(Duration(0), outstandingLatencyFloor(state, t.now()));  // nothing in flight
+  t.advance(10s);
+  onAttemptStart(state, t.now());
+  EXPECT_EQ(Duration(0), outstandingLatencyFloor(state, t.now()));
+  t.advance(5ms);
+  EXPECT_EQ(Duration(5ms), outstandingLatencyFloor(state, t.now()));
 }
 
 // A cancelled attempt's elapsed time raises the estimate (it is a lower bound), never lowers it.
@@ -44,8 +69,9 @@ TEST(LbHostStateTest, AbandonedAttemptOnlyRaisesTheEstimate) {
 
 // An unpaired end must not wrap the counter to 2^32 - 1 (the host would look overloaded forever).
 TEST(LbHostStateTest, UnpairedEndSaturatesAtZero) {
+  testing::SimulatedTime t;
   LbHostState state;
-  onAttemptCancelled(state);
+  onAttemptCancelled(state, t.now());
   EXPECT_EQ(0u, state.active_requests.load());
 }
 
@@ -59,12 +85,12 @@ TEST(LbHostStateTest, ConcurrentUpdatesAreNotLost) {
   for (int w = 0; w < 4; ++w) {
     threads.emplace_back([&] {
       for (int i = 0; i < 2000; ++i) {
-        onAttemptStart(state);
+        onAttemptStart(state, now);
         onAttemptEnd(state, 7ms, now);
       }
     });
   }
-  onAttemptStart(state);  // one still in flight at the end
+  onAttemptStart(state, now);  // one still in flight at the end
   for (auto& thread : threads) {
     thread.join();
   }

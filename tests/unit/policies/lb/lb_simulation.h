@@ -45,7 +45,7 @@ inline std::vector<uint32_t> simulateLoad(LbPicker& picker, TestHosts& hosts,
       break;
     }
     ++picks[*host];
-    onAttemptStart(hosts.state(*host));
+    onAttemptStart(hosts.state(*host), now);
     in_flight.emplace(now + spec.latencies[*host], *host, now);
   }
   return picks;
