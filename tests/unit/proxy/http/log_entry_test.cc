@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -47,6 +48,37 @@ TEST(LogEntryTest, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(asJsonString(std::string("\x01\x1f", 2)), R"("\u0001\u001f")");
   EXPECT_EQ(asJsonString(std::string("nul\0byte", 8)), R"("nul\u0000byte")");
   EXPECT_EQ(asJsonString("\x7f"), "\"\x7f\"");  // DEL is allowed in JSON strings
+}
+
+// Plain runs are scanned 8 bytes at a time: a byte that needs a look must be found at every
+// offset of a word and across word boundaries, and a plain string of any length must come out
+// unchanged.
+TEST(LogEntryTest, FindsWhatNeedsEscapingAtEveryOffset) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"\"", "\\\""},
+      {"\\", "\\\\"},
+      {"\n", "\\n"},
+      {"\x1f", "\\u001f"},
+      {std::string(1, '\0'), "\\u0000"},
+      {"\xC3\xA9", "\xC3\xA9"},
+      {"\xFF", fffd},
+      {"\x80", fffd},
+      {"\x7f", "\x7f"},
+      {" ", " "}};
+  for (size_t length = 0; length <= 24; ++length) {
+    const std::string plain(length, 'a');
+    EXPECT_EQ(asJsonString(plain), "\"" + plain + "\"") << length;
+    for (size_t at = 0; at <= length; ++at) {
+      for (const auto& [raw, escaped] : specials) {
+        const std::string text = plain.substr(0, at) + raw + plain.substr(at);
+        EXPECT_EQ(asJsonString(text),
+                  "\"" + plain.substr(0, at) + escaped + plain.substr(at) + "\"")
+            << "length " << length << ", at " << at << ", byte "
+            << static_cast<int>(static_cast<unsigned char>(raw[0]));
+      }
+    }
+  }
 }
 
 TEST(LogEntryTest, KeepsValidUtf8AndReplacesWhatIsNot) {
