@@ -75,12 +75,18 @@ void readRegex(LoadContext& ctx, MapReader& m, std::string_view field, std::stri
   if (!m.str(field, out)) {
     return;
   }
-  RE2::Options options;
-  options.set_log_errors(false);
-  RE2 re(out, options);
-  if (!re.ok()) {
+  auto [verdict, first_use] = ctx.regex_errors.try_emplace(out);
+  if (first_use) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    RE2 re(out, options);
+    if (!re.ok()) {
+      verdict->second = re.error().empty() ? std::string("does not compile") : re.error();
+    }
+  }
+  if (!verdict->second.empty()) {
     ctx.sink.error(m.fieldMark(field), m.fieldPath(field),
-                   fmt::format("invalid regular expression \"{}\": {}", out, re.error()),
+                   fmt::format("invalid regular expression \"{}\": {}", out, verdict->second),
                    codes::kBadRegex);
   }
 }

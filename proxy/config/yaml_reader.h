@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,12 @@ struct LoadContext {
   MarkTable& marks;
   /** Map entries and list items read so far, aliases counted at each use. */
   size_t values_read = 0;
+  /**
+   * Each regular expression compiled in this load, with its error ("" when valid): a pattern
+   * repeated through YAML aliases is compiled once, not once per use (a few kilobytes of pattern
+   * behind a thousand aliases took half a minute).
+   */
+  std::unordered_map<std::string, std::string> regex_errors{};
 };
 
 /**
