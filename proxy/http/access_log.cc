@@ -60,12 +60,24 @@ bool AccessLog::sampled(uint64_t random) const {
 }
 
 void AccessLog::write(const LogEntry& entry) {
-  std::string line = options_.text ? entry.text() : entry.json();
+  // Rendered outside the lock into this thread's line, which keeps its capacity between calls.
+  thread_local std::string line;
+  line.clear();
+  if (options_.text) {
+    entry.appendText(line);
+  } else {
+    entry.appendJson(line);
+  }
   line.push_back('\n');
-  std::lock_guard<std::mutex> lock(mutex_);
-  buffer_.append(line);
-  if (!ownsFd() || buffer_.size() >= kWriteThreshold) {
-    writeBufferLocked();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    buffer_.append(line);
+    if (!ownsFd() || buffer_.size() >= kWriteThreshold) {
+      writeBufferLocked();
+    }
+  }
+  if (line.capacity() > kWriteThreshold) {
+    line = std::string();  // one huge request does not pin its line's memory on this thread
   }
 }
 

@@ -96,7 +96,13 @@ nlohmann::json DecisionRecord::toJson() const {
 }
 
 std::string DecisionRecord::toJsonText() const {
-  std::string out = "{\"route\":";
+  std::string out;
+  appendJson(out);
+  return out;
+}
+
+void DecisionRecord::appendJson(std::string& out) const {
+  out.append("{\"route\":");
   appendJsonString(out, route_);
   const auto field = [&out](std::string_view key) {
     out.push_back(',');
@@ -156,7 +162,6 @@ std::string DecisionRecord::toJsonText() const {
     fmt::format_to(std::back_inserter(out), ",\"deadline_sent_ms\":{}", *deadline_sent_ms_);
   }
   out.push_back('}');
-  return out;
 }
 
 std::string DecisionRecord::compact() const {

@@ -14,10 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proxy/http/log_entry.h"
+
 namespace bulwark::http {
 
 /** Thread: the stream's worker. */
-class DecisionRecord {
+class DecisionRecord final : public JsonWritable {
 public:
   /** Named numbers of one decision, e.g. {"key", "acme"}; values are kept as text. */
   using Fields = std::vector<std::pair<std::string, std::string>>;
@@ -48,6 +50,7 @@ public:
   nlohmann::json toJson() const;
   /** The same object as toJson(), written as JSON text without building a document. */
   std::string toJsonText() const;
+  void appendJson(std::string& out) const override;
   /**
    * One header line: `route=NAME; attempt=1,initial,HOST,gateway_error,503,12ms; ...;
    * NAME(k=v,...); retry_stop=WHY; deadline=in 500ms,out 480ms`. Visible ASCII only, at most

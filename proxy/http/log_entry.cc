@@ -5,8 +5,6 @@
 #include <cstring>
 #include <iterator>
 
-#include <fmt/format.h>
-
 namespace bulwark::http {
 namespace {
 
@@ -41,6 +39,9 @@ size_t utf8SequenceLength(std::string_view text, size_t i) {
   return length;
 }
 
+// An int64_t in decimal: 19 digits and a sign.
+constexpr size_t kMaxNumberDigits = 20;
+
 constexpr uint64_t kEachByte = 0x0101010101010101ULL;
 constexpr uint64_t kHighBits = 0x8080808080808080ULL;
 
@@ -57,32 +58,78 @@ constexpr bool needsLook(uint64_t word) {
           bytesBelow(word ^ (kEachByte * '\\'), 1) | (word & kHighBits)) != 0;
 }
 
-// Length of the leading run of `text` that goes out as it is: 8 bytes per step while no byte
-// needs a look (a short tail too, padded with a plain byte), then byte by byte up to the first
-// that does.
-size_t plainPrefix(std::string_view text) {
+// Bytes a plain run may hold: printable ASCII other than '"' and '\\'.
+constexpr bool plainByte(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+// Writes `text` escaped (no quotes) at `p`, which has room for kJsonBytesPerByte bytes per byte
+// of `text`; returns the end. Plain runs go 8 bytes per step, the word stored as it was loaded.
+char* writeJsonChars(char* p, std::string_view text) {
+  const char* s = text.data();
+  const size_t n = text.size();
   size_t i = 0;
-  for (; i + sizeof(uint64_t) <= text.size(); i += sizeof(uint64_t)) {
-    uint64_t word;
-    std::memcpy(&word, text.data() + i, sizeof(word));
-    if (needsLook(word)) {
-      break;
+  while (true) {
+    for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+      uint64_t word;
+      std::memcpy(&word, s + i, sizeof(word));
+      if (needsLook(word)) {
+        break;
+      }
+      std::memcpy(p, &word, sizeof(word));
+      p += sizeof(word);
     }
-  }
-  if (i + sizeof(uint64_t) > text.size() && i < text.size()) {
-    uint64_t word = kEachByte * 'a';
-    std::memcpy(&word, text.data() + i, text.size() - i);
-    if (!needsLook(word)) {
-      return text.size();
+    for (; i < n && plainByte(static_cast<unsigned char>(s[i])); ++i) {
+      *p++ = s[i];
     }
-  }
-  for (; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
-      break;
+    if (i == n) {
+      return p;
     }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t length = utf8SequenceLength(text, i);
+      if (length == 0) {
+        std::memcpy(p, "\xEF\xBF\xBD", 3);  // U+FFFD for a byte that starts no valid sequence
+        p += 3;
+        ++i;
+      } else {
+        std::memcpy(p, s + i, length);
+        p += length;
+        i += length;
+      }
+      continue;
+    }
+    *p++ = '\\';
+    switch (c) {
+      case '"': *p++ = '"'; break;
+      case '\\': *p++ = '\\'; break;
+      case '\b': *p++ = 'b'; break;
+      case '\f': *p++ = 'f'; break;
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char u[5] = {'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        std::memcpy(p, u, sizeof(u));
+        p += sizeof(u);
+      }
+    }
+    ++i;
   }
-  return i;
+}
+
+// The most bytes writeJsonChars writes per input byte: a control character becomes \u00XX.
+// (A byte that starts no valid UTF-8 sequence becomes the 3 bytes of U+FFFD.)
+constexpr size_t kJsonBytesPerByte = 6;
+
+char* writeJsonString(char* p, std::string_view text) {
+  *p++ = '"';
+  p = writeJsonChars(p, text);
+  *p++ = '"';
+  return p;
+}
+
+char* writeNumber(char* p, int64_t value) {
+  return std::to_chars(p, p + kMaxNumberDigits, value).ptr;
 }
 
 bool needsQuotes(std::string_view value) {
@@ -92,62 +139,16 @@ bool needsQuotes(std::string_view value) {
 }  // namespace
 
 void appendNumber(std::string& out, int64_t value) {
-  char digits[24];
+  char digits[kMaxNumberDigits];
   const auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
   out.append(digits, static_cast<size_t>(end - digits));
 }
 
 void appendJsonString(std::string& out, std::string_view text) {
-  if (plainPrefix(text) == text.size()) {
-    // Nothing to escape, the common case: one resize and one copy, quotes included.
-    const size_t at = out.size();
-    out.resize(at + text.size() + 2);
-    char* p = out.data() + at;
-    p[0] = '"';
-    std::memcpy(p + 1, text.data(), text.size());
-    p[text.size() + 1] = '"';
-    return;
-  }
-  out.push_back('"');
-  size_t i = 0;
-  while (i < text.size()) {
-    // Runs of printable ASCII, the common case, go in one append.
-    const size_t run = plainPrefix(text.substr(i));
-    out.append(text.data() + i, run);
-    i += run;
-    if (i == text.size()) {
-      break;
-    }
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x80) {
-      const size_t length = utf8SequenceLength(text, i);
-      if (length == 0) {
-        out.append("\xEF\xBF\xBD");  // U+FFFD for a byte that starts no valid sequence
-        ++i;
-      } else {
-        out.append(text.substr(i, length));
-        i += length;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default:
-        if (c < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
-  }
-  out.push_back('"');
+  const size_t at = out.size();
+  out.resize(at + kJsonBytesPerByte * text.size() + 2);
+  char* end = writeJsonString(out.data() + at, text);
+  out.resize(static_cast<size_t>(end - out.data()));
 }
 
 void LogEntry::add(std::string_view key, const std::vector<std::string>& values) {
@@ -162,33 +163,85 @@ void LogEntry::add(std::string_view key, const std::vector<std::string>& values)
   addJson(key, std::move(json));
 }
 
-std::string LogEntry::json() const {
-  std::string out;
-  out.reserve(1024);  // a typical line is 600-700 bytes: one allocation, no growth
+size_t LogEntry::boundOf(const Field& f) {
+  // ,"key": and the value
+  const size_t framing = f.key.size() + 4;
+  switch (f.kind) {
+    case Kind::String:
+    case Kind::OwnedString: return framing + kJsonBytesPerByte * f.string().size() + 2;
+    case Kind::Number: return framing + kMaxNumberDigits;
+    case Kind::Json: return framing + f.owned.size();
+    case Kind::Writer: return framing;
+  }
+  return framing;
+}
+
+void LogEntry::appendJson(std::string& out) const {
   out.push_back('{');
-  for (size_t i = 0; i < fields_.size(); ++i) {
-    const Field& f = fields_[i];
-    if (i > 0) {
-      out.push_back(',');
+  size_t i = 0;
+  while (i < fields_.size()) {
+    // Fields up to the next writer go through a raw pointer into room made once for all of
+    // them: no capacity check or length update per byte or per field.
+    size_t bound = 0;
+    size_t end = i;
+    for (; end < fields_.size() && fields_[end].kind != Kind::Writer; ++end) {
+      bound += boundOf(fields_[end]);
     }
-    appendJsonString(out, f.key);
-    out.push_back(':');
-    switch (f.kind) {
-      case Kind::String:
-      case Kind::OwnedString: appendJsonString(out, f.string()); break;
-      case Kind::Number: appendNumber(out, f.number); break;
-      case Kind::Json: out.append(f.owned); break;
+    if (end < fields_.size()) {
+      bound += boundOf(fields_[end]);  // the writer's own key
+    }
+    const size_t at = out.size();
+    out.resize(at + bound);
+    char* p = out.data() + at;
+    for (; i < fields_.size(); ++i) {
+      const Field& f = fields_[i];
+      if (i > 0) {
+        *p++ = ',';
+      }
+      *p++ = '"';
+      std::memcpy(p, f.key.data(), f.key.size());  // keys are plain literals
+      p += f.key.size();
+      *p++ = '"';
+      *p++ = ':';
+      if (f.kind == Kind::Writer) {
+        break;
+      }
+      switch (f.kind) {
+        case Kind::String:
+        case Kind::OwnedString: p = writeJsonString(p, f.string()); break;
+        case Kind::Number: p = writeNumber(p, f.number); break;
+        case Kind::Json:
+          std::memcpy(p, f.owned.data(), f.owned.size());
+          p += f.owned.size();
+          break;
+        case Kind::Writer: break;
+      }
+    }
+    out.resize(static_cast<size_t>(p - out.data()));
+    if (i < fields_.size()) {
+      fields_[i].writer->appendJson(out);
+      ++i;
     }
   }
   out.push_back('}');
+}
+
+std::string LogEntry::json() const {
+  std::string out;
+  appendJson(out);
   return out;
 }
 
 std::string LogEntry::text() const {
   std::string out;
-  out.reserve(1024);  // a typical line is 600-700 bytes: one allocation, no growth
-  for (const Field& f : fields_) {
-    if (!out.empty()) {
+  appendText(out);
+  return out;
+}
+
+void LogEntry::appendText(std::string& out) const {
+  for (size_t i = 0; i < fields_.size(); ++i) {
+    const Field& f = fields_[i];
+    if (i > 0) {
       out.push_back(' ');
     }
     out.append(f.key).push_back('=');
@@ -203,9 +256,9 @@ std::string LogEntry::text() const {
         break;
       case Kind::Number: appendNumber(out, f.number); break;
       case Kind::Json: out.append(f.owned); break;
+      case Kind::Writer: f.writer->appendJson(out); break;
     }
   }
-  return out;
 }
 
 }  // namespace bulwark::http

@@ -648,7 +648,7 @@ void ActiveStream::recordStats() {
       entry.add("dry_run", dry_run_);
     }
     if (decisions_) {
-      entry.addJson("decisions", decisions_->toJsonText());
+      entry.addJson("decisions", *decisions_);
     }
     if (!trace_id_.empty()) {
       entry.add("trace_id", trace_id_);

@@ -42,6 +42,57 @@ TEST(LogEntryTest, JsonHasEveryFieldInOrderWithItsType) {
   EXPECT_EQ(parsed["decisions"]["attempts"][0]["n"], 1);
 }
 
+/** Writes a fixed object, standing in for the decision record. */
+class FixedJson final : public JsonWritable {
+public:
+  explicit FixedJson(std::string json) : json_(std::move(json)) {}
+  void appendJson(std::string& out) const override { out.append(json_); }
+
+private:
+  std::string json_;
+};
+
+// A writer field renders itself in place, wherever it sits, and the line is the same whether it
+// is appended to an empty string or to one that already holds text.
+TEST(LogEntryTest, WriterFieldsRenderInPlaceAmongTheOthers) {
+  const FixedJson decisions(R"({"route":"r"})");
+  const FixedJson empty("[]");
+  LogEntry entry;
+  entry.addJson("first", empty);
+  entry.add("method", "GET");
+  entry.addJson("decisions", decisions);
+  entry.addJson("again", decisions);
+  entry.add("response_code", 200);
+  entry.addJson("last", empty);
+  const std::string expected =
+      R"({"first":[],"method":"GET","decisions":{"route":"r"},"again":{"route":"r"},)"
+      R"("response_code":200,"last":[]})";
+  EXPECT_EQ(entry.json(), expected);
+  std::string out = "prefix ";
+  entry.appendJson(out);
+  EXPECT_EQ(out, "prefix " + expected);
+  EXPECT_EQ(entry.text(), R"(first=[] method=GET decisions={"route":"r"} again={"route":"r"} )"
+                          R"(response_code=200 last=[])");
+}
+
+// The room made for a line covers the worst case: every byte a control character (6 bytes out)
+// and the widest numbers.
+TEST(LogEntryTest, WorstCaseValuesFitTheRoomMadeForThem) {
+  const std::string controls(300, '\x01');
+  LogEntry entry;
+  entry.add("a", controls);
+  entry.add("min", INT64_MIN);
+  entry.add("max", INT64_MAX);
+  entry.add("b", std::string_view(controls).substr(0, 7));
+  const std::string line = entry.json();
+  const auto parsed = nlohmann::json::parse(line);
+  EXPECT_EQ(parsed["a"].get<std::string>(), controls);
+  EXPECT_EQ(parsed["min"].get<int64_t>(), INT64_MIN);
+  EXPECT_EQ(parsed["max"].get<int64_t>(), INT64_MAX);
+  EXPECT_EQ(line.size(),
+            std::string(R"({"a":"","min":,"max":,"b":""})").size() + 300 * 6 + 20 + 19 + 7 * 6);
+}
+
 TEST(LogEntryTest, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(asJsonString("a\"b\\c"), R"("a\"b\\c")");
   EXPECT_EQ(asJsonString("\n\r\t\b\f"), R"("\n\r\t\b\f")");
