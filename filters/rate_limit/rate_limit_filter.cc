@@ -65,10 +65,10 @@ RateLimitState::RateLimitState(const config::RateLimitSpec& spec_in,
                                prometheus::Family<prometheus::Counter>& decisions_in,
                                prometheus::Counter* dry_run_limited_in)
     : spec(spec_in),
-      style(style_in),
       route_name(std::move(route_name_in)),
       global(spec_in.scope == "global"),
       burst(effectiveBurst(spec_in)),
+      headers(style_in, route_name, spec_in.requests_per_second, burst),
       limiter(localOptions(spec_in)),
       limited(limited_in),
       dry_run_limited(dry_run_limited_in) {
@@ -172,7 +172,6 @@ http::FilterStatus RateLimitFilter::applyFailureMode(std::string_view key, bool 
 http::FilterStatus RateLimitFilter::apply(const policies::RateLimitDecision& decision,
                                           RateLimitState::Decision allowed,
                                           RateLimitState::Decision limited) {
-  const config::RateLimitSpec& spec = state_->spec;
   if (decision.allowed) {
     state_->count(allowed);
     allowed_ = decision;
@@ -201,9 +200,8 @@ http::FilterStatus RateLimitFilter::apply(const policies::RateLimitDecision& dec
   if (callbacks_->isGrpc()) {
     reply.headers.add("grpc-retry-pushback-ms", pushbackMillisValue(decision.retry_after));
   }
-  for (auto& [name, value] : policies::rateLimitHeaders(decision, state_->style, state_->route_name,
-                                                        spec.requests_per_second)) {
-    reply.headers.add(std::move(name), std::move(value));
+  for (auto& [name, value] : state_->headers.render(decision)) {
+    reply.headers.add(std::string(name), std::move(value));
   }
   callbacks_->sendLocalReply(std::move(reply));
   return http::FilterStatus::StopIteration;
@@ -211,11 +209,10 @@ http::FilterStatus RateLimitFilter::apply(const policies::RateLimitDecision& dec
 
 void RateLimitFilter::onResponseHeaders(http::ResponseHeaders& headers, bool end_stream) {
   (void)end_stream;
-  if (!allowed_ || state_->style == policies::RateLimitHeaderStyle::Off) {
+  if (!allowed_ || state_->headers.style() == policies::RateLimitHeaderStyle::Off) {
     return;
   }
-  for (auto& [name, value] : policies::rateLimitHeaders(
-           *allowed_, state_->style, state_->route_name, state_->spec.requests_per_second)) {
+  for (auto& [name, value] : state_->headers.render(*allowed_)) {
     headers.headers.set(name, std::move(value));
   }
 }

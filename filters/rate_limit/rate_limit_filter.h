@@ -50,10 +50,10 @@ struct RateLimitState {
   void count(Decision decision) const { decisions[decision]->Increment(); }
 
   const config::RateLimitSpec spec;
-  const policies::RateLimitHeaderStyle style;
-  const std::string route_name;  // the policy identifier in the RateLimit headers
+  const std::string route_name;
   const bool global;
   const uint32_t burst;  // the effective capacity (spec.burst, or one second's worth)
+  const policies::RateLimitHeaders headers;  // the route name is their policy identifier
   // scope local: the buckets; scope global with failureMode local: the per-instance share.
   policies::RateLimiter limiter;
   prometheus::Counter& limited;  // bulwark_rate_limited_total{route}

@@ -1,6 +1,7 @@
 #include "policies/rate_limit/token_bucket.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <initializer_list>
 #include <string_view>
@@ -132,6 +133,18 @@ std::string concat(std::initializer_list<std::string_view> parts) {
   return out;
 }
 
+/** Decimal digits of a number, without an allocation. Thread: value type. */
+class Digits {
+public:
+  explicit Digits(int64_t value)
+      : size_(static_cast<size_t>(std::to_chars(buf_, buf_ + sizeof(buf_), value).ptr - buf_)) {}
+  std::string_view view() const { return {buf_, size_}; }
+
+private:
+  char buf_[20];
+  size_t size_;
+};
+
 // RFC 8941 sf-string: printable ASCII with `"` and `\` escaped; anything else is dropped.
 std::string sfString(std::string_view s) {
   std::string out = "\"";
@@ -149,37 +162,53 @@ std::string sfString(std::string_view s) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> rateLimitHeaders(const RateLimitDecision& decision,
-                                                                  RateLimitHeaderStyle style,
-                                                                  std::string_view policy_name,
-                                                                  double rate) {
-  std::vector<std::pair<std::string, std::string>> headers;
-  const double safe_rate = rate > 0 ? rate : 1e-9;
+RateLimitHeaders::RateLimitHeaders(RateLimitHeaderStyle style, std::string_view policy_name,
+                                   double rate, uint32_t capacity)
+    : style_(style),
+      quoted_name_(style == RateLimitHeaderStyle::Draft
+                       ? sfString(policy_name.empty() ? "default" : policy_name)
+                       : std::string()),
+      rate_(rate > 0 ? rate : 1e-9),
+      capacity_(capacity),
+      capacity_value_(capacityValue(capacity)) {}
+
+std::string RateLimitHeaders::capacityValue(uint32_t capacity) const {
   const int64_t window = std::max<int64_t>(
-      1, static_cast<int64_t>(std::ceil(static_cast<double>(decision.limit) / safe_rate - 1e-9)));
-  const int64_t reset = ceilSeconds(decision.reset_after);
-  // Sent on every allowed response: each value formatted once, no temporaries.
-  switch (style) {
+      1, static_cast<int64_t>(std::ceil(static_cast<double>(capacity) / rate_ - 1e-9)));
+  const Digits q(capacity);
+  const Digits w(window);
+  switch (style_) {
     case RateLimitHeaderStyle::Off: break;
-    case RateLimitHeaderStyle::Draft: {
-      const std::string name = sfString(policy_name.empty() ? "default" : policy_name);
-      headers.reserve(2);
-      headers.emplace_back("ratelimit-policy", concat({name, ";q=", std::to_string(decision.limit),
-                                                       ";w=", std::to_string(window)}));
-      headers.emplace_back("ratelimit", concat({name, ";r=", std::to_string(decision.remaining),
-                                                ";t=", std::to_string(reset)}));
+    case RateLimitHeaderStyle::Draft:
+      return concat({quoted_name_, ";q=", q.view(), ";w=", w.view()});
+    case RateLimitHeaderStyle::Legacy: return concat({q.view(), ", ", q.view(), ";w=", w.view()});
+  }
+  return {};
+}
+
+RateLimitHeaders::Rendered RateLimitHeaders::render(const RateLimitDecision& decision) const {
+  Rendered out;
+  const auto capacity = [&] {
+    return decision.limit == capacity_ ? capacity_value_ : capacityValue(decision.limit);
+  };
+  const Digits reset(ceilSeconds(decision.reset_after));
+  const Digits remaining(decision.remaining);
+  switch (style_) {
+    case RateLimitHeaderStyle::Off: break;
+    case RateLimitHeaderStyle::Draft:
+      out.headers[0] = {"ratelimit-policy", capacity()};
+      out.headers[1] = {"ratelimit",
+                        concat({quoted_name_, ";r=", remaining.view(), ";t=", reset.view()})};
+      out.size = 2;
       break;
-    }
     case RateLimitHeaderStyle::Legacy:
-      headers.reserve(3);
-      const std::string limit = std::to_string(decision.limit);
-      headers.emplace_back("x-ratelimit-limit",
-                           concat({limit, ", ", limit, ";w=", std::to_string(window)}));
-      headers.emplace_back("x-ratelimit-remaining", std::to_string(decision.remaining));
-      headers.emplace_back("x-ratelimit-reset", std::to_string(reset));
+      out.headers[0] = {"x-ratelimit-limit", capacity()};
+      out.headers[1] = {"x-ratelimit-remaining", std::string(remaining.view())};
+      out.headers[2] = {"x-ratelimit-reset", std::string(reset.view())};
+      out.size = 3;
       break;
   }
-  return headers;
+  return out;
 }
 
 }  // namespace bulwark::policies

@@ -3,6 +3,7 @@
 // Token-bucket rate limiting (route `rateLimit`: requestsPerSecond, burst), per route or per key,
 // with what a 429 and the RateLimit headers need: remaining tokens, retry-after, reset time.
 
+#include <array>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -103,7 +104,7 @@ std::optional<RateLimitHeaderStyle> parseRateLimitHeaderStyle(std::string_view v
 int64_t ceilSeconds(Duration d, int64_t min_seconds = 0);
 
 /**
- * Response headers describing the limit (lower-case names):
+ * Response headers describing one limit (lower-case names):
  *  - Draft (draft-ietf-httpapi-ratelimit-headers-11, Structured Fields):
  *      ratelimit-policy: "<name>";q=<capacity>;w=<seconds to refill fully>
  *      ratelimit: "<name>";r=<remaining>;t=<seconds until full>
@@ -113,13 +114,44 @@ int64_t ceilSeconds(Duration d, int64_t min_seconds = 0);
  *      x-ratelimit-reset: <seconds until full>
  *  - Off: none.
  * Retry-After is not included; on a 429 add `retry-after: ceilSeconds(retry_after, 1)`.
- * Thread: any (pure).
- * @param policy_name identifier (e.g. the route name); quoted and escaped as an sf-string.
- * @param rate tokens per second of the bucket, to derive the window.
+ * They go on every allowed response, so what does not change between responses (the quoted
+ * name, the capacity's value) is formatted once, here.
+ * Thread: any (immutable).
  */
-std::vector<std::pair<std::string, std::string>> rateLimitHeaders(const RateLimitDecision& decision,
-                                                                  RateLimitHeaderStyle style,
-                                                                  std::string_view policy_name,
-                                                                  double rate);
+class RateLimitHeaders {
+public:
+  /**
+   * @param policy_name identifier (e.g. the route name); quoted and escaped as an sf-string.
+   * @param rate tokens per second of the bucket, to derive the window.
+   * @param capacity the bucket's usual capacity, whose value is kept formatted.
+   */
+  RateLimitHeaders(RateLimitHeaderStyle style, std::string_view policy_name, double rate,
+                   uint32_t capacity);
+
+  struct Header {
+    std::string_view name;
+    std::string value;
+  };
+  /** Up to three headers, in the order listed above. */
+  struct Rendered {
+    std::array<Header, 3> headers;
+    size_t size = 0;
+    Header* begin() { return headers.data(); }
+    Header* end() { return headers.data() + size; }
+  };
+
+  Rendered render(const RateLimitDecision& decision) const;
+  RateLimitHeaderStyle style() const { return style_; }
+
+private:
+  /** ratelimit-policy (Draft) or x-ratelimit-limit (Legacy) for a bucket of `capacity`. */
+  std::string capacityValue(uint32_t capacity) const;
+
+  RateLimitHeaderStyle style_;
+  std::string quoted_name_;  // Draft: the sf-string
+  double rate_;
+  uint32_t capacity_;
+  std::string capacity_value_;  // capacityValue(capacity_)
+};
 
 }  // namespace bulwark::policies

@@ -118,18 +118,33 @@ TEST(RateLimitHeadersTest, DraftAndLegacy) {
   const auto d = bucket.tryConsume(t.now());  // 41 left, 59 to refill = 5.9 s
   ASSERT_TRUE(d.allowed);
   using Headers = std::vector<std::pair<std::string, std::string>>;
+  const auto render = [](const RateLimitDecision& decision, RateLimitHeaderStyle style,
+                         std::string_view name, uint32_t capacity = 100) {
+    Headers out;
+    for (auto& [header, value] : RateLimitHeaders(style, name, 10.0, capacity).render(decision)) {
+      out.emplace_back(std::string(header), value);
+    }
+    return out;
+  };
   EXPECT_EQ((Headers{{"ratelimit-policy", "\"search\";q=100;w=10"},
                      {"ratelimit", "\"search\";r=41;t=6"}}),
-            rateLimitHeaders(d, RateLimitHeaderStyle::Draft, "search", 10.0));
+            render(d, RateLimitHeaderStyle::Draft, "search"));
   EXPECT_EQ((Headers{{"x-ratelimit-limit", "100, 100;w=10"},
                      {"x-ratelimit-remaining", "41"},
                      {"x-ratelimit-reset", "6"}}),
-            rateLimitHeaders(d, RateLimitHeaderStyle::Legacy, "search", 10.0));
-  EXPECT_TRUE(rateLimitHeaders(d, RateLimitHeaderStyle::Off, "search", 10.0).empty());
-  const auto quoted = rateLimitHeaders(d, RateLimitHeaderStyle::Draft, "a\"b\\c\n", 10.0);
+            render(d, RateLimitHeaderStyle::Legacy, "search"));
+  EXPECT_TRUE(render(d, RateLimitHeaderStyle::Off, "search").empty());
+  const auto quoted = render(d, RateLimitHeaderStyle::Draft, "a\"b\\c\n");
   EXPECT_EQ("\"a\\\"b\\\\c\";q=100;w=10", quoted[0].second);
-  EXPECT_EQ("\"default\";q=100;w=10",
-            rateLimitHeaders(d, RateLimitHeaderStyle::Draft, "", 10.0)[0].second);
+  EXPECT_EQ("\"default\";q=100;w=10", render(d, RateLimitHeaderStyle::Draft, "")[0].second);
+  // A decision whose capacity is not the one kept formatted (a global bucket whose limit the
+  // shared store reports) gets its own values.
+  EXPECT_EQ((Headers{{"ratelimit-policy", "\"search\";q=100;w=10"},
+                     {"ratelimit", "\"search\";r=41;t=6"}}),
+            render(d, RateLimitHeaderStyle::Draft, "search", 30));
+  EXPECT_EQ("30, 30;w=3", render(RateLimitDecision{true, 30, 29, {}, {}},
+                                 RateLimitHeaderStyle::Legacy, "search")[0]
+                              .second);
 }
 
 // Parsing the headers style and rounding seconds up (never a 0 s Retry-After on a 429).
