@@ -1,5 +1,6 @@
 #include "proxy/http/log_entry.h"
 
+#include <array>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -59,14 +60,72 @@ constexpr bool needsLook(uint64_t word) {
 }
 
 // Bytes a plain run may hold: printable ASCII other than '"' and '\\'.
-constexpr bool plainByte(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+constexpr std::array<bool, 256> kPlainByte = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 0x80; ++c) {
+    plain[static_cast<size_t>(c)] = c != '"' && c != '\\';
+  }
+  return plain;
+}();
+
+// The `n` (1-7) bytes at `s` in the low bytes of a word, the rest zero, without a call to
+// memcpy: bytes 0, n/2 and n-1 (n < 4) or two overlapping 4-byte loads.
+uint64_t loadShort(const char* s, size_t n) {
+  const auto byte = [s](size_t k) {
+    return static_cast<uint64_t>(static_cast<unsigned char>(s[k]));
+  };
+  if (n >= 4) {
+    uint32_t low;
+    uint32_t high;
+    std::memcpy(&low, s, sizeof(low));
+    std::memcpy(&high, s + n - 4, sizeof(high));
+    return static_cast<uint64_t>(low) | (static_cast<uint64_t>(high) << (8 * (n - 4)));
+  }
+  return byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
+}
+
+// Room writeJsonChars may write past what it returns (a whole word for a short tail).
+constexpr size_t kJsonSlack = sizeof(uint64_t);
 
 // Writes `text` escaped (no quotes) at `p`, which has room for kJsonBytesPerByte bytes per byte
-// of `text`; returns the end. Plain runs go 8 bytes per step, the word stored as it was loaded.
+// of `text` and kJsonSlack more; returns the end. A text with nothing to escape, the common
+// case, goes in whole words: one for a text shorter than a word, else a word per 8 bytes and a
+// last one overlapping the one before.
 char* writeJsonChars(char* p, std::string_view text) {
   const char* s = text.data();
   const size_t n = text.size();
   size_t i = 0;
+  if (n < sizeof(uint64_t)) {
+    if (n == 0) {
+      return p;
+    }
+    const uint64_t word = loadShort(s, n);
+    if (!needsLook(word | (kEachByte * 'a' << (8 * n)))) {
+      std::memcpy(p, &word, sizeof(word));
+      return p + n;
+    }
+  } else {
+    for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+      uint64_t word;
+      std::memcpy(&word, s + i, sizeof(word));
+      if (needsLook(word)) {
+        break;
+      }
+      std::memcpy(p, &word, sizeof(word));
+      p += sizeof(word);
+    }
+    if (i == n) {
+      return p;
+    }
+    if (i + sizeof(uint64_t) > n) {
+      uint64_t last;
+      std::memcpy(&last, s + n - sizeof(last), sizeof(last));
+      if (!needsLook(last)) {
+        std::memcpy(p - (i + sizeof(last) - n), &last, sizeof(last));
+        return p + (n - i);
+      }
+    }
+  }
   while (true) {
     for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
       uint64_t word;
@@ -77,7 +136,7 @@ char* writeJsonChars(char* p, std::string_view text) {
       std::memcpy(p, &word, sizeof(word));
       p += sizeof(word);
     }
-    for (; i < n && plainByte(static_cast<unsigned char>(s[i])); ++i) {
+    for (; i < n && kPlainByte[static_cast<unsigned char>(s[i])]; ++i) {
       *p++ = s[i];
     }
     if (i == n) {
@@ -146,7 +205,7 @@ void appendNumber(std::string& out, int64_t value) {
 
 void appendJsonString(std::string& out, std::string_view text) {
   const size_t at = out.size();
-  out.resize(at + kJsonBytesPerByte * text.size() + 2);
+  out.resize(at + kJsonBytesPerByte * text.size() + 2 + kJsonSlack);
   char* end = writeJsonString(out.data() + at, text);
   out.resize(static_cast<size_t>(end - out.data()));
 }
@@ -191,7 +250,7 @@ void LogEntry::appendJson(std::string& out) const {
       bound += boundOf(fields_[end]);  // the writer's own key
     }
     const size_t at = out.size();
-    out.resize(at + bound);
+    out.resize(at + bound + kJsonSlack);
     char* p = out.data() + at;
     for (; i < fields_.size(); ++i) {
       const Field& f = fields_[i];
