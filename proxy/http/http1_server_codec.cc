@@ -1,5 +1,6 @@
 #include "proxy/http/http1_server_codec.h"
 
+#include <charconv>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -33,6 +34,18 @@ std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
                  : "http1.invalid_header_name";
     default: return fmt::format("http1.codec_error.{}", llhttp_errno_name(err));
   }
+}
+
+// "HTTP/1.1 <status> <reason>\r\n" with room for a typical header block after it (the start of
+// every response: no format string parsed, no regrowth for the headers).
+std::string statusLine(uint32_t status) {
+  char digits[10];
+  const auto end = std::to_chars(digits, digits + sizeof(digits), status).ptr;
+  std::string out;
+  out.reserve(256);
+  out.append("HTTP/1.1 ").append(digits, end).append(" ").append(reasonPhrase(status));
+  out.append("\r\n");
+  return out;
 }
 
 }  // namespace
@@ -527,7 +540,7 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
   if (!request_keep_alive_ || draining_) {
     close_after_response_ = true;
   }
-  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, reasonPhrase(status));
+  std::string out = statusLine(status);
   bool has_content_length = false;
   for (const auto& [name, value] : headers.headers.entries()) {
     if (name == "connection" || name == "transfer-encoding" || name == "keep-alive") {

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <map>
+#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -174,7 +175,11 @@ TEST_F(ProxyTest, HopByHopAndForwardingHeaders) {
   EXPECT_EQ("http", seen.header("x-forwarded-proto").value_or(""));
   auto id = seen.header("x-request-id");
   ASSERT_TRUE(id.has_value());
-  EXPECT_EQ(36u, id->size());  // UUIDv4
+  EXPECT_EQ(36u, id->size());
+  // UUIDv4: version nibble 4, variant bits 10.
+  EXPECT_TRUE(std::regex_match(
+      *id, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+      << *id;
 }
 
 // Proves an incoming x-request-id is kept by default (preserveExternal) and one is generated
