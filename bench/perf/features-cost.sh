@@ -7,7 +7,11 @@
 #   closed  wrk -t1 -c50 (saturated: CPU per request and throughput)
 #   rate    wrk -t1 -c50 with perf-compare's poisson.lua at ~5,000 req/s (CPU per request at a
 #           fixed load, the issue's "same load")
-# CPU per request = bulwark's utime+stime over the measured window / requests completed.
+# CPU per request = bulwark's run time over the measured window (the scheduler's nanosecond
+# account of every thread, /proc/PID/task/*/schedstat; utime+stime are sampled at the tick, too
+# coarse at ~15 % of a core) / requests completed. Each repetition runs bare then features back
+# to back; the summary gives the median of those pairs' ratios, which drifts in the machine's
+# speed between repetitions do not move, next to the ratio of the medians.
 # Pinned like bench/perf/profile.sh: load on core 0, bulwark and the backend nginx on core 1.
 #
 #   bench/perf/features-cost.sh [REPS]        # default 5; BIN=..., DURATION=10, OUT=...
@@ -39,7 +43,7 @@ for pid in $(cat "$PERFANCHOR_RUN/logs/backend.mainpid") $(pgrep -P "$(cat "$PER
   taskset -a -p -c 1 "$pid" >/dev/null
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_nanos() { cat /proc/"$1"/task/*/schedstat | awk '{ns += $1} END {printf "%.0f\n", ns}'; }
 
 # run VARIANT CONFIG LOAD -> appends "variant load rep requests rps us_per_req" to runs.tsv
 measure() {
@@ -51,17 +55,16 @@ measure() {
   local script=()
   if [[ "$load" == rate ]]; then script=(-s "$PERF_COMPARE/poisson.lua"); fi
   PA_MEAN_DELAY_MS=10 taskset -c 0 wrk -t1 -c50 -d2s "${script[@]}" http://127.0.0.1:28085/ >/dev/null 2>&1  # warm-up
-  local hz c0 c1 out n
-  hz=$(getconf CLK_TCK)
-  c0=$(cpu_ticks "$BULWARK_PID")
+  local c0 c1 out n
+  c0=$(cpu_nanos "$BULWARK_PID")
   out=$(PA_MEAN_DELAY_MS=10 taskset -c 0 wrk -t1 -c50 -d"${DURATION}s" "${script[@]}" http://127.0.0.1:28085/)
-  c1=$(cpu_ticks "$BULWARK_PID")
+  c1=$(cpu_nanos "$BULWARK_PID")
   kill -TERM "$BULWARK_PID"; wait "$BULWARK_PID" 2>/dev/null || true; BULWARK_PID=""
   n=$(awk '/requests in/{print $1}' <<<"$out")
   if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "$variant/$load rep $rep had errors:" >&2; echo "$out" >&2; exit 1; fi
-  python3 -c "import sys; n=int(sys.argv[1]); t=(int(sys.argv[3])-int(sys.argv[2]))/int(sys.argv[4]);
-print(f'{sys.argv[5]}\t{sys.argv[6]}\t{sys.argv[7]}\t{n}\t{n/float(sys.argv[8]):.0f}\t{t*1e6/n:.2f}')" \
-    "$n" "$c0" "$c1" "$hz" "$variant" "$load" "$rep" "$DURATION" | tee -a "$OUT/runs.tsv"
+  python3 -c "import sys; n=int(sys.argv[1]); ns=int(sys.argv[3])-int(sys.argv[2]);
+print(f'{sys.argv[4]}\t{sys.argv[5]}\t{sys.argv[6]}\t{n}\t{n/float(sys.argv[7]):.0f}\t{ns/1e3/n:.2f}')" \
+    "$n" "$c0" "$c1" "$variant" "$load" "$rep" "$DURATION" | tee -a "$OUT/runs.tsv"
 }
 
 : >"$OUT/runs.tsv"
@@ -78,11 +81,18 @@ rows = [l.split('\t') for l in open(sys.argv[1]) if l.strip()]
 def med(variant, load, col):
     return statistics.median(float(r[col]) for r in rows if r[0] == variant and r[1] == load)
 print(f'features-cost: {sys.argv[2]} interleaved reps of {sys.argv[3]} s, bulwark {sys.argv[4]}\n')
-print('| load | bare µs/req | features µs/req | CPU per request | bare req/s | features req/s | throughput |')
-print('|---|---|---|---|---|---|---|')
+def paired(load):
+    by = {(r[0], r[2]): float(r[5]) for r in rows if r[1] == load}
+    reps = sorted({rep for (_, rep) in by})
+    ratios = sorted(by[('features', rep)] / by[('bare', rep)] for rep in reps)
+    return statistics.median(ratios), ratios[0], ratios[-1]
+print('| load | bare µs/req | features µs/req | ratio of medians | median of paired ratios (min–max) | bare req/s | features req/s | throughput |')
+print('|---|---|---|---|---|---|---|---|')
 for load in ('closed', 'rate'):
     b, f = med('bare', load, 5), med('features', load, 5)
     br, fr = med('bare', load, 4), med('features', load, 4)
-    print(f'| {load} | {b:.2f} | {f:.2f} | {100 * (f / b - 1):+.1f} % | {br:,.0f} | {fr:,.0f} | {fr / br:.2f}× |')
+    pm, lo, hi = paired(load)
+    print(f'| {load} | {b:.2f} | {f:.2f} | {100 * (f / b - 1):+.1f} % | {100 * (pm - 1):+.1f} % '
+          f'({100 * (lo - 1):+.1f} to {100 * (hi - 1):+.1f} %) | {br:,.0f} | {fr:,.0f} | {fr / br:.2f}× |')
 PY
 cat "$OUT/summary.md"

@@ -94,8 +94,10 @@ evbuffer* Http1ServerConnection::bodyBuffer() {
 
 bool Http1ServerConnection::scanForSmuggling(const char* data, size_t len, std::string& details) {
   // Only the header section (and trailers) is scanned; llhttp itself validates chunk framing.
-  for (size_t i = 0; i < len && scanning_headers_; ++i) {
-    char c = data[i];
+  // Every rule is about a '\n' and the byte after it, so those bytes go through the full check
+  // and the run up to the next '\n' is skipped with memchr, keeping only what the rules read
+  // later (the last two bytes, and whether a byte other than CR or LF has been seen).
+  const auto step = [&](char c) {
     if (c == '\n' && prev_byte_ != '\r') {
       details = "http1.bare_lf";
       return false;
@@ -113,6 +115,30 @@ bool Http1ServerConnection::scanForSmuggling(const char* data, size_t len, std::
     }
     prev_prev_byte_ = prev_byte_;
     prev_byte_ = c;
+    return true;
+  };
+  size_t i = 0;
+  while (i < len && scanning_headers_) {
+    const char c = data[i++];
+    if (!step(c)) {
+      return false;
+    }
+    if (c == '\n' || !scanning_headers_) {
+      continue;  // the byte after a '\n' gets the full check too
+    }
+    // data[i, stop) holds no '\n' and follows a byte that is not one: no rule can fire in it.
+    const void* newline = std::memchr(data + i, '\n', len - i);
+    const size_t stop =
+        newline != nullptr ? static_cast<size_t>(static_cast<const char*>(newline) - data) : len;
+    if (stop == i) {
+      continue;
+    }
+    for (size_t k = i; k < stop && !scan_started_; ++k) {
+      scan_started_ = data[k] != '\r';
+    }
+    prev_prev_byte_ = stop - i >= 2 ? data[stop - 2] : prev_byte_;
+    prev_byte_ = data[stop - 1];
+    i = stop;
   }
   return true;
 }

@@ -121,6 +121,40 @@ TEST_F(Http1ServerCodecTest, ParsesARequestSplitAtEveryByte) {
   }
 }
 
+// The header scan skips from one '\n' to the next: a bare LF or an obs-fold is found wherever
+// the read boundaries fall, and a valid request with empty lines before it, spaces and tabs
+// inside values, and a body holding bare LFs is not refused.
+TEST_F(Http1ServerCodecTest, SmugglingShapesAreFoundWhereverTheReadSplits) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"GET / HTTP/1.1\r\nHost: svc\r\nX-A: 1\nX-B: 2\r\n\r\n", "http1.bare_lf"},
+      {"GET / HTTP/1.1\nHost: svc\r\n\r\n", "http1.bare_lf"},
+      {"GET / HTTP/1.1\r\nHost: svc\r\nX-A: 1\r\n folded\r\n\r\n", "http1.obs_fold"},
+      {"GET / HTTP/1.1\r\nHost: svc\r\nX-A: 1\r\n\tfolded\r\n\r\n", "http1.obs_fold"},
+      {"\r\n\r\nGET / HTTP/1.1\r\nHost: svc\r\nX-A: 1\r\n folded\r\n\r\n", "http1.obs_fold"},
+      {"GET / HTTP/1.1\r\nHost: svc\r\nX-A: 1\r\r\n\r\n", ""},  // llhttp's to refuse
+      {"\r\nPOST / HTTP/1.1\r\nHost: svc\r\nX-A: a \t b\r\nContent-Length: 4\r\n\r\n\n\n \n",
+       "none"},
+  };
+  for (const auto& [request, error] : cases) {
+    for (size_t split = 1; split < request.size(); ++split) {
+      SCOPED_TRACE(::testing::PrintToString(request) + " split at " + std::to_string(split));
+      ServerSide server(dispatcher_);
+      server.pair.feed(request.substr(0, split));
+      server.pair.feed(request.substr(split));
+      if (error == "none") {
+        EXPECT_TRUE(server.protocol_errors.empty());
+        ASSERT_EQ(server.requests.size(), 1u);
+        EXPECT_EQ(server.requests[0]->body, "\n\n \n");
+      } else if (error.empty()) {
+        EXPECT_TRUE(server.requests.empty());
+      } else {
+        EXPECT_EQ(server.protocol_errors, std::vector<std::string>{error});
+        EXPECT_TRUE(server.requests.empty());
+      }
+    }
+  }
+}
+
 TEST_F(Http1ServerCodecTest, ParsesAChunkedRequestWithTrailersSplitAtEveryByte) {
   const std::string request =
       "POST /up HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
