@@ -29,6 +29,11 @@ public:
   void set(std::string_view name, std::string value);
   /** Removes every header called name; returns how many were removed. */
   size_t remove(std::string_view name);
+  /** Removes every header whose name satisfies `pred(std::string_view)`, in one pass. */
+  template <typename Predicate>
+  void removeIf(Predicate pred) {
+    std::erase_if(entries_, [&](const Entry& e) { return pred(std::string_view(e.first)); });
+  }
   /** First value of name, or nullopt. */
   std::optional<std::string_view> get(std::string_view name) const;
   bool has(std::string_view name) const { return get(name).has_value(); }

@@ -1,7 +1,10 @@
 // Reason phrases of the status lines bulwark writes on HTTP/1.1: every status RFC 9110 names
-// has its own (a 307 path redirect once went out as "307 Unknown").
+// has its own (a 307 path redirect once went out as "307 Unknown"); which headers are hop-by-hop.
 
 #include "proxy/http/headers.h"
+
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -22,6 +25,32 @@ TEST(ReasonPhraseTest, EveryStatusRfc9110NamesHasAPhrase) {
     EXPECT_NE(reasonPhrase(status), "Unknown") << status;
   }
   EXPECT_EQ(reasonPhrase(599), "Unknown");
+}
+
+// Every hop-by-hop header goes, with any header Connection names (but never Content-Length,
+// Transfer-Encoding's framing aside, or Host); end-to-end headers of the same lengths stay.
+TEST(StripHopByHopTest, RemovesHopByHopHeadersAndWhatConnectionNames) {
+  HeaderMap headers;
+  for (const char* name : {"te", "upgrade", "connection", "keep-alive", "http2-settings",
+                           "proxy-connection", "transfer-encoding", "proxy-authenticate",
+                           "proxy-authorization", "x-secret", "host", "content-length"}) {
+    headers.add(name, "v");
+  }
+  headers.set("connection", "X-Secret, host , Content-Length");
+  // End to end, with the lengths of hop-by-hop names.
+  for (const char* name : {"ab", "x-abcde", "user-agent", "accept-charset", "x-forwarded-host",
+                           "x-correlation-id1", "x-request-start-ms", "x-b3-parentspanid12"}) {
+    headers.add(name, "kept");
+  }
+  stripHopByHop(headers);
+  std::vector<std::string> left;
+  for (const auto& [name, value] : headers.entries()) {
+    left.push_back(name);
+  }
+  EXPECT_EQ(left,
+            (std::vector<std::string>{"host", "content-length", "ab", "x-abcde", "user-agent",
+                                      "accept-charset", "x-forwarded-host", "x-correlation-id1",
+                                      "x-request-start-ms", "x-b3-parentspanid12"}));
 }
 
 }  // namespace
