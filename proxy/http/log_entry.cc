@@ -6,6 +6,8 @@
 #include <cstring>
 #include <iterator>
 
+#include "common/swar.h"
+
 namespace bulwark::http {
 namespace {
 
@@ -43,20 +45,16 @@ size_t utf8SequenceLength(std::string_view text, size_t i) {
 // An int64_t in decimal: 19 digits and a sign.
 constexpr size_t kMaxNumberDigits = 20;
 
-constexpr uint64_t kEachByte = 0x0101010101010101ULL;
-constexpr uint64_t kHighBits = 0x8080808080808080ULL;
-
-// High bit set in some byte when a byte of `word` is below `bound` (<= 0x80). The borrow can
-// mark a byte above one that really is below, never when none is: exact for "any byte".
-constexpr uint64_t bytesBelow(uint64_t word, uint64_t bound) {
-  return (word - kEachByte * bound) & ~word & kHighBits;
-}
+using swar::bytesBelow;
+using swar::bytesEqual;
+using swar::kEachByte;
+using swar::kHighBits;
 
 // True when some byte of `word` is one JSON escaping must look at: a control character, '"',
 // '\\', or a non-ASCII byte (UTF-8 is checked sequence by sequence).
 constexpr bool needsLook(uint64_t word) {
-  return (bytesBelow(word, 0x20) | bytesBelow(word ^ (kEachByte * '"'), 1) |
-          bytesBelow(word ^ (kEachByte * '\\'), 1) | (word & kHighBits)) != 0;
+  return (bytesBelow(word, 0x20) | bytesEqual(word, '"') | bytesEqual(word, '\\') |
+          (word & kHighBits)) != 0;
 }
 
 // Bytes a plain run may hold: printable ASCII other than '"' and '\\'.
