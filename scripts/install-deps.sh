@@ -9,7 +9,7 @@ BUILD_PACKAGES=(
   prometheus-cpp-dev libyaml-cpp-dev libgtest-dev libgmock-dev
   node-llhttp libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libre2-dev libhiredis-dev
-  libbenchmark-dev
+  libbenchmark-dev libjemalloc-dev
 )
 # Tools used by tests, the demo and benchmarks: real peers, load generators, plots. The demo
 # (scripts/demo.sh, bench/scenarios) needs python3 with python3-yaml and python3-matplotlib, and

@@ -1,14 +1,8 @@
 #include "proxy/server/overload_manager.h"
 
-#include <malloc.h>
 #include <spdlog/spdlog.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// g++ ships no <sanitizer/allocator_interface.h> (clang does); the runtime exports the function
-// under both compilers, so it is declared here.
-extern "C" size_t __sanitizer_get_current_allocated_bytes();
-#define BULWARK_SANITIZER_ALLOCATOR 1
-#endif
+#include "proxy/stats/allocator.h"
 
 namespace bulwark::server {
 namespace {
@@ -115,13 +109,6 @@ void OverloadManager::sample() {
   timer_->enableTimer(interval_);
 }
 
-uint64_t OverloadManager::currentHeapBytes() {
-#ifdef BULWARK_SANITIZER_ALLOCATOR
-  return __sanitizer_get_current_allocated_bytes();
-#else
-  const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
-#endif
-}
+uint64_t OverloadManager::currentHeapBytes() { return stats::heapAllocatedBytes(); }
 
 }  // namespace bulwark::server

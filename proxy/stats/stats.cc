@@ -11,6 +11,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "common/version.h"
+#include "proxy/stats/allocator.h"
 
 namespace bulwark::stats {
 namespace {
@@ -270,7 +271,11 @@ Stats::Stats(std::vector<double> latency_buckets)
                              .Help("Endpoints per upstream")
                              .Register(*registry_);
   auto& build = BuildGauge().Name("bulwark_build_info").Help("Build metadata").Register(*registry_);
-  build.Add({{"version", kVersion}, {"compiler", __VERSION__}}).Set(1);
+  build
+      .Add({{"version", kVersion},
+            {"compiler", __VERSION__},
+            {"allocator", std::string(allocatorName())}})
+      .Set(1);
   rss_ = &BuildGauge()
               .Name("process_resident_memory_bytes")
               .Help("Resident memory size in bytes.")

@@ -104,6 +104,8 @@ TEST_F(AdminTest, MetricsCountProxiedRequestsInPrometheusText) {
   EXPECT_EQ(0, metrics->value("bulwark_config_reload_failures_total"));
   EXPECT_EQ(1, metrics->value("bulwark_config_last_reload_successful"));
   EXPECT_TRUE(metrics->has("bulwark_build_info"));
+  // The binary runs on the allocator this build chose (jemalloc unless told otherwise).
+  EXPECT_EQ(1, metrics->value("bulwark_build_info", {{"allocator", BULWARK_EXPECTED_ALLOCATOR}}));
   EXPECT_GT(metrics->value("process_resident_memory_bytes").value_or(0), 0);
 }
 
