@@ -34,14 +34,11 @@ Router::~Router() {
   attempts_.clear();
 }
 
-http::RequestHeaders& Router::headersForAttempt(uint32_t number,
-                                                std::optional<http::RequestHeaders>& scratch) {
-  // A request that can be replayed (retries, hedging) keeps its original headers for the next
-  // attempt; one that cannot is sent as is, without a copy on the common path.
-  if (mayReplay()) {
-    scratch.emplace(*request_);
-  }
-  http::RequestHeaders& headers = scratch ? *scratch : *request_;
+const http::RequestHeaders& Router::headersForAttempt(uint32_t number) {
+  // Every header an attempt changes is set again for the next one (or left as the client sent
+  // it, the same for every attempt), so retries and hedges send the request's own headers
+  // without a copy each.
+  http::RequestHeaders& headers = *request_;
   headers.headers.set("x-bulwark-attempt", std::to_string(number));
   if (auto* trace = callbacks_.trace();
       trace != nullptr && number >= 1 && number <= attempt_spans_.size()) {

@@ -75,8 +75,7 @@ public:
 
 private:
   // UpstreamRequestCallbacks
-  http::RequestHeaders& headersForAttempt(uint32_t number,
-                                          std::optional<http::RequestHeaders>& scratch) override;
+  const http::RequestHeaders& headersForAttempt(uint32_t number) override;
   bool isGrpc() const override { return grpc_; }
   void onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers,
                         bool end_stream) override;

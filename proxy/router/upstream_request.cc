@@ -160,8 +160,7 @@ void UpstreamRequest::onPoolReady(http::RequestEncoder& encoder, const upstream:
   pool_handle_ = nullptr;
   encoder_ = &encoder;
   encoder_->stream().setCallbacks(this);
-  std::optional<http::RequestHeaders> scratch;
-  http::RequestHeaders& headers = callbacks_.headersForAttempt(number_, scratch);
+  const http::RequestHeaders& headers = callbacks_.headersForAttempt(number_);
   const bool has_body = pending_.length() > 0 || pending_trailers_.has_value();
   const bool end_now = pending_end_ && !has_body;
   request_sent_ = true;

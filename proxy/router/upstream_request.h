@@ -31,11 +31,10 @@ class UpstreamRequestCallbacks {
 public:
   virtual ~UpstreamRequestCallbacks() = default;
   /**
-   * The request headers to send for attempt `number` (attempt count, the deadline left). When
-   * the request may be sent again they are a copy made in `scratch`; otherwise the original.
+   * The request headers to send for attempt `number` (attempt count, the deadline left), valid
+   * until the next call. The codec copies them as it encodes.
    */
-  virtual http::RequestHeaders& headersForAttempt(uint32_t number,
-                                                  std::optional<http::RequestHeaders>& scratch) = 0;
+  virtual const http::RequestHeaders& headersForAttempt(uint32_t number) = 0;
   virtual bool isGrpc() const = 0;
   virtual void onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr&& headers,
                                 bool end_stream) = 0;

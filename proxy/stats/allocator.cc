@@ -1,9 +1,9 @@
 #include "proxy/stats/allocator.h"
 
+#include <cstddef>
+
 #include <dlfcn.h>
 #include <malloc.h>
-
-#include <cstddef>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // g++ ships no <sanitizer/allocator_interface.h> (clang does); the runtime exports the function
