@@ -1,5 +1,6 @@
 #include "proxy/http/log_entry.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -267,10 +268,7 @@ void LogEntry::appendJson(std::string& out) const {
         case Kind::String:
         case Kind::OwnedString: p = writeJsonString(p, f.string()); break;
         case Kind::Number: p = writeNumber(p, f.number); break;
-        case Kind::Json:
-          std::memcpy(p, f.owned.data(), f.owned.size());
-          p += f.owned.size();
-          break;
+        case Kind::Json: p = std::copy(f.owned.begin(), f.owned.end(), p); break;
         case Kind::Writer: break;
       }
     }

@@ -36,8 +36,8 @@ std::string uuid4(std::mt19937_64& rng) {
     return pairs;
   }();
   char digits[32];
-  for (int k = 0; k < 8; ++k) {
-    const int shift = 56 - 8 * k;
+  for (size_t k = 0; k < 8; ++k) {
+    const size_t shift = 56 - 8 * k;
     std::memcpy(digits + 2 * k, &kHexPairs[2 * ((a >> shift) & 0xFF)], 2);
     std::memcpy(digits + 16 + 2 * k, &kHexPairs[2 * ((b >> shift) & 0xFF)], 2);
   }
