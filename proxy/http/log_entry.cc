@@ -83,6 +83,20 @@ uint64_t loadShort(const char* s, size_t n) {
   return byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)));
 }
 
+// Copies s[i, n) a word at a time while no byte of the word needs a look; returns where it
+// stopped (a word that needs one, or fewer than 8 bytes left).
+size_t copyPlainWords(const char* s, size_t i, size_t n, char*& p) {
+  for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+    const uint64_t word = swar::load(s + i);
+    if (needsLook(word)) {
+      break;
+    }
+    std::memcpy(p, &word, sizeof(word));
+    p += sizeof(word);
+  }
+  return i;
+}
+
 // Room writeJsonChars may write past what it returns (a whole word for a short tail).
 constexpr size_t kJsonSlack = sizeof(uint64_t);
 
@@ -104,15 +118,7 @@ char* writeJsonChars(char* p, std::string_view text) {
       return p + n;
     }
   } else {
-    for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
-      uint64_t word;
-      std::memcpy(&word, s + i, sizeof(word));
-      if (needsLook(word)) {
-        break;
-      }
-      std::memcpy(p, &word, sizeof(word));
-      p += sizeof(word);
-    }
+    i = copyPlainWords(s, i, n, p);
     if (i == n) {
       return p;
     }
@@ -126,15 +132,7 @@ char* writeJsonChars(char* p, std::string_view text) {
     }
   }
   while (true) {
-    for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
-      uint64_t word;
-      std::memcpy(&word, s + i, sizeof(word));
-      if (needsLook(word)) {
-        break;
-      }
-      std::memcpy(p, &word, sizeof(word));
-      p += sizeof(word);
-    }
+    i = copyPlainWords(s, i, n, p);
     for (; i < n && kPlainByte[static_cast<unsigned char>(s[i])]; ++i) {
       *p++ = s[i];
     }
