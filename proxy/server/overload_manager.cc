@@ -88,7 +88,7 @@ void OverloadManager::sample() {
   if (!evaluator_) {
     return;
   }
-  const uint64_t heap = currentHeapBytes();
+  const uint64_t heap = stats::heapAllocatedBytes();
   const policies::OverloadState before = evaluator_->state();
   const policies::OverloadState& state = evaluator_->evaluate(heap);
   signals_->publish(state);
@@ -108,7 +108,5 @@ void OverloadManager::sample() {
   }
   timer_->enableTimer(interval_);
 }
-
-uint64_t OverloadManager::currentHeapBytes() { return stats::heapAllocatedBytes(); }
 
 }  // namespace bulwark::server

@@ -62,9 +62,6 @@ public:
   void configure(const config::OverloadSpec& spec, uint32_t workers);
   const OverloadSignalsSharedPtr& signals() const { return signals_; }
 
-  /** Bytes allocated and not freed (stats::heapAllocatedBytes: jemalloc's, glibc's, ASan's...). */
-  static uint64_t currentHeapBytes();
-
 private:
   void sample();
 
