@@ -42,6 +42,16 @@ inline void copyBuffer(evbuffer* from, evbuffer* to) {
 evbuffer* emptyBuffer();
 
 /**
+ * An empty buffer from this thread's pool of spare ones (made if the pool is empty). Connections
+ * and streams hold a buffer only while bytes are in flight, and a keep-alive connection takes
+ * and gives back its buffers on every request: the pool makes that a vector pop and push
+ * instead of evbuffer_new/evbuffer_free. Thread: the calling thread's own pool.
+ */
+evbuffer* acquireBuffer();
+/** Drains `buffer` and keeps it in this thread's pool (freed when the pool is full). */
+void releaseBuffer(evbuffer* buffer);
+
+/**
  * An evbuffer made with the first byte written to it, so objects made per request (streams,
  * attempts) cost no buffer allocation when no body passes through them.
  * Thread: its owner's.
@@ -51,7 +61,7 @@ public:
   LazyBuffer() = default;
   ~LazyBuffer() {
     if (buffer_ != nullptr) {
-      evbuffer_free(buffer_);
+      releaseBuffer(buffer_);
     }
   }
   LazyBuffer(const LazyBuffer&) = delete;
@@ -61,8 +71,7 @@ public:
   /** The buffer to write into (made now if absent). */
   evbuffer* get() {
     if (buffer_ == nullptr) {
-      buffer_ = evbuffer_new();
-      BULWARK_RELEASE_ASSERT(buffer_ != nullptr, "evbuffer_new failed");
+      buffer_ = acquireBuffer();
     }
     return buffer_;
   }

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 
 #include "common/assert.h"
+#include "proxy/network/buffer.h"
 
 namespace bulwark::network {
 namespace {
@@ -91,8 +92,6 @@ Connection::Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::s
                        bool connecting)
     : dispatcher_(dispatcher),
       fd_(fd),
-      input_(evbuffer_new()),
-      output_(evbuffer_new()),
       peer_address_(std::move(peer_address)),
       id_(next_connection_id.fetch_add(1, std::memory_order_relaxed)),
       connecting_(connecting) {
@@ -100,9 +99,8 @@ Connection::Connection(event::Dispatcher& dispatcher, evutil_socket_t fd, std::s
       event_new(dispatcher.base(), fd_, EV_READ | EV_PERSIST, &Connection::onReadable, this);
   write_event_ =
       event_new(dispatcher.base(), fd_, EV_WRITE | EV_PERSIST, &Connection::onWritable, this);
-  BULWARK_RELEASE_ASSERT(
-      read_event_ != nullptr && write_event_ != nullptr && input_ != nullptr && output_ != nullptr,
-      "connection allocation failed");
+  BULWARK_RELEASE_ASSERT(read_event_ != nullptr && write_event_ != nullptr,
+                         "connection allocation failed");
 }
 
 std::unique_ptr<Connection> Connection::connect(event::Dispatcher& dispatcher,
@@ -145,8 +143,10 @@ Connection::~Connection() {
   releaseSocket();
   event_free(read_event_);
   event_free(write_event_);
-  evbuffer_free(input_);
-  evbuffer_free(output_);
+  if (input_ != nullptr) {
+    releaseBuffer(input_);
+  }
+  releaseOutput();
 }
 
 // Deliberately not const: TCP_NODELAY changes how the connection sends, even though the only
@@ -163,7 +163,7 @@ void Connection::write(evbuffer* data) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
-  evbuffer_add_buffer(output_, data);
+  evbuffer_add_buffer(outputBuffer(), data);
   afterAppend();
 }
 
@@ -171,7 +171,7 @@ void Connection::write(const void* data, size_t len) {
   if (state_ == State::Closed) {
     return;
   }
-  evbuffer_add(output_, data, len);
+  evbuffer_add(outputBuffer(), data, len);
   afterAppend();
 }
 
@@ -185,7 +185,46 @@ void Connection::afterAppend() {
   scheduleFlush();
 }
 
-size_t Connection::outputLength() const { return evbuffer_get_length(output_); }
+size_t Connection::outputLength() const {
+  return output_ != nullptr ? evbuffer_get_length(output_) : 0;
+}
+
+evbuffer* Connection::outputBuffer() {
+  if (output_ == nullptr) {
+    output_ = acquireBuffer();
+  }
+  return output_;
+}
+
+void Connection::releaseOutput() {
+  if (output_ != nullptr) {
+    releaseBuffer(output_);
+    output_ = nullptr;
+  }
+}
+
+size_t Connection::inputLength() const {
+  return input_ != nullptr ? evbuffer_get_length(input_) : 0;
+}
+
+void Connection::addBufferedInput(const void* data, size_t len) {
+  if (input_ == nullptr) {
+    input_ = acquireBuffer();
+  }
+  evbuffer_add(input_, data, len);
+}
+
+void Connection::deliverInput() {
+  ++delivering_;
+  callbacks_->onData(input_);
+  --delivering_;
+  // Only the outermost delivery gives the buffer back: a nested one (dispatchBuffered from a
+  // codec switch) returns to callers still holding the pointer.
+  if (delivering_ == 0 && input_ != nullptr && evbuffer_get_length(input_) == 0) {
+    releaseBuffer(input_);
+    input_ = nullptr;
+  }
+}
 
 void Connection::scheduleFlush() {
   // While connecting or waiting for the kernel's writability, the write event fires on its own.
@@ -211,7 +250,7 @@ void Connection::readDisable(bool disable) {
         event_active(read_event_, EV_READ, 0);
       }
       // Bytes that arrived while disabled are already in the input buffer; deliver them.
-      if (evbuffer_get_length(input_) > 0) {
+      if (inputLength() > 0) {
         auto* self = this;
         std::weak_ptr<bool> alive = alive_;
         dispatcher_.post([self, alive] {
@@ -219,8 +258,8 @@ void Connection::readDisable(bool disable) {
             return;  // the connection was destroyed meanwhile
           }
           if (self->state_ == State::Open && self->read_disable_count_ == 0 && self->callbacks_ &&
-              evbuffer_get_length(self->input_) > 0) {
-            self->callbacks_->onData(self->input_);
+              self->inputLength() > 0) {
+            self->deliverInput();
           }
         });
       }
@@ -240,13 +279,13 @@ void Connection::updateReadInterest() {
 }
 
 void Connection::dispatchBuffered() {
-  if (state_ == State::Open && callbacks_ && evbuffer_get_length(input_) > 0) {
-    callbacks_->onData(input_);
+  if (state_ == State::Open && callbacks_ && inputLength() > 0) {
+    deliverInput();
   }
 }
 
 void Connection::dispatchBufferedLater() {
-  if (evbuffer_get_length(input_) == 0) {
+  if (inputLength() == 0) {
     // Nothing buffered (every keep-alive request but a pipelined one): bytes still to come
     // arrive through the read event, so there is nothing to post.
     return;
@@ -319,7 +358,7 @@ void Connection::closeNow() {
   // Close the socket now so the peer sees it immediately; the object itself may still be
   // referenced by callbacks on the stack.
   releaseSocket();
-  evbuffer_drain(output_, evbuffer_get_length(output_));
+  releaseOutput();
   if (callbacks_) {
     callbacks_->onEvent(ConnectionEvent::LocalClose);
   }
@@ -344,7 +383,7 @@ void Connection::raiseEvent(ConnectionEvent event) {
     flush_timer_->disableTimer();
   }
   releaseSocket();
-  evbuffer_drain(output_, evbuffer_get_length(output_));
+  releaseOutput();
   if (callbacks_) {
     callbacks_->onEvent(event);
   }
@@ -373,12 +412,15 @@ void Connection::readFromSocket() {
     peerClosed();  // EOF, or a reset / error: the same for the codecs above
     return;
   }
+  if (input_ == nullptr) {
+    input_ = acquireBuffer();
+  }
   if (evbuffer_add(input_, chunk, static_cast<size_t>(n)) != 0) {
     peerClosed();  // out of memory for the buffer: nothing sane left to do with this connection
     return;
   }
   if (state_ == State::Open && callbacks_ != nullptr) {
-    callbacks_->onData(input_);
+    deliverInput();
   }
 }
 
@@ -502,6 +544,9 @@ void Connection::afterWrite(bool progress) {
   }
   // A partial write waits for the kernel's writability; a complete one needs no registration.
   bool pending = outputLength() > 0;
+  if (!pending) {
+    releaseOutput();  // an idle connection holds no buffer
+  }
   if (pending && !write_registered_) {
     event_add(write_event_, nullptr);
     write_registered_ = true;
@@ -529,8 +574,8 @@ void Connection::peerClosed() {
     return;
   }
   // Deliver any bytes still buffered before reporting the close (a response followed by FIN).
-  if (state_ == State::Open && callbacks_ && evbuffer_get_length(input_) > 0) {
-    callbacks_->onData(input_);
+  if (state_ == State::Open && callbacks_ && inputLength() > 0) {
+    deliverInput();
   }
   if (state_ == State::Flushing) {
     closeNow();
@@ -619,6 +664,9 @@ void Connection::readTls() {
     ERR_clear_error();
     const int n = SSL_read(ssl, plain, static_cast<int>(sizeof(plain)));
     if (n > 0) {
+      if (input_ == nullptr) {
+        input_ = acquireBuffer();
+      }
       evbuffer_add(input_, plain, static_cast<size_t>(n));
       total += static_cast<size_t>(n);
       tls_->setReceivedData();
@@ -653,7 +701,7 @@ void Connection::readTls() {
   }
   if (total > 0 && state_ == State::Open && callbacks_ != nullptr) {
     std::weak_ptr<bool> alive = alive_;
-    callbacks_->onData(input_);
+    deliverInput();
     if (alive.expired() || state_ == State::Closed) {
       return;
     }

@@ -80,7 +80,12 @@ public:
   /** dispatchBuffered() on a later loop turn; dropped if the connection is gone by then. */
   void dispatchBufferedLater() override;
 
-  evbuffer* input() { return input_; }
+  /** Bytes read and not yet consumed by the codec. */
+  size_t inputLength() const;
+  /** Whether an input or output buffer is held: only while bytes are in flight. */
+  bool holdsBuffers() const { return input_ != nullptr || output_ != nullptr; }
+  /** Buffers bytes as if read from the socket; dispatchBuffered() delivers them. */
+  void addBufferedInput(const void* data, size_t len);
   bool readEnabled() const { return read_disable_count_ == 0; }
 
   bool closed() const { return state_ == State::Closed; }
@@ -129,6 +134,10 @@ private:
   /** After a write attempt: register for writability if bytes remain, watermarks, flush-close. */
   void afterWrite(bool progress);
   void onWriteStalled();
+  /** Hands input_ to the callbacks; the outermost call gives it back to the pool when empty. */
+  void deliverInput();
+  evbuffer* outputBuffer();
+  void releaseOutput();
   void tlsHandshake();
   void readTls();
   void flushTls();
@@ -139,8 +148,11 @@ private:
   evutil_socket_t fd_;
   ::event* read_event_ = nullptr;
   ::event* write_event_ = nullptr;
-  evbuffer* input_;
-  evbuffer* output_;
+  // Taken from the thread's buffer pool when bytes arrive or are written, and given back once
+  // drained, so an idle connection holds no buffer.
+  evbuffer* input_ = nullptr;
+  evbuffer* output_ = nullptr;
+  int delivering_ = 0;             // depth of deliverInput() calls on the stack
   bool read_registered_ = false;   // read_event_ is added to the loop
   bool write_registered_ = false;  // write_event_ is added (waiting for the kernel's writability)
   ConnectionCallbacks* callbacks_ = nullptr;

@@ -29,7 +29,7 @@ SocketPair::~SocketPair() { closePeer(); }
 
 void SocketPair::feed(std::string_view bytes) {
   ASSERT_NE(connection_, nullptr) << "feed() after the connection was handed over";
-  evbuffer_add(connection_->input(), bytes.data(), bytes.size());
+  connection_->addBufferedInput(bytes.data(), bytes.size());
   connection_->dispatchBuffered();
 }
 

@@ -72,5 +72,19 @@ TEST(BufferTest, EmptyBufferIsEmptyAtEveryHandOut) {
   EXPECT_EQ(emptyBuffer(), empty);
 }
 
+TEST(BufferTest, ReleasedBuffersComeBackEmptyFromThePool) {
+  evbuffer* first = acquireBuffer();
+  evbuffer_add(first, "left over", 9);
+  releaseBuffer(first);
+  evbuffer* again = acquireBuffer();
+  EXPECT_EQ(again, first) << "a released buffer is reused, not freed and made again";
+  EXPECT_EQ(evbuffer_get_length(again), 0U)
+      << "bytes left in a released buffer leak into the next user";
+  evbuffer* second = acquireBuffer();
+  EXPECT_NE(second, again);
+  releaseBuffer(second);
+  releaseBuffer(again);
+}
+
 }  // namespace
 }  // namespace bulwark::network

@@ -29,7 +29,8 @@ using namespace std::chrono_literals;
 class Recorder : public ConnectionCallbacks {
 public:
   void onData(evbuffer* input) override {
-    std::string bytes(evbuffer_get_length(input), '\0');
+    const size_t length = evbuffer_get_length(input);
+    std::string bytes(length > leave ? length - leave : 0, '\0');
     evbuffer_remove(input, bytes.data(), bytes.size());
     data += bytes;
     log.push_back("data:" + bytes);
@@ -46,6 +47,7 @@ public:
   std::vector<std::string> log;
   int above = 0;
   int below = 0;
+  size_t leave = 0;  // bytes onData leaves in the buffer (an incomplete message)
 };
 
 /** Bytes that tell their own offset, so a lost or reordered piece shows. */
@@ -192,6 +194,32 @@ TEST_F(ConnectionTest, ReadDisableHoldsBytesUntilReadingResumes) {
   connection().readDisable(false);
   EXPECT_TRUE(connection().readEnabled());
   ASSERT_TRUE(waitFor([&] { return recorder_.data == "held"; }));
+}
+
+TEST_F(ConnectionTest, BuffersAreHeldOnlyWhileBytesAreInFlight) {
+  EXPECT_FALSE(connection().holdsBuffers()) << "a new connection holds no buffer";
+  pair_.peerWrite("request");
+  ASSERT_TRUE(waitFor([&] { return recorder_.data == "request"; }));
+  EXPECT_FALSE(connection().holdsBuffers()) << "consumed input keeps its buffer";
+
+  recorder_.leave = 3;  // an incomplete message stays buffered for the next read
+  pair_.peerWrite("partial");
+  ASSERT_TRUE(waitFor([&] { return recorder_.data == "requestpart"; }));
+  EXPECT_TRUE(connection().holdsBuffers());
+  EXPECT_EQ(connection().inputLength(), 3U);
+  recorder_.leave = 0;
+  pair_.peerWrite("!");
+  ASSERT_TRUE(waitFor([&] { return recorder_.data == "requestpartial!"; }));
+  EXPECT_FALSE(connection().holdsBuffers());
+
+  pair_.shrinkSocketBuffers(4096);
+  const std::string sent = pattern(256 * 1024);
+  connection().write(sent);
+  EXPECT_TRUE(connection().holdsBuffers()) << "pending output is buffered";
+  ASSERT_TRUE(waitFor([&] { return pair_.received().size() == sent.size(); }));
+  ASSERT_TRUE(waitFor([&] { return connection().outputLength() == 0; }));
+  EXPECT_FALSE(connection().holdsBuffers()) << "flushed output keeps its buffer";
+  EXPECT_TRUE(pair_.received() == sent);
 }
 
 /** A listening loopback socket the test accepts from by hand. Thread: test. */
