@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 
 #include "common/result.h"
+#include "proxy/event/dispatcher.h"
 #include "proxy/http/headers.h"
 #include "proxy/network/codec_connection.h"
 
@@ -114,9 +115,10 @@ struct ServerCodecLimits {
   uint32_t stream_errors_per_second = 10;
 };
 
-class ServerConnection {
+/** Deferred-deletable: the connection manager drops an HTTP/1 codec between requests while its
+ *  own calls may still be on the stack. */
+class ServerConnection : public event::DeferredDeletable {
 public:
-  virtual ~ServerConnection() = default;
   /** Consumes bytes from input. An error Status means: the codec already answered or sent
    *  GOAWAY and the caller must close the connection (after flushing). */
   virtual Status dispatch(evbuffer* input) = 0;
@@ -131,6 +133,13 @@ public:
   virtual void onConnectionClosed() = 0;
   /** True when the codec wants the connection closed once output is flushed. */
   virtual bool wantsClose() const = 0;
+  /**
+   * True when nothing of a request is in progress (no stream, no byte of the next request parsed,
+   * nothing paused or held), so a codec made afresh would carry on exactly as this one: the
+   * connection manager then frees it and an idle keep-alive connection holds no codec. HTTP/2
+   * never is: its session keeps header-compression and settings state between streams.
+   */
+  virtual bool betweenRequests() const { return false; }
 };
 using ServerConnectionPtr = std::unique_ptr<ServerConnection>;
 

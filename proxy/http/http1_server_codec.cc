@@ -64,6 +64,15 @@ Http1ServerConnection::~Http1ServerConnection() {
   }
 }
 
+bool Http1ServerConnection::betweenRequests() const {
+  // The last exchange is over on both sides and no byte of the next request reached llhttp
+  // (request_complete_ resets the smuggling scan; scan_started_ is the next request's first byte).
+  return request_complete_ && response_complete_ && !stream_active_ && !dispatching_ && !dead_ &&
+         !paused_ && !tunnel_input_ && !upgrade_requested_ && !close_after_response_ &&
+         !draining_ && !scan_started_ &&
+         (body_buffer_ == nullptr || evbuffer_get_length(body_buffer_) == 0);
+}
+
 const llhttp_settings_t& Http1ServerConnection::parserSettings() {
   // The same callbacks for every connection (llhttp keeps a pointer): one copy per process
   // instead of one per connection.

@@ -33,6 +33,7 @@ public:
   void onUnderlyingConnectionBelowWriteBufferLowWatermark() override;
   void onConnectionClosed() override;
   bool wantsClose() const override { return close_after_response_ && !stream_active_; }
+  bool betweenRequests() const override;
 
 private:
   // ResponseEncoder

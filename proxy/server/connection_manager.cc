@@ -65,9 +65,14 @@ bool ConnectionManager::createCodec(evbuffer* input) {
   limits.stream_errors_per_second = limits_spec.stream_errors_per_second;
   const std::string_view alpn =
       connection_->tls() != nullptr ? connection_->tls()->alpn() : std::string_view();
-  switch (alpn.empty()
-              ? listener->spec.protocol
-              : (alpn == "h2" ? config::ListenerProtocol::H2c : config::ListenerProtocol::Http1)) {
+  // A connection keeps the protocol of its first request: after an HTTP/1 codec was freed
+  // between requests, the next one is HTTP/1 again, never sniffed anew.
+  const config::ListenerProtocol protocol =
+      served_ ? config::ListenerProtocol::Http1
+              : (alpn.empty() ? listener->spec.protocol
+                              : (alpn == "h2" ? config::ListenerProtocol::H2c
+                                              : config::ListenerProtocol::Http1));
+  switch (protocol) {
     case config::ListenerProtocol::Http1: is_http2_ = false; break;
     case config::ListenerProtocol::H2c: is_http2_ = true; break;
     case config::ListenerProtocol::Auto: {
@@ -131,6 +136,8 @@ void ConnectionManager::onData(evbuffer* input) {
   }
   if (codec_->wantsClose()) {
     closeConnection(network::Connection::CloseType::FlushWrite);
+  } else if (streams_.empty()) {
+    releaseIdleCodec();  // a response answered while parsing (a local reply) is done too
   }
 }
 
@@ -166,6 +173,7 @@ void ConnectionManager::onBelowWriteBufferLowWatermark() {
 http::RequestDecoder& ConnectionManager::newStream(http::ResponseEncoder& encoder) {
   BULWARK_ASSERT(ctx_.dispatcher.isThisThread());
   stopTimer();
+  served_ = true;
   streams_.push_back(std::make_unique<ActiveStream>(*this, encoder));
   ActiveStream& stream = *streams_.back();
   if (!draining_ && ctx_.overload &&
@@ -215,7 +223,18 @@ void ConnectionManager::onStreamDone(ActiveStream& stream) {
       closeConnection(network::Connection::CloseType::FlushWrite);
       return;
     }
+    releaseIdleCodec();
     armTimers();
+  }
+}
+
+void ConnectionManager::releaseIdleCodec() {
+  // An idle keep-alive connection then holds no codec (nor, in its Connection, any buffer):
+  // the next request's first byte makes a new one. The codec may be on the stack (a response
+  // it just finished), so it goes later.
+  if (codec_ && !is_http2_ && codec_->betweenRequests() && connection_->inputLength() == 0 &&
+      connection_->readEnabled()) {
+    ctx_.dispatcher.deferredDelete(std::move(codec_));
   }
 }
 
@@ -228,7 +247,7 @@ void ConnectionManager::armTimers() {
     return;
   }
   const auto& limits = listener_->spec.limits;
-  if (!is_http2_ && !codec_ && limits.header_read_timeout.count() > 0 &&
+  if (!is_http2_ && !served_ && limits.header_read_timeout.count() > 0 &&
       (limits.idle_timeout.count() <= 0 || limits.header_read_timeout <= limits.idle_timeout)) {
     // A new connection must send its first request headers in time (slowloris). Of the two
     // deadlines the shorter would close it first, so only that one is armed.
@@ -285,13 +304,15 @@ void ConnectionManager::shutdownNotice() {
     return;
   }
   draining_ = true;
-  if (!codec_) {
+  if (!codec_ && !served_) {
     // Not a byte read yet: a client that has just connected is about to send its request.
     // Closing now would lose it; it is served once (Connection: close, or GOAWAY on HTTP/2,
     // when the codec is made) and the header-read timer closes a connection that stays silent.
     return;
   }
-  codec_->shutdownNotice();
+  if (codec_) {
+    codec_->shutdownNotice();
+  }
   if (streams_.empty()) {
     closeConnection(network::Connection::CloseType::FlushWrite);
   }

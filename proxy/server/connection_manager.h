@@ -61,9 +61,12 @@ public:
   const router::ListenerConfig* listenerConfig() const { return listener_; }
   const std::string& listenerName() const { return listener_name_; }
   network::Connection& connection() { return *connection_; }
+  /** Whether a codec is held; an HTTP/1 connection between requests holds none. */
+  bool holdsCodec() const { return codec_ != nullptr; }
 
 private:
   bool createCodec(evbuffer* input);
+  void releaseIdleCodec();
   // One timer per connection serves both deadlines (an idle keep-alive connection holds one
   // event, not two): reading a request's headers (headerReadTimeout) or idling between
   // requests (idleTimeout). Off while a stream is open: streams have their own timeouts.
@@ -83,6 +86,7 @@ private:
   const router::ListenerConfig* listener_ = nullptr;  // in snapshot_
   http::ServerConnectionPtr codec_;
   bool is_http2_ = false;
+  bool served_ = false;  // a request reached newStream: the protocol is settled
   std::list<std::unique_ptr<ActiveStream>> streams_;
   event::TimerPtr timer_;
   TimerMode timer_mode_ = TimerMode::Off;

@@ -196,6 +196,49 @@ TEST_F(ConnectionManagerTest, UnmatchedRequestIsAnsweredAndItsStreamFinished) {
   EXPECT_EQ(ctx_.active_streams, 0u);
 }
 
+TEST_F(ConnectionManagerTest, BetweenRequestsAConnectionHoldsNoCodecNorBuffer) {
+  listener_.limits.header_read_timeout = 30ms;  // shorter than the idle timeout
+  start();
+  pair_.peerWrite("GET /held/1 HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ASSERT_TRUE(waitForHeld(1));
+  EXPECT_TRUE(manager_->holdsCodec());
+  answer(0);
+  ASSERT_TRUE(waitForOutput("HTTP/1.1 429 "));
+  mocks::runReady(dispatcher_);
+  EXPECT_FALSE(manager_->holdsCodec()) << "an idle keep-alive connection kept its codec";
+  EXPECT_FALSE(manager_->connection().holdsBuffers());
+
+  // Idle between requests is not a slow request: the header-read deadline must not apply.
+  bool waited = false;
+  auto timer = dispatcher_.createTimer([&] { waited = true; });
+  timer->enableTimer(100ms);
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return waited || pair_.peerSawClose(); }));
+  EXPECT_FALSE(pair_.peerSawClose()) << "the header-read timeout closed an idle connection";
+
+  // The next request gets a new codec; an HTTP/2 preface on it is not a protocol switch.
+  pair_.peerWrite("GET /held/2 HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ASSERT_TRUE(waitForHeld(2));
+  answer(1);
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return responsesReceived() == 2; }));
+  mocks::runReady(dispatcher_);
+  EXPECT_FALSE(manager_->holdsCodec());
+  EXPECT_EQ(close_callbacks_, 0);
+}
+
+TEST_F(ConnectionManagerTest, APipelinedRequestKeepsTheCodec) {
+  start();
+  pair_.peerWrite(
+      "GET /held/1 HTTP/1.1\r\nHost: svc\r\n\r\nGET /held/2 HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ASSERT_TRUE(waitForHeld(1));
+  answer(0);
+  ASSERT_TRUE(waitForHeld(2));
+  EXPECT_TRUE(manager_->holdsCodec());
+  answer(1);
+  ASSERT_TRUE(mocks::runUntil(dispatcher_, [&] { return responsesReceived() == 2; }));
+  mocks::runReady(dispatcher_);
+  EXPECT_FALSE(manager_->holdsCodec());
+}
+
 TEST_F(ConnectionManagerTest, DrainClosesAnIdleConnectionAtOnce) {
   start();
   pair_.peerWrite("GET /held/1 HTTP/1.1\r\nHost: svc\r\n\r\n");
