@@ -36,7 +36,6 @@ ConnectionManager::ConnectionManager(WorkerContext& ctx, network::ConnectionPtr&
       connection_->enableTls(listener->tls, "");
     }
   }
-  timer_ = ctx_.dispatcher.createTimer([this] { onTimer(); });
   cx_active_ = &ctx_.stats.downstreamConnectionsActive(listener_name_);
   cx_active_->Increment();
   ctx_.stats.downstreamConnectionsTotal(listener_name_).Increment();
@@ -266,17 +265,17 @@ void ConnectionManager::startTimer(TimerMode mode) {
     return;
   }
   timer_mode_ = mode;
-  timer_->enableTimer(timeout);
+  ctx_.deadlines.forDuration(timeout).arm(*this);
 }
 
 void ConnectionManager::stopTimer() {
   if (timer_mode_ != TimerMode::Off) {
     timer_mode_ = TimerMode::Off;
-    timer_->disableTimer();
+    disarm();
   }
 }
 
-void ConnectionManager::onTimer() {
+void ConnectionManager::onDeadline() {
   const TimerMode fired = timer_mode_;
   timer_mode_ = TimerMode::Off;
   switch (fired) {

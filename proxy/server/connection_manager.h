@@ -25,7 +25,8 @@ class ActiveStream;
  */
 class ConnectionManager : public network::ConnectionCallbacks,
                           public http::ServerConnectionCallbacks,
-                          public event::DeferredDeletable {
+                          public event::DeferredDeletable,
+                          private event::DeadlineEntry {
 public:
   /** Called when the connection is gone so the owner can forget and defer-delete it. */
   using CloseCallback = std::function<void(ConnectionManager&)>;
@@ -67,14 +68,15 @@ public:
 private:
   bool createCodec(evbuffer* input);
   void releaseIdleCodec();
-  // One timer per connection serves both deadlines (an idle keep-alive connection holds one
-  // event, not two): reading a request's headers (headerReadTimeout) or idling between
-  // requests (idleTimeout). Off while a stream is open: streams have their own timeouts.
+  // One deadline per connection serves both timeouts: reading a request's headers
+  // (headerReadTimeout) or idling between requests (idleTimeout). It waits in the worker's
+  // queue for that duration (no libevent event of its own). Off while a stream is open:
+  // streams have their own timeouts.
   enum class TimerMode : uint8_t { Off, HeaderRead, Idle };
   void armTimers();
   void startTimer(TimerMode mode);
   void stopTimer();
-  void onTimer();
+  void onDeadline() override;
   void onIdleTimeout();
   void closeConnection(network::Connection::CloseType type);
 
@@ -88,7 +90,6 @@ private:
   bool is_http2_ = false;
   bool served_ = false;  // a request reached newStream: the protocol is settled
   std::list<std::unique_ptr<ActiveStream>> streams_;
-  event::TimerPtr timer_;
   TimerMode timer_mode_ = TimerMode::Off;
   bool closed_ = false;
   bool draining_ = false;
