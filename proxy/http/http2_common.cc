@@ -25,11 +25,34 @@ bool isHttp2ConnectionSpecificHeader(std::string_view name) {
          name == "transfer-encoding" || name == "upgrade" || name == "http2-settings";
 }
 
+namespace {
+
+/**
+ * Headers whose value is new on every request (request ids, trace context, a propagated
+ * deadline, an idempotency key). Indexed, each would enter the HPACK dynamic table once, never
+ * be referenced again and evict entries that would: nghttp2's table search and eviction then
+ * cost about 3.8 k instructions per proxied request on h2c -> h2c (callgrind).
+ */
+bool valueIsPerRequest(std::string_view name) {
+  switch (name.size()) {
+    case 2: return name == "b3";
+    case 10: return name == "tracestate";
+    case 11: return name == "traceparent" || name == "x-b3-spanid";
+    case 12: return name == "x-request-id" || name == "x-b3-traceid" || name == "grpc-timeout";
+    case 15: return name == "idempotency-key";
+    case 17: return name == "x-b3-parentspanid" || name == "x-client-trace-id";
+    default: return false;
+  }
+}
+
+}  // namespace
+
 void Http2HeaderBlock::add(std::string_view name, std::string_view value) {
   uint8_t flags = NGHTTP2_NV_FLAG_NONE;
-  // Keep credentials out of the HPACK dynamic table (a CRIME-style oracle otherwise).
+  // Keep credentials out of the HPACK dynamic table (a CRIME-style oracle otherwise), and values
+  // that are never sent twice.
   if (name == "authorization" || name == "proxy-authorization" ||
-      (name == "cookie" && value.size() < 20)) {
+      (name == "cookie" && value.size() < 20) || valueIsPerRequest(name)) {
     flags = NGHTTP2_NV_FLAG_NO_INDEX;
   }
   nva_.push_back(nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),

@@ -441,6 +441,25 @@ protected:
 };
 
 // Headers, body and trailers travel both ways and a normally completed stream raises no reset.
+TEST(Http2HeaderBlockTest, PerRequestValuesAndCredentialsStayOutOfTheDynamicTable) {
+  nghttp2_hd_deflater* deflater = nullptr;
+  ASSERT_EQ(nghttp2_hd_deflate_new(&deflater, 4096), 0);
+  std::vector<uint8_t> out(1024);
+  for (const char* id : {"2b1f7c3e-0001", "2b1f7c3e-0002", "2b1f7c3e-0003"}) {
+    Http2HeaderBlock block;
+    block.add("content-type", "application/grpc");
+    block.add("x-request-id", id);
+    block.add("traceparent", id);
+    block.add("grpc-timeout", id);
+    block.add("authorization", "Bearer secret");
+    ASSERT_GT(nghttp2_hd_deflate_hd(deflater, out.data(), out.size(), block.data(), block.size()),
+              0);
+  }
+  // content-type entered the table once (its later uses are references); nothing else did.
+  EXPECT_EQ(nghttp2_hd_deflate_get_num_table_entries(deflater), 61U + 1U);
+  nghttp2_hd_deflate_del(deflater);
+}
+
 TEST_F(Http2CodecTest, HeadersBodyTrailersBothWays) {
   connectCodecs();
   server_->on_new_stream = [](ServerRequest& r) {
