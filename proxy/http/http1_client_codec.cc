@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/assert.h"
+
 namespace bulwark::http {
 namespace {
 constexpr size_t kBodyFlushThreshold = 64UL * 1024;
@@ -45,12 +47,17 @@ void Http1ClientConnection::encodeHeaders(const RequestHeaders& headers, bool en
     // Whatever the answer, this connection's bytes may belong to another protocol afterwards.
     go_away_ = true;
   }
-  std::string out;
-  out.reserve(256 + headers.headers.byteSize() + 4 * headers.headers.size());
-  out.append(headers.method).append(" ").append(headers.path).append(" HTTP/1.1\r\n");
+  // Request line, the headers, a host line, an upgrade or framing line, the blank line.
+  const size_t bound = headers.method.size() + headers.path.size() + 12 +
+                       headLength(headers.headers) + headers.authority.size() + 8 +
+                       headers.upgrade.size() + 32 + 2;
+  HeadWriter out(connection_.reserveOutput(bound));
+  out.put(headers.method).put(" ").put(headers.path).put(" HTTP/1.1").crlf();
   bool has_host = false;
   bool has_content_length = false;
-  for (const auto& [name, value] : headers.headers.entries()) {
+  for (const auto& [stored_name, value] : headers.headers.entries()) {
+    // Compared as string_view: lengths first, no memcmp call for names of another length.
+    const std::string_view name = stored_name;
     if (name == "host") {
       has_host = true;
     }
@@ -60,25 +67,26 @@ void Http1ClientConnection::encodeHeaders(const RequestHeaders& headers, bool en
     if (name == "transfer-encoding" || name == "connection") {
       continue;
     }
-    out.append(name).append(": ").append(value).append("\r\n");
+    out.field(name, value);
   }
   if (!has_host && !headers.authority.empty()) {
-    out.append("host: ").append(headers.authority).append("\r\n");
+    out.field("host", headers.authority);
   }
   if (upgrade_request_) {
-    out.append("connection: upgrade\r\nupgrade: ").append(headers.upgrade).append("\r\n");
+    out.field("connection", "upgrade").field("upgrade", headers.upgrade);
   } else if (!has_content_length) {
     if (end_stream) {
       if (headers.method == "POST" || headers.method == "PUT" || headers.method == "PATCH") {
-        out.append("content-length: 0\r\n");
+        out.put("content-length: 0\r\n");
       }
     } else {
       request_chunked_ = true;
-      out.append("transfer-encoding: chunked\r\n");
+      out.put("transfer-encoding: chunked\r\n");
     }
   }
-  out.append("\r\n");
-  connection_.write(out);
+  out.crlf();
+  BULWARK_ASSERT(out.size() <= bound);
+  connection_.commitOutput(out.room(), out.size());
   if (end_stream) {
     request_complete_ = true;
   }

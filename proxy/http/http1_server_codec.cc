@@ -38,14 +38,14 @@ std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
 
 // "HTTP/1.1 <status> <reason>\r\n" with room for a typical header block after it (the start of
 // every response: no format string parsed, no regrowth for the headers).
-std::string statusLine(uint32_t status) {
+void putStatusLine(HeadWriter& out, uint32_t status, std::string_view reason) {
   char digits[10];
   const auto end = std::to_chars(digits, digits + sizeof(digits), status).ptr;
-  std::string out;
-  out.reserve(256);
-  out.append("HTTP/1.1 ").append(digits, end).append(" ").append(reasonPhrase(status));
-  out.append("\r\n");
-  return out;
+  out.put("HTTP/1.1 ")
+      .put(std::string_view(digits, static_cast<size_t>(end - digits)))
+      .put(" ")
+      .put(reason)
+      .crlf();
 }
 
 }  // namespace
@@ -575,23 +575,29 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
   if (!request_keep_alive_ || draining_) {
     close_after_response_ = true;
   }
-  std::string out = statusLine(status);
+  const std::string_view reason = reasonPhrase(status);
+  // Status line, the headers, a framing line, a connection line, the blank line.
+  const size_t bound = 9 + 10 + 1 + reason.size() + 2 + headLength(headers.headers) + 28 + 24 + 2;
+  HeadWriter out(connection_.reserveOutput(bound));
+  putStatusLine(out, status, reason);
   bool has_content_length = false;
-  for (const auto& [name, value] : headers.headers.entries()) {
+  for (const auto& [stored_name, value] : headers.headers.entries()) {
+    // Compared as string_view: lengths first, no memcmp call for names of another length.
+    const std::string_view name = stored_name;
     if (name == "connection" || name == "transfer-encoding" || name == "keep-alive") {
       continue;
     }
     if (name == "content-length") {
       has_content_length = true;
     }
-    out.append(name).append(": ").append(value).append("\r\n");
+    out.field(name, value);
   }
   if (!has_content_length && !response_no_body_) {
     if (end_stream) {
-      out.append("content-length: 0\r\n");
+      out.put("content-length: 0\r\n");
     } else if (http_minor_ >= 1) {
       response_chunked_ = true;
-      out.append("transfer-encoding: chunked\r\n");
+      out.put("transfer-encoding: chunked\r\n");
     } else {
       close_after_response_ = true;  // HTTP/1.0: the body ends at close.
     }
@@ -610,12 +616,13 @@ void Http1ServerConnection::encodeHeaders(const ResponseHeaders& headers, bool e
     }
   }
   if (close_after_response_) {
-    out.append("connection: close\r\n");
+    out.put("connection: close\r\n");
   } else if (http_minor_ == 0) {
-    out.append("connection: keep-alive\r\n");
+    out.put("connection: keep-alive\r\n");
   }
-  out.append("\r\n");
-  connection_.write(out);
+  out.crlf();
+  BULWARK_ASSERT(out.size() <= bound);
+  connection_.commitOutput(out.room(), out.size());
   if (end_stream) {
     onResponseComplete();
   }

@@ -29,6 +29,13 @@ public:
   virtual void write(evbuffer* data) = 0;
   virtual void write(const void* data, size_t len) = 0;
   void write(std::string_view s) { write(s.data(), s.size()); }
+  /**
+   * Contiguous room for up to `max_len` bytes at the end of the output, for a message head
+   * written in place instead of through a string; commitOutput(room, n) then appends the first
+   * n of them. Nothing else may be written in between.
+   */
+  virtual char* reserveOutput(size_t max_len) = 0;
+  virtual void commitOutput(char* room, size_t len) = 0;
   /** Bytes written and not yet taken by the peer. */
   virtual size_t outputLength() const = 0;
   /** Stops (or resumes) reading from the peer; nested calls are counted. */

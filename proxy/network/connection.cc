@@ -175,6 +175,25 @@ void Connection::write(const void* data, size_t len) {
   afterAppend();
 }
 
+char* Connection::reserveOutput(size_t max_len) {
+  evbuffer_iovec room;
+  const int chains =
+      evbuffer_reserve_space(outputBuffer(), static_cast<ev_ssize_t>(max_len), &room, 1);
+  BULWARK_RELEASE_ASSERT(chains == 1, "evbuffer_reserve_space failed");
+  return static_cast<char*>(room.iov_base);
+}
+
+void Connection::commitOutput(char* room, size_t len) {
+  if (state_ == State::Closed) {
+    releaseOutput();  // writes after the close are dropped, as write() drops them
+    return;
+  }
+  evbuffer_iovec written{room, len};
+  BULWARK_RELEASE_ASSERT(evbuffer_commit_space(output_, &written, 1) == 0,
+                         "evbuffer_commit_space failed");
+  afterAppend();
+}
+
 void Connection::afterAppend() {
   if (!above_high_ && outputLength() > high_watermark_) {
     above_high_ = true;

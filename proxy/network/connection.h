@@ -68,6 +68,8 @@ public:
   using CodecConnection::write;
   void write(evbuffer* data) override;
   void write(const void* data, size_t len) override;
+  char* reserveOutput(size_t max_len) override;
+  void commitOutput(char* room, size_t len) override;
   size_t outputLength() const override;
   /** Stops (or resumes) reading from the socket; nested calls are counted. */
   void readDisable(bool disable) override;

@@ -126,6 +126,19 @@ public:
     evbuffer_add(output_, data, len);
     afterAppend();
   }
+  char* reserveOutput(size_t max_len) override {
+    evbuffer_iovec room;
+    evbuffer_reserve_space(output_, static_cast<ev_ssize_t>(max_len), &room, 1);
+    return static_cast<char*>(room.iov_base);
+  }
+  void commitOutput(char* room, size_t len) override {
+    if (state_ == State::Closed) {
+      return;
+    }
+    evbuffer_iovec written{room, len};
+    evbuffer_commit_space(output_, &written, 1);
+    afterAppend();
+  }
   using CodecConnection::write;
   size_t outputLength() const override { return evbuffer_get_length(output_); }
   void readDisable(bool disable) override {

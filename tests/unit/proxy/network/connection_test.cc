@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -220,6 +221,23 @@ TEST_F(ConnectionTest, BuffersAreHeldOnlyWhileBytesAreInFlight) {
   ASSERT_TRUE(waitFor([&] { return connection().outputLength() == 0; }));
   EXPECT_FALSE(connection().holdsBuffers()) << "flushed output keeps its buffer";
   EXPECT_TRUE(pair_.received() == sent);
+}
+
+TEST_F(ConnectionTest, OutputWrittenInReservedRoomGoesOutUpToTheCommittedLength) {
+  connection().write(std::string_view("before|"));
+  char* room = connection().reserveOutput(64);
+  std::memcpy(room, "in place|unused room", 20);
+  connection().commitOutput(room, 9);
+  connection().write(std::string_view("after"));
+  EXPECT_EQ(connection().outputLength(), 21U);
+  ASSERT_TRUE(waitFor([&] { return pair_.received().size() >= 21; }));
+  EXPECT_EQ(pair_.received(), "before|in place|after");
+
+  connection().close(Connection::CloseType::NoFlush);
+  room = connection().reserveOutput(16);
+  connection().commitOutput(room, 16);
+  EXPECT_EQ(connection().outputLength(), 0U) << "bytes committed after the close were kept";
+  EXPECT_FALSE(connection().holdsBuffers());
 }
 
 /** A listening loopback socket the test accepts from by hand. Thread: test. */
