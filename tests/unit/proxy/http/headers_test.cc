@@ -29,6 +29,24 @@ TEST(ReasonPhraseTest, EveryStatusRfc9110NamesHasAPhrase) {
 
 // Every hop-by-hop header goes, with any header Connection names (but never Content-Length,
 // Transfer-Encoding's framing aside, or Host); end-to-end headers of the same lengths stay.
+TEST(ToLowerInPlaceTest, EveryByteAtEveryOffsetOfEveryLength) {
+  // Only A-Z change, whatever surrounds them (the word-at-a-time path must not let a byte's
+  // arithmetic reach its neighbours), for lengths below, at and above a word.
+  for (size_t length = 1; length <= 20; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string text(length, 'Q');
+        text[at] = static_cast<char>(byte);
+        std::string expected(length, 'q');
+        const bool capital = byte >= 'A' && byte <= 'Z';
+        expected[at] = static_cast<char>(capital ? byte - 'A' + 'a' : byte);
+        toLowerInPlace(text);
+        ASSERT_EQ(text, expected) << "length " << length << " offset " << at << " byte " << byte;
+      }
+    }
+  }
+}
+
 TEST(StripHopByHopTest, RemovesHopByHopHeadersAndWhatConnectionNames) {
   HeaderMap headers;
   for (const char* name : {"te", "upgrade", "connection", "keep-alive", "http2-settings",
