@@ -86,11 +86,14 @@ void Dispatcher::onLocalPosts(evutil_socket_t, short, void* arg) {
 }
 
 void Dispatcher::drainLocalPosts() {
-  std::vector<std::function<void()>> work;
-  work.swap(local_posts_);
-  for (auto& fn : work) {
+  // Swapped with a member rather than a local: both vectors keep their capacity, so a post per
+  // request does not allocate the vector again on every loop turn. Posts made by the work land
+  // in local_posts_ (the other vector) and run on the next turn.
+  running_posts_.swap(local_posts_);
+  for (auto& fn : running_posts_) {
     fn();
   }
+  running_posts_.clear();
 }
 
 void Dispatcher::drainMailbox() {
@@ -119,11 +122,11 @@ void Dispatcher::onDeferred(evutil_socket_t, short, void* arg) {
 }
 
 void Dispatcher::clearDeferred() {
-  // Destructors may defer more objects; loop until stable.
+  // Destructors may defer more objects; loop until stable. The batch is a member so both
+  // vectors keep their capacity (no allocation per loop turn for the first deferred object).
   while (!to_delete_.empty()) {
-    std::vector<DeferredDeletablePtr> batch;
-    batch.swap(to_delete_);
-    batch.clear();
+    deleting_.swap(to_delete_);
+    deleting_.clear();
   }
 }
 

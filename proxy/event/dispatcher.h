@@ -71,9 +71,11 @@ private:
   ::event* local_event_;    // activated by hand for posts made on the loop thread
   ::event* deferred_event_;
   std::mutex mailbox_mutex_;
-  std::vector<std::function<void()>> mailbox_;      // guarded by mailbox_mutex_
-  std::vector<std::function<void()>> local_posts_;  // loop thread only
+  std::vector<std::function<void()>> mailbox_;        // guarded by mailbox_mutex_
+  std::vector<std::function<void()>> local_posts_;    // loop thread only
+  std::vector<std::function<void()>> running_posts_;  // the batch drainLocalPosts runs
   std::vector<DeferredDeletablePtr> to_delete_;
+  std::vector<DeferredDeletablePtr> deleting_;  // the batch clearDeferred destroys
   std::atomic<std::thread::id> thread_id_;
   std::atomic<std::thread::id> loop_thread_{};  // the thread inside run(), or none
 };

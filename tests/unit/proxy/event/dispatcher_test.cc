@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -115,6 +117,49 @@ TEST(DispatcherTest, PostsMadeBeforeTheLoopRunsAreRunByIt) {
   std::thread runner([&dispatcher] { dispatcher.run(); });
   runner.join();
   EXPECT_EQ(ran, 2);
+}
+
+/** Logs its destruction; may defer a child from its destructor, as a stream's owner does. */
+class Tracked : public DeferredDeletable {
+public:
+  Tracked(std::vector<std::string>& log, std::string name, Dispatcher* defer_child_on,
+          std::promise<void>* last)
+      : log_(log), name_(std::move(name)), defer_child_on_(defer_child_on), last_(last) {}
+  ~Tracked() override {
+    log_.push_back("~" + name_);
+    if (defer_child_on_ != nullptr) {
+      defer_child_on_->deferredDelete(
+          std::make_unique<Tracked>(log_, name_ + "-child", nullptr, last_));
+    } else if (last_ != nullptr) {
+      last_->set_value();
+    }
+  }
+  Tracked(const Tracked&) = delete;
+  Tracked& operator=(const Tracked&) = delete;
+
+private:
+  std::vector<std::string>& log_;
+  std::string name_;
+  Dispatcher* defer_child_on_;
+  std::promise<void>* last_;
+};
+
+TEST(DispatcherTest, DeferredObjectsDieAfterTheirCallbackAndMayDeferMore) {
+  LoopThread loop;
+  Dispatcher& dispatcher = loop.dispatcher();
+  std::vector<std::string> log;
+  // Twice: the second round runs on the vectors the first one left behind.
+  for (const std::string round : {"a", "b"}) {
+    std::promise<void> finished;
+    auto done = finished.get_future();
+    dispatcher.post([&, round] {
+      dispatcher.deferredDelete(std::make_unique<Tracked>(log, round, &dispatcher, &finished));
+      log.push_back(round + " callback done");
+    });
+    ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"a callback done", "~a", "~a-child", "b callback done",
+                                           "~b", "~b-child"}));
 }
 
 }  // namespace
