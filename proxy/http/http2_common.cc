@@ -293,8 +293,7 @@ ssize_t Http2StreamBase::onDataSourceRead(nghttp2_session* session, int32_t, uin
 // Http2ConnectionBase
 
 Http2ConnectionBase::Http2ConnectionBase(network::CodecConnection& connection, bool server)
-    : connection_(connection), server_(server), output_(evbuffer_new()) {
-  BULWARK_RELEASE_ASSERT(output_ != nullptr, "evbuffer_new failed");
+    : connection_(connection), server_(server) {
   flush_timer_ = connection_.dispatcher().createTimer([this] { onFlushTimer(); });
 }
 
@@ -305,7 +304,6 @@ Http2ConnectionBase::~Http2ConnectionBase() {
     nghttp2_session_del(session_);
   }
   streams_.clear();
-  evbuffer_free(output_);
 }
 
 void Http2ConnectionBase::initSession(nghttp2_option* option,
@@ -441,9 +439,10 @@ void Http2ConnectionBase::runDeferredResets() {
 }
 
 void Http2ConnectionBase::writeOutput() {
-  if (evbuffer_get_length(output_) > 0) {
-    connection_.write(output_);
+  if (output_.length() > 0) {
+    connection_.write(output_.get());
   }
+  output_.release();  // an idle connection holds no output buffer
 }
 
 void Http2ConnectionBase::markDead(std::string detail) {
@@ -548,7 +547,7 @@ void Http2ConnectionBase::onInvalidFrame(const nghttp2_frame* frame, int) {
 
 ssize_t Http2ConnectionBase::onSend(nghttp2_session*, const uint8_t* data, size_t length, int,
                                     void* user_data) {
-  evbuffer_add(base(user_data)->output_, data, length);
+  evbuffer_add(base(user_data)->output_.get(), data, length);
   return static_cast<ssize_t>(length);
 }
 
@@ -556,22 +555,23 @@ int Http2ConnectionBase::onSendData(nghttp2_session*, nghttp2_frame* frame, cons
                                     size_t length, nghttp2_data_source* source, void* user_data) {
   auto* self = base(user_data);
   auto* stream = static_cast<Http2StreamBase*>(source->ptr);
-  evbuffer_add(self->output_, framehd, 9);
+  evbuffer* output = self->output_.get();
+  evbuffer_add(output, framehd, 9);
   size_t padlen = frame->data.padlen;
   if (padlen > 0) {
     auto pad_length = static_cast<uint8_t>(padlen - 1);
-    evbuffer_add(self->output_, &pad_length, 1);
+    evbuffer_add(output, &pad_length, 1);
   }
-  evbuffer_remove_buffer(stream->send_buf_.getOrEmpty(), self->output_, length);
+  evbuffer_remove_buffer(stream->send_buf_.getOrEmpty(), output, length);
   if (padlen > 1) {
     static const uint8_t kZeros[256] = {};
-    evbuffer_add(self->output_, kZeros, padlen - 1);
+    evbuffer_add(output, kZeros, padlen - 1);
   }
   if (stream->own_above_high_ && stream->bufferedBytes() <= kHttp2StreamLowWatermark) {
     stream->own_above_high_ = false;
     stream->updateWatermarkState();
   }
-  if (evbuffer_get_length(self->output_) >= kOutputChunk) {
+  if (self->output_.length() >= kOutputChunk) {
     self->writeOutput();
   }
   return 0;

@@ -190,6 +190,8 @@ public:
   size_t bufferedInboundBytes() const;
   /** Streams the codec still owns (open, or reset but not yet closed by nghttp2). */
   size_t streamCount() const { return streams_.size(); }
+  /** Whether serialized frames are buffered here (never between loop turns once written). */
+  bool holdsOutputBuffer() const { return output_.held(); }
 
 protected:
   friend class Http2StreamBase;
@@ -254,7 +256,7 @@ protected:
   network::CodecConnection& connection_;
   const bool server_;
   nghttp2_session* session_ = nullptr;
-  evbuffer* output_;
+  network::LazyBuffer output_;  // frames serialized this turn; pooled, so none while idle
   std::list<Http2StreamBasePtr> streams_;
   std::unordered_map<int32_t, Http2StreamBase*> by_id_;
   event::TimerPtr flush_timer_;

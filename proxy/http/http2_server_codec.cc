@@ -282,11 +282,6 @@ Http2ServerConnection::Http2ServerConnection(network::CodecConnection& connectio
                                              const ServerCodecLimits& limits,
                                              uint32_t initial_window)
     : Http2ConnectionBase(connection, true), callbacks_(callbacks), limits_(limits) {
-  drain_timer_ = connection_.dispatcher().createTimer([this] {
-    sendFinalGoAway();
-    sendPendingFrames();
-    afterFlush();
-  });
   nghttp2_option* option = nullptr;
   BULWARK_RELEASE_ASSERT(nghttp2_option_new(&option) == 0, "nghttp2 out of memory");
   nghttp2_option_set_no_auto_window_update(option, 1);
@@ -322,6 +317,12 @@ void Http2ServerConnection::shutdownNotice() {
   drain_started_ = true;
   nghttp2_submit_shutdown_notice(session_);
   nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, kDrainPingData);
+  // Made only for a drain: an idle connection holds no timer event for it.
+  drain_timer_ = connection_.dispatcher().createTimer([this] {
+    sendFinalGoAway();
+    sendPendingFrames();
+    afterFlush();
+  });
   drain_timer_->enableTimer(kDrainFinalGoAwayDelay);
   scheduleFlush();
 }
@@ -331,7 +332,9 @@ void Http2ServerConnection::sendFinalGoAway() {
     return;
   }
   final_goaway_submitted_ = true;
-  drain_timer_->disableTimer();
+  if (drain_timer_) {
+    drain_timer_->disableTimer();
+  }
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
@@ -339,7 +342,9 @@ void Http2ServerConnection::sendFinalGoAway() {
 }
 
 void Http2ServerConnection::onConnectionClosed() {
-  drain_timer_->disableTimer();
+  if (drain_timer_) {
+    drain_timer_->disableTimer();
+  }
   if (torn_down_) {
     return;
   }
@@ -352,7 +357,7 @@ bool Http2ServerConnection::wantsClose() const {
   // the connection manager ask from within that call, and closing then would drop the GOAWAY
   // before it reaches the socket (and skip the protocol-error count). The end of dispatch()
   // and afterFlush() ask again once the frames are written.
-  if (dispatching_ || sending_ || evbuffer_get_length(output_) > 0) {
+  if (dispatching_ || sending_ || output_.length() > 0) {
     return false;
   }
   if (dead_) {

@@ -68,6 +68,7 @@ public:
   LazyBuffer& operator=(const LazyBuffer&) = delete;
 
   size_t length() const { return buffer_ != nullptr ? evbuffer_get_length(buffer_) : 0; }
+  bool held() const { return buffer_ != nullptr; }
   /** The buffer to write into (made now if absent). */
   evbuffer* get() {
     if (buffer_ == nullptr) {
@@ -80,6 +81,13 @@ public:
   void clear() {
     if (buffer_ != nullptr) {
       evbuffer_drain(buffer_, evbuffer_get_length(buffer_));
+    }
+  }
+  /** Gives the buffer (and any bytes left in it) back to the pool; get() takes one again. */
+  void release() {
+    if (buffer_ != nullptr) {
+      releaseBuffer(buffer_);
+      buffer_ = nullptr;
     }
   }
 

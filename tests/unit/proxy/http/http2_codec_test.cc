@@ -497,6 +497,8 @@ TEST_F(Http2CodecTest, HeadersBodyTrailersBothWays) {
     return resp.trailers.has_value() && client_->codec->activeStreams() == 0 &&
            server_->codec->activeStreams() == 0;
   }));
+  EXPECT_FALSE(server_->codec->holdsOutputBuffer()) << "an idle session kept its output buffer";
+  EXPECT_FALSE(client_->codec->holdsOutputBuffer());
   ASSERT_EQ(1u, server_->requests.size());
   ServerRequest& sr = *server_->requests[0];
   EXPECT_EQ("POST", sr.headers->method);
