@@ -60,9 +60,8 @@ void DeadlineQueue::armTimerForHead(std::chrono::steady_clock::time_point now) {
     timer_armed_ = false;
     return;
   }
-  timer_due_ = head_->due_;
   timer_armed_ = true;
-  timer_->enableTimer(std::chrono::ceil<std::chrono::microseconds>(timer_due_ - now));
+  timer_->enableTimer(std::chrono::ceil<std::chrono::microseconds>(head_->due_ - now));
 }
 
 void DeadlineQueue::onTimer() {

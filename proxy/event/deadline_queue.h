@@ -52,7 +52,6 @@ public:
 
   /** (Re)arms `entry` to fire one duration from now, taking it out of any queue it was in. */
   void arm(DeadlineEntry& entry);
-  std::chrono::microseconds duration() const { return duration_; }
   bool empty() const { return head_ == nullptr; }
 
 private:
@@ -65,8 +64,7 @@ private:
   DeadlineEntry* head_ = nullptr;
   DeadlineEntry* tail_ = nullptr;
   TimerPtr timer_;
-  // The due time the timer is armed for; a later head needs no re-arming until it fires.
-  std::chrono::steady_clock::time_point timer_due_{};
+  // Armed for the head of its arming; a later head needs no re-arming until it fires.
   bool timer_armed_ = false;
 };
 
