@@ -36,8 +36,7 @@ std::string llhttpErrorDetails(llhttp_errno_t err, const char* reason) {
   }
 }
 
-// "HTTP/1.1 <status> <reason>\r\n" with room for a typical header block after it (the start of
-// every response: no format string parsed, no regrowth for the headers).
+// "HTTP/1.1 <status> <reason>\r\n", the start of every response (no format string parsed).
 void putStatusLine(HeadWriter& out, uint32_t status, std::string_view reason) {
   char digits[10];
   const auto end = std::to_chars(digits, digits + sizeof(digits), status).ptr;

@@ -15,7 +15,6 @@
 #include <openssl/err.h>
 
 #include "common/assert.h"
-#include "proxy/network/buffer.h"
 
 namespace bulwark::network {
 namespace {
@@ -143,10 +142,6 @@ Connection::~Connection() {
   releaseSocket();
   event_free(read_event_);
   event_free(write_event_);
-  if (input_ != nullptr) {
-    releaseBuffer(input_);
-  }
-  releaseOutput();
 }
 
 // Deliberately not const: TCP_NODELAY changes how the connection sends, even though the only
@@ -163,7 +158,7 @@ void Connection::write(evbuffer* data) {
     evbuffer_drain(data, evbuffer_get_length(data));
     return;
   }
-  evbuffer_add_buffer(outputBuffer(), data);
+  evbuffer_add_buffer(output_.get(), data);
   afterAppend();
 }
 
@@ -171,25 +166,25 @@ void Connection::write(const void* data, size_t len) {
   if (state_ == State::Closed) {
     return;
   }
-  evbuffer_add(outputBuffer(), data, len);
+  evbuffer_add(output_.get(), data, len);
   afterAppend();
 }
 
 char* Connection::reserveOutput(size_t max_len) {
   evbuffer_iovec room;
   const int chains =
-      evbuffer_reserve_space(outputBuffer(), static_cast<ev_ssize_t>(max_len), &room, 1);
+      evbuffer_reserve_space(output_.get(), static_cast<ev_ssize_t>(max_len), &room, 1);
   BULWARK_RELEASE_ASSERT(chains == 1, "evbuffer_reserve_space failed");
   return static_cast<char*>(room.iov_base);
 }
 
 void Connection::commitOutput(char* room, size_t len) {
   if (state_ == State::Closed) {
-    releaseOutput();  // writes after the close are dropped, as write() drops them
+    output_.release();  // writes after the close are dropped, as write() drops them
     return;
   }
   evbuffer_iovec written{room, len};
-  BULWARK_RELEASE_ASSERT(evbuffer_commit_space(output_, &written, 1) == 0,
+  BULWARK_RELEASE_ASSERT(evbuffer_commit_space(output_.get(), &written, 1) == 0,
                          "evbuffer_commit_space failed");
   afterAppend();
 }
@@ -204,44 +199,20 @@ void Connection::afterAppend() {
   scheduleFlush();
 }
 
-size_t Connection::outputLength() const {
-  return output_ != nullptr ? evbuffer_get_length(output_) : 0;
-}
-
-evbuffer* Connection::outputBuffer() {
-  if (output_ == nullptr) {
-    output_ = acquireBuffer();
-  }
-  return output_;
-}
-
-void Connection::releaseOutput() {
-  if (output_ != nullptr) {
-    releaseBuffer(output_);
-    output_ = nullptr;
-  }
-}
-
-size_t Connection::inputLength() const {
-  return input_ != nullptr ? evbuffer_get_length(input_) : 0;
-}
+size_t Connection::outputLength() const { return output_.length(); }
 
 void Connection::addBufferedInput(const void* data, size_t len) {
-  if (input_ == nullptr) {
-    input_ = acquireBuffer();
-  }
-  evbuffer_add(input_, data, len);
+  evbuffer_add(input_.get(), data, len);
 }
 
 void Connection::deliverInput() {
   ++delivering_;
-  callbacks_->onData(input_);
+  callbacks_->onData(input_.get());
   --delivering_;
   // Only the outermost delivery gives the buffer back: a nested one (dispatchBuffered from a
   // codec switch) returns to callers still holding the pointer.
-  if (delivering_ == 0 && input_ != nullptr && evbuffer_get_length(input_) == 0) {
-    releaseBuffer(input_);
-    input_ = nullptr;
+  if (delivering_ == 0 && input_.length() == 0) {
+    input_.release();
   }
 }
 
@@ -377,7 +348,7 @@ void Connection::closeNow() {
   // Close the socket now so the peer sees it immediately; the object itself may still be
   // referenced by callbacks on the stack.
   releaseSocket();
-  releaseOutput();
+  output_.release();
   if (callbacks_) {
     callbacks_->onEvent(ConnectionEvent::LocalClose);
   }
@@ -402,7 +373,7 @@ void Connection::raiseEvent(ConnectionEvent event) {
     flush_timer_->disableTimer();
   }
   releaseSocket();
-  releaseOutput();
+  output_.release();
   if (callbacks_) {
     callbacks_->onEvent(event);
   }
@@ -431,10 +402,7 @@ void Connection::readFromSocket() {
     peerClosed();  // EOF, or a reset / error: the same for the codecs above
     return;
   }
-  if (input_ == nullptr) {
-    input_ = acquireBuffer();
-  }
-  if (evbuffer_add(input_, chunk, static_cast<size_t>(n)) != 0) {
+  if (evbuffer_add(input_.get(), chunk, static_cast<size_t>(n)) != 0) {
     peerClosed();  // out of memory for the buffer: nothing sane left to do with this connection
     return;
   }
@@ -504,9 +472,10 @@ ssize_t Connection::sendOutput() {
   // kWriteVecs chains per call; more calls while the kernel takes everything offered.
   constexpr int kWriteVecs = 16;
   ssize_t total = 0;
-  while (evbuffer_get_length(output_) > 0) {
+  evbuffer* output = output_.get();
+  while (evbuffer_get_length(output) > 0) {
     evbuffer_iovec vec[kWriteVecs];
-    const int chains = std::min(evbuffer_peek(output_, -1, nullptr, vec, kWriteVecs), kWriteVecs);
+    const int chains = std::min(evbuffer_peek(output, -1, nullptr, vec, kWriteVecs), kWriteVecs);
     iovec iov[kWriteVecs];
     size_t offered = 0;
     for (int i = 0; i < chains; ++i) {
@@ -528,7 +497,7 @@ ssize_t Connection::sendOutput() {
     if (sent < 0) {
       return total > 0 ? total : sent;  // errno tells the caller why (EAGAIN: come back later)
     }
-    evbuffer_drain(output_, static_cast<size_t>(sent));
+    evbuffer_drain(output, static_cast<size_t>(sent));
     total += sent;
     if (static_cast<size_t>(sent) < offered) {
       break;  // the socket buffer is full
@@ -564,7 +533,7 @@ void Connection::afterWrite(bool progress) {
   // A partial write waits for the kernel's writability; a complete one needs no registration.
   bool pending = outputLength() > 0;
   if (!pending) {
-    releaseOutput();  // an idle connection holds no buffer
+    output_.release();  // an idle connection holds no buffer
   }
   if (pending && !write_registered_) {
     event_add(write_event_, nullptr);
@@ -683,10 +652,7 @@ void Connection::readTls() {
     ERR_clear_error();
     const int n = SSL_read(ssl, plain, static_cast<int>(sizeof(plain)));
     if (n > 0) {
-      if (input_ == nullptr) {
-        input_ = acquireBuffer();
-      }
-      evbuffer_add(input_, plain, static_cast<size_t>(n));
+      evbuffer_add(input_.get(), plain, static_cast<size_t>(n));
       total += static_cast<size_t>(n);
       tls_->setReceivedData();
       if (SSL_has_pending(ssl) == 0) {
@@ -743,11 +709,11 @@ void Connection::flushTls() {
   const size_t before = outputLength();
   while (outputLength() > 0) {
     const size_t chunk = std::min(outputLength(), kTlsRecord);
-    const unsigned char* data = evbuffer_pullup(output_, static_cast<ev_ssize_t>(chunk));
+    const unsigned char* data = evbuffer_pullup(output_.get(), static_cast<ev_ssize_t>(chunk));
     ERR_clear_error();
     const int n = SSL_write(ssl, data, static_cast<int>(chunk));
     if (n > 0) {
-      evbuffer_drain(output_, static_cast<size_t>(n));
+      evbuffer_drain(output_.get(), static_cast<size_t>(n));
       continue;
     }
     const int error = SSL_get_error(ssl, n);

@@ -10,6 +10,7 @@
 #include <event2/util.h>
 
 #include "proxy/event/dispatcher.h"
+#include "proxy/network/buffer.h"
 #include "proxy/network/codec_connection.h"
 #include "proxy/network/tls.h"
 
@@ -83,9 +84,9 @@ public:
   void dispatchBufferedLater() override;
 
   /** Bytes read and not yet consumed by the codec. */
-  size_t inputLength() const;
+  size_t inputLength() const { return input_.length(); }
   /** Whether an input or output buffer is held: only while bytes are in flight. */
-  bool holdsBuffers() const { return input_ != nullptr || output_ != nullptr; }
+  bool holdsBuffers() const { return input_.held() || output_.held(); }
   /** Buffers bytes as if read from the socket; dispatchBuffered() delivers them. */
   void addBufferedInput(const void* data, size_t len);
   bool readEnabled() const { return read_disable_count_ == 0; }
@@ -138,8 +139,6 @@ private:
   void onWriteStalled();
   /** Hands input_ to the callbacks; the outermost call gives it back to the pool when empty. */
   void deliverInput();
-  evbuffer* outputBuffer();
-  void releaseOutput();
   void tlsHandshake();
   void readTls();
   void flushTls();
@@ -152,8 +151,8 @@ private:
   ::event* write_event_ = nullptr;
   // Taken from the thread's buffer pool when bytes arrive or are written, and given back once
   // drained, so an idle connection holds no buffer.
-  evbuffer* input_ = nullptr;
-  evbuffer* output_ = nullptr;
+  LazyBuffer input_;
+  LazyBuffer output_;
   int delivering_ = 0;             // depth of deliverInput() calls on the stack
   bool read_registered_ = false;   // read_event_ is added to the loop
   bool write_registered_ = false;  // write_event_ is added (waiting for the kernel's writability)
