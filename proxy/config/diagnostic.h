@@ -75,7 +75,20 @@ private:
 };
 
 /**
- * Collects diagnostics for one file. Thread: the loading thread.
+ * A file reports at most this many problems; the rest are counted in one closing diagnostic. A
+ * few kilobytes of aliases can otherwise multiply one problem into a hundred thousand reports.
+ */
+inline constexpr size_t kMaxDiagnostics = 100;
+
+/**
+ * Field paths and messages quote the file's own text (an unknown key, a bad value), which can be
+ * tens of kilobytes long: each keeps about this many bytes of its start and end.
+ */
+inline constexpr size_t kMaxDiagnosticText = 300;
+
+/**
+ * Collects diagnostics for one file, keeping the first kMaxDiagnostics and counting the rest.
+ * Thread: the loading thread.
  */
 class DiagnosticSink {
 public:
@@ -83,17 +96,23 @@ public:
 
   void error(Mark mark, std::string path, std::string message, std::string_view code);
   void warning(Mark mark, std::string path, std::string message, std::string_view code);
-  void add(ConfigDiagnostic diagnostic) { diagnostics_.push_back(std::move(diagnostic)); }
 
   const std::string& file() const { return file_; }
-  std::vector<ConfigDiagnostic>& diagnostics() { return diagnostics_; }
+
+  /**
+   * The kept diagnostics ordered by position (stable, so same-line problems keep their discovery
+   * order), then one saying how many more errors and warnings were found and left out. Empties
+   * the sink.
+   */
+  std::vector<ConfigDiagnostic> take();
 
 private:
+  void add(Mark mark, std::string path, std::string message, std::string_view code, bool warning);
+
   std::string file_;
   std::vector<ConfigDiagnostic> diagnostics_;
+  size_t omitted_errors_ = 0;
+  size_t omitted_warnings_ = 0;
 };
-
-/** Orders diagnostics by position (stable, so same-line problems keep their discovery order). */
-void sortDiagnostics(std::vector<ConfigDiagnostic>& diagnostics);
 
 }  // namespace bulwark::config

@@ -452,7 +452,7 @@ FallbackSpec parseFallback(LoadContext& ctx, MapReader& m) {
             r->fieldMark("headers"), headers_path,
             fmt::format("expected a mapping of header names to values, got {}", describe(headers)),
             codes::kWrongType);
-      } else if (takeValues(ctx, headers.size(), r->fieldMark("headers"))) {
+      } else if (takeValues(ctx, headers, r->fieldMark("headers"))) {
         for (auto it = headers.begin(); it != headers.end(); ++it) {
           std::string name;
           std::string value;
@@ -1513,8 +1513,7 @@ LoadResult loadUnguarded(std::string_view text, const std::string& pseudo_path) 
     }
   }
 
-  result.diagnostics = std::move(sink.diagnostics());
-  sortDiagnostics(result.diagnostics);
+  result.diagnostics = sink.take();
   if (countErrors(result.diagnostics) == 0) {
     result.config = std::move(spec);
   }
@@ -1534,7 +1533,7 @@ LoadResult loadConfigString(std::string_view text, const std::string& pseudo_pat
     DiagnosticSink sink(pseudo_path);
     sink.error(Mark{}, "", fmt::format("internal error while reading the config: {}", e.what()),
                codes::kInternal);
-    result.diagnostics = std::move(sink.diagnostics());
+    result.diagnostics = sink.take();
     return result;
   }
 }
@@ -1562,7 +1561,7 @@ LoadResult loadConfigFile(const std::string& path) {
     DiagnosticSink sink(path);
     sink.error(Mark{}, "", fmt::format("cannot read the file: {}", std::strerror(read_errno)),
                codes::kUnreadable);
-    result.diagnostics = std::move(sink.diagnostics());
+    result.diagnostics = sink.take();
     return result;
   }
   return loadConfigString(text, path);

@@ -47,6 +47,11 @@ size_t editDistance(std::string_view a, std::string_view b) {
 
 std::optional<std::string> closestMatch(std::string_view word,
                                         const std::vector<std::string>& candidates) {
+  // No field name is near this long, and an unknown key can be kilobytes: no typo to suggest.
+  constexpr size_t kLongestSuggestible = 100;
+  if (word.size() > kLongestSuggestible) {
+    return std::nullopt;
+  }
   const std::string normalized = normalize(word);
   for (const std::string& c : candidates) {
     if (normalize(c) == normalized) {
@@ -59,6 +64,13 @@ std::optional<std::string> closestMatch(std::string_view word,
   std::optional<std::string> best;
   size_t best_distance = budget + 1;
   for (const std::string& c : candidates) {
+    // The distance is at least the difference in length: skip the quadratic computation when
+    // that alone is over budget (an unknown key can be kilobytes long).
+    const size_t length_gap =
+        c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (length_gap >= best_distance) {
+      continue;
+    }
     size_t d = editDistance(lowered, lower(c));
     if (d < best_distance) {
       best_distance = d;

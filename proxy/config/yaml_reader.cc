@@ -136,19 +136,32 @@ std::string indexPath(const std::string& parent, size_t index) {
   return fmt::format("{}[{}]", parent, index);
 }
 
-bool takeValues(LoadContext& ctx, size_t count, Mark mark) {
-  if (ctx.values_read > kMaxConfigValues) {
+bool takeValues(LoadContext& ctx, const YAML::Node& map_or_list, Mark mark) {
+  if (ctx.over_limit) {
     return false;  // reported once already
   }
-  ctx.values_read += count;
-  if (ctx.values_read <= kMaxConfigValues) {
+  const auto scalar_bytes = [](const YAML::Node& node) {
+    return node.IsScalar() ? node.Scalar().size() : 0;
+  };
+  ctx.values_read += map_or_list.size();
+  if (map_or_list.IsMap()) {
+    for (auto it = map_or_list.begin(); it != map_or_list.end(); ++it) {
+      ctx.text_bytes_read += scalar_bytes(it->first) + scalar_bytes(it->second);
+    }
+  } else {
+    for (const YAML::Node& item : map_or_list) {
+      ctx.text_bytes_read += scalar_bytes(item);
+    }
+  }
+  if (ctx.values_read <= kMaxConfigValues && ctx.text_bytes_read <= kMaxConfigTextBytes) {
     return true;
   }
+  ctx.over_limit = true;
   ctx.sink.error(mark, "",
-                 fmt::format("the config has more than {} values once YAML aliases are expanded "
-                             "(an alias repeated inside aliased lists multiplies them); reading "
-                             "stops here",
-                             kMaxConfigValues),
+                 fmt::format("the config has more than {} values or {} MiB of text once YAML "
+                             "aliases are expanded (an alias repeated inside aliased lists "
+                             "multiplies them); reading stops here",
+                             kMaxConfigValues, kMaxConfigTextBytes >> 20),
                  codes::kTooLarge);
   return false;
 }
@@ -290,7 +303,7 @@ MapReader::MapReader(LoadContext& ctx, const YAML::Node& node, std::string path,
                     codes::kWrongType);
     return;
   }
-  if (!takeValues(ctx_, node.size(), mark_)) {
+  if (!takeValues(ctx_, node, mark_)) {
     return;
   }
   is_map_ = true;
@@ -468,7 +481,7 @@ std::vector<ListItem> MapReader::list(std::string_view name) {
                     fmt::format("expected a list, got {}", describe(e->value)), codes::kWrongType);
     return items;
   }
-  if (!takeValues(ctx_, e->value.size(), fieldMark(name))) {
+  if (!takeValues(ctx_, e->value, fieldMark(name))) {
     return items;
   }
   size_t i = 0;

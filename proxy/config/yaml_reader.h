@@ -31,12 +31,23 @@ namespace bulwark::config {
  */
 inline constexpr size_t kMaxConfigValues = 100000;
 
+/**
+ * The most bytes of keys and scalar values one load reads, aliases counted at each use: a
+ * kilobytes-long value behind nested aliases is otherwise copied into the config a hundred
+ * thousand times (a 3 KB regular expression: 110 MB). A large real config has about a megabyte.
+ */
+inline constexpr size_t kMaxConfigTextBytes = size_t{16} << 20;
+
 /** Shared state of one load. Thread: the loading thread. */
 struct LoadContext {
   DiagnosticSink& sink;
   MarkTable& marks;
   /** Map entries and list items read so far, aliases counted at each use. */
   size_t values_read = 0;
+  /** Bytes of the keys and scalar values of those entries and items. */
+  size_t text_bytes_read = 0;
+  /** Set once a limit was passed (and reported): nothing more is read. */
+  bool over_limit = false;
   /**
    * Each regular expression compiled in this load, with its error ("" when valid): a pattern
    * repeated through YAML aliases is compiled once, not once per use (a few kilobytes of pattern
@@ -46,10 +57,11 @@ struct LoadContext {
 };
 
 /**
- * Counts `count` more values read at `mark`. Past kMaxConfigValues reports one error and
- * returns false: callers then read nothing more, so the load ends quickly.
+ * Counts the entries of a map or the items of a list about to be read at `mark`, with the bytes
+ * of their scalar keys and values. Past kMaxConfigValues or kMaxConfigTextBytes reports one error
+ * and returns false: callers then read nothing more, so the load ends quickly.
  */
-bool takeValues(LoadContext& ctx, size_t count, Mark mark);
+bool takeValues(LoadContext& ctx, const YAML::Node& map_or_list, Mark mark);
 
 /** 1-based position of a node; {0,0} when yaml-cpp has none. */
 Mark markOf(const YAML::Node& node);

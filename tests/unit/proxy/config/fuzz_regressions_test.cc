@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -66,8 +67,9 @@ TEST(FuzzRegressionsTest, KeptCrashInputsAreDiagnostics) {
   }
 }
 
-// A few kilobytes of aliases nested in aliases expand to a million values: the load stops at
-// kMaxConfigValues with one error instead of reading (and compiling regexes) for minutes. One
+// A few kilobytes of aliases nested in aliases expand to a million values or a gigabyte of text:
+// the load stops at kMaxConfigValues or kMaxConfigTextBytes with one error instead of reading
+// (and compiling regexes) for minutes. One
 // input also puts a long regular expression behind the aliases: compiled once per load, not per
 // use (the fuzz smoke starts from these inputs and fails on one that takes 30 s).
 TEST(FuzzRegressionsTest, AliasExpansionStopsAtTheValueLimit) {
@@ -83,6 +85,47 @@ TEST(FuzzRegressionsTest, AliasExpansionStopsAtTheValueLimit) {
     EXPECT_EQ(too_large, 1u) << ::testing::PrintToString(test::formatted(result));
     EXPECT_LT(result.diagnostics.size(), 100u) << "bounded: one per route read before the limit";
   }
+}
+
+// Far fewer values than kMaxConfigValues, but each a 4 KB string: copying them all into the
+// config would take 40 MB, so the text limit stops the load.
+TEST(FuzzRegressionsTest, LongTextBehindAliasesStopsAtTheTextLimit) {
+  std::string headers = "&h {name: x-a, exact: " + std::string(4096, 'a') + "}";
+  for (int i = 1; i < 100; ++i) {
+    headers += ", *h";
+  }
+  std::string yaml = test::kPreamble;
+  yaml += "routes:\n- {name: r0, upstream: backend, match: {headers: &l [" + headers + "]}}\n";
+  for (int i = 1; i < 100; ++i) {
+    yaml += fmt::format("- {{name: r{}, upstream: backend, match: {{headers: *l}}}}\n", i);
+  }
+  const LoadResult result = test::loadText(yaml);
+  size_t too_large = 0;
+  for (const ConfigDiagnostic& d : result.diagnostics) {
+    if (d.code == codes::kTooLarge) {
+      ++too_large;
+      EXPECT_THAT(d.message, ::testing::HasSubstr("16 MiB of text"));
+    }
+  }
+  EXPECT_EQ(too_large, 1u) << ::testing::PrintToString(test::formatted(result));
+}
+
+// Aliases multiply one problem that quotes a 20 KB key into twenty thousand reports: the load
+// stops at kMaxConfigTextBytes, keeps kMaxDiagnostics of the reports made by then, each quoting a
+// bounded part of the key, and counts the rest.
+TEST(FuzzRegressionsTest, AliasedProblemsAreReportedBoundedly) {
+  const auto files = keptInputs("oom-");
+  ASSERT_EQ(files.size(), 1u);
+  const LoadResult result = loadConfigFile(files.front());
+  EXPECT_FALSE(result.ok());
+  ASSERT_EQ(result.diagnostics.size(), kMaxDiagnostics + 1);
+  for (const ConfigDiagnostic& d : result.diagnostics) {
+    EXPECT_LE(d.field_path.size() + d.message.size(), 2 * kMaxDiagnosticText + 64);
+  }
+  const ConfigDiagnostic& closing = result.diagnostics.back();
+  EXPECT_EQ(closing.code, codes::kTooLarge);
+  EXPECT_FALSE(closing.warning);
+  EXPECT_THAT(closing.message, ::testing::MatchesRegex(".*; [0-9]+ more errors not shown"));
 }
 
 /** toJson output loads back to the same effective config. */
