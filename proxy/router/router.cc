@@ -626,7 +626,7 @@ void Router::completeWith(UpstreamRequest& attempt, const policies::AttemptResul
   }
   recordAttemptEnd(attempt, result);
   attempt.report(result);
-  route_.stats->attempts_per_request->Observe(attempts_started_);
+  route_.stats->attempts_per_request->observe(attempts_started_);
 }
 
 void Router::failRequest(http::LocalReply reply) {
@@ -635,7 +635,7 @@ void Router::failRequest(http::LocalReply reply) {
   }
   done_ = true;
   stopTimers();
-  route_.stats->attempts_per_request->Observe(attempts_started_);
+  route_.stats->attempts_per_request->observe(attempts_started_);
   callbacks_.sendLocalReply(std::move(reply));
 }
 

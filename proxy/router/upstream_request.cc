@@ -152,7 +152,7 @@ void UpstreamRequest::report(const policies::AttemptResult& result) {
   }
   auto now = std::chrono::steady_clock::now();
   auto latency = now - start_;
-  route_.stats->attempt_duration->Observe(std::chrono::duration<double>(latency).count());
+  route_.stats->attempt_duration->observe(std::chrono::duration<double>(latency).count());
   route_.upstream->onAttemptComplete(*host_, result, latency, std::move(permit_), now);
 }
 

@@ -624,7 +624,7 @@ void ActiveStream::recordStats() {
     } else {
       route_->stats->requests[cls]->Increment();
     }
-    route_->stats->duration[cls]->Observe(seconds);
+    route_->stats->duration[cls]->observe(seconds);
     if (active_gauge_) {
       route_->stats->active->Decrement();
       active_gauge_ = false;

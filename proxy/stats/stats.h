@@ -13,6 +13,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "proxy/stats/sharded_histogram.h"
+
 namespace bulwark::stats {
 
 class Stats;
@@ -36,17 +38,18 @@ inline const char* codeClassName(size_t index) {
 
 /**
  * Metric handles for one (listener, route, upstream), created at config time so the data path
- * only touches atomics. Thread: any (prometheus-cpp metrics are internally synchronised).
+ * only touches atomics (histograms: the calling thread's own copy of their counts).
+ * Thread: any (prometheus-cpp metrics are internally synchronised).
  */
 struct RouteStats {
-  std::array<prometheus::Counter*, 6> requests{};    // by code class
-  std::array<prometheus::Histogram*, 6> duration{};  // by code class
+  std::array<prometheus::Counter*, 6> requests{};  // by code class
+  std::array<ShardedHistogram*, 6> duration{};     // by code class
   prometheus::Gauge* active = nullptr;
   prometheus::Counter* attempts_initial = nullptr;
   prometheus::Counter* attempts_retry = nullptr;
   prometheus::Counter* attempts_hedge = nullptr;
-  prometheus::Histogram* attempt_duration = nullptr;
-  prometheus::Histogram* attempts_per_request = nullptr;
+  ShardedHistogram* attempt_duration = nullptr;
+  ShardedHistogram* attempts_per_request = nullptr;
   // Rare events: created on first use through the owning Stats (its families are thread-safe).
   Stats* owner = nullptr;
   prometheus::Counter& retry(const std::string& reason);
@@ -126,10 +129,12 @@ private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<double> buckets_;
   prometheus::Family<prometheus::Counter>* requests_;
-  prometheus::Family<prometheus::Histogram>* duration_;
+  // The request path's histograms: exported by serialize() beside the registry's families.
+  ShardedHistogramFamily duration_;
+  ShardedHistogramFamily attempt_duration_;
+  ShardedHistogramFamily attempts_per_request_;
   prometheus::Family<prometheus::Gauge>* active_;
   prometheus::Family<prometheus::Counter>* attempts_;
-  prometheus::Family<prometheus::Histogram>* attempt_duration_;
   prometheus::Family<prometheus::Counter>* local_replies_;
   prometheus::Family<prometheus::Counter>* protocol_errors_;
   prometheus::Family<prometheus::Counter>* fallbacks_;
@@ -142,7 +147,6 @@ private:
   prometheus::Family<prometheus::Counter>* stream_idle_timeouts_;
   prometheus::Family<prometheus::Counter>* upgrades_;
   prometheus::Family<prometheus::Gauge>* tunnels_active_;
-  prometheus::Family<prometheus::Histogram>* attempts_per_request_;
   friend struct RouteStats;
   prometheus::Family<prometheus::Gauge>* cx_active_;
   prometheus::Family<prometheus::Counter>* cx_total_;

@@ -113,7 +113,7 @@ TEST_F(StatsTest, RareRouteEventsAreCountedByTheirLabels) {
 
 TEST_F(StatsTest, DurationsLandInTheConfiguredBuckets) {
   auto route = stats_.routeStats("edge", "rank", "ranking");
-  route->duration[2]->Observe(0.05);
+  route->duration[2]->observe(0.05);
   auto text = scrape();
   const Labels labels = {{"route", "rank"}, {"code_class", "2xx"}};
   auto bucket = [&](std::string le) {
