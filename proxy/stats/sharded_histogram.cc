@@ -47,7 +47,8 @@ void ShardedHistogram::observe(double value) {
   cells[bucket].fetch_add(1, std::memory_order_relaxed);
   std::atomic<uint64_t>& sum = cells[bounds_.size() + 1];
   uint64_t seen = sum.load(std::memory_order_relaxed);
-  while (!sum.compare_exchange_weak(seen, std::bit_cast<uint64_t>(std::bit_cast<double>(seen) + value),
+  while (!sum.compare_exchange_weak(seen,
+                                    std::bit_cast<uint64_t>(std::bit_cast<double>(seen) + value),
                                     std::memory_order_relaxed)) {
   }
 }

@@ -1,12 +1,12 @@
 // The diagnostic sink bounds what one file can make it hold: a count of reports and the length of
 // the file's text each one quotes.
 
+#include "proxy/config/diagnostic.h"
+
 #include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "proxy/config/diagnostic.h"
 
 namespace bulwark::config {
 namespace {

@@ -1,6 +1,8 @@
 // The request path's histograms export exactly what prometheus-cpp's Histogram exports for the
 // same observations, and lose none when several threads observe at once.
 
+#include "proxy/stats/sharded_histogram.h"
+
 #include <sstream>
 #include <string>
 #include <thread>
@@ -10,8 +12,6 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
-
-#include "proxy/stats/sharded_histogram.h"
 
 namespace bulwark::stats {
 namespace {
