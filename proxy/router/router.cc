@@ -108,8 +108,12 @@ void Router::onRequestHeaders(http::RequestHeadersPtr&& headers, bool end_stream
   }
   if (budget.count() > 0) {
     deadline_ = std::chrono::steady_clock::now() + budget;
-    request_timer_ = ctx_.dispatcher.createTimer([this] { onRequestTimeout(); });
-    request_timer_->enableTimer(budget);
+    if (budget == timeouts.request) {
+      ctx_.deadlines.forDuration(budget).arm(request_deadline_);
+    } else {
+      request_timer_ = ctx_.dispatcher.createTimer([this] { onRequestTimeout(); });
+      request_timer_->enableTimer(budget);
+    }
   }
   route_.route->retryBudget().recordRequest(std::chrono::steady_clock::now());
   startAttempt(AttemptKind::Initial);
@@ -463,9 +467,7 @@ void Router::onAttemptHeaders(UpstreamRequest& attempt, http::ResponseHeadersPtr
     if (status == 101) {
       // The switch happened: the tunnel lives as long as it carries bytes (timeouts.idle), not
       // within the request deadline.
-      if (request_timer_) {
-        request_timer_->disableTimer();
-      }
+      stopRequestTimeout();
       deadline_.reset();
     }
     route_.stats->upgrade(request_->upgrade, status == 101);
@@ -611,8 +613,16 @@ void Router::resetOtherAttempts(UpstreamRequest* keep) {
   }
 }
 
+void Router::stopRequestTimeout() {
+  request_deadline_.disarm();
+  if (request_timer_) {
+    request_timer_->disableTimer();
+  }
+}
+
 void Router::stopTimers() {
-  for (auto* timer : {&request_timer_, &retry_timer_, &hedge_timer_}) {
+  stopRequestTimeout();
+  for (auto* timer : {&retry_timer_, &hedge_timer_}) {
     if (*timer) {
       (*timer)->disableTimer();
     }
@@ -621,9 +631,7 @@ void Router::stopTimers() {
 
 void Router::completeWith(UpstreamRequest& attempt, const policies::AttemptResult& result) {
   done_ = true;
-  if (request_timer_) {
-    request_timer_->disableTimer();
-  }
+  stopRequestTimeout();
   recordAttemptEnd(attempt, result);
   attempt.report(result);
   route_.stats->attempts_per_request->observe(attempts_started_);

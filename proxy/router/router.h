@@ -103,6 +103,7 @@ private:
   /** The winning attempt's response ended: the request is done, its result reported. */
   void completeWith(UpstreamRequest& attempt, const policies::AttemptResult& result);
   void stopTimers();
+  void stopRequestTimeout();
   std::chrono::nanoseconds remaining() const;
   bool canReplayBody() const { return !body_overflowed_; }
   /** The route may send this request more than once (retries or hedging). */
@@ -141,6 +142,18 @@ private:
   std::vector<tracing::SpanId> attempt_spans_;
   std::vector<bool> attempt_span_done_;
   std::vector<std::string> attempt_reasons_;
+  // The request deadline. At the route's own timeout it waits in the worker's queue for that
+  // duration (no event or allocation per request); a budget cut by grpc-timeout, whose length
+  // varies per request, uses request_timer_.
+  class RequestDeadline : public event::DeadlineEntry {
+  public:
+    explicit RequestDeadline(Router& router) : router_(router) {}
+    void onDeadline() override { router_.onRequestTimeout(); }
+
+  private:
+    Router& router_;
+  };
+  RequestDeadline request_deadline_{*this};
   event::TimerPtr request_timer_;
   event::TimerPtr retry_timer_;
   event::TimerPtr hedge_timer_;

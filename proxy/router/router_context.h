@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "policies/retry/latency_histogram.h"
+#include "proxy/event/deadline_queue.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/upstream/upstream.h"
 #include "proxy/upstream/worker_upstream.h"
@@ -13,9 +14,9 @@
 namespace bulwark::router {
 
 /**
- * What the router needs from the worker it runs on: the worker's event loop, its random
- * generator and its per-upstream state (host set, pools). The worker's context implements it;
- * router tests give a fake. Thread: owning worker.
+ * What the router needs from the worker it runs on: the worker's event loop and deadline queues,
+ * its random generator and its per-upstream state (host set, pools). The worker's context
+ * implements it; router tests give a fake. Thread: owning worker.
  */
 class RouterContext {
 public:
@@ -38,6 +39,9 @@ public:
 
   event::Dispatcher& dispatcher;
   std::mt19937_64 rng;
+  // Deadlines of a fixed duration (connections' idle and header-read timeouts, routes' request
+  // timeouts): one queue and one timer per duration instead of an event per waiting object.
+  event::DeadlineQueues deadlines{dispatcher};
 
 private:
   std::vector<std::unique_ptr<policies::DecayingLatencyHistogram>> attempt_latency_;

@@ -7,7 +7,6 @@
 #include <memory>
 #include <random>
 
-#include "proxy/event/deadline_queue.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/redis/redis_client.h"
 #include "proxy/router/router_context.h"
@@ -39,8 +38,6 @@ struct WorkerContext : public router::RouterContext {
 
   stats::Stats& stats;
   uint32_t worker_index;
-  // Connections' idle and header-read deadlines: one queue and one timer per duration.
-  event::DeadlineQueues deadlines{dispatcher};
   ConfigSnapshotConstSharedPtr snapshot;
   bool draining = false;
   uint64_t active_streams = 0;

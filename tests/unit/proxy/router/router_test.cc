@@ -474,6 +474,24 @@ TEST_F(RouterTest, RequestTimeoutAbandonsEveryAttemptAndAnswers504) {
   EXPECT_EQ(upstream_->activeRequests(), 0u);
 }
 
+// At the route's own timeout the request waits in the worker's deadline queue for that duration
+// (no timer of its own) and leaves it when answered; a deadline cut by grpc-timeout, whose length
+// varies per call, does not go there.
+TEST_F(RouterTest, TheRouteTimeoutWaitsInTheWorkersDeadlineQueue) {
+  timeouts().request = 10000ms;
+  start();
+  const event::DeadlineQueue& queue = ctx_.deadlines.forDuration(10000ms);
+  send(request("GET"));
+  EXPECT_FALSE(queue.empty()) << "the request's deadline is not in the queue";
+  attempt(0).respond(200, true);
+  ASSERT_TRUE(callbacks_.done());
+  EXPECT_TRUE(queue.empty()) << "the answered request left its deadline behind";
+
+  router_ = std::make_unique<Router>(ctx_, callbacks_, entry_, "10.0.0.1:40001");
+  send(grpcCall("20m"));
+  EXPECT_TRUE(queue.empty()) << "a grpc-timeout deadline went into the route timeout's queue";
+}
+
 /** The grpc-timeout the attempt sent upstream. */
 std::chrono::microseconds upstreamGrpcTimeout(const FakePooledStream& stream) {
   auto value = stream.requestHeaders()->headers.get("grpc-timeout");
