@@ -84,6 +84,7 @@ using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders>;
 void stripHopByHop(HeaderMap& headers);
 
 /** The value without leading and trailing spaces and tabs (RFC 9112 §5.1 optional whitespace). */
+std::string_view trimOwsView(std::string_view value);
 std::string trimOws(const std::string& value);
 
 /** Lower-cases ASCII in place. */

@@ -236,7 +236,7 @@ int Http1ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t len
 int Http1ClientConnection::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<Http1ClientConnection*>(p->data);
   self->finishHeader();
-  if (std::string details; !validHttp1Headers(self->response_->headers, details)) {
+  if (self->header_reader_.firstInvalid() != nullptr) {
     // What llhttp lets through but must not reach the client: a name with SP before the colon
     // ("Content-Length : 5", which llhttp does not frame by while a client might), controls.
     return HPE_USER;
@@ -324,7 +324,7 @@ int Http1ClientConnection::onMessageComplete(llhttp_t* p) {
   if (self->header_reader_.inValue()) {
     self->finishHeader();
   }
-  if (std::string details; !validHttp1Headers(self->trailers_, details)) {
+  if (self->header_reader_.firstInvalid() != nullptr) {
     return HPE_USER;
   }
   // llhttp counts content_length down while reading the body, so the "no body" decision made

@@ -64,33 +64,21 @@ inline bool validHttp1HeaderName(std::string_view n) {
   return true;
 }
 
-/** Every field of `headers` is valid; otherwise `details` names the rule broken first. */
-inline bool validHttp1Headers(const HeaderMap& headers, std::string& details) {
-  for (const auto& [name, value] : headers.entries()) {
-    if (!validHttp1HeaderName(name)) {
-      details = "http1.invalid_header_name";
-      return false;
-    }
-    if (!validHttp1HeaderValue(value)) {
-      details = "http1.invalid_header_value";
-      return false;
-    }
-  }
-  return true;
-}
-
 /**
  * One header section being read from llhttp callbacks: a field's name and value may each
- * arrive in several pieces, and the section's size is bounded. Thread: owning worker.
+ * arrive in several pieces, and the section's size is bounded. Each field is checked for what
+ * llhttp lets through (validHttp1HeaderName, validHttp1HeaderValue) as it is finished, while its
+ * bytes are still in cache. Thread: owning worker.
  */
 class Http1HeaderReader {
 public:
-  /** A new message: nothing read, nothing counted. */
+  /** A new message: nothing read, nothing counted, nothing invalid. */
   void reset() {
     field_.clear();
     value_.clear();
     in_value_ = false;
     bytes_ = 0;
+    invalid_ = nullptr;
   }
   /** Counts `len` more bytes of the header section. @return false once they pass `limit`. */
   bool count(size_t len, size_t limit) {
@@ -116,17 +104,35 @@ public:
       return;
     }
     toLowerInPlace(field_);
-    into.add(std::move(field_), trimOws(value_));
+    const std::string_view value = trimOwsView(value_);
+    if (invalid_ == nullptr) {
+      if (!validHttp1HeaderName(field_)) {
+        invalid_ = "http1.invalid_header_name";
+      } else if (!validHttp1HeaderValue(value)) {
+        invalid_ = "http1.invalid_header_value";
+      }
+    }
+    if (value.size() == value_.size()) {
+      into.add(std::move(field_), std::move(value_));  // nothing to trim: no copy
+    } else {
+      into.add(std::move(field_), std::string(value));
+    }
     field_.clear();
     value_.clear();
     in_value_ = false;
   }
+  /**
+   * The rule the first invalid field finished since reset() broke ("http1.invalid_header_name"
+   * or "http1.invalid_header_value"), or null when every field was valid.
+   */
+  const char* firstInvalid() const { return invalid_; }
 
 private:
   std::string field_;
   std::string value_;
   bool in_value_ = false;
   size_t bytes_ = 0;
+  const char* invalid_ = nullptr;
 };
 
 /**

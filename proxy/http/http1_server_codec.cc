@@ -307,8 +307,8 @@ int Http1ServerConnection::headersComplete() {
     sendProtocolError(431, "http1.too_many_headers");
     return HPE_USER;
   }
-  if (std::string details; !validHttp1Headers(request_->headers, details)) {
-    sendProtocolError(400, details);
+  if (const char* invalid = header_reader_.firstInvalid()) {
+    sendProtocolError(400, invalid);
     return HPE_USER;
   }
   request_->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
@@ -484,8 +484,8 @@ int Http1ServerConnection::onMessageComplete(llhttp_t* p) {
   self->scanning_headers_ = true;
   self->scan_started_ = false;
   self->prev_byte_ = self->prev_prev_byte_ = 0;
-  if (std::string details; !validHttp1Headers(self->trailers_, details)) {
-    self->sendProtocolError(400, details);
+  if (const char* invalid = self->header_reader_.firstInvalid()) {
+    self->sendProtocolError(400, invalid);
     return HPE_USER;
   }
   if (self->decoder_ != nullptr) {
