@@ -88,7 +88,8 @@ void DiagnosticSink::warning(Mark mark, std::string path, std::string message,
 
 void DiagnosticSink::add(Mark mark, std::string path, std::string message, std::string_view code,
                          bool warning) {
-  if (diagnostics_.size() >= kMaxDiagnostics) {
+  // A size limit's one report is always kept: it says why reading stopped.
+  if (diagnostics_.size() >= kMaxDiagnostics && code != codes::kTooLarge) {
     ++(warning ? omitted_warnings_ : omitted_errors_);
     return;
   }

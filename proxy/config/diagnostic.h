@@ -75,8 +75,9 @@ private:
 };
 
 /**
- * A file reports at most this many problems; the rest are counted in one closing diagnostic. A
- * few kilobytes of aliases can otherwise multiply one problem into a hundred thousand reports.
+ * A file reports at most this many problems (and the size limit's report, when one stopped the
+ * reading); the rest are counted in one closing diagnostic. A few kilobytes of aliases can
+ * otherwise multiply one problem into a hundred thousand reports.
  */
 inline constexpr size_t kMaxDiagnostics = 100;
 

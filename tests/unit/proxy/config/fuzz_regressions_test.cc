@@ -118,10 +118,14 @@ TEST(FuzzRegressionsTest, AliasedProblemsAreReportedBoundedly) {
   ASSERT_EQ(files.size(), 1u);
   const LoadResult result = loadConfigFile(files.front());
   EXPECT_FALSE(result.ok());
-  ASSERT_EQ(result.diagnostics.size(), kMaxDiagnostics + 1);
+  // The kept reports, the text limit's (why reading stopped), the closing count.
+  ASSERT_EQ(result.diagnostics.size(), kMaxDiagnostics + 2);
+  size_t text_limit = 0;
   for (const ConfigDiagnostic& d : result.diagnostics) {
     EXPECT_LE(d.field_path.size() + d.message.size(), 2 * kMaxDiagnosticText + 64);
+    text_limit += d.message.find("16 MiB of text") != std::string::npos ? 1 : 0;
   }
+  EXPECT_EQ(text_limit, 1u);
   const ConfigDiagnostic& closing = result.diagnostics.back();
   EXPECT_EQ(closing.code, codes::kTooLarge);
   EXPECT_FALSE(closing.warning);
